@@ -1,0 +1,13 @@
+//! The ports: what the use cases need, split by capability.
+
+mod auth;
+mod clock;
+mod generator;
+mod hasher;
+mod repository;
+
+pub use auth::*;
+pub use clock::*;
+pub use generator::*;
+pub use hasher::*;
+pub use repository::*;

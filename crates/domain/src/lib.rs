@@ -1,0 +1,42 @@
+//! Keymint's domain: the rules of an API key, with no I/O.
+//!
+//! This crate is deliberately free of async runtimes, web frameworks and database
+//! libraries so that other programs can reuse it, for example to check a presented
+//! key's format and checksum offline before asking Keymint anything:
+//!
+//! ```
+//! use keymint_domain::{Environment, KeyMaterial, PrivateKey};
+//!
+//! let material = KeyMaterial::generate(Environment::Test, &mut rand_core::OsRng);
+//! let presented = material.private_key().expose_secret().to_owned();
+//!
+//! let parsed = PrivateKey::parse(&presented).expect("a freshly generated key parses");
+//! assert_eq!(parsed.environment(), Environment::Test);
+//! assert_eq!(parsed.lookup_id(), material.lookup_id());
+//!
+//! // One changed character is caught by the checksum, before any storage is involved.
+//! let mut typo = presented.clone();
+//! typo.replace_range(20..21, if &presented[20..21] == "a" { "b" } else { "a" });
+//! assert!(PrivateKey::parse(&typo).is_err());
+//! ```
+//!
+//! Every validated type has private fields and a constructor returning a specific
+//! error, so a value of the type is proof that its rules hold.
+
+mod api_key;
+mod base62;
+mod description;
+mod environment;
+mod ids;
+mod key_material;
+mod name;
+
+pub use api_key::{ApiKey, ApiKeyParts, NewApiKey, SecretHash, SecretHashError};
+pub use description::{KeyDescription, KeyDescriptionError, MAX_DESCRIPTION_CHARS};
+pub use environment::{Environment, UnknownEnvironment};
+pub use ids::{KeyId, OrgId};
+pub use key_material::{
+    KeyDisplay, KeyFormatError, KeyMaterial, LookupId, PrivateKey, PublicKey, CHECKSUM_CHARS,
+    LOOKUP_ID_CHARS, PUBLIC_KEY_RANDOM_CHARS, SECRET_CHARS,
+};
+pub use name::{KeyName, KeyNameError, MAX_NAME_CHARS};

@@ -1,0 +1,99 @@
+use std::fmt;
+
+/// The most characters (Unicode scalar values) a key name may have.
+pub const MAX_NAME_CHARS: usize = 100;
+
+/// A user-friendly name for a key: 1 to 100 characters, not only white space, and no
+/// control characters (they break logs, terminals and CSV exports).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct KeyName(String);
+
+/// Why a name was refused.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum KeyNameError {
+    /// The name has no characters.
+    #[error("name must have at least 1 character")]
+    Empty,
+    /// The name is longer than [`MAX_NAME_CHARS`].
+    #[error("name must have at most {MAX_NAME_CHARS} characters, got {0}")]
+    TooLong(usize),
+    /// The name has characters but all are white space.
+    #[error("name must not be blank")]
+    Blank,
+    /// The name holds a control character such as NUL, newline or escape.
+    #[error("name must not contain control characters")]
+    ControlCharacter,
+}
+
+impl KeyName {
+    /// Validates a name. Length is counted in Unicode scalar values, as the
+    /// specification counts, not in bytes: `"ключ"` has 4 characters.
+    pub fn new(raw: impl Into<String>) -> Result<Self, KeyNameError> {
+        let raw = raw.into();
+        let chars = raw.chars().count();
+        if chars == 0 {
+            return Err(KeyNameError::Empty);
+        }
+        if chars > MAX_NAME_CHARS {
+            return Err(KeyNameError::TooLong(chars));
+        }
+        if raw.chars().any(char::is_control) {
+            return Err(KeyNameError::ControlCharacter);
+        }
+        if raw.chars().all(char::is_whitespace) {
+            return Err(KeyNameError::Blank);
+        }
+        Ok(Self(raw))
+    }
+
+    /// The name as given.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for KeyName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepts_one_to_a_hundred_characters_counted_as_scalar_values() {
+        assert!(KeyName::new("a").is_ok());
+        assert!(
+            KeyName::new("é".repeat(100)).is_ok(),
+            "200 bytes but 100 characters"
+        );
+        assert_eq!(
+            KeyName::new("é".repeat(101)),
+            Err(KeyNameError::TooLong(101))
+        );
+        assert!(KeyName::new("🔑 production").is_ok());
+    }
+
+    #[test]
+    fn refuses_empty_blank_and_control_characters() {
+        assert_eq!(KeyName::new(""), Err(KeyNameError::Empty));
+        assert_eq!(KeyName::new("   "), Err(KeyNameError::Blank));
+        assert_eq!(KeyName::new("\u{3000}"), Err(KeyNameError::Blank));
+        assert_eq!(KeyName::new("a\0b"), Err(KeyNameError::ControlCharacter));
+        assert_eq!(KeyName::new("a\nb"), Err(KeyNameError::ControlCharacter));
+        assert_eq!(
+            KeyName::new("\u{1b}[31m"),
+            Err(KeyNameError::ControlCharacter)
+        );
+    }
+
+    #[test]
+    fn keeps_inner_and_surrounding_spaces_as_given() {
+        assert_eq!(
+            KeyName::new(" my key ").map(|n| n.as_str().to_owned()),
+            Ok(" my key ".into())
+        );
+    }
+}

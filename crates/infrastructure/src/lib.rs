@@ -1,0 +1,16 @@
+//! Adapters implementing Keymint's ports: sea-orm repositories (SQLite, PostgreSQL),
+//! an in-memory repository, the argon2id hasher, the JWT verifier, the system clock
+//! and the secure key generator.
+
+mod clock;
+mod generator;
+mod hasher;
+mod jwt;
+mod memory;
+pub mod sql;
+
+pub use clock::SystemClock;
+pub use generator::OsKeyGenerator;
+pub use hasher::{Argon2Hasher, Argon2Params};
+pub use jwt::{DevTokenRequest, Hs256Config, Hs256Verifier};
+pub use memory::InMemoryApiKeyRepository;

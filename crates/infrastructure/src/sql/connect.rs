@@ -1,0 +1,157 @@
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sea_orm::sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
+};
+use sea_orm::sqlx::ConnectOptions as _;
+use sea_orm::{ConnectOptions, DatabaseConnection, SqlxSqliteConnector};
+
+/// How to reach the database.
+#[derive(Clone, Debug)]
+pub struct DatabaseOptions {
+    /// Most connections in the pool (for SQLite: the readers' pool).
+    pub max_connections: u32,
+    /// How long to wait for a new connection.
+    pub connect_timeout: Duration,
+    /// How long a request may wait for a pooled connection before storage counts
+    /// as unavailable.
+    pub acquire_timeout: Duration,
+    /// How long SQLite waits for another writer's lock before giving up.
+    pub sqlite_busy_timeout: Duration,
+}
+
+impl Default for DatabaseOptions {
+    fn default() -> Self {
+        Self {
+            max_connections: 10,
+            connect_timeout: Duration::from_secs(5),
+            acquire_timeout: Duration::from_secs(5),
+            sqlite_busy_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// A connected database: a handle for reads and one for writes.
+///
+/// On PostgreSQL both are the same pool. On SQLite, writes go through a pool of
+/// exactly one connection: SQLite admits one writer at a time anyway, and queueing
+/// writers in the pool (instead of letting several connections race for the lock)
+/// is what keeps `database is locked` from ever reaching a caller.
+#[derive(Clone, Debug)]
+pub struct Database {
+    /// For reads; many concurrent readers.
+    pub read: DatabaseConnection,
+    /// For writes.
+    pub write: DatabaseConnection,
+}
+
+impl Database {
+    /// Closes both pools, waiting for connections in use to be returned.
+    pub async fn close(self) {
+        let _ = self.read.close().await;
+        let _ = self.write.close().await;
+    }
+}
+
+/// Why the database could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    /// The URL names no supported database.
+    #[error("unsupported database URL scheme (expected sqlite: or postgres:)")]
+    UnsupportedScheme,
+    /// The URL could not be parsed.
+    #[error("invalid database URL: {0}")]
+    InvalidUrl(String),
+    /// The database could not be reached or opened.
+    #[error("could not connect to the database")]
+    Connect(#[source] anyhow::Error),
+}
+
+/// Connects to the database named by `url` (`sqlite:…` or `postgres://…`).
+pub async fn connect(url: &str, options: &DatabaseOptions) -> Result<Database, ConnectError> {
+    if url.starts_with("sqlite:") {
+        connect_sqlite(url, options).await
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        let mut opts = ConnectOptions::new(url.to_owned());
+        opts.max_connections(options.max_connections)
+            .connect_timeout(options.connect_timeout)
+            .acquire_timeout(options.acquire_timeout)
+            // Bind values include key hashes: statement logging must stay off.
+            .sqlx_logging(false);
+        let db = sea_orm::Database::connect(opts)
+            .await
+            .map_err(|e| ConnectError::Connect(e.into()))?;
+        Ok(Database {
+            read: db.clone(),
+            write: db,
+        })
+    } else {
+        Err(ConnectError::UnsupportedScheme)
+    }
+}
+
+async fn connect_sqlite(url: &str, options: &DatabaseOptions) -> Result<Database, ConnectError> {
+    let base = SqliteConnectOptions::from_str(url)
+        // The parser's message names the problem, not the URL's contents.
+        .map_err(|e| ConnectError::InvalidUrl(e.to_string()))?
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Normal)
+        .busy_timeout(options.sqlite_busy_timeout)
+        .foreign_keys(true)
+        // Bind values include key hashes: statement logging must stay off.
+        .disable_statement_logging();
+
+    let filename = base.get_filename().to_owned();
+    let in_memory = filename.as_os_str().is_empty()
+        || filename == Path::new(":memory:")
+        || url.contains("mode=memory");
+    if !in_memory {
+        if let Some(dir) = filename.parent().filter(|dir| !dir.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                ConnectError::Connect(anyhow::anyhow!("cannot create {}: {e}", dir.display()))
+            })?;
+        }
+    }
+
+    let pool = |max: u32| {
+        SqlitePoolOptions::new()
+            .max_connections(max)
+            .min_connections(if in_memory { 1 } else { 0 })
+            .acquire_timeout(options.acquire_timeout)
+            // An in-memory database lives only as long as its one connection.
+            .idle_timeout(if in_memory {
+                None
+            } else {
+                Some(Duration::from_secs(600))
+            })
+            .max_lifetime(if in_memory {
+                None
+            } else {
+                Some(Duration::from_secs(1800))
+            })
+    };
+    let write_pool = pool(1)
+        .connect_with(base.clone())
+        .await
+        .map_err(|e| ConnectError::Connect(e.into()))?;
+    let write = SqlxSqliteConnector::from_sqlx_sqlite_pool(write_pool);
+    if in_memory {
+        // Each in-memory connection is its own database, so readers must share the
+        // writer's single connection.
+        return Ok(Database {
+            read: write.clone(),
+            write,
+        });
+    }
+    let read_pool = pool(options.max_connections.max(1))
+        .connect_with(base.read_only(true))
+        .await
+        .map_err(|e| ConnectError::Connect(e.into()))?;
+    Ok(Database {
+        read: SqlxSqliteConnector::from_sqlx_sqlite_pool(read_pool),
+        write,
+    })
+}

@@ -1,0 +1,18 @@
+//! Keymint's schema. The only place schema changes live; run at start-up and by
+//! `keymint migrate`. Migrations describe tables with sea-query and never import
+//! entity types, so old migrations keep compiling as entities evolve.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261126_000001_create_api_keys;
+
+/// Every migration, in order.
+#[derive(Debug)]
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261126_000001_create_api_keys::Migration)]
+    }
+}
