@@ -1,1 +1,125 @@
-fn main() {}
+//! `keymint`: run the service, apply migrations, or mint a development token.
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use clap::{Parser, Subcommand};
+use keymint::startup::{connect_and_migrate, MEMORY_URL};
+use keymint::{telemetry, Application, Settings};
+use keymint_infrastructure::DevTokenRequest;
+use secrecy::ExposeSecret;
+use uuid::Uuid;
+
+/// Self-hosted API-key management.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the HTTP service (the default).
+    Serve,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Print a bearer token signed with the configured HS256 secret.
+    DevToken {
+        /// The organisation UUID the token acts for.
+        #[arg(long)]
+        org: Uuid,
+        /// The token's subject.
+        #[arg(long, default_value = "dev-user")]
+        sub: String,
+        /// Lifetime in seconds.
+        #[arg(long, default_value_t = 3600)]
+        ttl: u64,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let settings = match Settings::load() {
+        Ok(settings) => settings,
+        Err(err) => {
+            eprintln!("keymint: invalid configuration: {err}");
+            return ExitCode::from(2);
+        }
+    };
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::DevToken { org, sub, ttl } => dev_token(&settings, org, sub, ttl),
+        command => {
+            telemetry::init(
+                &settings.log,
+                std::io::stdout,
+                std::io::stdout().is_terminal(),
+            );
+            let runtime = match tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(runtime) => runtime,
+                Err(err) => {
+                    eprintln!("keymint: cannot start the async runtime: {err}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            let result = runtime.block_on(async move {
+                match command {
+                    Command::Migrate => migrate(&settings).await,
+                    _ => serve(settings).await,
+                }
+            });
+            match result {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(err) => {
+                    tracing::error!(error = format!("{err:#}"), "keymint failed");
+                    eprintln!("keymint: {err:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}
+
+async fn serve(settings: Settings) -> anyhow::Result<()> {
+    Application::build(settings)
+        .await?
+        .run_until_stopped()
+        .await?;
+    Ok(())
+}
+
+async fn migrate(settings: &Settings) -> anyhow::Result<()> {
+    if settings.database.url.expose_secret() == MEMORY_URL {
+        anyhow::bail!("database.url: the in-memory store has no schema to migrate");
+    }
+    connect_and_migrate(settings).await?.close().await;
+    println!("keymint: migrations applied");
+    Ok(())
+}
+
+fn dev_token(settings: &Settings, org: Uuid, sub: String, ttl: u64) -> ExitCode {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default();
+    match (DevTokenRequest {
+        org_id: org,
+        subject: sub,
+        ttl_seconds: ttl,
+    })
+    .sign(&settings.hs256(), now)
+    {
+        Ok(token) => {
+            println!("{token}");
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!("keymint: cannot sign a token: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}

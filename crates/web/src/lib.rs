@@ -1,1 +1,19 @@
+//! Keymint's HTTP adapter (actix-web): routes, request and response bodies, the
+//! bearer-token extractor, and the mapping of every error to its HTTP answer.
+//!
+//! Request bodies are read into JSON values and validated field by field into
+//! domain types, so one response can name every failing field (FastAPI's shape),
+//! and no request type can skip a domain constructor.
 
+mod error;
+mod extract;
+mod routes;
+mod server;
+mod state;
+mod validation;
+
+pub use error::{ApiError, FieldError};
+pub use extract::{Authenticated, BodyLimit, ValidatedJson};
+pub use server::{configure, serve, HttpSettings};
+pub use state::AppState;
+pub use validation::FromJsonBody;

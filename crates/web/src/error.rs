@@ -1,0 +1,184 @@
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+
+/// How long clients should wait before retrying a 503.
+const RETRY_AFTER_SECONDS: &str = "5";
+
+/// One failing field of a request, in FastAPI's (pydantic's) validation shape.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct FieldError {
+    /// Where: `["body", "name"]`, `["query", "limit"]`, `["path", "key_id"]`.
+    pub loc: Vec<String>,
+    /// What is wrong, for people.
+    pub msg: String,
+    /// What is wrong, for programs (`missing`, `string_type`, `string_too_long`, …).
+    #[serde(rename = "type")]
+    pub kind: String,
+}
+
+impl FieldError {
+    /// An error at `loc` of `kind` with message `msg`.
+    pub fn new(loc: &[&str], kind: &str, msg: impl Into<String>) -> Self {
+        Self {
+            loc: loc.iter().map(|s| (*s).to_owned()).collect(),
+            msg: msg.into(),
+            kind: kind.to_owned(),
+        }
+    }
+}
+
+/// Every error the HTTP API answers with. Each maps to one status and one stable
+/// machine code; server-side failures carry their cause for the log only.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// 400: the body is not JSON.
+    #[error("malformed JSON body: {0}")]
+    MalformedJson(String),
+    /// 401: no bearer token was presented.
+    #[error("not authenticated")]
+    NotAuthenticated,
+    /// 401: the bearer token failed a check, described without echoing it.
+    #[error("invalid token: {0}")]
+    InvalidToken(String),
+    /// 403: authenticated, but not allowed.
+    #[error("{detail}")]
+    Forbidden {
+        /// Stable machine code.
+        code: &'static str,
+        /// Explanation.
+        detail: String,
+    },
+    /// 404: no such resource (or not this organisation's).
+    #[error("not found")]
+    NotFound,
+    /// 405: the path exists but not with this method.
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    /// 413: the body is larger than the route accepts.
+    #[error("request body is larger than {limit} bytes")]
+    PayloadTooLarge {
+        /// The limit in bytes.
+        limit: usize,
+    },
+    /// 415: the body is not declared as JSON.
+    #[error("unsupported media type")]
+    UnsupportedMediaType,
+    /// 422: one entry per failing field.
+    #[error("request validation failed")]
+    Validation(Vec<FieldError>),
+    /// 503: a dependency (storage, token keys) is unavailable; retry later.
+    #[error("{detail}")]
+    Unavailable {
+        /// Stable machine code.
+        code: &'static str,
+        /// Explanation.
+        detail: &'static str,
+        /// The cause, for the log.
+        #[source]
+        cause: Option<anyhow::Error>,
+    },
+    /// 500: a bug or an unexpected failure. The body says nothing more.
+    #[error("internal error")]
+    Internal(#[source] anyhow::Error),
+}
+
+impl ApiError {
+    /// 503 because storage cannot be reached.
+    pub fn storage_unavailable(cause: anyhow::Error) -> Self {
+        Self::Unavailable {
+            code: "storage_unavailable",
+            detail: "Storage is temporarily unavailable",
+            cause: Some(cause),
+        }
+    }
+
+    fn code(&self) -> &'static str {
+        match self {
+            Self::MalformedJson(_) => "malformed_json",
+            Self::NotAuthenticated => "not_authenticated",
+            Self::InvalidToken(_) => "invalid_token",
+            Self::Forbidden { code, .. } | Self::Unavailable { code, .. } => code,
+            Self::NotFound => "not_found",
+            Self::MethodNotAllowed => "method_not_allowed",
+            Self::PayloadTooLarge { .. } => "payload_too_large",
+            Self::UnsupportedMediaType => "unsupported_media_type",
+            Self::Validation(_) => "validation_error",
+            Self::Internal(_) => "internal_error",
+        }
+    }
+
+    fn detail(&self) -> String {
+        match self {
+            Self::MalformedJson(reason) => format!("Malformed JSON body: {reason}"),
+            Self::NotAuthenticated => "Not authenticated: a Bearer token is required".to_owned(),
+            Self::InvalidToken(reason) => format!("Invalid token: {reason}"),
+            Self::Forbidden { detail, .. } => detail.clone(),
+            Self::NotFound => "Not Found".to_owned(),
+            Self::MethodNotAllowed => "Method Not Allowed".to_owned(),
+            Self::PayloadTooLarge { limit } => format!("Request body is larger than {limit} bytes"),
+            Self::UnsupportedMediaType => {
+                "Unsupported media type: send Content-Type: application/json".to_owned()
+            }
+            Self::Validation(_) => "Request validation failed".to_owned(),
+            Self::Unavailable { detail, .. } => (*detail).to_owned(),
+            Self::Internal(_) => "Internal Server Error".to_owned(),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct DetailBody<'a, D: Serialize> {
+    detail: D,
+    code: &'a str,
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            Self::MalformedJson(_) => StatusCode::BAD_REQUEST,
+            Self::NotAuthenticated | Self::InvalidToken(_) => StatusCode::UNAUTHORIZED,
+            Self::Forbidden { .. } => StatusCode::FORBIDDEN,
+            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let mut response = HttpResponse::build(self.status_code());
+        match self {
+            // RFC 6750 §3: no error code when no credentials were presented.
+            Self::NotAuthenticated => {
+                response.insert_header((header::WWW_AUTHENTICATE, r#"Bearer realm="keymint""#));
+            }
+            Self::InvalidToken(reason) => {
+                let value = format!(
+                    r#"Bearer realm="keymint", error="invalid_token", error_description="{reason}""#
+                );
+                if let Ok(value) = HeaderValue::from_str(&value) {
+                    response.insert_header((header::WWW_AUTHENTICATE, value));
+                }
+            }
+            Self::Unavailable { .. } => {
+                response.insert_header((header::RETRY_AFTER, RETRY_AFTER_SECONDS));
+            }
+            _ => {}
+        }
+        match self {
+            Self::Validation(errors) => response.json(DetailBody {
+                detail: errors,
+                code: self.code(),
+            }),
+            _ => response.json(DetailBody {
+                detail: self.detail(),
+                code: self.code(),
+            }),
+        }
+    }
+}

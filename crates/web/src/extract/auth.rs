@@ -1,0 +1,73 @@
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::http::header;
+use actix_web::{web, FromRequest, HttpRequest};
+use keymint_application::{AuthError, Principal};
+
+use crate::{ApiError, AppState};
+
+/// Tokens longer than this are refused before any parsing: real JWTs are far
+/// smaller, and parsing attacker-sized input is work we need not do.
+const MAX_TOKEN_BYTES: usize = 8 * 1024;
+
+/// The caller of a management route, authenticated by a bearer token.
+///
+/// Put it first in a handler's arguments so that unauthenticated callers learn
+/// nothing about a request's validity.
+#[derive(Clone, Debug)]
+pub struct Authenticated(pub Principal);
+
+fn bearer_token(req: &HttpRequest) -> Result<String, ApiError> {
+    let value = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .ok_or(ApiError::NotAuthenticated)?;
+    let value = value
+        .to_str()
+        .map_err(|_| ApiError::InvalidToken("the token is malformed".into()))?;
+    let (scheme, token) = value.split_once(' ').ok_or(ApiError::NotAuthenticated)?;
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Err(ApiError::NotAuthenticated);
+    }
+    let token = token.trim();
+    if token.is_empty() {
+        return Err(ApiError::NotAuthenticated);
+    }
+    if token.len() > MAX_TOKEN_BYTES {
+        return Err(ApiError::InvalidToken("the token is too large".into()));
+    }
+    Ok(token.to_owned())
+}
+
+impl FromRequest for Authenticated {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        let token = bearer_token(req);
+        let state = req.app_data::<web::Data<AppState>>().cloned();
+        Box::pin(async move {
+            let token = token?;
+            let state = state
+                .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("AppState is not registered")))?;
+            state
+                .token_verifier
+                .verify(&token)
+                .await
+                .map(Authenticated)
+                .map_err(|err| match err {
+                    AuthError::Invalid(reason) => ApiError::InvalidToken(reason.to_string()),
+                    AuthError::NoOrganization => ApiError::Forbidden {
+                        code: "no_organization",
+                        detail: "The token does not name a valid organization".into(),
+                    },
+                    AuthError::Unavailable(cause) => ApiError::Unavailable {
+                        code: "auth_unavailable",
+                        detail: "Token verification is temporarily unavailable",
+                        cause: Some(cause),
+                    },
+                })
+        })
+    }
+}

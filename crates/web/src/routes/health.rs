@@ -1,0 +1,20 @@
+use actix_web::{web, HttpResponse};
+use serde_json::json;
+
+use crate::{ApiError, AppState};
+
+/// Liveness: the process is up and serving HTTP. Deliberately checks nothing else,
+/// so an orchestrator does not restart a healthy process during a database outage.
+pub(crate) async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(json!({"status": "ok"}))
+}
+
+/// Readiness: storage answers, so requests can be served.
+pub(crate) async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    state
+        .storage
+        .ping()
+        .await
+        .map_err(|e| ApiError::storage_unavailable(e.into()))?;
+    Ok(HttpResponse::Ok().json(json!({"status": "ready"})))
+}

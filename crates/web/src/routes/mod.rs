@@ -1,0 +1,28 @@
+//! Route handlers and their request/response bodies.
+
+pub(crate) mod api_keys;
+pub(crate) mod health;
+
+use actix_web::http::header;
+use actix_web::HttpResponse;
+
+use crate::ApiError;
+
+/// The JSON 404 for any path Keymint does not serve.
+pub(crate) async fn not_found() -> Result<HttpResponse, ApiError> {
+    Err(ApiError::NotFound)
+}
+
+/// A JSON 405 naming the methods the path does accept.
+pub(crate) fn method_not_allowed(allow: &'static str) -> HttpResponse {
+    let mut response = actix_web::ResponseError::error_response(&ApiError::MethodNotAllowed);
+    response
+        .headers_mut()
+        .insert(header::ALLOW, header::HeaderValue::from_static(allow));
+    response
+}
+
+/// RFC 3339 in UTC with a `Z`, with only as many fractional digits as needed.
+pub(crate) fn timestamp(at: chrono::DateTime<chrono::Utc>) -> String {
+    at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+}

@@ -1,0 +1,25 @@
+use std::sync::Arc;
+
+use keymint_application::{ApiKeyRepository, CreateApiKey, TokenVerifier};
+use keymint_domain::Environment;
+
+/// What the handlers need: the use cases, the token verifier and a few settings.
+#[derive(Clone)]
+pub struct AppState {
+    /// Issues new keys.
+    pub create_api_key: CreateApiKey,
+    /// Checks bearer tokens.
+    pub token_verifier: Arc<dyn TokenVerifier>,
+    /// Answers readiness probes.
+    pub storage: Arc<dyn ApiKeyRepository>,
+    /// The environment of keys created without one.
+    pub default_environment: Environment,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("default_environment", &self.default_environment)
+            .finish_non_exhaustive()
+    }
+}

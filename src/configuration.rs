@@ -1,0 +1,371 @@
+//! Layered configuration: built-in defaults (`config/default.toml`, compiled in),
+//! then `config/default.toml` and `config/<profile>.toml` from the working
+//! directory, then the file named by `KEYMINT_CONFIG`, then environment variables
+//! `KEYMINT_<SECTION>__<KEY>`.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use figment::providers::{Env, Format, Toml};
+use figment::Figment;
+use keymint_domain::Environment;
+use keymint_infrastructure::{Argon2Hasher, Argon2Params, Hs256Config};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+/// The HS256 secret shipped for development. Public by construction.
+pub const DEVELOPMENT_SECRET: &str = "keymint-development-secret-do-not-use-in-production";
+
+const EMBEDDED_DEFAULTS: &str = include_str!("../config/default.toml");
+const SECTIONS: [&str; 6] = ["server", "database", "auth", "hashing", "keys", "log"];
+const MIN_PRODUCTION_SECRET_BYTES: usize = 32;
+
+/// Development or production.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Profile {
+    /// Friendly defaults; the shipped secret is accepted with a warning.
+    Development,
+    /// Refuses development credentials.
+    Production,
+}
+
+/// Everything Keymint can be configured with.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// The profile.
+    pub profile: Profile,
+    /// The HTTP server.
+    pub server: ServerSettings,
+    /// The database.
+    pub database: DatabaseSettings,
+    /// Bearer-token authentication.
+    pub auth: AuthSettings,
+    /// argon2id cost.
+    pub hashing: HashingSettings,
+    /// Key issuance.
+    pub keys: KeySettings,
+    /// Logging.
+    pub log: LogSettings,
+}
+
+/// `[server]`
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSettings {
+    /// Address to listen on.
+    pub listen: String,
+    /// Request body limit, bytes.
+    pub body_limit_bytes: usize,
+    /// Worker threads; 0 = one per core.
+    pub workers: usize,
+    /// Graceful shutdown timeout, seconds.
+    pub shutdown_timeout_seconds: u64,
+}
+
+/// `[database]`
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseSettings {
+    /// `sqlite:…`, `postgres://…` or `memory:`.
+    pub url: SecretString,
+    /// Pool size.
+    pub max_connections: u32,
+    /// Connect timeout, seconds.
+    pub connect_timeout_seconds: u64,
+    /// Pool acquire timeout, seconds.
+    pub acquire_timeout_seconds: u64,
+    /// SQLite busy timeout, seconds.
+    pub sqlite_busy_timeout_seconds: u64,
+}
+
+/// `[auth]`
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthSettings {
+    /// HS256 shared secret.
+    pub hs256_secret: SecretString,
+    /// Required issuer; empty = unchecked.
+    pub issuer: String,
+    /// Required audience; empty = unchecked.
+    pub audience: String,
+    /// Claim holding the organisation UUID.
+    pub org_claim: String,
+    /// Clock skew tolerance, seconds.
+    pub leeway_seconds: u64,
+}
+
+/// `[hashing]`
+#[derive(Clone, Copy, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HashingSettings {
+    /// Memory, KiB.
+    pub memory_kib: u32,
+    /// Iterations.
+    pub iterations: u32,
+    /// Parallelism.
+    pub parallelism: u32,
+}
+
+/// `[keys]`
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeySettings {
+    /// `live` or `test`.
+    pub default_environment: String,
+}
+
+/// `[log]`
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSettings {
+    /// EnvFilter directive.
+    pub level: String,
+    /// `text` or `json`.
+    pub format: LogFormat,
+}
+
+/// How log lines are written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// A configuration that cannot be used; the message names the key.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// A value has the wrong type or an unknown key was given.
+    #[error(transparent)]
+    Load(#[from] Box<figment::Error>),
+    /// A value has the right type but is not acceptable.
+    #[error("{key}: {message}")]
+    Invalid {
+        /// The offending key, as `section.key`.
+        key: &'static str,
+        /// What is wrong with it.
+        message: String,
+    },
+}
+
+fn invalid(key: &'static str, message: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        key,
+        message: message.into(),
+    }
+}
+
+impl Settings {
+    /// The configuration layers in force for this process.
+    pub fn figment() -> Figment {
+        let profile = std::env::var("KEYMINT_PROFILE").unwrap_or_else(|_| "development".to_owned());
+        let mut figment = Figment::new()
+            .merge(Toml::string(EMBEDDED_DEFAULTS))
+            .merge(Toml::file("config/default.toml"))
+            .merge(Toml::file(format!("config/{profile}.toml")));
+        if let Ok(path) = std::env::var("KEYMINT_CONFIG") {
+            figment = figment.merge(Toml::file_exact(path));
+        }
+        figment.merge(
+            Env::prefixed("KEYMINT_")
+                .filter(|key| {
+                    let key = key.as_str().to_ascii_lowercase();
+                    key == "profile" || SECTIONS.iter().any(|s| key.starts_with(&format!("{s}__")))
+                })
+                .split("__"),
+        )
+    }
+
+    /// Only the built-in defaults: what tests start from, independent of the
+    /// environment of the process running them.
+    pub fn defaults() -> Figment {
+        Figment::new().merge(Toml::string(EMBEDDED_DEFAULTS))
+    }
+
+    /// Loads and checks the configuration in force.
+    pub fn load() -> Result<Self, ConfigError> {
+        Self::from_figment(Self::figment())
+    }
+
+    /// Extracts and checks settings from `figment`.
+    pub fn from_figment(figment: Figment) -> Result<Self, ConfigError> {
+        let settings: Settings = figment.extract().map_err(Box::new)?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        self.listen_addr()?;
+        self.default_environment()?;
+        Argon2Hasher::new(self.argon2_params())
+            .map_err(|e| invalid("hashing", format!("{:#}", e.0)))?;
+        if self.server.body_limit_bytes == 0 {
+            return Err(invalid("server.body_limit_bytes", "must be greater than 0"));
+        }
+        if self.database.max_connections == 0 {
+            return Err(invalid(
+                "database.max_connections",
+                "must be greater than 0",
+            ));
+        }
+        if self.auth.org_claim.trim().is_empty() {
+            return Err(invalid("auth.org_claim", "must not be empty"));
+        }
+        let secret = self.auth.hs256_secret.expose_secret();
+        if secret.is_empty() {
+            return Err(invalid("auth.hs256_secret", "must not be empty"));
+        }
+        if self.profile == Profile::Production {
+            if secret == DEVELOPMENT_SECRET {
+                return Err(invalid(
+                    "auth.hs256_secret",
+                    "the shipped development secret is refused in production; set KEYMINT_AUTH__HS256_SECRET",
+                ));
+            }
+            if secret.len() < MIN_PRODUCTION_SECRET_BYTES {
+                return Err(invalid(
+                    "auth.hs256_secret",
+                    format!("must be at least {MIN_PRODUCTION_SECRET_BYTES} bytes in production"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether the shipped development secret is in use (logged loudly at start).
+    pub fn uses_development_secret(&self) -> bool {
+        self.auth.hs256_secret.expose_secret() == DEVELOPMENT_SECRET
+    }
+
+    /// `server.listen` as a socket address.
+    pub fn listen_addr(&self) -> Result<SocketAddr, ConfigError> {
+        self.server.listen.parse().map_err(|_| {
+            invalid(
+                "server.listen",
+                format!(
+                    "'{}' is not a socket address such as 127.0.0.1:8080",
+                    self.server.listen
+                ),
+            )
+        })
+    }
+
+    /// `keys.default_environment` as an environment.
+    pub fn default_environment(&self) -> Result<Environment, ConfigError> {
+        self.keys
+            .default_environment
+            .parse()
+            .map_err(|_| invalid("keys.default_environment", "must be 'live' or 'test'"))
+    }
+
+    /// `[hashing]` as argon2 parameters.
+    pub fn argon2_params(&self) -> Argon2Params {
+        Argon2Params {
+            memory_kib: self.hashing.memory_kib,
+            iterations: self.hashing.iterations,
+            parallelism: self.hashing.parallelism,
+        }
+    }
+
+    /// `[auth]` as an HS256 verifier configuration.
+    pub fn hs256(&self) -> Hs256Config {
+        let non_empty = |s: &str| (!s.trim().is_empty()).then(|| s.to_owned());
+        Hs256Config {
+            secret: self.auth.hs256_secret.clone(),
+            issuer: non_empty(&self.auth.issuer),
+            audience: non_empty(&self.auth.audience),
+            org_claim: self.auth.org_claim.clone(),
+            leeway_seconds: self.auth.leeway_seconds,
+        }
+    }
+
+    /// `[database]` as adapter options.
+    pub fn database_options(&self) -> keymint_infrastructure::sql::DatabaseOptions {
+        keymint_infrastructure::sql::DatabaseOptions {
+            max_connections: self.database.max_connections,
+            connect_timeout: Duration::from_secs(self.database.connect_timeout_seconds),
+            acquire_timeout: Duration::from_secs(self.database.acquire_timeout_seconds),
+            sqlite_busy_timeout: Duration::from_secs(self.database.sqlite_busy_timeout_seconds),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with(key: &str, value: impl serde::Serialize) -> Result<Settings, ConfigError> {
+        Settings::from_figment(Settings::defaults().merge((key, value)))
+    }
+
+    #[test]
+    fn the_shipped_defaults_load_and_use_sqlite_under_data() {
+        let settings = Settings::from_figment(Settings::defaults()).unwrap();
+        assert_eq!(settings.profile, Profile::Development);
+        assert_eq!(
+            settings.listen_addr().unwrap().to_string(),
+            "127.0.0.1:8080"
+        );
+        assert_eq!(
+            settings.database.url.expose_secret(),
+            "sqlite://data/keymint.db"
+        );
+        assert_eq!(settings.argon2_params(), Argon2Params::default());
+        assert_eq!(settings.default_environment().unwrap(), Environment::Live);
+        assert!(settings.uses_development_secret());
+    }
+
+    #[test]
+    fn production_refuses_the_development_secret_and_short_secrets() {
+        let err = with("profile", "production").unwrap_err().to_string();
+        assert!(err.contains("auth.hs256_secret"), "{err}");
+        let short = Settings::from_figment(
+            Settings::defaults()
+                .merge(("profile", "production"))
+                .merge(("auth.hs256_secret", "short")),
+        );
+        assert!(short.unwrap_err().to_string().contains("at least 32 bytes"));
+        let good = Settings::from_figment(
+            Settings::defaults()
+                .merge(("profile", "production"))
+                .merge((
+                    "auth.hs256_secret",
+                    "a-production-secret-of-sufficient-length",
+                )),
+        );
+        assert!(good.is_ok());
+    }
+
+    #[test]
+    fn bad_values_are_refused_with_the_key_named() {
+        let cases: [(&str, Result<Settings, ConfigError>); 5] = [
+            ("hashing.memory_kib", with("hashing.memory_kib", "lots")),
+            ("server.listen", with("server.listen", "localhost")),
+            (
+                "keys.default_environment",
+                with("keys.default_environment", "prod"),
+            ),
+            ("hashing", with("hashing.iterations", 0)),
+            ("typo", with("server.typo", 1)),
+        ];
+        for (key, result) in cases {
+            let message = result.unwrap_err().to_string();
+            assert!(message.contains(key), "{key}: {message}");
+        }
+    }
+
+    #[test]
+    fn secrets_never_appear_in_debug_output() {
+        let settings = with("auth.hs256_secret", "super-secret-value-0123456789abcdef").unwrap();
+        let debug = format!("{settings:?}");
+        assert!(!debug.contains("super-secret-value"), "{debug}");
+        assert!(
+            !debug.contains("sqlite://data"),
+            "database URLs can hold passwords: {debug}"
+        );
+    }
+}

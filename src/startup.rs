@@ -1,0 +1,124 @@
+//! Wiring: adapters chosen from configuration, plugged into the use cases, served
+//! over HTTP.
+
+use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::dev::{Server, ServerHandle};
+use anyhow::Context;
+use keymint_application::{ApiKeyRepository, CreateApiKey};
+use keymint_infrastructure::sql::{self, Database, SqlApiKeyRepository};
+use keymint_infrastructure::{
+    Argon2Hasher, Hs256Verifier, InMemoryApiKeyRepository, OsKeyGenerator, SystemClock,
+};
+use keymint_migrations::{Migrator, MigratorTrait};
+use keymint_web::{AppState, HttpSettings};
+use secrecy::ExposeSecret;
+
+use crate::configuration::Settings;
+
+/// The URL that selects the in-memory repository.
+pub const MEMORY_URL: &str = "memory:";
+
+/// A built, bound, not yet running Keymint.
+pub struct Application {
+    address: SocketAddr,
+    server: Server,
+    database: Option<Database>,
+}
+
+impl std::fmt::Debug for Application {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Application")
+            .field("address", &self.address)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Connects to the configured database and brings its schema up to date.
+pub async fn connect_and_migrate(settings: &Settings) -> anyhow::Result<Database> {
+    let database = sql::connect(
+        settings.database.url.expose_secret(),
+        &settings.database_options(),
+    )
+    .await
+    .context("database.url: cannot open the database")?;
+    Migrator::up(&database.write, None)
+        .await
+        .context("applying database migrations failed")?;
+    Ok(database)
+}
+
+impl Application {
+    /// Opens storage (running migrations), builds every adapter and binds the
+    /// listener. Port 0 binds a free port; [`Application::address`] tells which.
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let (repository, database): (Arc<dyn ApiKeyRepository>, Option<Database>) =
+            if settings.database.url.expose_secret() == MEMORY_URL {
+                (Arc::new(InMemoryApiKeyRepository::new()), None)
+            } else {
+                let database = connect_and_migrate(&settings).await?;
+                (
+                    Arc::new(SqlApiKeyRepository::new(database.clone())),
+                    Some(database),
+                )
+            };
+        let hasher = Argon2Hasher::new(settings.argon2_params()).map_err(|e| e.0)?;
+        let state = AppState {
+            create_api_key: CreateApiKey::new(
+                repository.clone(),
+                Arc::new(hasher),
+                Arc::new(OsKeyGenerator),
+                Arc::new(SystemClock),
+            ),
+            token_verifier: Arc::new(Hs256Verifier::new(&settings.hs256())),
+            storage: repository,
+            default_environment: settings.default_environment()?,
+        };
+        if settings.uses_development_secret() {
+            tracing::warn!(
+                "!!! DEVELOPMENT AUTH: bearer tokens are checked against the PUBLIC development secret. \
+                 Anyone can mint tokens for any organisation. Never expose this instance; \
+                 set KEYMINT_AUTH__HS256_SECRET (or KEYMINT_PROFILE=production) for real use. !!!"
+            );
+        }
+        let requested = settings.listen_addr()?;
+        let listener = TcpListener::bind(requested)
+            .with_context(|| format!("server.listen: cannot bind {requested}"))?;
+        let address = listener.local_addr()?;
+        let http = HttpSettings {
+            body_limit: settings.server.body_limit_bytes,
+            workers: settings.server.workers,
+            shutdown_timeout: Duration::from_secs(settings.server.shutdown_timeout_seconds),
+        };
+        let server = keymint_web::serve(listener, state, http)?;
+        tracing::info!(%address, "Keymint listening");
+        Ok(Self {
+            address,
+            server,
+            database,
+        })
+    }
+
+    /// The bound address.
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    /// A handle to stop the server from elsewhere (tests, signal handlers).
+    pub fn handle(&self) -> ServerHandle {
+        self.server.handle()
+    }
+
+    /// Serves until stopped (SIGINT/SIGTERM or a handle), lets in-flight requests
+    /// finish, then closes the database cleanly.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let result = self.server.await;
+        if let Some(database) = self.database {
+            database.close().await;
+        }
+        tracing::info!("Keymint stopped");
+        result
+    }
+}
