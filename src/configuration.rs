@@ -139,9 +139,9 @@ pub enum LogFormat {
 /// A configuration that cannot be used; the message names the key.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    /// A value has the wrong type or an unknown key was given.
-    #[error(transparent)]
-    Load(#[from] Box<figment::Error>),
+    /// A value has the wrong type, an unknown key was given, or a file is unreadable.
+    #[error("{0}")]
+    Load(String),
     /// A value has the right type but is not acceptable.
     #[error("{key}: {message}")]
     Invalid {
@@ -150,6 +150,33 @@ pub enum ConfigError {
         /// What is wrong with it.
         message: String,
     },
+}
+
+/// One line per problem, each starting with the key as `section.key` and ending
+/// with where the value came from (file or environment variable).
+fn describe(err: figment::Error) -> ConfigError {
+    let lines: Vec<String> = err
+        .into_iter()
+        .map(|e| {
+            let key = e
+                .path
+                .iter()
+                .map(|p| p.to_ascii_lowercase())
+                .collect::<Vec<_>>()
+                .join(".");
+            let source = e
+                .metadata
+                .as_ref()
+                .map(|m| format!(" (from {})", m.name))
+                .unwrap_or_default();
+            if key.is_empty() {
+                format!("{}{source}", e.kind)
+            } else {
+                format!("{key}: {}{source}", e.kind)
+            }
+        })
+        .collect();
+    ConfigError::Load(lines.join("; "))
 }
 
 fn invalid(key: &'static str, message: impl Into<String>) -> ConfigError {
@@ -172,6 +199,7 @@ impl Settings {
         }
         figment.merge(
             Env::prefixed("KEYMINT_")
+                .lowercase(true)
                 .filter(|key| {
                     let key = key.as_str().to_ascii_lowercase();
                     key == "profile" || SECTIONS.iter().any(|s| key.starts_with(&format!("{s}__")))
@@ -193,7 +221,7 @@ impl Settings {
 
     /// Extracts and checks settings from `figment`.
     pub fn from_figment(figment: Figment) -> Result<Self, ConfigError> {
-        let settings: Settings = figment.extract().map_err(Box::new)?;
+        let settings: Settings = figment.extract().map_err(describe)?;
         settings.validate()?;
         Ok(settings)
     }

@@ -1,0 +1,144 @@
+//! How the HTTP adapter answers when a port fails: storage or token keys down,
+//! or a bug. Ports are mockall mocks, so every failure is exact and repeatable.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::sync::Arc;
+
+use actix_web::{test, web, App};
+use keymint_application::{
+    AuthError, CreateApiKey, MockApiKeyRepository, MockClock, MockKeyGenerator, MockSecretHasher,
+    MockTokenVerifier, Principal, RepositoryError,
+};
+use keymint_domain::{Environment, KeyId, KeyMaterial, OrgId, SecretHash};
+use keymint_web::{configure, AppState, BodyLimit};
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+fn verifier_accepting() -> MockTokenVerifier {
+    let mut verifier = MockTokenVerifier::new();
+    verifier
+        .expect_verify()
+        .returning(|_| Ok(Principal::new(OrgId::from_uuid(Uuid::nil()), None)));
+    verifier
+}
+
+fn state(repository: MockApiKeyRepository, verifier: MockTokenVerifier) -> AppState {
+    let repository = Arc::new(repository);
+    let mut hasher = MockSecretHasher::new();
+    hasher
+        .expect_hash()
+        .returning(|_| Ok(SecretHash::new("$argon2id$v=19$m=8,t=1,p=1$c2FsdA$aGFzaA").unwrap()));
+    let mut generator = MockKeyGenerator::new();
+    generator
+        .expect_key_id()
+        .returning(|| KeyId::from_uuid(Uuid::from_u128(1)));
+    generator
+        .expect_material()
+        .returning(|env| KeyMaterial::generate(env, &mut rand_core::OsRng));
+    let mut clock = MockClock::new();
+    clock.expect_now().returning(chrono::Utc::now);
+    AppState {
+        create_api_key: CreateApiKey::new(
+            repository.clone(),
+            Arc::new(hasher),
+            Arc::new(generator),
+            Arc::new(clock),
+        ),
+        token_verifier: Arc::new(verifier),
+        storage: repository,
+        default_environment: Environment::Live,
+    }
+}
+
+async fn call(state: AppState, request: test::TestRequest) -> (u16, Option<String>, Value) {
+    let app = test::init_service(
+        App::new()
+            .app_data(web::Data::new(state))
+            .configure(|cfg| configure(cfg, BodyLimit::default())),
+    )
+    .await;
+    let response = test::call_service(&app, request.to_request()).await;
+    let status = response.status().as_u16();
+    let retry_after = response
+        .headers()
+        .get("retry-after")
+        .map(|v| v.to_str().unwrap().to_owned());
+    let body: Value = test::read_body_json(response).await;
+    (status, retry_after, body)
+}
+
+fn create_request() -> test::TestRequest {
+    test::TestRequest::post()
+        .uri("/api/v2/api-keys")
+        .insert_header(("authorization", "Bearer any"))
+        .set_json(json!({"name": "x"}))
+}
+
+#[actix_web::test]
+async fn storage_that_cannot_be_reached_is_a_503_with_retry_after_and_no_cause() {
+    let mut repository = MockApiKeyRepository::new();
+    repository.expect_insert().returning(|_| {
+        Err(RepositoryError::Unavailable(anyhow::anyhow!(
+            "connection refused to 10.0.0.7:5432"
+        )))
+    });
+
+    let (status, retry_after, body) =
+        call(state(repository, verifier_accepting()), create_request()).await;
+
+    assert_eq!(status, 503);
+    assert_eq!(retry_after.as_deref(), Some("5"));
+    assert_eq!(body["code"], "storage_unavailable");
+    assert!(!body.to_string().contains("10.0.0.7"));
+}
+
+#[actix_web::test]
+async fn an_unexpected_failure_is_an_opaque_500() {
+    let mut repository = MockApiKeyRepository::new();
+    repository.expect_insert().returning(|_| {
+        Err(RepositoryError::Unexpected(anyhow::anyhow!(
+            "UNIQUE constraint failed: api_keys.secret"
+        )))
+    });
+
+    let (status, _, body) = call(state(repository, verifier_accepting()), create_request()).await;
+
+    assert_eq!(status, 500);
+    assert_eq!(
+        body,
+        json!({"detail": "Internal Server Error", "code": "internal_error"})
+    );
+}
+
+#[actix_web::test]
+async fn readiness_fails_with_503_when_storage_does_not_answer() {
+    let mut repository = MockApiKeyRepository::new();
+    repository
+        .expect_ping()
+        .returning(|| Err(RepositoryError::Unavailable(anyhow::anyhow!("down"))));
+
+    let (status, retry_after, body) = call(
+        state(repository, verifier_accepting()),
+        test::TestRequest::get().uri("/readyz"),
+    )
+    .await;
+
+    assert_eq!((status, retry_after.as_deref()), (503, Some("5")));
+    assert_eq!(body["code"], "storage_unavailable");
+}
+
+#[actix_web::test]
+async fn token_verification_that_cannot_run_is_a_503_not_a_401() {
+    let mut verifier = MockTokenVerifier::new();
+    verifier
+        .expect_verify()
+        .returning(|_| Err(AuthError::Unavailable(anyhow::anyhow!("JWKS unreachable"))));
+    let mut repository = MockApiKeyRepository::new();
+    repository.expect_insert().never();
+
+    let (status, retry_after, body) = call(state(repository, verifier), create_request()).await;
+
+    assert_eq!((status, retry_after.as_deref()), (503, Some("5")));
+    assert_eq!(body["code"], "auth_unavailable");
+}

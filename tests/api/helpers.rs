@@ -1,0 +1,164 @@
+//! `spawn_app()`: a real Keymint on a free port, per test, with its own storage.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use keymint::Settings;
+use keymint_infrastructure::{DevTokenRequest, Hs256Config};
+use reqwest::Response;
+use serde_json::Value;
+use tempfile::TempDir;
+use uuid::Uuid;
+
+/// The storage adapters every scenario runs against.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Memory,
+    Sqlite,
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub org_id: Uuid,
+    pub settings: Settings,
+    /// The SQLite file's directory, removed when the test ends.
+    pub dir: TempDir,
+}
+
+/// Cheap argon2 parameters: tests check behaviour, not cost.
+pub fn test_settings(backend: Backend, dir: &TempDir) -> figment::Figment {
+    let url = match backend {
+        Backend::Memory => "memory:".to_owned(),
+        Backend::Sqlite => format!("sqlite://{}/keymint.db", dir.path().display()),
+    };
+    Settings::defaults()
+        .merge(("server.listen", "127.0.0.1:0"))
+        .merge(("server.workers", 2))
+        .merge(("database.url", url))
+        .merge(("hashing.memory_kib", 64))
+        .merge(("hashing.iterations", 1))
+        .merge(("log.level", "warn"))
+}
+
+pub async fn spawn_app(backend: Backend) -> TestApp {
+    let dir = tempfile::tempdir().expect("temp dir");
+    spawn_app_with(test_settings(backend, &dir), dir).await
+}
+
+pub async fn spawn_app_with(figment: figment::Figment, dir: TempDir) -> TestApp {
+    let settings = Settings::from_figment(figment).expect("test settings are valid");
+    let app = keymint::Application::build(settings.clone())
+        .await
+        .expect("app builds");
+    let address = format!("http://{}", app.address());
+    tokio::spawn(app.run_until_stopped());
+    TestApp {
+        address,
+        client: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client"),
+        org_id: Uuid::new_v4(),
+        settings,
+        dir,
+    }
+}
+
+pub fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("after 1970")
+        .as_secs()
+}
+
+impl TestApp {
+    pub fn hs256(&self) -> Hs256Config {
+        self.settings.hs256()
+    }
+
+    /// A valid token for this test's organisation.
+    pub fn token(&self) -> String {
+        self.token_for(self.org_id)
+    }
+
+    pub fn token_for(&self, org_id: Uuid) -> String {
+        DevTokenRequest {
+            org_id,
+            subject: "test-user".into(),
+            ttl_seconds: 300,
+        }
+        .sign(&self.hs256(), unix_now())
+        .expect("token signs")
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    /// POST a JSON value to the create route with a valid token.
+    pub async fn create_key(&self, body: &Value) -> Response {
+        self.client
+            .post(self.url("/api/v2/api-keys"))
+            .bearer_auth(self.token())
+            .json(body)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    /// POST raw bytes with the given content type (or none) and a valid token.
+    pub async fn post_raw(
+        &self,
+        path: &str,
+        content_type: Option<&str>,
+        body: impl Into<reqwest::Body>,
+    ) -> Response {
+        let mut request = self
+            .client
+            .post(self.url(path))
+            .bearer_auth(self.token())
+            .body(body);
+        if let Some(content_type) = content_type {
+            request = request.header("content-type", content_type);
+        }
+        request.send().await.expect("request sent")
+    }
+}
+
+/// Reads an error body and checks its shape: `detail` plus a stable `code`.
+pub async fn error_body(response: Response, status: u16, code: &str) -> Value {
+    assert_eq!(response.status().as_u16(), status, "unexpected status");
+    let body: Value = response.json().await.expect("error bodies are JSON");
+    assert_eq!(body["code"], code, "{body}");
+    assert!(body.get("detail").is_some(), "{body}");
+    assert_eq!(
+        body.as_object().map(|o| o.len()),
+        Some(2),
+        "only detail and code: {body}"
+    );
+    body
+}
+
+/// Runs each named scenario `async fn name(backend: Backend)` once per backend,
+/// as tests `memory::name` and `sqlite::name`.
+#[macro_export]
+macro_rules! for_each_backend {
+    ($($scenario:ident),* $(,)?) => {
+        mod memory {
+            $(
+                #[tokio::test]
+                async fn $scenario() {
+                    super::$scenario($crate::helpers::Backend::Memory).await
+                }
+            )*
+        }
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $scenario() {
+                    super::$scenario($crate::helpers::Backend::Sqlite).await
+                }
+            )*
+        }
+    };
+}

@@ -1,0 +1,12 @@
+//! Black-box tests of the whole service over HTTP, each scenario run against every
+//! storage adapter.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod helpers;
+
+mod authentication;
+mod create_api_key;
+mod health;
+mod sqlite_storage;
+mod validation;

@@ -1,0 +1,152 @@
+//! The `keymint` binary: configuration errors, the production guard, `dev-token`,
+//! `migrate` and the start-up warning.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use keymint::Settings;
+use keymint_application::TokenVerifier;
+use keymint_infrastructure::Hs256Verifier;
+use uuid::Uuid;
+
+/// The binary, run in an empty directory with only the given KEYMINT_* variables,
+/// so neither the developer's environment nor repository files leak in.
+fn keymint(dir: &tempfile::TempDir, args: &[&str], env: &[(&str, &str)]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_keymint"));
+    command
+        .args(args)
+        .current_dir(dir.path())
+        .env_clear()
+        .envs(env.iter().copied());
+    command
+}
+
+fn run(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let dir = tempfile::tempdir().unwrap();
+    keymint(&dir, args, env).output().unwrap()
+}
+
+#[test]
+fn the_production_profile_refuses_the_shipped_development_secret() {
+    let output = run(&["migrate"], &[("KEYMINT_PROFILE", "production")]);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("auth.hs256_secret"), "{stderr}");
+    assert!(
+        !stderr.contains("keymint-development-secret"),
+        "the secret itself is not echoed: {stderr}"
+    );
+}
+
+#[test]
+fn a_bad_configuration_value_exits_non_zero_naming_the_key() {
+    for (var, value, key) in [
+        ("KEYMINT_HASHING__MEMORY_KIB", "lots", "hashing.memory_kib"),
+        ("KEYMINT_SERVER__LISTEN", "everywhere", "server.listen"),
+        (
+            "KEYMINT_KEYS__DEFAULT_ENVIRONMENT",
+            "prod",
+            "keys.default_environment",
+        ),
+        ("KEYMINT_SERVER__LISTN", "127.0.0.1:1", "listn"),
+    ] {
+        let output = run(&["migrate"], &[(var, value)]);
+        assert_eq!(output.status.code(), Some(2), "{var}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(key), "{var}: {stderr}");
+    }
+}
+
+#[tokio::test]
+async fn dev_token_prints_a_token_for_the_organisation_that_the_service_accepts() {
+    let org = Uuid::new_v4();
+    let output = run(
+        &[
+            "dev-token",
+            "--org",
+            &org.to_string(),
+            "--sub",
+            "alice",
+            "--ttl",
+            "120",
+        ],
+        &[],
+    );
+    assert!(output.status.success());
+    let token = String::from_utf8(output.stdout).unwrap().trim().to_owned();
+
+    let settings = Settings::from_figment(Settings::defaults()).unwrap();
+    let principal = Hs256Verifier::new(&settings.hs256())
+        .verify(&token)
+        .await
+        .unwrap();
+    assert_eq!(principal.org_id().as_uuid(), org);
+    assert_eq!(principal.subject(), Some("alice"));
+}
+
+#[test]
+fn dev_token_requires_an_organisation_uuid() {
+    assert!(!run(&["dev-token", "--org", "acme"], &[]).status.success());
+    assert!(!run(&["dev-token"], &[]).status.success());
+}
+
+#[test]
+fn migrate_creates_the_sqlite_file_and_schema_and_is_repeatable() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/nested/keymint.db", dir.path().display());
+    for _ in 0..2 {
+        let output = keymint(&dir, &["migrate"], &[("KEYMINT_DATABASE__URL", &url)])
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    let bytes = std::fs::read(dir.path().join("nested/keymint.db")).unwrap();
+    assert!(bytes.starts_with(b"SQLite format 3"));
+    assert!(
+        bytes.windows(8).any(|w| w == b"api_keys"),
+        "the api_keys table exists"
+    );
+}
+
+#[test]
+fn serving_with_the_development_secret_logs_a_loud_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = keymint(
+        &dir,
+        &[],
+        &[
+            ("KEYMINT_SERVER__LISTEN", "127.0.0.1:0"),
+            ("KEYMINT_DATABASE__URL", "memory:"),
+        ],
+    )
+    .stdout(Stdio::piped())
+    .spawn()
+    .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (lines, received) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if lines.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut saw_warning = false;
+    while let Ok(line) = received.recv_timeout(Duration::from_secs(30)) {
+        if line.contains("WARN") && line.contains("DEVELOPMENT AUTH") {
+            saw_warning = true;
+            break;
+        }
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(saw_warning, "no development warning was logged");
+}
