@@ -1,9 +1,12 @@
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use keymint_application::{HashError, SecretHasher};
 use keymint_domain::{PrivateKey, SecretHash};
+use tokio::sync::Semaphore;
 use zeroize::Zeroizing;
 
 /// argon2id cost parameters.
@@ -30,9 +33,14 @@ impl Default for Argon2Params {
 
 /// Hashes private keys with argon2id on tokio's blocking pool, so a hash (tens of
 /// milliseconds of CPU) never stalls an async worker serving other requests.
+///
+/// At most one hash per core runs at once: more would not finish sooner, would
+/// hold `memory_kib` each, and would let a burst of hashing crowd out everything
+/// else. Callers beyond that wait their turn asynchronously.
 #[derive(Clone, Debug)]
 pub struct Argon2Hasher {
     params: Params,
+    permits: Arc<Semaphore>,
 }
 
 impl Argon2Hasher {
@@ -46,7 +54,32 @@ impl Argon2Hasher {
             None,
         )
         .map_err(|e| HashError(anyhow::anyhow!("invalid argon2 parameters: {e}")))?;
-        Ok(Self { params })
+        let cores = std::thread::available_parallelism()
+            .map(usize::from)
+            .unwrap_or(1);
+        Ok(Self {
+            params,
+            permits: Arc::new(Semaphore::new(cores)),
+        })
+    }
+
+    async fn on_blocking_pool<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> Result<T, HashError> + Send + 'static,
+    ) -> Result<T, HashError> {
+        // The permit travels with the work, so a caller that gives up (a client
+        // disconnecting) does not free a core that is still hashing.
+        let permit = Arc::clone(&self.permits)
+            .acquire_owned()
+            .await
+            .map_err(|e| HashError(anyhow::anyhow!("hashing is shut down: {e}")))?;
+        tokio::task::spawn_blocking(move || {
+            let result = work();
+            drop(permit);
+            result
+        })
+        .await
+        .map_err(|e| HashError(anyhow::anyhow!("hashing task failed: {e}")))?
     }
 
     fn argon2(&self) -> Argon2<'static> {
@@ -63,21 +96,15 @@ impl Argon2Hasher {
     }
 }
 
-async fn on_blocking_pool<T: Send + 'static>(
-    work: impl FnOnce() -> Result<T, HashError> + Send + 'static,
-) -> Result<T, HashError> {
-    tokio::task::spawn_blocking(work)
-        .await
-        .map_err(|e| HashError(anyhow::anyhow!("hashing task failed: {e}")))?
-}
-
 #[async_trait]
 impl SecretHasher for Argon2Hasher {
     async fn hash(&self, key: &PrivateKey) -> Result<SecretHash, HashError> {
         // The copy moved to the blocking thread is wiped when that thread drops it.
         let secret = Zeroizing::new(key.expose_secret().as_bytes().to_vec());
         let hasher = self.clone();
-        let phc = on_blocking_pool(move || hasher.hash_blocking(&secret)).await?;
+        let phc = self
+            .on_blocking_pool(move || hasher.hash_blocking(&secret))
+            .await?;
         SecretHash::new(phc).map_err(|e| HashError(e.into()))
     }
 
@@ -85,7 +112,7 @@ impl SecretHasher for Argon2Hasher {
         let secret = Zeroizing::new(key.expose_secret().as_bytes().to_vec());
         let phc = hash.expose().to_owned();
         let argon2 = self.argon2();
-        on_blocking_pool(move || {
+        self.on_blocking_pool(move || {
             let parsed = PasswordHash::new(&phc)
                 .map_err(|e| HashError(anyhow::anyhow!("unusable stored hash: {e}")))?;
             // The stored string carries its own parameters, so keys hashed before a
