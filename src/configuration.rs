@@ -114,6 +114,10 @@ pub struct HashingSettings {
 pub struct KeySettings {
     /// `live` or `test`.
     pub default_environment: String,
+    /// The most unrevoked, unexpired keys one organisation may hold.
+    pub max_active_per_org: u32,
+    /// How many days ahead `expires_at` may be.
+    pub max_expiry_days: u32,
 }
 
 /// `[log]`
@@ -229,16 +233,18 @@ impl Settings {
     fn validate(&self) -> Result<(), ConfigError> {
         self.listen_addr()?;
         self.default_environment()?;
-        Argon2Hasher::new(self.argon2_params())
-            .map_err(|e| invalid("hashing", format!("{:#}", e.0)))?;
+        Argon2Hasher::new(self.argon2_params()).map_err(|e| invalid("hashing", format!("{:#}", e.0)))?;
         if self.server.body_limit_bytes == 0 {
             return Err(invalid("server.body_limit_bytes", "must be greater than 0"));
         }
+        if self.keys.max_active_per_org == 0 {
+            return Err(invalid("keys.max_active_per_org", "must be greater than 0"));
+        }
+        if self.keys.max_expiry_days == 0 || self.keys.max_expiry_days > 36_500 {
+            return Err(invalid("keys.max_expiry_days", "must be between 1 and 36500"));
+        }
         if self.database.max_connections == 0 {
-            return Err(invalid(
-                "database.max_connections",
-                "must be greater than 0",
-            ));
+            return Err(invalid("database.max_connections", "must be greater than 0"));
         }
         if self.auth.org_claim.trim().is_empty() {
             return Err(invalid("auth.org_claim", "must not be empty"));
@@ -290,6 +296,14 @@ impl Settings {
             .map_err(|_| invalid("keys.default_environment", "must be 'live' or 'test'"))
     }
 
+    /// `[keys]` as the key policy.
+    pub fn key_policy(&self) -> keymint_application::KeyPolicy {
+        keymint_application::KeyPolicy {
+            max_active_keys: self.keys.max_active_per_org,
+            max_expiry: chrono::Duration::days(i64::from(self.keys.max_expiry_days)),
+        }
+    }
+
     /// `[hashing]` as argon2 parameters.
     pub fn argon2_params(&self) -> Argon2Params {
         Argon2Params {
@@ -334,14 +348,8 @@ mod tests {
     fn the_shipped_defaults_load_and_use_sqlite_under_data() {
         let settings = Settings::from_figment(Settings::defaults()).unwrap();
         assert_eq!(settings.profile, Profile::Development);
-        assert_eq!(
-            settings.listen_addr().unwrap().to_string(),
-            "127.0.0.1:8080"
-        );
-        assert_eq!(
-            settings.database.url.expose_secret(),
-            "sqlite://data/keymint.db"
-        );
+        assert_eq!(settings.listen_addr().unwrap().to_string(), "127.0.0.1:8080");
+        assert_eq!(settings.database.url.expose_secret(), "sqlite://data/keymint.db");
         assert_eq!(settings.argon2_params(), Argon2Params::default());
         assert_eq!(settings.default_environment().unwrap(), Environment::Live);
         assert!(settings.uses_development_secret());
@@ -360,10 +368,7 @@ mod tests {
         let good = Settings::from_figment(
             Settings::defaults()
                 .merge(("profile", "production"))
-                .merge((
-                    "auth.hs256_secret",
-                    "a-production-secret-of-sufficient-length",
-                )),
+                .merge(("auth.hs256_secret", "a-production-secret-of-sufficient-length")),
         );
         assert!(good.is_ok());
     }
@@ -373,10 +378,7 @@ mod tests {
         let cases: [(&str, Result<Settings, ConfigError>); 5] = [
             ("hashing.memory_kib", with("hashing.memory_kib", "lots")),
             ("server.listen", with("server.listen", "localhost")),
-            (
-                "keys.default_environment",
-                with("keys.default_environment", "prod"),
-            ),
+            ("keys.default_environment", with("keys.default_environment", "prod")),
             ("hashing", with("hashing.iterations", 0)),
             ("typo", with("server.typo", 1)),
         ];

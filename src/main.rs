@@ -51,15 +51,8 @@ fn main() -> ExitCode {
     match cli.command.unwrap_or(Command::Serve) {
         Command::DevToken { org, sub, ttl } => dev_token(&settings, org, sub, ttl),
         command => {
-            telemetry::init(
-                &settings.log,
-                std::io::stdout,
-                std::io::stdout().is_terminal(),
-            );
-            let runtime = match tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
-            {
+            telemetry::init(&settings.log, std::io::stdout, std::io::stdout().is_terminal());
+            let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
                 Ok(runtime) => runtime,
                 Err(err) => {
                     eprintln!("keymint: cannot start the async runtime: {err}");
@@ -85,10 +78,7 @@ fn main() -> ExitCode {
 }
 
 async fn serve(settings: Settings) -> anyhow::Result<()> {
-    Application::build(settings)
-        .await?
-        .run_until_stopped()
-        .await?;
+    Application::build(settings).await?.run_until_stopped().await?;
     Ok(())
 }
 

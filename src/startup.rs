@@ -7,11 +7,9 @@ use std::time::Duration;
 
 use actix_web::dev::{Server, ServerHandle};
 use anyhow::Context;
-use keymint_application::{ApiKeyRepository, CreateApiKey};
+use keymint_application::{ApiKeyRepository, ApiKeys};
 use keymint_infrastructure::sql::{self, Database, SqlApiKeyRepository};
-use keymint_infrastructure::{
-    Argon2Hasher, Hs256Verifier, InMemoryApiKeyRepository, OsKeyGenerator, SystemClock,
-};
+use keymint_infrastructure::{Argon2Hasher, Hs256Verifier, InMemoryApiKeyRepository, OsKeyGenerator, SystemClock};
 use keymint_migrations::{Migrator, MigratorTrait};
 use keymint_web::{AppState, HttpSettings};
 use secrecy::ExposeSecret;
@@ -38,12 +36,9 @@ impl std::fmt::Debug for Application {
 
 /// Connects to the configured database and brings its schema up to date.
 pub async fn connect_and_migrate(settings: &Settings) -> anyhow::Result<Database> {
-    let database = sql::connect(
-        settings.database.url.expose_secret(),
-        &settings.database_options(),
-    )
-    .await
-    .context("database.url: cannot open the database")?;
+    let database = sql::connect(settings.database.url.expose_secret(), &settings.database_options())
+        .await
+        .context("database.url: cannot open the database")?;
     Migrator::up(&database.write, None)
         .await
         .context("applying database migrations failed")?;
@@ -59,18 +54,16 @@ impl Application {
                 (Arc::new(InMemoryApiKeyRepository::new()), None)
             } else {
                 let database = connect_and_migrate(&settings).await?;
-                (
-                    Arc::new(SqlApiKeyRepository::new(database.clone())),
-                    Some(database),
-                )
+                (Arc::new(SqlApiKeyRepository::new(database.clone())), Some(database))
             };
         let hasher = Argon2Hasher::new(settings.argon2_params()).map_err(|e| e.0)?;
         let state = AppState {
-            create_api_key: CreateApiKey::new(
+            api_keys: ApiKeys::new(
                 repository.clone(),
                 Arc::new(hasher),
                 Arc::new(OsKeyGenerator),
                 Arc::new(SystemClock),
+                settings.key_policy(),
             ),
             token_verifier: Arc::new(Hs256Verifier::new(&settings.hs256())),
             storage: repository,
@@ -84,8 +77,8 @@ impl Application {
             );
         }
         let requested = settings.listen_addr()?;
-        let listener = TcpListener::bind(requested)
-            .with_context(|| format!("server.listen: cannot bind {requested}"))?;
+        let listener =
+            TcpListener::bind(requested).with_context(|| format!("server.listen: cannot bind {requested}"))?;
         let address = listener.local_addr()?;
         let http = HttpSettings {
             body_limit: settings.server.body_limit_bytes,

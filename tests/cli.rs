@@ -47,11 +47,7 @@ fn a_bad_configuration_value_exits_non_zero_naming_the_key() {
     for (var, value, key) in [
         ("KEYMINT_HASHING__MEMORY_KIB", "lots", "hashing.memory_kib"),
         ("KEYMINT_SERVER__LISTEN", "everywhere", "server.listen"),
-        (
-            "KEYMINT_KEYS__DEFAULT_ENVIRONMENT",
-            "prod",
-            "keys.default_environment",
-        ),
+        ("KEYMINT_KEYS__DEFAULT_ENVIRONMENT", "prod", "keys.default_environment"),
         ("KEYMINT_SERVER__LISTN", "127.0.0.1:1", "listn"),
     ] {
         let output = run(&["migrate"], &[(var, value)]);
@@ -65,25 +61,14 @@ fn a_bad_configuration_value_exits_non_zero_naming_the_key() {
 async fn dev_token_prints_a_token_for_the_organisation_that_the_service_accepts() {
     let org = Uuid::new_v4();
     let output = run(
-        &[
-            "dev-token",
-            "--org",
-            &org.to_string(),
-            "--sub",
-            "alice",
-            "--ttl",
-            "120",
-        ],
+        &["dev-token", "--org", &org.to_string(), "--sub", "alice", "--ttl", "120"],
         &[],
     );
     assert!(output.status.success());
     let token = String::from_utf8(output.stdout).unwrap().trim().to_owned();
 
     let settings = Settings::from_figment(Settings::defaults()).unwrap();
-    let principal = Hs256Verifier::new(&settings.hs256())
-        .verify(&token)
-        .await
-        .unwrap();
+    let principal = Hs256Verifier::new(&settings.hs256()).verify(&token).await.unwrap();
     assert_eq!(principal.org_id().as_uuid(), org);
     assert_eq!(principal.subject(), Some("alice"));
 }
@@ -102,18 +87,11 @@ fn migrate_creates_the_sqlite_file_and_schema_and_is_repeatable() {
         let output = keymint(&dir, &["migrate"], &[("KEYMINT_DATABASE__URL", &url)])
             .output()
             .unwrap();
-        assert!(
-            output.status.success(),
-            "{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     }
     let bytes = std::fs::read(dir.path().join("nested/keymint.db")).unwrap();
     assert!(bytes.starts_with(b"SQLite format 3"));
-    assert!(
-        bytes.windows(8).any(|w| w == b"api_keys"),
-        "the api_keys table exists"
-    );
+    assert!(bytes.windows(8).any(|w| w == b"api_keys"), "the api_keys table exists");
 }
 
 #[test]

@@ -95,10 +95,7 @@ async fn no_private_key_hash_or_token_appears_in_trace_level_logs() {
         "the capture works and saw the create"
     );
     // Database-layer events reach the capture too, so silence below is not a blind spot.
-    assert!(
-        logs.contains("sea_orm"),
-        "database-layer tracing was captured"
-    );
+    assert!(logs.contains("sea_orm"), "database-layer tracing was captured");
     let private_key = created["private_key"].as_str().unwrap();
     let hash_tail = hash.rsplit('$').next().unwrap();
     let token_signature = token.rsplit('.').next().unwrap();

@@ -5,6 +5,7 @@
 pub use sea_orm_migration::prelude::*;
 
 mod m20261126_000001_create_api_keys;
+mod m20261126_000002_key_lifecycle;
 
 /// Every migration, in order.
 #[derive(Debug)]
@@ -13,6 +14,9 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261126_000001_create_api_keys::Migration)]
+        vec![
+            Box::new(m20261126_000001_create_api_keys::Migration),
+            Box::new(m20261126_000002_key_lifecycle::Migration),
+        ]
     }
 }

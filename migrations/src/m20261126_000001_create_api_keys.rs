@@ -35,40 +35,15 @@ impl MigrationTrait for Migration {
                     // limits: a second guard should an adapter ever skip validation.
                     .col(ColumnDef::new(ApiKeys::Name).string_len(100).not_null())
                     .col(ColumnDef::new(ApiKeys::Description).string_len(255).null())
-                    .col(
-                        ColumnDef::new(ApiKeys::Environment)
-                            .string_len(8)
-                            .not_null(),
-                    )
+                    .col(ColumnDef::new(ApiKeys::Environment).string_len(8).not_null())
                     .col(ColumnDef::new(ApiKeys::PublicKey).string_len(64).not_null())
                     .col(ColumnDef::new(ApiKeys::LookupId).string_len(32).not_null())
                     .col(ColumnDef::new(ApiKeys::SecretHash).text().not_null())
-                    .col(
-                        ColumnDef::new(ApiKeys::PrivateKeyDisplay)
-                            .string_len(32)
-                            .not_null(),
-                    )
-                    .col(
-                        ColumnDef::new(ApiKeys::CreatedAt)
-                            .timestamp_with_time_zone()
-                            .not_null(),
-                    )
-                    .col(
-                        ColumnDef::new(ApiKeys::IsRevoked)
-                            .boolean()
-                            .not_null()
-                            .default(false),
-                    )
-                    .col(
-                        ColumnDef::new(ApiKeys::RevokedAt)
-                            .timestamp_with_time_zone()
-                            .null(),
-                    )
-                    .col(
-                        ColumnDef::new(ApiKeys::LastUsedAt)
-                            .timestamp_with_time_zone()
-                            .null(),
-                    )
+                    .col(ColumnDef::new(ApiKeys::PrivateKeyDisplay).string_len(32).not_null())
+                    .col(ColumnDef::new(ApiKeys::CreatedAt).timestamp_with_time_zone().not_null())
+                    .col(ColumnDef::new(ApiKeys::IsRevoked).boolean().not_null().default(false))
+                    .col(ColumnDef::new(ApiKeys::RevokedAt).timestamp_with_time_zone().null())
+                    .col(ColumnDef::new(ApiKeys::LastUsedAt).timestamp_with_time_zone().null())
                     .to_owned(),
             )
             .await?;
@@ -111,8 +86,6 @@ impl MigrationTrait for Migration {
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .drop_table(Table::drop().table(ApiKeys::Table).to_owned())
-            .await
+        manager.drop_table(Table::drop().table(ApiKeys::Table).to_owned()).await
     }
 }

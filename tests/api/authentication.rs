@@ -2,9 +2,7 @@ use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
 use serde_json::{json, Value};
 
 use crate::for_each_backend;
-use crate::helpers::{
-    error_body, spawn_app, spawn_app_with, test_settings, unix_now, Backend, TestApp,
-};
+use crate::helpers::{error_body, spawn_app, spawn_app_with, test_settings, unix_now, Backend, TestApp};
 
 async fn post_with_authorization(app: &TestApp, authorization: Option<&str>) -> reqwest::Response {
     let mut request = app
@@ -28,12 +26,7 @@ fn signed(claims: Value, secret: &str) -> String {
 
 async fn a_request_without_a_bearer_token_is_401_with_a_bearer_challenge(backend: Backend) {
     let app = spawn_app(backend).await;
-    for authorization in [
-        None,
-        Some("Basic dXNlcjpwYXNz"),
-        Some("Bearer"),
-        Some("Bearer    "),
-    ] {
+    for authorization in [None, Some("Basic dXNlcjpwYXNz"), Some("Bearer"), Some("Bearer    ")] {
         let response = post_with_authorization(&app, authorization).await;
         assert_eq!(
             response.headers()["www-authenticate"],
@@ -44,9 +37,7 @@ async fn a_request_without_a_bearer_token_is_401_with_a_bearer_challenge(backend
     }
 }
 
-async fn invalid_tokens_are_401_naming_the_failed_check_without_echoing_the_token(
-    backend: Backend,
-) {
+async fn invalid_tokens_are_401_naming_the_failed_check_without_echoing_the_token(backend: Backend) {
     let app = spawn_app(backend).await;
     let secret = "keymint-development-secret-do-not-use-in-production";
     let org = app.org_id.to_string();
@@ -54,10 +45,7 @@ async fn invalid_tokens_are_401_naming_the_failed_check_without_echoing_the_toke
         ("garbage", "not-a-jwt".to_owned(), "malformed"),
         (
             "wrong secret",
-            signed(
-                json!({"org_id": org, "exp": unix_now() + 60}),
-                "some-other-secret",
-            ),
+            signed(json!({"org_id": org, "exp": unix_now() + 60}), "some-other-secret"),
             "signature",
         ),
         (
@@ -82,22 +70,14 @@ async fn invalid_tokens_are_401_naming_the_failed_check_without_echoing_the_toke
     ];
     for (case, token, reason) in cases {
         let response = post_with_authorization(&app, Some(&format!("Bearer {token}"))).await;
-        let challenge = response.headers()["www-authenticate"]
-            .to_str()
-            .unwrap()
-            .to_owned();
+        let challenge = response.headers()["www-authenticate"].to_str().unwrap().to_owned();
         assert!(
-            challenge.starts_with(
-                r#"Bearer realm="keymint", error="invalid_token", error_description=""#
-            ),
+            challenge.starts_with(r#"Bearer realm="keymint", error="invalid_token", error_description=""#),
             "{case}: {challenge}"
         );
         assert!(challenge.contains(reason), "{case}: {challenge}");
         let body = error_body(response, 401, "invalid_token").await;
-        assert!(
-            body["detail"].as_str().unwrap().contains(reason),
-            "{case}: {body}"
-        );
+        assert!(body["detail"].as_str().unwrap().contains(reason), "{case}: {body}");
         let token_tail = &token[token.len().saturating_sub(16)..];
         assert!(
             !body.to_string().contains(token_tail) && !challenge.contains(token_tail),
@@ -109,8 +89,7 @@ async fn invalid_tokens_are_401_naming_the_failed_check_without_echoing_the_toke
 async fn the_bearer_scheme_is_case_insensitive(backend: Backend) {
     let app = spawn_app(backend).await;
     for scheme in ["bearer", "BEARER", "Bearer"] {
-        let response =
-            post_with_authorization(&app, Some(&format!("{scheme} {}", app.token()))).await;
+        let response = post_with_authorization(&app, Some(&format!("{scheme} {}", app.token()))).await;
         assert_eq!(response.status().as_u16(), 201, "{scheme}");
     }
 }
@@ -123,9 +102,7 @@ async fn a_valid_token_without_an_organisation_is_403_no_organization(backend: B
         json!({"sub": "u", "exp": unix_now() + 60, "org_id": "not-a-uuid"}),
         json!({"sub": "u", "exp": unix_now() + 60, "org_id": 17}),
     ] {
-        let response =
-            post_with_authorization(&app, Some(&format!("Bearer {}", signed(claims, secret))))
-                .await;
+        let response = post_with_authorization(&app, Some(&format!("Bearer {}", signed(claims, secret)))).await;
         error_body(response, 403, "no_organization").await;
     }
 }
@@ -141,16 +118,9 @@ async fn issuer_and_audience_are_enforced_when_configured(backend: Backend) {
     let base = |iss: &str, aud: Value| json!({"org_id": org, "exp": unix_now() + 60, "iss": iss, "aud": aud});
 
     let ok = post_with_authorization(&app, Some(&format!("Bearer {}", app.token()))).await;
-    assert_eq!(
-        ok.status().as_u16(),
-        201,
-        "dev tokens carry the configured iss and aud"
-    );
+    assert_eq!(ok.status().as_u16(), 201, "dev tokens carry the configured iss and aud");
     let array_aud = signed(
-        base(
-            "https://issuer.example/",
-            json!(["x", "https://keymint.example"]),
-        ),
+        base("https://issuer.example/", json!(["x", "https://keymint.example"])),
         secret,
     );
     assert_eq!(
@@ -163,17 +133,11 @@ async fn issuer_and_audience_are_enforced_when_configured(backend: Backend) {
 
     for (token, reason) in [
         (
-            signed(
-                base("https://evil.example/", json!("https://keymint.example")),
-                secret,
-            ),
+            signed(base("https://evil.example/", json!("https://keymint.example")), secret),
             "issuer",
         ),
         (
-            signed(
-                base("https://issuer.example/", json!("https://other.example")),
-                secret,
-            ),
+            signed(base("https://issuer.example/", json!("https://other.example")), secret),
             "audience",
         ),
     ] {

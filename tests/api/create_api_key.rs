@@ -9,7 +9,7 @@ use uuid::Uuid;
 use crate::for_each_backend;
 use crate::helpers::{error_body, spawn_app, spawn_app_with, test_settings, Backend};
 
-const SPEC_FIELDS: [&str; 12] = [
+const SPEC_FIELDS: [&str; 13] = [
     "id",
     "org_id",
     "name",
@@ -22,6 +22,8 @@ const SPEC_FIELDS: [&str; 12] = [
     "revoked_at",
     "last_used_at",
     "environment",
+    // A backward-compatible addition: every key response carries its expiry.
+    "expires_at",
 ];
 
 fn rfc3339_utc(value: &Value) -> DateTime<Utc> {
@@ -44,12 +46,7 @@ async fn a_new_key_is_returned_once_with_exactly_the_spec_fields(backend: Backen
     assert_eq!(response.headers()["cache-control"], "no-store");
     let location = response.headers()["location"].to_str().unwrap().to_owned();
     let body: Value = response.json().await.unwrap();
-    let fields: HashSet<&str> = body
-        .as_object()
-        .unwrap()
-        .keys()
-        .map(String::as_str)
-        .collect();
+    let fields: HashSet<&str> = body.as_object().unwrap().keys().map(String::as_str).collect();
     assert_eq!(fields, SPEC_FIELDS.into_iter().collect());
 
     let id = Uuid::parse_str(body["id"].as_str().unwrap()).expect("id is a UUID");
@@ -61,15 +58,14 @@ async fn a_new_key_is_returned_once_with_exactly_the_spec_fields(backend: Backen
     assert_eq!(body["revoked_at"], Value::Null);
     assert_eq!(body["last_used_at"], Value::Null);
     assert_eq!(body["environment"], "live");
+    assert_eq!(body["expires_at"], Value::Null);
     let created_at = rfc3339_utc(&body["created_at"]);
     assert!(created_at >= before - chrono::Duration::seconds(1) && created_at <= Utc::now());
 
     let private_key = body["private_key"].as_str().unwrap();
-    let parsed =
-        PrivateKey::parse(private_key).expect("the private key has a valid format and checksum");
+    let parsed = PrivateKey::parse(private_key).expect("the private key has a valid format and checksum");
     assert_eq!(parsed.environment(), Environment::Live);
-    PublicKey::parse(body["public_key"].as_str().unwrap())
-        .expect("the public key has a valid format");
+    PublicKey::parse(body["public_key"].as_str().unwrap()).expect("the public key has a valid format");
     assert!(body["public_key"].as_str().unwrap().starts_with("pk_live_"));
     assert_eq!(
         body["private_key_display"],
@@ -86,11 +82,7 @@ async fn absent_and_null_optionals_are_returned_as_null(backend: Backend) {
         let response = app.create_key(&body).await;
         assert_eq!(response.status().as_u16(), 201);
         let created: Value = response.json().await.unwrap();
-        assert_eq!(
-            created["description"],
-            Value::Null,
-            "description present as null"
-        );
+        assert_eq!(created["description"], Value::Null, "description present as null");
         assert_eq!(created["environment"], "live");
     }
 }
@@ -104,14 +96,8 @@ async fn a_test_environment_key_carries_test_prefixes(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(created["environment"], "test");
-    assert!(created["public_key"]
-        .as_str()
-        .unwrap()
-        .starts_with("pk_test_"));
-    assert!(created["private_key"]
-        .as_str()
-        .unwrap()
-        .starts_with("sk_test_"));
+    assert!(created["public_key"].as_str().unwrap().starts_with("pk_test_"));
+    assert!(created["private_key"].as_str().unwrap().starts_with("sk_test_"));
     assert!(created["private_key_display"]
         .as_str()
         .unwrap()
@@ -125,18 +111,11 @@ async fn the_default_environment_comes_from_configuration(backend: Backend) {
         dir,
     )
     .await;
-    let created: Value = app
-        .create_key(&json!({"name": "defaults"}))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let created: Value = app.create_key(&json!({"name": "defaults"})).await.json().await.unwrap();
     assert_eq!(created["environment"], "test");
 }
 
-async fn both_versions_answer_with_and_without_trailing_slash_without_redirecting(
-    backend: Backend,
-) {
+async fn both_versions_answer_with_and_without_trailing_slash_without_redirecting(backend: Backend) {
     let app = spawn_app(backend).await;
     for (path, collection) in [
         ("/api/v2/api-keys", "/api/v2/api-keys"),
@@ -160,7 +139,7 @@ async fn both_versions_answer_with_and_without_trailing_slash_without_redirectin
             format!("{collection}/{}", body["id"].as_str().unwrap()),
             "{path}"
         );
-        assert_eq!(body.as_object().unwrap().len(), 12);
+        assert_eq!(body.as_object().unwrap().len(), SPEC_FIELDS.len());
     }
 }
 
@@ -174,17 +153,12 @@ async fn names_are_counted_in_characters_not_bytes(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(created["name"], hundred);
-    assert_eq!(
-        created["description"].as_str().unwrap().chars().count(),
-        255
-    );
+    assert_eq!(created["description"].as_str().unwrap().chars().count(), 255);
 }
 
 async fn fifty_concurrent_creates_all_succeed_with_distinct_keys(backend: Backend) {
     let app = spawn_app(backend).await;
-    let bodies: Vec<Value> = (0..50)
-        .map(|i| json!({"name": format!("concurrent-{i}")}))
-        .collect();
+    let bodies: Vec<Value> = (0..50).map(|i| json!({"name": format!("concurrent-{i}")})).collect();
     let responses = join_all(bodies.iter().map(|body| app.create_key(body))).await;
     let mut ids = HashSet::new();
     let mut private_keys = HashSet::new();
@@ -196,10 +170,7 @@ async fn fifty_concurrent_creates_all_succeed_with_distinct_keys(backend: Backen
         private_keys.insert(body["private_key"].as_str().unwrap().to_owned());
         public_keys.insert(body["public_key"].as_str().unwrap().to_owned());
     }
-    assert_eq!(
-        (ids.len(), private_keys.len(), public_keys.len()),
-        (50, 50, 50)
-    );
+    assert_eq!((ids.len(), private_keys.len(), public_keys.len()), (50, 50, 50));
 }
 
 async fn other_methods_on_the_collection_are_405_with_allow(backend: Backend) {
@@ -211,30 +182,20 @@ async fn other_methods_on_the_collection_are_405_with_allow(backend: Backend) {
         .send()
         .await
         .unwrap();
-    assert_eq!(response.headers()["allow"], "POST");
+    assert_eq!(response.headers()["allow"], "GET, POST");
     error_body(response, 405, "method_not_allowed").await;
 }
 
 async fn unknown_paths_are_json_404s(backend: Backend) {
     let app = spawn_app(backend).await;
-    let response = app
-        .client
-        .get(app.url("/api/v3/nothing"))
-        .send()
-        .await
-        .unwrap();
+    let response = app.client.get(app.url("/api/v3/nothing")).send().await.unwrap();
     error_body(response, 404, "not_found").await;
 }
 
 async fn every_response_carries_a_request_id(backend: Backend) {
     let app = spawn_app(backend).await;
     let ok = app.create_key(&json!({"name": "traced"})).await;
-    let failed = app
-        .client
-        .post(app.url("/api/v2/api-keys"))
-        .send()
-        .await
-        .unwrap();
+    let failed = app.client.post(app.url("/api/v2/api-keys")).send().await.unwrap();
     for response in [ok, failed] {
         let id = response.headers()["x-request-id"].to_str().unwrap();
         Uuid::parse_str(id).expect("request ids are UUIDs");

@@ -5,17 +5,10 @@ use crate::helpers::{spawn_app, Backend};
 
 async fn liveness_and_readiness_answer_ok_with_storage_up(backend: Backend) {
     let app = spawn_app(backend).await;
-    for (path, status) in [
-        ("/healthz", "ok"),
-        ("/readyz", "ready"),
-        ("/healthz/", "ok"),
-    ] {
+    for (path, status) in [("/healthz", "ok"), ("/readyz", "ready"), ("/healthz/", "ok")] {
         let response = app.client.get(app.url(path)).send().await.unwrap();
         assert_eq!(response.status().as_u16(), 200, "{path}");
-        assert_eq!(
-            response.json::<Value>().await.unwrap(),
-            json!({"status": status})
-        );
+        assert_eq!(response.json::<Value>().await.unwrap(), json!({"status": status}));
     }
 }
 

@@ -47,9 +47,7 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
 
 pub async fn spawn_app_with(figment: figment::Figment, dir: TempDir) -> TestApp {
     let settings = Settings::from_figment(figment).expect("test settings are valid");
-    let app = keymint::Application::build(settings.clone())
-        .await
-        .expect("app builds");
+    let app = keymint::Application::build(settings.clone()).await.expect("app builds");
     let address = format!("http://{}", app.address());
     tokio::spawn(app.run_until_stopped());
     TestApp {
@@ -106,18 +104,33 @@ impl TestApp {
             .expect("request sent")
     }
 
-    /// POST raw bytes with the given content type (or none) and a valid token.
-    pub async fn post_raw(
-        &self,
-        path: &str,
-        content_type: Option<&str>,
-        body: impl Into<reqwest::Body>,
-    ) -> Response {
+    /// Creates a key named `name` and returns its response body.
+    pub async fn create_named(&self, name: &str) -> Value {
+        let response = self.create_key(&serde_json::json!({ "name": name })).await;
+        assert_eq!(response.status().as_u16(), 201, "creating {name}");
+        response.json().await.expect("JSON body")
+    }
+
+    /// Sends `method` to `path` with a valid token for `org_id` and an optional JSON body.
+    pub async fn call_as(&self, org_id: Uuid, method: reqwest::Method, path: &str, body: Option<&Value>) -> Response {
         let mut request = self
             .client
-            .post(self.url(path))
-            .bearer_auth(self.token())
-            .body(body);
+            .request(method, self.url(path))
+            .bearer_auth(self.token_for(org_id));
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        request.send().await.expect("request sent")
+    }
+
+    /// Sends `method` to `path` as this test's organisation.
+    pub async fn call(&self, method: reqwest::Method, path: &str, body: Option<&Value>) -> Response {
+        self.call_as(self.org_id, method, path, body).await
+    }
+
+    /// POST raw bytes with the given content type (or none) and a valid token.
+    pub async fn post_raw(&self, path: &str, content_type: Option<&str>, body: impl Into<reqwest::Body>) -> Response {
+        let mut request = self.client.post(self.url(path)).bearer_auth(self.token()).body(body);
         if let Some(content_type) = content_type {
             request = request.header("content-type", content_type);
         }

@@ -8,5 +8,6 @@ mod helpers;
 mod authentication;
 mod create_api_key;
 mod health;
+mod lifecycle;
 mod sqlite_storage;
 mod validation;

@@ -37,9 +37,7 @@ async fn stored_columns(url: &str, id: &str) -> Vec<(String, String)> {
     .map(|column| {
         (
             column.to_owned(),
-            row.try_get::<Option<String>>("", column)
-                .unwrap()
-                .unwrap_or_default(),
+            row.try_get::<Option<String>>("", column).unwrap().unwrap_or_default(),
         )
     })
     .collect()
@@ -72,16 +70,11 @@ async fn the_stored_row_holds_an_argon2id_hash_of_the_key_and_no_part_of_its_sec
             .is_ok(),
         "the hash verifies the returned key"
     );
-    assert!(Argon2::default()
-        .verify_password(b"sk_live_wrong", &parsed)
-        .is_err());
+    assert!(Argon2::default().verify_password(b"sk_live_wrong", &parsed).is_err());
     for (column, value) in &columns {
         for window in secret_part.as_bytes().windows(8) {
             let window = std::str::from_utf8(window).unwrap();
-            assert!(
-                !value.contains(window),
-                "column {column} holds part of the secret"
-            );
+            assert!(!value.contains(window), "column {column} holds part of the secret");
         }
     }
 }
@@ -132,10 +125,7 @@ async fn a_second_app_on_the_same_sqlite_file_still_sees_the_keys() {
         .unwrap()
         .expect("the key survived a second app starting (and migrating)");
     assert_eq!(key.name().as_str(), "durable");
-    assert_eq!(
-        key.public_key().as_str(),
-        created["public_key"].as_str().unwrap()
-    );
+    assert_eq!(key.public_key().as_str(), created["public_key"].as_str().unwrap());
     assert!(
         repository
             .find(OrgId::from_uuid(Uuid::new_v4()), id)

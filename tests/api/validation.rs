@@ -11,10 +11,7 @@ async fn failures(response: reqwest::Response) -> Vec<(Vec<String>, String)> {
         .expect("422 detail is a list")
         .iter()
         .map(|entry| {
-            assert!(
-                entry["msg"].as_str().is_some_and(|m| !m.is_empty()),
-                "{entry}"
-            );
+            assert!(entry["msg"].as_str().is_some_and(|m| !m.is_empty()), "{entry}");
             let loc = entry["loc"]
                 .as_array()
                 .unwrap()
@@ -35,10 +32,7 @@ async fn each_invalid_field_is_a_422_naming_it(backend: Backend) {
     let cases: Vec<(Value, (Vec<String>, String))> = vec![
         (json!({}), at("name", "missing")),
         (json!({"name": ""}), at("name", "string_too_short")),
-        (
-            json!({"name": "x".repeat(101)}),
-            at("name", "string_too_long"),
-        ),
+        (json!({"name": "x".repeat(101)}), at("name", "string_too_long")),
         (json!({"name": "   "}), at("name", "value_error")),
         (json!({"name": "tab\there"}), at("name", "value_error")),
         (json!({"name": null}), at("name", "string_type")),
@@ -118,22 +112,11 @@ async fn a_body_that_is_not_an_object_is_a_422_on_the_body(backend: Backend) {
 
 async fn malformed_json_is_a_400(backend: Backend) {
     let app = spawn_app(backend).await;
-    for raw in [
-        "{",
-        "{\"name\": }",
-        "",
-        "name=ok",
-        "{\"name\": \"a\"} trailing",
-    ] {
-        let response = app
-            .post_raw("/api/v2/api-keys", Some("application/json"), raw)
-            .await;
+    for raw in ["{", "{\"name\": }", "", "name=ok", "{\"name\": \"a\"} trailing"] {
+        let response = app.post_raw("/api/v2/api-keys", Some("application/json"), raw).await;
         let body = error_body(response, 400, "malformed_json").await;
         assert!(
-            body["detail"]
-                .as_str()
-                .unwrap()
-                .starts_with("Malformed JSON body"),
+            body["detail"].as_str().unwrap().starts_with("Malformed JSON body"),
             "{body}"
         );
     }
@@ -147,9 +130,7 @@ async fn a_body_not_declared_as_json_is_a_415(backend: Backend) {
         Some("application/x-www-form-urlencoded"),
         Some("multipart/form-data"),
     ] {
-        let response = app
-            .post_raw("/api/v2/api-keys", content_type, r#"{"name":"ok"}"#)
-            .await;
+        let response = app.post_raw("/api/v2/api-keys", content_type, r#"{"name":"ok"}"#).await;
         error_body(response, 415, "unsupported_media_type").await;
     }
     let charset = app
@@ -159,19 +140,12 @@ async fn a_body_not_declared_as_json_is_a_415(backend: Backend) {
             r#"{"name":"ok"}"#,
         )
         .await;
-    assert_eq!(
-        charset.status().as_u16(),
-        201,
-        "a charset parameter is fine"
-    );
+    assert_eq!(charset.status().as_u16(), 201, "a charset parameter is fine");
 }
 
 async fn a_body_over_16_kib_is_a_413_whether_declared_or_streamed(backend: Backend) {
     let app = spawn_app(backend).await;
-    let big = format!(
-        r#"{{"name":"ok","description":"{}"}}"#,
-        "x".repeat(16 * 1024)
-    );
+    let big = format!(r#"{{"name":"ok","description":"{}"}}"#, "x".repeat(16 * 1024));
     let declared = app
         .post_raw("/api/v2/api-keys", Some("application/json"), big.clone())
         .await;

@@ -46,22 +46,32 @@ pub struct NewApiKey {
     name: KeyName,
     description: Option<KeyDescription>,
     environment: Environment,
+    expires_at: Option<DateTime<Utc>>,
 }
 
 impl NewApiKey {
-    /// Assembles a request from already validated parts.
-    pub fn new(
-        org_id: OrgId,
-        name: KeyName,
-        description: Option<KeyDescription>,
-        environment: Environment,
-    ) -> Self {
+    /// Assembles a request from already validated parts; the key never expires
+    /// unless [`NewApiKey::expiring_at`] says otherwise.
+    pub fn new(org_id: OrgId, name: KeyName, description: Option<KeyDescription>, environment: Environment) -> Self {
         Self {
             org_id,
             name,
             description,
             environment,
+            expires_at: None,
         }
+    }
+
+    /// The same request for a key that stops verifying at `expires_at`. Whether that
+    /// moment is acceptable is checked with [`check_expiry`] when the key is issued.
+    pub fn expiring_at(mut self, expires_at: Option<DateTime<Utc>>) -> Self {
+        self.expires_at = expires_at;
+        self
+    }
+
+    /// When the requested key should expire, if ever.
+    pub fn expires_at(&self) -> Option<DateTime<Utc>> {
+        self.expires_at
     }
 
     /// The organisation that will own the key.
@@ -85,6 +95,74 @@ impl NewApiKey {
     }
 }
 
+/// What is stored of one private key: enough to find it and to check it, never
+/// enough to recompute it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Credential {
+    /// The lookup id embedded in the private key.
+    pub lookup_id: LookupId,
+    /// The slow hash of the private key.
+    pub secret_hash: SecretHash,
+    /// The masked form people see.
+    pub display: KeyDisplay,
+}
+
+/// The private key that a rotation replaced, still accepted until `valid_until`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PreviousCredential {
+    /// The replaced private key's lookup id.
+    pub lookup_id: LookupId,
+    /// The replaced private key's hash.
+    pub secret_hash: SecretHash,
+    /// The end of the grace period (exclusive).
+    pub valid_until: DateTime<Utc>,
+}
+
+/// Why an expiry time was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ExpiryError {
+    /// The time is not in the future.
+    #[error("expires_at must be in the future")]
+    NotInFuture,
+    /// The time is further ahead than allowed.
+    #[error("expires_at must be at most {max_days} days ahead")]
+    TooFarAhead {
+        /// The maximum, in days.
+        max_days: i64,
+    },
+}
+
+/// Checks that a requested expiry lies after `now` and at most `max_ahead` later.
+pub fn check_expiry(
+    expires_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+    max_ahead: chrono::Duration,
+) -> Result<(), ExpiryError> {
+    if expires_at <= now {
+        Err(ExpiryError::NotInFuture)
+    } else if expires_at - now > max_ahead {
+        Err(ExpiryError::TooFarAhead {
+            max_days: max_ahead.num_days(),
+        })
+    } else {
+        Ok(())
+    }
+}
+
+/// Why a key could not be rotated.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum RotateError {
+    /// Revocation is final: a revoked key gets no new secret.
+    #[error("the key is revoked")]
+    Revoked,
+    /// An expired key gets no new secret; create a new key instead.
+    #[error("the key has expired")]
+    Expired,
+}
+
+/// The most a rotation's grace period may be: one week.
+pub const MAX_GRACE_PERIOD_SECONDS: u32 = 604_800;
+
 /// Every field of a stored key, for adapters that load one back from storage
 /// through [`ApiKey::restore`]. Each field is already a validated type.
 #[derive(Clone, Debug)]
@@ -101,18 +179,21 @@ pub struct ApiKeyParts {
     pub environment: Environment,
     /// The public key.
     pub public_key: PublicKey,
-    /// The lookup id of the current private key.
-    pub lookup_id: LookupId,
-    /// The hash of the current private key.
-    pub secret_hash: SecretHash,
-    /// The masked form of the current private key.
-    pub private_key_display: KeyDisplay,
+    /// The current private key's stored trace.
+    pub credential: Credential,
+    /// The private key a rotation replaced, while its grace period lasts.
+    pub previous: Option<PreviousCredential>,
     /// When the key was created.
     pub created_at: DateTime<Utc>,
+    /// When the key stops verifying, if ever.
+    pub expires_at: Option<DateTime<Utc>>,
     /// When the key was revoked, if it was.
     pub revoked_at: Option<DateTime<Utc>>,
     /// When the key was last verified successfully, if ever.
     pub last_used_at: Option<DateTime<Utc>>,
+    /// Counts changes, starting at 1. Storage compares it to refuse a write based
+    /// on a stale read, so concurrent changes never overwrite each other silently.
+    pub revision: u32,
 }
 
 /// An API key as Keymint stores it: everything but the private key itself.
@@ -124,15 +205,13 @@ pub struct ApiKey {
 impl ApiKey {
     /// Issues a key for `request`: a fresh, unrevoked, unused key created `now`.
     ///
-    /// The caller supplies the id, the key material's public parts and the hash of
-    /// its private key, so that this type never sees the secret itself.
+    /// The caller supplies the id, the public key and the stored trace of the
+    /// private key, so that this type never sees the secret itself.
     pub fn issue(
         request: NewApiKey,
         id: KeyId,
         public_key: PublicKey,
-        lookup_id: LookupId,
-        private_key_display: KeyDisplay,
-        secret_hash: SecretHash,
+        credential: Credential,
         now: DateTime<Utc>,
     ) -> Self {
         Self {
@@ -143,12 +222,13 @@ impl ApiKey {
                 description: request.description,
                 environment: request.environment,
                 public_key,
-                lookup_id,
-                secret_hash,
-                private_key_display,
+                credential,
+                previous: None,
                 created_at: now,
+                expires_at: request.expires_at,
                 revoked_at: None,
                 last_used_at: None,
+                revision: 1,
             },
         }
     }
@@ -190,17 +270,97 @@ impl ApiKey {
 
     /// The lookup id of the current private key.
     pub fn lookup_id(&self) -> &LookupId {
-        &self.parts.lookup_id
+        &self.parts.credential.lookup_id
     }
 
     /// The hash of the current private key.
     pub fn secret_hash(&self) -> &SecretHash {
-        &self.parts.secret_hash
+        &self.parts.credential.secret_hash
     }
 
     /// The masked form of the current private key.
     pub fn private_key_display(&self) -> &KeyDisplay {
-        &self.parts.private_key_display
+        &self.parts.credential.display
+    }
+
+    /// The private key a rotation replaced, if its grace period was granted.
+    /// It may have lapsed: compare `valid_until` with the time.
+    pub fn previous_credential(&self) -> Option<&PreviousCredential> {
+        self.parts.previous.as_ref()
+    }
+
+    /// When the key stops verifying, if ever.
+    pub fn expires_at(&self) -> Option<DateTime<Utc>> {
+        self.parts.expires_at
+    }
+
+    /// Whether the key has expired at `now`.
+    pub fn is_expired(&self, now: DateTime<Utc>) -> bool {
+        self.parts.expires_at.is_some_and(|at| at <= now)
+    }
+
+    /// Whether the key may be used at `now`: neither revoked nor expired.
+    pub fn is_active(&self, now: DateTime<Utc>) -> bool {
+        !self.is_revoked() && !self.is_expired(now)
+    }
+
+    /// The key's revision: 1 when issued, one more after each change.
+    pub fn revision(&self) -> u32 {
+        self.parts.revision
+    }
+
+    fn changed(&mut self) {
+        self.parts.revision = self.parts.revision.saturating_add(1);
+    }
+
+    /// Renames the key.
+    pub fn rename(&mut self, name: KeyName) {
+        self.parts.name = name;
+        self.changed();
+    }
+
+    /// Replaces (or, with `None`, clears) the description.
+    pub fn set_description(&mut self, description: Option<KeyDescription>) {
+        self.parts.description = description;
+        self.changed();
+    }
+
+    /// Revokes the key at `now`. Revocation is final and happens once: revoking a
+    /// revoked key changes nothing and keeps the first time. Returns whether this
+    /// call revoked it.
+    pub fn revoke(&mut self, now: DateTime<Utc>) -> bool {
+        if self.is_revoked() {
+            return false;
+        }
+        self.parts.revoked_at = Some(now);
+        self.parts.previous = None;
+        self.changed();
+        true
+    }
+
+    /// Replaces the private key with `replacement`. With a non-zero `grace`, the
+    /// replaced key keeps verifying until `now + grace`; a key replaced earlier
+    /// is dropped, so at most two private keys are ever valid at once.
+    pub fn rotate(
+        &mut self,
+        replacement: Credential,
+        grace: chrono::Duration,
+        now: DateTime<Utc>,
+    ) -> Result<(), RotateError> {
+        if self.is_revoked() {
+            return Err(RotateError::Revoked);
+        }
+        if self.is_expired(now) {
+            return Err(RotateError::Expired);
+        }
+        let replaced = std::mem::replace(&mut self.parts.credential, replacement);
+        self.parts.previous = (grace > chrono::Duration::zero()).then(|| PreviousCredential {
+            lookup_id: replaced.lookup_id,
+            secret_hash: replaced.secret_hash,
+            valid_until: now + grace,
+        });
+        self.changed();
+        Ok(())
     }
 
     /// When the key was created.
@@ -234,45 +394,145 @@ impl ApiKey {
 mod tests {
     use super::*;
     use crate::KeyMaterial;
+    use chrono::{Duration, TimeZone};
     use rand::rngs::StdRng;
     use rand::SeedableRng;
     use uuid::Uuid;
 
-    #[test]
-    fn an_issued_key_is_active_unused_and_carries_the_request() {
+    fn at(seconds: i64) -> DateTime<Utc> {
+        Utc.timestamp_opt(1_800_000_000 + seconds, 0).unwrap()
+    }
+
+    fn credential(seed: u64) -> Credential {
+        let material = KeyMaterial::generate(Environment::Test, &mut StdRng::seed_from_u64(seed));
+        Credential {
+            lookup_id: material.lookup_id(),
+            secret_hash: SecretHash::new(format!("$argon2id$stub{seed}")).unwrap(),
+            display: material.private_key().display(),
+        }
+    }
+
+    fn key(expires_at: Option<DateTime<Utc>>) -> ApiKey {
         let material = KeyMaterial::generate(Environment::Test, &mut StdRng::seed_from_u64(5));
         let request = NewApiKey::new(
             OrgId::from_uuid(Uuid::nil()),
             KeyName::new("ci").unwrap(),
             None,
             Environment::Test,
-        );
-        let now = DateTime::<Utc>::UNIX_EPOCH;
-        let key = ApiKey::issue(
+        )
+        .expiring_at(expires_at);
+        ApiKey::issue(
             request,
             KeyId::from_uuid(Uuid::from_u128(1)),
             material.public_key().clone(),
-            material.lookup_id(),
-            material.private_key().display(),
-            SecretHash::new("$argon2id$stub").unwrap(),
-            now,
-        );
+            credential(1),
+            at(0),
+        )
+    }
+
+    #[test]
+    fn an_issued_key_is_active_unused_and_carries_the_request() {
+        let key = key(Some(at(100)));
         assert!(!key.is_revoked());
-        assert_eq!(key.revoked_at(), None);
-        assert_eq!(key.last_used_at(), None);
-        assert_eq!(key.created_at(), now);
+        assert!(key.is_active(at(99)));
+        assert_eq!((key.revoked_at(), key.last_used_at()), (None, None));
+        assert_eq!(key.created_at(), at(0));
+        assert_eq!(key.expires_at(), Some(at(100)));
         assert_eq!(key.name().as_str(), "ci");
-        assert_eq!(key.environment(), Environment::Test);
-        assert_eq!(key.lookup_id(), &material.lookup_id());
+        assert_eq!(key.lookup_id(), &credential(1).lookup_id);
+        assert!(key.previous_credential().is_none());
+        assert_eq!(key.revision(), 1);
+    }
+
+    #[test]
+    fn every_change_and_only_a_change_moves_the_revision() {
+        let mut key = key(None);
+        key.rename(KeyName::new("renamed").unwrap());
+        key.set_description(None);
+        assert_eq!(key.revision(), 3);
+        key.revoke(at(1));
+        key.revoke(at(2));
+        assert_eq!(key.revision(), 4, "a repeated revoke changes nothing");
+        assert!(key.rotate(credential(9), Duration::zero(), at(3)).is_err());
+        assert_eq!(key.revision(), 4, "a refused rotation changes nothing");
+    }
+
+    #[test]
+    fn a_key_expires_at_its_expiry_instant_exactly() {
+        let key = key(Some(at(100)));
+        assert!(!key.is_expired(at(99)));
+        assert!(key.is_expired(at(100)));
+        assert!(!key.is_active(at(100)));
+    }
+
+    #[test]
+    fn revocation_happens_once_and_keeps_the_first_time() {
+        let mut key = key(None);
+        assert!(key.revoke(at(10)));
+        assert!(!key.revoke(at(20)));
+        assert_eq!(key.revoked_at(), Some(at(10)));
+        assert!(key.is_revoked() && !key.is_active(at(11)));
+    }
+
+    #[test]
+    fn rotation_replaces_the_secret_and_keeps_the_old_one_only_for_the_grace_period() {
+        let mut key = key(None);
+        key.rotate(credential(2), Duration::seconds(60), at(10)).unwrap();
+        assert_eq!(key.lookup_id(), &credential(2).lookup_id);
+        let previous = key.previous_credential().unwrap();
+        assert_eq!(previous.lookup_id, credential(1).lookup_id);
+        assert_eq!(previous.valid_until, at(70));
+
+        key.rotate(credential(3), Duration::zero(), at(20)).unwrap();
+        assert_eq!(key.lookup_id(), &credential(3).lookup_id);
+        assert!(
+            key.previous_credential().is_none(),
+            "no grace: nothing but the new key is valid"
+        );
+    }
+
+    #[test]
+    fn revoked_and_expired_keys_cannot_be_rotated() {
+        let mut revoked = key(None);
+        revoked.revoke(at(1));
+        assert_eq!(
+            revoked.rotate(credential(2), Duration::zero(), at(2)),
+            Err(RotateError::Revoked)
+        );
+        assert_eq!(revoked.lookup_id(), &credential(1).lookup_id, "nothing changed");
+
+        let mut expired = key(Some(at(5)));
+        assert_eq!(
+            expired.rotate(credential(2), Duration::zero(), at(5)),
+            Err(RotateError::Expired)
+        );
+    }
+
+    #[test]
+    fn revoking_drops_a_grace_period_in_progress() {
+        let mut key = key(None);
+        key.rotate(credential(2), Duration::seconds(600), at(10)).unwrap();
+        key.revoke(at(11));
+        assert!(key.previous_credential().is_none());
+    }
+
+    #[test]
+    fn expiry_must_be_in_the_future_and_within_the_maximum() {
+        let max = Duration::days(730);
+        assert_eq!(check_expiry(at(0), at(0), max), Err(ExpiryError::NotInFuture));
+        assert_eq!(check_expiry(at(-1), at(0), max), Err(ExpiryError::NotInFuture));
+        assert_eq!(check_expiry(at(1), at(0), max), Ok(()));
+        assert_eq!(check_expiry(at(0) + max, at(0), max), Ok(()));
+        assert_eq!(
+            check_expiry(at(1) + max, at(0), max),
+            Err(ExpiryError::TooFarAhead { max_days: 730 })
+        );
     }
 
     #[test]
     fn a_secret_hash_must_look_like_a_phc_string_and_is_never_printed() {
         assert_eq!(SecretHash::new("plain"), Err(SecretHashError));
         let hash = SecretHash::new("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA");
-        assert_eq!(
-            hash.map(|h| format!("{h:?}")),
-            Ok("SecretHash(<redacted>)".to_owned())
-        );
+        assert_eq!(hash.map(|h| format!("{h:?}")), Ok("SecretHash(<redacted>)".to_owned()));
     }
 }

@@ -3,8 +3,7 @@
 
 use rand_core::{CryptoRng, RngCore};
 
-pub(crate) const ALPHABET: &[u8; 62] =
-    b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+pub(crate) const ALPHABET: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 
 /// 248 is the largest multiple of 62 that fits a byte; bytes at or above it are
 /// redrawn so every character is exactly equally likely (no modulo bias).
@@ -15,11 +14,7 @@ pub(crate) fn is_base62(s: &str) -> bool {
 }
 
 /// Appends `len` uniformly random base62 characters drawn from `rng`.
-pub(crate) fn push_random<R: RngCore + CryptoRng + ?Sized>(
-    out: &mut String,
-    len: usize,
-    rng: &mut R,
-) {
+pub(crate) fn push_random<R: RngCore + CryptoRng + ?Sized>(out: &mut String, len: usize, rng: &mut R) {
     let mut pushed = 0;
     let mut buf = [0u8; 64];
     while pushed < len {

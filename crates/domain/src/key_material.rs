@@ -45,12 +45,9 @@ pub struct PublicKey(String);
 impl PublicKey {
     /// Restores a stored public key, checking its shape.
     pub fn parse(raw: &str) -> Result<Self, KeyFormatError> {
-        let rest = raw
-            .strip_prefix(PUBLIC_PREFIX)
-            .ok_or(KeyFormatError::Malformed)?;
+        let rest = raw.strip_prefix(PUBLIC_PREFIX).ok_or(KeyFormatError::Malformed)?;
         let (env, random) = rest.split_once('_').ok_or(KeyFormatError::Malformed)?;
-        env.parse::<Environment>()
-            .map_err(|_| KeyFormatError::Malformed)?;
+        env.parse::<Environment>().map_err(|_| KeyFormatError::Malformed)?;
         if random.len() != PUBLIC_KEY_RANDOM_CHARS || !base62::is_base62(random) {
             return Err(KeyFormatError::Malformed);
         }
@@ -127,9 +124,7 @@ impl PrivateKey {
         if raw.len() != PRIVATE_KEY_LEN || !raw.is_ascii() {
             return Err(KeyFormatError::Malformed);
         }
-        let rest = raw
-            .strip_prefix(PRIVATE_PREFIX)
-            .ok_or(KeyFormatError::Malformed)?;
+        let rest = raw.strip_prefix(PRIVATE_PREFIX).ok_or(KeyFormatError::Malformed)?;
         let environment = rest[..4]
             .parse::<Environment>()
             .map_err(|_| KeyFormatError::Malformed)?;
@@ -226,10 +221,7 @@ impl KeyMaterial {
     ///
     /// The generator is a parameter so that production passes the operating
     /// system's generator and tests pass a seeded one.
-    pub fn generate<R: RngCore + CryptoRng + ?Sized>(
-        environment: Environment,
-        rng: &mut R,
-    ) -> Self {
+    pub fn generate<R: RngCore + CryptoRng + ?Sized>(environment: Environment, rng: &mut R) -> Self {
         let mut public = String::with_capacity(ENV_PREFIX_LEN + PUBLIC_KEY_RANDOM_CHARS);
         public.push_str(PUBLIC_PREFIX);
         public.push_str(environment.as_str());
@@ -254,10 +246,7 @@ impl KeyMaterial {
         }
     }
 
-    fn draw_private_key<R: RngCore + CryptoRng + ?Sized>(
-        environment: Environment,
-        rng: &mut R,
-    ) -> PrivateKey {
+    fn draw_private_key<R: RngCore + CryptoRng + ?Sized>(environment: Environment, rng: &mut R) -> PrivateKey {
         let mut value = String::with_capacity(PRIVATE_KEY_LEN);
         value.push_str(PRIVATE_PREFIX);
         value.push_str(environment.as_str());
@@ -326,14 +315,8 @@ mod tests {
             material(1, Environment::Test),
             material(2, Environment::Test),
         );
-        assert_eq!(
-            a.private_key().expose_secret(),
-            b.private_key().expose_secret()
-        );
-        assert_ne!(
-            a.private_key().expose_secret(),
-            c.private_key().expose_secret()
-        );
+        assert_eq!(a.private_key().expose_secret(), b.private_key().expose_secret());
+        assert_ne!(a.private_key().expose_secret(), c.private_key().expose_secret());
         assert_ne!(a.public_key(), c.public_key());
     }
 
@@ -361,10 +344,7 @@ mod tests {
 
     #[test]
     fn refuses_keys_of_the_wrong_shape() {
-        let good = material(11, Environment::Live)
-            .private_key()
-            .expose_secret()
-            .to_owned();
+        let good = material(11, Environment::Live).private_key().expose_secret().to_owned();
         for bad in [
             String::new(),
             "sk_live_".to_owned(),

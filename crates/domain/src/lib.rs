@@ -24,6 +24,7 @@
 //! error, so a value of the type is proof that its rules hold.
 
 mod api_key;
+mod audit;
 mod base62;
 mod description;
 mod environment;
@@ -31,12 +32,16 @@ mod ids;
 mod key_material;
 mod name;
 
-pub use api_key::{ApiKey, ApiKeyParts, NewApiKey, SecretHash, SecretHashError};
+pub use api_key::{
+    check_expiry, ApiKey, ApiKeyParts, Credential, ExpiryError, NewApiKey, PreviousCredential, RotateError, SecretHash,
+    SecretHashError, MAX_GRACE_PERIOD_SECONDS,
+};
+pub use audit::{AuditAction, AuditEvent};
 pub use description::{KeyDescription, KeyDescriptionError, MAX_DESCRIPTION_CHARS};
 pub use environment::{Environment, UnknownEnvironment};
 pub use ids::{KeyId, OrgId};
 pub use key_material::{
-    KeyDisplay, KeyFormatError, KeyMaterial, LookupId, PrivateKey, PublicKey, CHECKSUM_CHARS,
-    LOOKUP_ID_CHARS, PUBLIC_KEY_RANDOM_CHARS, SECRET_CHARS,
+    KeyDisplay, KeyFormatError, KeyMaterial, LookupId, PrivateKey, PublicKey, CHECKSUM_CHARS, LOOKUP_ID_CHARS,
+    PUBLIC_KEY_RANDOM_CHARS, SECRET_CHARS,
 };
 pub use name::{KeyName, KeyNameError, MAX_NAME_CHARS};

@@ -65,14 +65,8 @@ mod tests {
     #[test]
     fn accepts_one_to_a_hundred_characters_counted_as_scalar_values() {
         assert!(KeyName::new("a").is_ok());
-        assert!(
-            KeyName::new("é".repeat(100)).is_ok(),
-            "200 bytes but 100 characters"
-        );
-        assert_eq!(
-            KeyName::new("é".repeat(101)),
-            Err(KeyNameError::TooLong(101))
-        );
+        assert!(KeyName::new("é".repeat(100)).is_ok(), "200 bytes but 100 characters");
+        assert_eq!(KeyName::new("é".repeat(101)), Err(KeyNameError::TooLong(101)));
         assert!(KeyName::new("🔑 production").is_ok());
     }
 
@@ -83,10 +77,7 @@ mod tests {
         assert_eq!(KeyName::new("\u{3000}"), Err(KeyNameError::Blank));
         assert_eq!(KeyName::new("a\0b"), Err(KeyNameError::ControlCharacter));
         assert_eq!(KeyName::new("a\nb"), Err(KeyNameError::ControlCharacter));
-        assert_eq!(
-            KeyName::new("\u{1b}[31m"),
-            Err(KeyNameError::ControlCharacter)
-        );
+        assert_eq!(KeyName::new("\u{1b}[31m"), Err(KeyNameError::ControlCharacter));
     }
 
     #[test]

@@ -12,7 +12,10 @@ fn argon2_hash(c: &mut Criterion) {
     let cores = std::thread::available_parallelism().map(usize::from).unwrap_or(1);
 
     let mut group = c.benchmark_group("argon2id m=19456 t=2 p=1");
-    group.sample_size(20).measurement_time(Duration::from_secs(15)).throughput(Throughput::Elements(1));
+    group
+        .sample_size(20)
+        .measurement_time(Duration::from_secs(15))
+        .throughput(Throughput::Elements(1));
     group.bench_function("one hash, one core", |b| b.iter(|| hasher.hash_blocking(secret)));
     // Time per hash with every core busy: 1 / this is the machine's raw hash rate.
     group.bench_function(format!("one hash, {cores} cores in parallel"), |b| {
@@ -28,7 +31,9 @@ fn argon2_hash(c: &mut Criterion) {
                     });
                 }
             });
-            start.elapsed().mul_f64(iters as f64 / (per_thread * cores as u64) as f64)
+            start
+                .elapsed()
+                .mul_f64(iters as f64 / (per_thread * cores as u64) as f64)
         })
     });
     group.finish();

@@ -1,5 +1,5 @@
 use keymint_application::KeyGenerator;
-use keymint_domain::{Environment, KeyId, KeyMaterial};
+use keymint_domain::{Environment, KeyId, KeyMaterial, PublicKey};
 use rand_core::OsRng;
 use uuid::Uuid;
 
@@ -13,7 +13,15 @@ impl KeyGenerator for OsKeyGenerator {
         KeyId::from_uuid(Uuid::now_v7())
     }
 
+    fn event_id(&self) -> Uuid {
+        Uuid::now_v7()
+    }
+
     fn material(&self, environment: Environment) -> KeyMaterial {
         KeyMaterial::generate(environment, &mut OsRng)
+    }
+
+    fn rotation(&self, public_key: PublicKey, environment: Environment) -> KeyMaterial {
+        KeyMaterial::rotate(public_key, environment, &mut OsRng)
     }
 }

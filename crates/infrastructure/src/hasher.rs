@@ -47,16 +47,9 @@ impl Argon2Hasher {
     /// Checks the parameters once, so a bad configuration fails at start-up rather
     /// than on the first request.
     pub fn new(params: Argon2Params) -> Result<Self, HashError> {
-        let params = Params::new(
-            params.memory_kib,
-            params.iterations,
-            params.parallelism,
-            None,
-        )
-        .map_err(|e| HashError(anyhow::anyhow!("invalid argon2 parameters: {e}")))?;
-        let cores = std::thread::available_parallelism()
-            .map(usize::from)
-            .unwrap_or(1);
+        let params = Params::new(params.memory_kib, params.iterations, params.parallelism, None)
+            .map_err(|e| HashError(anyhow::anyhow!("invalid argon2 parameters: {e}")))?;
+        let cores = std::thread::available_parallelism().map(usize::from).unwrap_or(1);
         Ok(Self {
             params,
             permits: Arc::new(Semaphore::new(cores)),
@@ -102,9 +95,7 @@ impl SecretHasher for Argon2Hasher {
         // The copy moved to the blocking thread is wiped when that thread drops it.
         let secret = Zeroizing::new(key.expose_secret().as_bytes().to_vec());
         let hasher = self.clone();
-        let phc = self
-            .on_blocking_pool(move || hasher.hash_blocking(&secret))
-            .await?;
+        let phc = self.on_blocking_pool(move || hasher.hash_blocking(&secret)).await?;
         SecretHash::new(phc).map_err(|e| HashError(e.into()))
     }
 
@@ -113,8 +104,8 @@ impl SecretHasher for Argon2Hasher {
         let phc = hash.expose().to_owned();
         let argon2 = self.argon2();
         self.on_blocking_pool(move || {
-            let parsed = PasswordHash::new(&phc)
-                .map_err(|e| HashError(anyhow::anyhow!("unusable stored hash: {e}")))?;
+            let parsed =
+                PasswordHash::new(&phc).map_err(|e| HashError(anyhow::anyhow!("unusable stored hash: {e}")))?;
             // The stored string carries its own parameters, so keys hashed before a
             // cost change keep verifying.
             match argon2.verify_password(&secret, &parsed) {
@@ -181,8 +172,7 @@ mod tests {
     #[tokio::test]
     async fn an_unparseable_stored_hash_is_an_error_not_a_mismatch() {
         let key = KeyMaterial::generate(Environment::Test, &mut rand_core::OsRng);
-        let broken =
-            SecretHash::new("$argon2id$v=19$m=abc,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2g").unwrap();
+        let broken = SecretHash::new("$argon2id$v=19$m=abc,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2g").unwrap();
         assert!(cheap().verify(key.private_key(), &broken).await.is_err());
     }
 

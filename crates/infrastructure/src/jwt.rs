@@ -80,9 +80,7 @@ fn invalid(kind: &ErrorKind) -> InvalidToken {
         ErrorKind::InvalidSignature => InvalidToken::BadSignature,
         ErrorKind::InvalidIssuer => InvalidToken::WrongIssuer,
         ErrorKind::InvalidAudience => InvalidToken::WrongAudience,
-        ErrorKind::InvalidAlgorithm | ErrorKind::InvalidAlgorithmName => {
-            InvalidToken::UnsupportedAlgorithm
-        }
+        ErrorKind::InvalidAlgorithm | ErrorKind::InvalidAlgorithmName => InvalidToken::UnsupportedAlgorithm,
         ErrorKind::MissingRequiredClaim(_) => InvalidToken::MissingClaim,
         _ => InvalidToken::Malformed,
     }
@@ -99,11 +97,7 @@ impl TokenVerifier for Hs256Verifier {
             .and_then(Value::as_str)
             .and_then(|raw| Uuid::parse_str(raw).ok())
             .ok_or(AuthError::NoOrganization)?;
-        let subject = data
-            .claims
-            .get("sub")
-            .and_then(Value::as_str)
-            .map(str::to_owned);
+        let subject = data.claims.get("sub").and_then(Value::as_str).map(str::to_owned);
         Ok(Principal::new(OrgId::from_uuid(org_id), subject))
     }
 }
@@ -121,22 +115,12 @@ pub struct DevTokenRequest {
 
 impl DevTokenRequest {
     /// Signs a token that [`Hs256Verifier`] configured with `config` accepts.
-    pub fn sign(
-        &self,
-        config: &Hs256Config,
-        now_unix: u64,
-    ) -> Result<String, jsonwebtoken::errors::Error> {
+    pub fn sign(&self, config: &Hs256Config, now_unix: u64) -> Result<String, jsonwebtoken::errors::Error> {
         let mut claims = Map::new();
         claims.insert("sub".into(), Value::from(self.subject.clone()));
-        claims.insert(
-            config.org_claim.clone(),
-            Value::from(self.org_id.to_string()),
-        );
+        claims.insert(config.org_claim.clone(), Value::from(self.org_id.to_string()));
         claims.insert("iat".into(), Value::from(now_unix));
-        claims.insert(
-            "exp".into(),
-            Value::from(now_unix.saturating_add(self.ttl_seconds)),
-        );
+        claims.insert("exp".into(), Value::from(now_unix.saturating_add(self.ttl_seconds)));
         if let Some(issuer) = &config.issuer {
             claims.insert("iss".into(), Value::from(issuer.clone()));
         }
@@ -207,24 +191,15 @@ mod tests {
     #[tokio::test]
     async fn a_valid_token_yields_its_organisation_and_subject() {
         let principal = verify(&sign(claims(), SECRET)).await.unwrap();
-        assert_eq!(
-            principal.org_id().to_string(),
-            "3c90c3cc-0d44-4b50-8888-8dd25736052a"
-        );
+        assert_eq!(principal.org_id().to_string(), "3c90c3cc-0d44-4b50-8888-8dd25736052a");
         assert_eq!(principal.subject(), Some("user-1"));
     }
 
     #[tokio::test]
     async fn tokens_failing_a_check_name_the_check() {
         let cases = [
-            (
-                sign(with("exp", json!(now() - 10)), SECRET),
-                InvalidToken::Expired,
-            ),
-            (
-                sign(with("nbf", json!(now() + 600)), SECRET),
-                InvalidToken::NotYetValid,
-            ),
+            (sign(with("exp", json!(now() - 10)), SECRET), InvalidToken::Expired),
+            (sign(with("nbf", json!(now() + 600)), SECRET), InvalidToken::NotYetValid),
             (
                 sign(with("iss", json!("https://evil.example/")), SECRET),
                 InvalidToken::WrongIssuer,
@@ -278,20 +253,14 @@ mod tests {
             "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.{}.",
             sign(claims(), SECRET).split('.').nth(1).unwrap()
         );
-        assert!(matches!(
-            verify(&unsigned).await,
-            Err(AuthError::Invalid(_))
-        ));
+        assert!(matches!(verify(&unsigned).await, Err(AuthError::Invalid(_))));
     }
 
     #[tokio::test]
     async fn a_missing_or_non_uuid_organisation_is_no_organization() {
         for org in [json!(null), json!("org_9ybsU1dN2dKfDkBi"), json!(42)] {
             let token = sign(with("org_id", org), SECRET);
-            assert!(matches!(
-                verify(&token).await,
-                Err(AuthError::NoOrganization)
-            ));
+            assert!(matches!(verify(&token).await, Err(AuthError::NoOrganization)));
         }
     }
 
@@ -302,10 +271,7 @@ mod tests {
         let mut c = claims();
         c.as_object_mut().unwrap().remove("org_id");
         c["https://keymint.example/org_id"] = json!("3c90c3cc-0d44-4b50-8888-8dd25736052a");
-        assert!(Hs256Verifier::new(&cfg)
-            .verify(&sign(c, SECRET))
-            .await
-            .is_ok());
+        assert!(Hs256Verifier::new(&cfg).verify(&sign(c, SECRET)).await.is_ok());
     }
 
     #[tokio::test]

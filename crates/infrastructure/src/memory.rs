@@ -2,12 +2,13 @@ use std::collections::HashMap;
 use std::sync::{PoisonError, RwLock};
 
 use async_trait::async_trait;
-use keymint_application::{ApiKeyRepository, RepositoryError};
-use keymint_domain::{ApiKey, KeyId, OrgId};
+use chrono::{DateTime, Utc};
+use keymint_application::{ApiKeyRepository, EventQuery, KeyQuery, RepositoryError};
+use keymint_domain::{ApiKey, AuditEvent, KeyId, OrgId};
 
 /// Keys held in the process's memory: for tests and demos (`database.url =
-/// "memory:"`). It keeps the same uniqueness and scoping rules as the SQL adapter,
-/// and loses everything when the process exits.
+/// "memory:"`). It keeps the same uniqueness, scoping, limit and revision rules as
+/// the SQL adapter, and loses everything when the process exits.
 #[derive(Debug, Default)]
 pub struct InMemoryApiKeyRepository {
     state: RwLock<State>,
@@ -16,8 +17,19 @@ pub struct InMemoryApiKeyRepository {
 #[derive(Debug, Default)]
 struct State {
     keys: HashMap<KeyId, ApiKey>,
-    by_public_key: HashMap<String, KeyId>,
-    by_lookup_id: HashMap<String, KeyId>,
+    events: Vec<AuditEvent>,
+}
+
+impl State {
+    /// Whether `candidate`'s id, public key or any lookup id clashes with another key.
+    fn clashes(&self, candidate: &ApiKey) -> bool {
+        let lookups = |key: &ApiKey| {
+            std::iter::once(key.lookup_id().clone()).chain(key.previous_credential().map(|p| p.lookup_id.clone()))
+        };
+        self.keys.values().filter(|key| key.id() != candidate.id()).any(|key| {
+            key.public_key() == candidate.public_key() || lookups(key).any(|l| lookups(candidate).any(|c| c == l))
+        })
+    }
 }
 
 impl InMemoryApiKeyRepository {
@@ -25,35 +37,107 @@ impl InMemoryApiKeyRepository {
     pub fn new() -> Self {
         Self::default()
     }
+
+    // Every change below is checked before anything is touched, so a panic cannot
+    // leave State half-updated and a poisoned lock is safe to keep using.
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, State> {
+        self.state.write().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, State> {
+        self.state.read().unwrap_or_else(PoisonError::into_inner)
+    }
 }
 
 #[async_trait]
 impl ApiKeyRepository for InMemoryApiKeyRepository {
-    async fn insert(&self, key: &ApiKey) -> Result<(), RepositoryError> {
-        // A panic elsewhere cannot leave State half-updated (every update below is
-        // checked before any map is touched), so a poisoned lock is safe to reuse.
-        let mut state = self.state.write().unwrap_or_else(PoisonError::into_inner);
-        let public_key = key.public_key().as_str();
-        let lookup_id = key.lookup_id().as_str();
-        if state.keys.contains_key(&key.id())
-            || state.by_public_key.contains_key(public_key)
-            || state.by_lookup_id.contains_key(lookup_id)
-        {
+    async fn insert(
+        &self,
+        key: &ApiKey,
+        event: &AuditEvent,
+        max_active: u32,
+        now: DateTime<Utc>,
+    ) -> Result<(), RepositoryError> {
+        let mut state = self.write();
+        if state.keys.contains_key(&key.id()) || state.clashes(key) {
             return Err(RepositoryError::Conflict);
         }
-        state.by_public_key.insert(public_key.to_owned(), key.id());
-        state.by_lookup_id.insert(lookup_id.to_owned(), key.id());
+        let active = state
+            .keys
+            .values()
+            .filter(|k| k.org_id() == key.org_id() && k.is_active(now))
+            .count();
+        if active + usize::from(key.is_active(now)) > usize::try_from(max_active).unwrap_or(usize::MAX) {
+            return Err(RepositoryError::LimitReached);
+        }
         state.keys.insert(key.id(), key.clone());
+        state.events.push(event.clone());
         Ok(())
     }
 
     async fn find(&self, org_id: OrgId, id: KeyId) -> Result<Option<ApiKey>, RepositoryError> {
-        let state = self.state.read().unwrap_or_else(PoisonError::into_inner);
-        Ok(state
+        Ok(self.read().keys.get(&id).filter(|key| key.org_id() == org_id).cloned())
+    }
+
+    async fn list(&self, query: &KeyQuery) -> Result<Vec<ApiKey>, RepositoryError> {
+        let state = self.read();
+        let mut keys: Vec<&ApiKey> = state
             .keys
-            .get(&id)
-            .filter(|key| key.org_id() == org_id)
-            .cloned())
+            .values()
+            .filter(|key| key.org_id() == query.org_id)
+            .filter(|key| query.environment.is_none_or(|env| key.environment() == env))
+            .filter(|key| query.revoked.is_none_or(|revoked| key.is_revoked() == revoked))
+            .filter(|key| {
+                query
+                    .after
+                    .is_none_or(|after| (key.created_at(), key.id()) < (after.created_at, after.id))
+            })
+            .collect();
+        keys.sort_by_key(|key| std::cmp::Reverse((key.created_at(), key.id())));
+        Ok(keys.into_iter().take(query.limit).cloned().collect())
+    }
+
+    async fn update(&self, key: &ApiKey, expected_revision: u32, event: &AuditEvent) -> Result<(), RepositoryError> {
+        let mut state = self.write();
+        let current = state
+            .keys
+            .get(&key.id())
+            .filter(|stored| stored.org_id() == key.org_id());
+        if current.is_none_or(|stored| stored.revision() != expected_revision) {
+            return Err(RepositoryError::Stale);
+        }
+        if state.clashes(key) {
+            return Err(RepositoryError::Conflict);
+        }
+        state.keys.insert(key.id(), key.clone());
+        state.events.push(event.clone());
+        Ok(())
+    }
+
+    async fn delete(&self, org_id: OrgId, id: KeyId, event: &AuditEvent) -> Result<bool, RepositoryError> {
+        let mut state = self.write();
+        if state.keys.get(&id).is_none_or(|key| key.org_id() != org_id) {
+            return Ok(false);
+        }
+        state.keys.remove(&id);
+        state.events.push(event.clone());
+        Ok(true)
+    }
+
+    async fn events(&self, query: &EventQuery) -> Result<Vec<AuditEvent>, RepositoryError> {
+        let state = self.read();
+        let mut events: Vec<&AuditEvent> = state
+            .events
+            .iter()
+            .filter(|e| e.org_id == query.org_id && e.key_id == query.key_id)
+            .filter(|e| {
+                query
+                    .after
+                    .is_none_or(|after| (e.occurred_at, e.id) < (after.occurred_at, after.id))
+            })
+            .collect();
+        events.sort_by_key(|e| std::cmp::Reverse((e.occurred_at, e.id)));
+        Ok(events.into_iter().take(query.limit).cloned().collect())
     }
 
     async fn ping(&self) -> Result<(), RepositoryError> {

@@ -50,9 +50,21 @@ pub enum ApiError {
         /// Explanation.
         detail: String,
     },
-    /// 404: no such resource (or not this organisation's).
+    /// 404: no such path.
     #[error("not found")]
     NotFound,
+    /// 404: no such key in the caller's organisation (another organisation's key
+    /// gets the same answer, so existence is never leaked).
+    #[error("API key not found")]
+    KeyNotFound,
+    /// 409: the request conflicts with the key's state or a limit.
+    #[error("{detail}")]
+    Conflict {
+        /// Stable machine code.
+        code: &'static str,
+        /// Explanation.
+        detail: String,
+    },
     /// 405: the path exists but not with this method.
     #[error("method not allowed")]
     MethodNotAllowed,
@@ -100,7 +112,8 @@ impl ApiError {
             Self::NotAuthenticated => "not_authenticated",
             Self::InvalidToken(_) => "invalid_token",
             Self::Forbidden { code, .. } | Self::Unavailable { code, .. } => code,
-            Self::NotFound => "not_found",
+            Self::NotFound | Self::KeyNotFound => "not_found",
+            Self::Conflict { code, .. } => code,
             Self::MethodNotAllowed => "method_not_allowed",
             Self::PayloadTooLarge { .. } => "payload_too_large",
             Self::UnsupportedMediaType => "unsupported_media_type",
@@ -116,11 +129,11 @@ impl ApiError {
             Self::InvalidToken(reason) => format!("Invalid token: {reason}"),
             Self::Forbidden { detail, .. } => detail.clone(),
             Self::NotFound => "Not Found".to_owned(),
+            Self::KeyNotFound => "API key not found".to_owned(),
+            Self::Conflict { detail, .. } => detail.clone(),
             Self::MethodNotAllowed => "Method Not Allowed".to_owned(),
             Self::PayloadTooLarge { limit } => format!("Request body is larger than {limit} bytes"),
-            Self::UnsupportedMediaType => {
-                "Unsupported media type: send Content-Type: application/json".to_owned()
-            }
+            Self::UnsupportedMediaType => "Unsupported media type: send Content-Type: application/json".to_owned(),
             Self::Validation(_) => "Request validation failed".to_owned(),
             Self::Unavailable { detail, .. } => (*detail).to_owned(),
             Self::Internal(_) => "Internal Server Error".to_owned(),
@@ -140,7 +153,8 @@ impl ResponseError for ApiError {
             Self::MalformedJson(_) => StatusCode::BAD_REQUEST,
             Self::NotAuthenticated | Self::InvalidToken(_) => StatusCode::UNAUTHORIZED,
             Self::Forbidden { .. } => StatusCode::FORBIDDEN,
-            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::NotFound | Self::KeyNotFound => StatusCode::NOT_FOUND,
+            Self::Conflict { .. } => StatusCode::CONFLICT,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -158,9 +172,7 @@ impl ResponseError for ApiError {
                 response.insert_header((header::WWW_AUTHENTICATE, r#"Bearer realm="keymint""#));
             }
             Self::InvalidToken(reason) => {
-                let value = format!(
-                    r#"Bearer realm="keymint", error="invalid_token", error_description="{reason}""#
-                );
+                let value = format!(r#"Bearer realm="keymint", error="invalid_token", error_description="{reason}""#);
                 if let Ok(value) = HeaderValue::from_str(&value) {
                     response.insert_header((header::WWW_AUTHENTICATE, value));
                 }

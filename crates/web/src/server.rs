@@ -31,28 +31,58 @@ impl Default for HttpSettings {
     }
 }
 
-/// Registers every route. Each path is served with and without a trailing slash,
-/// without redirects, and answers a JSON 405 for other methods.
+/// Both spellings of a path: Keymint answers with and without a trailing slash,
+/// never with a redirect.
+fn both(path: &str) -> [String; 2] {
+    [path.to_owned(), format!("{path}/")]
+}
+
+/// Registers every route, under `/api/v2` and its mirror `/api/v1`. A path answers
+/// a JSON 405 (with `Allow`) for methods it does not serve.
 pub fn configure(cfg: &mut web::ServiceConfig, body_limit: BodyLimit) {
+    for version in ["v1", "v2"] {
+        let collection = format!("/api/{version}/api-keys");
+        cfg.service(
+            web::resource(both(&collection))
+                .app_data(body_limit)
+                .route(web::post().to(api_keys::create))
+                .route(web::get().to(api_keys::list))
+                .default_service(web::to(|| async { method_not_allowed("GET, POST") })),
+        )
+        .service(
+            web::resource(both(&format!("{collection}/{{key_id}}")))
+                .app_data(body_limit)
+                .route(web::get().to(api_keys::get))
+                .route(web::patch().to(api_keys::update))
+                .route(web::delete().to(api_keys::delete))
+                .default_service(web::to(|| async { method_not_allowed("GET, PATCH, DELETE") })),
+        )
+        .service(
+            web::resource(both(&format!("{collection}/{{key_id}}/revoke")))
+                .app_data(body_limit)
+                .route(web::put().to(api_keys::revoke))
+                .default_service(web::to(|| async { method_not_allowed("PUT") })),
+        )
+        .service(
+            web::resource(both(&format!("{collection}/{{key_id}}/rotate")))
+                .app_data(body_limit)
+                .route(web::post().to(api_keys::rotate))
+                .default_service(web::to(|| async { method_not_allowed("POST") })),
+        )
+        .service(
+            web::resource(both(&format!("{collection}/{{key_id}}/events")))
+                .app_data(body_limit)
+                .route(web::get().to(api_keys::events))
+                .default_service(web::to(|| async { method_not_allowed("GET") })),
+        );
+    }
     cfg.service(
-        web::resource(["/api/v2/api-keys", "/api/v2/api-keys/"])
-            .app_data(body_limit)
-            .route(web::post().to(api_keys::create_v2))
-            .default_service(web::to(|| async { method_not_allowed("POST") })),
-    )
-    .service(
-        web::resource(["/api/v1/api-keys", "/api/v1/api-keys/"])
-            .app_data(body_limit)
-            .route(web::post().to(api_keys::create_v1))
-            .default_service(web::to(|| async { method_not_allowed("POST") })),
-    )
-    .service(
-        web::resource(["/healthz", "/healthz/"])
+        web::resource(both("/healthz"))
             .route(web::get().to(health::healthz))
             .default_service(web::to(|| async { method_not_allowed("GET") })),
     )
     .service(
-        web::resource(["/readyz", "/readyz/"])
+        web::resource(both("/readyz"))
             .route(web::get().to(health::readyz))
             .default_service(web::to(|| async { method_not_allowed("GET") })),
     );
@@ -60,11 +90,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, body_limit: BodyLimit) {
 
 /// Starts serving `state` on `listener`. The returned server runs until stopped
 /// or until the process receives SIGINT/SIGTERM, then drains in-flight requests.
-pub fn serve(
-    listener: TcpListener,
-    state: AppState,
-    settings: HttpSettings,
-) -> std::io::Result<Server> {
+pub fn serve(listener: TcpListener, state: AppState, settings: HttpSettings) -> std::io::Result<Server> {
     let state = web::Data::new(state);
     let limit = BodyLimit(settings.body_limit);
     let mut server = HttpServer::new(move || {

@@ -1,13 +1,13 @@
 use std::sync::Arc;
 
-use keymint_application::{ApiKeyRepository, CreateApiKey, TokenVerifier};
+use keymint_application::{ApiKeyRepository, ApiKeys, TokenVerifier};
 use keymint_domain::Environment;
 
 /// What the handlers need: the use cases, the token verifier and a few settings.
 #[derive(Clone)]
 pub struct AppState {
-    /// Issues new keys.
-    pub create_api_key: CreateApiKey,
+    /// Every key operation.
+    pub api_keys: ApiKeys,
     /// Checks bearer tokens.
     pub token_verifier: Arc<dyn TokenVerifier>,
     /// Answers readiness probes.

@@ -37,8 +37,18 @@ impl ObjectReader {
     }
 
     fn error(&mut self, field: &str, kind: &str, msg: impl Into<String>) {
-        self.errors
-            .push(FieldError::new(&[self.location, field], kind, msg));
+        let loc: &[&str] = if field.is_empty() {
+            &[self.location]
+        } else {
+            &[self.location, field]
+        };
+        self.errors.push(FieldError::new(loc, kind, msg));
+    }
+
+    /// Whether no field has failed so far and every field given has been read
+    /// (anything left is unknown and will be refused by [`ObjectReader::finish`]).
+    pub(crate) fn ok(&self) -> bool {
+        self.errors.is_empty() && self.fields.is_empty()
     }
 
     fn string(&mut self, field: &str, value: Value) -> Option<String> {
@@ -69,6 +79,48 @@ impl ObjectReader {
             Some(Value::Null) => Some(Optional::Null),
             Some(value) => self.string(field, value).map(Optional::Value),
         }
+    }
+
+    /// An optional non-negative integer field; `None` means it was invalid.
+    pub(crate) fn optional_u32(&mut self, field: &str) -> Option<Optional<u32>> {
+        match self.fields.remove(field) {
+            None => Some(Optional::Absent),
+            Some(Value::Null) => Some(Optional::Null),
+            Some(Value::Number(n)) => match n.as_u64() {
+                Some(v) => match u32::try_from(v) {
+                    Ok(v) => Some(Optional::Value(v)),
+                    Err(_) => {
+                        self.error(
+                            field,
+                            "less_than_equal",
+                            format!("Input should be less than or equal to {}", u32::MAX),
+                        );
+                        None
+                    }
+                },
+                None if n.as_i64().is_some() => {
+                    self.error(
+                        field,
+                        "greater_than_equal",
+                        "Input should be greater than or equal to 0",
+                    );
+                    None
+                }
+                None => {
+                    self.error(field, "int_from_float", "Input should be a valid integer");
+                    None
+                }
+            },
+            Some(_) => {
+                self.error(field, "int_type", "Input should be a valid integer");
+                None
+            }
+        }
+    }
+
+    /// Records an error on `field` found by the caller's own check.
+    pub(crate) fn fail(&mut self, field: &str, kind: &str, msg: impl Into<String>) {
+        self.error(field, kind, msg);
     }
 
     /// Runs a domain constructor on a field's value, recording its refusal as the
@@ -108,4 +160,21 @@ impl ObjectReader {
 pub trait FromJsonBody: Sized {
     /// Validates `value`, returning every failing field.
     fn from_json(value: Value) -> Result<Self, Vec<FieldError>>;
+}
+
+/// Parses an RFC 3339 timestamp field value (with an offset; stored as UTC).
+pub(crate) fn parse_timestamp(raw: &str) -> Result<chrono::DateTime<chrono::Utc>, TimestampError> {
+    chrono::DateTime::parse_from_rfc3339(raw)
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .map_err(|_| TimestampError)
+}
+
+/// The text is not an RFC 3339 timestamp.
+#[derive(Debug)]
+pub(crate) struct TimestampError;
+
+impl std::fmt::Display for TimestampError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Input should be an RFC 3339 date-time with a time zone, e.g. 2030-01-01T00:00:00Z")
+    }
 }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use actix_web::{test, web, App};
 use keymint_application::{
-    AuthError, CreateApiKey, MockApiKeyRepository, MockClock, MockKeyGenerator, MockSecretHasher,
+    ApiKeys, AuthError, KeyPolicy, MockApiKeyRepository, MockClock, MockKeyGenerator, MockSecretHasher,
     MockTokenVerifier, Principal, RepositoryError,
 };
 use keymint_domain::{Environment, KeyId, KeyMaterial, OrgId, SecretHash};
@@ -33,17 +33,19 @@ fn state(repository: MockApiKeyRepository, verifier: MockTokenVerifier) -> AppSt
     generator
         .expect_key_id()
         .returning(|| KeyId::from_uuid(Uuid::from_u128(1)));
+    generator.expect_event_id().returning(Uuid::new_v4);
     generator
         .expect_material()
         .returning(|env| KeyMaterial::generate(env, &mut rand_core::OsRng));
     let mut clock = MockClock::new();
     clock.expect_now().returning(chrono::Utc::now);
     AppState {
-        create_api_key: CreateApiKey::new(
+        api_keys: ApiKeys::new(
             repository.clone(),
             Arc::new(hasher),
             Arc::new(generator),
             Arc::new(clock),
+            KeyPolicy::default(),
         ),
         token_verifier: Arc::new(verifier),
         storage: repository,
@@ -78,14 +80,13 @@ fn create_request() -> test::TestRequest {
 #[actix_web::test]
 async fn storage_that_cannot_be_reached_is_a_503_with_retry_after_and_no_cause() {
     let mut repository = MockApiKeyRepository::new();
-    repository.expect_insert().returning(|_| {
+    repository.expect_insert().returning(|_, _, _, _| {
         Err(RepositoryError::Unavailable(anyhow::anyhow!(
             "connection refused to 10.0.0.7:5432"
         )))
     });
 
-    let (status, retry_after, body) =
-        call(state(repository, verifier_accepting()), create_request()).await;
+    let (status, retry_after, body) = call(state(repository, verifier_accepting()), create_request()).await;
 
     assert_eq!(status, 503);
     assert_eq!(retry_after.as_deref(), Some("5"));
@@ -96,7 +97,7 @@ async fn storage_that_cannot_be_reached_is_a_503_with_retry_after_and_no_cause()
 #[actix_web::test]
 async fn an_unexpected_failure_is_an_opaque_500() {
     let mut repository = MockApiKeyRepository::new();
-    repository.expect_insert().returning(|_| {
+    repository.expect_insert().returning(|_, _, _, _| {
         Err(RepositoryError::Unexpected(anyhow::anyhow!(
             "UNIQUE constraint failed: api_keys.secret"
         )))

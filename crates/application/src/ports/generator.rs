@@ -1,4 +1,5 @@
-use keymint_domain::{Environment, KeyId, KeyMaterial};
+use keymint_domain::{Environment, KeyId, KeyMaterial, PublicKey};
+use uuid::Uuid;
 
 /// Where new ids and key material come from.
 ///
@@ -9,6 +10,12 @@ pub trait KeyGenerator: Send + Sync {
     /// A new, unique key id.
     fn key_id(&self) -> KeyId;
 
+    /// A new, unique audit event id.
+    fn event_id(&self) -> Uuid;
+
     /// New public and private keys for `environment`.
     fn material(&self, environment: Environment) -> KeyMaterial;
+
+    /// A new private key for an existing public key (a rotation).
+    fn rotation(&self, public_key: PublicKey, environment: Environment) -> KeyMaterial;
 }

@@ -1,5 +1,7 @@
 use async_trait::async_trait;
-use keymint_domain::{ApiKey, KeyId, OrgId};
+use chrono::{DateTime, Utc};
+use keymint_domain::{ApiKey, AuditEvent, Environment, KeyId, OrgId};
+use uuid::Uuid;
 
 /// What a repository may fail with.
 #[derive(Debug, thiserror::Error)]
@@ -7,6 +9,13 @@ pub enum RepositoryError {
     /// A key with the same id, public key or lookup id already exists.
     #[error("a key with the same id, public key or lookup id already exists")]
     Conflict,
+    /// The stored key changed since it was read (its revision moved on), or it
+    /// was deleted meanwhile. Re-read and decide again.
+    #[error("the key changed since it was read")]
+    Stale,
+    /// The organisation already has the most active keys it may have.
+    #[error("the organisation's active key limit is reached")]
+    LimitReached,
     /// The storage cannot be reached right now; retrying later may succeed.
     #[error("storage is unavailable")]
     Unavailable(#[source] anyhow::Error),
@@ -15,25 +24,96 @@ pub enum RepositoryError {
     Unexpected(anyhow::Error),
 }
 
-/// Durable storage of API keys.
+/// Where a page of keys starts: strictly after this key in newest-first order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KeyCursor {
+    /// The last listed key's creation time.
+    pub created_at: DateTime<Utc>,
+    /// The last listed key's id (ties on `created_at` are ordered by id).
+    pub id: KeyId,
+}
+
+/// Which keys to list.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeyQuery {
+    /// Whose keys.
+    pub org_id: OrgId,
+    /// Only keys of this environment.
+    pub environment: Option<Environment>,
+    /// Only revoked (`true`) or unrevoked (`false`) keys.
+    pub revoked: Option<bool>,
+    /// Start after this key.
+    pub after: Option<KeyCursor>,
+    /// At most this many keys.
+    pub limit: usize,
+}
+
+/// Where a page of audit events starts: strictly after this event, newest first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EventCursor {
+    /// The last listed event's time.
+    pub occurred_at: DateTime<Utc>,
+    /// The last listed event's id.
+    pub id: Uuid,
+}
+
+/// Which audit events to list.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EventQuery {
+    /// The key's organisation.
+    pub org_id: OrgId,
+    /// The key.
+    pub key_id: KeyId,
+    /// Start after this event.
+    pub after: Option<EventCursor>,
+    /// At most this many events.
+    pub limit: usize,
+}
+
+/// Durable storage of API keys and their audit trail.
 ///
-/// Implementations MUST keep every key's `id`, `public_key` and `lookup_id` unique
-/// and MUST scope reads by organisation: a key of another organisation is reported
-/// exactly like a key that does not exist.
+/// Implementations MUST keep every key's `id`, `public_key` and lookup ids
+/// unique, MUST scope every read and write by organisation (another
+/// organisation's key is reported exactly like a missing one), and MUST write a
+/// change and its audit event in one transaction: both or neither.
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]
 pub trait ApiKeyRepository: Send + Sync {
-    /// Stores a newly issued key, atomically: afterwards it is stored whole or not
-    /// at all.
+    /// Stores a newly issued key and its `created` event, unless the organisation
+    /// already has `max_active` keys that are unrevoked and unexpired at `now`.
     ///
-    /// MUST return [`RepositoryError::Conflict`] when the id, public key or lookup id
-    /// is taken, [`RepositoryError::Unavailable`] when storage cannot be reached.
-    async fn insert(&self, key: &ApiKey) -> Result<(), RepositoryError>;
+    /// MUST return [`RepositoryError::Conflict`] when the id, public key or lookup
+    /// id is taken, [`RepositoryError::LimitReached`] at the limit (checked
+    /// atomically with the insert), [`RepositoryError::Unavailable`] when storage
+    /// cannot be reached.
+    async fn insert(
+        &self,
+        key: &ApiKey,
+        event: &AuditEvent,
+        max_active: u32,
+        now: DateTime<Utc>,
+    ) -> Result<(), RepositoryError>;
 
-    /// Loads one key of `org_id`.
-    ///
-    /// MUST return `Ok(None)` for an unknown id and for another organisation's key.
+    /// Loads one key of `org_id`; `Ok(None)` for unknown ids and other
+    /// organisations' keys.
     async fn find(&self, org_id: OrgId, id: KeyId) -> Result<Option<ApiKey>, RepositoryError>;
+
+    /// Lists keys newest first (`created_at` then `id`, both descending).
+    async fn list(&self, query: &KeyQuery) -> Result<Vec<ApiKey>, RepositoryError>;
+
+    /// Replaces the stored key with `key` and records `event`, provided the stored
+    /// revision is still `expected_revision`.
+    ///
+    /// MUST return [`RepositoryError::Stale`] when the revision moved on or the key
+    /// is gone, writing nothing.
+    async fn update(&self, key: &ApiKey, expected_revision: u32, event: &AuditEvent) -> Result<(), RepositoryError>;
+
+    /// Deletes a key of `org_id` and records `event`. Returns whether a key was
+    /// deleted; its audit trail stays.
+    async fn delete(&self, org_id: OrgId, id: KeyId, event: &AuditEvent) -> Result<bool, RepositoryError>;
+
+    /// Lists a key's audit events, newest first (`occurred_at` then `id`).
+    async fn events(&self, query: &EventQuery) -> Result<Vec<AuditEvent>, RepositoryError>;
 
     /// Checks that storage answers, for readiness probes.
     ///

@@ -1,5 +1,6 @@
-//! The use cases, one module each, each with its own error enum.
+//! The use cases. Every key operation is a method of [`ApiKeys`], each with its
+//! own error enum naming exactly the outcomes a caller must handle.
 
-mod create_api_key;
+mod api_keys;
 
-pub use create_api_key::*;
+pub use api_keys::*;

@@ -2,9 +2,7 @@ use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
-use sea_orm::sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
-};
+use sea_orm::sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sea_orm::sqlx::ConnectOptions as _;
 use sea_orm::{ConnectOptions, DatabaseConnection, SqlxSqliteConnector};
 
@@ -105,14 +103,11 @@ async fn connect_sqlite(url: &str, options: &DatabaseOptions) -> Result<Database
         .disable_statement_logging();
 
     let filename = base.get_filename().to_owned();
-    let in_memory = filename.as_os_str().is_empty()
-        || filename == Path::new(":memory:")
-        || url.contains("mode=memory");
+    let in_memory = filename.as_os_str().is_empty() || filename == Path::new(":memory:") || url.contains("mode=memory");
     if !in_memory {
         if let Some(dir) = filename.parent().filter(|dir| !dir.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| {
-                ConnectError::Connect(anyhow::anyhow!("cannot create {}: {e}", dir.display()))
-            })?;
+            std::fs::create_dir_all(dir)
+                .map_err(|e| ConnectError::Connect(anyhow::anyhow!("cannot create {}: {e}", dir.display())))?;
         }
     }
 

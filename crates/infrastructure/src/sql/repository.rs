@@ -1,19 +1,20 @@
 use anyhow::{anyhow, Context};
 use async_trait::async_trait;
-use keymint_application::{ApiKeyRepository, RepositoryError};
+use chrono::{DateTime, Utc};
+use keymint_application::{ApiKeyRepository, EventQuery, KeyQuery, RepositoryError};
 use keymint_domain::{
-    ApiKey, ApiKeyParts, KeyDescription, KeyDisplay, KeyId, KeyName, LookupId, OrgId, PublicKey,
-    SecretHash,
+    ApiKey, ApiKeyParts, AuditEvent, Credential, KeyDescription, KeyDisplay, KeyId, KeyName, LookupId, OrgId,
+    PreviousCredential, PublicKey, SecretHash,
 };
-use sea_orm::sqlx;
 use sea_orm::{
-    ActiveValue, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, RuntimeErr, SqlErr,
+    sqlx, ActiveValue, ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, DbErr, EntityTrait, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect, RuntimeErr, SqlErr, Statement, TransactionTrait,
 };
 
-use super::entity::{self, Column, Entity};
+use super::entity::{api_key_events as events, api_keys as keys};
 use super::Database;
 
-/// API keys in SQLite or PostgreSQL through sea-orm.
+/// API keys and their audit trail in SQLite or PostgreSQL, through sea-orm.
 #[derive(Clone, Debug)]
 pub struct SqlApiKeyRepository {
     db: Database,
@@ -38,10 +39,7 @@ fn classify(err: DbErr) -> RepositoryError {
         DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => {
             matches!(
                 e,
-                sqlx::Error::Io(_)
-                    | sqlx::Error::PoolTimedOut
-                    | sqlx::Error::PoolClosed
-                    | sqlx::Error::Tls(_)
+                sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Tls(_)
             ) || is_sqlite_busy(e)
         }
         _ => false,
@@ -59,74 +57,262 @@ fn is_sqlite_busy(err: &sqlx::Error) -> bool {
     matches!(err, sqlx::Error::Database(db) if db.code().is_some_and(|code| code == "5" || code == "517"))
 }
 
-fn to_row(key: &ApiKey) -> entity::ActiveModel {
+fn to_row(key: &ApiKey) -> keys::ActiveModel {
     let parts = key.parts();
-    entity::ActiveModel {
+    let previous = parts.previous.as_ref();
+    keys::ActiveModel {
         id: ActiveValue::Set(parts.id.as_uuid()),
         org_id: ActiveValue::Set(parts.org_id.as_uuid()),
         name: ActiveValue::Set(parts.name.as_str().to_owned()),
         description: ActiveValue::Set(parts.description.as_ref().map(|d| d.as_str().to_owned())),
         environment: ActiveValue::Set(parts.environment.as_str().to_owned()),
         public_key: ActiveValue::Set(parts.public_key.as_str().to_owned()),
-        lookup_id: ActiveValue::Set(parts.lookup_id.as_str().to_owned()),
-        secret_hash: ActiveValue::Set(parts.secret_hash.expose().to_owned()),
-        private_key_display: ActiveValue::Set(parts.private_key_display.as_str().to_owned()),
+        lookup_id: ActiveValue::Set(parts.credential.lookup_id.as_str().to_owned()),
+        secret_hash: ActiveValue::Set(parts.credential.secret_hash.expose().to_owned()),
+        private_key_display: ActiveValue::Set(parts.credential.display.as_str().to_owned()),
         created_at: ActiveValue::Set(parts.created_at),
         is_revoked: ActiveValue::Set(key.is_revoked()),
         revoked_at: ActiveValue::Set(parts.revoked_at),
         last_used_at: ActiveValue::Set(parts.last_used_at),
+        expires_at: ActiveValue::Set(parts.expires_at),
+        revision: ActiveValue::Set(i32::try_from(parts.revision).unwrap_or(i32::MAX)),
+        previous_lookup_id: ActiveValue::Set(previous.map(|p| p.lookup_id.as_str().to_owned())),
+        previous_secret_hash: ActiveValue::Set(previous.map(|p| p.secret_hash.expose().to_owned())),
+        previous_valid_until: ActiveValue::Set(previous.map(|p| p.valid_until)),
     }
 }
 
 /// A row that breaks a domain rule is a corrupt row: reported, never half-loaded.
-fn from_row(row: entity::Model) -> Result<ApiKey, RepositoryError> {
-    let corrupt = |what: &str| {
-        RepositoryError::Unexpected(anyhow!("stored key {} has an invalid {what}", row.id))
+fn from_row(row: keys::Model) -> Result<ApiKey, RepositoryError> {
+    let id = row.id;
+    let corrupt = |what: &str| RepositoryError::Unexpected(anyhow!("stored key {id} has an invalid {what}"));
+    let previous = match (
+        row.previous_lookup_id,
+        row.previous_secret_hash,
+        row.previous_valid_until,
+    ) {
+        (Some(lookup_id), Some(secret_hash), Some(valid_until)) => Some(PreviousCredential {
+            lookup_id: LookupId::parse(&lookup_id).map_err(|_| corrupt("previous lookup id"))?,
+            secret_hash: SecretHash::new(secret_hash).map_err(|_| corrupt("previous secret hash"))?,
+            valid_until,
+        }),
+        (None, None, None) => None,
+        _ => return Err(corrupt("previous credential (partly set)")),
     };
     let parts = ApiKeyParts {
         id: KeyId::from_uuid(row.id),
         org_id: OrgId::from_uuid(row.org_id),
-        name: KeyName::new(row.name.clone()).map_err(|_| corrupt("name"))?,
+        name: KeyName::new(row.name).map_err(|_| corrupt("name"))?,
         description: row
             .description
-            .clone()
             .map(KeyDescription::new)
             .transpose()
             .map_err(|_| corrupt("description"))?,
-        environment: row
-            .environment
-            .parse()
-            .map_err(|_| corrupt("environment"))?,
+        environment: row.environment.parse().map_err(|_| corrupt("environment"))?,
         public_key: PublicKey::parse(&row.public_key).map_err(|_| corrupt("public key"))?,
-        lookup_id: LookupId::parse(&row.lookup_id).map_err(|_| corrupt("lookup id"))?,
-        secret_hash: SecretHash::new(row.secret_hash.clone())
-            .map_err(|_| corrupt("secret hash"))?,
-        private_key_display: KeyDisplay::restore(row.private_key_display.clone()),
+        credential: Credential {
+            lookup_id: LookupId::parse(&row.lookup_id).map_err(|_| corrupt("lookup id"))?,
+            secret_hash: SecretHash::new(row.secret_hash).map_err(|_| corrupt("secret hash"))?,
+            display: KeyDisplay::restore(row.private_key_display),
+        },
+        previous,
         created_at: row.created_at,
+        expires_at: row.expires_at,
         revoked_at: row.revoked_at,
         last_used_at: row.last_used_at,
+        revision: u32::try_from(row.revision).map_err(|_| corrupt("revision"))?,
     };
+    if parts.revoked_at.is_some() != row.is_revoked {
+        return Err(corrupt("revocation state"));
+    }
     Ok(ApiKey::restore(parts))
+}
+
+fn event_row(event: &AuditEvent) -> events::ActiveModel {
+    events::ActiveModel {
+        id: ActiveValue::Set(event.id),
+        key_id: ActiveValue::Set(event.key_id.as_uuid()),
+        org_id: ActiveValue::Set(event.org_id.as_uuid()),
+        action: ActiveValue::Set(event.action.as_str().to_owned()),
+        actor: ActiveValue::Set(event.actor.clone()),
+        request_id: ActiveValue::Set(event.request_id.clone()),
+        occurred_at: ActiveValue::Set(event.occurred_at),
+    }
+}
+
+fn from_event_row(row: events::Model) -> Result<AuditEvent, RepositoryError> {
+    Ok(AuditEvent {
+        id: row.id,
+        key_id: KeyId::from_uuid(row.key_id),
+        org_id: OrgId::from_uuid(row.org_id),
+        action: row
+            .action
+            .parse()
+            .map_err(|_| RepositoryError::Unexpected(anyhow!("audit event {} has an unknown action", row.id)))?,
+        actor: row.actor,
+        occurred_at: row.occurred_at,
+        request_id: row.request_id,
+    })
+}
+
+fn to_limit(limit: usize) -> u64 {
+    u64::try_from(limit).unwrap_or(u64::MAX)
 }
 
 #[async_trait]
 impl ApiKeyRepository for SqlApiKeyRepository {
-    async fn insert(&self, key: &ApiKey) -> Result<(), RepositoryError> {
-        Entity::insert(to_row(key))
-            .exec_without_returning(&self.db.write)
+    async fn insert(
+        &self,
+        key: &ApiKey,
+        event: &AuditEvent,
+        max_active: u32,
+        now: DateTime<Utc>,
+    ) -> Result<(), RepositoryError> {
+        let txn = self.db.write.begin().await.map_err(classify)?;
+        if txn.get_database_backend() == DatabaseBackend::Postgres {
+            // Serialises creates per organisation, so two concurrent creates cannot
+            // both see room under the limit.
+            txn.execute(Statement::from_sql_and_values(
+                DatabaseBackend::Postgres,
+                "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
+                [key.org_id().to_string().into()],
+            ))
             .await
             .map_err(classify)?;
-        Ok(())
+        }
+        // Writing first takes SQLite's write lock at once (waiting on the busy
+        // timeout), so the count below cannot race another process's insert.
+        keys::Entity::insert(to_row(key))
+            .exec_without_returning(&txn)
+            .await
+            .map_err(classify)?;
+        events::Entity::insert(event_row(event))
+            .exec_without_returning(&txn)
+            .await
+            .map_err(classify)?;
+        let active = keys::Entity::find()
+            .filter(keys::Column::OrgId.eq(key.org_id().as_uuid()))
+            .filter(keys::Column::IsRevoked.eq(false))
+            .filter(
+                Condition::any()
+                    .add(keys::Column::ExpiresAt.is_null())
+                    .add(keys::Column::ExpiresAt.gt(now)),
+            )
+            .count(&txn)
+            .await
+            .map_err(classify)?;
+        if active > u64::from(max_active) {
+            txn.rollback().await.map_err(classify)?;
+            return Err(RepositoryError::LimitReached);
+        }
+        txn.commit().await.map_err(classify)
     }
 
     async fn find(&self, org_id: OrgId, id: KeyId) -> Result<Option<ApiKey>, RepositoryError> {
-        Entity::find_by_id(id.as_uuid())
-            .filter(Column::OrgId.eq(org_id.as_uuid()))
+        keys::Entity::find_by_id(id.as_uuid())
+            .filter(keys::Column::OrgId.eq(org_id.as_uuid()))
             .one(&self.db.read)
             .await
             .map_err(classify)?
             .map(from_row)
             .transpose()
+    }
+
+    async fn list(&self, query: &KeyQuery) -> Result<Vec<ApiKey>, RepositoryError> {
+        let mut select = keys::Entity::find().filter(keys::Column::OrgId.eq(query.org_id.as_uuid()));
+        if let Some(environment) = query.environment {
+            select = select.filter(keys::Column::Environment.eq(environment.as_str()));
+        }
+        if let Some(revoked) = query.revoked {
+            select = select.filter(keys::Column::IsRevoked.eq(revoked));
+        }
+        if let Some(after) = query.after {
+            select = select.filter(
+                Condition::any().add(keys::Column::CreatedAt.lt(after.created_at)).add(
+                    Condition::all()
+                        .add(keys::Column::CreatedAt.eq(after.created_at))
+                        .add(keys::Column::Id.lt(after.id.as_uuid())),
+                ),
+            );
+        }
+        select
+            .order_by_desc(keys::Column::CreatedAt)
+            .order_by_desc(keys::Column::Id)
+            .limit(to_limit(query.limit))
+            .all(&self.db.read)
+            .await
+            .map_err(classify)?
+            .into_iter()
+            .map(from_row)
+            .collect()
+    }
+
+    async fn update(&self, key: &ApiKey, expected_revision: u32, event: &AuditEvent) -> Result<(), RepositoryError> {
+        let txn = self.db.write.begin().await.map_err(classify)?;
+        let updated = keys::Entity::update_many()
+            .set(to_row(key))
+            .filter(keys::Column::Id.eq(key.id().as_uuid()))
+            .filter(keys::Column::OrgId.eq(key.org_id().as_uuid()))
+            .filter(keys::Column::Revision.eq(i64::from(expected_revision)))
+            .exec(&txn)
+            .await
+            .map_err(classify)?;
+        if updated.rows_affected == 0 {
+            txn.rollback().await.map_err(classify)?;
+            return Err(RepositoryError::Stale);
+        }
+        events::Entity::insert(event_row(event))
+            .exec_without_returning(&txn)
+            .await
+            .map_err(classify)?;
+        txn.commit().await.map_err(classify)
+    }
+
+    async fn delete(&self, org_id: OrgId, id: KeyId, event: &AuditEvent) -> Result<bool, RepositoryError> {
+        let txn = self.db.write.begin().await.map_err(classify)?;
+        let deleted = keys::Entity::delete_many()
+            .filter(keys::Column::Id.eq(id.as_uuid()))
+            .filter(keys::Column::OrgId.eq(org_id.as_uuid()))
+            .exec(&txn)
+            .await
+            .map_err(classify)?;
+        if deleted.rows_affected == 0 {
+            txn.rollback().await.map_err(classify)?;
+            return Ok(false);
+        }
+        events::Entity::insert(event_row(event))
+            .exec_without_returning(&txn)
+            .await
+            .map_err(classify)?;
+        txn.commit().await.map_err(classify)?;
+        Ok(true)
+    }
+
+    async fn events(&self, query: &EventQuery) -> Result<Vec<AuditEvent>, RepositoryError> {
+        let mut select = events::Entity::find()
+            .filter(events::Column::OrgId.eq(query.org_id.as_uuid()))
+            .filter(events::Column::KeyId.eq(query.key_id.as_uuid()));
+        if let Some(after) = query.after {
+            select = select.filter(
+                Condition::any()
+                    .add(events::Column::OccurredAt.lt(after.occurred_at))
+                    .add(
+                        Condition::all()
+                            .add(events::Column::OccurredAt.eq(after.occurred_at))
+                            .add(events::Column::Id.lt(after.id)),
+                    ),
+            );
+        }
+        select
+            .order_by_desc(events::Column::OccurredAt)
+            .order_by_desc(events::Column::Id)
+            .limit(to_limit(query.limit))
+            .all(&self.db.read)
+            .await
+            .map_err(classify)?
+            .into_iter()
+            .map(from_event_row)
+            .collect()
     }
 
     async fn ping(&self) -> Result<(), RepositoryError> {

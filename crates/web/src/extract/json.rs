@@ -28,8 +28,7 @@ pub struct ValidatedJson<T>(pub T);
 fn is_json(req: &HttpRequest) -> bool {
     match req.mime_type() {
         Ok(Some(mime)) => {
-            mime.type_() == "application"
-                && (mime.subtype() == "json" || mime.suffix().is_some_and(|s| s == "json"))
+            mime.type_() == "application" && (mime.subtype() == "json" || mime.suffix().is_some_and(|s| s == "json"))
         }
         _ => false,
     }
@@ -57,20 +56,39 @@ impl<T: FromJsonBody + 'static> FromRequest for ValidatedJson<T> {
             }
             let mut body = web::BytesMut::with_capacity(declared.unwrap_or(0).min(limit));
             while let Some(chunk) = payload.next().await {
-                let chunk = chunk.map_err(|e| {
-                    ApiError::MalformedJson(format!("the body could not be read ({e})"))
-                })?;
+                let chunk = chunk.map_err(|e| ApiError::MalformedJson(format!("the body could not be read ({e})")))?;
                 if body.len() + chunk.len() > limit {
                     return Err(ApiError::PayloadTooLarge { limit });
                 }
                 body.extend_from_slice(&chunk);
             }
             // serde_json's syntax messages give a position, never the input.
-            let value = serde_json::from_slice(&body)
-                .map_err(|e| ApiError::MalformedJson(e.to_string()))?;
-            T::from_json(value)
-                .map(ValidatedJson)
-                .map_err(ApiError::Validation)
+            let value = serde_json::from_slice(&body).map_err(|e| ApiError::MalformedJson(e.to_string()))?;
+            T::from_json(value).map(ValidatedJson).map_err(ApiError::Validation)
         })
+    }
+}
+
+/// Like [`ValidatedJson`], for routes whose body is optional: a request with no
+/// body at all (no `Content-Length` or zero, no `Content-Type`) yields `None`.
+#[derive(Debug)]
+pub struct OptionalJson<T>(pub Option<T>);
+
+impl<T: FromJsonBody + 'static> FromRequest for OptionalJson<T> {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut actix_web::dev::Payload) -> Self::Future {
+        let headers = req.headers();
+        let length = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok());
+        let empty = match length {
+            Some(length) => length.trim() == "0",
+            None => !headers.contains_key(header::TRANSFER_ENCODING),
+        };
+        if empty && !headers.contains_key(header::CONTENT_TYPE) {
+            return Box::pin(async { Ok(OptionalJson(None)) });
+        }
+        let body = ValidatedJson::<T>::from_request(req, payload);
+        Box::pin(async move { body.await.map(|ValidatedJson(value)| OptionalJson(Some(value))) })
     }
 }

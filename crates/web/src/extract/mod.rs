@@ -4,4 +4,4 @@ mod auth;
 mod json;
 
 pub use auth::Authenticated;
-pub use json::{BodyLimit, ValidatedJson};
+pub use json::{BodyLimit, OptionalJson, ValidatedJson};

@@ -2,6 +2,7 @@
 
 pub(crate) mod api_keys;
 pub(crate) mod health;
+mod paging;
 
 use actix_web::http::header;
 use actix_web::HttpResponse;

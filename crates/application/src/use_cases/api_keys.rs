@@ -1,0 +1,492 @@
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, Utc};
+use keymint_domain::{
+    check_expiry, ApiKey, AuditAction, AuditEvent, Credential, Environment, ExpiryError, KeyDescription, KeyId,
+    KeyMaterial, KeyName, NewApiKey, OrgId, PrivateKey, RotateError, MAX_GRACE_PERIOD_SECONDS,
+};
+
+use crate::{
+    ApiKeyRepository, Clock, EventCursor, EventQuery, KeyCursor, KeyGenerator, KeyQuery, Principal, RepositoryError,
+    SecretHasher,
+};
+
+/// Who is acting, for authorisation and the audit trail.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Actor {
+    org_id: OrgId,
+    subject: Option<String>,
+    request_id: Option<String>,
+}
+
+impl Actor {
+    /// The authenticated `principal`, acting in the request `request_id`.
+    pub fn new(principal: &Principal, request_id: Option<String>) -> Self {
+        Self {
+            org_id: principal.org_id(),
+            subject: principal.subject().map(str::to_owned),
+            request_id,
+        }
+    }
+
+    /// The organisation acted for.
+    pub fn org_id(&self) -> OrgId {
+        self.org_id
+    }
+}
+
+/// The rules an operator configures.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KeyPolicy {
+    /// The most unrevoked, unexpired keys an organisation may hold.
+    pub max_active_keys: u32,
+    /// How far ahead `expires_at` may be.
+    pub max_expiry: Duration,
+}
+
+impl Default for KeyPolicy {
+    fn default() -> Self {
+        Self {
+            max_active_keys: 1000,
+            max_expiry: Duration::days(730),
+        }
+    }
+}
+
+/// A key with its private key, right after creation or rotation: the only moment
+/// the private key exists outside its owner's hands.
+#[derive(Debug)]
+pub struct CreatedApiKey {
+    /// The stored key.
+    pub key: ApiKey,
+    /// The private key, to show once.
+    pub private_key: PrivateKey,
+}
+
+/// One page of a newest-first listing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Page<T, C> {
+    /// The items, newest first.
+    pub items: Vec<T>,
+    /// Where the next page starts, if there is one.
+    pub next: Option<C>,
+}
+
+/// Which keys to list.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct KeyFilter {
+    /// Only this environment.
+    pub environment: Option<Environment>,
+    /// Only revoked (`true`) or unrevoked (`false`) keys.
+    pub revoked: Option<bool>,
+}
+
+/// A change to a key's name and description; `None` leaves a field as it is.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct KeyPatch {
+    /// A new name.
+    pub name: Option<KeyName>,
+    /// A new description; `Some(None)` clears it.
+    pub description: Option<Option<KeyDescription>>,
+}
+
+/// Why a key could not be created.
+#[derive(Debug, thiserror::Error)]
+pub enum CreateApiKeyError {
+    /// `expires_at` is in the past or too far ahead.
+    #[error(transparent)]
+    InvalidExpiry(#[from] ExpiryError),
+    /// The organisation already holds the most active keys it may.
+    #[error("the organisation already has {max} active keys")]
+    LimitReached {
+        /// The configured maximum.
+        max: u32,
+    },
+    /// Storage is unreachable; nothing was stored and retrying may succeed.
+    #[error("storage is unavailable")]
+    StorageUnavailable(#[source] anyhow::Error),
+    /// Anything else.
+    #[error(transparent)]
+    Unexpected(anyhow::Error),
+}
+
+/// Why an operation on one existing key failed.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    /// No such key in the caller's organisation.
+    #[error("no such key")]
+    NotFound,
+    /// Storage is unreachable; nothing changed and retrying may succeed.
+    #[error("storage is unavailable")]
+    StorageUnavailable(#[source] anyhow::Error),
+    /// Anything else.
+    #[error(transparent)]
+    Unexpected(anyhow::Error),
+}
+
+/// Why a key could not be rotated.
+#[derive(Debug, thiserror::Error)]
+pub enum RotateApiKeyError {
+    /// No such key in the caller's organisation.
+    #[error("no such key")]
+    NotFound,
+    /// The key is revoked or expired.
+    #[error(transparent)]
+    Refused(#[from] RotateError),
+    /// The grace period is longer than [`MAX_GRACE_PERIOD_SECONDS`].
+    #[error("grace period must be at most {MAX_GRACE_PERIOD_SECONDS} seconds")]
+    GracePeriodTooLong,
+    /// Storage is unreachable; nothing changed and retrying may succeed.
+    #[error("storage is unavailable")]
+    StorageUnavailable(#[source] anyhow::Error),
+    /// Anything else.
+    #[error(transparent)]
+    Unexpected(anyhow::Error),
+}
+
+/// Storage failures every error enum shares.
+enum Storage {
+    Unavailable(anyhow::Error),
+    Unexpected(anyhow::Error),
+}
+
+impl From<RepositoryError> for Storage {
+    fn from(err: RepositoryError) -> Self {
+        match err {
+            RepositoryError::Unavailable(e) => Storage::Unavailable(e),
+            other => Storage::Unexpected(other.into()),
+        }
+    }
+}
+
+impl From<Storage> for KeyError {
+    fn from(err: Storage) -> Self {
+        match err {
+            Storage::Unavailable(e) => KeyError::StorageUnavailable(e),
+            Storage::Unexpected(e) => KeyError::Unexpected(e),
+        }
+    }
+}
+
+impl From<RepositoryError> for KeyError {
+    fn from(err: RepositoryError) -> Self {
+        Storage::from(err).into()
+    }
+}
+
+impl From<RepositoryError> for RotateApiKeyError {
+    fn from(err: RepositoryError) -> Self {
+        match Storage::from(err) {
+            Storage::Unavailable(e) => RotateApiKeyError::StorageUnavailable(e),
+            Storage::Unexpected(e) => RotateApiKeyError::Unexpected(e),
+        }
+    }
+}
+
+/// Fresh draws colliding with stored ids or keys is astronomically unlikely (≥ 95
+/// random bits each); a few redraws turn one into a non-event rather than an error.
+const MAX_COLLISION_ATTEMPTS: usize = 3;
+/// How often a change is re-applied when another writer changed the key between
+/// our read and our write. Each retry re-reads, so the change applies to the
+/// latest state; contention beyond this many rounds is reported, not looped on.
+const MAX_STALE_RETRIES: usize = 16;
+
+/// Every operation on API keys: create, list, get, update, revoke, rotate, delete,
+/// and the audit trail. Organisation scoping, expiry, revocation and rotation
+/// rules live here; adapters only store and load.
+#[derive(Clone)]
+pub struct ApiKeys {
+    repository: Arc<dyn ApiKeyRepository>,
+    hasher: Arc<dyn SecretHasher>,
+    generator: Arc<dyn KeyGenerator>,
+    clock: Arc<dyn Clock>,
+    policy: KeyPolicy,
+}
+
+impl std::fmt::Debug for ApiKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiKeys")
+            .field("policy", &self.policy)
+            .finish_non_exhaustive()
+    }
+}
+
+fn credential_of(material: &KeyMaterial, secret_hash: keymint_domain::SecretHash) -> Credential {
+    Credential {
+        lookup_id: material.lookup_id(),
+        secret_hash,
+        display: material.private_key().display(),
+    }
+}
+
+impl ApiKeys {
+    /// Wires the use cases to their ports.
+    pub fn new(
+        repository: Arc<dyn ApiKeyRepository>,
+        hasher: Arc<dyn SecretHasher>,
+        generator: Arc<dyn KeyGenerator>,
+        clock: Arc<dyn Clock>,
+        policy: KeyPolicy,
+    ) -> Self {
+        Self {
+            repository,
+            hasher,
+            generator,
+            clock,
+            policy,
+        }
+    }
+
+    fn event(&self, actor: &Actor, key_id: KeyId, action: AuditAction, now: DateTime<Utc>) -> AuditEvent {
+        AuditEvent {
+            id: self.generator.event_id(),
+            key_id,
+            org_id: actor.org_id,
+            action,
+            actor: actor.subject.clone(),
+            occurred_at: now,
+            request_id: actor.request_id.clone(),
+        }
+    }
+
+    /// Issues a key: draws key material, stores only the private key's hash, and
+    /// hands the private key back exactly once.
+    pub async fn create(&self, actor: &Actor, request: NewApiKey) -> Result<CreatedApiKey, CreateApiKeyError> {
+        let now = self.clock.now();
+        if let Some(expires_at) = request.expires_at() {
+            check_expiry(expires_at, now, self.policy.max_expiry)?;
+        }
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let material = self.generator.material(request.environment());
+            let hash = self
+                .hasher
+                .hash(material.private_key())
+                .await
+                .map_err(|e| CreateApiKeyError::Unexpected(e.into()))?;
+            let credential = credential_of(&material, hash);
+            let (public_key, private_key) = material.into_parts();
+            let key = ApiKey::issue(request.clone(), self.generator.key_id(), public_key, credential, now);
+            let event = self.event(actor, key.id(), AuditAction::Created, now);
+            match self
+                .repository
+                .insert(&key, &event, self.policy.max_active_keys, now)
+                .await
+            {
+                Ok(()) => return Ok(CreatedApiKey { key, private_key }),
+                Err(RepositoryError::Conflict) if attempt < MAX_COLLISION_ATTEMPTS => {
+                    tracing::warn!(attempt, "freshly drawn key collided with a stored one; drawing again");
+                }
+                Err(RepositoryError::LimitReached) => {
+                    return Err(CreateApiKeyError::LimitReached {
+                        max: self.policy.max_active_keys,
+                    })
+                }
+                Err(err) => {
+                    return Err(match Storage::from(err) {
+                        Storage::Unavailable(e) => CreateApiKeyError::StorageUnavailable(e),
+                        Storage::Unexpected(e) => CreateApiKeyError::Unexpected(e),
+                    })
+                }
+            }
+        }
+    }
+
+    /// One page of the organisation's keys, newest first.
+    pub async fn list(
+        &self,
+        org_id: OrgId,
+        filter: KeyFilter,
+        after: Option<KeyCursor>,
+        limit: usize,
+    ) -> Result<Page<ApiKey, KeyCursor>, KeyError> {
+        let query = KeyQuery {
+            org_id,
+            environment: filter.environment,
+            revoked: filter.revoked,
+            after,
+            limit: limit + 1,
+        };
+        let items = self.repository.list(&query).await?;
+        Ok(paginate(items, limit, |key| KeyCursor {
+            created_at: key.created_at(),
+            id: key.id(),
+        }))
+    }
+
+    /// One key of the organisation.
+    pub async fn get(&self, org_id: OrgId, id: KeyId) -> Result<ApiKey, KeyError> {
+        self.repository.find(org_id, id).await?.ok_or(KeyError::NotFound)
+    }
+
+    /// Reads, changes and writes back a key, re-reading and re-applying when a
+    /// concurrent writer got there first. `change` returns whether it changed
+    /// anything; an unchanged key is neither written nor audited.
+    async fn modify<E>(
+        &self,
+        actor: &Actor,
+        id: KeyId,
+        action: AuditAction,
+        mut change: impl FnMut(&mut ApiKey, DateTime<Utc>) -> Result<bool, E>,
+    ) -> Result<ApiKey, Modify<E>> {
+        for _ in 0..MAX_STALE_RETRIES {
+            let mut key = self.repository.find(actor.org_id, id).await?.ok_or(Modify::NotFound)?;
+            let now = self.clock.now();
+            let read_revision = key.revision();
+            if !change(&mut key, now).map_err(Modify::Refused)? {
+                return Ok(key);
+            }
+            let event = self.event(actor, id, action, now);
+            match self.repository.update(&key, read_revision, &event).await {
+                Ok(()) => return Ok(key),
+                Err(RepositoryError::Stale) => continue,
+                Err(err) => return Err(err.into()),
+            }
+        }
+        Err(Modify::Repository(RepositoryError::Unexpected(anyhow::anyhow!(
+            "key {id} kept changing under {MAX_STALE_RETRIES} attempts to {action} it"
+        ))))
+    }
+
+    /// Renames a key and/or replaces its description.
+    pub async fn update(&self, actor: &Actor, id: KeyId, patch: KeyPatch) -> Result<ApiKey, KeyError> {
+        self.modify(actor, id, AuditAction::Updated, |key, _| {
+            if let Some(name) = patch.name.clone() {
+                key.rename(name);
+            }
+            if let Some(description) = patch.description.clone() {
+                key.set_description(description);
+            }
+            Ok::<_, std::convert::Infallible>(patch.name.is_some() || patch.description.is_some())
+        })
+        .await
+        .map_err(|err| err.into_key_error(|never| match never {}))
+    }
+
+    /// Revokes a key, once: revoking a revoked key succeeds and changes nothing.
+    pub async fn revoke(&self, actor: &Actor, id: KeyId) -> Result<ApiKey, KeyError> {
+        self.modify(actor, id, AuditAction::Revoked, |key, now| {
+            Ok::<_, std::convert::Infallible>(key.revoke(now))
+        })
+        .await
+        .map_err(|err| err.into_key_error(|never| match never {}))
+    }
+
+    /// Gives a key a new private key, returned once. The previous private key
+    /// keeps verifying for `grace_period` (zero: not at all).
+    pub async fn rotate(
+        &self,
+        actor: &Actor,
+        id: KeyId,
+        grace_period: Duration,
+    ) -> Result<CreatedApiKey, RotateApiKeyError> {
+        if grace_period > Duration::seconds(i64::from(MAX_GRACE_PERIOD_SECONDS)) || grace_period < Duration::zero() {
+            return Err(RotateApiKeyError::GracePeriodTooLong);
+        }
+        let current = self
+            .repository
+            .find(actor.org_id, id)
+            .await?
+            .ok_or(RotateApiKeyError::NotFound)?;
+        // Refuse before paying for a hash; `modify` checks again against fresh state.
+        let now = self.clock.now();
+        if current.is_revoked() {
+            return Err(RotateError::Revoked.into());
+        }
+        if current.is_expired(now) {
+            return Err(RotateError::Expired.into());
+        }
+        let material = self
+            .generator
+            .rotation(current.public_key().clone(), current.environment());
+        let hash = self
+            .hasher
+            .hash(material.private_key())
+            .await
+            .map_err(|e| RotateApiKeyError::Unexpected(e.into()))?;
+        let credential = credential_of(&material, hash);
+        let key = self
+            .modify(actor, id, AuditAction::Rotated, |key, now| {
+                key.rotate(credential.clone(), grace_period, now).map(|()| true)
+            })
+            .await
+            .map_err(|err| match err {
+                Modify::NotFound => RotateApiKeyError::NotFound,
+                Modify::Refused(reason) => RotateApiKeyError::Refused(reason),
+                Modify::Repository(err) => err.into(),
+            })?;
+        let (_, private_key) = material.into_parts();
+        Ok(CreatedApiKey { key, private_key })
+    }
+
+    /// Deletes a key. It stops existing for every read and every verification;
+    /// its audit trail is kept.
+    pub async fn delete(&self, actor: &Actor, id: KeyId) -> Result<(), KeyError> {
+        let event = self.event(actor, id, AuditAction::Deleted, self.clock.now());
+        if self.repository.delete(actor.org_id, id, &event).await? {
+            Ok(())
+        } else {
+            Err(KeyError::NotFound)
+        }
+    }
+
+    /// One page of a key's audit trail, newest first. The trail outlives the key,
+    /// so a deleted key's events stay readable; a key with no events is unknown.
+    pub async fn events(
+        &self,
+        org_id: OrgId,
+        key_id: KeyId,
+        after: Option<EventCursor>,
+        limit: usize,
+    ) -> Result<Page<AuditEvent, EventCursor>, KeyError> {
+        let query = EventQuery {
+            org_id,
+            key_id,
+            after,
+            limit: limit + 1,
+        };
+        let items = self.repository.events(&query).await?;
+        if items.is_empty() && after.is_none() {
+            return Err(KeyError::NotFound);
+        }
+        Ok(paginate(items, limit, |event| EventCursor {
+            occurred_at: event.occurred_at,
+            id: event.id,
+        }))
+    }
+}
+
+/// Turns `limit + 1` fetched items into a page and, if the extra one exists, a
+/// cursor after the last item kept.
+fn paginate<T, C>(mut items: Vec<T>, limit: usize, cursor: impl Fn(&T) -> C) -> Page<T, C> {
+    let more = items.len() > limit;
+    items.truncate(limit);
+    let next = if more { items.last().map(cursor) } else { None };
+    Page { items, next }
+}
+
+enum Modify<E> {
+    NotFound,
+    Refused(E),
+    Repository(RepositoryError),
+}
+
+impl<E> From<RepositoryError> for Modify<E> {
+    fn from(err: RepositoryError) -> Self {
+        Modify::Repository(err)
+    }
+}
+
+impl<E> Modify<E> {
+    fn into_key_error(self, refused: impl FnOnce(E) -> KeyError) -> KeyError {
+        match self {
+            Modify::NotFound => KeyError::NotFound,
+            Modify::Refused(reason) => refused(reason),
+            Modify::Repository(err) => err.into(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,382 @@
+use super::*;
+use crate::{HashError, MockApiKeyRepository, MockClock, MockKeyGenerator, MockSecretHasher};
+use chrono::TimeZone;
+use keymint_domain::{KeyMaterial, SecretHash};
+use rand::rngs::StdRng;
+use rand::SeedableRng;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+use uuid::Uuid;
+
+const HASH: &str = "$argon2id$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2g";
+
+fn fixed_time() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 1, 2, 3, 4, 5).unwrap()
+}
+
+fn org() -> OrgId {
+    OrgId::from_uuid(Uuid::from_u128(42))
+}
+
+fn actor() -> Actor {
+    Actor::new(&Principal::new(org(), Some("alice".into())), Some("req-1".into()))
+}
+
+fn request() -> NewApiKey {
+    NewApiKey::new(org(), KeyName::new("billing").unwrap(), None, Environment::Live)
+}
+
+fn generator() -> MockKeyGenerator {
+    let rng = Arc::new(Mutex::new(StdRng::seed_from_u64(1)));
+    let rotation_rng = rng.clone();
+    let mut generator = MockKeyGenerator::new();
+    generator
+        .expect_key_id()
+        .returning(|| KeyId::from_uuid(Uuid::from_u128(7)));
+    generator.expect_event_id().returning(Uuid::new_v4);
+    generator
+        .expect_material()
+        .returning(move |env| KeyMaterial::generate(env, &mut *rng.lock().unwrap()));
+    generator
+        .expect_rotation()
+        .returning(move |pk, env| KeyMaterial::rotate(pk, env, &mut *rotation_rng.lock().unwrap()));
+    generator
+}
+
+fn hasher() -> MockSecretHasher {
+    let mut hasher = MockSecretHasher::new();
+    hasher.expect_hash().returning(|_| Ok(SecretHash::new(HASH).unwrap()));
+    hasher
+}
+
+fn clock() -> MockClock {
+    let mut clock = MockClock::new();
+    clock.expect_now().returning(fixed_time);
+    clock
+}
+
+fn service(repository: MockApiKeyRepository, hasher: MockSecretHasher) -> ApiKeys {
+    ApiKeys::new(
+        Arc::new(repository),
+        Arc::new(hasher),
+        Arc::new(generator()),
+        Arc::new(clock()),
+        KeyPolicy::default(),
+    )
+}
+
+/// A stored key as the repository would return it.
+fn stored_key() -> ApiKey {
+    let material = KeyMaterial::generate(Environment::Live, &mut StdRng::seed_from_u64(99));
+    let credential = Credential {
+        lookup_id: material.lookup_id(),
+        secret_hash: SecretHash::new(HASH).unwrap(),
+        display: material.private_key().display(),
+    };
+    ApiKey::issue(
+        request(),
+        KeyId::from_uuid(Uuid::from_u128(7)),
+        material.public_key().clone(),
+        credential,
+        fixed_time(),
+    )
+}
+
+#[tokio::test]
+async fn only_the_hash_of_the_private_key_reaches_the_repository() {
+    let stored = Arc::new(Mutex::new(None));
+    let seen = stored.clone();
+    let mut repository = MockApiKeyRepository::new();
+    repository.expect_insert().times(1).returning(move |key, event, _, _| {
+        *seen.lock().unwrap() = Some((key.clone(), event.clone()));
+        Ok(())
+    });
+
+    let created = service(repository, hasher()).create(&actor(), request()).await.unwrap();
+
+    let (stored, event) = stored.lock().unwrap().clone().unwrap();
+    let secret = created.private_key.expose_secret();
+    assert_eq!(stored.secret_hash().expose(), HASH);
+    let everything_stored = format!(
+        "{} {} {} {} {} {:?}",
+        stored.public_key(),
+        stored.lookup_id(),
+        stored.private_key_display(),
+        stored.name(),
+        stored.secret_hash().expose(),
+        event
+    );
+    assert!(
+        !everything_stored.contains(&secret[25..]),
+        "the secret part reached the repository"
+    );
+    assert_eq!(stored.lookup_id(), &created.private_key.lookup_id());
+    assert_eq!(
+        (event.action, event.actor.as_deref(), event.request_id.as_deref()),
+        (AuditAction::Created, Some("alice"), Some("req-1"))
+    );
+}
+
+#[tokio::test]
+async fn no_private_key_is_returned_when_storage_fails() {
+    let mut repository = MockApiKeyRepository::new();
+    repository
+        .expect_insert()
+        .times(1)
+        .returning(|_, _, _, _| Err(RepositoryError::Unavailable(anyhow::anyhow!("connection refused"))));
+
+    let result = service(repository, hasher()).create(&actor(), request()).await;
+
+    assert!(matches!(result, Err(CreateApiKeyError::StorageUnavailable(_))));
+}
+
+#[tokio::test]
+async fn nothing_is_stored_when_hashing_fails() {
+    let mut hasher = MockSecretHasher::new();
+    hasher
+        .expect_hash()
+        .returning(|_| Err(HashError(anyhow::anyhow!("bad parameters"))));
+    let mut repository = MockApiKeyRepository::new();
+    repository.expect_insert().never();
+
+    let result = service(repository, hasher).create(&actor(), request()).await;
+
+    assert!(matches!(result, Err(CreateApiKeyError::Unexpected(_))));
+}
+
+#[tokio::test]
+async fn timestamps_come_from_the_clock_and_the_key_starts_active() {
+    let mut repository = MockApiKeyRepository::new();
+    repository
+        .expect_insert()
+        .withf(|_, event, max, now| event.occurred_at == fixed_time() && *max == 1000 && *now == fixed_time())
+        .returning(|_, _, _, _| Ok(()));
+
+    let created = service(repository, hasher()).create(&actor(), request()).await.unwrap();
+
+    assert_eq!(created.key.created_at(), fixed_time());
+    assert_eq!((created.key.revoked_at(), created.key.last_used_at()), (None, None));
+    assert!(created.key.is_active(fixed_time()));
+}
+
+#[tokio::test]
+async fn an_expiry_in_the_past_or_too_far_ahead_is_refused_before_any_work() {
+    for expires_at in [fixed_time(), fixed_time() + Duration::days(731)] {
+        let mut repository = MockApiKeyRepository::new();
+        repository.expect_insert().never();
+        let mut hasher = MockSecretHasher::new();
+        hasher.expect_hash().never();
+
+        let result = service(repository, hasher)
+            .create(&actor(), request().expiring_at(Some(expires_at)))
+            .await;
+
+        assert!(
+            matches!(result, Err(CreateApiKeyError::InvalidExpiry(_))),
+            "{expires_at}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_active_key_limit_is_reported_as_such() {
+    let mut repository = MockApiKeyRepository::new();
+    repository
+        .expect_insert()
+        .returning(|_, _, _, _| Err(RepositoryError::LimitReached));
+
+    let result = service(repository, hasher()).create(&actor(), request()).await;
+
+    assert!(matches!(result, Err(CreateApiKeyError::LimitReached { max: 1000 })));
+}
+
+#[tokio::test]
+async fn a_collision_draws_fresh_material_and_succeeds_but_repeated_ones_end() {
+    let mut repository = MockApiKeyRepository::new();
+    let calls = AtomicUsize::new(0);
+    repository.expect_insert().times(2).returning(move |_, _, _, _| {
+        if calls.fetch_add(1, Ordering::SeqCst) == 0 {
+            Err(RepositoryError::Conflict)
+        } else {
+            Ok(())
+        }
+    });
+    assert!(service(repository, hasher()).create(&actor(), request()).await.is_ok());
+
+    let mut repository = MockApiKeyRepository::new();
+    repository
+        .expect_insert()
+        .times(MAX_COLLISION_ATTEMPTS)
+        .returning(|_, _, _, _| Err(RepositoryError::Conflict));
+    let result = service(repository, hasher()).create(&actor(), request()).await;
+    assert!(matches!(result, Err(CreateApiKeyError::Unexpected(_))));
+}
+
+#[tokio::test]
+async fn a_change_that_lost_a_race_is_reapplied_to_the_fresh_state() {
+    let mut repository = MockApiKeyRepository::new();
+    let reads = AtomicUsize::new(0);
+    repository.expect_find().times(2).returning(move |_, _| {
+        let mut key = stored_key();
+        if reads.fetch_add(1, Ordering::SeqCst) == 1 {
+            // Meanwhile, another client set a description.
+            key.set_description(Some(KeyDescription::new("theirs").unwrap()));
+        }
+        Ok(Some(key))
+    });
+    let writes = AtomicUsize::new(0);
+    repository
+        .expect_update()
+        .times(2)
+        .returning(move |key, expected, event| {
+            assert_eq!(event.action, AuditAction::Updated);
+            if writes.fetch_add(1, Ordering::SeqCst) == 0 {
+                assert_eq!(expected, 1);
+                Err(RepositoryError::Stale)
+            } else {
+                assert_eq!(expected, 2, "the second write is based on the second read");
+                assert_eq!(key.description().map(|d| d.as_str()), Some("theirs"));
+                Ok(())
+            }
+        });
+    let patch = KeyPatch {
+        name: Some(KeyName::new("mine").unwrap()),
+        description: None,
+    };
+
+    let updated = service(repository, hasher())
+        .update(&actor(), stored_key().id(), patch)
+        .await
+        .unwrap();
+
+    assert_eq!(updated.name().as_str(), "mine");
+    assert_eq!(updated.description().map(|d| d.as_str()), Some("theirs"));
+}
+
+#[tokio::test]
+async fn revoking_a_revoked_key_writes_nothing_and_keeps_the_first_time() {
+    let mut already = stored_key();
+    already.revoke(fixed_time() - Duration::hours(1));
+    let mut repository = MockApiKeyRepository::new();
+    repository
+        .expect_find()
+        .returning(move |_, _| Ok(Some(already.clone())));
+    repository.expect_update().never();
+
+    let key = service(repository, hasher())
+        .revoke(&actor(), stored_key().id())
+        .await
+        .unwrap();
+
+    assert_eq!(key.revoked_at(), Some(fixed_time() - Duration::hours(1)));
+}
+
+#[tokio::test]
+async fn an_unknown_key_is_not_found_for_every_operation() {
+    let mut repository = MockApiKeyRepository::new();
+    repository.expect_find().returning(|_, _| Ok(None));
+    repository.expect_delete().returning(|_, _, _| Ok(false));
+    repository.expect_events().returning(|_| Ok(vec![]));
+    let keys = service(repository, hasher());
+    let id = KeyId::from_uuid(Uuid::from_u128(1));
+
+    assert!(matches!(keys.get(org(), id).await, Err(KeyError::NotFound)));
+    assert!(matches!(
+        keys.update(&actor(), id, KeyPatch::default()).await,
+        Err(KeyError::NotFound)
+    ));
+    assert!(matches!(keys.revoke(&actor(), id).await, Err(KeyError::NotFound)));
+    assert!(matches!(
+        keys.rotate(&actor(), id, Duration::zero()).await,
+        Err(RotateApiKeyError::NotFound)
+    ));
+    assert!(matches!(keys.delete(&actor(), id).await, Err(KeyError::NotFound)));
+    assert!(matches!(
+        keys.events(org(), id, None, 10).await,
+        Err(KeyError::NotFound)
+    ));
+}
+
+#[tokio::test]
+async fn a_revoked_key_is_not_rotated_and_costs_no_hash() {
+    let mut revoked = stored_key();
+    revoked.revoke(fixed_time());
+    let mut repository = MockApiKeyRepository::new();
+    repository
+        .expect_find()
+        .returning(move |_, _| Ok(Some(revoked.clone())));
+    repository.expect_update().never();
+    let mut hasher = MockSecretHasher::new();
+    hasher.expect_hash().never();
+
+    let result = service(repository, hasher)
+        .rotate(&actor(), stored_key().id(), Duration::zero())
+        .await;
+
+    assert!(matches!(result, Err(RotateApiKeyError::Refused(RotateError::Revoked))));
+}
+
+#[tokio::test]
+async fn rotation_returns_a_new_private_key_for_the_same_public_key() {
+    let original = stored_key();
+    let mut repository = MockApiKeyRepository::new();
+    let for_find = original.clone();
+    repository
+        .expect_find()
+        .returning(move |_, _| Ok(Some(for_find.clone())));
+    repository
+        .expect_update()
+        .withf(|_, expected, event| *expected == 1 && event.action == AuditAction::Rotated)
+        .returning(|_, _, _| Ok(()));
+
+    let rotated = service(repository, hasher())
+        .rotate(&actor(), original.id(), Duration::seconds(60))
+        .await
+        .unwrap();
+
+    assert_eq!(rotated.key.public_key(), original.public_key());
+    assert_eq!(rotated.key.lookup_id(), &rotated.private_key.lookup_id());
+    assert_ne!(rotated.key.lookup_id(), original.lookup_id());
+    let previous = rotated.key.previous_credential().unwrap();
+    assert_eq!(
+        (&previous.lookup_id, previous.valid_until),
+        (original.lookup_id(), fixed_time() + Duration::seconds(60))
+    );
+}
+
+#[tokio::test]
+async fn a_grace_period_over_a_week_is_refused() {
+    let result = service(MockApiKeyRepository::new(), hasher())
+        .rotate(
+            &actor(),
+            stored_key().id(),
+            Duration::seconds(i64::from(MAX_GRACE_PERIOD_SECONDS) + 1),
+        )
+        .await;
+    assert!(matches!(result, Err(RotateApiKeyError::GracePeriodTooLong)));
+}
+
+#[tokio::test]
+async fn listing_fetches_one_extra_to_know_whether_another_page_exists() {
+    let keys: Vec<ApiKey> = (0..3).map(|_| stored_key()).collect();
+    let mut repository = MockApiKeyRepository::new();
+    let returned = keys.clone();
+    repository
+        .expect_list()
+        .withf(|q| q.limit == 3 && q.org_id == org())
+        .returning(move |_| Ok(returned.clone()));
+
+    let page = service(repository, hasher())
+        .list(org(), KeyFilter::default(), None, 2)
+        .await
+        .unwrap();
+
+    assert_eq!(page.items.len(), 2);
+    assert_eq!(
+        page.next,
+        Some(KeyCursor {
+            created_at: keys[1].created_at(),
+            id: keys[1].id()
+        })
+    );
+}

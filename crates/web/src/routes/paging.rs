@@ -1,0 +1,191 @@
+//! Query-string parsing, opaque cursors and RFC 8288 `Link` headers for lists.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use chrono::{DateTime, Utc};
+use keymint_application::{EventCursor, KeyCursor};
+use keymint_domain::{Environment, KeyId};
+use uuid::Uuid;
+
+use crate::FieldError;
+
+/// The most items one page may hold, and the default.
+pub(crate) const MAX_PAGE: usize = 100;
+
+/// Query parameters, read one by one so each failure names its parameter.
+pub(crate) struct QueryReader {
+    pairs: Vec<(String, String)>,
+    errors: Vec<FieldError>,
+}
+
+impl QueryReader {
+    pub(crate) fn new(query_string: &str) -> Result<Self, Vec<FieldError>> {
+        serde_urlencoded::from_str::<Vec<(String, String)>>(query_string)
+            .map(|pairs| Self {
+                pairs,
+                errors: Vec::new(),
+            })
+            .map_err(|_| {
+                vec![FieldError::new(
+                    &["query"],
+                    "value_error",
+                    "The query string is not URL-encoded",
+                )]
+            })
+    }
+
+    fn take(&mut self, name: &str) -> Option<String> {
+        // The last occurrence wins, as in most frameworks.
+        let value = self.pairs.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+        self.pairs.retain(|(k, _)| k != name);
+        value
+    }
+
+    fn fail(&mut self, name: &str, kind: &str, msg: impl Into<String>) {
+        self.errors.push(FieldError::new(&["query", name], kind, msg));
+    }
+
+    /// `limit`: an integer from 1 to [`MAX_PAGE`], default [`MAX_PAGE`].
+    pub(crate) fn limit(&mut self) -> usize {
+        let Some(raw) = self.take("limit") else { return MAX_PAGE };
+        match raw.parse::<i64>() {
+            Err(_) => self.fail("limit", "int_parsing", "Input should be a valid integer"),
+            Ok(n) if n < 1 => self.fail(
+                "limit",
+                "greater_than_equal",
+                "Input should be greater than or equal to 1",
+            ),
+            Ok(n) if n > MAX_PAGE as i64 => self.fail(
+                "limit",
+                "less_than_equal",
+                format!("Input should be less than or equal to {MAX_PAGE}"),
+            ),
+            Ok(n) => return usize::try_from(n).unwrap_or(MAX_PAGE),
+        }
+        MAX_PAGE
+    }
+
+    /// `cursor`: an opaque token from a previous page's `Link` header.
+    pub(crate) fn cursor(&mut self) -> Option<(DateTime<Utc>, Uuid)> {
+        let raw = self.take("cursor")?;
+        let decoded = decode_cursor(&raw);
+        if decoded.is_none() {
+            self.fail(
+                "cursor",
+                "value_error",
+                "Invalid cursor: pass the value from a Link header unchanged",
+            );
+        }
+        decoded
+    }
+
+    /// `environment`: `live` or `test`.
+    pub(crate) fn environment(&mut self) -> Option<Environment> {
+        let raw = self.take("environment")?;
+        match raw.parse() {
+            Ok(environment) => Some(environment),
+            Err(_) => {
+                self.fail("environment", "literal_error", "Input should be 'live' or 'test'");
+                None
+            }
+        }
+    }
+
+    /// A boolean parameter: `true`/`false` (also `1`/`0`, `yes`/`no`, `on`/`off`).
+    pub(crate) fn boolean(&mut self, name: &str) -> Option<bool> {
+        let raw = self.take(name)?;
+        match raw.to_ascii_lowercase().as_str() {
+            "true" | "1" | "yes" | "on" => Some(true),
+            "false" | "0" | "no" | "off" => Some(false),
+            _ => {
+                self.fail(name, "bool_parsing", "Input should be a valid boolean");
+                None
+            }
+        }
+    }
+
+    /// Ends reading. Unknown parameters are ignored, as HTTP APIs customarily do.
+    pub(crate) fn finish(self) -> Result<(), Vec<FieldError>> {
+        if self.errors.is_empty() {
+            Ok(())
+        } else {
+            Err(self.errors)
+        }
+    }
+}
+
+/// `<micros since epoch>.<uuid>`, base64url: opaque to clients, so its layout can
+/// change without breaking anyone who follows `Link` headers.
+pub(crate) fn encode_cursor(at: DateTime<Utc>, id: Uuid) -> String {
+    URL_SAFE_NO_PAD.encode(format!("{}.{}", at.timestamp_micros(), id.simple()))
+}
+
+fn decode_cursor(raw: &str) -> Option<(DateTime<Utc>, Uuid)> {
+    let bytes = URL_SAFE_NO_PAD.decode(raw).ok()?;
+    let text = std::str::from_utf8(&bytes).ok()?;
+    let (micros, id) = text.split_once('.')?;
+    Some((
+        DateTime::from_timestamp_micros(micros.parse().ok()?)?,
+        Uuid::try_parse(id).ok()?,
+    ))
+}
+
+pub(crate) fn key_cursor((created_at, id): (DateTime<Utc>, Uuid)) -> KeyCursor {
+    KeyCursor {
+        created_at,
+        id: KeyId::from_uuid(id),
+    }
+}
+
+pub(crate) fn event_cursor((occurred_at, id): (DateTime<Utc>, Uuid)) -> EventCursor {
+    EventCursor { occurred_at, id }
+}
+
+/// `Link: <path?params&cursor=…>; rel="next"` (RFC 8288), keeping the filters.
+pub(crate) fn next_link(path: &str, params: &[(&str, String)], cursor: String) -> String {
+    let mut query: Vec<(&str, String)> = params.iter().filter(|(_, v)| !v.is_empty()).cloned().collect();
+    query.push(("cursor", cursor));
+    let encoded = serde_urlencoded::to_string(&query).unwrap_or_default();
+    format!("<{path}?{encoded}>; rel=\"next\"")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_round_trip_and_garbage_is_refused() {
+        let at = DateTime::from_timestamp_micros(1_764_000_000_123_456).unwrap();
+        let id = Uuid::new_v4();
+        assert_eq!(decode_cursor(&encode_cursor(at, id)), Some((at, id)));
+        for bad in ["", "!!", "bm90LWEtY3Vyc29y", &URL_SAFE_NO_PAD.encode("12.not-a-uuid")] {
+            assert_eq!(decode_cursor(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn query_failures_name_their_parameter() {
+        let mut query = QueryReader::new("limit=0&environment=prod&is_revoked=maybe&cursor=zz&other=ignored").unwrap();
+        query.limit();
+        query.environment();
+        query.boolean("is_revoked");
+        query.cursor();
+        let names: Vec<String> = query
+            .finish()
+            .unwrap_err()
+            .into_iter()
+            .map(|e| e.loc[1].clone())
+            .collect();
+        assert_eq!(names, ["limit", "environment", "is_revoked", "cursor"]);
+    }
+
+    #[test]
+    fn the_next_link_keeps_filters_and_adds_the_cursor() {
+        let link = next_link(
+            "/api/v2/api-keys",
+            &[("limit", "2".into()), ("environment", String::new())],
+            "abc".into(),
+        );
+        assert_eq!(link, "</api/v2/api-keys?limit=2&cursor=abc>; rel=\"next\"");
+    }
+}
