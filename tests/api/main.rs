@@ -9,5 +9,6 @@ mod authentication;
 mod create_api_key;
 mod health;
 mod lifecycle;
+mod openapi;
 mod sqlite_storage;
 mod validation;

@@ -7,7 +7,7 @@ use serde::Serialize;
 const RETRY_AFTER_SECONDS: &str = "5";
 
 /// One failing field of a request, in FastAPI's (pydantic's) validation shape.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct FieldError {
     /// Where: `["body", "name"]`, `["query", "limit"]`, `["path", "key_id"]`.
     pub loc: Vec<String>,

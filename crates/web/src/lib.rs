@@ -7,13 +7,15 @@
 
 mod error;
 mod extract;
+mod openapi;
 mod routes;
 mod server;
 mod state;
 mod validation;
 
 pub use error::{ApiError, FieldError};
-pub use extract::{Authenticated, BodyLimit, ValidatedJson};
+pub use extract::{Authenticated, BodyLimit, OptionalJson, ValidatedJson};
+pub use openapi::openapi;
 pub use server::{configure, serve, HttpSettings};
 pub use state::AppState;
 pub use validation::FromJsonBody;

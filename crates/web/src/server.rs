@@ -6,6 +6,7 @@ use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::middleware::DefaultHeaders;
 use actix_web::{web, App, HttpMessage, HttpServer};
 use tracing_actix_web::{RequestId, TracingLogger};
+use utoipa_swagger_ui::SwaggerUi;
 
 use crate::routes::{api_keys, health, method_not_allowed, not_found};
 use crate::{AppState, BodyLimit};
@@ -93,6 +94,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, body_limit: BodyLimit) {
 pub fn serve(listener: TcpListener, state: AppState, settings: HttpSettings) -> std::io::Result<Server> {
     let state = web::Data::new(state);
     let limit = BodyLimit(settings.body_limit);
+    let document = crate::openapi();
     let mut server = HttpServer::new(move || {
         App::new()
             // Inside TracingLogger, so the request id it assigned is available.
@@ -126,6 +128,16 @@ pub fn serve(listener: TcpListener, state: AppState, settings: HttpSettings) -> 
             .app_data(web::PayloadConfig::new(limit.0))
             .app_data(web::JsonConfig::default().limit(limit.0))
             .configure(|cfg| configure(cfg, limit))
+            .service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", document.clone()))
+            // The docs page is for browsers, which follow a redirect to its directory.
+            .route(
+                "/docs",
+                web::get().to(|| async {
+                    actix_web::HttpResponse::PermanentRedirect()
+                        .insert_header((header::LOCATION, "/docs/"))
+                        .finish()
+                }),
+            )
             .default_service(web::to(not_found))
     })
     .shutdown_timeout(settings.shutdown_timeout.as_secs());

@@ -11,10 +11,12 @@ use keymint_domain::{
 use serde::Serialize;
 use serde_json::Value;
 use tracing_actix_web::RequestId;
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::paging::{encode_cursor, event_cursor, key_cursor, next_link, QueryReader};
 use super::timestamp;
+use crate::openapi::{CreateApiKeyRequest, ErrorBody, RotateApiKeyRequest, UpdateApiKeyRequest, ValidationErrorBody};
 use crate::validation::{parse_timestamp, FromJsonBody, ObjectReader, Optional};
 use crate::{ApiError, AppState, Authenticated, FieldError, ValidatedJson};
 
@@ -156,19 +158,28 @@ impl FromJsonBody for RotateApiKeyBody {
 // --------------------------------------------------------------- response bodies
 
 /// A key as every read returns it: all create fields but `private_key`.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = ApiKey)]
 pub(crate) struct ApiKeyResponse<'a> {
+    #[schema(format = Uuid)]
     id: String,
+    #[schema(format = Uuid)]
     org_id: String,
     name: &'a str,
     public_key: &'a str,
     private_key_display: &'a str,
+    #[schema(format = DateTime)]
     created_at: String,
+    #[schema(required = true)]
     description: Option<&'a str>,
     is_revoked: bool,
+    #[schema(format = DateTime, required = true)]
     revoked_at: Option<String>,
+    #[schema(format = DateTime, required = true)]
     last_used_at: Option<String>,
+    #[schema(required = true)]
     environment: Option<&'a str>,
+    #[schema(format = DateTime, required = true)]
     expires_at: Option<String>,
 }
 
@@ -193,20 +204,30 @@ impl<'a> From<&'a ApiKey> for ApiKeyResponse<'a> {
 
 /// The create (and rotate) response: the specification's twelve fields in its
 /// order, then `expires_at`.
-#[derive(Serialize)]
-struct CreatedApiKeyResponse<'a> {
+#[derive(Serialize, ToSchema)]
+#[schema(as = ApiKeyCreated)]
+pub(crate) struct CreatedApiKeyResponse<'a> {
+    #[schema(format = Uuid)]
     id: String,
+    #[schema(format = Uuid)]
     org_id: String,
     name: &'a str,
     public_key: &'a str,
     private_key_display: &'a str,
+    #[schema(format = DateTime)]
     created_at: String,
+    /// The private key, shown in this response only.
     private_key: &'a str,
+    #[schema(required = true)]
     description: Option<&'a str>,
     is_revoked: bool,
+    #[schema(format = DateTime, required = true)]
     revoked_at: Option<String>,
+    #[schema(format = DateTime, required = true)]
     last_used_at: Option<String>,
+    #[schema(required = true)]
     environment: Option<&'a str>,
+    #[schema(format = DateTime, required = true)]
     expires_at: Option<String>,
 }
 
@@ -232,27 +253,41 @@ impl<'a> From<&'a CreatedApiKey> for CreatedApiKeyResponse<'a> {
 }
 
 /// The original service's revoke model, plus `revoked_at`.
-#[derive(Serialize)]
-struct RevokedApiKeyResponse<'a> {
+#[derive(Serialize, ToSchema)]
+#[schema(as = ApiKeyRevoked)]
+pub(crate) struct RevokedApiKeyResponse<'a> {
+    #[schema(format = Uuid)]
     id: String,
+    #[schema(format = Uuid)]
     org_id: String,
     name: &'a str,
     is_revoked: bool,
+    #[schema(format = DateTime)]
     created_at: String,
+    #[schema(required = true)]
     description: Option<&'a str>,
+    #[schema(format = DateTime, required = true)]
     expires_at: Option<String>,
+    #[schema(format = DateTime, required = true)]
     last_used_at: Option<String>,
+    #[schema(format = DateTime, required = true)]
     revoked_at: Option<String>,
 }
 
 /// One audit trail entry.
-#[derive(Serialize)]
-struct AuditEventResponse<'a> {
+#[derive(Serialize, ToSchema)]
+#[schema(as = AuditEvent)]
+pub(crate) struct AuditEventResponse<'a> {
+    #[schema(format = Uuid)]
     id: String,
+    #[schema(format = Uuid)]
     key_id: String,
     action: &'static str,
+    #[schema(required = true)]
     actor: Option<&'a str>,
+    #[schema(format = DateTime)]
     occurred_at: String,
+    #[schema(required = true)]
     request_id: Option<&'a str>,
 }
 
@@ -357,6 +392,24 @@ fn created_response(status: actix_web::http::StatusCode, location: String, creat
 // --------------------------------------------------------------------- handlers
 
 /// `POST /api-keys`
+#[utoipa::path(
+    post, path = "/api/v2/api-keys", tag = "api-keys", operation_id = "create_api_key",
+    summary = "Create API Key",
+    request_body = CreateApiKeyRequest,
+    responses(
+        (status = 201, description = "Created; the private key is in this response only", body = CreatedApiKeyResponse,
+            headers(("Location" = String, description = "The new key's URL"))),
+        (status = 400, description = "Malformed JSON", body = ErrorBody),
+        (status = 401, description = "Missing or invalid bearer token", body = ErrorBody),
+        (status = 403, description = "The token names no valid organization", body = ErrorBody),
+        (status = 503, description = "Storage or token verification unavailable", body = ErrorBody),
+        (status = 409, description = "The organization's active key limit is reached", body = ErrorBody),
+        (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 415, description = "Body not JSON", body = ErrorBody),
+        (status = 422, description = "Validation failed", body = ValidationErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 pub(crate) async fn create(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -381,6 +434,25 @@ pub(crate) async fn create(
 }
 
 /// `GET /api-keys?limit=&cursor=&environment=&is_revoked=`
+#[utoipa::path(
+    get, path = "/api/v2/api-keys", tag = "api-keys", operation_id = "list_api_keys",
+    summary = "List API Keys, newest first",
+    params(
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 100, description = "Page size (default 100)"),
+        ("cursor" = Option<String>, Query, description = "Opaque cursor from a Link header"),
+        ("environment" = Option<String>, Query, description = "Only `live` or only `test` keys"),
+        ("is_revoked" = Option<bool>, Query, description = "Only revoked or only unrevoked keys"),
+    ),
+    responses(
+        (status = 200, description = "A page of keys", body = Vec<ApiKeyResponse>,
+            headers(("Link" = String, description = "RFC 8288 rel=\"next\" link when more keys exist"))),
+        (status = 401, description = "Missing or invalid bearer token", body = ErrorBody),
+        (status = 403, description = "The token names no valid organization", body = ErrorBody),
+        (status = 503, description = "Storage or token verification unavailable", body = ErrorBody),
+        (status = 422, description = "A query parameter is invalid", body = ValidationErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 pub(crate) async fn list(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -413,6 +485,20 @@ pub(crate) async fn list(
 }
 
 /// `GET /api-keys/{key_id}`
+#[utoipa::path(
+    get, path = "/api/v2/api-keys/{key_id}", tag = "api-keys", operation_id = "get_api_key",
+    summary = "Get API Key",
+    params(("key_id" = String, Path, description = "The key's id (a UUID)")),
+    responses(
+        (status = 200, description = "The key", body = ApiKeyResponse),
+        (status = 401, description = "Missing or invalid bearer token", body = ErrorBody),
+        (status = 403, description = "The token names no valid organization", body = ErrorBody),
+        (status = 503, description = "Storage or token verification unavailable", body = ErrorBody),
+        (status = 404, description = "No such key in the caller's organization", body = ErrorBody),
+        (status = 422, description = "key_id is not a UUID", body = ValidationErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 pub(crate) async fn get(
     state: web::Data<AppState>,
     Authenticated(principal): Authenticated,
@@ -424,6 +510,22 @@ pub(crate) async fn get(
 }
 
 /// `PATCH /api-keys/{key_id}`
+#[utoipa::path(
+    patch, path = "/api/v2/api-keys/{key_id}", tag = "api-keys", operation_id = "update_api_key",
+    summary = "Rename an API Key or change its description",
+    params(("key_id" = String, Path, description = "The key's id (a UUID)")),
+    request_body = UpdateApiKeyRequest,
+    responses(
+        (status = 200, description = "The updated key", body = ApiKeyResponse),
+        (status = 400, description = "Malformed JSON", body = ErrorBody),
+        (status = 401, description = "Missing or invalid bearer token", body = ErrorBody),
+        (status = 403, description = "The token names no valid organization", body = ErrorBody),
+        (status = 503, description = "Storage or token verification unavailable", body = ErrorBody),
+        (status = 404, description = "No such key in the caller's organization", body = ErrorBody),
+        (status = 422, description = "Validation failed", body = ValidationErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 pub(crate) async fn update(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -437,6 +539,20 @@ pub(crate) async fn update(
 }
 
 /// `PUT /api-keys/{key_id}/revoke`
+#[utoipa::path(
+    put, path = "/api/v2/api-keys/{key_id}/revoke", tag = "api-keys", operation_id = "revoke_api_key",
+    summary = "Revoke API Key (final; repeating it keeps the first revoked_at)",
+    params(("key_id" = String, Path, description = "The key's id (a UUID)")),
+    responses(
+        (status = 200, description = "The revoked key", body = RevokedApiKeyResponse),
+        (status = 401, description = "Missing or invalid bearer token", body = ErrorBody),
+        (status = 403, description = "The token names no valid organization", body = ErrorBody),
+        (status = 503, description = "Storage or token verification unavailable", body = ErrorBody),
+        (status = 404, description = "No such key in the caller's organization", body = ErrorBody),
+        (status = 422, description = "key_id is not a UUID", body = ValidationErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 pub(crate) async fn revoke(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -459,6 +575,22 @@ pub(crate) async fn revoke(
 }
 
 /// `POST /api-keys/{key_id}/rotate` with an optional `{"grace_period_seconds": n}`.
+#[utoipa::path(
+    post, path = "/api/v2/api-keys/{key_id}/rotate", tag = "api-keys", operation_id = "rotate_api_key",
+    summary = "Rotate API Key: a new private key, the old one valid for the grace period",
+    params(("key_id" = String, Path, description = "The key's id (a UUID)")),
+    request_body(content = Option<RotateApiKeyRequest>, description = "Optional; no body means no grace period"),
+    responses(
+        (status = 200, description = "The key with its new private key, shown once", body = CreatedApiKeyResponse),
+        (status = 401, description = "Missing or invalid bearer token", body = ErrorBody),
+        (status = 403, description = "The token names no valid organization", body = ErrorBody),
+        (status = 503, description = "Storage or token verification unavailable", body = ErrorBody),
+        (status = 404, description = "No such key in the caller's organization", body = ErrorBody),
+        (status = 409, description = "The key is revoked (key_revoked) or expired (key_expired)", body = ErrorBody),
+        (status = 422, description = "Validation failed", body = ValidationErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 pub(crate) async fn rotate(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -475,6 +607,20 @@ pub(crate) async fn rotate(
 }
 
 /// `DELETE /api-keys/{key_id}`
+#[utoipa::path(
+    delete, path = "/api/v2/api-keys/{key_id}", tag = "api-keys", operation_id = "delete_api_key",
+    summary = "Delete API Key (its audit trail is kept)",
+    params(("key_id" = String, Path, description = "The key's id (a UUID)")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, description = "Missing or invalid bearer token", body = ErrorBody),
+        (status = 403, description = "The token names no valid organization", body = ErrorBody),
+        (status = 503, description = "Storage or token verification unavailable", body = ErrorBody),
+        (status = 404, description = "No such key in the caller's organization", body = ErrorBody),
+        (status = 422, description = "key_id is not a UUID", body = ValidationErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 pub(crate) async fn delete(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -488,6 +634,25 @@ pub(crate) async fn delete(
 }
 
 /// `GET /api-keys/{key_id}/events?limit=&cursor=`
+#[utoipa::path(
+    get, path = "/api/v2/api-keys/{key_id}/events", tag = "api-keys", operation_id = "list_api_key_events",
+    summary = "A key's audit trail, newest first",
+    params(
+        ("key_id" = String, Path, description = "The key's id (a UUID)"),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 100, description = "Page size (default 100)"),
+        ("cursor" = Option<String>, Query, description = "Opaque cursor from a Link header"),
+    ),
+    responses(
+        (status = 200, description = "A page of events", body = Vec<AuditEventResponse>,
+            headers(("Link" = String, description = "RFC 8288 rel=\"next\" link when more events exist"))),
+        (status = 401, description = "Missing or invalid bearer token", body = ErrorBody),
+        (status = 403, description = "The token names no valid organization", body = ErrorBody),
+        (status = 503, description = "Storage or token verification unavailable", body = ErrorBody),
+        (status = 404, description = "No such key in the caller's organization", body = ErrorBody),
+        (status = 422, description = "A parameter is invalid", body = ValidationErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 pub(crate) async fn events(
     req: HttpRequest,
     state: web::Data<AppState>,

@@ -1,0 +1,279 @@
+//! The OpenAPI document lists exactly the routes Keymint serves, and real
+//! responses match the schemas it declares.
+
+use std::collections::BTreeSet;
+
+use reqwest::Method;
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+use crate::helpers::{spawn_app, Backend, TestApp};
+
+/// Every route the application serves, as `(method, path template)`.
+fn served_routes() -> BTreeSet<(String, String)> {
+    let mut routes = BTreeSet::new();
+    for version in ["v1", "v2"] {
+        let base = format!("/api/{version}/api-keys");
+        for (method, path) in [
+            ("post", base.clone()),
+            ("get", base.clone()),
+            ("get", format!("{base}/{{key_id}}")),
+            ("patch", format!("{base}/{{key_id}}")),
+            ("delete", format!("{base}/{{key_id}}")),
+            ("put", format!("{base}/{{key_id}}/revoke")),
+            ("post", format!("{base}/{{key_id}}/rotate")),
+            ("get", format!("{base}/{{key_id}}/events")),
+        ] {
+            routes.insert((method.to_owned(), path));
+        }
+    }
+    routes.insert(("get".into(), "/healthz".into()));
+    routes.insert(("get".into(), "/readyz".into()));
+    routes
+}
+
+async fn document(app: &TestApp) -> Value {
+    let response = app.client.get(app.url("/openapi.json")).send().await.unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    response.json().await.unwrap()
+}
+
+fn documented_routes(doc: &Value) -> BTreeSet<(String, String)> {
+    let mut routes = BTreeSet::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for method in item.as_object().unwrap().keys() {
+            if ["get", "put", "post", "delete", "patch"].contains(&method.as_str()) {
+                routes.insert((method.clone(), path.clone()));
+            }
+        }
+    }
+    routes
+}
+
+#[tokio::test]
+async fn the_document_is_openapi_3_1_and_names_exactly_the_served_routes() {
+    let app = spawn_app(Backend::Memory).await;
+    let doc = document(&app).await;
+    assert!(
+        doc["openapi"].as_str().unwrap().starts_with("3.1"),
+        "{}",
+        doc["openapi"]
+    );
+    assert_eq!(documented_routes(&doc), served_routes());
+
+    // And each documented route really is routed: neither a 405 nor the unknown-path 404.
+    for (method, path) in documented_routes(&doc) {
+        let concrete = path.replace("{key_id}", &Uuid::new_v4().to_string());
+        let method = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+        let body = (method == Method::POST || method == Method::PATCH).then(|| json!({"name": "probe"}));
+        let response = app.call(method.clone(), &concrete, body.as_ref()).await;
+        let status = response.status().as_u16();
+        let detail = response
+            .json::<Value>()
+            .await
+            .map(|b| b["detail"].clone())
+            .unwrap_or(Value::Null);
+        assert!(
+            status != 405 && detail != "Not Found",
+            "{method} {path}: {status} {detail}"
+        );
+    }
+}
+
+/// A small JSON Schema check, enough for the shapes Keymint declares: `$ref`,
+/// `oneOf`, `type` (one or several), `properties` with no undeclared extras,
+/// `required`, `items`, and the `uuid` and `date-time` formats.
+fn check(doc: &Value, schema: &Value, value: &Value, at: &str) -> Result<(), String> {
+    if let Some(reference) = schema.get("$ref").and_then(Value::as_str) {
+        let name = reference.rsplit('/').next().unwrap();
+        return check(doc, &doc["components"]["schemas"][name], value, at);
+    }
+    if let Some(options) = schema.get("oneOf").and_then(Value::as_array) {
+        return if options.iter().any(|option| check(doc, option, value, at).is_ok()) {
+            Ok(())
+        } else {
+            Err(format!("{at}: {value} matches no oneOf option"))
+        };
+    }
+    let actual = match value {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(n) if n.is_i64() || n.is_u64() => "integer",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    };
+    let allowed: Vec<&str> = match &schema["type"] {
+        Value::String(t) => vec![t.as_str()],
+        Value::Array(ts) => ts.iter().filter_map(Value::as_str).collect(),
+        _ => return Err(format!("{at}: schema without a type: {schema}")),
+    };
+    let integer_as_number = actual == "integer" && allowed.contains(&"number");
+    if !(allowed.contains(&actual) || integer_as_number) {
+        return Err(format!("{at}: {actual} where the schema allows {allowed:?}"));
+    }
+    match value {
+        Value::String(s) => match schema.get("format").and_then(Value::as_str) {
+            Some("uuid") => Uuid::parse_str(s)
+                .map(|_| ())
+                .map_err(|_| format!("{at}: {s} is not a uuid")),
+            Some("date-time") => chrono::DateTime::parse_from_rfc3339(s)
+                .map(|_| ())
+                .map_err(|_| format!("{at}: {s} is not a date-time")),
+            _ => Ok(()),
+        },
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .try_for_each(|(i, item)| check(doc, &schema["items"], item, &format!("{at}[{i}]"))),
+        Value::Object(fields) => {
+            let properties = schema["properties"]
+                .as_object()
+                .ok_or(format!("{at}: no properties declared"))?;
+            for required in schema["required"].as_array().into_iter().flatten() {
+                let name = required.as_str().unwrap();
+                if !fields.contains_key(name) {
+                    return Err(format!("{at}: required field {name} is missing"));
+                }
+            }
+            for (name, field) in fields {
+                let declared = properties
+                    .get(name)
+                    .ok_or(format!("{at}: field {name} is not in the schema"))?;
+                check(doc, declared, field, &format!("{at}.{name}"))?;
+            }
+            Ok(())
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The schema the document declares for `method path` answering `status`.
+fn response_schema<'a>(doc: &'a Value, method: &str, path: &str, status: u16) -> &'a Value {
+    let schema = &doc["paths"][path][method]["responses"][status.to_string()]["content"]["application/json"]["schema"];
+    assert!(!schema.is_null(), "no schema for {method} {path} {status}");
+    schema
+}
+
+async fn assert_matches(doc: &Value, response: reqwest::Response, method: &str, path: &str) {
+    let status = response.status().as_u16();
+    let body: Value = response.json().await.unwrap();
+    let schema = response_schema(doc, method, path, status);
+    if let Err(problem) = check(doc, schema, &body, "$") {
+        panic!("{method} {path} {status} does not match its schema: {problem}\n{body}");
+    }
+}
+
+#[tokio::test]
+async fn real_responses_match_the_declared_schemas() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let doc = document(&app).await;
+    let base = "/api/v2/api-keys";
+    let item = "/api/v2/api-keys/{key_id}";
+
+    let expires_at = (chrono::Utc::now() + chrono::Duration::days(30)).to_rfc3339();
+    let created = app
+        .create_key(&json!({"name": "documented", "description": "d", "expires_at": expires_at}))
+        .await;
+    assert_eq!(created.status().as_u16(), 201);
+    let body: Value = created.json().await.unwrap();
+    let id = body["id"].as_str().unwrap().to_owned();
+    assert!(check(&doc, response_schema(&doc, "post", base, 201), &body, "$").is_ok());
+    let at = |rest: &str| format!("/api/v2/api-keys/{id}{rest}");
+
+    assert_matches(&doc, app.create_key(&json!({"name": ""})).await, "post", base).await;
+    assert_matches(&doc, app.client.post(app.url(base)).send().await.unwrap(), "post", base).await;
+    assert_matches(&doc, app.call(Method::GET, base, None).await, "get", base).await;
+    assert_matches(&doc, app.call(Method::GET, &at(""), None).await, "get", item).await;
+    assert_matches(
+        &doc,
+        app.call(Method::GET, "/api/v2/api-keys/nope", None).await,
+        "get",
+        item,
+    )
+    .await;
+    assert_matches(
+        &doc,
+        app.call(Method::PATCH, &at(""), Some(&json!({"description": null})))
+            .await,
+        "patch",
+        item,
+    )
+    .await;
+    assert_matches(
+        &doc,
+        app.call(Method::POST, &at("/rotate"), None).await,
+        "post",
+        &format!("{item}/rotate"),
+    )
+    .await;
+    assert_matches(
+        &doc,
+        app.call(Method::PUT, &at("/revoke"), None).await,
+        "put",
+        &format!("{item}/revoke"),
+    )
+    .await;
+    assert_matches(
+        &doc,
+        app.call(Method::POST, &at("/rotate"), None).await,
+        "post",
+        &format!("{item}/rotate"),
+    )
+    .await;
+    assert_matches(
+        &doc,
+        app.call(Method::GET, &at("/events"), None).await,
+        "get",
+        &format!("{item}/events"),
+    )
+    .await;
+    assert_matches(
+        &doc,
+        app.call(Method::GET, &format!("/api/v2/api-keys/{}", Uuid::new_v4()), None)
+            .await,
+        "get",
+        item,
+    )
+    .await;
+    assert_matches(
+        &doc,
+        app.client.get(app.url("/healthz")).send().await.unwrap(),
+        "get",
+        "/healthz",
+    )
+    .await;
+    assert_matches(
+        &doc,
+        app.client.get(app.url("/readyz")).send().await.unwrap(),
+        "get",
+        "/readyz",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn the_docs_page_is_served_by_keymint_itself_without_a_cdn() {
+    let app = spawn_app(Backend::Memory).await;
+    let page = app.client.get(app.url("/docs/")).send().await.unwrap();
+    assert_eq!(page.status().as_u16(), 200);
+    let html = page.text().await.unwrap();
+    assert!(html.contains("swagger-ui"), "{html}");
+    assert!(
+        !html.contains("https://") && !html.contains("http://"),
+        "the page loads nothing from elsewhere"
+    );
+    let script = html
+        .split("src=\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .expect("a script tag");
+    let asset = app
+        .client
+        .get(app.url(&format!("/docs/{}", script.trim_start_matches("./"))))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(asset.status().as_u16(), 200, "{script} is served locally");
+}
