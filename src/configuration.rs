@@ -9,7 +9,12 @@ use std::time::Duration;
 use figment::providers::{Env, Format, Toml};
 use figment::Figment;
 use keymint_domain::Environment;
-use keymint_infrastructure::{Argon2Hasher, Argon2Params, Hs256Config};
+use std::str::FromStr;
+
+use jsonwebtoken::Algorithm;
+use keymint_infrastructure::{
+    Argon2Hasher, Argon2Params, ClaimRules, Hs256Config, JwksConfig, JwksSource, SUPPORTED_ALGORITHMS,
+};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
@@ -84,8 +89,20 @@ pub struct DatabaseSettings {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AuthSettings {
-    /// HS256 shared secret.
+    /// HS256 shared secret; empty disables HS256.
     pub hs256_secret: SecretString,
+    /// JWKS URL; when set, tokens are verified against it (and HS256 is off).
+    pub jwks_url: String,
+    /// Comma-separated asymmetric algorithms accepted with a JWKS.
+    pub algorithms: String,
+    /// Background JWKS refresh period, seconds.
+    pub jwks_refresh_seconds: u64,
+    /// Least time between refetches caused by unknown key ids, seconds.
+    pub jwks_cooldown_seconds: u64,
+    /// Timeout of one JWKS or discovery fetch, seconds.
+    pub jwks_timeout_seconds: u64,
+    /// Require `read:api_keys` / `write:api_keys` permissions.
+    pub require_permissions: bool,
     /// Required issuer; empty = unchecked.
     pub issuer: String,
     /// Required audience; empty = unchecked.
@@ -138,6 +155,15 @@ pub enum LogFormat {
     Text,
     /// One JSON object per line.
     Json,
+}
+
+/// How bearer tokens are verified.
+#[derive(Clone, Debug)]
+pub enum AuthMode {
+    /// A shared secret (development, simple deployments).
+    Hs256(Hs256Config),
+    /// A JWKS from the identity provider.
+    Jwks(JwksConfig),
 }
 
 /// A configuration that cannot be used; the message names the key.
@@ -250,10 +276,8 @@ impl Settings {
             return Err(invalid("auth.org_claim", "must not be empty"));
         }
         let secret = self.auth.hs256_secret.expose_secret();
-        if secret.is_empty() {
-            return Err(invalid("auth.hs256_secret", "must not be empty"));
-        }
-        if self.profile == Profile::Production {
+        let mode = self.auth_mode()?;
+        if self.profile == Profile::Production && matches!(mode, AuthMode::Hs256(_)) {
             if secret == DEVELOPMENT_SECRET {
                 return Err(invalid(
                     "auth.hs256_secret",
@@ -272,7 +296,8 @@ impl Settings {
 
     /// Whether the shipped development secret is in use (logged loudly at start).
     pub fn uses_development_secret(&self) -> bool {
-        self.auth.hs256_secret.expose_secret() == DEVELOPMENT_SECRET
+        matches!(self.auth_mode(), Ok(AuthMode::Hs256(_)))
+            && self.auth.hs256_secret.expose_secret() == DEVELOPMENT_SECRET
     }
 
     /// `server.listen` as a socket address.
@@ -313,16 +338,81 @@ impl Settings {
         }
     }
 
-    /// `[auth]` as an HS256 verifier configuration.
-    pub fn hs256(&self) -> Hs256Config {
+    fn claim_rules(&self) -> ClaimRules {
         let non_empty = |s: &str| (!s.trim().is_empty()).then(|| s.to_owned());
-        Hs256Config {
-            secret: self.auth.hs256_secret.clone(),
+        ClaimRules {
             issuer: non_empty(&self.auth.issuer),
             audience: non_empty(&self.auth.audience),
             org_claim: self.auth.org_claim.clone(),
             leeway_seconds: self.auth.leeway_seconds,
         }
+    }
+
+    /// `[auth]` as an HS256 configuration (whether or not HS256 is the mode in
+    /// force; `dev-token` and tests sign with it).
+    pub fn hs256(&self) -> Hs256Config {
+        Hs256Config {
+            secret: self.auth.hs256_secret.clone(),
+            rules: self.claim_rules(),
+        }
+    }
+
+    /// How bearer tokens are verified: a JWKS URL wins, then an HS256 secret, then
+    /// OIDC discovery from the issuer alone.
+    pub fn auth_mode(&self) -> Result<AuthMode, ConfigError> {
+        let auth = &self.auth;
+        let source = if !auth.jwks_url.trim().is_empty() {
+            if !(auth.jwks_url.starts_with("https://") || auth.jwks_url.starts_with("http://")) {
+                return Err(invalid("auth.jwks_url", "must be an http(s) URL"));
+            }
+            JwksSource::Url(auth.jwks_url.clone())
+        } else if !auth.hs256_secret.expose_secret().is_empty() {
+            return Ok(AuthMode::Hs256(self.hs256()));
+        } else if !auth.issuer.trim().is_empty() {
+            JwksSource::Discovery {
+                issuer: auth.issuer.clone(),
+            }
+        } else {
+            return Err(invalid(
+                "auth",
+                "no token verification configured: set auth.jwks_url, auth.issuer (OIDC discovery) or auth.hs256_secret",
+            ));
+        };
+        let algorithms = auth
+            .algorithms
+            .split(',')
+            .map(str::trim)
+            .filter(|a| !a.is_empty())
+            .map(|name| {
+                Algorithm::from_str(name)
+                    .ok()
+                    .filter(|a| SUPPORTED_ALGORITHMS.contains(a))
+                    .ok_or_else(|| {
+                        invalid(
+                            "auth.algorithms",
+                            format!("'{name}' is not one of RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384"),
+                        )
+                    })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        if algorithms.is_empty() {
+            return Err(invalid("auth.algorithms", "must name at least one algorithm"));
+        }
+        if auth.jwks_refresh_seconds == 0 || auth.jwks_timeout_seconds == 0 {
+            return Err(invalid(
+                "auth.jwks_refresh_seconds",
+                "refresh period and timeout must be greater than 0",
+            ));
+        }
+        Ok(AuthMode::Jwks(JwksConfig {
+            source,
+            algorithms,
+            rules: self.claim_rules(),
+            refresh_interval: Duration::from_secs(auth.jwks_refresh_seconds),
+            refetch_cooldown: Duration::from_secs(auth.jwks_cooldown_seconds),
+            http_timeout: Duration::from_secs(auth.jwks_timeout_seconds),
+            max_document_bytes: 256 * 1024,
+        }))
     }
 
     /// `[database]` as adapter options.
@@ -371,6 +461,63 @@ mod tests {
                 .merge(("auth.hs256_secret", "a-production-secret-of-sufficient-length")),
         );
         assert!(good.is_ok());
+    }
+
+    #[test]
+    fn the_auth_mode_follows_jwks_url_then_secret_then_issuer() {
+        let jwks = with("auth.jwks_url", "https://tenant.example/.well-known/jwks.json").unwrap();
+        assert!(matches!(
+            jwks.auth_mode(),
+            Ok(AuthMode::Jwks(JwksConfig {
+                source: JwksSource::Url(_),
+                ..
+            }))
+        ));
+        assert!(
+            !jwks.uses_development_secret(),
+            "the secret is unused when a JWKS is configured"
+        );
+
+        let hs = Settings::from_figment(Settings::defaults()).unwrap();
+        assert!(matches!(hs.auth_mode(), Ok(AuthMode::Hs256(_))));
+
+        let discovery = Settings::from_figment(
+            Settings::defaults()
+                .merge(("auth.hs256_secret", ""))
+                .merge(("auth.issuer", "https://tenant.example/")),
+        )
+        .unwrap();
+        assert!(matches!(
+            discovery.auth_mode(),
+            Ok(AuthMode::Jwks(JwksConfig {
+                source: JwksSource::Discovery { .. },
+                ..
+            }))
+        ));
+
+        let none = Settings::from_figment(Settings::defaults().merge(("auth.hs256_secret", "")));
+        assert!(none
+            .unwrap_err()
+            .to_string()
+            .contains("no token verification configured"));
+        let bad = Settings::from_figment(
+            Settings::defaults()
+                .merge(("auth.jwks_url", "https://t.example/jwks"))
+                .merge(("auth.algorithms", "RS256,HS256")),
+        );
+        assert!(bad.unwrap_err().to_string().contains("auth.algorithms"));
+    }
+
+    #[test]
+    fn production_accepts_a_jwks_without_any_secret() {
+        let settings = Settings::from_figment(
+            Settings::defaults()
+                .merge(("profile", "production"))
+                .merge(("auth.hs256_secret", ""))
+                .merge(("auth.issuer", "https://tenant.example/"))
+                .merge(("auth.audience", "https://keymint.example")),
+        );
+        assert!(settings.is_ok());
     }
 
     #[test]

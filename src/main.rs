@@ -92,6 +92,10 @@ async fn migrate(settings: &Settings) -> anyhow::Result<()> {
 }
 
 fn dev_token(settings: &Settings, org: Uuid, sub: String, ttl: u64) -> ExitCode {
+    if settings.auth.hs256_secret.expose_secret().is_empty() {
+        eprintln!("keymint: dev-token signs with auth.hs256_secret, which is not set");
+        return ExitCode::FAILURE;
+    }
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())

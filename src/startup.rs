@@ -7,14 +7,17 @@ use std::time::Duration;
 
 use actix_web::dev::{Server, ServerHandle};
 use anyhow::Context;
-use keymint_application::{ApiKeyRepository, ApiKeys};
+use keymint_application::{ApiKeyRepository, ApiKeys, Authenticate, OrganizationDirectory, TokenVerifier};
 use keymint_infrastructure::sql::{self, Database, SqlApiKeyRepository};
-use keymint_infrastructure::{Argon2Hasher, Hs256Verifier, InMemoryApiKeyRepository, OsKeyGenerator, SystemClock};
+use keymint_infrastructure::{
+    Argon2Hasher, Hs256Verifier, InMemoryApiKeyRepository, InMemoryOrganizationDirectory, JwksVerifier, OsKeyGenerator,
+    SqlOrganizationDirectory, SystemClock,
+};
 use keymint_migrations::{Migrator, MigratorTrait};
 use keymint_web::{AppState, HttpSettings};
 use secrecy::ExposeSecret;
 
-use crate::configuration::Settings;
+use crate::configuration::{AuthMode, Settings};
 
 /// The URL that selects the in-memory repository.
 pub const MEMORY_URL: &str = "memory:";
@@ -49,13 +52,32 @@ impl Application {
     /// Opens storage (running migrations), builds every adapter and binds the
     /// listener. Port 0 binds a free port; [`Application::address`] tells which.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        let (repository, database): (Arc<dyn ApiKeyRepository>, Option<Database>) =
+        let (repository, directory, database): (Arc<dyn ApiKeyRepository>, Arc<dyn OrganizationDirectory>, _) =
             if settings.database.url.expose_secret() == MEMORY_URL {
-                (Arc::new(InMemoryApiKeyRepository::new()), None)
+                (
+                    Arc::new(InMemoryApiKeyRepository::new()),
+                    Arc::new(InMemoryOrganizationDirectory::default()),
+                    None,
+                )
             } else {
                 let database = connect_and_migrate(&settings).await?;
-                (Arc::new(SqlApiKeyRepository::new(database.clone())), Some(database))
+                (
+                    Arc::new(SqlApiKeyRepository::new(database.clone())),
+                    Arc::new(SqlOrganizationDirectory::new(database.clone())),
+                    Some(database),
+                )
             };
+        let verifier: Arc<dyn TokenVerifier> = match settings.auth_mode()? {
+            AuthMode::Hs256(config) => Arc::new(Hs256Verifier::new(&config)),
+            AuthMode::Jwks(config) => {
+                let verifier = Arc::new(JwksVerifier::new(config)?);
+                // Warm the cache; if the provider is down now, requests will retry
+                // (and answer 503 until a key set has been fetched once).
+                let _ = verifier.refresh().await;
+                verifier.spawn_refresh();
+                verifier
+            }
+        };
         let hasher = Argon2Hasher::new(settings.argon2_params()).map_err(|e| e.0)?;
         let state = AppState {
             api_keys: ApiKeys::new(
@@ -65,7 +87,7 @@ impl Application {
                 Arc::new(SystemClock),
                 settings.key_policy(),
             ),
-            token_verifier: Arc::new(Hs256Verifier::new(&settings.hs256())),
+            authenticate: Authenticate::new(verifier, directory, settings.auth.require_permissions),
             storage: repository,
             default_environment: settings.default_environment()?,
         };

@@ -6,6 +6,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261126_000001_create_api_keys;
 mod m20261126_000002_key_lifecycle;
+mod m20261126_000003_organizations;
 
 /// Every migration, in order.
 #[derive(Debug)]
@@ -17,6 +18,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261126_000001_create_api_keys::Migration),
             Box::new(m20261126_000002_key_lifecycle::Migration),
+            Box::new(m20261126_000003_organizations::Migration),
         ]
     }
 }

@@ -99,7 +99,8 @@ async fn a_valid_token_without_an_organisation_is_403_no_organization(backend: B
     let secret = "keymint-development-secret-do-not-use-in-production";
     for claims in [
         json!({"sub": "u", "exp": unix_now() + 60}),
-        json!({"sub": "u", "exp": unix_now() + 60, "org_id": "not-a-uuid"}),
+        json!({"sub": "u", "exp": unix_now() + 60, "org_id": ""}),
+        json!({"sub": "u", "exp": unix_now() + 60, "org_id": ["3c90c3cc-0d44-4b50-8888-8dd25736052a"]}),
         json!({"sub": "u", "exp": unix_now() + 60, "org_id": 17}),
     ] {
         let response = post_with_authorization(&app, Some(&format!("Bearer {}", signed(claims, secret)))).await;

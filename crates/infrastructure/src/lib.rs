@@ -5,12 +5,16 @@
 mod clock;
 mod generator;
 mod hasher;
+mod jwks;
 mod jwt;
 mod memory;
+mod organizations;
 pub mod sql;
 
 pub use clock::SystemClock;
 pub use generator::OsKeyGenerator;
 pub use hasher::{Argon2Hasher, Argon2Params};
-pub use jwt::{DevTokenRequest, Hs256Config, Hs256Verifier};
+pub use jwks::{JwksConfig, JwksSource, JwksVerifier, SUPPORTED_ALGORITHMS};
+pub use jwt::{ClaimRules, DevTokenRequest, Hs256Config, Hs256Verifier};
 pub use memory::InMemoryApiKeyRepository;
+pub use organizations::{InMemoryOrganizationDirectory, SqlOrganizationDirectory};

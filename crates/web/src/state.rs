@@ -1,6 +1,6 @@
 use std::sync::Arc;
 
-use keymint_application::{ApiKeyRepository, ApiKeys, TokenVerifier};
+use keymint_application::{ApiKeyRepository, ApiKeys, Authenticate};
 use keymint_domain::Environment;
 
 /// What the handlers need: the use cases, the token verifier and a few settings.
@@ -8,8 +8,8 @@ use keymint_domain::Environment;
 pub struct AppState {
     /// Every key operation.
     pub api_keys: ApiKeys,
-    /// Checks bearer tokens.
-    pub token_verifier: Arc<dyn TokenVerifier>,
+    /// Turns bearer tokens into principals.
+    pub authenticate: Authenticate,
     /// Answers readiness probes.
     pub storage: Arc<dyn ApiKeyRepository>,
     /// The environment of keys created without one.

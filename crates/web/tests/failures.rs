@@ -7,19 +7,22 @@ use std::sync::Arc;
 
 use actix_web::{test, web, App};
 use keymint_application::{
-    ApiKeys, AuthError, KeyPolicy, MockApiKeyRepository, MockClock, MockKeyGenerator, MockSecretHasher,
-    MockTokenVerifier, Principal, RepositoryError,
+    ApiKeys, AuthError, Authenticate, KeyPolicy, MockApiKeyRepository, MockClock, MockKeyGenerator, MockSecretHasher,
+    MockTokenVerifier, RepositoryError, VerifiedToken,
 };
-use keymint_domain::{Environment, KeyId, KeyMaterial, OrgId, SecretHash};
+use keymint_domain::{Environment, KeyId, KeyMaterial, SecretHash};
 use keymint_web::{configure, AppState, BodyLimit};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
 fn verifier_accepting() -> MockTokenVerifier {
     let mut verifier = MockTokenVerifier::new();
-    verifier
-        .expect_verify()
-        .returning(|_| Ok(Principal::new(OrgId::from_uuid(Uuid::nil()), None)));
+    verifier.expect_verify().returning(|_| {
+        Ok(VerifiedToken {
+            organization: Some(Uuid::nil().to_string()),
+            ..VerifiedToken::default()
+        })
+    });
     verifier
 }
 
@@ -47,7 +50,11 @@ fn state(repository: MockApiKeyRepository, verifier: MockTokenVerifier) -> AppSt
             Arc::new(clock),
             KeyPolicy::default(),
         ),
-        token_verifier: Arc::new(verifier),
+        authenticate: Authenticate::new(
+            Arc::new(verifier),
+            Arc::new(keymint_application::MockOrganizationDirectory::new()),
+            false,
+        ),
         storage: repository,
         default_environment: Environment::Live,
     }

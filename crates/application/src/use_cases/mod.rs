@@ -2,5 +2,7 @@
 //! own error enum naming exactly the outcomes a caller must handle.
 
 mod api_keys;
+mod authenticate;
 
 pub use api_keys::*;
+pub use authenticate::*;

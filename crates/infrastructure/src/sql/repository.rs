@@ -30,7 +30,7 @@ impl SqlApiKeyRepository {
 /// Sorts sea-orm errors into the port's cases: a unique violation is a conflict,
 /// anything that says "cannot reach the database" is unavailability, and the rest
 /// is unexpected. The cause is kept for the log, never shown to callers.
-fn classify(err: DbErr) -> RepositoryError {
+pub(crate) fn classify(err: DbErr) -> RepositoryError {
     if matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) {
         return RepositoryError::Conflict;
     }

@@ -3,7 +3,7 @@ use std::pin::Pin;
 
 use actix_web::http::header;
 use actix_web::{web, FromRequest, HttpRequest};
-use keymint_application::{AuthError, Principal};
+use keymint_application::{AuthError, InvalidToken, Permission, Principal};
 
 use crate::{ApiError, AppState};
 
@@ -35,7 +35,7 @@ fn bearer_token(req: &HttpRequest) -> Result<String, ApiError> {
         return Err(ApiError::NotAuthenticated);
     }
     if token.len() > MAX_TOKEN_BYTES {
-        return Err(ApiError::InvalidToken("the token is too large".into()));
+        return Err(ApiError::InvalidToken(InvalidToken::TooLarge.to_string()));
     }
     Ok(token.to_owned())
 }
@@ -51,8 +51,8 @@ impl FromRequest for Authenticated {
             let token = token?;
             let state = state.ok_or_else(|| ApiError::Internal(anyhow::anyhow!("AppState is not registered")))?;
             state
-                .token_verifier
-                .verify(&token)
+                .authenticate
+                .execute(&token)
                 .await
                 .map(Authenticated)
                 .map_err(|err| match err {
@@ -68,5 +68,17 @@ impl FromRequest for Authenticated {
                     },
                 })
         })
+    }
+}
+
+impl Authenticated {
+    /// The principal, if it holds `permission` (always, unless permissions are
+    /// enforced); otherwise a 403 naming the missing permission.
+    pub fn require(self, permission: Permission) -> Result<Principal, ApiError> {
+        self.0.authorize(permission).map_err(|missing| ApiError::Forbidden {
+            code: "insufficient_permissions",
+            detail: format!("The token lacks the permission {}", missing.0.as_str()),
+        })?;
+        Ok(self.0)
     }
 }

@@ -3,7 +3,9 @@
 use actix_web::http::header;
 use actix_web::{web, HttpMessage, HttpRequest, HttpResponse};
 use chrono::{DateTime, Duration, Utc};
-use keymint_application::{Actor, CreateApiKeyError, CreatedApiKey, KeyError, KeyFilter, KeyPatch, RotateApiKeyError};
+use keymint_application::{
+    Actor, CreateApiKeyError, CreatedApiKey, KeyError, KeyFilter, KeyPatch, Permission, RotateApiKeyError,
+};
 use keymint_domain::{
     ApiKey, AuditEvent, Environment, ExpiryError, KeyDescription, KeyDescriptionError, KeyId, KeyName, KeyNameError,
     NewApiKey, RotateError, MAX_GRACE_PERIOD_SECONDS,
@@ -413,9 +415,10 @@ fn created_response(status: actix_web::http::StatusCode, location: String, creat
 pub(crate) async fn create(
     req: HttpRequest,
     state: web::Data<AppState>,
-    Authenticated(principal): Authenticated,
+    auth: Authenticated,
     ValidatedJson(body): ValidatedJson<CreateApiKeyBody>,
 ) -> Result<HttpResponse, ApiError> {
+    let principal = auth.require(Permission::Write)?;
     let request = NewApiKey::new(
         principal.org_id(),
         body.name,
@@ -456,8 +459,9 @@ pub(crate) async fn create(
 pub(crate) async fn list(
     req: HttpRequest,
     state: web::Data<AppState>,
-    Authenticated(principal): Authenticated,
+    auth: Authenticated,
 ) -> Result<HttpResponse, ApiError> {
+    let principal = auth.require(Permission::Read)?;
     let mut query = QueryReader::new(req.query_string()).map_err(ApiError::Validation)?;
     let limit = query.limit();
     let after = query.cursor().map(key_cursor);
@@ -501,9 +505,10 @@ pub(crate) async fn list(
 )]
 pub(crate) async fn get(
     state: web::Data<AppState>,
-    Authenticated(principal): Authenticated,
+    auth: Authenticated,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
+    let principal = auth.require(Permission::Read)?;
     let id = parse_key_id(&path)?;
     let key = state.api_keys.get(principal.org_id(), id).await?;
     Ok(HttpResponse::Ok().json(ApiKeyResponse::from(&key)))
@@ -529,10 +534,11 @@ pub(crate) async fn get(
 pub(crate) async fn update(
     req: HttpRequest,
     state: web::Data<AppState>,
-    Authenticated(principal): Authenticated,
+    auth: Authenticated,
     path: web::Path<String>,
     ValidatedJson(UpdateApiKeyBody(patch)): ValidatedJson<UpdateApiKeyBody>,
 ) -> Result<HttpResponse, ApiError> {
+    let principal = auth.require(Permission::Write)?;
     let id = parse_key_id(&path)?;
     let key = state.api_keys.update(&actor(&req, &principal), id, patch).await?;
     Ok(HttpResponse::Ok().json(ApiKeyResponse::from(&key)))
@@ -556,9 +562,10 @@ pub(crate) async fn update(
 pub(crate) async fn revoke(
     req: HttpRequest,
     state: web::Data<AppState>,
-    Authenticated(principal): Authenticated,
+    auth: Authenticated,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
+    let principal = auth.require(Permission::Write)?;
     let id = parse_key_id(&path)?;
     let key = state.api_keys.revoke(&actor(&req, &principal), id).await?;
     Ok(HttpResponse::Ok().json(RevokedApiKeyResponse {
@@ -594,10 +601,11 @@ pub(crate) async fn revoke(
 pub(crate) async fn rotate(
     req: HttpRequest,
     state: web::Data<AppState>,
-    Authenticated(principal): Authenticated,
+    auth: Authenticated,
     path: web::Path<String>,
     body: crate::extract::OptionalJson<RotateApiKeyBody>,
 ) -> Result<HttpResponse, ApiError> {
+    let principal = auth.require(Permission::Write)?;
     let id = parse_key_id(&path)?;
     let grace = Duration::seconds(i64::from(body.0.unwrap_or_default().grace_period_seconds));
     let rotated = state.api_keys.rotate(&actor(&req, &principal), id, grace).await?;
@@ -624,9 +632,10 @@ pub(crate) async fn rotate(
 pub(crate) async fn delete(
     req: HttpRequest,
     state: web::Data<AppState>,
-    Authenticated(principal): Authenticated,
+    auth: Authenticated,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
+    let principal = auth.require(Permission::Write)?;
     let id = parse_key_id(&path)?;
     state.api_keys.delete(&actor(&req, &principal), id).await?;
     tracing::info!(key_id = %id, org_id = %principal.org_id(), "API key deleted");
@@ -656,9 +665,10 @@ pub(crate) async fn delete(
 pub(crate) async fn events(
     req: HttpRequest,
     state: web::Data<AppState>,
-    Authenticated(principal): Authenticated,
+    auth: Authenticated,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
+    let principal = auth.require(Permission::Read)?;
     let id = parse_key_id(&path)?;
     let mut query = QueryReader::new(req.query_string()).map_err(ApiError::Validation)?;
     let limit = query.limit();
