@@ -87,7 +87,7 @@ pub struct JwksVerifier {
     config: JwksConfig,
     client: reqwest::Client,
     keys: RwLock<KeySet>,
-    /// Held while fetching; records when the last fetch started.
+    /// Held while fetching; records when the last unknown-key refetch started.
     fetching: Mutex<Option<Instant>>,
     jwks_uri: OnceCell<String>,
     fetches: AtomicU64,
@@ -271,9 +271,11 @@ impl JwksVerifier {
 
     /// Fetches the key set now (start-up and the periodic refresh). On failure the
     /// cached keys stay in use.
+    ///
+    /// It does not start the unknown-key cooldown: a key rotated in just after a
+    /// scheduled refresh is still picked up on first sight.
     pub async fn refresh(&self) -> anyhow::Result<()> {
-        let mut last = self.fetching.lock().await;
-        *last = Some(Instant::now());
+        let _fetching = self.fetching.lock().await;
         self.fetch()
             .await
             .inspect_err(|e| tracing::warn!(error = format!("{e:#}"), "JWKS refresh failed"))
