@@ -22,7 +22,7 @@ use serde::Deserialize;
 pub const DEVELOPMENT_SECRET: &str = "keymint-development-secret-do-not-use-in-production";
 
 const EMBEDDED_DEFAULTS: &str = include_str!("../config/default.toml");
-const SECTIONS: [&str; 6] = ["server", "database", "auth", "hashing", "keys", "log"];
+const SECTIONS: [&str; 7] = ["server", "database", "auth", "hashing", "keys", "verify", "log"];
 const MIN_PRODUCTION_SECRET_BYTES: usize = 32;
 
 /// Development or production.
@@ -51,6 +51,8 @@ pub struct Settings {
     pub hashing: HashingSettings,
     /// Key issuance.
     pub keys: KeySettings,
+    /// Key verification.
+    pub verify: VerifySettings,
     /// Logging.
     pub log: LogSettings,
 }
@@ -135,6 +137,24 @@ pub struct KeySettings {
     pub max_active_per_org: u32,
     /// How many days ahead `expires_at` may be.
     pub max_expiry_days: u32,
+}
+
+/// `[verify]`
+#[derive(Clone, Copy, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VerifySettings {
+    /// Cached verifications per process.
+    pub cache_capacity: u64,
+    /// Cache entry lifetime, seconds.
+    pub cache_ttl_seconds: u64,
+    /// `last_used_at` write interval, seconds.
+    pub usage_flush_seconds: u64,
+    /// Failed verifications per lookup id per window (0 = unlimited).
+    pub max_failures_per_key: u32,
+    /// Failed verifications per client address per window (0 = unlimited).
+    pub max_failures_per_client: u32,
+    /// Failure window, seconds.
+    pub failure_window_seconds: u64,
 }
 
 /// `[log]`
@@ -268,6 +288,12 @@ impl Settings {
         }
         if self.keys.max_expiry_days == 0 || self.keys.max_expiry_days > 36_500 {
             return Err(invalid("keys.max_expiry_days", "must be between 1 and 36500"));
+        }
+        if self.verify.usage_flush_seconds == 0 || self.verify.failure_window_seconds == 0 {
+            return Err(invalid(
+                "verify",
+                "usage_flush_seconds and failure_window_seconds must be greater than 0",
+            ));
         }
         if self.database.max_connections == 0 {
             return Err(invalid("database.max_connections", "must be greater than 0"));

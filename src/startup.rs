@@ -7,11 +7,13 @@ use std::time::Duration;
 
 use actix_web::dev::{Server, ServerHandle};
 use anyhow::Context;
-use keymint_application::{ApiKeyRepository, ApiKeys, Authenticate, OrganizationDirectory, TokenVerifier};
+use keymint_application::{
+    ApiKeyRepository, ApiKeys, Authenticate, Clock, OrganizationDirectory, TokenVerifier, VerifyApiKey,
+};
 use keymint_infrastructure::sql::{self, Database, SqlApiKeyRepository};
 use keymint_infrastructure::{
-    Argon2Hasher, Hs256Verifier, InMemoryApiKeyRepository, InMemoryOrganizationDirectory, JwksVerifier, OsKeyGenerator,
-    SqlOrganizationDirectory, SystemClock,
+    Argon2Hasher, CoalescingUsageTracker, Hs256Verifier, InMemoryApiKeyRepository, InMemoryOrganizationDirectory,
+    JwksVerifier, MokaVerificationCache, OsKeyGenerator, SqlOrganizationDirectory, SystemClock, WindowFailureLimiter,
 };
 use keymint_migrations::{Migrator, MigratorTrait};
 use keymint_web::{AppState, HttpSettings};
@@ -27,6 +29,7 @@ pub struct Application {
     address: SocketAddr,
     server: Server,
     database: Option<Database>,
+    usage: Arc<CoalescingUsageTracker>,
 }
 
 impl std::fmt::Debug for Application {
@@ -46,6 +49,70 @@ pub async fn connect_and_migrate(settings: &Settings) -> anyhow::Result<Database
         .await
         .context("applying database migrations failed")?;
     Ok(database)
+}
+
+/// What a service needs to verify Keymint keys in-process (see
+/// `examples/protected_service.rs`): the use case, and the usage tracker to flush
+/// when the service stops.
+#[derive(Debug)]
+pub struct KeyVerifier {
+    /// Verifies presented keys.
+    pub verify: VerifyApiKey,
+    /// Records `last_used_at`; flush it at shutdown.
+    pub usage: Arc<CoalescingUsageTracker>,
+}
+
+/// A key verifier over the configured database, with its own cache and limits.
+pub async fn key_verifier(settings: &Settings) -> anyhow::Result<KeyVerifier> {
+    let repository: Arc<dyn ApiKeyRepository> =
+        Arc::new(SqlApiKeyRepository::new(connect_and_migrate(settings).await?));
+    let parts = VerificationParts::new(settings, repository.clone())?;
+    Ok(KeyVerifier {
+        verify: parts.use_case(repository),
+        usage: parts.usage,
+    })
+}
+
+/// The hashing, caching, limiting and usage adapters a verifier is made of.
+struct VerificationParts {
+    hasher: Arc<Argon2Hasher>,
+    clock: Arc<dyn Clock>,
+    cache: Arc<MokaVerificationCache>,
+    limiter: Arc<WindowFailureLimiter>,
+    usage: Arc<CoalescingUsageTracker>,
+}
+
+impl VerificationParts {
+    fn new(settings: &Settings, repository: Arc<dyn ApiKeyRepository>) -> anyhow::Result<Self> {
+        let verify = &settings.verify;
+        let usage = Arc::new(CoalescingUsageTracker::new(repository));
+        usage.spawn_flusher(Duration::from_secs(verify.usage_flush_seconds));
+        Ok(Self {
+            hasher: Arc::new(Argon2Hasher::new(settings.argon2_params()).map_err(|e| e.0)?),
+            clock: Arc::new(SystemClock),
+            cache: Arc::new(MokaVerificationCache::new(
+                verify.cache_capacity,
+                Duration::from_secs(verify.cache_ttl_seconds),
+            )),
+            limiter: Arc::new(WindowFailureLimiter::new(
+                verify.max_failures_per_key,
+                verify.max_failures_per_client,
+                Duration::from_secs(verify.failure_window_seconds),
+            )),
+            usage,
+        })
+    }
+
+    fn use_case(&self, repository: Arc<dyn ApiKeyRepository>) -> VerifyApiKey {
+        VerifyApiKey::new(
+            repository,
+            self.hasher.clone(),
+            self.clock.clone(),
+            self.cache.clone(),
+            self.limiter.clone(),
+            self.usage.clone(),
+        )
+    }
 }
 
 impl Application {
@@ -78,15 +145,18 @@ impl Application {
                 verifier
             }
         };
-        let hasher = Argon2Hasher::new(settings.argon2_params()).map_err(|e| e.0)?;
+        let parts = VerificationParts::new(&settings, repository.clone())?;
+        let usage = parts.usage.clone();
         let state = AppState {
             api_keys: ApiKeys::new(
                 repository.clone(),
-                Arc::new(hasher),
+                parts.hasher.clone(),
                 Arc::new(OsKeyGenerator),
-                Arc::new(SystemClock),
+                parts.clock.clone(),
                 settings.key_policy(),
-            ),
+            )
+            .with_cache(parts.cache.clone()),
+            verify: parts.use_case(repository.clone()),
             authenticate: Authenticate::new(verifier, directory, settings.auth.require_permissions),
             storage: repository,
             default_environment: settings.default_environment()?,
@@ -113,6 +183,7 @@ impl Application {
             address,
             server,
             database,
+            usage,
         })
     }
 
@@ -130,6 +201,11 @@ impl Application {
     /// finish, then closes the database cleanly.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let result = self.server.await;
+        // In-flight requests are done: whatever usage they recorded is written now.
+        match self.usage.flush().await {
+            Ok(written) => tracing::info!(keys = written, "key usage flushed"),
+            Err(err) => tracing::error!(error = format!("{err:#}"), "key usage could not be flushed at shutdown"),
+        }
         if let Some(database) = self.database {
             database.close().await;
         }

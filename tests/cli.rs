@@ -128,3 +128,89 @@ fn serving_with_the_development_secret_logs_a_loud_warning() {
     child.wait().unwrap();
     assert!(saw_warning, "no development warning was logged");
 }
+
+#[tokio::test]
+async fn sigterm_drains_and_writes_pending_key_usage_before_exiting() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/keymint.db", dir.path().display());
+    let mut child = keymint(
+        &dir,
+        &[],
+        &[
+            ("KEYMINT_SERVER__LISTEN", "127.0.0.1:0"),
+            ("KEYMINT_DATABASE__URL", &url),
+            ("KEYMINT_HASHING__MEMORY_KIB", "64"),
+            ("KEYMINT_HASHING__ITERATIONS", "1"),
+            // Only the shutdown flush can write last_used_at within this test.
+            ("KEYMINT_VERIFY__USAGE_FLUSH_SECONDS", "3600"),
+        ],
+    )
+    .stdout(Stdio::piped())
+    .spawn()
+    .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (lines, received) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if lines.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let address = loop {
+        let line = received
+            .recv_timeout(Duration::from_secs(30))
+            .expect("the server starts");
+        if let Some(rest) = line.split("address=").nth(1) {
+            break rest.split_whitespace().next().unwrap().to_owned();
+        }
+    };
+
+    let org = Uuid::new_v4();
+    let token = String::from_utf8(run(&["dev-token", "--org", &org.to_string()], &[]).stdout).unwrap();
+    let client = reqwest::Client::new();
+    let created: serde_json::Value = client
+        .post(format!("http://{address}/api/v2/api-keys"))
+        .bearer_auth(token.trim())
+        .json(&serde_json::json!({"name": "used before shutdown"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let verdict: serde_json::Value = client
+        .post(format!("http://{address}/api/v2/api-keys/verify"))
+        .json(&serde_json::json!({"key": created["private_key"]}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(verdict["code"], "VALID");
+
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exit = tokio::task::spawn_blocking(move || child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(exit.success(), "graceful exit: {exit:?}");
+
+    let db = keymint_infrastructure::sql::connect(&url, &Default::default())
+        .await
+        .unwrap();
+    let repository = keymint_infrastructure::sql::SqlApiKeyRepository::new(db);
+    let id = keymint_domain::KeyId::from_uuid(Uuid::parse_str(created["id"].as_str().unwrap()).unwrap());
+    use keymint_application::ApiKeyRepository;
+    let key = repository
+        .find(keymint_domain::OrgId::from_uuid(org), id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(key.last_used_at().is_some(), "no update is lost on SIGTERM");
+}

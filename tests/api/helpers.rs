@@ -23,6 +23,10 @@ pub struct TestApp {
     pub settings: Settings,
     /// The SQLite file's directory, removed when the test ends.
     pub dir: TempDir,
+    /// Stops the server gracefully.
+    pub handle: actix_web::dev::ServerHandle,
+    /// Ends when the server has stopped and flushed.
+    pub task: tokio::task::JoinHandle<std::io::Result<()>>,
 }
 
 /// Cheap argon2 parameters: tests check behaviour, not cost.
@@ -49,7 +53,8 @@ pub async fn spawn_app_with(figment: figment::Figment, dir: TempDir) -> TestApp 
     let settings = Settings::from_figment(figment).expect("test settings are valid");
     let app = keymint::Application::build(settings.clone()).await.expect("app builds");
     let address = format!("http://{}", app.address());
-    tokio::spawn(app.run_until_stopped());
+    let handle = app.handle();
+    let task = tokio::spawn(app.run_until_stopped());
     TestApp {
         address,
         client: reqwest::Client::builder()
@@ -59,6 +64,8 @@ pub async fn spawn_app_with(figment: figment::Figment, dir: TempDir) -> TestApp 
         org_id: Uuid::new_v4(),
         settings,
         dir,
+        handle,
+        task,
     }
 }
 

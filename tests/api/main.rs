@@ -7,9 +7,11 @@ mod helpers;
 
 mod authentication;
 mod create_api_key;
+mod extractor;
 mod health;
 mod jwks;
 mod lifecycle;
 mod openapi;
 mod sqlite_storage;
 mod validation;
+mod verification;

@@ -17,6 +17,7 @@ fn served_routes() -> BTreeSet<(String, String)> {
         for (method, path) in [
             ("post", base.clone()),
             ("get", base.clone()),
+            ("post", format!("{base}/verify")),
             ("get", format!("{base}/{{key_id}}")),
             ("patch", format!("{base}/{{key_id}}")),
             ("delete", format!("{base}/{{key_id}}")),

@@ -1,5 +1,7 @@
 //! How long issuing and checking a key's format costs, without any hashing.
 
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
 use criterion::{criterion_group, criterion_main, Criterion};
 use keymint_domain::{Environment, KeyMaterial, PrivateKey};
 use rand_core::OsRng;

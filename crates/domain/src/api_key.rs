@@ -294,6 +294,20 @@ impl ApiKey {
         self.parts.expires_at
     }
 
+    /// The stored hash a presented private key with `lookup_id` must match at
+    /// `now`: the current private key's, or the replaced one's during its grace
+    /// period (then with the end of that period). `None` if neither applies.
+    pub fn hash_for(&self, lookup_id: &LookupId, now: DateTime<Utc>) -> Option<(&SecretHash, Option<DateTime<Utc>>)> {
+        if &self.parts.credential.lookup_id == lookup_id {
+            return Some((&self.parts.credential.secret_hash, None));
+        }
+        self.parts
+            .previous
+            .as_ref()
+            .filter(|previous| &previous.lookup_id == lookup_id && now < previous.valid_until)
+            .map(|previous| (&previous.secret_hash, Some(previous.valid_until)))
+    }
+
     /// Whether the key has expired at `now`.
     pub fn is_expired(&self, now: DateTime<Utc>) -> bool {
         self.parts.expires_at.is_some_and(|at| at <= now)
@@ -489,6 +503,24 @@ mod tests {
             key.previous_credential().is_none(),
             "no grace: nothing but the new key is valid"
         );
+    }
+
+    #[test]
+    fn a_replaced_private_key_matches_only_during_its_grace_period() {
+        let mut key = key(None);
+        key.rotate(credential(2), Duration::seconds(60), at(10)).unwrap();
+        let (old, new) = (credential(1), credential(2));
+        assert_eq!(key.hash_for(&new.lookup_id, at(1000)), Some((&new.secret_hash, None)));
+        assert_eq!(
+            key.hash_for(&old.lookup_id, at(69)),
+            Some((&old.secret_hash, Some(at(70))))
+        );
+        assert_eq!(
+            key.hash_for(&old.lookup_id, at(70)),
+            None,
+            "the grace period ends exclusively"
+        );
+        assert_eq!(key.hash_for(&credential(3).lookup_id, at(11)), None);
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! The raw cost of one argon2id hash at Keymint's default parameters, on one core
 //! and with every core hashing: the ceiling for create throughput.
 
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};

@@ -10,6 +10,7 @@ mod jwt;
 mod memory;
 mod organizations;
 pub mod sql;
+mod verification;
 
 pub use clock::SystemClock;
 pub use generator::OsKeyGenerator;
@@ -18,3 +19,4 @@ pub use jwks::{JwksConfig, JwksSource, JwksVerifier, SUPPORTED_ALGORITHMS};
 pub use jwt::{ClaimRules, DevTokenRequest, Hs256Config, Hs256Verifier};
 pub use memory::InMemoryApiKeyRepository;
 pub use organizations::{InMemoryOrganizationDirectory, SqlOrganizationDirectory};
+pub use verification::{CoalescingUsageTracker, MokaVerificationCache, WindowFailureLimiter};

@@ -4,7 +4,7 @@ use std::sync::{PoisonError, RwLock};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use keymint_application::{ApiKeyRepository, EventQuery, KeyQuery, RepositoryError};
-use keymint_domain::{ApiKey, AuditEvent, KeyId, OrgId};
+use keymint_domain::{ApiKey, AuditEvent, KeyId, LookupId, OrgId};
 
 /// Keys held in the process's memory: for tests and demos (`database.url =
 /// "memory:"`). It keeps the same uniqueness, scoping, limit and revision rules as
@@ -99,17 +99,24 @@ impl ApiKeyRepository for InMemoryApiKeyRepository {
 
     async fn update(&self, key: &ApiKey, expected_revision: u32, event: &AuditEvent) -> Result<(), RepositoryError> {
         let mut state = self.write();
-        let current = state
+        let Some(current) = state
             .keys
             .get(&key.id())
-            .filter(|stored| stored.org_id() == key.org_id());
-        if current.is_none_or(|stored| stored.revision() != expected_revision) {
+            .filter(|stored| stored.org_id() == key.org_id())
+        else {
+            return Err(RepositoryError::Stale);
+        };
+        if current.revision() != expected_revision {
             return Err(RepositoryError::Stale);
         }
+        let last_used_at = current.last_used_at();
         if state.clashes(key) {
             return Err(RepositoryError::Conflict);
         }
-        state.keys.insert(key.id(), key.clone());
+        let mut parts = key.parts().clone();
+        // Usage is recorded separately; a change must not roll it back.
+        parts.last_used_at = last_used_at;
+        state.keys.insert(key.id(), ApiKey::restore(parts));
         state.events.push(event.clone());
         Ok(())
     }
@@ -138,6 +145,31 @@ impl ApiKeyRepository for InMemoryApiKeyRepository {
             .collect();
         events.sort_by_key(|e| std::cmp::Reverse((e.occurred_at, e.id)));
         Ok(events.into_iter().take(query.limit).cloned().collect())
+    }
+
+    async fn find_by_lookup(&self, lookup_id: &LookupId) -> Result<Option<ApiKey>, RepositoryError> {
+        let state = self.read();
+        Ok(state
+            .keys
+            .values()
+            .find(|key| {
+                key.lookup_id() == lookup_id || key.previous_credential().is_some_and(|p| &p.lookup_id == lookup_id)
+            })
+            .cloned())
+    }
+
+    async fn record_usage(&self, usage: &[(KeyId, DateTime<Utc>)]) -> Result<(), RepositoryError> {
+        let mut state = self.write();
+        for (id, at) in usage {
+            if let Some(key) = state.keys.get_mut(id) {
+                if key.last_used_at().is_none_or(|last| last < *at) {
+                    let mut parts = key.parts().clone();
+                    parts.last_used_at = Some(*at);
+                    *key = ApiKey::restore(parts);
+                }
+            }
+        }
+        Ok(())
     }
 
     async fn ping(&self) -> Result<(), RepositoryError> {

@@ -68,6 +68,17 @@ pub enum ApiError {
     /// 405: the path exists but not with this method.
     #[error("method not allowed")]
     MethodNotAllowed,
+    /// 401: a route protected by an API key was called without a valid one.
+    #[error("{detail}")]
+    ApiKeyRejected {
+        /// Stable machine code.
+        code: &'static str,
+        /// Explanation.
+        detail: &'static str,
+    },
+    /// 429: too many failed attempts; retry later.
+    #[error("too many failed attempts")]
+    RateLimited,
     /// 413: the body is larger than the route accepts.
     #[error("request body is larger than {limit} bytes")]
     PayloadTooLarge {
@@ -111,7 +122,8 @@ impl ApiError {
             Self::MalformedJson(_) => "malformed_json",
             Self::NotAuthenticated => "not_authenticated",
             Self::InvalidToken(_) => "invalid_token",
-            Self::Forbidden { code, .. } | Self::Unavailable { code, .. } => code,
+            Self::Forbidden { code, .. } | Self::Unavailable { code, .. } | Self::ApiKeyRejected { code, .. } => code,
+            Self::RateLimited => "rate_limited",
             Self::NotFound | Self::KeyNotFound => "not_found",
             Self::Conflict { code, .. } => code,
             Self::MethodNotAllowed => "method_not_allowed",
@@ -128,6 +140,8 @@ impl ApiError {
             Self::NotAuthenticated => "Not authenticated: a Bearer token is required".to_owned(),
             Self::InvalidToken(reason) => format!("Invalid token: {reason}"),
             Self::Forbidden { detail, .. } => detail.clone(),
+            Self::ApiKeyRejected { detail, .. } => (*detail).to_owned(),
+            Self::RateLimited => "Too many failed attempts; retry later".to_owned(),
             Self::NotFound => "Not Found".to_owned(),
             Self::KeyNotFound => "API key not found".to_owned(),
             Self::Conflict { detail, .. } => detail.clone(),
@@ -151,7 +165,8 @@ impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
             Self::MalformedJson(_) => StatusCode::BAD_REQUEST,
-            Self::NotAuthenticated | Self::InvalidToken(_) => StatusCode::UNAUTHORIZED,
+            Self::NotAuthenticated | Self::InvalidToken(_) | Self::ApiKeyRejected { .. } => StatusCode::UNAUTHORIZED,
+            Self::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             Self::Forbidden { .. } => StatusCode::FORBIDDEN,
             Self::NotFound | Self::KeyNotFound => StatusCode::NOT_FOUND,
             Self::Conflict { .. } => StatusCode::CONFLICT,
@@ -177,8 +192,11 @@ impl ResponseError for ApiError {
                     response.insert_header((header::WWW_AUTHENTICATE, value));
                 }
             }
-            Self::Unavailable { .. } => {
+            Self::Unavailable { .. } | Self::RateLimited => {
                 response.insert_header((header::RETRY_AFTER, RETRY_AFTER_SECONDS));
+            }
+            Self::ApiKeyRejected { .. } => {
+                response.insert_header((header::WWW_AUTHENTICATE, r#"Bearer realm="api-key""#));
             }
             _ => {}
         }

@@ -5,7 +5,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::OpenApi as Document;
 use utoipa::{Modify, OpenApi, ToSchema};
 
-use crate::routes::{api_keys, health};
+use crate::routes::{api_keys, health, verify};
 use crate::FieldError;
 
 /// The body of a create request (validated field by field, not deserialised).
@@ -45,6 +45,14 @@ pub(crate) struct RotateApiKeyRequest {
     /// How long the replaced private key keeps verifying (default 0).
     #[schema(minimum = 0, maximum = 604800)]
     grace_period_seconds: Option<u32>,
+}
+
+/// The body of a verification.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct VerifyApiKeyRequest {
+    /// The private key a caller presented (`sk_live_…` / `sk_test_…`).
+    key: String,
 }
 
 /// Every error but validation: a message and a stable machine code.
@@ -109,12 +117,14 @@ impl Modify for BearerAuth {
         api_keys::rotate,
         api_keys::delete,
         api_keys::events,
+        verify::verify,
         health::healthz,
         health::readyz,
     ),
     modifiers(&BearerAuth),
     tags(
         (name = "api-keys", description = "Create and manage API keys"),
+        (name = "verification", description = "Check keys presented by callers"),
         (name = "health", description = "Liveness and readiness probes"),
     )
 )]

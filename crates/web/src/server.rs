@@ -8,7 +8,7 @@ use actix_web::{web, App, HttpMessage, HttpServer};
 use tracing_actix_web::{RequestId, TracingLogger};
 use utoipa_swagger_ui::SwaggerUi;
 
-use crate::routes::{api_keys, health, method_not_allowed, not_found};
+use crate::routes::{api_keys, health, method_not_allowed, not_found, verify};
 use crate::{AppState, BodyLimit};
 
 /// How the HTTP server runs.
@@ -49,6 +49,13 @@ pub fn configure(cfg: &mut web::ServiceConfig, body_limit: BodyLimit) {
                 .route(web::post().to(api_keys::create))
                 .route(web::get().to(api_keys::list))
                 .default_service(web::to(|| async { method_not_allowed("GET, POST") })),
+        )
+        // Before `{key_id}`, which would otherwise match "verify".
+        .service(
+            web::resource(both(&format!("{collection}/verify")))
+                .app_data(body_limit)
+                .route(web::post().to(verify::verify))
+                .default_service(web::to(|| async { method_not_allowed("POST") })),
         )
         .service(
             web::resource(both(&format!("{collection}/{{key_id}}")))

@@ -1,6 +1,6 @@
 use std::sync::Arc;
 
-use keymint_application::{ApiKeyRepository, ApiKeys, Authenticate};
+use keymint_application::{ApiKeyRepository, ApiKeys, Authenticate, VerifyApiKey};
 use keymint_domain::Environment;
 
 /// What the handlers need: the use cases, the token verifier and a few settings.
@@ -10,6 +10,8 @@ pub struct AppState {
     pub api_keys: ApiKeys,
     /// Turns bearer tokens into principals.
     pub authenticate: Authenticate,
+    /// Verifies presented API keys.
+    pub verify: VerifyApiKey,
     /// Answers readiness probes.
     pub storage: Arc<dyn ApiKeyRepository>,
     /// The environment of keys created without one.

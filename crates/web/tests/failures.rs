@@ -8,7 +8,8 @@ use std::sync::Arc;
 use actix_web::{test, web, App};
 use keymint_application::{
     ApiKeys, AuthError, Authenticate, KeyPolicy, MockApiKeyRepository, MockClock, MockKeyGenerator, MockSecretHasher,
-    MockTokenVerifier, RepositoryError, VerifiedToken,
+    MockTokenVerifier, NoFailureLimiter, NoUsageTracker, NoVerificationCache, RepositoryError, VerifiedToken,
+    VerifyApiKey,
 };
 use keymint_domain::{Environment, KeyId, KeyMaterial, SecretHash};
 use keymint_web::{configure, AppState, BodyLimit};
@@ -54,6 +55,14 @@ fn state(repository: MockApiKeyRepository, verifier: MockTokenVerifier) -> AppSt
             Arc::new(verifier),
             Arc::new(keymint_application::MockOrganizationDirectory::new()),
             false,
+        ),
+        verify: VerifyApiKey::new(
+            repository.clone(),
+            Arc::new(MockSecretHasher::new()),
+            Arc::new(MockClock::new()),
+            Arc::new(NoVerificationCache),
+            Arc::new(NoFailureLimiter),
+            Arc::new(NoUsageTracker),
         ),
         storage: repository,
         default_environment: Environment::Live,

@@ -5,9 +5,11 @@ mod clock;
 mod generator;
 mod hasher;
 mod repository;
+mod verification;
 
 pub use auth::*;
 pub use clock::*;
 pub use generator::*;
 pub use hasher::*;
 pub use repository::*;
+pub use verification::*;

@@ -1,6 +1,6 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use keymint_domain::{ApiKey, AuditEvent, Environment, KeyId, OrgId};
+use keymint_domain::{ApiKey, AuditEvent, Environment, KeyId, LookupId, OrgId};
 use uuid::Uuid;
 
 /// What a repository may fail with.
@@ -102,7 +102,8 @@ pub trait ApiKeyRepository: Send + Sync {
     async fn list(&self, query: &KeyQuery) -> Result<Vec<ApiKey>, RepositoryError>;
 
     /// Replaces the stored key with `key` and records `event`, provided the stored
-    /// revision is still `expected_revision`.
+    /// revision is still `expected_revision`. `last_used_at` is not written: usage
+    /// is recorded separately and must not be rolled back by a change.
     ///
     /// MUST return [`RepositoryError::Stale`] when the revision moved on or the key
     /// is gone, writing nothing.
@@ -114,6 +115,15 @@ pub trait ApiKeyRepository: Send + Sync {
 
     /// Lists a key's audit events, newest first (`occurred_at` then `id`).
     async fn events(&self, query: &EventQuery) -> Result<Vec<AuditEvent>, RepositoryError>;
+
+    /// Loads the key whose current or rotated-out private key has `lookup_id`:
+    /// the one indexed read of a verification.
+    async fn find_by_lookup(&self, lookup_id: &LookupId) -> Result<Option<ApiKey>, RepositoryError>;
+
+    /// Sets `last_used_at` of each key to the given time unless it already holds a
+    /// later one. Keys that no longer exist are skipped; the revision is untouched
+    /// (usage is not a change made by anyone).
+    async fn record_usage(&self, usage: &[(KeyId, DateTime<Utc>)]) -> Result<(), RepositoryError>;
 
     /// Checks that storage answers, for readiness probes.
     ///

@@ -7,8 +7,8 @@ use keymint_domain::{
 };
 
 use crate::{
-    ApiKeyRepository, Clock, EventCursor, EventQuery, KeyCursor, KeyGenerator, KeyQuery, Principal, RepositoryError,
-    SecretHasher,
+    ApiKeyRepository, Clock, EventCursor, EventQuery, KeyCursor, KeyGenerator, KeyQuery, NoVerificationCache,
+    Principal, RepositoryError, SecretHasher, VerificationCache,
 };
 
 /// Who is acting, for authorisation and the audit trail.
@@ -201,6 +201,7 @@ pub struct ApiKeys {
     generator: Arc<dyn KeyGenerator>,
     clock: Arc<dyn Clock>,
     policy: KeyPolicy,
+    cache: Arc<dyn VerificationCache>,
 }
 
 impl std::fmt::Debug for ApiKeys {
@@ -234,7 +235,15 @@ impl ApiKeys {
             generator,
             clock,
             policy,
+            cache: Arc::new(NoVerificationCache),
         }
+    }
+
+    /// The same use cases, forgetting `cache`'s remembered verifications of a key
+    /// as soon as it is revoked, rotated, deleted or renamed.
+    pub fn with_cache(mut self, cache: Arc<dyn VerificationCache>) -> Self {
+        self.cache = cache;
+        self
     }
 
     fn event(&self, actor: &Actor, key_id: KeyId, action: AuditAction, now: DateTime<Utc>) -> AuditEvent {
@@ -339,7 +348,10 @@ impl ApiKeys {
             }
             let event = self.event(actor, id, action, now);
             match self.repository.update(&key, read_revision, &event).await {
-                Ok(()) => return Ok(key),
+                Ok(()) => {
+                    self.cache.evict_key(id);
+                    return Ok(key);
+                }
                 Err(RepositoryError::Stale) => continue,
                 Err(err) => return Err(err.into()),
             }
@@ -425,6 +437,7 @@ impl ApiKeys {
     pub async fn delete(&self, actor: &Actor, id: KeyId) -> Result<(), KeyError> {
         let event = self.event(actor, id, AuditAction::Deleted, self.clock.now());
         if self.repository.delete(actor.org_id, id, &event).await? {
+            self.cache.evict_key(id);
             Ok(())
         } else {
             Err(KeyError::NotFound)

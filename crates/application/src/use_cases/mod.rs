@@ -3,6 +3,8 @@
 
 mod api_keys;
 mod authenticate;
+mod verify_api_key;
 
 pub use api_keys::*;
 pub use authenticate::*;
+pub use verify_api_key::*;

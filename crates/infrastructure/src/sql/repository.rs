@@ -6,6 +6,7 @@ use keymint_domain::{
     ApiKey, ApiKeyParts, AuditEvent, Credential, KeyDescription, KeyDisplay, KeyId, KeyName, LookupId, OrgId,
     PreviousCredential, PublicKey, SecretHash,
 };
+use sea_orm::sea_query::Expr;
 use sea_orm::{
     sqlx, ActiveValue, ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, DbErr, EntityTrait, PaginatorTrait,
     QueryFilter, QueryOrder, QuerySelect, RuntimeErr, SqlErr, Statement, TransactionTrait,
@@ -249,8 +250,11 @@ impl ApiKeyRepository for SqlApiKeyRepository {
 
     async fn update(&self, key: &ApiKey, expected_revision: u32, event: &AuditEvent) -> Result<(), RepositoryError> {
         let txn = self.db.write.begin().await.map_err(classify)?;
+        let mut row = to_row(key);
+        // Usage is recorded separately; a change must not roll it back.
+        row.last_used_at = ActiveValue::NotSet;
         let updated = keys::Entity::update_many()
-            .set(to_row(key))
+            .set(row)
             .filter(keys::Column::Id.eq(key.id().as_uuid()))
             .filter(keys::Column::OrgId.eq(key.org_id().as_uuid()))
             .filter(keys::Column::Revision.eq(i64::from(expected_revision)))
@@ -313,6 +317,42 @@ impl ApiKeyRepository for SqlApiKeyRepository {
             .into_iter()
             .map(from_event_row)
             .collect()
+    }
+
+    async fn find_by_lookup(&self, lookup_id: &LookupId) -> Result<Option<ApiKey>, RepositoryError> {
+        keys::Entity::find()
+            .filter(
+                Condition::any()
+                    .add(keys::Column::LookupId.eq(lookup_id.as_str()))
+                    .add(keys::Column::PreviousLookupId.eq(lookup_id.as_str())),
+            )
+            .one(&self.db.read)
+            .await
+            .map_err(classify)?
+            .map(from_row)
+            .transpose()
+    }
+
+    async fn record_usage(&self, usage: &[(KeyId, DateTime<Utc>)]) -> Result<(), RepositoryError> {
+        if usage.is_empty() {
+            return Ok(());
+        }
+        // One transaction per batch: one fsync for many keys.
+        let txn = self.db.write.begin().await.map_err(classify)?;
+        for (id, at) in usage {
+            keys::Entity::update_many()
+                .col_expr(keys::Column::LastUsedAt, Expr::value(*at))
+                .filter(keys::Column::Id.eq(id.as_uuid()))
+                .filter(
+                    Condition::any()
+                        .add(keys::Column::LastUsedAt.is_null())
+                        .add(keys::Column::LastUsedAt.lt(*at)),
+                )
+                .exec(&txn)
+                .await
+                .map_err(classify)?;
+        }
+        txn.commit().await.map_err(classify)
     }
 
     async fn ping(&self) -> Result<(), RepositoryError> {

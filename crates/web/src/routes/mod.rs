@@ -3,6 +3,7 @@
 pub(crate) mod api_keys;
 pub(crate) mod health;
 mod paging;
+pub(crate) mod verify;
 
 use actix_web::http::header;
 use actix_web::HttpResponse;

@@ -1,0 +1,87 @@
+use std::net::IpAddr;
+
+use chrono::{DateTime, Utc};
+use keymint_domain::{Environment, KeyId, LookupId, OrgId, PrivateKey};
+
+/// What a successful verification established about a presented key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VerifiedKey {
+    /// The key's id.
+    pub key_id: KeyId,
+    /// Its organisation.
+    pub org_id: OrgId,
+    /// Its environment.
+    pub environment: Environment,
+    /// Its name.
+    pub name: String,
+    /// When it expires, if ever.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// Set when the presented key is a rotated-out one: the end of its grace period.
+    pub valid_until: Option<DateTime<Utc>>,
+}
+
+/// Remembers successful verifications so the hot path need not run argon2 again.
+///
+/// Implementations MUST key entries by a keyed digest of the presented key (never
+/// the key itself), MUST bound their size and entry lifetime, and MUST make
+/// [`VerificationCache::evict_key`] take effect before it returns.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+pub trait VerificationCache: Send + Sync {
+    /// A remembered successful verification of `presented`, if any.
+    fn get(&self, presented: &PrivateKey) -> Option<VerifiedKey>;
+    /// Remembers that `presented` verified as `verified`.
+    fn put(&self, presented: &PrivateKey, verified: VerifiedKey);
+    /// Forgets every remembered verification of key `id` (revoked, rotated, deleted
+    /// or renamed).
+    fn evict_key(&self, id: KeyId);
+}
+
+/// A cache that remembers nothing: every verification hashes.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NoVerificationCache;
+
+impl VerificationCache for NoVerificationCache {
+    fn get(&self, _: &PrivateKey) -> Option<VerifiedKey> {
+        None
+    }
+    fn put(&self, _: &PrivateKey, _: VerifiedKey) {}
+    fn evict_key(&self, _: KeyId) {}
+}
+
+/// Counts failed verifications so that a known (public) lookup id or a single
+/// client cannot make the service burn argon2 CPU at will.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+pub trait FailureLimiter: Send + Sync {
+    /// Whether attempts for `lookup_id` or from `client` are over their failure
+    /// budget at `now` and must be refused without hashing.
+    fn is_limited(&self, lookup_id: &LookupId, client: Option<IpAddr>, now: DateTime<Utc>) -> bool;
+    /// Counts one failed verification.
+    fn record_failure(&self, lookup_id: &LookupId, client: Option<IpAddr>, now: DateTime<Utc>);
+}
+
+/// A limiter that never limits.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NoFailureLimiter;
+
+impl FailureLimiter for NoFailureLimiter {
+    fn is_limited(&self, _: &LookupId, _: Option<IpAddr>, _: DateTime<Utc>) -> bool {
+        false
+    }
+    fn record_failure(&self, _: &LookupId, _: Option<IpAddr>, _: DateTime<Utc>) {}
+}
+
+/// Notes that keys were used, for `last_used_at`. Implementations coalesce: a
+/// call is cheap and does not write storage itself.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+pub trait UsageTracker: Send + Sync {
+    /// Key `id` verified successfully at `at`.
+    fn record(&self, id: KeyId, at: DateTime<Utc>);
+}
+
+/// A tracker that records nothing.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NoUsageTracker;
+
+impl UsageTracker for NoUsageTracker {
+    fn record(&self, _: KeyId, _: DateTime<Utc>) {}
+}

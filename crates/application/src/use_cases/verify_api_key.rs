@@ -1,0 +1,160 @@
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use keymint_domain::PrivateKey;
+
+use crate::{
+    ApiKeyRepository, Clock, FailureLimiter, RepositoryError, SecretHasher, UsageTracker, VerificationCache,
+    VerifiedKey,
+};
+
+/// The answer to "is this key good?".
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Verification {
+    /// The key is valid.
+    Valid(VerifiedKey),
+    /// Unknown, malformed, failing its checksum, wrong secret, deleted, or a
+    /// rotated-out key past its grace period: all alike, so nothing is learned.
+    NotFound,
+    /// The right key, revoked.
+    Revoked,
+    /// The right key, expired.
+    Expired,
+    /// Too many failed attempts for this key id or client; try later.
+    RateLimited,
+}
+
+impl Verification {
+    /// The stable code clients switch on.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Verification::Valid(_) => "VALID",
+            Verification::NotFound => "NOT_FOUND",
+            Verification::Revoked => "REVOKED",
+            Verification::Expired => "EXPIRED",
+            Verification::RateLimited => "RATE_LIMITED",
+        }
+    }
+}
+
+/// Why a verification could not be decided.
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyApiKeyError {
+    /// Storage is unreachable.
+    #[error("storage is unavailable")]
+    StorageUnavailable(#[source] anyhow::Error),
+    /// Anything else.
+    #[error(transparent)]
+    Unexpected(anyhow::Error),
+}
+
+/// Verifies presented private keys: the hot path.
+///
+/// In order: the format and checksum (no I/O), the cache of successful
+/// verifications (no I/O), the failure limits (no I/O), one indexed read, one
+/// argon2 verification. Only then are revocation and expiry reported, so that
+/// nobody without the secret learns a key's state.
+#[derive(Clone)]
+pub struct VerifyApiKey {
+    repository: Arc<dyn ApiKeyRepository>,
+    hasher: Arc<dyn SecretHasher>,
+    clock: Arc<dyn Clock>,
+    cache: Arc<dyn VerificationCache>,
+    limiter: Arc<dyn FailureLimiter>,
+    usage: Arc<dyn UsageTracker>,
+}
+
+impl std::fmt::Debug for VerifyApiKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VerifyApiKey").finish_non_exhaustive()
+    }
+}
+
+impl VerifyApiKey {
+    /// Wires the use case to its ports.
+    pub fn new(
+        repository: Arc<dyn ApiKeyRepository>,
+        hasher: Arc<dyn SecretHasher>,
+        clock: Arc<dyn Clock>,
+        cache: Arc<dyn VerificationCache>,
+        limiter: Arc<dyn FailureLimiter>,
+        usage: Arc<dyn UsageTracker>,
+    ) -> Self {
+        Self {
+            repository,
+            hasher,
+            clock,
+            cache,
+            limiter,
+            usage,
+        }
+    }
+
+    /// Verifies `presented`, as sent by `client` (for the failure limits).
+    pub async fn execute(&self, presented: &str, client: Option<IpAddr>) -> Result<Verification, VerifyApiKeyError> {
+        let Ok(key) = PrivateKey::parse(presented) else {
+            return Ok(Verification::NotFound);
+        };
+        let now = self.clock.now();
+        if let Some(verified) = self.cache.get(&key) {
+            let lapsed =
+                verified.expires_at.is_some_and(|at| at <= now) || verified.valid_until.is_some_and(|at| at <= now);
+            if !lapsed {
+                self.usage.record(verified.key_id, now);
+                return Ok(Verification::Valid(verified));
+            }
+            self.cache.evict_key(verified.key_id);
+        }
+
+        let lookup_id = key.lookup_id();
+        if self.limiter.is_limited(&lookup_id, client, now) {
+            return Ok(Verification::RateLimited);
+        }
+        let fail = || {
+            self.limiter.record_failure(&lookup_id, client, now);
+            Ok(Verification::NotFound)
+        };
+        let stored = self
+            .repository
+            .find_by_lookup(&lookup_id)
+            .await
+            .map_err(|err| match err {
+                RepositoryError::Unavailable(e) => VerifyApiKeyError::StorageUnavailable(e),
+                other => VerifyApiKeyError::Unexpected(other.into()),
+            })?;
+        let Some(stored) = stored.filter(|stored| stored.environment() == key.environment()) else {
+            return fail();
+        };
+        let Some((hash, valid_until)) = stored.hash_for(&lookup_id, now) else {
+            return fail();
+        };
+        if !self
+            .hasher
+            .verify(&key, hash)
+            .await
+            .map_err(|e| VerifyApiKeyError::Unexpected(e.into()))?
+        {
+            return fail();
+        }
+        if stored.is_revoked() {
+            return Ok(Verification::Revoked);
+        }
+        if stored.is_expired(now) {
+            return Ok(Verification::Expired);
+        }
+        let verified = VerifiedKey {
+            key_id: stored.id(),
+            org_id: stored.org_id(),
+            environment: stored.environment(),
+            name: stored.name().as_str().to_owned(),
+            expires_at: stored.expires_at(),
+            valid_until,
+        };
+        self.cache.put(&key, verified.clone());
+        self.usage.record(verified.key_id, now);
+        Ok(Verification::Valid(verified))
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,319 @@
+use super::*;
+use crate::{
+    MockApiKeyRepository, MockClock, MockFailureLimiter, MockSecretHasher, MockUsageTracker, MockVerificationCache,
+};
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use keymint_domain::{ApiKey, Credential, Environment, KeyId, KeyMaterial, KeyName, NewApiKey, OrgId, SecretHash};
+use rand::rngs::StdRng;
+use rand::SeedableRng;
+use uuid::Uuid;
+
+fn now() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 6, 1, 12, 0, 0).unwrap()
+}
+
+/// A reversible stand-in for argon2, so tests can build matching hashes.
+fn fake_hash(key: &PrivateKey) -> SecretHash {
+    SecretHash::new(format!("$fake${}", key.expose_secret())).unwrap()
+}
+
+fn hasher() -> MockSecretHasher {
+    let mut hasher = MockSecretHasher::new();
+    hasher
+        .expect_verify()
+        .returning(|key, hash| Ok(hash == &fake_hash(key)));
+    hasher
+}
+
+struct Fixture {
+    key: ApiKey,
+    presented: String,
+}
+
+fn fixture(seed: u64, expires_at: Option<DateTime<Utc>>) -> Fixture {
+    let material = KeyMaterial::generate(Environment::Live, &mut StdRng::seed_from_u64(seed));
+    let credential = Credential {
+        lookup_id: material.lookup_id(),
+        secret_hash: fake_hash(material.private_key()),
+        display: material.private_key().display(),
+    };
+    let request = NewApiKey::new(
+        OrgId::from_uuid(Uuid::from_u128(1)),
+        KeyName::new("svc").unwrap(),
+        None,
+        Environment::Live,
+    )
+    .expiring_at(expires_at);
+    let key = ApiKey::issue(
+        request,
+        KeyId::from_uuid(Uuid::from_u128(seed.into())),
+        material.public_key().clone(),
+        credential,
+        now() - Duration::days(1),
+    );
+    Fixture {
+        presented: material.private_key().expose_secret().to_owned(),
+        key,
+    }
+}
+
+struct Ports {
+    repository: MockApiKeyRepository,
+    hasher: MockSecretHasher,
+    cache: MockVerificationCache,
+    limiter: MockFailureLimiter,
+    usage: MockUsageTracker,
+}
+
+impl Ports {
+    fn new() -> Self {
+        let mut cache = MockVerificationCache::new();
+        cache.expect_get().returning(|_| None);
+        let mut limiter = MockFailureLimiter::new();
+        limiter.expect_is_limited().returning(|_, _, _| false);
+        Self {
+            repository: MockApiKeyRepository::new(),
+            hasher: hasher(),
+            cache,
+            limiter,
+            usage: MockUsageTracker::new(),
+        }
+    }
+
+    fn storing(mut self, key: ApiKey) -> Self {
+        self.repository.expect_find_by_lookup().returning(move |lookup| {
+            Ok(
+                (key.lookup_id() == lookup || key.previous_credential().is_some_and(|p| &p.lookup_id == lookup))
+                    .then(|| key.clone()),
+            )
+        });
+        self
+    }
+
+    fn use_case(self) -> VerifyApiKey {
+        let mut clock = MockClock::new();
+        clock.expect_now().returning(now);
+        VerifyApiKey::new(
+            Arc::new(self.repository),
+            Arc::new(self.hasher),
+            Arc::new(clock),
+            Arc::new(self.cache),
+            Arc::new(self.limiter),
+            Arc::new(self.usage),
+        )
+    }
+}
+
+#[tokio::test]
+async fn a_malformed_or_mistyped_key_is_refused_before_any_io_or_hashing() {
+    let f = fixture(1, None);
+    let mut typo = f.presented.clone();
+    typo.replace_range(30..31, if &typo[30..31] == "a" { "b" } else { "a" });
+    for presented in ["", "sk_live_short", "pk_live_abcdefghijklmnopqrstuvwx", typo.as_str()] {
+        let mut ports = Ports::new();
+        ports.repository.expect_find_by_lookup().never();
+        ports.hasher = MockSecretHasher::new();
+        ports.hasher.expect_verify().never();
+        ports.cache = MockVerificationCache::new();
+        ports.cache.expect_get().never();
+        assert_eq!(
+            ports.use_case().execute(presented, None).await.unwrap(),
+            Verification::NotFound,
+            "{presented}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_valid_key_is_verified_cached_and_its_use_recorded() {
+    let f = fixture(2, None);
+    let mut ports = Ports::new().storing(f.key.clone());
+    ports.cache.expect_put().times(1).returning(|_, _| ());
+    let id = f.key.id();
+    ports
+        .usage
+        .expect_record()
+        .withf(move |key, at| *key == id && *at == now())
+        .times(1)
+        .returning(|_, _| ());
+
+    let outcome = ports.use_case().execute(&f.presented, None).await.unwrap();
+
+    let Verification::Valid(verified) = outcome else {
+        panic!("{outcome:?}")
+    };
+    assert_eq!(
+        (verified.key_id, verified.org_id, verified.name.as_str()),
+        (id, f.key.org_id(), "svc")
+    );
+    assert_eq!(verified.valid_until, None);
+}
+
+#[tokio::test]
+async fn a_cache_hit_needs_neither_storage_nor_hashing() {
+    let f = fixture(3, None);
+    let mut ports = Ports::new();
+    let cached = VerifiedKey {
+        key_id: f.key.id(),
+        org_id: f.key.org_id(),
+        environment: Environment::Live,
+        name: "svc".into(),
+        expires_at: None,
+        valid_until: None,
+    };
+    let hit = cached.clone();
+    ports.cache = MockVerificationCache::new();
+    ports.cache.expect_get().returning(move |_| Some(hit.clone()));
+    ports.repository.expect_find_by_lookup().never();
+    ports.hasher = MockSecretHasher::new();
+    ports.hasher.expect_verify().never();
+    ports.usage.expect_record().times(1).returning(|_, _| ());
+
+    assert_eq!(
+        ports.use_case().execute(&f.presented, None).await.unwrap(),
+        Verification::Valid(cached)
+    );
+}
+
+#[tokio::test]
+async fn a_cached_verification_that_lapsed_is_evicted_and_rechecked() {
+    let f = fixture(4, Some(now() - Duration::seconds(1)));
+    let mut ports = Ports::new().storing(f.key.clone());
+    let stale = VerifiedKey {
+        key_id: f.key.id(),
+        org_id: f.key.org_id(),
+        environment: Environment::Live,
+        name: "svc".into(),
+        expires_at: f.key.expires_at(),
+        valid_until: None,
+    };
+    ports.cache = MockVerificationCache::new();
+    ports.cache.expect_get().returning(move |_| Some(stale.clone()));
+    ports.cache.expect_evict_key().times(1).returning(|_| ());
+    ports.cache.expect_put().never();
+
+    assert_eq!(
+        ports.use_case().execute(&f.presented, None).await.unwrap(),
+        Verification::Expired
+    );
+}
+
+#[tokio::test]
+async fn a_wrong_secret_with_a_known_lookup_id_is_not_found_and_counted() {
+    // The stored row has the presented key's lookup id but another key's hash: the
+    // position of an attacker who knows a (public) lookup id and guesses secrets.
+    let genuine = fixture(5, None);
+    let guess = KeyMaterial::generate(Environment::Live, &mut StdRng::seed_from_u64(6));
+    let mut parts = genuine.key.parts().clone();
+    parts.credential.lookup_id = guess.lookup_id();
+    let stored = ApiKey::restore(parts);
+    let mut ports = Ports::new().storing(stored);
+    ports.limiter.expect_record_failure().times(1).returning(|_, _, _| ());
+    ports.cache.expect_put().never();
+
+    let outcome = ports
+        .use_case()
+        .execute(guess.private_key().expose_secret(), None)
+        .await
+        .unwrap();
+
+    assert_eq!(outcome, Verification::NotFound);
+}
+
+#[tokio::test]
+async fn an_unknown_key_is_not_found_and_counted() {
+    let f = fixture(7, None);
+    let mut ports = Ports::new();
+    ports.repository.expect_find_by_lookup().returning(|_| Ok(None));
+    ports.limiter.expect_record_failure().times(1).returning(|_, _, _| ());
+    assert_eq!(
+        ports.use_case().execute(&f.presented, None).await.unwrap(),
+        Verification::NotFound
+    );
+}
+
+#[tokio::test]
+async fn over_the_failure_limit_nothing_is_read_or_hashed() {
+    let f = fixture(8, None);
+    let mut ports = Ports::new();
+    ports.limiter = MockFailureLimiter::new();
+    ports.limiter.expect_is_limited().returning(|_, _, _| true);
+    ports.repository.expect_find_by_lookup().never();
+    ports.hasher = MockSecretHasher::new();
+    ports.hasher.expect_verify().never();
+    let client = Some("203.0.113.9".parse().unwrap());
+    assert_eq!(
+        ports.use_case().execute(&f.presented, client).await.unwrap(),
+        Verification::RateLimited
+    );
+}
+
+#[tokio::test]
+async fn revoked_and_expired_keys_are_reported_only_to_holders_of_the_secret() {
+    let mut revoked = fixture(9, None);
+    revoked.key.revoke(now());
+    let expired = fixture(10, Some(now()));
+    for (f, expected) in [(revoked, Verification::Revoked), (expired, Verification::Expired)] {
+        let mut ports = Ports::new().storing(f.key.clone());
+        ports.cache.expect_put().never();
+        assert_eq!(ports.use_case().execute(&f.presented, None).await.unwrap(), expected);
+    }
+}
+
+#[tokio::test]
+async fn a_rotated_out_key_verifies_only_inside_its_grace_period() {
+    let f = fixture(11, None);
+    let replacement = KeyMaterial::generate(Environment::Live, &mut StdRng::seed_from_u64(12));
+    let credential = Credential {
+        lookup_id: replacement.lookup_id(),
+        secret_hash: fake_hash(replacement.private_key()),
+        display: replacement.private_key().display(),
+    };
+    let mut in_grace = f.key.clone();
+    in_grace
+        .rotate(credential.clone(), Duration::seconds(60), now() - Duration::seconds(30))
+        .unwrap();
+    let mut past_grace = f.key.clone();
+    past_grace
+        .rotate(credential, Duration::seconds(60), now() - Duration::seconds(90))
+        .unwrap();
+
+    let mut ports = Ports::new().storing(in_grace);
+    ports.cache.expect_put().returning(|_, _| ());
+    ports.usage.expect_record().returning(|_, _| ());
+    let outcome = ports.use_case().execute(&f.presented, None).await.unwrap();
+    let Verification::Valid(verified) = outcome else {
+        panic!("{outcome:?}")
+    };
+    assert_eq!(verified.valid_until, Some(now() + Duration::seconds(30)));
+
+    let mut ports = Ports::new().storing(past_grace.clone());
+    ports.limiter.expect_record_failure().returning(|_, _, _| ());
+    assert_eq!(
+        ports.use_case().execute(&f.presented, None).await.unwrap(),
+        Verification::NotFound
+    );
+
+    let mut ports = Ports::new().storing(past_grace);
+    ports.cache.expect_put().returning(|_, _| ());
+    ports.usage.expect_record().returning(|_, _| ());
+    let new_key = replacement.private_key().expose_secret().to_owned();
+    assert!(matches!(
+        ports.use_case().execute(&new_key, None).await.unwrap(),
+        Verification::Valid(_)
+    ));
+}
+
+#[tokio::test]
+async fn storage_outages_are_errors_not_verdicts() {
+    let f = fixture(13, None);
+    let mut ports = Ports::new();
+    ports
+        .repository
+        .expect_find_by_lookup()
+        .returning(|_| Err(RepositoryError::Unavailable(anyhow::anyhow!("down"))));
+    assert!(matches!(
+        ports.use_case().execute(&f.presented, None).await,
+        Err(VerifyApiKeyError::StorageUnavailable(_))
+    ));
+}

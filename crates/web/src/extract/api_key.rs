@@ -1,0 +1,81 @@
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::http::header;
+use actix_web::{web, FromRequest, HttpRequest};
+use keymint_application::{Verification, VerifiedKey, VerifyApiKey, VerifyApiKeyError};
+
+use crate::ApiError;
+
+/// The API key a request presents: `x-api-key: sk_…`, or else
+/// `Authorization: Bearer sk_…`.
+pub(crate) fn presented_api_key(req: &HttpRequest) -> Option<String> {
+    let headers = req.headers();
+    if let Some(key) = headers.get("x-api-key").and_then(|v| v.to_str().ok()) {
+        return Some(key.trim().to_owned());
+    }
+    let authorization = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = authorization.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim().to_owned())
+}
+
+impl From<VerifyApiKeyError> for ApiError {
+    fn from(err: VerifyApiKeyError) -> Self {
+        match err {
+            VerifyApiKeyError::StorageUnavailable(cause) => ApiError::storage_unavailable(cause),
+            VerifyApiKeyError::Unexpected(cause) => ApiError::Internal(cause),
+        }
+    }
+}
+
+/// A request authenticated by a valid Keymint API key.
+///
+/// Put it in any actix-web handler's arguments to require a key; register a
+/// [`VerifyApiKey`] as `web::Data` in the app. Requests without a valid key are
+/// answered 401 (or 429 after too many failures) before the handler runs:
+///
+/// ```no_run
+/// use actix_web::HttpResponse;
+/// use keymint_web::VerifiedApiKey;
+///
+/// async fn reports(key: VerifiedApiKey) -> HttpResponse {
+///     HttpResponse::Ok().json(serde_json::json!({ "org": key.0.org_id.to_string() }))
+/// }
+/// ```
+#[derive(Clone, Debug)]
+pub struct VerifiedApiKey(pub VerifiedKey);
+
+impl FromRequest for VerifiedApiKey {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        let presented = presented_api_key(req);
+        let client = req.peer_addr().map(|addr| addr.ip());
+        let verifier = req.app_data::<web::Data<VerifyApiKey>>().cloned();
+        Box::pin(async move {
+            let verifier =
+                verifier.ok_or_else(|| ApiError::Internal(anyhow::anyhow!("VerifyApiKey is not registered")))?;
+            let presented = presented.ok_or(ApiError::ApiKeyRejected {
+                code: "api_key_required",
+                detail: "An API key is required: send it as x-api-key or Authorization: Bearer",
+            })?;
+            match verifier.execute(&presented, client).await? {
+                Verification::Valid(key) => Ok(VerifiedApiKey(key)),
+                Verification::NotFound => Err(ApiError::ApiKeyRejected {
+                    code: "invalid_api_key",
+                    detail: "The API key is not valid",
+                }),
+                Verification::Revoked => Err(ApiError::ApiKeyRejected {
+                    code: "api_key_revoked",
+                    detail: "The API key has been revoked",
+                }),
+                Verification::Expired => Err(ApiError::ApiKeyRejected {
+                    code: "api_key_expired",
+                    detail: "The API key has expired",
+                }),
+                Verification::RateLimited => Err(ApiError::RateLimited),
+            }
+        })
+    }
+}

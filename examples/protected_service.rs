@@ -1,0 +1,51 @@
+//! A small service whose routes require a Keymint API key, verified in-process
+//! against Keymint's database with `keymint_web::VerifiedApiKey`.
+//!
+//! ```sh
+//! cargo run                                  # Keymint itself, to create keys
+//! cargo run --example protected_service      # this service on 127.0.0.1:8081
+//! curl -H "x-api-key: sk_live_…" http://127.0.0.1:8081/reports
+//! ```
+//!
+//! It reads Keymint's configuration (the same `KEYMINT_DATABASE__URL`), so it sees
+//! the same keys; revocations made through Keymint reach it within the cache TTL.
+
+use actix_web::{web, App, HttpResponse, HttpServer};
+use keymint_web::VerifiedApiKey;
+use serde_json::json;
+
+/// The routes: `/reports` needs a valid key, `/status` does not.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/reports", web::get().to(reports))
+        .route("/status", web::get().to(status));
+}
+
+/// Only reached with a valid key; the key tells whose reports to serve.
+async fn reports(key: VerifiedApiKey) -> HttpResponse {
+    let key = key.0;
+    HttpResponse::Ok().json(json!({
+        "organization": key.org_id.to_string(),
+        "key": key.key_id.to_string(),
+        "environment": key.environment.as_str(),
+        "reports": ["2026-q3.csv", "2026-q4.csv"],
+    }))
+}
+
+async fn status() -> HttpResponse {
+    HttpResponse::Ok().json(json!({"status": "ok"}))
+}
+
+#[allow(dead_code)]
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let settings = keymint::Settings::load()?;
+    keymint::telemetry::init(&settings.log, std::io::stdout, false);
+    let verifier = keymint::startup::key_verifier(&settings).await?;
+    let verify = web::Data::new(verifier.verify.clone());
+    HttpServer::new(move || App::new().app_data(verify.clone()).configure(configure))
+        .bind(("127.0.0.1", 8081))?
+        .run()
+        .await?;
+    verifier.usage.flush().await?;
+    Ok(())
+}
