@@ -8,12 +8,14 @@ use std::time::Duration;
 use actix_web::dev::{Server, ServerHandle};
 use anyhow::Context;
 use keymint_application::{
-    ApiKeyRepository, ApiKeys, Authenticate, Clock, OrganizationDirectory, TokenVerifier, VerifyApiKey,
+    ApiKeyRepository, ApiKeys, Authenticate, Clock, OrganizationDirectory, TokenVerifier, VerificationCache,
+    VerifyApiKey,
 };
 use keymint_infrastructure::sql::{self, Database, SqlApiKeyRepository};
 use keymint_infrastructure::{
     Argon2Hasher, CoalescingUsageTracker, Hs256Verifier, InMemoryApiKeyRepository, InMemoryOrganizationDirectory,
-    JwksVerifier, MokaVerificationCache, OsKeyGenerator, SqlOrganizationDirectory, SystemClock, WindowFailureLimiter,
+    JwksVerifier, OsKeyGenerator, ShardedVerificationCache, SqlOrganizationDirectory, SystemClock,
+    WindowFailureLimiter,
 };
 use keymint_migrations::{Migrator, MigratorTrait};
 use keymint_web::{AppState, HttpSettings};
@@ -67,6 +69,7 @@ pub async fn key_verifier(settings: &Settings) -> anyhow::Result<KeyVerifier> {
     let repository: Arc<dyn ApiKeyRepository> =
         Arc::new(SqlApiKeyRepository::new(connect_and_migrate(settings).await?));
     let parts = VerificationParts::new(settings, repository.clone())?;
+    parts.listen_for_changes(settings);
     Ok(KeyVerifier {
         verify: parts.use_case(repository),
         usage: parts.usage,
@@ -77,7 +80,7 @@ pub async fn key_verifier(settings: &Settings) -> anyhow::Result<KeyVerifier> {
 struct VerificationParts {
     hasher: Arc<Argon2Hasher>,
     clock: Arc<dyn Clock>,
-    cache: Arc<MokaVerificationCache>,
+    cache: Arc<ShardedVerificationCache>,
     limiter: Arc<WindowFailureLimiter>,
     usage: Arc<CoalescingUsageTracker>,
 }
@@ -90,7 +93,7 @@ impl VerificationParts {
         Ok(Self {
             hasher: Arc::new(Argon2Hasher::new(settings.argon2_params()).map_err(|e| e.0)?),
             clock: Arc::new(SystemClock),
-            cache: Arc::new(MokaVerificationCache::new(
+            cache: Arc::new(ShardedVerificationCache::new(
                 verify.cache_capacity,
                 Duration::from_secs(verify.cache_ttl_seconds),
             )),
@@ -101,6 +104,15 @@ impl VerificationParts {
             )),
             usage,
         })
+    }
+
+    /// On PostgreSQL, evicts keys that other processes change (LISTEN/NOTIFY).
+    fn listen_for_changes(&self, settings: &Settings) {
+        let url = settings.database.url.expose_secret();
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let cache: Arc<dyn VerificationCache> = self.cache.clone();
+            sql::spawn_change_listener(url.to_owned(), &cache);
+        }
     }
 
     fn use_case(&self, repository: Arc<dyn ApiKeyRepository>) -> VerifyApiKey {
@@ -146,6 +158,7 @@ impl Application {
             }
         };
         let parts = VerificationParts::new(&settings, repository.clone())?;
+        parts.listen_for_changes(&settings);
         let usage = parts.usage.clone();
         let state = AppState {
             api_keys: ApiKeys::new(

@@ -9,7 +9,7 @@ use keymint_application::{
 };
 use keymint_domain::{Environment, KeyName, NewApiKey, OrgId};
 use keymint_infrastructure::{
-    Argon2Hasher, Argon2Params, InMemoryApiKeyRepository, MokaVerificationCache, OsKeyGenerator, SystemClock,
+    Argon2Hasher, Argon2Params, InMemoryApiKeyRepository, OsKeyGenerator, ShardedVerificationCache, SystemClock,
 };
 use serde_json::Value;
 use uuid::Uuid;
@@ -30,7 +30,7 @@ async fn the_example_service_serves_valid_keys_and_refuses_the_rest() {
         .unwrap(),
     );
     let cache: Arc<dyn VerificationCache> =
-        Arc::new(MokaVerificationCache::new(100, std::time::Duration::from_secs(30)));
+        Arc::new(ShardedVerificationCache::new(100, std::time::Duration::from_secs(30)));
     let keys = ApiKeys::new(
         repository.clone(),
         hasher.clone(),

@@ -14,6 +14,79 @@ use uuid::Uuid;
 pub enum Backend {
     Memory,
     Sqlite,
+    Postgres,
+}
+
+const POSTGRES_ENV: &str = "KEYMINT_TEST_POSTGRES_URL";
+const TEST_DATABASE_PREFIX: &str = "keymint_test_";
+
+fn postgres_admin_url() -> String {
+    std::env::var(POSTGRES_ENV).unwrap_or_else(|_| panic!("needs PostgreSQL: set {POSTGRES_ENV}"))
+}
+
+/// `url` with its database name replaced by `name`.
+fn with_database(url: &str, name: &str) -> String {
+    let (base, query) = url.split_once('?').map_or((url, None), |(b, q)| (b, Some(q)));
+    let server = base.rsplit_once('/').map_or(base, |(server, _)| server);
+    match query {
+        Some(query) => format!("{server}/{name}?{query}"),
+        None => format!("{server}/{name}"),
+    }
+}
+
+/// Runs `statement` on the admin database from a thread of its own, so it can be
+/// called from synchronous code (settings, `Drop`) inside or outside a runtime.
+fn admin(statement: String) {
+    let url = postgres_admin_url();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        runtime.block_on(async move {
+            use sea_orm::ConnectionTrait;
+            let mut options = sea_orm::ConnectOptions::new(url);
+            options.sqlx_logging(false).max_connections(1);
+            let db = sea_orm::Database::connect(options)
+                .await
+                .expect("PostgreSQL is reachable");
+            db.execute_unprepared(&statement).await.expect("admin statement runs");
+            let _ = db.close().await;
+        })
+    })
+    .join()
+    .expect("admin thread");
+}
+
+/// A fresh, empty database for one test; it is dropped with the test's app.
+pub fn postgres_test_database() -> String {
+    let name = format!("{TEST_DATABASE_PREFIX}{}", Uuid::new_v4().simple());
+    admin(format!("CREATE DATABASE {name}"));
+    with_database(&postgres_admin_url(), &name)
+}
+
+/// Drops a database made by [`postgres_test_database`] (other URLs are ignored).
+pub fn drop_test_database(url: &str) {
+    if let Some(name) = url
+        .rsplit('/')
+        .next()
+        .map(|tail| tail.split('?').next().unwrap_or(tail))
+    {
+        if name.starts_with(TEST_DATABASE_PREFIX) && url.starts_with("postgres") {
+            admin(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+        }
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        use secrecy::ExposeSecret;
+        // Stop serving so the app's pools and listeners go away with it.
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(self.handle.stop(false));
+        }
+        drop_test_database(self.settings.database.url.expose_secret());
+    }
 }
 
 pub struct TestApp {
@@ -26,7 +99,7 @@ pub struct TestApp {
     /// Stops the server gracefully.
     pub handle: actix_web::dev::ServerHandle,
     /// Ends when the server has stopped and flushed.
-    pub task: tokio::task::JoinHandle<std::io::Result<()>>,
+    task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
 }
 
 /// Cheap argon2 parameters: tests check behaviour, not cost.
@@ -34,6 +107,7 @@ pub fn test_settings(backend: Backend, dir: &TempDir) -> figment::Figment {
     let url = match backend {
         Backend::Memory => "memory:".to_owned(),
         Backend::Sqlite => format!("sqlite://{}/keymint.db", dir.path().display()),
+        Backend::Postgres => postgres_test_database(),
     };
     Settings::defaults()
         .merge(("server.listen", "127.0.0.1:0"))
@@ -65,7 +139,7 @@ pub async fn spawn_app_with(figment: figment::Figment, dir: TempDir) -> TestApp 
         settings,
         dir,
         handle,
-        task,
+        task: Some(task),
     }
 }
 
@@ -77,6 +151,14 @@ pub fn unix_now() -> u64 {
 }
 
 impl TestApp {
+    /// Stops the server gracefully and waits until it has flushed and closed.
+    pub async fn stop(&mut self) {
+        self.handle.stop(true).await;
+        if let Some(task) = self.task.take() {
+            task.await.expect("server task").expect("server stopped cleanly");
+        }
+    }
+
     pub fn hs256(&self) -> Hs256Config {
         self.settings.hs256()
     }
@@ -172,11 +254,20 @@ macro_rules! for_each_backend {
                 }
             )*
         }
-        mod sqlite {
+                mod sqlite {
             $(
                 #[tokio::test]
                 async fn $scenario() {
                     super::$scenario($crate::helpers::Backend::Sqlite).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test]
+                #[ignore = "needs PostgreSQL: set KEYMINT_TEST_POSTGRES_URL"]
+                async fn $scenario() {
+                    super::$scenario($crate::helpers::Backend::Postgres).await
                 }
             )*
         }

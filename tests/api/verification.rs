@@ -299,7 +299,7 @@ async fn last_used_at_appears_within_the_flush_interval(backend: Backend) {
 
 async fn usage_still_pending_is_written_at_graceful_shutdown(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let app = spawn_app_with(
+    let mut app = spawn_app_with(
         test_settings(backend, &dir).merge(("verify.usage_flush_seconds", 3600)),
         dir,
     )
@@ -307,10 +307,9 @@ async fn usage_still_pending_is_written_at_graceful_shutdown(backend: Backend) {
     let created = app.create_named("flushed").await;
     assert_code(&verify(&app, created["private_key"].as_str().unwrap()).await, "VALID");
 
-    app.handle.stop(true).await;
-    app.task.await.unwrap().unwrap();
+    app.stop().await;
 
-    if backend == Backend::Sqlite {
+    if backend != Backend::Memory {
         use keymint_application::ApiKeyRepository;
         use secrecy::ExposeSecret;
         let db = keymint_infrastructure::sql::connect(app.settings.database.url.expose_secret(), &Default::default())

@@ -1,6 +1,6 @@
 use std::fmt;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, DurationRound, Utc};
 
 use crate::{Environment, KeyDescription, KeyDisplay, KeyId, KeyName, LookupId, OrgId, PublicKey};
 
@@ -64,8 +64,11 @@ impl NewApiKey {
 
     /// The same request for a key that stops verifying at `expires_at`. Whether that
     /// moment is acceptable is checked with [`check_expiry`] when the key is issued.
+        ///
+    /// The time is kept to the microsecond, the precision every supported database
+    /// stores, so the key reads back exactly as it was created.
     pub fn expiring_at(mut self, expires_at: Option<DateTime<Utc>>) -> Self {
-        self.expires_at = expires_at;
+        self.expires_at = expires_at.map(|at| at.duration_trunc(chrono::TimeDelta::microseconds(1)).unwrap_or(at));
         self
     }
 
@@ -469,6 +472,14 @@ mod tests {
         assert_eq!(key.revision(), 4, "a repeated revoke changes nothing");
         assert!(key.rotate(credential(9), Duration::zero(), at(3)).is_err());
         assert_eq!(key.revision(), 4, "a refused rotation changes nothing");
+    }
+
+        #[test]
+    fn expiry_is_kept_to_the_microsecond() {
+        let precise = at(100) + Duration::nanoseconds(123_456_789);
+        let request = NewApiKey::new(OrgId::from_uuid(Uuid::nil()), KeyName::new("x").unwrap(), None, Environment::Live)
+            .expiring_at(Some(precise));
+        assert_eq!(request.expires_at(), Some(at(100) + Duration::microseconds(123_456)));
     }
 
     #[test]

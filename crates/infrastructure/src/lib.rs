@@ -19,4 +19,4 @@ pub use jwks::{JwksConfig, JwksSource, JwksVerifier, SUPPORTED_ALGORITHMS};
 pub use jwt::{ClaimRules, DevTokenRequest, Hs256Config, Hs256Verifier};
 pub use memory::InMemoryApiKeyRepository;
 pub use organizations::{InMemoryOrganizationDirectory, SqlOrganizationDirectory};
-pub use verification::{CoalescingUsageTracker, MokaVerificationCache, WindowFailureLimiter};
+pub use verification::{CoalescingUsageTracker, ShardedVerificationCache, WindowFailureLimiter};

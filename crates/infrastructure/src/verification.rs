@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex, PoisonError, Weak};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use keymint_application::{ApiKeyRepository, FailureLimiter, UsageTracker, VerificationCache, VerifiedKey};
@@ -18,30 +18,45 @@ use rand_core::{OsRng, RngCore};
 /// is never kept beyond the request. Entries live at most `ttl` (the bound on how
 /// stale a verification in another process can be) and the cache holds at most
 /// `capacity` of them.
-pub struct MokaVerificationCache {
+///
+/// Sharded maps behind short mutexes: a hit is one digest, one lock and one
+/// lookup, and an entry costs a couple of hundred bytes (a general-purpose cache
+/// with frequency sketches and operation logs cost several times that here).
+pub struct ShardedVerificationCache {
     digest_key: [u8; 32],
-    entries: moka::sync::Cache<[u8; 32], VerifiedKey>,
+    shards: Box<[Mutex<Shard>]>,
+    per_shard: usize,
+    ttl: Duration,
 }
 
-impl std::fmt::Debug for MokaVerificationCache {
+type Shard = HashMap<[u8; 32], Cached>;
+
+struct Cached {
+    verified: VerifiedKey,
+    stored: Instant,
+}
+
+const SHARDS: usize = 64;
+
+impl std::fmt::Debug for ShardedVerificationCache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MokaVerificationCache")
-            .field("entries", &self.entries.entry_count())
+        f.debug_struct("ShardedVerificationCache")
+            .field("len", &self.len())
             .finish_non_exhaustive()
     }
 }
 
-impl MokaVerificationCache {
+impl ShardedVerificationCache {
     /// A cache of at most `capacity` verifications, each trusted for `ttl`.
     pub fn new(capacity: u64, ttl: Duration) -> Self {
         let mut digest_key = [0u8; 32];
         OsRng.fill_bytes(&mut digest_key);
+        let capacity = usize::try_from(capacity).unwrap_or(usize::MAX);
         Self {
             digest_key,
-            entries: moka::sync::Cache::builder()
-                .max_capacity(capacity)
-                .time_to_live(ttl)
-                .build(),
+            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+            per_shard: capacity.div_ceil(SHARDS),
+            ttl,
         }
     }
 
@@ -49,9 +64,19 @@ impl MokaVerificationCache {
         *blake3::keyed_hash(&self.digest_key, presented.expose_secret().as_bytes()).as_bytes()
     }
 
-    /// How many verifications are cached (approximately, as moka counts).
-    pub fn len(&self) -> u64 {
-        self.entries.entry_count()
+    fn shard(&self, digest: &[u8; 32]) -> std::sync::MutexGuard<'_, Shard> {
+        // The digest is uniformly distributed already: its first byte picks a shard.
+        self.shards[usize::from(digest[0]) % SHARDS]
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// How many verifications are cached (expired ones included until swept).
+    pub fn len(&self) -> usize {
+        self.shards
+            .iter()
+            .map(|s| s.lock().unwrap_or_else(PoisonError::into_inner).len())
+            .sum()
     }
 
     /// Whether nothing is cached.
@@ -60,27 +85,57 @@ impl MokaVerificationCache {
     }
 }
 
-impl VerificationCache for MokaVerificationCache {
+impl VerificationCache for ShardedVerificationCache {
     fn get(&self, presented: &PrivateKey) -> Option<VerifiedKey> {
-        self.entries.get(&self.digest(presented))
+        let digest = self.digest(presented);
+        let mut shard = self.shard(&digest);
+        match shard.get(&digest) {
+            Some(cached) if cached.stored.elapsed() < self.ttl => Some(cached.verified.clone()),
+            Some(_) => {
+                shard.remove(&digest);
+                None
+            }
+            None => None,
+        }
     }
 
     fn put(&self, presented: &PrivateKey, verified: VerifiedKey) {
-        self.entries.insert(self.digest(presented), verified);
+        if self.per_shard == 0 {
+            return;
+        }
+        let digest = self.digest(presented);
+        let mut shard = self.shard(&digest);
+        if shard.len() >= self.per_shard && !shard.contains_key(&digest) {
+            shard.retain(|_, cached| cached.stored.elapsed() < self.ttl);
+            if shard.len() >= self.per_shard {
+                // Full of live entries: drop an arbitrary one. It only costs that
+                // key one more argon2 check.
+                if let Some(victim) = shard.keys().next().copied() {
+                    shard.remove(&victim);
+                }
+            }
+        }
+        shard.insert(
+            digest,
+            Cached {
+                verified,
+                stored: Instant::now(),
+            },
+        );
     }
 
     fn evict_key(&self, id: KeyId) {
-        // A key has at most a couple of cached digests (current and rotated-out
-        // private key); finding them is a scan, which management operations (rare)
-        // can afford and which keeps the hot path free of a second index.
-        let doomed: Vec<Arc<[u8; 32]>> = self
-            .entries
-            .iter()
-            .filter(|(_, verified)| verified.key_id == id)
-            .map(|(digest, _)| digest)
-            .collect();
-        for digest in doomed {
-            self.entries.invalidate(&*digest);
+        for shard in self.shards.iter() {
+            shard
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .retain(|_, cached| cached.verified.key_id != id);
+        }
+    }
+
+    fn evict_all(&self) {
+        for shard in self.shards.iter() {
+            shard.lock().unwrap_or_else(PoisonError::into_inner).clear();
         }
     }
 }
@@ -260,7 +315,7 @@ mod tests {
 
     #[test]
     fn the_cache_finds_by_presented_key_and_evicts_by_key_id_at_once() {
-        let cache = MokaVerificationCache::new(100, Duration::from_secs(30));
+        let cache = ShardedVerificationCache::new(100, Duration::from_secs(30));
         let (a, b) = (
             KeyMaterial::generate(Environment::Live, &mut OsRng),
             KeyMaterial::generate(Environment::Live, &mut OsRng),
@@ -275,7 +330,7 @@ mod tests {
 
     #[test]
     fn cached_entries_expire_after_the_ttl() {
-        let cache = MokaVerificationCache::new(100, Duration::from_millis(50));
+        let cache = ShardedVerificationCache::new(100, Duration::from_millis(50));
         let a = KeyMaterial::generate(Environment::Live, &mut OsRng);
         cache.put(a.private_key(), verified(1));
         std::thread::sleep(Duration::from_millis(80));
@@ -283,11 +338,27 @@ mod tests {
     }
 
     #[test]
+    fn the_cache_never_holds_more_than_its_capacity() {
+        let cache = ShardedVerificationCache::new(128, Duration::from_secs(30));
+        for i in 0..1_000 {
+            cache.put(
+                KeyMaterial::generate(Environment::Live, &mut OsRng).private_key(),
+                verified(i),
+            );
+        }
+        assert!(cache.len() <= 128, "{}", cache.len());
+        let none = ShardedVerificationCache::new(0, Duration::from_secs(30));
+        let key = KeyMaterial::generate(Environment::Live, &mut OsRng);
+        none.put(key.private_key(), verified(1));
+        assert_eq!(none.get(key.private_key()), None);
+    }
+
+    #[test]
     fn two_processes_digest_the_same_key_differently() {
         let key = KeyMaterial::generate(Environment::Live, &mut OsRng);
         let (one, two) = (
-            MokaVerificationCache::new(1, Duration::from_secs(1)),
-            MokaVerificationCache::new(1, Duration::from_secs(1)),
+            ShardedVerificationCache::new(1, Duration::from_secs(1)),
+            ShardedVerificationCache::new(1, Duration::from_secs(1)),
         );
         assert_ne!(one.digest(key.private_key()), two.digest(key.private_key()));
         assert_eq!(one.digest(key.private_key()), one.digest(key.private_key()));

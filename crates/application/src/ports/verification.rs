@@ -34,6 +34,9 @@ pub trait VerificationCache: Send + Sync {
     /// Forgets every remembered verification of key `id` (revoked, rotated, deleted
     /// or renamed).
     fn evict_key(&self, id: KeyId);
+    /// Forgets everything, for example after change notifications may have been
+    /// missed.
+    fn evict_all(&self);
 }
 
 /// A cache that remembers nothing: every verification hashes.
@@ -46,6 +49,7 @@ impl VerificationCache for NoVerificationCache {
     }
     fn put(&self, _: &PrivateKey, _: VerifiedKey) {}
     fn evict_key(&self, _: KeyId) {}
+    fn evict_all(&self) {}
 }
 
 /// Counts failed verifications so that a known (public) lookup id or a single

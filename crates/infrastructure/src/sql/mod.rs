@@ -2,8 +2,10 @@
 
 mod connect;
 pub(crate) mod entity;
+mod listener;
 mod repository;
 
 pub use connect::{connect, ConnectError, Database, DatabaseOptions};
+pub use listener::spawn_change_listener;
 pub(crate) use repository::classify;
-pub use repository::SqlApiKeyRepository;
+pub use repository::{SqlApiKeyRepository, KEY_CHANGES_CHANNEL};

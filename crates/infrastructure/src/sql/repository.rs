@@ -156,6 +156,25 @@ fn from_event_row(row: events::Model) -> Result<AuditEvent, RepositoryError> {
     })
 }
 
+/// The PostgreSQL channel on which every change to a key is announced, so that
+/// other Keymint processes evict it from their verification caches.
+pub const KEY_CHANGES_CHANNEL: &str = "keymint_key_changed";
+
+/// Announces a change inside its transaction: PostgreSQL delivers the
+/// notification on commit and drops it on rollback. SQLite has no listeners.
+async fn notify_change(txn: &impl ConnectionTrait, id: KeyId) -> Result<(), RepositoryError> {
+    if txn.get_database_backend() == DatabaseBackend::Postgres {
+        txn.execute(Statement::from_sql_and_values(
+            DatabaseBackend::Postgres,
+            "SELECT pg_notify($1, $2)",
+            [KEY_CHANGES_CHANNEL.into(), id.to_string().into()],
+        ))
+        .await
+        .map_err(classify)?;
+    }
+    Ok(())
+}
+
 fn to_limit(limit: usize) -> u64 {
     u64::try_from(limit).unwrap_or(u64::MAX)
 }
@@ -265,6 +284,7 @@ impl ApiKeyRepository for SqlApiKeyRepository {
             txn.rollback().await.map_err(classify)?;
             return Err(RepositoryError::Stale);
         }
+        notify_change(&txn, key.id()).await?;
         events::Entity::insert(event_row(event))
             .exec_without_returning(&txn)
             .await
@@ -284,6 +304,7 @@ impl ApiKeyRepository for SqlApiKeyRepository {
             txn.rollback().await.map_err(classify)?;
             return Ok(false);
         }
+        notify_change(&txn, id).await?;
         events::Entity::insert(event_row(event))
             .exec_without_returning(&txn)
             .await

@@ -1,0 +1,53 @@
+-- wrk script: POST /api/v2/api-keys/verify. With KEYS_FILE set, each request
+-- presents the next key of that file (distinct keys: cache misses); otherwise
+-- every request presents $KEY (one key: cache hits). VERIFY_PATH overrides the
+-- path (the ceiling server serves /verify). DELAY_MS paces each connection.
+local keys = {}
+local next_key = 1
+local path = os.getenv("VERIFY_PATH") or "/api/v2/api-keys/verify"
+local delay_ms = tonumber(os.getenv("DELAY_MS") or "0")
+local threads = {}
+
+function setup(thread)
+  table.insert(threads, thread)
+end
+
+function init(args)
+  not_valid = 0
+  local file = os.getenv("KEYS_FILE")
+  if file then
+    for line in io.lines(file) do
+      table.insert(keys, line)
+    end
+  else
+    keys = { os.getenv("KEY") }
+  end
+end
+
+function request()
+  local key = keys[next_key]
+  next_key = next_key + 1
+  if next_key > #keys then next_key = 1 end
+  return wrk.format("POST", path, { ["Content-Type"] = "application/json" }, '{"key":"' .. key .. '"}')
+end
+
+function delay()
+  return delay_ms
+end
+
+function response(status, headers, body)
+  if status ~= 200 or not string.find(body, '"VALID"', 1, true) then
+    not_valid = not_valid + 1
+  end
+end
+
+function done(summary, latency, requests)
+  local bad = 0
+  for _, thread in ipairs(threads) do
+    bad = bad + thread:get("not_valid")
+  end
+  io.write(string.format("not VALID: %d\n", bad))
+  for _, p in ipairs({50, 90, 99, 99.9}) do
+    io.write(string.format("p%s latency: %.2f ms\n", p, latency:percentile(p) / 1000))
+  end
+end

@@ -1,0 +1,244 @@
+//! Several real Keymint processes on one PostgreSQL database: a key created on
+//! one verifies on the other, and a change on one reaches the other's cache
+//! within a second.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+#[allow(dead_code)]
+#[path = "api/helpers.rs"]
+mod helpers;
+
+use std::collections::HashSet;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use futures_util::future::join_all;
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+struct Process {
+    child: Child,
+    base: String,
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start(url: &str) -> Process {
+    let dir = std::env::temp_dir();
+    let child = Command::new(env!("CARGO_BIN_EXE_keymint"))
+        .current_dir(dir)
+        .env_clear()
+        .envs([
+            ("KEYMINT_SERVER__LISTEN", "127.0.0.1:0"),
+            ("KEYMINT_DATABASE__URL", url),
+            ("KEYMINT_HASHING__MEMORY_KIB", "64"),
+            ("KEYMINT_HASHING__ITERATIONS", "1"),
+            ("KEYMINT_KEYS__MAX_ACTIVE_PER_ORG", "10000"),
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Owned by a Process from here, so it is killed and reaped on every path.
+    let mut process = Process {
+        child,
+        base: String::new(),
+    };
+    let stdout = process.child.stdout.take().unwrap();
+    let (lines, received) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if lines.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    loop {
+        let line = received.recv_timeout(Duration::from_secs(30)).expect("keymint starts");
+        if let Some(rest) = line.split("address=").nth(1) {
+            let address = rest.split_whitespace().next().unwrap();
+            // Keep draining stdout so the process never blocks on a full pipe.
+            std::thread::spawn(move || while received.recv().is_ok() {});
+            process.base = format!("http://{address}");
+            return process;
+        }
+    }
+}
+
+fn token(org: Uuid) -> String {
+    let output = Command::new(env!("CARGO_BIN_EXE_keymint"))
+        .args(["dev-token", "--org", &org.to_string()])
+        .env_clear()
+        .current_dir(std::env::temp_dir())
+        .output()
+        .unwrap();
+    String::from_utf8(output.stdout).unwrap().trim().to_owned()
+}
+
+async fn verify(client: &reqwest::Client, process: &Process, key: &str) -> String {
+    let verdict: Value = client
+        .post(format!("{}/api/v2/api-keys/verify", process.base))
+        .json(&json!({ "key": key }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    verdict["code"].as_str().unwrap().to_owned()
+}
+
+/// Polls `process` until `key` verifies as `code`; returns how long it took.
+async fn until(client: &reqwest::Client, process: &Process, key: &str, code: &str) -> Duration {
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(5) {
+        if verify(client, process, key).await == code {
+            return started.elapsed();
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("{key:.12}… never became {code}");
+}
+
+#[tokio::test]
+#[ignore = "needs PostgreSQL: set KEYMINT_TEST_POSTGRES_URL"]
+async fn changes_on_one_process_reach_the_other_within_a_second() {
+    let url = helpers::postgres_test_database();
+    let (a, b) = (start(&url), start(&url));
+    let client = reqwest::Client::new();
+    let org = Uuid::new_v4();
+    let bearer = token(org);
+    let create = |process: &Process| {
+        client
+            .post(format!("{}/api/v2/api-keys", process.base))
+            .bearer_auth(&bearer)
+            .json(&json!({"name": "shared"}))
+            .send()
+    };
+
+    let created: Value = create(&a).await.unwrap().json().await.unwrap();
+    let key = created["private_key"].as_str().unwrap().to_owned();
+    let id = created["id"].as_str().unwrap().to_owned();
+    assert_eq!(verify(&client, &b, &key).await, "VALID", "created on A, verified on B");
+    assert_eq!(verify(&client, &b, &key).await, "VALID", "now cached on B");
+
+    let revoked = client
+        .put(format!("{}/api/v2/api-keys/{id}/revoke", a.base))
+        .bearer_auth(&bearer)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revoked.status().as_u16(), 200);
+    let took = until(&client, &b, &key, "REVOKED").await;
+    assert!(
+        took < Duration::from_secs(1),
+        "B refused the revoked key after {took:?}"
+    );
+
+    let second: Value = create(&b).await.unwrap().json().await.unwrap();
+    let second_key = second["private_key"].as_str().unwrap().to_owned();
+    assert_eq!(verify(&client, &a, &second_key).await, "VALID");
+    let rotated: Value = client
+        .post(format!(
+            "{}/api/v2/api-keys/{}/rotate",
+            b.base,
+            second["id"].as_str().unwrap()
+        ))
+        .bearer_auth(&bearer)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        until(&client, &a, &second_key, "NOT_FOUND").await < Duration::from_secs(1),
+        "rotation reached A"
+    );
+    assert_eq!(
+        verify(&client, &a, rotated["private_key"].as_str().unwrap()).await,
+        "VALID"
+    );
+
+    let deleted = client
+        .delete(format!("{}/api/v2/api-keys/{}", b.base, second["id"].as_str().unwrap()))
+        .bearer_auth(&bearer)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status().as_u16(), 204);
+    assert!(until(&client, &a, rotated["private_key"].as_str().unwrap(), "NOT_FOUND").await < Duration::from_secs(1));
+
+    drop((a, b));
+    helpers::drop_test_database(&url);
+}
+
+#[tokio::test]
+#[ignore = "needs PostgreSQL: set KEYMINT_TEST_POSTGRES_URL"]
+async fn two_hundred_creates_and_ten_thousand_verifications_across_two_processes() {
+    let url = helpers::postgres_test_database();
+    let processes = [start(&url), start(&url)];
+    let client = reqwest::Client::new();
+    let org = Uuid::new_v4();
+    let bearer = token(org);
+
+    let creates = join_all((0..200).map(|i| {
+        let process = &processes[i % 2];
+        client
+            .post(format!("{}/api/v2/api-keys", process.base))
+            .bearer_auth(&bearer)
+            .json(&json!({ "name": format!("load-{i}") }))
+            .send()
+    }))
+    .await;
+    let mut keys = Vec::new();
+    let (mut ids, mut secrets) = (HashSet::new(), HashSet::new());
+    for response in creates {
+        let response = response.unwrap();
+        assert_eq!(response.status().as_u16(), 201);
+        let body: Value = response.json().await.unwrap();
+        ids.insert(body["id"].as_str().unwrap().to_owned());
+        secrets.insert(body["private_key"].as_str().unwrap().to_owned());
+        keys.push(body["private_key"].as_str().unwrap().to_owned());
+    }
+    assert_eq!((ids.len(), secrets.len()), (200, 200), "unique ids and keys");
+
+    for batch in 0..50 {
+        let verdicts = join_all((0..200).map(|i| verify(&client, &processes[(i + batch) % 2], &keys[i]))).await;
+        assert!(
+            verdicts.iter().all(|code| code == "VALID"),
+            "batch {batch}: {verdicts:?}"
+        );
+    }
+
+    let listed: Vec<Value> = {
+        let mut all = Vec::new();
+        let mut next = Some(format!("{}/api/v2/api-keys?limit=100", processes[0].base));
+        while let Some(url) = next.take() {
+            let response = client.get(&url).bearer_auth(&bearer).send().await.unwrap();
+            next = response.headers().get("link").map(|l| {
+                let target = l
+                    .to_str()
+                    .unwrap()
+                    .trim_start_matches('<')
+                    .split('>')
+                    .next()
+                    .unwrap()
+                    .to_owned();
+                format!("{}{target}", processes[0].base)
+            });
+            all.extend(response.json::<Vec<Value>>().await.unwrap());
+        }
+        all
+    };
+    assert_eq!(listed.len(), 200, "the row count matches exactly");
+
+    drop(processes);
+    helpers::drop_test_database(&url);
+}
