@@ -75,8 +75,14 @@ stop "$server"
 echo "=== 6. memory: 100 000 distinct keys verified and cached (cheap argon2 to create them quickly)"
 for i in $(seq 1 100); do "$bin" dev-token --org "$(printf '00000000-0000-4000-8000-%012d' "$i")" --ttl 7200; done > "$work/tokens.txt"
 start_keymint 18081 b.db KEYMINT_HASHING__MEMORY_KIB=64 KEYMINT_HASHING__ITERATIONS=1 KEYMINT_KEYS__MAX_ACTIVE_PER_ORG=2000
-TOKENS_FILE="$work/tokens.txt" OUT_FILE="$work/keys100k.txt" wrk -t1 -c16 -d600s -s benches/load/capture_many.lua \
-    http://127.0.0.1:18081 | grep -E "Requests/sec"
+# wrk runs for its whole duration even after the script stops its thread at the
+# limit, so watch the captured keys and stop wrk once there are enough.
+TOKENS_FILE="$work/tokens.txt" OUT_FILE="$work/keys100k.txt" wrk -t1 -c16 -d900s -s benches/load/capture_many.lua \
+    http://127.0.0.1:18081 > /dev/null &
+capture=$!
+touch "$work/keys100k.txt"
+while [ "$(wc -l < "$work/keys100k.txt")" -lt 100000 ]; do sleep 1; done
+kill "$capture"; wait "$capture" 2>/dev/null || true
 echo "keys: $(wc -l < "$work/keys100k.txt")"
 echo -n "before verifying: "; rss "$server"
 KEYS_FILE="$work/keys100k.txt" wrk -t1 -c16 -d30s -s benches/load/verify.lua http://127.0.0.1:18081 \

@@ -8,6 +8,7 @@ mod helpers;
 mod authentication;
 mod create_api_key;
 mod extractor;
+mod faults;
 mod health;
 mod jwks;
 mod lifecycle;

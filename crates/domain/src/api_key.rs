@@ -64,7 +64,7 @@ impl NewApiKey {
 
     /// The same request for a key that stops verifying at `expires_at`. Whether that
     /// moment is acceptable is checked with [`check_expiry`] when the key is issued.
-        ///
+    ///
     /// The time is kept to the microsecond, the precision every supported database
     /// stores, so the key reads back exactly as it was created.
     pub fn expiring_at(mut self, expires_at: Option<DateTime<Utc>>) -> Self {
@@ -474,11 +474,16 @@ mod tests {
         assert_eq!(key.revision(), 4, "a refused rotation changes nothing");
     }
 
-        #[test]
+    #[test]
     fn expiry_is_kept_to_the_microsecond() {
         let precise = at(100) + Duration::nanoseconds(123_456_789);
-        let request = NewApiKey::new(OrgId::from_uuid(Uuid::nil()), KeyName::new("x").unwrap(), None, Environment::Live)
-            .expiring_at(Some(precise));
+        let request = NewApiKey::new(
+            OrgId::from_uuid(Uuid::nil()),
+            KeyName::new("x").unwrap(),
+            None,
+            Environment::Live,
+        )
+        .expiring_at(Some(precise));
         assert_eq!(request.expires_at(), Some(at(100) + Duration::microseconds(123_456)));
     }
 
