@@ -69,7 +69,7 @@ pub async fn key_verifier(settings: &Settings) -> anyhow::Result<KeyVerifier> {
     let repository: Arc<dyn ApiKeyRepository> =
         Arc::new(SqlApiKeyRepository::new(connect_and_migrate(settings).await?));
     let parts = VerificationParts::new(settings, repository.clone())?;
-    parts.listen_for_changes(settings);
+    parts.listen_for_changes(settings).await;
     Ok(KeyVerifier {
         verify: parts.use_case(repository),
         usage: parts.usage,
@@ -106,12 +106,17 @@ impl VerificationParts {
         })
     }
 
-    /// On PostgreSQL, evicts keys that other processes change (LISTEN/NOTIFY).
-    fn listen_for_changes(&self, settings: &Settings) {
+    /// On PostgreSQL, evicts keys that other processes change (LISTEN/NOTIFY),
+    /// returning once the listener is in place (or its connect timeout passed).
+    async fn listen_for_changes(&self, settings: &Settings) {
         let url = settings.database.url.expose_secret();
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let cache: Arc<dyn VerificationCache> = self.cache.clone();
-            sql::spawn_change_listener(url.to_owned(), &cache);
+            let (_, listening) = sql::spawn_change_listener(url.to_owned(), &cache);
+            let wait = Duration::from_secs(settings.database.connect_timeout_seconds.max(1));
+            if tokio::time::timeout(wait, listening).await.is_err() {
+                tracing::warn!("not yet listening for key changes; other processes' changes reach this one within the cache TTL until it is");
+            }
         }
     }
 
@@ -158,7 +163,7 @@ impl Application {
             }
         };
         let parts = VerificationParts::new(&settings, repository.clone())?;
-        parts.listen_for_changes(&settings);
+        parts.listen_for_changes(&settings).await;
         let usage = parts.usage.clone();
         let state = AppState {
             api_keys: ApiKeys::new(

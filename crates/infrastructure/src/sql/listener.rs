@@ -15,15 +15,26 @@ use super::repository::KEY_CHANGES_CHANNEL;
 /// dropped. Whenever the listening connection is (re)established, the whole cache
 /// is cleared: notifications sent while it was down are lost, and the cache TTL
 /// alone would otherwise bound how long a revoked key keeps verifying here.
-pub fn spawn_change_listener(url: String, cache: &Arc<dyn VerificationCache>) -> tokio::task::JoinHandle<()> {
+///
+/// The returned receiver fires once the first `LISTEN` is in place; a process
+/// should wait for it before serving, so that nothing it caches predates it.
+pub fn spawn_change_listener(
+    url: String,
+    cache: &Arc<dyn VerificationCache>,
+) -> (tokio::task::JoinHandle<()>, tokio::sync::oneshot::Receiver<()>) {
     let cache: Weak<dyn VerificationCache> = Arc::downgrade(cache);
-    tokio::spawn(async move {
+    let (ready, listening) = tokio::sync::oneshot::channel();
+    let mut ready = Some(ready);
+    let task = tokio::spawn(async move {
         loop {
             match listen(&url).await {
                 Ok(mut listener) => {
                     let Some(strong) = cache.upgrade() else { return };
                     strong.evict_all();
                     drop(strong);
+                    if let Some(ready) = ready.take() {
+                        let _ = ready.send(());
+                    }
                     loop {
                         let received = listener.try_recv().await;
                         let Some(strong) = cache.upgrade() else { return };
@@ -49,7 +60,8 @@ pub fn spawn_change_listener(url: String, cache: &Arc<dyn VerificationCache>) ->
             }
             tokio::time::sleep(Duration::from_secs(1)).await;
         }
-    })
+    });
+    (task, listening)
 }
 
 async fn listen(url: &str) -> Result<PgListener, sea_orm::sqlx::Error> {
