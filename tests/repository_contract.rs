@@ -1,0 +1,406 @@
+//! One contract for the `ApiKeyRepository` port, run on every adapter: in memory,
+//! SQLite and PostgreSQL.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+#[allow(dead_code)]
+#[path = "api/helpers.rs"]
+mod helpers;
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use keymint_application::{ApiKeyRepository, EventQuery, KeyCursor, KeyQuery, RepositoryError};
+use keymint_domain::{
+    ApiKey, AuditAction, AuditEvent, Credential, Environment, KeyId, KeyMaterial, KeyName, NewApiKey, OrgId, SecretHash,
+};
+use keymint_infrastructure::sql::{connect, SqlApiKeyRepository};
+use keymint_infrastructure::InMemoryApiKeyRepository;
+use keymint_migrations::{Migrator, MigratorTrait};
+use uuid::Uuid;
+
+use helpers::Backend;
+
+/// A repository on `backend`, and what must be cleaned up after it.
+struct Subject {
+    repository: Arc<dyn ApiKeyRepository>,
+    _dir: tempfile::TempDir,
+    postgres: Option<String>,
+}
+
+impl Drop for Subject {
+    fn drop(&mut self) {
+        if let Some(url) = &self.postgres {
+            helpers::drop_test_database(url);
+        }
+    }
+}
+
+async fn subject(backend: Backend) -> Subject {
+    let dir = tempfile::tempdir().unwrap();
+    let url = match backend {
+        Backend::Memory => {
+            return Subject {
+                repository: Arc::new(InMemoryApiKeyRepository::new()),
+                _dir: dir,
+                postgres: None,
+            }
+        }
+        Backend::Sqlite => format!("sqlite://{}/contract.db", dir.path().display()),
+        Backend::Postgres => helpers::postgres_test_database(),
+    };
+    let db = connect(&url, &Default::default()).await.unwrap();
+    Migrator::up(&db.write, None).await.unwrap();
+    let postgres = (backend == Backend::Postgres).then_some(url);
+    Subject {
+        repository: Arc::new(SqlApiKeyRepository::new(db)),
+        _dir: dir,
+        postgres,
+    }
+}
+
+fn t(seconds: i64) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 3, 1, 0, 0, 0).unwrap() + Duration::seconds(seconds)
+}
+
+fn credential(material: &KeyMaterial) -> Credential {
+    Credential {
+        lookup_id: material.lookup_id(),
+        secret_hash: SecretHash::new(format!("$fake${}", material.lookup_id())).unwrap(),
+        display: material.private_key().display(),
+    }
+}
+
+fn key(org: OrgId, name: &str, created: DateTime<Utc>, environment: Environment) -> ApiKey {
+    let material = KeyMaterial::generate(environment, &mut rand_core::OsRng);
+    let request = NewApiKey::new(org, KeyName::new(name).unwrap(), None, environment);
+    ApiKey::issue(
+        request,
+        KeyId::from_uuid(Uuid::now_v7()),
+        material.public_key().clone(),
+        credential(&material),
+        created,
+    )
+}
+
+fn event(key: &ApiKey, action: AuditAction, at: DateTime<Utc>) -> AuditEvent {
+    AuditEvent {
+        id: Uuid::now_v7(),
+        key_id: key.id(),
+        org_id: key.org_id(),
+        action,
+        actor: Some("contract".into()),
+        occurred_at: at,
+        request_id: None,
+    }
+}
+
+async fn insert(repository: &dyn ApiKeyRepository, key: &ApiKey) {
+    repository
+        .insert(
+            key,
+            &event(key, AuditAction::Created, key.created_at()),
+            1000,
+            key.created_at(),
+        )
+        .await
+        .unwrap();
+}
+
+fn org() -> OrgId {
+    OrgId::from_uuid(Uuid::new_v4())
+}
+
+async fn stored_keys_read_back_identically_and_only_for_their_organisation(backend: Backend) {
+    let s = subject(backend).await;
+    let (mine, theirs) = (org(), org());
+    let original = key(mine, "identical", t(0), Environment::Test).clone();
+    insert(&*s.repository, &original).await;
+
+    let found = s.repository.find(mine, original.id()).await.unwrap().unwrap();
+    assert_eq!(format!("{:?}", found.parts()), format!("{:?}", original.parts()));
+    assert_eq!(found.secret_hash(), original.secret_hash());
+    assert!(s.repository.find(theirs, original.id()).await.unwrap().is_none());
+    assert!(s
+        .repository
+        .find(mine, KeyId::from_uuid(Uuid::new_v4()))
+        .await
+        .unwrap()
+        .is_none());
+}
+
+async fn a_taken_id_public_key_or_lookup_id_is_a_conflict(backend: Backend) {
+    let s = subject(backend).await;
+    let first = key(org(), "first", t(0), Environment::Live);
+    insert(&*s.repository, &first).await;
+    let mut same_id = key(first.org_id(), "same id", t(1), Environment::Live).parts().clone();
+    same_id.id = first.id();
+    let mut same_lookup = key(first.org_id(), "same lookup", t(1), Environment::Live)
+        .parts()
+        .clone();
+    same_lookup.credential.lookup_id = first.lookup_id().clone();
+    let mut same_public = key(first.org_id(), "same public", t(1), Environment::Live)
+        .parts()
+        .clone();
+    same_public.public_key = first.public_key().clone();
+    for parts in [same_id, same_lookup, same_public] {
+        let clash = ApiKey::restore(parts);
+        let result = s
+            .repository
+            .insert(&clash, &event(&clash, AuditAction::Created, t(1)), 1000, t(1))
+            .await;
+        assert!(matches!(result, Err(RepositoryError::Conflict)), "{result:?}");
+    }
+}
+
+async fn the_limit_counts_only_unrevoked_unexpired_keys(backend: Backend) {
+    let s = subject(backend).await;
+    let owner = org();
+    let mut revoked = key(owner, "revoked", t(0), Environment::Live);
+    insert(&*s.repository, &revoked).await;
+    let read = revoked.revision();
+    revoked.revoke(t(1));
+    s.repository
+        .update(&revoked, read, &event(&revoked, AuditAction::Revoked, t(1)))
+        .await
+        .unwrap();
+    let expiring = {
+        let material = KeyMaterial::generate(Environment::Live, &mut rand_core::OsRng);
+        let request =
+            NewApiKey::new(owner, KeyName::new("expired").unwrap(), None, Environment::Live).expiring_at(Some(t(5)));
+        ApiKey::issue(
+            request,
+            KeyId::from_uuid(Uuid::now_v7()),
+            material.public_key().clone(),
+            credential(&material),
+            t(2),
+        )
+    };
+    insert(&*s.repository, &expiring).await;
+    let active = key(owner, "active", t(3), Environment::Live);
+    insert(&*s.repository, &active).await;
+
+    let one_more = key(owner, "one more", t(10), Environment::Live);
+    let at_limit = s
+        .repository
+        .insert(&one_more, &event(&one_more, AuditAction::Created, t(10)), 1, t(10))
+        .await;
+    assert!(matches!(at_limit, Err(RepositoryError::LimitReached)), "{at_limit:?}");
+    assert!(
+        s.repository.find(owner, one_more.id()).await.unwrap().is_none(),
+        "nothing stored over the limit"
+    );
+    s.repository
+        .insert(&one_more, &event(&one_more, AuditAction::Created, t(10)), 2, t(10))
+        .await
+        .unwrap();
+}
+
+async fn lists_are_newest_first_filtered_and_paged_without_gaps(backend: Backend) {
+    let s = subject(backend).await;
+    let owner = org();
+    let mut all = Vec::new();
+    for i in 0..7 {
+        let environment = if i % 2 == 0 {
+            Environment::Live
+        } else {
+            Environment::Test
+        };
+        // Two keys share each creation time, so ties are broken by id.
+        let k = key(owner, &format!("k{i}"), t(i / 2), environment);
+        insert(&*s.repository, &k).await;
+        all.push(k);
+    }
+    insert(&*s.repository, &key(org(), "elsewhere", t(0), Environment::Live)).await;
+    let mut expected: Vec<KeyId> = all.iter().map(ApiKey::id).collect();
+    expected.sort_by_key(|id| {
+        let k = all.iter().find(|k| k.id() == *id).unwrap();
+        std::cmp::Reverse((k.created_at(), k.id()))
+    });
+
+    let mut paged = Vec::new();
+    let mut after = None;
+    loop {
+        let query = KeyQuery {
+            org_id: owner,
+            environment: None,
+            revoked: None,
+            after,
+            limit: 3,
+        };
+        let page = s.repository.list(&query).await.unwrap();
+        if page.is_empty() {
+            break;
+        }
+        after = page.last().map(|k| KeyCursor {
+            created_at: k.created_at(),
+            id: k.id(),
+        });
+        paged.extend(page.iter().map(ApiKey::id));
+    }
+    assert_eq!(paged, expected);
+
+    let query = KeyQuery {
+        org_id: owner,
+        environment: Some(Environment::Test),
+        revoked: Some(false),
+        after: None,
+        limit: 100,
+    };
+    let tests = s.repository.list(&query).await.unwrap();
+    assert_eq!(tests.len(), 3);
+    assert!(tests.iter().all(|k| k.environment() == Environment::Test));
+}
+
+async fn updates_are_compare_and_set_and_never_roll_back_usage(backend: Backend) {
+    let s = subject(backend).await;
+    let mut k = key(org(), "before", t(0), Environment::Live);
+    insert(&*s.repository, &k).await;
+    s.repository.record_usage(&[(k.id(), t(50))]).await.unwrap();
+
+    let read = k.revision();
+    k.rename(KeyName::new("after").unwrap());
+    s.repository
+        .update(&k, read, &event(&k, AuditAction::Updated, t(1)))
+        .await
+        .unwrap();
+    let stale = s
+        .repository
+        .update(&k, read, &event(&k, AuditAction::Updated, t(2)))
+        .await;
+    assert!(matches!(stale, Err(RepositoryError::Stale)), "{stale:?}");
+
+    let stored = s.repository.find(k.org_id(), k.id()).await.unwrap().unwrap();
+    assert_eq!((stored.name().as_str(), stored.revision()), ("after", 2));
+    assert_eq!(stored.last_used_at(), Some(t(50)), "the change kept the recorded usage");
+    let events = s
+        .repository
+        .events(&EventQuery {
+            org_id: k.org_id(),
+            key_id: k.id(),
+            after: None,
+            limit: 10,
+        })
+        .await
+        .unwrap();
+    assert_eq!(events.len(), 2, "the stale write recorded no event");
+}
+
+async fn usage_only_moves_forward_and_skips_missing_keys(backend: Backend) {
+    let s = subject(backend).await;
+    let k = key(org(), "used", t(0), Environment::Live);
+    insert(&*s.repository, &k).await;
+    let ghost = KeyId::from_uuid(Uuid::new_v4());
+    s.repository
+        .record_usage(&[(k.id(), t(20)), (ghost, t(20))])
+        .await
+        .unwrap();
+    s.repository.record_usage(&[(k.id(), t(10))]).await.unwrap();
+    let stored = s.repository.find(k.org_id(), k.id()).await.unwrap().unwrap();
+    assert_eq!(stored.last_used_at(), Some(t(20)));
+    assert_eq!(stored.revision(), 1, "usage is not a change");
+}
+
+async fn lookups_find_the_current_and_the_rotated_out_private_key(backend: Backend) {
+    let s = subject(backend).await;
+    let mut k = key(org(), "rotating", t(0), Environment::Live);
+    insert(&*s.repository, &k).await;
+    let old_lookup = k.lookup_id().clone();
+    let replacement = KeyMaterial::generate(Environment::Live, &mut rand_core::OsRng);
+    let read = k.revision();
+    k.rotate(credential(&replacement), Duration::seconds(60), t(1)).unwrap();
+    s.repository
+        .update(&k, read, &event(&k, AuditAction::Rotated, t(1)))
+        .await
+        .unwrap();
+
+    let by_new = s
+        .repository
+        .find_by_lookup(&replacement.lookup_id())
+        .await
+        .unwrap()
+        .unwrap();
+    let by_old = s.repository.find_by_lookup(&old_lookup).await.unwrap().unwrap();
+    assert_eq!((by_new.id(), by_old.id()), (k.id(), k.id()));
+    assert_eq!(by_old.previous_credential().map(|p| p.valid_until), Some(t(61)));
+    let unknown = KeyMaterial::generate(Environment::Live, &mut rand_core::OsRng).lookup_id();
+    assert!(s.repository.find_by_lookup(&unknown).await.unwrap().is_none());
+}
+
+async fn deletion_is_scoped_and_keeps_the_audit_trail(backend: Backend) {
+    let s = subject(backend).await;
+    let k = key(org(), "doomed", t(0), Environment::Live);
+    insert(&*s.repository, &k).await;
+    let stranger = org();
+    let foreign = AuditEvent {
+        org_id: stranger,
+        ..event(&k, AuditAction::Deleted, t(1))
+    };
+    assert!(!s.repository.delete(stranger, k.id(), &foreign).await.unwrap());
+    assert!(s
+        .repository
+        .delete(k.org_id(), k.id(), &event(&k, AuditAction::Deleted, t(2)))
+        .await
+        .unwrap());
+    assert!(!s
+        .repository
+        .delete(k.org_id(), k.id(), &event(&k, AuditAction::Deleted, t(3)))
+        .await
+        .unwrap());
+    assert!(s.repository.find(k.org_id(), k.id()).await.unwrap().is_none());
+    assert!(s.repository.find_by_lookup(k.lookup_id()).await.unwrap().is_none());
+    let events = s
+        .repository
+        .events(&EventQuery {
+            org_id: k.org_id(),
+            key_id: k.id(),
+            after: None,
+            limit: 10,
+        })
+        .await
+        .unwrap();
+    let actions: Vec<AuditAction> = events.iter().map(|e| e.action).collect();
+    assert_eq!(actions, [AuditAction::Deleted, AuditAction::Created]);
+    let theirs = s
+        .repository
+        .events(&EventQuery {
+            org_id: stranger,
+            key_id: k.id(),
+            after: None,
+            limit: 10,
+        })
+        .await
+        .unwrap();
+    assert!(theirs.is_empty());
+}
+
+async fn storage_answers_the_readiness_probe(backend: Backend) {
+    let s = subject(backend).await;
+    s.repository.ping().await.unwrap();
+}
+
+macro_rules! contract {
+    ($($scenario:ident),* $(,)?) => {
+        mod memory { $( #[tokio::test] async fn $scenario() { super::$scenario(super::Backend::Memory).await } )* }
+        mod sqlite { $( #[tokio::test] async fn $scenario() { super::$scenario(super::Backend::Sqlite).await } )* }
+        mod postgres {
+            $(
+                #[tokio::test]
+                #[ignore = "needs PostgreSQL: set KEYMINT_TEST_POSTGRES_URL"]
+                async fn $scenario() { super::$scenario(super::Backend::Postgres).await }
+            )*
+        }
+    };
+}
+
+contract!(
+    stored_keys_read_back_identically_and_only_for_their_organisation,
+    a_taken_id_public_key_or_lookup_id_is_a_conflict,
+    the_limit_counts_only_unrevoked_unexpired_keys,
+    lists_are_newest_first_filtered_and_paged_without_gaps,
+    updates_are_compare_and_set_and_never_roll_back_usage,
+    usage_only_moves_forward_and_skips_missing_keys,
+    lookups_find_the_current_and_the_rotated_out_private_key,
+    deletion_is_scoped_and_keeps_the_audit_trail,
+    storage_answers_the_readiness_probe,
+);
