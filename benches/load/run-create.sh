@@ -12,6 +12,7 @@ cargo build --release -q
 KEYMINT_SERVER__LISTEN="127.0.0.1:$port" \
 KEYMINT_DATABASE__URL="sqlite://$data/keymint.db" \
 KEYMINT_LOG__LEVEL=warn \
+KEYMINT_KEYS__MAX_ACTIVE_PER_ORG=100000 \
   ./target/release/keymint > "$data/server.log" 2>&1 &
 server=$!
 trap 'kill $server 2>/dev/null; wait $server 2>/dev/null; rm -rf "$data"' EXIT

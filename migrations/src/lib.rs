@@ -7,6 +7,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261126_000001_create_api_keys;
 mod m20261126_000002_key_lifecycle;
 mod m20261126_000003_organizations;
+mod m20261126_000004_active_keys_index;
 
 /// Every migration, in order.
 #[derive(Debug)]
@@ -19,6 +20,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000001_create_api_keys::Migration),
             Box::new(m20261126_000002_key_lifecycle::Migration),
             Box::new(m20261126_000003_organizations::Migration),
+            Box::new(m20261126_000004_active_keys_index::Migration),
         ]
     }
 }
