@@ -31,6 +31,10 @@ impl Drop for Process {
 }
 
 fn start(url: &str) -> Process {
+    start_with(url, &[])
+}
+
+fn start_with(url: &str, extra: &[(&str, &str)]) -> Process {
     let dir = std::env::temp_dir();
     let child = Command::new(env!("CARGO_BIN_EXE_keymint"))
         .current_dir(dir)
@@ -42,6 +46,7 @@ fn start(url: &str) -> Process {
             ("KEYMINT_HASHING__ITERATIONS", "1"),
             ("KEYMINT_KEYS__MAX_ACTIVE_PER_ORG", "10000"),
         ])
+        .envs(extra.iter().copied())
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
@@ -240,5 +245,70 @@ async fn two_hundred_creates_and_ten_thousand_verifications_across_two_processes
     assert_eq!(listed.len(), 200, "the row count matches exactly");
 
     drop(processes);
+    helpers::drop_test_database(&url);
+}
+
+#[tokio::test]
+#[ignore = "needs PostgreSQL: set KEYMINT_TEST_POSTGRES_URL"]
+async fn a_revocation_whose_notification_is_lost_still_reaches_the_other_process_within_the_ttl() {
+    let url = helpers::postgres_test_database();
+    let a = start(&url);
+    let b = start_with(&url, &[("KEYMINT_VERIFY__CACHE_TTL_SECONDS", "2")]);
+    let client = reqwest::Client::new();
+    let bearer = token(Uuid::new_v4());
+    let created: Value = client
+        .post(format!("{}/api/v2/api-keys", a.base))
+        .bearer_auth(&bearer)
+        .json(&json!({"name": "lossy"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let key = created["private_key"].as_str().unwrap().to_owned();
+    assert_eq!(verify(&client, &b, &key).await, "VALID");
+
+    // Cut every listening connection, then revoke while they are down: the
+    // notification goes nowhere.
+    let database = url.rsplit('/').next().unwrap().split('?').next().unwrap().to_owned();
+    let admin = keymint_infrastructure::sql::connect(&url, &Default::default())
+        .await
+        .unwrap();
+    use sea_orm::{ConnectionTrait, Statement};
+    let cut = admin
+        .write
+        .query_one(Statement::from_string(
+            admin.write.get_database_backend(),
+            format!(
+                "SELECT count(pg_terminate_backend(pid)) AS cut FROM pg_stat_activity \
+                 WHERE datname = '{database}' AND query LIKE 'LISTEN%' AND pid <> pg_backend_pid()"
+            ),
+        ))
+        .await
+        .unwrap()
+        .unwrap()
+        .try_get::<i64>("", "cut")
+        .unwrap();
+    assert_eq!(cut, 2, "both processes' listeners were cut");
+    let revoked = client
+        .put(format!(
+            "{}/api/v2/api-keys/{}/revoke",
+            a.base,
+            created["id"].as_str().unwrap()
+        ))
+        .bearer_auth(&bearer)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revoked.status().as_u16(), 200);
+
+    let took = until(&client, &b, &key, "REVOKED").await;
+    assert!(
+        took <= Duration::from_millis(2500),
+        "refused within the 2 s cache TTL: {took:?}"
+    );
+    admin.close().await;
+    drop((a, b));
     helpers::drop_test_database(&url);
 }
