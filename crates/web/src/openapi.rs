@@ -65,6 +65,22 @@ pub(crate) struct ErrorBody {
     code: String,
 }
 
+/// The errors every management route can answer, whatever it does.
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)]
+pub(crate) enum ManagementErrors {
+    /// Missing or invalid bearer token (`not_authenticated`, `invalid_token`)
+    #[response(status = 401)]
+    Unauthorized(ErrorBody),
+    /// The token names no valid organization (`no_organization`) or lacks the
+    /// permission (`insufficient_permissions`)
+    #[response(status = 403)]
+    Forbidden(ErrorBody),
+    /// Storage or token verification unavailable (`storage_unavailable`, `auth_unavailable`)
+    #[response(status = 503)]
+    Unavailable(ErrorBody),
+}
+
 /// A validation error: one entry per failing field.
 #[derive(ToSchema)]
 #[allow(dead_code)]

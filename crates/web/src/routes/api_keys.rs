@@ -18,7 +18,9 @@ use uuid::Uuid;
 
 use super::paging::{encode_cursor, event_cursor, key_cursor, next_link, QueryReader};
 use super::timestamp;
-use crate::openapi::{CreateApiKeyRequest, ErrorBody, RotateApiKeyRequest, UpdateApiKeyRequest, ValidationErrorBody};
+use crate::openapi::{
+    CreateApiKeyRequest, ErrorBody, ManagementErrors, RotateApiKeyRequest, UpdateApiKeyRequest, ValidationErrorBody,
+};
 use crate::validation::{parse_timestamp, FromJsonBody, ObjectReader, Optional};
 use crate::{ApiError, AppState, Authenticated, FieldError, ValidatedJson};
 
@@ -402,9 +404,7 @@ fn created_response(status: actix_web::http::StatusCode, location: String, creat
         (status = 201, description = "Created; the private key is in this response only", body = CreatedApiKeyResponse,
             headers(("Location" = String, description = "The new key's URL"))),
         (status = 400, description = "Malformed JSON", body = ErrorBody),
-        (status = 401, description = "Missing or invalid bearer token", body = ErrorBody),
-        (status = 403, description = "The token names no valid organization (no_organization) or lacks the permission (insufficient_permissions)", body = ErrorBody),
-        (status = 503, description = "Storage or token verification unavailable", body = ErrorBody),
+        ManagementErrors,
         (status = 409, description = "The organization's active key limit is reached", body = ErrorBody),
         (status = 413, description = "Body too large", body = ErrorBody),
         (status = 415, description = "Body not JSON", body = ErrorBody),
@@ -449,9 +449,7 @@ pub(crate) async fn create(
     responses(
         (status = 200, description = "A page of keys", body = Vec<ApiKeyResponse>,
             headers(("Link" = String, description = "RFC 8288 rel=\"next\" link when more keys exist"))),
-        (status = 401, description = "Missing or invalid bearer token", body = ErrorBody),
-        (status = 403, description = "The token names no valid organization (no_organization) or lacks the permission (insufficient_permissions)", body = ErrorBody),
-        (status = 503, description = "Storage or token verification unavailable", body = ErrorBody),
+        ManagementErrors,
         (status = 422, description = "A query parameter is invalid", body = ValidationErrorBody),
     ),
     security(("bearer" = [])),
@@ -495,9 +493,7 @@ pub(crate) async fn list(
     params(("key_id" = String, Path, description = "The key's id (a UUID)")),
     responses(
         (status = 200, description = "The key", body = ApiKeyResponse),
-        (status = 401, description = "Missing or invalid bearer token", body = ErrorBody),
-        (status = 403, description = "The token names no valid organization (no_organization) or lacks the permission (insufficient_permissions)", body = ErrorBody),
-        (status = 503, description = "Storage or token verification unavailable", body = ErrorBody),
+        ManagementErrors,
         (status = 404, description = "No such key in the caller's organization", body = ErrorBody),
         (status = 422, description = "key_id is not a UUID", body = ValidationErrorBody),
     ),
@@ -523,9 +519,7 @@ pub(crate) async fn get(
     responses(
         (status = 200, description = "The updated key", body = ApiKeyResponse),
         (status = 400, description = "Malformed JSON", body = ErrorBody),
-        (status = 401, description = "Missing or invalid bearer token", body = ErrorBody),
-        (status = 403, description = "The token names no valid organization (no_organization) or lacks the permission (insufficient_permissions)", body = ErrorBody),
-        (status = 503, description = "Storage or token verification unavailable", body = ErrorBody),
+        ManagementErrors,
         (status = 404, description = "No such key in the caller's organization", body = ErrorBody),
         (status = 422, description = "Validation failed", body = ValidationErrorBody),
     ),
@@ -551,9 +545,7 @@ pub(crate) async fn update(
     params(("key_id" = String, Path, description = "The key's id (a UUID)")),
     responses(
         (status = 200, description = "The revoked key", body = RevokedApiKeyResponse),
-        (status = 401, description = "Missing or invalid bearer token", body = ErrorBody),
-        (status = 403, description = "The token names no valid organization (no_organization) or lacks the permission (insufficient_permissions)", body = ErrorBody),
-        (status = 503, description = "Storage or token verification unavailable", body = ErrorBody),
+        ManagementErrors,
         (status = 404, description = "No such key in the caller's organization", body = ErrorBody),
         (status = 422, description = "key_id is not a UUID", body = ValidationErrorBody),
     ),
@@ -589,9 +581,7 @@ pub(crate) async fn revoke(
     request_body(content = Option<RotateApiKeyRequest>, description = "Optional; no body means no grace period"),
     responses(
         (status = 200, description = "The key with its new private key, shown once", body = CreatedApiKeyResponse),
-        (status = 401, description = "Missing or invalid bearer token", body = ErrorBody),
-        (status = 403, description = "The token names no valid organization (no_organization) or lacks the permission (insufficient_permissions)", body = ErrorBody),
-        (status = 503, description = "Storage or token verification unavailable", body = ErrorBody),
+        ManagementErrors,
         (status = 404, description = "No such key in the caller's organization", body = ErrorBody),
         (status = 409, description = "The key is revoked (key_revoked) or expired (key_expired)", body = ErrorBody),
         (status = 422, description = "Validation failed", body = ValidationErrorBody),
@@ -621,9 +611,7 @@ pub(crate) async fn rotate(
     params(("key_id" = String, Path, description = "The key's id (a UUID)")),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 401, description = "Missing or invalid bearer token", body = ErrorBody),
-        (status = 403, description = "The token names no valid organization (no_organization) or lacks the permission (insufficient_permissions)", body = ErrorBody),
-        (status = 503, description = "Storage or token verification unavailable", body = ErrorBody),
+        ManagementErrors,
         (status = 404, description = "No such key in the caller's organization", body = ErrorBody),
         (status = 422, description = "key_id is not a UUID", body = ValidationErrorBody),
     ),
@@ -654,9 +642,7 @@ pub(crate) async fn delete(
     responses(
         (status = 200, description = "A page of events", body = Vec<AuditEventResponse>,
             headers(("Link" = String, description = "RFC 8288 rel=\"next\" link when more events exist"))),
-        (status = 401, description = "Missing or invalid bearer token", body = ErrorBody),
-        (status = 403, description = "The token names no valid organization (no_organization) or lacks the permission (insufficient_permissions)", body = ErrorBody),
-        (status = 503, description = "Storage or token verification unavailable", body = ErrorBody),
+        ManagementErrors,
         (status = 404, description = "No such key in the caller's organization", body = ErrorBody),
         (status = 422, description = "A parameter is invalid", body = ValidationErrorBody),
     ),
