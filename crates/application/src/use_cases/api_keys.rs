@@ -7,15 +7,14 @@ use keymint_domain::{
 };
 
 use crate::{
-    ApiKeyRepository, Clock, EventCursor, EventQuery, KeyCursor, KeyGenerator, KeyQuery, NoVerificationCache,
-    Principal, RepositoryError, SecretHasher, VerificationCache,
+    ApiKeyRepository, Clock, EventCursor, EventQuery, KeyCursor, KeyGenerator, KeyQuery, MissingPermission,
+    NoVerificationCache, Permission, Principal, RepositoryError, SecretHasher, VerificationCache,
 };
 
 /// Who is acting, for authorisation and the audit trail.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Actor {
-    org_id: OrgId,
-    subject: Option<String>,
+    principal: Principal,
     request_id: Option<String>,
 }
 
@@ -23,15 +22,21 @@ impl Actor {
     /// The authenticated `principal`, acting in the request `request_id`.
     pub fn new(principal: &Principal, request_id: Option<String>) -> Self {
         Self {
-            org_id: principal.org_id(),
-            subject: principal.subject().map(str::to_owned),
+            principal: principal.clone(),
             request_id,
         }
     }
 
     /// The organisation acted for.
     pub fn org_id(&self) -> OrgId {
-        self.org_id
+        self.principal.org_id()
+    }
+
+    /// Checks that the actor may do what `permission` covers. Every operation
+    /// calls this first: reads need [`Permission::Read`], changes
+    /// [`Permission::Write`].
+    fn authorize(&self, permission: Permission) -> Result<(), MissingPermission> {
+        self.principal.authorize(permission)
     }
 }
 
@@ -93,6 +98,9 @@ pub struct KeyPatch {
 /// Why a key could not be created.
 #[derive(Debug, thiserror::Error)]
 pub enum CreateApiKeyError {
+    /// The actor may not create keys.
+    #[error(transparent)]
+    Forbidden(#[from] MissingPermission),
     /// `expires_at` is in the past or too far ahead.
     #[error(transparent)]
     InvalidExpiry(#[from] ExpiryError),
@@ -110,9 +118,12 @@ pub enum CreateApiKeyError {
     Unexpected(anyhow::Error),
 }
 
-/// Why an operation on one existing key failed.
+/// Why an operation on existing keys failed.
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
+    /// The actor may not do this.
+    #[error(transparent)]
+    Forbidden(#[from] MissingPermission),
     /// No such key in the caller's organisation.
     #[error("no such key")]
     NotFound,
@@ -127,6 +138,9 @@ pub enum KeyError {
 /// Why a key could not be rotated.
 #[derive(Debug, thiserror::Error)]
 pub enum RotateApiKeyError {
+    /// The actor may not rotate keys.
+    #[error(transparent)]
+    Forbidden(#[from] MissingPermission),
     /// No such key in the caller's organisation.
     #[error("no such key")]
     NotFound,
@@ -250,9 +264,9 @@ impl ApiKeys {
         AuditEvent {
             id: self.generator.event_id(),
             key_id,
-            org_id: actor.org_id,
+            org_id: actor.org_id(),
             action,
-            actor: actor.subject.clone(),
+            actor: actor.principal.subject().map(str::to_owned),
             occurred_at: now,
             request_id: actor.request_id.clone(),
         }
@@ -261,6 +275,7 @@ impl ApiKeys {
     /// Issues a key: draws key material, stores only the private key's hash, and
     /// hands the private key back exactly once.
     pub async fn create(&self, actor: &Actor, request: NewApiKey) -> Result<CreatedApiKey, CreateApiKeyError> {
+        actor.authorize(Permission::Write)?;
         let now = self.clock.now();
         if let Some(expires_at) = request.expires_at() {
             check_expiry(expires_at, now, self.policy.max_expiry)?;
@@ -305,13 +320,14 @@ impl ApiKeys {
     /// One page of the organisation's keys, newest first.
     pub async fn list(
         &self,
-        org_id: OrgId,
+        actor: &Actor,
         filter: KeyFilter,
         after: Option<KeyCursor>,
         limit: usize,
     ) -> Result<Page<ApiKey, KeyCursor>, KeyError> {
+        actor.authorize(Permission::Read)?;
         let query = KeyQuery {
-            org_id,
+            org_id: actor.org_id(),
             environment: filter.environment,
             revoked: filter.revoked,
             after,
@@ -325,8 +341,12 @@ impl ApiKeys {
     }
 
     /// One key of the organisation.
-    pub async fn get(&self, org_id: OrgId, id: KeyId) -> Result<ApiKey, KeyError> {
-        self.repository.find(org_id, id).await?.ok_or(KeyError::NotFound)
+    pub async fn get(&self, actor: &Actor, id: KeyId) -> Result<ApiKey, KeyError> {
+        actor.authorize(Permission::Read)?;
+        self.repository
+            .find(actor.org_id(), id)
+            .await?
+            .ok_or(KeyError::NotFound)
     }
 
     /// Reads, changes and writes back a key, re-reading and re-applying when a
@@ -340,7 +360,11 @@ impl ApiKeys {
         mut change: impl FnMut(&mut ApiKey, DateTime<Utc>) -> Result<bool, E>,
     ) -> Result<ApiKey, Modify<E>> {
         for _ in 0..MAX_STALE_RETRIES {
-            let mut key = self.repository.find(actor.org_id, id).await?.ok_or(Modify::NotFound)?;
+            let mut key = self
+                .repository
+                .find(actor.org_id(), id)
+                .await?
+                .ok_or(Modify::NotFound)?;
             let now = self.clock.now();
             let read_revision = key.revision();
             if !change(&mut key, now).map_err(Modify::Refused)? {
@@ -363,6 +387,7 @@ impl ApiKeys {
 
     /// Renames a key and/or replaces its description.
     pub async fn update(&self, actor: &Actor, id: KeyId, patch: KeyPatch) -> Result<ApiKey, KeyError> {
+        actor.authorize(Permission::Write)?;
         self.modify(actor, id, AuditAction::Updated, |key, _| {
             if let Some(name) = patch.name.clone() {
                 key.rename(name);
@@ -378,6 +403,7 @@ impl ApiKeys {
 
     /// Revokes a key, once: revoking a revoked key succeeds and changes nothing.
     pub async fn revoke(&self, actor: &Actor, id: KeyId) -> Result<ApiKey, KeyError> {
+        actor.authorize(Permission::Write)?;
         self.modify(actor, id, AuditAction::Revoked, |key, now| {
             Ok::<_, std::convert::Infallible>(key.revoke(now))
         })
@@ -393,12 +419,13 @@ impl ApiKeys {
         id: KeyId,
         grace_period: Duration,
     ) -> Result<CreatedApiKey, RotateApiKeyError> {
+        actor.authorize(Permission::Write)?;
         if grace_period > Duration::seconds(i64::from(MAX_GRACE_PERIOD_SECONDS)) || grace_period < Duration::zero() {
             return Err(RotateApiKeyError::GracePeriodTooLong);
         }
         let current = self
             .repository
-            .find(actor.org_id, id)
+            .find(actor.org_id(), id)
             .await?
             .ok_or(RotateApiKeyError::NotFound)?;
         // Refuse before paying for a hash; `modify` checks again against fresh state.
@@ -435,8 +462,9 @@ impl ApiKeys {
     /// Deletes a key. It stops existing for every read and every verification;
     /// its audit trail is kept.
     pub async fn delete(&self, actor: &Actor, id: KeyId) -> Result<(), KeyError> {
+        actor.authorize(Permission::Write)?;
         let event = self.event(actor, id, AuditAction::Deleted, self.clock.now());
-        if self.repository.delete(actor.org_id, id, &event).await? {
+        if self.repository.delete(actor.org_id(), id, &event).await? {
             self.cache.evict_key(id);
             Ok(())
         } else {
@@ -448,13 +476,14 @@ impl ApiKeys {
     /// so a deleted key's events stay readable; a key with no events is unknown.
     pub async fn events(
         &self,
-        org_id: OrgId,
+        actor: &Actor,
         key_id: KeyId,
         after: Option<EventCursor>,
         limit: usize,
     ) -> Result<Page<AuditEvent, EventCursor>, KeyError> {
+        actor.authorize(Permission::Read)?;
         let query = EventQuery {
-            org_id,
+            org_id: actor.org_id(),
             key_id,
             after,
             limit: limit + 1,

@@ -3,7 +3,7 @@ use std::pin::Pin;
 
 use actix_web::http::header;
 use actix_web::{web, FromRequest, HttpRequest};
-use keymint_application::{AuthError, InvalidToken, Permission, Principal};
+use keymint_application::{AuthError, InvalidToken, Principal};
 
 use crate::{ApiError, AppState};
 
@@ -68,17 +68,5 @@ impl FromRequest for Authenticated {
                     },
                 })
         })
-    }
-}
-
-impl Authenticated {
-    /// The principal, if it holds `permission` (always, unless permissions are
-    /// enforced); otherwise a 403 naming the missing permission.
-    pub fn require(self, permission: Permission) -> Result<Principal, ApiError> {
-        self.0.authorize(permission).map_err(|missing| ApiError::Forbidden {
-            code: "insufficient_permissions",
-            detail: format!("The token lacks the permission {}", missing.0.as_str()),
-        })?;
-        Ok(self.0)
     }
 }

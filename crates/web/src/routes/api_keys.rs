@@ -4,7 +4,7 @@ use actix_web::http::header;
 use actix_web::{web, HttpMessage, HttpRequest, HttpResponse};
 use chrono::{DateTime, Duration, Utc};
 use keymint_application::{
-    Actor, CreateApiKeyError, CreatedApiKey, KeyError, KeyFilter, KeyPatch, Permission, RotateApiKeyError,
+    Actor, CreateApiKeyError, CreatedApiKey, KeyError, KeyFilter, KeyPatch, MissingPermission, RotateApiKeyError,
 };
 use keymint_domain::{
     ApiKey, AuditEvent, Environment, ExpiryError, KeyDescription, KeyDescriptionError, KeyId, KeyName, KeyNameError,
@@ -334,9 +334,19 @@ fn parse_key_id(raw: &str) -> Result<KeyId, ApiError> {
     })
 }
 
+impl From<MissingPermission> for ApiError {
+    fn from(missing: MissingPermission) -> Self {
+        ApiError::Forbidden {
+            code: "insufficient_permissions",
+            detail: format!("The token lacks the permission {}", missing.0.as_str()),
+        }
+    }
+}
+
 impl From<KeyError> for ApiError {
     fn from(err: KeyError) -> Self {
         match err {
+            KeyError::Forbidden(missing) => missing.into(),
             KeyError::NotFound => ApiError::KeyNotFound,
             KeyError::StorageUnavailable(cause) => ApiError::storage_unavailable(cause),
             KeyError::Unexpected(cause) => ApiError::Internal(cause),
@@ -347,6 +357,7 @@ impl From<KeyError> for ApiError {
 impl From<CreateApiKeyError> for ApiError {
     fn from(err: CreateApiKeyError) -> Self {
         match err {
+            CreateApiKeyError::Forbidden(missing) => missing.into(),
             CreateApiKeyError::InvalidExpiry(reason) => {
                 let kind = match reason {
                     ExpiryError::NotInFuture => "greater_than",
@@ -367,6 +378,7 @@ impl From<CreateApiKeyError> for ApiError {
 impl From<RotateApiKeyError> for ApiError {
     fn from(err: RotateApiKeyError) -> Self {
         match err {
+            RotateApiKeyError::Forbidden(missing) => missing.into(),
             RotateApiKeyError::NotFound => ApiError::KeyNotFound,
             RotateApiKeyError::Refused(RotateError::Revoked) => ApiError::Conflict {
                 code: "key_revoked",
@@ -415,10 +427,9 @@ fn created_response(status: actix_web::http::StatusCode, location: String, creat
 pub(crate) async fn create(
     req: HttpRequest,
     state: web::Data<AppState>,
-    auth: Authenticated,
+    Authenticated(principal): Authenticated,
     ValidatedJson(body): ValidatedJson<CreateApiKeyBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let principal = auth.require(Permission::Write)?;
     let request = NewApiKey::new(
         principal.org_id(),
         body.name,
@@ -457,9 +468,8 @@ pub(crate) async fn create(
 pub(crate) async fn list(
     req: HttpRequest,
     state: web::Data<AppState>,
-    auth: Authenticated,
+    Authenticated(principal): Authenticated,
 ) -> Result<HttpResponse, ApiError> {
-    let principal = auth.require(Permission::Read)?;
     let mut query = QueryReader::new(req.query_string()).map_err(ApiError::Validation)?;
     let limit = query.limit();
     let after = query.cursor().map(key_cursor);
@@ -469,7 +479,10 @@ pub(crate) async fn list(
     };
     query.finish().map_err(ApiError::Validation)?;
 
-    let page = state.api_keys.list(principal.org_id(), filter, after, limit).await?;
+    let page = state
+        .api_keys
+        .list(&actor(&req, &principal), filter, after, limit)
+        .await?;
     let mut response = HttpResponse::Ok();
     if let Some(next) = page.next {
         let params = [
@@ -500,13 +513,13 @@ pub(crate) async fn list(
     security(("bearer" = [])),
 )]
 pub(crate) async fn get(
+    req: HttpRequest,
     state: web::Data<AppState>,
-    auth: Authenticated,
+    Authenticated(principal): Authenticated,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let principal = auth.require(Permission::Read)?;
     let id = parse_key_id(&path)?;
-    let key = state.api_keys.get(principal.org_id(), id).await?;
+    let key = state.api_keys.get(&actor(&req, &principal), id).await?;
     Ok(HttpResponse::Ok().json(ApiKeyResponse::from(&key)))
 }
 
@@ -528,11 +541,10 @@ pub(crate) async fn get(
 pub(crate) async fn update(
     req: HttpRequest,
     state: web::Data<AppState>,
-    auth: Authenticated,
+    Authenticated(principal): Authenticated,
     path: web::Path<String>,
     ValidatedJson(UpdateApiKeyBody(patch)): ValidatedJson<UpdateApiKeyBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let principal = auth.require(Permission::Write)?;
     let id = parse_key_id(&path)?;
     let key = state.api_keys.update(&actor(&req, &principal), id, patch).await?;
     Ok(HttpResponse::Ok().json(ApiKeyResponse::from(&key)))
@@ -554,10 +566,9 @@ pub(crate) async fn update(
 pub(crate) async fn revoke(
     req: HttpRequest,
     state: web::Data<AppState>,
-    auth: Authenticated,
+    Authenticated(principal): Authenticated,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let principal = auth.require(Permission::Write)?;
     let id = parse_key_id(&path)?;
     let key = state.api_keys.revoke(&actor(&req, &principal), id).await?;
     Ok(HttpResponse::Ok().json(RevokedApiKeyResponse {
@@ -591,11 +602,10 @@ pub(crate) async fn revoke(
 pub(crate) async fn rotate(
     req: HttpRequest,
     state: web::Data<AppState>,
-    auth: Authenticated,
+    Authenticated(principal): Authenticated,
     path: web::Path<String>,
     body: crate::extract::OptionalJson<RotateApiKeyBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let principal = auth.require(Permission::Write)?;
     let id = parse_key_id(&path)?;
     let grace = Duration::seconds(i64::from(body.0.unwrap_or_default().grace_period_seconds));
     let rotated = state.api_keys.rotate(&actor(&req, &principal), id, grace).await?;
@@ -620,10 +630,9 @@ pub(crate) async fn rotate(
 pub(crate) async fn delete(
     req: HttpRequest,
     state: web::Data<AppState>,
-    auth: Authenticated,
+    Authenticated(principal): Authenticated,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let principal = auth.require(Permission::Write)?;
     let id = parse_key_id(&path)?;
     state.api_keys.delete(&actor(&req, &principal), id).await?;
     tracing::info!(key_id = %id, org_id = %principal.org_id(), "API key deleted");
@@ -651,17 +660,19 @@ pub(crate) async fn delete(
 pub(crate) async fn events(
     req: HttpRequest,
     state: web::Data<AppState>,
-    auth: Authenticated,
+    Authenticated(principal): Authenticated,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let principal = auth.require(Permission::Read)?;
     let id = parse_key_id(&path)?;
     let mut query = QueryReader::new(req.query_string()).map_err(ApiError::Validation)?;
     let limit = query.limit();
     let after = query.cursor().map(event_cursor);
     query.finish().map_err(ApiError::Validation)?;
 
-    let page = state.api_keys.events(principal.org_id(), id, after, limit).await?;
+    let page = state
+        .api_keys
+        .events(&actor(&req, &principal), id, after, limit)
+        .await?;
     let mut response = HttpResponse::Ok();
     if let Some(next) = page.next {
         let path = format!("{}/{id}/events", collection(&req));

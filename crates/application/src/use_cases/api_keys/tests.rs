@@ -280,7 +280,7 @@ async fn an_unknown_key_is_not_found_for_every_operation() {
     let keys = service(repository, hasher());
     let id = KeyId::from_uuid(Uuid::from_u128(1));
 
-    assert!(matches!(keys.get(org(), id).await, Err(KeyError::NotFound)));
+    assert!(matches!(keys.get(&actor(), id).await, Err(KeyError::NotFound)));
     assert!(matches!(
         keys.update(&actor(), id, KeyPatch::default()).await,
         Err(KeyError::NotFound)
@@ -292,7 +292,7 @@ async fn an_unknown_key_is_not_found_for_every_operation() {
     ));
     assert!(matches!(keys.delete(&actor(), id).await, Err(KeyError::NotFound)));
     assert!(matches!(
-        keys.events(org(), id, None, 10).await,
+        keys.events(&actor(), id, None, 10).await,
         Err(KeyError::NotFound)
     ));
 }
@@ -367,7 +367,7 @@ async fn listing_fetches_one_extra_to_know_whether_another_page_exists() {
         .returning(move |_| Ok(returned.clone()));
 
     let page = service(repository, hasher())
-        .list(org(), KeyFilter::default(), None, 2)
+        .list(&actor(), KeyFilter::default(), None, 2)
         .await
         .unwrap();
 
@@ -379,4 +379,47 @@ async fn listing_fetches_one_extra_to_know_whether_another_page_exists() {
             id: keys[1].id()
         })
     );
+}
+
+#[tokio::test]
+async fn every_operation_checks_its_permission_before_touching_anything() {
+    let reader = Actor::new(
+        &Principal::new(org(), None).with_permissions(["read:api_keys".to_owned()]),
+        None,
+    );
+    let writer = Actor::new(
+        &Principal::new(org(), None).with_permissions(["write:api_keys".to_owned()]),
+        None,
+    );
+    let mut repository = MockApiKeyRepository::new();
+    repository.expect_insert().never();
+    repository.expect_update().never();
+    repository.expect_delete().never();
+    repository.expect_find().never();
+    repository.expect_list().never();
+    repository.expect_events().never();
+    let mut hasher = MockSecretHasher::new();
+    hasher.expect_hash().never();
+    let keys = service(repository, hasher);
+    let id = KeyId::from_uuid(Uuid::from_u128(1));
+    let forbidden = |result: Result<(), KeyError>| matches!(result, Err(KeyError::Forbidden(_)));
+
+    assert!(matches!(
+        keys.create(&reader, request()).await,
+        Err(CreateApiKeyError::Forbidden(_))
+    ));
+    assert!(forbidden(
+        keys.update(&reader, id, KeyPatch::default()).await.map(|_| ())
+    ));
+    assert!(forbidden(keys.revoke(&reader, id).await.map(|_| ())));
+    assert!(forbidden(keys.delete(&reader, id).await));
+    assert!(matches!(
+        keys.rotate(&reader, id, Duration::zero()).await,
+        Err(RotateApiKeyError::Forbidden(_))
+    ));
+    assert!(forbidden(keys.get(&writer, id).await.map(|_| ())));
+    assert!(forbidden(
+        keys.list(&writer, KeyFilter::default(), None, 10).await.map(|_| ())
+    ));
+    assert!(forbidden(keys.events(&writer, id, None, 10).await.map(|_| ())));
 }
