@@ -3,9 +3,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::io::{BufRead, BufReader};
+#[path = "support/stdout.rs"]
+mod stdout;
+
 use std::process::{Command, Output, Stdio};
-use std::sync::mpsc;
 use std::time::Duration;
 
 use keymint::Settings;
@@ -108,15 +109,7 @@ fn serving_with_the_development_secret_logs_a_loud_warning() {
     .stdout(Stdio::piped())
     .spawn()
     .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (lines, received) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if lines.send(line).is_err() {
-                break;
-            }
-        }
-    });
+    let received = stdout::lines_of(child.stdout.take().unwrap());
     let mut saw_warning = false;
     while let Ok(line) = received.recv_timeout(Duration::from_secs(30)) {
         if line.contains("WARN") && line.contains("DEVELOPMENT AUTH") {
@@ -148,23 +141,7 @@ async fn sigterm_drains_and_writes_pending_key_usage_before_exiting() {
     .stdout(Stdio::piped())
     .spawn()
     .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (lines, received) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if lines.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let address = loop {
-        let line = received
-            .recv_timeout(Duration::from_secs(30))
-            .expect("the server starts");
-        if let Some(rest) = line.split("address=").nth(1) {
-            break rest.split_whitespace().next().unwrap().to_owned();
-        }
-    };
+    let address = stdout::listening_address(&stdout::lines_of(child.stdout.take().unwrap()));
 
     let org = Uuid::new_v4();
     let token = String::from_utf8(run(&["dev-token", "--org", &org.to_string()], &[]).stdout).unwrap();

@@ -7,11 +7,11 @@
 #[allow(dead_code)]
 #[path = "api/helpers.rs"]
 mod helpers;
+#[path = "support/stdout.rs"]
+mod stdout;
 
 use std::collections::HashSet;
-use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
@@ -55,25 +55,9 @@ fn start_with(url: &str, extra: &[(&str, &str)]) -> Process {
         child,
         base: String::new(),
     };
-    let stdout = process.child.stdout.take().unwrap();
-    let (lines, received) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if lines.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    loop {
-        let line = received.recv_timeout(Duration::from_secs(30)).expect("keymint starts");
-        if let Some(rest) = line.split("address=").nth(1) {
-            let address = rest.split_whitespace().next().unwrap();
-            // Keep draining stdout so the process never blocks on a full pipe.
-            std::thread::spawn(move || while received.recv().is_ok() {});
-            process.base = format!("http://{address}");
-            return process;
-        }
-    }
+    let lines = stdout::lines_of(process.child.stdout.take().unwrap());
+    process.base = format!("http://{}", stdout::listening_address(&lines));
+    process
 }
 
 fn token(org: Uuid) -> String {
