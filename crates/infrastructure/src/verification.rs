@@ -124,6 +124,11 @@ impl VerificationCache for ShardedVerificationCache {
         );
     }
 
+    fn evict(&self, presented: &PrivateKey) {
+        let digest = self.digest(presented);
+        self.shard(&digest).remove(&digest);
+    }
+
     fn evict_key(&self, id: KeyId) {
         for shard in self.shards.iter() {
             shard
@@ -172,13 +177,11 @@ impl WindowFailureLimiter {
         }
     }
 
-    fn over<K: std::hash::Hash + Eq>(
-        &self,
-        map: &Mutex<HashMap<K, Window>>,
-        key: &K,
-        limit: u32,
-        now: DateTime<Utc>,
-    ) -> bool {
+    fn over<K, Q>(&self, map: &Mutex<HashMap<K, Window>>, key: &Q, limit: u32, now: DateTime<Utc>) -> bool
+    where
+        K: std::hash::Hash + Eq + std::borrow::Borrow<Q>,
+        Q: std::hash::Hash + Eq + ?Sized,
+    {
         if limit == 0 {
             return false;
         }
@@ -211,7 +214,8 @@ impl WindowFailureLimiter {
 
 impl FailureLimiter for WindowFailureLimiter {
     fn is_limited(&self, lookup_id: &LookupId, client: Option<IpAddr>, now: DateTime<Utc>) -> bool {
-        self.over(&self.keys, &lookup_id.as_str().to_owned(), self.per_key, now)
+        // Borrowed lookups: checking a budget allocates nothing.
+        self.over(&self.keys, lookup_id.as_str(), self.per_key, now)
             || client.is_some_and(|ip| self.over(&self.clients, &ip, self.per_client, now))
     }
 
@@ -326,6 +330,24 @@ mod tests {
         cache.evict_key(KeyId::from_uuid(Uuid::from_u128(1)));
         assert_eq!(cache.get(a.private_key()), None);
         assert_eq!(cache.get(b.private_key()), Some(verified(2)));
+    }
+
+    #[test]
+    fn one_presented_key_can_be_forgotten_alone() {
+        let cache = ShardedVerificationCache::new(100, Duration::from_secs(30));
+        let (old, new) = (
+            KeyMaterial::generate(Environment::Live, &mut OsRng),
+            KeyMaterial::generate(Environment::Live, &mut OsRng),
+        );
+        cache.put(old.private_key(), verified(1));
+        cache.put(new.private_key(), verified(1));
+        cache.evict(old.private_key());
+        assert_eq!(cache.get(old.private_key()), None);
+        assert_eq!(
+            cache.get(new.private_key()),
+            Some(verified(1)),
+            "the same key's other private key stays"
+        );
     }
 
     #[test]

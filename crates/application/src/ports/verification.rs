@@ -31,6 +31,8 @@ pub trait VerificationCache: Send + Sync {
     fn get(&self, presented: &PrivateKey) -> Option<VerifiedKey>;
     /// Remembers that `presented` verified as `verified`.
     fn put(&self, presented: &PrivateKey, verified: VerifiedKey);
+    /// Forgets the remembered verification of `presented` alone (it lapsed).
+    fn evict(&self, presented: &PrivateKey);
     /// Forgets every remembered verification of key `id` (revoked, rotated, deleted
     /// or renamed).
     fn evict_key(&self, id: KeyId);
@@ -48,6 +50,7 @@ impl VerificationCache for NoVerificationCache {
         None
     }
     fn put(&self, _: &PrivateKey, _: VerifiedKey) {}
+    fn evict(&self, _: &PrivateKey) {}
     fn evict_key(&self, _: KeyId) {}
     fn evict_all(&self) {}
 }

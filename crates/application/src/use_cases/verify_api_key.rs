@@ -103,7 +103,9 @@ impl VerifyApiKey {
                 self.usage.record(verified.key_id, now);
                 return Ok(Verification::Valid(verified));
             }
-            self.cache.evict_key(verified.key_id);
+            // Only this presented key lapsed; the key's other private key (during
+            // a rotation) may still be good, and one digest is O(1) to drop.
+            self.cache.evict(&key);
         }
 
         let lookup_id = key.lookup_id();
