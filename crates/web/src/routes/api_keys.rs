@@ -278,6 +278,23 @@ pub(crate) struct RevokedApiKeyResponse<'a> {
     revoked_at: Option<String>,
 }
 
+impl<'a> From<&'a ApiKey> for RevokedApiKeyResponse<'a> {
+    fn from(key: &'a ApiKey) -> Self {
+        let key = ApiKeyResponse::from(key);
+        Self {
+            id: key.id,
+            org_id: key.org_id,
+            name: key.name,
+            is_revoked: key.is_revoked,
+            created_at: key.created_at,
+            description: key.description,
+            expires_at: key.expires_at,
+            last_used_at: key.last_used_at,
+            revoked_at: key.revoked_at,
+        }
+    }
+}
+
 /// One audit trail entry.
 #[derive(Serialize, ToSchema)]
 #[schema(as = AuditEvent)]
@@ -571,17 +588,7 @@ pub(crate) async fn revoke(
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_key_id(&path)?;
     let key = state.api_keys.revoke(&actor(&req, &principal), id).await?;
-    Ok(HttpResponse::Ok().json(RevokedApiKeyResponse {
-        id: key.id().to_string(),
-        org_id: key.org_id().to_string(),
-        name: key.name().as_str(),
-        is_revoked: key.is_revoked(),
-        created_at: timestamp(key.created_at()),
-        description: key.description().map(KeyDescription::as_str),
-        expires_at: key.expires_at().map(timestamp),
-        last_used_at: key.last_used_at().map(timestamp),
-        revoked_at: key.revoked_at().map(timestamp),
-    }))
+    Ok(HttpResponse::Ok().json(RevokedApiKeyResponse::from(&key)))
 }
 
 /// `POST /api-keys/{key_id}/rotate` with an optional `{"grace_period_seconds": n}`.
