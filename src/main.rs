@@ -2,12 +2,12 @@
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use clap::{Parser, Subcommand};
-use keymint::startup::{connect_and_migrate, MEMORY_URL};
+use keymint::configuration::StorageUrl;
+use keymint::startup::connect_and_migrate;
 use keymint::{telemetry, Application, Settings};
-use keymint_infrastructure::DevTokenRequest;
+use keymint_infrastructure::{unix_now, DevTokenRequest};
 use secrecy::ExposeSecret;
 use uuid::Uuid;
 
@@ -83,23 +83,20 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
 }
 
 async fn migrate(settings: &Settings) -> anyhow::Result<()> {
-    if settings.database.url.expose_secret() == MEMORY_URL {
+    let StorageUrl::Sql(url) = &settings.database.url else {
         anyhow::bail!("database.url: the in-memory store has no schema to migrate");
-    }
-    connect_and_migrate(settings).await?.close().await;
+    };
+    connect_and_migrate(url, &settings.database).await?.close().await;
     println!("keymint: migrations applied");
     Ok(())
 }
 
 fn dev_token(settings: &Settings, org: Uuid, sub: String, ttl: u64) -> ExitCode {
-    if settings.auth.hs256_secret.expose_secret().is_empty() {
+    if settings.auth.hs256.secret.expose_secret().is_empty() {
         eprintln!("keymint: dev-token signs with auth.hs256_secret, which is not set");
         return ExitCode::FAILURE;
     }
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or_default();
+    let now = unix_now();
     match (DevTokenRequest {
         org_id: org,
         subject: sub,

@@ -11,7 +11,7 @@ use keymint_application::{
     ApiKeyRepository, ApiKeys, Authenticate, Clock, OrganizationDirectory, TokenVerifier, VerificationCache,
     VerifyApiKey,
 };
-use keymint_infrastructure::sql::{self, Database, SqlApiKeyRepository};
+use keymint_infrastructure::sql::{self, Database, DatabaseUrl, SqlApiKeyRepository};
 use keymint_infrastructure::{
     Argon2Hasher, CoalescingUsageTracker, Hs256Verifier, InMemoryApiKeyRepository, InMemoryOrganizationDirectory,
     JwksVerifier, OsKeyGenerator, ShardedVerificationCache, SqlOrganizationDirectory, SystemClock,
@@ -21,10 +21,7 @@ use keymint_migrations::{Migrator, MigratorTrait};
 use keymint_web::{AppState, HttpSettings};
 use secrecy::ExposeSecret;
 
-use crate::configuration::{AuthMode, Settings};
-
-/// The URL that selects the in-memory repository.
-pub const MEMORY_URL: &str = "memory:";
+use crate::configuration::{AuthMode, DatabaseSettings, Settings, StorageUrl};
 
 /// A built, bound, not yet running Keymint.
 pub struct Application {
@@ -42,9 +39,9 @@ impl std::fmt::Debug for Application {
     }
 }
 
-/// Connects to the configured database and brings its schema up to date.
-pub async fn connect_and_migrate(settings: &Settings) -> anyhow::Result<Database> {
-    let database = sql::connect(settings.database.url.expose_secret(), &settings.database_options())
+/// Connects to the database at `url` and brings its schema up to date.
+pub async fn connect_and_migrate(url: &DatabaseUrl, settings: &DatabaseSettings) -> anyhow::Result<Database> {
+    let database = sql::connect(url, &settings.options())
         .await
         .context("database.url: cannot open the database")?;
     Migrator::up(&database.write, None)
@@ -66,8 +63,12 @@ pub struct KeyVerifier {
 
 /// A key verifier over the configured database, with its own cache and limits.
 pub async fn key_verifier(settings: &Settings) -> anyhow::Result<KeyVerifier> {
-    let repository: Arc<dyn ApiKeyRepository> =
-        Arc::new(SqlApiKeyRepository::new(connect_and_migrate(settings).await?));
+    let StorageUrl::Sql(url) = &settings.database.url else {
+        anyhow::bail!("database.url: the in-memory store cannot be shared with another process");
+    };
+    let repository: Arc<dyn ApiKeyRepository> = Arc::new(SqlApiKeyRepository::new(
+        connect_and_migrate(url, &settings.database).await?,
+    ));
     let parts = VerificationParts::new(settings, repository.clone())?;
     parts.listen_for_changes(settings).await;
     Ok(KeyVerifier {
@@ -89,18 +90,15 @@ impl VerificationParts {
     fn new(settings: &Settings, repository: Arc<dyn ApiKeyRepository>) -> anyhow::Result<Self> {
         let verify = &settings.verify;
         let usage = Arc::new(CoalescingUsageTracker::new(repository));
-        usage.spawn_flusher(Duration::from_secs(verify.usage_flush_seconds));
+        usage.spawn_flusher(verify.usage_flush);
         Ok(Self {
             hasher: Arc::new(Argon2Hasher::new(settings.argon2_params()).map_err(|e| e.0)?),
             clock: Arc::new(SystemClock),
-            cache: Arc::new(ShardedVerificationCache::new(
-                verify.cache_capacity,
-                Duration::from_secs(verify.cache_ttl_seconds),
-            )),
+            cache: Arc::new(ShardedVerificationCache::new(verify.cache_capacity, verify.cache_ttl)),
             limiter: Arc::new(WindowFailureLimiter::new(
                 verify.max_failures_per_key,
                 verify.max_failures_per_client,
-                Duration::from_secs(verify.failure_window_seconds),
+                verify.failure_window,
             )),
             usage,
         })
@@ -109,11 +107,10 @@ impl VerificationParts {
     /// On PostgreSQL, evicts keys that other processes change (LISTEN/NOTIFY),
     /// returning once the listener is in place (or its connect timeout passed).
     async fn listen_for_changes(&self, settings: &Settings) {
-        let url = settings.database.url.expose_secret();
-        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        if let StorageUrl::Sql(DatabaseUrl::Postgres(url)) = &settings.database.url {
             let cache: Arc<dyn VerificationCache> = self.cache.clone();
-            let (_, listening) = sql::spawn_change_listener(url.to_owned(), &cache);
-            let wait = Duration::from_secs(settings.database.connect_timeout_seconds.max(1));
+            let (_, listening) = sql::spawn_change_listener(url.expose_secret().to_owned(), &cache);
+            let wait = settings.database.connect_timeout.max(Duration::from_secs(1));
             if tokio::time::timeout(wait, listening).await.is_err() {
                 tracing::warn!("not yet listening for key changes; other processes' changes reach this one within the cache TTL until it is");
             }
@@ -137,24 +134,25 @@ impl Application {
     /// listener. Port 0 binds a free port; [`Application::address`] tells which.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let (repository, directory, database): (Arc<dyn ApiKeyRepository>, Arc<dyn OrganizationDirectory>, _) =
-            if settings.database.url.expose_secret() == MEMORY_URL {
-                (
+            match &settings.database.url {
+                StorageUrl::Memory => (
                     Arc::new(InMemoryApiKeyRepository::new()),
                     Arc::new(InMemoryOrganizationDirectory::default()),
                     None,
-                )
-            } else {
-                let database = connect_and_migrate(&settings).await?;
-                (
-                    Arc::new(SqlApiKeyRepository::new(database.clone())),
-                    Arc::new(SqlOrganizationDirectory::new(database.clone())),
-                    Some(database),
-                )
+                ),
+                StorageUrl::Sql(url) => {
+                    let database = connect_and_migrate(url, &settings.database).await?;
+                    (
+                        Arc::new(SqlApiKeyRepository::new(database.clone())),
+                        Arc::new(SqlOrganizationDirectory::new(database.clone())),
+                        Some(database),
+                    )
+                }
             };
-        let verifier: Arc<dyn TokenVerifier> = match settings.auth_mode()? {
-            AuthMode::Hs256(config) => Arc::new(Hs256Verifier::new(&config)),
+        let verifier: Arc<dyn TokenVerifier> = match &settings.auth.mode {
+            AuthMode::Hs256(config) => Arc::new(Hs256Verifier::new(config)),
             AuthMode::Jwks(config) => {
-                let verifier = Arc::new(JwksVerifier::new(config)?);
+                let verifier = Arc::new(JwksVerifier::new(config.clone())?);
                 // Warm the cache; if the provider is down now, requests will retry
                 // (and answer 503 until a key set has been fetched once).
                 let _ = verifier.refresh().await;
@@ -177,7 +175,7 @@ impl Application {
             verify: parts.use_case(repository.clone()),
             authenticate: Authenticate::new(verifier, directory, settings.auth.require_permissions),
             storage: repository,
-            default_environment: settings.default_environment()?,
+            default_environment: settings.keys.default_environment,
         };
         if settings.uses_development_secret() {
             tracing::warn!(
@@ -186,14 +184,14 @@ impl Application {
                  set KEYMINT_AUTH__HS256_SECRET (or KEYMINT_PROFILE=production) for real use. !!!"
             );
         }
-        let requested = settings.listen_addr()?;
+        let requested = settings.server.listen;
         let listener =
             TcpListener::bind(requested).with_context(|| format!("server.listen: cannot bind {requested}"))?;
         let address = listener.local_addr()?;
         let http = HttpSettings {
             body_limit: settings.server.body_limit_bytes,
             workers: settings.server.workers,
-            shutdown_timeout: Duration::from_secs(settings.server.shutdown_timeout_seconds),
+            shutdown_timeout: settings.server.shutdown_timeout,
         };
         let server = keymint_web::serve(listener, state, http)?;
         tracing::info!(%address, "Keymint listening");

@@ -3,8 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-#[path = "support/stdout.rs"]
-mod stdout;
+mod support;
 
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
@@ -109,7 +108,7 @@ fn serving_with_the_development_secret_logs_a_loud_warning() {
     .stdout(Stdio::piped())
     .spawn()
     .unwrap();
-    let received = stdout::lines_of(child.stdout.take().unwrap());
+    let received = support::stdout::lines_of(child.stdout.take().unwrap());
     let mut saw_warning = false;
     while let Ok(line) = received.recv_timeout(Duration::from_secs(30)) {
         if line.contains("WARN") && line.contains("DEVELOPMENT AUTH") {
@@ -141,7 +140,7 @@ async fn sigterm_drains_and_writes_pending_key_usage_before_exiting() {
     .stdout(Stdio::piped())
     .spawn()
     .unwrap();
-    let address = stdout::listening_address(&stdout::lines_of(child.stdout.take().unwrap()));
+    let address = support::stdout::listening_address(&support::stdout::lines_of(child.stdout.take().unwrap()));
 
     let org = Uuid::new_v4();
     let token = String::from_utf8(run(&["dev-token", "--org", &org.to_string()], &[]).stdout).unwrap();
@@ -178,12 +177,12 @@ async fn sigterm_drains_and_writes_pending_key_usage_before_exiting() {
         .unwrap();
     assert!(exit.success(), "graceful exit: {exit:?}");
 
-    let db = keymint_infrastructure::sql::connect(&url, &Default::default())
+    let db = keymint_infrastructure::sql::connect(&url.parse().unwrap(), &Default::default())
         .await
         .unwrap();
     let repository = keymint_infrastructure::sql::SqlApiKeyRepository::new(db);
     let id = keymint_domain::KeyId::from_uuid(Uuid::parse_str(created["id"].as_str().unwrap()).unwrap());
-    use keymint_application::ApiKeyRepository;
+    use keymint_application::KeyStore;
     let key = repository
         .find(keymint_domain::OrgId::from_uuid(org), id)
         .await

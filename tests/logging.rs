@@ -3,19 +3,16 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-#[allow(dead_code)]
-#[path = "api/helpers.rs"]
-mod helpers;
+mod support;
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
 use keymint::configuration::{LogFormat, LogSettings};
 use sea_orm::{ConnectionTrait, Statement};
-use secrecy::ExposeSecret;
 use serde_json::{json, Value};
 
-use helpers::{spawn_app, Backend};
+use support::{spawn_app, Backend};
 
 #[derive(Clone, Default)]
 struct Captured(Arc<Mutex<Vec<u8>>>);
@@ -72,7 +69,7 @@ async fn no_private_key_hash_or_token_appears_in_trace_level_logs() {
     assert_eq!(invalid.status().as_u16(), 422);
 
     let db = keymint_infrastructure::sql::connect(
-        app.settings.database.url.expose_secret(),
+        app.settings.database.url.sql().unwrap(),
         &keymint_infrastructure::sql::DatabaseOptions::default(),
     )
     .await

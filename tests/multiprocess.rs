@@ -4,11 +4,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-#[allow(dead_code)]
-#[path = "api/helpers.rs"]
-mod helpers;
-#[path = "support/stdout.rs"]
-mod stdout;
+mod support;
 
 use std::collections::HashSet;
 use std::process::{Child, Command, Stdio};
@@ -55,8 +51,8 @@ fn start_with(url: &str, extra: &[(&str, &str)]) -> Process {
         child,
         base: String::new(),
     };
-    let lines = stdout::lines_of(process.child.stdout.take().unwrap());
-    process.base = format!("http://{}", stdout::listening_address(&lines));
+    let lines = support::stdout::lines_of(process.child.stdout.take().unwrap());
+    process.base = format!("http://{}", support::stdout::listening_address(&lines));
     process
 }
 
@@ -98,7 +94,7 @@ async fn until(client: &reqwest::Client, process: &Process, key: &str, code: &st
 #[tokio::test]
 #[ignore = "needs PostgreSQL: set KEYMINT_TEST_POSTGRES_URL"]
 async fn changes_on_one_process_reach_the_other_within_a_second() {
-    let url = helpers::postgres_test_database();
+    let url = support::postgres_test_database();
     let (a, b) = (start(&url), start(&url));
     let client = reqwest::Client::new();
     let org = Uuid::new_v4();
@@ -165,13 +161,13 @@ async fn changes_on_one_process_reach_the_other_within_a_second() {
     assert!(until(&client, &a, rotated["private_key"].as_str().unwrap(), "NOT_FOUND").await < Duration::from_secs(1));
 
     drop((a, b));
-    helpers::drop_test_database(&url);
+    support::drop_test_database(&url);
 }
 
 #[tokio::test]
 #[ignore = "needs PostgreSQL: set KEYMINT_TEST_POSTGRES_URL"]
 async fn two_hundred_creates_and_ten_thousand_verifications_across_two_processes() {
-    let url = helpers::postgres_test_database();
+    let url = support::postgres_test_database();
     let processes = [start(&url), start(&url)];
     let client = reqwest::Client::new();
     let org = Uuid::new_v4();
@@ -229,13 +225,13 @@ async fn two_hundred_creates_and_ten_thousand_verifications_across_two_processes
     assert_eq!(listed.len(), 200, "the row count matches exactly");
 
     drop(processes);
-    helpers::drop_test_database(&url);
+    support::drop_test_database(&url);
 }
 
 #[tokio::test]
 #[ignore = "needs PostgreSQL: set KEYMINT_TEST_POSTGRES_URL"]
 async fn a_revocation_whose_notification_is_lost_still_reaches_the_other_process_within_the_ttl() {
-    let url = helpers::postgres_test_database();
+    let url = support::postgres_test_database();
     let a = start(&url);
     let b = start_with(&url, &[("KEYMINT_VERIFY__CACHE_TTL_SECONDS", "2")]);
     let client = reqwest::Client::new();
@@ -256,7 +252,7 @@ async fn a_revocation_whose_notification_is_lost_still_reaches_the_other_process
     // Cut every listening connection, then revoke while they are down: the
     // notification goes nowhere.
     let database = url.rsplit('/').next().unwrap().split('?').next().unwrap().to_owned();
-    let admin = keymint_infrastructure::sql::connect(&url, &Default::default())
+    let admin = keymint_infrastructure::sql::connect(&url.parse().unwrap(), &Default::default())
         .await
         .unwrap();
     use sea_orm::{ConnectionTrait, Statement};
@@ -294,5 +290,5 @@ async fn a_revocation_whose_notification_is_lost_still_reaches_the_other_process
     );
     admin.close().await;
     drop((a, b));
-    helpers::drop_test_database(&url);
+    support::drop_test_database(&url);
 }

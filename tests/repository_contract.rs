@@ -1,11 +1,9 @@
-//! One contract for the `ApiKeyRepository` port, run on every adapter: in memory,
-//! SQLite and PostgreSQL.
+//! One contract for the storage ports (`KeyStore`, `KeyLookup`, `UsageSink`,
+//! `StorageHealth`), run on every adapter: in memory, SQLite and PostgreSQL.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-#[allow(dead_code)]
-#[path = "api/helpers.rs"]
-mod helpers;
+mod support;
 
 use std::sync::Arc;
 
@@ -14,12 +12,12 @@ use keymint_application::{ApiKeyRepository, EventQuery, KeyCursor, KeyQuery, Rep
 use keymint_domain::{
     ApiKey, AuditAction, AuditEvent, Credential, Environment, KeyId, KeyMaterial, KeyName, NewApiKey, OrgId, SecretHash,
 };
-use keymint_infrastructure::sql::{connect, SqlApiKeyRepository};
+use keymint_infrastructure::sql::{connect, DatabaseUrl, SqlApiKeyRepository};
 use keymint_infrastructure::InMemoryApiKeyRepository;
 use keymint_migrations::{Migrator, MigratorTrait};
 use uuid::Uuid;
 
-use helpers::Backend;
+use support::Backend;
 
 /// A repository on `backend`, and what must be cleaned up after it.
 struct Subject {
@@ -31,7 +29,7 @@ struct Subject {
 impl Drop for Subject {
     fn drop(&mut self) {
         if let Some(url) = &self.postgres {
-            helpers::drop_test_database(url);
+            support::drop_test_database(url);
         }
     }
 }
@@ -47,9 +45,10 @@ async fn subject(backend: Backend) -> Subject {
             }
         }
         Backend::Sqlite => format!("sqlite://{}/contract.db", dir.path().display()),
-        Backend::Postgres => helpers::postgres_test_database(),
+        Backend::Postgres => support::postgres_test_database(),
     };
-    let db = connect(&url, &Default::default()).await.unwrap();
+    let parsed: DatabaseUrl = url.parse().unwrap();
+    let db = connect(&parsed, &Default::default()).await.unwrap();
     Migrator::up(&db.write, None).await.unwrap();
     let postgres = (backend == Backend::Postgres).then_some(url);
     Subject {
@@ -379,21 +378,7 @@ async fn storage_answers_the_readiness_probe(backend: Backend) {
     s.repository.ping().await.unwrap();
 }
 
-macro_rules! contract {
-    ($($scenario:ident),* $(,)?) => {
-        mod memory { $( #[tokio::test] async fn $scenario() { super::$scenario(super::Backend::Memory).await } )* }
-        mod sqlite { $( #[tokio::test] async fn $scenario() { super::$scenario(super::Backend::Sqlite).await } )* }
-        mod postgres {
-            $(
-                #[tokio::test]
-                #[ignore = "needs PostgreSQL: set KEYMINT_TEST_POSTGRES_URL"]
-                async fn $scenario() { super::$scenario(super::Backend::Postgres).await }
-            )*
-        }
-    };
-}
-
-contract!(
+for_each_backend!(
     stored_keys_read_back_identically_and_only_for_their_organisation,
     a_taken_id_public_key_or_lookup_id_is_a_conflict,
     the_limit_counts_only_unrevoked_unexpired_keys,

@@ -2,7 +2,7 @@ use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
 use serde_json::{json, Value};
 
 use crate::for_each_backend;
-use crate::helpers::{error_body, spawn_app, spawn_app_with, test_settings, unix_now, Backend, TestApp};
+use crate::support::{error_body, spawn_app, spawn_app_with, test_settings, unix_now, Backend, TestApp};
 
 async fn post_with_authorization(app: &TestApp, authorization: Option<&str>) -> reqwest::Response {
     let mut request = app

@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 
 use crate::for_each_backend;
-use crate::helpers::{error_body, spawn_app, spawn_app_with, test_settings, Backend};
+use crate::support::{error_body, spawn_app, spawn_app_with, test_settings, Backend};
 
 const SPEC_FIELDS: [&str; 13] = [
     "id",

@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 
-use crate::helpers::{postgres_test_database, spawn_app_with, test_settings, Backend};
+use crate::support::{postgres_test_database, spawn_app_with, test_settings, Backend};
 
 /// A TCP proxy that can cut every connection and refuse new ones, then restore.
 struct ChaosProxy {
@@ -201,7 +201,7 @@ async fn losing_postgres_gives_bounded_503s_and_recovery_without_losing_acknowle
     }
 
     // Straight to the database: every acknowledged create is there, whole.
-    let db = keymint_infrastructure::sql::connect(&direct, &Default::default())
+    let db = keymint_infrastructure::sql::connect(&direct.parse().unwrap(), &Default::default())
         .await
         .unwrap();
     use sea_orm::{ConnectionTrait, Statement};

@@ -1,7 +1,7 @@
 use serde_json::{json, Value};
 
 use crate::for_each_backend;
-use crate::helpers::{spawn_app, Backend};
+use crate::support::{spawn_app, Backend};
 
 async fn liveness_and_readiness_answer_ok_with_storage_up(backend: Backend) {
     let app = spawn_app(backend).await;

@@ -17,7 +17,7 @@ use reqwest::Method;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use crate::helpers::{error_body, spawn_app_with, test_settings, unix_now, Backend, TestApp};
+use crate::support::{error_body, spawn_app_with, test_settings, unix_now, Backend, TestApp};
 
 const ISSUER: &str = "https://issuer.test/";
 const AUDIENCE: &str = "https://keymint.test";

@@ -3,7 +3,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod helpers;
+#[path = "../support/mod.rs"]
+mod support;
 
 mod authentication;
 mod create_api_key;

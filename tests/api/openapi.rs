@@ -7,7 +7,7 @@ use reqwest::Method;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use crate::helpers::{spawn_app, Backend, TestApp};
+use crate::support::{spawn_app, Backend, TestApp};
 
 /// Every route the application serves, as `(method, path template)`.
 fn served_routes() -> BTreeSet<(String, String)> {
@@ -277,4 +277,62 @@ async fn the_docs_page_is_served_by_keymint_itself_without_a_cdn() {
         .await
         .unwrap();
     assert_eq!(asset.status().as_u16(), 200, "{script} is served locally");
+}
+
+#[tokio::test]
+async fn declared_bounds_are_the_domains_and_key_ids_are_uuids() {
+    use keymint_domain::{Environment, MAX_DESCRIPTION_CHARS, MAX_GRACE_PERIOD_SECONDS, MAX_NAME_CHARS};
+
+    let app = spawn_app(Backend::Memory).await;
+    let doc = document(&app).await;
+    let schemas = &doc["components"]["schemas"];
+    for request in ["CreateApiKeyRequest", "UpdateApiKeyRequest"] {
+        let fields = &schemas[request]["properties"];
+        assert_eq!(fields["name"]["maxLength"], MAX_NAME_CHARS, "{request}");
+        assert_eq!(fields["name"]["minLength"], 1, "{request}");
+        assert_eq!(fields["description"]["maxLength"], MAX_DESCRIPTION_CHARS, "{request}");
+    }
+    let environments: Vec<Value> = Environment::ALL.iter().map(|e| json!(e.as_str())).collect();
+    let create = &schemas["CreateApiKeyRequest"]["properties"]["environment"]["enum"];
+    assert_eq!(create.as_array().unwrap()[..2], environments[..]);
+    let grace = &schemas["RotateApiKeyRequest"]["properties"]["grace_period_seconds"];
+    assert_eq!(
+        (&grace["minimum"], &grace["maximum"]),
+        (&json!(0), &json!(MAX_GRACE_PERIOD_SECONDS))
+    );
+
+    let list = &doc["paths"]["/api/v2/api-keys"]["get"]["parameters"];
+    let parameter = |name: &str| {
+        list.as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == name)
+            .cloned()
+            .unwrap()
+    };
+    assert_eq!(parameter("environment")["schema"]["enum"], json!(environments));
+    assert_eq!(parameter("limit")["schema"]["maximum"], 100);
+
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        if !path.contains("{key_id}") {
+            continue;
+        }
+        for (method, operation) in item.as_object().unwrap() {
+            let key_id = operation["parameters"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|p| p["name"] == "key_id")
+                .unwrap_or_else(|| panic!("{method} {path} declares key_id"));
+            assert_eq!(key_id["in"], "path");
+            assert_eq!(key_id["required"], true);
+            assert_eq!(key_id["schema"]["format"], "uuid", "{method} {path}");
+            for status in ["401", "403", "404", "422", "503"] {
+                assert!(
+                    operation["responses"].get(status).is_some(),
+                    "{method} {path} documents {status}"
+                );
+            }
+        }
+    }
 }

@@ -2,17 +2,16 @@
 //! across restarts.
 
 use argon2::{Argon2, PasswordHash, PasswordVerifier};
-use keymint_application::ApiKeyRepository;
+use keymint_application::KeyStore;
 use keymint_domain::{KeyId, OrgId};
-use keymint_infrastructure::sql::{connect, DatabaseOptions, SqlApiKeyRepository};
+use keymint_infrastructure::sql::{connect, DatabaseOptions, DatabaseUrl, SqlApiKeyRepository};
 use sea_orm::{ConnectionTrait, Statement};
-use secrecy::ExposeSecret;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use crate::helpers::{spawn_app, spawn_app_with, test_settings, Backend};
+use crate::support::{spawn_app, spawn_app_with, test_settings, Backend};
 
-async fn stored_columns(url: &str, id: &str) -> Vec<(String, String)> {
+async fn stored_columns(url: &DatabaseUrl, id: &str) -> Vec<(String, String)> {
     let db = connect(url, &DatabaseOptions::default()).await.unwrap();
     let row = db
         .read
@@ -56,7 +55,7 @@ async fn the_stored_row_holds_an_argon2id_hash_of_the_key_and_no_part_of_its_sec
     let secret_part = &private_key[25..];
 
     let columns = stored_columns(
-        app.settings.database.url.expose_secret(),
+        app.settings.database.url.sql().unwrap(),
         created["id"].as_str().unwrap(),
     )
     .await;
@@ -110,12 +109,9 @@ async fn a_second_app_on_the_same_sqlite_file_still_sees_the_keys() {
         .unwrap();
     assert_ne!(also["id"], created["id"]);
 
-    let db = connect(
-        second.settings.database.url.expose_secret(),
-        &DatabaseOptions::default(),
-    )
-    .await
-    .unwrap();
+    let db = connect(second.settings.database.url.sql().unwrap(), &DatabaseOptions::default())
+        .await
+        .unwrap();
     let repository = SqlApiKeyRepository::new(db);
     let id = KeyId::from_uuid(Uuid::parse_str(created["id"].as_str().unwrap()).unwrap());
     let org = OrgId::from_uuid(first.org_id);

@@ -1,7 +1,7 @@
 use serde_json::{json, Value};
 
 use crate::for_each_backend;
-use crate::helpers::{error_body, spawn_app, Backend};
+use crate::support::{error_body, spawn_app, Backend};
 
 /// The `(loc, type)` pairs of a 422 body.
 async fn failures(response: reqwest::Response) -> Vec<(Vec<String>, String)> {

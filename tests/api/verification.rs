@@ -8,7 +8,7 @@ use reqwest::Method;
 use serde_json::{json, Value};
 
 use crate::for_each_backend;
-use crate::helpers::{error_body, spawn_app, spawn_app_with, test_settings, Backend, TestApp};
+use crate::support::{error_body, spawn_app, spawn_app_with, test_settings, Backend, TestApp};
 
 async fn verify(app: &TestApp, key: &str) -> Value {
     let response = app
@@ -310,9 +310,8 @@ async fn usage_still_pending_is_written_at_graceful_shutdown(backend: Backend) {
     app.stop().await;
 
     if backend != Backend::Memory {
-        use keymint_application::ApiKeyRepository;
-        use secrecy::ExposeSecret;
-        let db = keymint_infrastructure::sql::connect(app.settings.database.url.expose_secret(), &Default::default())
+        use keymint_application::KeyStore;
+        let db = keymint_infrastructure::sql::connect(app.settings.database.url.sql().unwrap(), &Default::default())
             .await
             .unwrap();
         let repository = keymint_infrastructure::sql::SqlApiKeyRepository::new(db);

@@ -5,6 +5,8 @@
 //! With the `mocks` feature every port has a mockall mock (`MockApiKeyRepository`, …)
 //! for other crates' tests.
 
+#![warn(missing_docs, unreachable_pub)]
+
 pub mod ports;
 pub mod use_cases;
 

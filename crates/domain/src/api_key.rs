@@ -155,6 +155,12 @@ pub fn check_expiry(
 /// Why a key could not be rotated.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum RotateError {
+    /// The grace period is negative.
+    #[error("the grace period must be at least 0 seconds")]
+    NegativeGracePeriod,
+    /// The grace period is longer than [`MAX_GRACE_PERIOD_SECONDS`].
+    #[error("the grace period must be at most {MAX_GRACE_PERIOD_SECONDS} seconds")]
+    GracePeriodTooLong,
     /// Revocation is final: a revoked key gets no new secret.
     #[error("the key is revoked")]
     Revoked,
@@ -355,21 +361,45 @@ impl ApiKey {
         true
     }
 
-    /// Replaces the private key with `replacement`. With a non-zero `grace`, the
-    /// replaced key keeps verifying until `now + grace`; a key replaced earlier
-    /// is dropped, so at most two private keys are ever valid at once.
-    pub fn rotate(
-        &mut self,
-        replacement: Credential,
-        grace: chrono::Duration,
-        now: DateTime<Utc>,
-    ) -> Result<(), RotateError> {
+    /// Checks a rotation's grace period on its own: from zero to
+    /// [`MAX_GRACE_PERIOD_SECONDS`]. Callers may ask before loading any key, so
+    /// that a request bound to fail costs no I/O; [`ApiKey::rotate`] asks again.
+    pub fn check_grace_period(grace: chrono::Duration) -> Result<(), RotateError> {
+        if grace < chrono::Duration::zero() {
+            Err(RotateError::NegativeGracePeriod)
+        } else if grace > chrono::Duration::seconds(i64::from(MAX_GRACE_PERIOD_SECONDS)) {
+            Err(RotateError::GracePeriodTooLong)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Whether [`ApiKey::rotate`] would accept `grace` at `now`: the grace period
+    /// first, then the key's state. Asking before drawing and hashing a new
+    /// private key saves that work for a rotation that is bound to be refused.
+    pub fn check_rotation(&self, grace: chrono::Duration, now: DateTime<Utc>) -> Result<(), RotateError> {
+        Self::check_grace_period(grace)?;
         if self.is_revoked() {
             return Err(RotateError::Revoked);
         }
         if self.is_expired(now) {
             return Err(RotateError::Expired);
         }
+        Ok(())
+    }
+
+    /// Replaces the private key with `replacement`. With a non-zero `grace`, the
+    /// replaced key keeps verifying until `now + grace`; a key replaced earlier
+    /// is dropped, so at most two private keys are ever valid at once.
+    ///
+    /// Refused, changing nothing, when [`ApiKey::check_rotation`] refuses.
+    pub fn rotate(
+        &mut self,
+        replacement: Credential,
+        grace: chrono::Duration,
+        now: DateTime<Utc>,
+    ) -> Result<(), RotateError> {
+        self.check_rotation(grace, now)?;
         let replaced = std::mem::replace(&mut self.parts.credential, replacement);
         self.parts.previous = (grace > chrono::Duration::zero()).then(|| PreviousCredential {
             lookup_id: replaced.lookup_id,
@@ -554,6 +584,30 @@ mod tests {
             expired.rotate(credential(2), Duration::zero(), at(5)),
             Err(RotateError::Expired)
         );
+    }
+
+    #[test]
+    fn a_grace_period_is_checked_first_with_its_own_errors() {
+        let mut key = key(None);
+        let week = Duration::seconds(i64::from(MAX_GRACE_PERIOD_SECONDS));
+        assert_eq!(ApiKey::check_grace_period(week), Ok(()));
+        assert_eq!(ApiKey::check_grace_period(Duration::zero()), Ok(()));
+        assert_eq!(
+            key.rotate(credential(2), Duration::seconds(-1), at(1)),
+            Err(RotateError::NegativeGracePeriod)
+        );
+        assert_eq!(
+            key.rotate(credential(2), week + Duration::seconds(1), at(1)),
+            Err(RotateError::GracePeriodTooLong)
+        );
+        assert_eq!(key.revision(), 1, "a refused rotation changes nothing");
+        key.revoke(at(2));
+        assert_eq!(
+            key.check_rotation(week + Duration::seconds(1), at(3)),
+            Err(RotateError::GracePeriodTooLong),
+            "the request is judged before the key's state"
+        );
+        assert_eq!(key.check_rotation(week, at(3)), Err(RotateError::Revoked));
     }
 
     #[test]

@@ -23,6 +23,10 @@
 //! Every validated type has private fields and a constructor returning a specific
 //! error, so a value of the type is proof that its rules hold.
 
+// Others build on this crate: every public item is documented, and every public
+// item is reachable from the crate root (nothing `pub` hides in a private module).
+#![warn(missing_docs, unreachable_pub)]
+
 mod api_key;
 mod audit;
 mod base62;
@@ -36,7 +40,7 @@ pub use api_key::{
     check_expiry, ApiKey, ApiKeyParts, Credential, ExpiryError, NewApiKey, PreviousCredential, RotateError, SecretHash,
     SecretHashError, MAX_GRACE_PERIOD_SECONDS,
 };
-pub use audit::{AuditAction, AuditEvent};
+pub use audit::{AuditAction, AuditEvent, UnknownAuditAction};
 pub use description::{KeyDescription, KeyDescriptionError, MAX_DESCRIPTION_CHARS};
 pub use environment::{Environment, UnknownEnvironment};
 pub use ids::{KeyId, OrgId};

@@ -13,6 +13,14 @@ impl Clock for SystemClock {
     }
 }
 
+/// Seconds since the Unix epoch, as JWT claims count time (`exp`, `iat`, `nbf`).
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

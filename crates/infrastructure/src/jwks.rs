@@ -23,7 +23,8 @@ use keymint_application::{AuthError, InvalidToken, TokenVerifier, VerifiedToken}
 use serde_json::{Map, Value};
 use tokio::sync::{Mutex, OnceCell};
 
-use crate::jwt::{invalid, unix_now, ClaimRules};
+use crate::jwt::{invalid, ClaimRules};
+use crate::unix_now;
 
 /// The asymmetric algorithms Keymint accepts from a JWKS.
 pub const SUPPORTED_ALGORITHMS: [Algorithm; 8] = [
@@ -36,6 +37,28 @@ pub const SUPPORTED_ALGORITHMS: [Algorithm; 8] = [
     Algorithm::ES256,
     Algorithm::ES384,
 ];
+
+/// The names of [`SUPPORTED_ALGORITHMS`], for messages: "RS256, RS384, …".
+fn supported_names() -> String {
+    SUPPORTED_ALGORITHMS
+        .iter()
+        .map(|a| format!("{a:?}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// An algorithm name that is not one of [`SUPPORTED_ALGORITHMS`].
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("'{0}' is not one of {names}", names = supported_names())]
+pub struct UnsupportedAlgorithm(pub String);
+
+/// Reads an algorithm name such as `RS256`, accepting only [`SUPPORTED_ALGORITHMS`].
+pub fn parse_algorithm(name: &str) -> Result<Algorithm, UnsupportedAlgorithm> {
+    Algorithm::from_str(name)
+        .ok()
+        .filter(|a| SUPPORTED_ALGORITHMS.contains(a))
+        .ok_or_else(|| UnsupportedAlgorithm(name.to_owned()))
+}
 
 /// Where the key set comes from.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -177,9 +200,7 @@ impl JwksVerifier {
     /// A verifier with an empty cache; call [`JwksVerifier::refresh`] to warm it.
     pub fn new(config: JwksConfig) -> anyhow::Result<Self> {
         if config.algorithms.is_empty() || config.algorithms.iter().any(|a| !SUPPORTED_ALGORITHMS.contains(a)) {
-            bail!(
-                "auth.algorithms must be a non-empty subset of RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384"
-            );
+            bail!("auth.algorithms must be a non-empty subset of {}", supported_names());
         }
         let client = reqwest::Client::builder()
             .connect_timeout(config.http_timeout)

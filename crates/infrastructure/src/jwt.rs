@@ -6,10 +6,12 @@ use std::collections::HashSet;
 use async_trait::async_trait;
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
-use keymint_application::{AuthError, InvalidToken, TokenVerifier, VerifiedToken};
+use keymint_application::{AuthError, InvalidToken, Permission, TokenVerifier, VerifiedToken};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Map, Value};
 use uuid::Uuid;
+
+use crate::unix_now;
 
 /// What every verifier checks beyond the signature.
 #[derive(Clone, Debug)]
@@ -83,13 +85,6 @@ impl ClaimRules {
             permissions,
         })
     }
-}
-
-pub(crate) fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or_default()
 }
 
 /// Names the check a jsonwebtoken error stands for.
@@ -173,7 +168,7 @@ impl DevTokenRequest {
         claims.insert("exp".into(), Value::from(now_unix.saturating_add(self.ttl_seconds)));
         claims.insert(
             "permissions".into(),
-            Value::from(vec!["read:api_keys", "write:api_keys"]),
+            Value::from(Permission::ALL.map(Permission::as_str).to_vec()),
         );
         if let Some(issuer) = &config.rules.issuer {
             claims.insert("iss".into(), Value::from(issuer.clone()));

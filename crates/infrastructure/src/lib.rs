@@ -2,7 +2,9 @@
 //! an in-memory repository, the argon2id hasher, the JWT verifier, the system clock
 //! and the secure key generator.
 
+mod cache;
 mod clock;
+mod failure_limiter;
 mod generator;
 mod hasher;
 mod jwks;
@@ -10,13 +12,15 @@ mod jwt;
 mod memory;
 mod organizations;
 pub mod sql;
-mod verification;
+mod usage;
 
-pub use clock::SystemClock;
+pub use cache::ShardedVerificationCache;
+pub use clock::{unix_now, SystemClock};
+pub use failure_limiter::WindowFailureLimiter;
 pub use generator::OsKeyGenerator;
 pub use hasher::{Argon2Hasher, Argon2Params};
-pub use jwks::{JwksConfig, JwksSource, JwksVerifier, SUPPORTED_ALGORITHMS};
+pub use jwks::{parse_algorithm, JwksConfig, JwksSource, JwksVerifier, UnsupportedAlgorithm, SUPPORTED_ALGORITHMS};
 pub use jwt::{ClaimRules, DevTokenRequest, Hs256Config, Hs256Verifier};
 pub use memory::InMemoryApiKeyRepository;
 pub use organizations::{InMemoryOrganizationDirectory, SqlOrganizationDirectory};
-pub use verification::{CoalescingUsageTracker, ShardedVerificationCache, WindowFailureLimiter};
+pub use usage::CoalescingUsageTracker;

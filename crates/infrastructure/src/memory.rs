@@ -3,7 +3,7 @@ use std::sync::{PoisonError, RwLock};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use keymint_application::{ApiKeyRepository, EventQuery, KeyQuery, RepositoryError};
+use keymint_application::{EventQuery, KeyLookup, KeyQuery, KeyStore, RepositoryError, StorageHealth, UsageSink};
 use keymint_domain::{ApiKey, AuditEvent, KeyId, LookupId, OrgId};
 
 /// Keys held in the process's memory: for tests and demos (`database.url =
@@ -50,7 +50,7 @@ impl InMemoryApiKeyRepository {
 }
 
 #[async_trait]
-impl ApiKeyRepository for InMemoryApiKeyRepository {
+impl KeyStore for InMemoryApiKeyRepository {
     async fn insert(
         &self,
         key: &ApiKey,
@@ -146,7 +146,10 @@ impl ApiKeyRepository for InMemoryApiKeyRepository {
         events.sort_by_key(|e| std::cmp::Reverse((e.occurred_at, e.id)));
         Ok(events.into_iter().take(query.limit).cloned().collect())
     }
+}
 
+#[async_trait]
+impl KeyLookup for InMemoryApiKeyRepository {
     async fn find_by_lookup(&self, lookup_id: &LookupId) -> Result<Option<ApiKey>, RepositoryError> {
         let state = self.read();
         Ok(state
@@ -157,7 +160,10 @@ impl ApiKeyRepository for InMemoryApiKeyRepository {
             })
             .cloned())
     }
+}
 
+#[async_trait]
+impl UsageSink for InMemoryApiKeyRepository {
     async fn record_usage(&self, usage: &[(KeyId, DateTime<Utc>)]) -> Result<(), RepositoryError> {
         let mut state = self.write();
         for (id, at) in usage {
@@ -171,7 +177,10 @@ impl ApiKeyRepository for InMemoryApiKeyRepository {
         }
         Ok(())
     }
+}
 
+#[async_trait]
+impl StorageHealth for InMemoryApiKeyRepository {
     async fn ping(&self) -> Result<(), RepositoryError> {
         Ok(())
     }

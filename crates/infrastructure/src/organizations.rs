@@ -123,7 +123,7 @@ mod tests {
 
     async fn sql() -> (SqlOrganizationDirectory, tempfile::TempDir) {
         let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}/orgs.db", dir.path().display());
+        let url: crate::sql::DatabaseUrl = format!("sqlite://{}/orgs.db", dir.path().display()).parse().unwrap();
         let db = crate::sql::connect(&url, &crate::sql::DatabaseOptions::default())
             .await
             .unwrap();
@@ -139,7 +139,7 @@ mod tests {
         assert_ne!(directory.resolve("org_other").await.unwrap(), a);
 
         // A fresh process (no remembered mappings) reads the stored one.
-        let url = format!("sqlite://{}/orgs.db", dir.path().display());
+        let url: crate::sql::DatabaseUrl = format!("sqlite://{}/orgs.db", dir.path().display()).parse().unwrap();
         let again = SqlOrganizationDirectory::new(crate::sql::connect(&url, &Default::default()).await.unwrap());
         assert_eq!(again.resolve("org_9ybsU1dN2dKfDkBi").await.unwrap(), a);
     }

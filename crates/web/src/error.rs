@@ -1,7 +1,16 @@
+//! Every error the HTTP API answers with: the one `ApiError` type, its mapping to
+//! statuses and bodies, the translation of every use-case error into it, and the
+//! OpenAPI description of the error bodies and of the responses routes share.
+
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
+use keymint_application::{
+    AuthError, CreateApiKeyError, KeyError, MissingPermission, RotateApiKeyError, VerifyApiKeyError,
+};
+use keymint_domain::{ExpiryError, RotateError, MAX_GRACE_PERIOD_SECONDS};
 use serde::Serialize;
+use utoipa::{IntoResponses, ToSchema};
 
 /// How long clients should wait before retrying a 503.
 const RETRY_AFTER_SECONDS: &str = "5";
@@ -211,4 +220,177 @@ impl ResponseError for ApiError {
             }),
         }
     }
+}
+
+// ------------------------------------------------------- use-case errors, translated
+
+impl From<MissingPermission> for ApiError {
+    fn from(missing: MissingPermission) -> Self {
+        ApiError::Forbidden {
+            code: "insufficient_permissions",
+            detail: format!("The token lacks the permission {}", missing.0.as_str()),
+        }
+    }
+}
+
+impl From<AuthError> for ApiError {
+    fn from(err: AuthError) -> Self {
+        match err {
+            AuthError::Invalid(reason) => ApiError::InvalidToken(reason.to_string()),
+            AuthError::NoOrganization => ApiError::Forbidden {
+                code: "no_organization",
+                detail: "The token does not name a valid organization".into(),
+            },
+            AuthError::Unavailable(cause) => ApiError::Unavailable {
+                code: "auth_unavailable",
+                detail: "Token verification is temporarily unavailable",
+                cause: Some(cause),
+            },
+        }
+    }
+}
+
+impl From<KeyError> for ApiError {
+    fn from(err: KeyError) -> Self {
+        match err {
+            KeyError::Forbidden(missing) => missing.into(),
+            KeyError::NotFound => ApiError::KeyNotFound,
+            KeyError::StorageUnavailable(cause) => ApiError::storage_unavailable(cause),
+            KeyError::Unexpected(cause) => ApiError::Internal(cause),
+        }
+    }
+}
+
+impl From<CreateApiKeyError> for ApiError {
+    fn from(err: CreateApiKeyError) -> Self {
+        match err {
+            CreateApiKeyError::Forbidden(missing) => missing.into(),
+            CreateApiKeyError::InvalidExpiry(reason) => {
+                let kind = match reason {
+                    ExpiryError::NotInFuture => "greater_than",
+                    ExpiryError::TooFarAhead { .. } => "less_than_equal",
+                };
+                ApiError::Validation(vec![FieldError::new(&["body", "expires_at"], kind, reason.to_string())])
+            }
+            CreateApiKeyError::LimitReached { max } => ApiError::Conflict {
+                code: "key_limit_reached",
+                detail: format!("The organization already has {max} active API keys; revoke or delete one first"),
+            },
+            CreateApiKeyError::StorageUnavailable(cause) => ApiError::storage_unavailable(cause),
+            CreateApiKeyError::Unexpected(cause) => ApiError::Internal(cause),
+        }
+    }
+}
+
+impl From<RotateError> for ApiError {
+    fn from(err: RotateError) -> Self {
+        let grace = |kind: &str, msg: String| {
+            ApiError::Validation(vec![FieldError::new(&["body", "grace_period_seconds"], kind, msg)])
+        };
+        match err {
+            RotateError::NegativeGracePeriod => grace(
+                "greater_than_equal",
+                "Input should be greater than or equal to 0".into(),
+            ),
+            RotateError::GracePeriodTooLong => grace(
+                "less_than_equal",
+                format!("Input should be less than or equal to {MAX_GRACE_PERIOD_SECONDS}"),
+            ),
+            RotateError::Revoked => ApiError::Conflict {
+                code: "key_revoked",
+                detail: "The API key is revoked and cannot be rotated".into(),
+            },
+            RotateError::Expired => ApiError::Conflict {
+                code: "key_expired",
+                detail: "The API key has expired and cannot be rotated".into(),
+            },
+        }
+    }
+}
+
+impl From<RotateApiKeyError> for ApiError {
+    fn from(err: RotateApiKeyError) -> Self {
+        match err {
+            RotateApiKeyError::Forbidden(missing) => missing.into(),
+            RotateApiKeyError::NotFound => ApiError::KeyNotFound,
+            RotateApiKeyError::Refused(reason) => reason.into(),
+            RotateApiKeyError::StorageUnavailable(cause) => ApiError::storage_unavailable(cause),
+            RotateApiKeyError::Unexpected(cause) => ApiError::Internal(cause),
+        }
+    }
+}
+
+impl From<VerifyApiKeyError> for ApiError {
+    fn from(err: VerifyApiKeyError) -> Self {
+        match err {
+            VerifyApiKeyError::StorageUnavailable(cause) => ApiError::storage_unavailable(cause),
+            VerifyApiKeyError::Unexpected(cause) => ApiError::Internal(cause),
+        }
+    }
+}
+
+// ------------------------------------------------------------ OpenAPI description
+
+/// Every error but validation: a message and a stable machine code.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct ErrorBody {
+    /// For people.
+    detail: String,
+    /// For programs, e.g. `not_found`, `invalid_token`, `key_revoked`.
+    code: String,
+}
+
+/// A validation error: one entry per failing field.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct ValidationErrorBody {
+    /// The failing fields.
+    detail: Vec<FieldError>,
+    /// Always `validation_error`.
+    code: String,
+}
+
+/// The errors every management route can answer, whatever it does.
+#[derive(IntoResponses)]
+#[allow(dead_code)]
+pub(crate) enum ManagementErrors {
+    /// Missing or invalid bearer token (`not_authenticated`, `invalid_token`)
+    #[response(status = 401)]
+    Unauthorized(ErrorBody),
+    /// The token names no valid organization (`no_organization`) or lacks the
+    /// permission (`insufficient_permissions`)
+    #[response(status = 403)]
+    Forbidden(ErrorBody),
+    /// Storage or token verification unavailable (`storage_unavailable`, `auth_unavailable`)
+    #[response(status = 503)]
+    Unavailable(ErrorBody),
+}
+
+/// The errors of every route about one key (`/api-keys/{key_id}…`).
+#[derive(IntoResponses)]
+#[allow(dead_code)]
+pub(crate) enum KeyErrors {
+    /// No such key in the caller's organization (`not_found`)
+    #[response(status = 404)]
+    NotFound(ErrorBody),
+    /// `key_id` is not a UUID, or a field of the request is invalid: each failing
+    /// field is named (`validation_error`)
+    #[response(status = 422)]
+    Invalid(ValidationErrorBody),
+}
+
+/// The errors of every route that reads a JSON body.
+#[derive(IntoResponses)]
+#[allow(dead_code)]
+pub(crate) enum JsonBodyErrors {
+    /// The body is not JSON (`malformed_json`)
+    #[response(status = 400)]
+    Malformed(ErrorBody),
+    /// The body is larger than the limit (`payload_too_large`)
+    #[response(status = 413)]
+    TooLarge(ErrorBody),
+    /// The body is not declared as JSON (`unsupported_media_type`)
+    #[response(status = 415)]
+    NotJson(ErrorBody),
 }

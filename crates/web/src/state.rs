@@ -1,6 +1,6 @@
 use std::sync::Arc;
 
-use keymint_application::{ApiKeyRepository, ApiKeys, Authenticate, VerifyApiKey};
+use keymint_application::{ApiKeys, Authenticate, StorageHealth, VerifyApiKey};
 use keymint_domain::Environment;
 
 /// What the handlers need: the use cases, the token verifier and a few settings.
@@ -13,7 +13,7 @@ pub struct AppState {
     /// Verifies presented API keys.
     pub verify: VerifyApiKey,
     /// Answers readiness probes.
-    pub storage: Arc<dyn ApiKeyRepository>,
+    pub storage: Arc<dyn StorageHealth>,
     /// The environment of keys created without one.
     pub default_environment: Environment,
 }

@@ -81,36 +81,18 @@ impl ObjectReader {
         }
     }
 
-    /// An optional non-negative integer field; `None` means it was invalid.
-    pub(crate) fn optional_u32(&mut self, field: &str) -> Option<Optional<u32>> {
+    /// An optional integer field; `None` means it was not an integer. Integers
+    /// beyond `i64` read as its bounds: whatever range the caller accepts, they
+    /// are outside it, and the caller's own check says so.
+    pub(crate) fn optional_integer(&mut self, field: &str) -> Option<Optional<i64>> {
         match self.fields.remove(field) {
             None => Some(Optional::Absent),
             Some(Value::Null) => Some(Optional::Null),
-            Some(Value::Number(n)) => match n.as_u64() {
-                Some(v) => match u32::try_from(v) {
-                    Ok(v) => Some(Optional::Value(v)),
-                    Err(_) => {
-                        self.error(
-                            field,
-                            "less_than_equal",
-                            format!("Input should be less than or equal to {}", u32::MAX),
-                        );
-                        None
-                    }
-                },
-                None if n.as_i64().is_some() => {
-                    self.error(
-                        field,
-                        "greater_than_equal",
-                        "Input should be greater than or equal to 0",
-                    );
-                    None
-                }
-                None => {
-                    self.error(field, "int_from_float", "Input should be a valid integer");
-                    None
-                }
-            },
+            Some(Value::Number(n)) if n.is_i64() || n.is_u64() => Some(Optional::Value(n.as_i64().unwrap_or(i64::MAX))),
+            Some(Value::Number(_)) => {
+                self.error(field, "int_from_float", "Input should be a valid integer");
+                None
+            }
             Some(_) => {
                 self.error(field, "int_type", "Input should be a valid integer");
                 None

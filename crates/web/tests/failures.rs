@@ -7,9 +7,9 @@ use std::sync::Arc;
 
 use actix_web::{test, web, App};
 use keymint_application::{
-    ApiKeys, AuthError, Authenticate, KeyPolicy, MockApiKeyRepository, MockClock, MockKeyGenerator, MockSecretHasher,
-    MockTokenVerifier, NoFailureLimiter, NoUsageTracker, NoVerificationCache, RepositoryError, VerifiedToken,
-    VerifyApiKey,
+    ApiKeys, AuthError, Authenticate, KeyPolicy, MockClock, MockKeyGenerator, MockKeyLookup, MockKeyStore,
+    MockSecretHasher, MockStorageHealth, MockTokenVerifier, NoFailureLimiter, NoUsageTracker, NoVerificationCache,
+    RepositoryError, VerifiedToken, VerifyApiKey,
 };
 use keymint_domain::{Environment, KeyId, KeyMaterial, SecretHash};
 use keymint_web::{configure, AppState, BodyLimit};
@@ -27,8 +27,13 @@ fn verifier_accepting() -> MockTokenVerifier {
     verifier
 }
 
-fn state(repository: MockApiKeyRepository, verifier: MockTokenVerifier) -> AppState {
-    let repository = Arc::new(repository);
+/// Each port is a mock of just its capability: a test states only what the
+/// route under test may touch.
+fn state(store: MockKeyStore, verifier: MockTokenVerifier) -> AppState {
+    state_with(store, MockStorageHealth::new(), verifier)
+}
+
+fn state_with(store: MockKeyStore, health: MockStorageHealth, verifier: MockTokenVerifier) -> AppState {
     let mut hasher = MockSecretHasher::new();
     hasher
         .expect_hash()
@@ -45,7 +50,7 @@ fn state(repository: MockApiKeyRepository, verifier: MockTokenVerifier) -> AppSt
     clock.expect_now().returning(chrono::Utc::now);
     AppState {
         api_keys: ApiKeys::new(
-            repository.clone(),
+            Arc::new(store),
             Arc::new(hasher),
             Arc::new(generator),
             Arc::new(clock),
@@ -57,14 +62,14 @@ fn state(repository: MockApiKeyRepository, verifier: MockTokenVerifier) -> AppSt
             false,
         ),
         verify: VerifyApiKey::new(
-            repository.clone(),
+            Arc::new(MockKeyLookup::new()),
             Arc::new(MockSecretHasher::new()),
             Arc::new(MockClock::new()),
             Arc::new(NoVerificationCache),
             Arc::new(NoFailureLimiter),
             Arc::new(NoUsageTracker),
         ),
-        storage: repository,
+        storage: Arc::new(health),
         default_environment: Environment::Live,
     }
 }
@@ -95,7 +100,7 @@ fn create_request() -> test::TestRequest {
 
 #[actix_web::test]
 async fn storage_that_cannot_be_reached_is_a_503_with_retry_after_and_no_cause() {
-    let mut repository = MockApiKeyRepository::new();
+    let mut repository = MockKeyStore::new();
     repository.expect_insert().returning(|_, _, _, _| {
         Err(RepositoryError::Unavailable(anyhow::anyhow!(
             "connection refused to 10.0.0.7:5432"
@@ -112,7 +117,7 @@ async fn storage_that_cannot_be_reached_is_a_503_with_retry_after_and_no_cause()
 
 #[actix_web::test]
 async fn an_unexpected_failure_is_an_opaque_500() {
-    let mut repository = MockApiKeyRepository::new();
+    let mut repository = MockKeyStore::new();
     repository.expect_insert().returning(|_, _, _, _| {
         Err(RepositoryError::Unexpected(anyhow::anyhow!(
             "UNIQUE constraint failed: api_keys.secret"
@@ -130,13 +135,13 @@ async fn an_unexpected_failure_is_an_opaque_500() {
 
 #[actix_web::test]
 async fn readiness_fails_with_503_when_storage_does_not_answer() {
-    let mut repository = MockApiKeyRepository::new();
-    repository
+    let mut health = MockStorageHealth::new();
+    health
         .expect_ping()
         .returning(|| Err(RepositoryError::Unavailable(anyhow::anyhow!("down"))));
 
     let (status, retry_after, body) = call(
-        state(repository, verifier_accepting()),
+        state_with(MockKeyStore::new(), health, verifier_accepting()),
         test::TestRequest::get().uri("/readyz"),
     )
     .await;
@@ -151,7 +156,7 @@ async fn token_verification_that_cannot_run_is_a_503_not_a_401() {
     verifier
         .expect_verify()
         .returning(|_| Err(AuthError::Unavailable(anyhow::anyhow!("JWKS unreachable"))));
-    let mut repository = MockApiKeyRepository::new();
+    let mut repository = MockKeyStore::new();
     repository.expect_insert().never();
 
     let (status, retry_after, body) = call(state(repository, verifier), create_request()).await;

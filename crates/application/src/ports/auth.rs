@@ -15,6 +15,9 @@ pub enum Permission {
 }
 
 impl Permission {
+    /// Every permission, for tokens that should carry them all (development).
+    pub const ALL: [Permission; 2] = [Permission::Read, Permission::Write];
+
     /// The permission's name as identity providers issue it (Auth0 RBAC style).
     pub fn as_str(self) -> &'static str {
         match self {

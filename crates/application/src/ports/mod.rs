@@ -1,15 +1,19 @@
 //! The ports: what the use cases need, split by capability.
 
 mod auth;
+mod cache;
 mod clock;
+mod failure_limiter;
 mod generator;
 mod hasher;
 mod repository;
-mod verification;
+mod usage;
 
 pub use auth::*;
+pub use cache::*;
 pub use clock::*;
+pub use failure_limiter::*;
 pub use generator::*;
 pub use hasher::*;
 pub use repository::*;
-pub use verification::*;
+pub use usage::*;

@@ -70,7 +70,8 @@ pub struct EventQuery {
     pub limit: usize,
 }
 
-/// Durable storage of API keys and their audit trail.
+/// Durable storage of API keys and their audit trail: what the management use
+/// cases read and write.
 ///
 /// Implementations MUST keep every key's `id`, `public_key` and lookup ids
 /// unique, MUST scope every read and write by organisation (another
@@ -78,7 +79,7 @@ pub struct EventQuery {
 /// change and its audit event in one transaction: both or neither.
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]
-pub trait ApiKeyRepository: Send + Sync {
+pub trait KeyStore: Send + Sync {
     /// Stores a newly issued key and its `created` event, unless the organisation
     /// already has `max_active` keys that are unrevoked and unexpired at `now`.
     ///
@@ -115,18 +116,43 @@ pub trait ApiKeyRepository: Send + Sync {
 
     /// Lists a key's audit events, newest first (`occurred_at` then `id`).
     async fn events(&self, query: &EventQuery) -> Result<Vec<AuditEvent>, RepositoryError>;
+}
 
-    /// Loads the key whose current or rotated-out private key has `lookup_id`:
-    /// the one indexed read of a verification.
+/// Finds the key a presented private key belongs to: the one read of a
+/// verification.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait KeyLookup: Send + Sync {
+    /// Loads the key whose current or rotated-out private key has `lookup_id`,
+    /// in any organisation (the lookup id is unique across all of them).
+    ///
+    /// MUST be one indexed read, and MUST return [`RepositoryError::Unavailable`]
+    /// when storage cannot be reached.
     async fn find_by_lookup(&self, lookup_id: &LookupId) -> Result<Option<ApiKey>, RepositoryError>;
+}
 
+/// Where coalesced key usage (`last_used_at`) is written.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait UsageSink: Send + Sync {
     /// Sets `last_used_at` of each key to the given time unless it already holds a
     /// later one. Keys that no longer exist are skipped; the revision is untouched
     /// (usage is not a change made by anyone).
     async fn record_usage(&self, usage: &[(KeyId, DateTime<Utc>)]) -> Result<(), RepositoryError>;
+}
 
-    /// Checks that storage answers, for readiness probes.
+/// Whether storage answers, for readiness probes.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait StorageHealth: Send + Sync {
+    /// Checks that storage answers.
     ///
     /// MUST return [`RepositoryError::Unavailable`] when it does not.
     async fn ping(&self) -> Result<(), RepositoryError>;
 }
+
+/// A storage adapter that offers every capability above: what the wiring (and the
+/// repository contract tests) hand out, each use case taking only the part it uses.
+pub trait ApiKeyRepository: KeyStore + KeyLookup + UsageSink + StorageHealth {}
+
+impl<T: KeyStore + KeyLookup + UsageSink + StorageHealth + ?Sized> ApiKeyRepository for T {}

@@ -3,11 +3,11 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, Utc};
 use keymint_domain::{
     check_expiry, ApiKey, AuditAction, AuditEvent, Credential, Environment, ExpiryError, KeyDescription, KeyId,
-    KeyMaterial, KeyName, NewApiKey, OrgId, PrivateKey, RotateError, MAX_GRACE_PERIOD_SECONDS,
+    KeyMaterial, KeyName, NewApiKey, OrgId, PrivateKey, RotateError,
 };
 
 use crate::{
-    ApiKeyRepository, Clock, EventCursor, EventQuery, KeyCursor, KeyGenerator, KeyQuery, MissingPermission,
+    Clock, EventCursor, EventQuery, KeyCursor, KeyGenerator, KeyQuery, KeyStore, MissingPermission,
     NoVerificationCache, Permission, Principal, RepositoryError, SecretHasher, VerificationCache,
 };
 
@@ -144,12 +144,10 @@ pub enum RotateApiKeyError {
     /// No such key in the caller's organisation.
     #[error("no such key")]
     NotFound,
-    /// The key is revoked or expired.
+    /// The domain refused: a grace period out of bounds, or a revoked or expired
+    /// key.
     #[error(transparent)]
     Refused(#[from] RotateError),
-    /// The grace period is longer than [`MAX_GRACE_PERIOD_SECONDS`].
-    #[error("grace period must be at most {MAX_GRACE_PERIOD_SECONDS} seconds")]
-    GracePeriodTooLong,
     /// Storage is unreachable; nothing changed and retrying may succeed.
     #[error("storage is unavailable")]
     StorageUnavailable(#[source] anyhow::Error),
@@ -210,7 +208,7 @@ const MAX_STALE_RETRIES: usize = 16;
 /// rules live here; adapters only store and load.
 #[derive(Clone)]
 pub struct ApiKeys {
-    repository: Arc<dyn ApiKeyRepository>,
+    store: Arc<dyn KeyStore>,
     hasher: Arc<dyn SecretHasher>,
     generator: Arc<dyn KeyGenerator>,
     clock: Arc<dyn Clock>,
@@ -237,14 +235,14 @@ fn credential_of(material: &KeyMaterial, secret_hash: keymint_domain::SecretHash
 impl ApiKeys {
     /// Wires the use cases to their ports.
     pub fn new(
-        repository: Arc<dyn ApiKeyRepository>,
+        store: Arc<dyn KeyStore>,
         hasher: Arc<dyn SecretHasher>,
         generator: Arc<dyn KeyGenerator>,
         clock: Arc<dyn Clock>,
         policy: KeyPolicy,
     ) -> Self {
         Self {
-            repository,
+            store,
             hasher,
             generator,
             clock,
@@ -293,11 +291,7 @@ impl ApiKeys {
             let (public_key, private_key) = material.into_parts();
             let key = ApiKey::issue(request.clone(), self.generator.key_id(), public_key, credential, now);
             let event = self.event(actor, key.id(), AuditAction::Created, now);
-            match self
-                .repository
-                .insert(&key, &event, self.policy.max_active_keys, now)
-                .await
-            {
+            match self.store.insert(&key, &event, self.policy.max_active_keys, now).await {
                 Ok(()) => return Ok(CreatedApiKey { key, private_key }),
                 Err(RepositoryError::Conflict) if attempt < MAX_COLLISION_ATTEMPTS => {
                     tracing::warn!(attempt, "freshly drawn key collided with a stored one; drawing again");
@@ -333,7 +327,7 @@ impl ApiKeys {
             after,
             limit: limit + 1,
         };
-        let items = self.repository.list(&query).await?;
+        let items = self.store.list(&query).await?;
         Ok(paginate(items, limit, |key| KeyCursor {
             created_at: key.created_at(),
             id: key.id(),
@@ -343,10 +337,7 @@ impl ApiKeys {
     /// One key of the organisation.
     pub async fn get(&self, actor: &Actor, id: KeyId) -> Result<ApiKey, KeyError> {
         actor.authorize(Permission::Read)?;
-        self.repository
-            .find(actor.org_id(), id)
-            .await?
-            .ok_or(KeyError::NotFound)
+        self.store.find(actor.org_id(), id).await?.ok_or(KeyError::NotFound)
     }
 
     /// Reads, changes and writes back a key, re-reading and re-applying when a
@@ -360,18 +351,14 @@ impl ApiKeys {
         mut change: impl FnMut(&mut ApiKey, DateTime<Utc>) -> Result<bool, E>,
     ) -> Result<ApiKey, Modify<E>> {
         for _ in 0..MAX_STALE_RETRIES {
-            let mut key = self
-                .repository
-                .find(actor.org_id(), id)
-                .await?
-                .ok_or(Modify::NotFound)?;
+            let mut key = self.store.find(actor.org_id(), id).await?.ok_or(Modify::NotFound)?;
             let now = self.clock.now();
             let read_revision = key.revision();
             if !change(&mut key, now).map_err(Modify::Refused)? {
                 return Ok(key);
             }
             let event = self.event(actor, id, action, now);
-            match self.repository.update(&key, read_revision, &event).await {
+            match self.store.update(&key, read_revision, &event).await {
                 Ok(()) => {
                     self.cache.evict_key(id);
                     return Ok(key);
@@ -420,22 +407,15 @@ impl ApiKeys {
         grace_period: Duration,
     ) -> Result<CreatedApiKey, RotateApiKeyError> {
         actor.authorize(Permission::Write)?;
-        if grace_period > Duration::seconds(i64::from(MAX_GRACE_PERIOD_SECONDS)) || grace_period < Duration::zero() {
-            return Err(RotateApiKeyError::GracePeriodTooLong);
-        }
+        // A grace period out of bounds is refused before any I/O.
+        ApiKey::check_grace_period(grace_period)?;
         let current = self
-            .repository
+            .store
             .find(actor.org_id(), id)
             .await?
             .ok_or(RotateApiKeyError::NotFound)?;
         // Refuse before paying for a hash; `modify` checks again against fresh state.
-        let now = self.clock.now();
-        if current.is_revoked() {
-            return Err(RotateError::Revoked.into());
-        }
-        if current.is_expired(now) {
-            return Err(RotateError::Expired.into());
-        }
+        current.check_rotation(grace_period, self.clock.now())?;
         let material = self
             .generator
             .rotation(current.public_key().clone(), current.environment());
@@ -464,7 +444,7 @@ impl ApiKeys {
     pub async fn delete(&self, actor: &Actor, id: KeyId) -> Result<(), KeyError> {
         actor.authorize(Permission::Write)?;
         let event = self.event(actor, id, AuditAction::Deleted, self.clock.now());
-        if self.repository.delete(actor.org_id(), id, &event).await? {
+        if self.store.delete(actor.org_id(), id, &event).await? {
             self.cache.evict_key(id);
             Ok(())
         } else {
@@ -488,7 +468,7 @@ impl ApiKeys {
             after,
             limit: limit + 1,
         };
-        let items = self.repository.events(&query).await?;
+        let items = self.store.events(&query).await?;
         if items.is_empty() && after.is_none() {
             return Err(KeyError::NotFound);
         }

@@ -4,8 +4,7 @@ use std::sync::Arc;
 use keymint_domain::PrivateKey;
 
 use crate::{
-    ApiKeyRepository, Clock, FailureLimiter, RepositoryError, SecretHasher, UsageTracker, VerificationCache,
-    VerifiedKey,
+    Clock, FailureLimiter, KeyLookup, RepositoryError, SecretHasher, UsageTracker, VerificationCache, VerifiedKey,
 };
 
 /// The answer to "is this key good?".
@@ -56,7 +55,7 @@ pub enum VerifyApiKeyError {
 /// nobody without the secret learns a key's state.
 #[derive(Clone)]
 pub struct VerifyApiKey {
-    repository: Arc<dyn ApiKeyRepository>,
+    lookup: Arc<dyn KeyLookup>,
     hasher: Arc<dyn SecretHasher>,
     clock: Arc<dyn Clock>,
     cache: Arc<dyn VerificationCache>,
@@ -73,7 +72,7 @@ impl std::fmt::Debug for VerifyApiKey {
 impl VerifyApiKey {
     /// Wires the use case to its ports.
     pub fn new(
-        repository: Arc<dyn ApiKeyRepository>,
+        lookup: Arc<dyn KeyLookup>,
         hasher: Arc<dyn SecretHasher>,
         clock: Arc<dyn Clock>,
         cache: Arc<dyn VerificationCache>,
@@ -81,7 +80,7 @@ impl VerifyApiKey {
         usage: Arc<dyn UsageTracker>,
     ) -> Self {
         Self {
-            repository,
+            lookup,
             hasher,
             clock,
             cache,
@@ -116,14 +115,10 @@ impl VerifyApiKey {
             self.limiter.record_failure(&lookup_id, client, now);
             Ok(Verification::NotFound)
         };
-        let stored = self
-            .repository
-            .find_by_lookup(&lookup_id)
-            .await
-            .map_err(|err| match err {
-                RepositoryError::Unavailable(e) => VerifyApiKeyError::StorageUnavailable(e),
-                other => VerifyApiKeyError::Unexpected(other.into()),
-            })?;
+        let stored = self.lookup.find_by_lookup(&lookup_id).await.map_err(|err| match err {
+            RepositoryError::Unavailable(e) => VerifyApiKeyError::StorageUnavailable(e),
+            other => VerifyApiKeyError::Unexpected(other.into()),
+        })?;
         let Some(stored) = stored.filter(|stored| stored.environment() == key.environment()) else {
             return fail();
         };

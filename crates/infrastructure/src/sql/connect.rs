@@ -2,6 +2,8 @@ use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
+use secrecy::{ExposeSecret, SecretString};
+
 use sea_orm::sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sea_orm::sqlx::ConnectOptions as _;
 use sea_orm::{ConnectOptions, DatabaseConnection, SqlxSqliteConnector};
@@ -53,11 +55,53 @@ impl Database {
     }
 }
 
+/// A database URL whose kind has been decided, once, from its scheme. URLs can
+/// carry passwords, so `Debug` shows only the kind.
+#[derive(Clone)]
+pub enum DatabaseUrl {
+    /// `sqlite:…`: one file (or memory), one process or several on one machine.
+    Sqlite(SecretString),
+    /// `postgres://…` or `postgresql://…`: any number of processes.
+    Postgres(SecretString),
+}
+
+impl DatabaseUrl {
+    /// The URL itself, to connect with.
+    pub fn expose_secret(&self) -> &str {
+        match self {
+            DatabaseUrl::Sqlite(url) | DatabaseUrl::Postgres(url) => url.expose_secret(),
+        }
+    }
+}
+
+impl FromStr for DatabaseUrl {
+    type Err = ConnectError;
+
+    fn from_str(url: &str) -> Result<Self, Self::Err> {
+        if url.starts_with("sqlite:") {
+            Ok(DatabaseUrl::Sqlite(url.into()))
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(DatabaseUrl::Postgres(url.into()))
+        } else {
+            Err(ConnectError::UnsupportedScheme)
+        }
+    }
+}
+
+impl std::fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            DatabaseUrl::Sqlite(_) => "DatabaseUrl::Sqlite(<redacted>)",
+            DatabaseUrl::Postgres(_) => "DatabaseUrl::Postgres(<redacted>)",
+        })
+    }
+}
+
 /// Why the database could not be opened.
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectError {
     /// The URL names no supported database.
-    #[error("unsupported database URL scheme (expected sqlite: or postgres:)")]
+    #[error("unsupported database URL scheme (expected sqlite: or postgres://)")]
     UnsupportedScheme,
     /// The URL could not be parsed.
     #[error("invalid database URL: {0}")]
@@ -67,27 +111,28 @@ pub enum ConnectError {
     Connect(#[source] anyhow::Error),
 }
 
-/// Connects to the database named by `url` (`sqlite:…` or `postgres://…`).
-pub async fn connect(url: &str, options: &DatabaseOptions) -> Result<Database, ConnectError> {
-    if url.starts_with("sqlite:") {
-        connect_sqlite(url, options).await
-    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        let mut opts = ConnectOptions::new(url.to_owned());
-        opts.max_connections(options.max_connections)
-            .connect_timeout(options.connect_timeout)
-            .acquire_timeout(options.acquire_timeout)
-            // Bind values include key hashes: statement logging must stay off.
-            .sqlx_logging(false);
-        let db = sea_orm::Database::connect(opts)
-            .await
-            .map_err(|e| ConnectError::Connect(e.into()))?;
-        Ok(Database {
-            read: db.clone(),
-            write: db,
-        })
-    } else {
-        Err(ConnectError::UnsupportedScheme)
+/// Connects to the database named by `url`.
+pub async fn connect(url: &DatabaseUrl, options: &DatabaseOptions) -> Result<Database, ConnectError> {
+    match url {
+        DatabaseUrl::Sqlite(url) => connect_sqlite(url.expose_secret(), options).await,
+        DatabaseUrl::Postgres(url) => connect_postgres(url.expose_secret(), options).await,
     }
+}
+
+async fn connect_postgres(url: &str, options: &DatabaseOptions) -> Result<Database, ConnectError> {
+    let mut opts = ConnectOptions::new(url.to_owned());
+    opts.max_connections(options.max_connections)
+        .connect_timeout(options.connect_timeout)
+        .acquire_timeout(options.acquire_timeout)
+        // Bind values include key hashes: statement logging must stay off.
+        .sqlx_logging(false);
+    let db = sea_orm::Database::connect(opts)
+        .await
+        .map_err(|e| ConnectError::Connect(e.into()))?;
+    Ok(Database {
+        read: db.clone(),
+        write: db,
+    })
 }
 
 async fn connect_sqlite(url: &str, options: &DatabaseOptions) -> Result<Database, ConnectError> {

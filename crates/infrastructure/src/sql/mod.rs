@@ -5,7 +5,7 @@ pub(crate) mod entity;
 mod listener;
 mod repository;
 
-pub use connect::{connect, ConnectError, Database, DatabaseOptions};
+pub use connect::{connect, ConnectError, Database, DatabaseOptions, DatabaseUrl};
 pub use listener::spawn_change_listener;
 pub(crate) use repository::classify;
 pub use repository::{SqlApiKeyRepository, KEY_CHANGES_CHANNEL};

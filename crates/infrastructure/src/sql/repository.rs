@@ -1,7 +1,7 @@
 use anyhow::{anyhow, Context};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use keymint_application::{ApiKeyRepository, EventQuery, KeyQuery, RepositoryError};
+use keymint_application::{EventQuery, KeyLookup, KeyQuery, KeyStore, RepositoryError, StorageHealth, UsageSink};
 use keymint_domain::{
     ApiKey, ApiKeyParts, AuditEvent, Credential, KeyDescription, KeyDisplay, KeyId, KeyName, LookupId, OrgId,
     PreviousCredential, PublicKey, SecretHash,
@@ -185,7 +185,7 @@ fn to_limit(limit: usize) -> u64 {
 }
 
 #[async_trait]
-impl ApiKeyRepository for SqlApiKeyRepository {
+impl KeyStore for SqlApiKeyRepository {
     async fn insert(
         &self,
         key: &ApiKey,
@@ -344,7 +344,10 @@ impl ApiKeyRepository for SqlApiKeyRepository {
             .map(from_event_row)
             .collect()
     }
+}
 
+#[async_trait]
+impl KeyLookup for SqlApiKeyRepository {
     async fn find_by_lookup(&self, lookup_id: &LookupId) -> Result<Option<ApiKey>, RepositoryError> {
         keys::Entity::find()
             .filter(
@@ -358,7 +361,10 @@ impl ApiKeyRepository for SqlApiKeyRepository {
             .map(from_row)
             .transpose()
     }
+}
 
+#[async_trait]
+impl UsageSink for SqlApiKeyRepository {
     async fn record_usage(&self, usage: &[(KeyId, DateTime<Utc>)]) -> Result<(), RepositoryError> {
         if usage.is_empty() {
             return Ok(());
@@ -380,7 +386,10 @@ impl ApiKeyRepository for SqlApiKeyRepository {
         }
         txn.commit().await.map_err(classify)
     }
+}
 
+#[async_trait]
+impl StorageHealth for SqlApiKeyRepository {
     async fn ping(&self) -> Result<(), RepositoryError> {
         self.db
             .read

@@ -3,7 +3,7 @@ use std::pin::Pin;
 
 use actix_web::http::header;
 use actix_web::{web, FromRequest, HttpRequest};
-use keymint_application::{Verification, VerifiedKey, VerifyApiKey, VerifyApiKeyError};
+use keymint_application::{Verification, VerifiedKey, VerifyApiKey};
 
 use crate::ApiError;
 
@@ -17,15 +17,6 @@ pub(crate) fn presented_api_key(req: &HttpRequest) -> Option<String> {
     let authorization = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = authorization.split_once(' ')?;
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim().to_owned())
-}
-
-impl From<VerifyApiKeyError> for ApiError {
-    fn from(err: VerifyApiKeyError) -> Self {
-        match err {
-            VerifyApiKeyError::StorageUnavailable(cause) => ApiError::storage_unavailable(cause),
-            VerifyApiKeyError::Unexpected(cause) => ApiError::Internal(cause),
-        }
-    }
 }
 
 /// A request authenticated by a valid Keymint API key.

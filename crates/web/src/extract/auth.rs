@@ -3,7 +3,7 @@ use std::pin::Pin;
 
 use actix_web::http::header;
 use actix_web::{web, FromRequest, HttpRequest};
-use keymint_application::{AuthError, InvalidToken, Principal};
+use keymint_application::{InvalidToken, Principal};
 
 use crate::{ApiError, AppState};
 
@@ -50,23 +50,7 @@ impl FromRequest for Authenticated {
         Box::pin(async move {
             let token = token?;
             let state = state.ok_or_else(|| ApiError::Internal(anyhow::anyhow!("AppState is not registered")))?;
-            state
-                .authenticate
-                .execute(&token)
-                .await
-                .map(Authenticated)
-                .map_err(|err| match err {
-                    AuthError::Invalid(reason) => ApiError::InvalidToken(reason.to_string()),
-                    AuthError::NoOrganization => ApiError::Forbidden {
-                        code: "no_organization",
-                        detail: "The token does not name a valid organization".into(),
-                    },
-                    AuthError::Unavailable(cause) => ApiError::Unavailable {
-                        code: "auth_unavailable",
-                        detail: "Token verification is temporarily unavailable",
-                        cause: Some(cause),
-                    },
-                })
+            Ok(Authenticated(state.authenticate.execute(&token).await?))
         })
     }
 }

@@ -1,9 +1,12 @@
-//! Request extractors: the bearer-token principal and validated JSON bodies.
+//! Request extractors: the caller (bearer token), the key a path names, the API
+//! key a service presents, and validated JSON bodies.
 
+mod actor;
 mod api_key;
 mod auth;
 mod json;
 
+pub(crate) use actor::{Acting, ActingOnKey};
 pub(crate) use api_key::presented_api_key;
 pub use api_key::VerifiedApiKey;
 pub use auth::Authenticated;

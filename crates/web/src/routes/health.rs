@@ -1,8 +1,19 @@
+//! Liveness and readiness probes.
+
 use actix_web::{web, HttpResponse};
 use serde_json::json;
+use utoipa::ToSchema;
 
-use crate::openapi::{ErrorBody, Status};
+use crate::error::ErrorBody;
 use crate::{ApiError, AppState};
+
+/// A health probe's answer.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct Status {
+    /// `ok` or `ready`.
+    status: String,
+}
 
 /// Liveness: the process is up and serving HTTP. Deliberately checks nothing else,
 /// so an orchestrator does not restart a healthy process during a database outage.

@@ -7,8 +7,30 @@ pub(crate) mod verify;
 
 use actix_web::http::header;
 use actix_web::HttpResponse;
+use keymint_domain::Environment;
+use utoipa::openapi::schema::{ObjectBuilder, Schema, SchemaType, Type};
+use utoipa::openapi::RefOr;
 
 use crate::ApiError;
+
+/// An environment's schema: one of the domain's environments.
+pub(crate) fn environment_schema() -> impl Into<RefOr<Schema>> {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .description(Some("The keys' environment"))
+        .enum_values(Some(Environment::ALL.map(Environment::as_str)))
+}
+
+/// An environment or `null`.
+pub(crate) fn nullable_environment_schema() -> impl Into<RefOr<Schema>> {
+    let names = Environment::ALL.map(|e| serde_json::Value::from(e.as_str()));
+    ObjectBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::String, Type::Null]))
+        .description(Some(
+            "The key's environment; the configured default when absent or `null`",
+        ))
+        .enum_values(Some(names.into_iter().chain([serde_json::Value::Null])))
+}
 
 /// The JSON 404 for any path Keymint does not serve.
 pub(crate) async fn not_found() -> Result<HttpResponse, ApiError> {

@@ -5,8 +5,12 @@ use base64::Engine;
 use chrono::{DateTime, Utc};
 use keymint_application::{EventCursor, KeyCursor};
 use keymint_domain::{Environment, KeyId};
+use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
+use utoipa::openapi::RefOr;
+use utoipa::IntoParams;
 use uuid::Uuid;
 
+use super::environment_schema;
 use crate::FieldError;
 
 /// The most items one page may hold, and the default.
@@ -112,6 +116,40 @@ impl QueryReader {
             Err(self.errors)
         }
     }
+}
+
+/// `limit`'s schema, with [`MAX_PAGE`].
+fn limit_schema() -> impl Into<RefOr<Schema>> {
+    ObjectBuilder::new()
+        .schema_type(Type::Integer)
+        .description(Some("Page size"))
+        .minimum(Some(1))
+        .maximum(Some(MAX_PAGE))
+        .default(Some(MAX_PAGE.into()))
+}
+
+/// The paging parameters every list reads ([`QueryReader::limit`], [`QueryReader::cursor`]).
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub(crate) struct PageQuery {
+    /// Page size
+    #[param(schema_with = limit_schema)]
+    limit: Option<u32>,
+    /// Opaque cursor from a `Link` header
+    cursor: Option<String>,
+}
+
+/// The filters of the key list.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub(crate) struct KeyListQuery {
+    /// Only keys of this environment
+    #[param(schema_with = environment_schema)]
+    environment: Option<String>,
+    /// Only revoked (`true`) or only unrevoked (`false`) keys
+    is_revoked: Option<bool>,
 }
 
 /// `<micros since epoch>.<uuid>`, base64url: opaque to clients, so its layout can

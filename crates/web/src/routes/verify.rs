@@ -7,10 +7,19 @@ use serde_json::Value;
 use utoipa::ToSchema;
 
 use super::timestamp;
+use crate::error::{ErrorBody, JsonBodyErrors, ValidationErrorBody};
 use crate::extract::{presented_api_key, OptionalJson};
-use crate::openapi::{ErrorBody, ValidationErrorBody, VerifyApiKeyRequest};
 use crate::validation::{FromJsonBody, ObjectReader};
 use crate::{ApiError, AppState, FieldError};
+
+/// The body of a verification, as OpenAPI describes it.
+#[derive(ToSchema)]
+#[schema(as = VerifyApiKeyRequest)]
+#[allow(dead_code)]
+pub(crate) struct VerifyApiKeyRequest {
+    /// The private key a caller presented (`sk_live_…` / `sk_test_…`).
+    key: String,
+}
 
 /// The body of a verify request.
 #[derive(Debug)]
@@ -80,9 +89,7 @@ impl From<Verification> for VerifyResponse {
         description = "Optional when the key is sent as x-api-key or Authorization: Bearer"),
     responses(
         (status = 200, description = "The verdict, valid or not", body = VerifyResponse),
-        (status = 400, description = "Malformed JSON", body = ErrorBody),
-        (status = 413, description = "Body too large", body = ErrorBody),
-        (status = 415, description = "Body not JSON", body = ErrorBody),
+        JsonBodyErrors,
         (status = 422, description = "No key in the body or headers", body = ValidationErrorBody),
         (status = 503, description = "Storage unavailable", body = ErrorBody),
     ),

@@ -1,7 +1,7 @@
 use super::*;
-use crate::{HashError, MockApiKeyRepository, MockClock, MockKeyGenerator, MockSecretHasher};
+use crate::{HashError, MockClock, MockKeyGenerator, MockKeyStore, MockSecretHasher};
 use chrono::TimeZone;
-use keymint_domain::{KeyMaterial, SecretHash};
+use keymint_domain::{KeyMaterial, SecretHash, MAX_GRACE_PERIOD_SECONDS};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -55,7 +55,7 @@ fn clock() -> MockClock {
     clock
 }
 
-fn service(repository: MockApiKeyRepository, hasher: MockSecretHasher) -> ApiKeys {
+fn service(repository: MockKeyStore, hasher: MockSecretHasher) -> ApiKeys {
     ApiKeys::new(
         Arc::new(repository),
         Arc::new(hasher),
@@ -86,7 +86,7 @@ fn stored_key() -> ApiKey {
 async fn only_the_hash_of_the_private_key_reaches_the_repository() {
     let stored = Arc::new(Mutex::new(None));
     let seen = stored.clone();
-    let mut repository = MockApiKeyRepository::new();
+    let mut repository = MockKeyStore::new();
     repository.expect_insert().times(1).returning(move |key, event, _, _| {
         *seen.lock().unwrap() = Some((key.clone(), event.clone()));
         Ok(())
@@ -119,7 +119,7 @@ async fn only_the_hash_of_the_private_key_reaches_the_repository() {
 
 #[tokio::test]
 async fn no_private_key_is_returned_when_storage_fails() {
-    let mut repository = MockApiKeyRepository::new();
+    let mut repository = MockKeyStore::new();
     repository
         .expect_insert()
         .times(1)
@@ -136,7 +136,7 @@ async fn nothing_is_stored_when_hashing_fails() {
     hasher
         .expect_hash()
         .returning(|_| Err(HashError(anyhow::anyhow!("bad parameters"))));
-    let mut repository = MockApiKeyRepository::new();
+    let mut repository = MockKeyStore::new();
     repository.expect_insert().never();
 
     let result = service(repository, hasher).create(&actor(), request()).await;
@@ -146,7 +146,7 @@ async fn nothing_is_stored_when_hashing_fails() {
 
 #[tokio::test]
 async fn timestamps_come_from_the_clock_and_the_key_starts_active() {
-    let mut repository = MockApiKeyRepository::new();
+    let mut repository = MockKeyStore::new();
     repository
         .expect_insert()
         .withf(|_, event, max, now| event.occurred_at == fixed_time() && *max == 1000 && *now == fixed_time())
@@ -162,7 +162,7 @@ async fn timestamps_come_from_the_clock_and_the_key_starts_active() {
 #[tokio::test]
 async fn an_expiry_in_the_past_or_too_far_ahead_is_refused_before_any_work() {
     for expires_at in [fixed_time(), fixed_time() + Duration::days(731)] {
-        let mut repository = MockApiKeyRepository::new();
+        let mut repository = MockKeyStore::new();
         repository.expect_insert().never();
         let mut hasher = MockSecretHasher::new();
         hasher.expect_hash().never();
@@ -180,7 +180,7 @@ async fn an_expiry_in_the_past_or_too_far_ahead_is_refused_before_any_work() {
 
 #[tokio::test]
 async fn the_active_key_limit_is_reported_as_such() {
-    let mut repository = MockApiKeyRepository::new();
+    let mut repository = MockKeyStore::new();
     repository
         .expect_insert()
         .returning(|_, _, _, _| Err(RepositoryError::LimitReached));
@@ -192,7 +192,7 @@ async fn the_active_key_limit_is_reported_as_such() {
 
 #[tokio::test]
 async fn a_collision_draws_fresh_material_and_succeeds_but_repeated_ones_end() {
-    let mut repository = MockApiKeyRepository::new();
+    let mut repository = MockKeyStore::new();
     let calls = AtomicUsize::new(0);
     repository.expect_insert().times(2).returning(move |_, _, _, _| {
         if calls.fetch_add(1, Ordering::SeqCst) == 0 {
@@ -203,7 +203,7 @@ async fn a_collision_draws_fresh_material_and_succeeds_but_repeated_ones_end() {
     });
     assert!(service(repository, hasher()).create(&actor(), request()).await.is_ok());
 
-    let mut repository = MockApiKeyRepository::new();
+    let mut repository = MockKeyStore::new();
     repository
         .expect_insert()
         .times(MAX_COLLISION_ATTEMPTS)
@@ -214,7 +214,7 @@ async fn a_collision_draws_fresh_material_and_succeeds_but_repeated_ones_end() {
 
 #[tokio::test]
 async fn a_change_that_lost_a_race_is_reapplied_to_the_fresh_state() {
-    let mut repository = MockApiKeyRepository::new();
+    let mut repository = MockKeyStore::new();
     let reads = AtomicUsize::new(0);
     repository.expect_find().times(2).returning(move |_, _| {
         let mut key = stored_key();
@@ -257,7 +257,7 @@ async fn a_change_that_lost_a_race_is_reapplied_to_the_fresh_state() {
 async fn revoking_a_revoked_key_writes_nothing_and_keeps_the_first_time() {
     let mut already = stored_key();
     already.revoke(fixed_time() - Duration::hours(1));
-    let mut repository = MockApiKeyRepository::new();
+    let mut repository = MockKeyStore::new();
     repository
         .expect_find()
         .returning(move |_, _| Ok(Some(already.clone())));
@@ -273,7 +273,7 @@ async fn revoking_a_revoked_key_writes_nothing_and_keeps_the_first_time() {
 
 #[tokio::test]
 async fn an_unknown_key_is_not_found_for_every_operation() {
-    let mut repository = MockApiKeyRepository::new();
+    let mut repository = MockKeyStore::new();
     repository.expect_find().returning(|_, _| Ok(None));
     repository.expect_delete().returning(|_, _, _| Ok(false));
     repository.expect_events().returning(|_| Ok(vec![]));
@@ -301,7 +301,7 @@ async fn an_unknown_key_is_not_found_for_every_operation() {
 async fn a_revoked_key_is_not_rotated_and_costs_no_hash() {
     let mut revoked = stored_key();
     revoked.revoke(fixed_time());
-    let mut repository = MockApiKeyRepository::new();
+    let mut repository = MockKeyStore::new();
     repository
         .expect_find()
         .returning(move |_, _| Ok(Some(revoked.clone())));
@@ -319,7 +319,7 @@ async fn a_revoked_key_is_not_rotated_and_costs_no_hash() {
 #[tokio::test]
 async fn rotation_returns_a_new_private_key_for_the_same_public_key() {
     let original = stored_key();
-    let mut repository = MockApiKeyRepository::new();
+    let mut repository = MockKeyStore::new();
     let for_find = original.clone();
     repository
         .expect_find()
@@ -346,20 +346,34 @@ async fn rotation_returns_a_new_private_key_for_the_same_public_key() {
 
 #[tokio::test]
 async fn a_grace_period_over_a_week_is_refused() {
-    let result = service(MockApiKeyRepository::new(), hasher())
+    let result = service(MockKeyStore::new(), hasher())
         .rotate(
             &actor(),
             stored_key().id(),
             Duration::seconds(i64::from(MAX_GRACE_PERIOD_SECONDS) + 1),
         )
         .await;
-    assert!(matches!(result, Err(RotateApiKeyError::GracePeriodTooLong)));
+    assert!(matches!(
+        result,
+        Err(RotateApiKeyError::Refused(RotateError::GracePeriodTooLong))
+    ));
+}
+
+#[tokio::test]
+async fn a_negative_grace_period_is_refused_as_negative_without_io() {
+    let result = service(MockKeyStore::new(), MockSecretHasher::new())
+        .rotate(&actor(), stored_key().id(), Duration::seconds(-1))
+        .await;
+    assert!(matches!(
+        result,
+        Err(RotateApiKeyError::Refused(RotateError::NegativeGracePeriod))
+    ));
 }
 
 #[tokio::test]
 async fn listing_fetches_one_extra_to_know_whether_another_page_exists() {
     let keys: Vec<ApiKey> = (0..3).map(|_| stored_key()).collect();
-    let mut repository = MockApiKeyRepository::new();
+    let mut repository = MockKeyStore::new();
     let returned = keys.clone();
     repository
         .expect_list()
@@ -391,7 +405,7 @@ async fn every_operation_checks_its_permission_before_touching_anything() {
         &Principal::new(org(), None).with_permissions(["write:api_keys".to_owned()]),
         None,
     );
-    let mut repository = MockApiKeyRepository::new();
+    let mut repository = MockKeyStore::new();
     repository.expect_insert().never();
     repository.expect_update().never();
     repository.expect_delete().never();

@@ -1,7 +1,5 @@
 use super::*;
-use crate::{
-    MockApiKeyRepository, MockClock, MockFailureLimiter, MockSecretHasher, MockUsageTracker, MockVerificationCache,
-};
+use crate::{MockClock, MockFailureLimiter, MockKeyLookup, MockSecretHasher, MockUsageTracker, MockVerificationCache};
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use keymint_domain::{ApiKey, Credential, Environment, KeyId, KeyMaterial, KeyName, NewApiKey, OrgId, SecretHash};
 use rand::rngs::StdRng;
@@ -58,7 +56,7 @@ fn fixture(seed: u64, expires_at: Option<DateTime<Utc>>) -> Fixture {
 }
 
 struct Ports {
-    repository: MockApiKeyRepository,
+    repository: MockKeyLookup,
     hasher: MockSecretHasher,
     cache: MockVerificationCache,
     limiter: MockFailureLimiter,
@@ -72,7 +70,7 @@ impl Ports {
         let mut limiter = MockFailureLimiter::new();
         limiter.expect_is_limited().returning(|_, _, _| false);
         Self {
-            repository: MockApiKeyRepository::new(),
+            repository: MockKeyLookup::new(),
             hasher: hasher(),
             cache,
             limiter,

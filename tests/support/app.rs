@@ -1,8 +1,7 @@
 //! `spawn_app()`: a real Keymint on a free port, per test, with its own storage.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use keymint::Settings;
+pub use keymint_infrastructure::unix_now;
 use keymint_infrastructure::{DevTokenRequest, Hs256Config};
 use reqwest::Response;
 use serde_json::Value;
@@ -80,12 +79,13 @@ pub fn drop_test_database(url: &str) {
 
 impl Drop for TestApp {
     fn drop(&mut self) {
-        use secrecy::ExposeSecret;
         // Stop serving so the app's pools and listeners go away with it.
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
             runtime.spawn(self.handle.stop(false));
         }
-        drop_test_database(self.settings.database.url.expose_secret());
+        if let Some(url) = self.settings.database.url.sql() {
+            drop_test_database(url.expose_secret());
+        }
     }
 }
 
@@ -141,13 +141,6 @@ pub async fn spawn_app_with(figment: figment::Figment, dir: TempDir) -> TestApp 
         handle,
         task: Some(task),
     }
-}
-
-pub fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .expect("after 1970")
-        .as_secs()
 }
 
 impl TestApp {
@@ -242,7 +235,8 @@ pub async fn error_body(response: Response, status: u16, code: &str) -> Value {
 }
 
 /// Runs each named scenario `async fn name(backend: Backend)` once per backend,
-/// as tests `memory::name` and `sqlite::name`.
+/// as tests `memory::name`, `sqlite::name` and `postgres::name`; the PostgreSQL
+/// ones are ignored unless run with `--include-ignored` (CI does).
 #[macro_export]
 macro_rules! for_each_backend {
     ($($scenario:ident),* $(,)?) => {
@@ -250,15 +244,15 @@ macro_rules! for_each_backend {
             $(
                 #[tokio::test]
                 async fn $scenario() {
-                    super::$scenario($crate::helpers::Backend::Memory).await
+                    super::$scenario($crate::support::Backend::Memory).await
                 }
             )*
         }
-                mod sqlite {
+        mod sqlite {
             $(
                 #[tokio::test]
                 async fn $scenario() {
-                    super::$scenario($crate::helpers::Backend::Sqlite).await
+                    super::$scenario($crate::support::Backend::Sqlite).await
                 }
             )*
         }
@@ -267,7 +261,7 @@ macro_rules! for_each_backend {
                 #[tokio::test]
                 #[ignore = "needs PostgreSQL: set KEYMINT_TEST_POSTGRES_URL"]
                 async fn $scenario() {
-                    super::$scenario($crate::helpers::Backend::Postgres).await
+                    super::$scenario($crate::support::Backend::Postgres).await
                 }
             )*
         }

@@ -1,7 +1,7 @@
-use std::net::IpAddr;
+//! The cache of successful verifications.
 
 use chrono::{DateTime, Utc};
-use keymint_domain::{Environment, KeyId, LookupId, OrgId, PrivateKey};
+use keymint_domain::{Environment, KeyId, OrgId, PrivateKey};
 
 /// What a successful verification established about a presented key.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -53,42 +53,4 @@ impl VerificationCache for NoVerificationCache {
     fn evict(&self, _: &PrivateKey) {}
     fn evict_key(&self, _: KeyId) {}
     fn evict_all(&self) {}
-}
-
-/// Counts failed verifications so that a known (public) lookup id or a single
-/// client cannot make the service burn argon2 CPU at will.
-#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
-pub trait FailureLimiter: Send + Sync {
-    /// Whether attempts for `lookup_id` or from `client` are over their failure
-    /// budget at `now` and must be refused without hashing.
-    fn is_limited(&self, lookup_id: &LookupId, client: Option<IpAddr>, now: DateTime<Utc>) -> bool;
-    /// Counts one failed verification.
-    fn record_failure(&self, lookup_id: &LookupId, client: Option<IpAddr>, now: DateTime<Utc>);
-}
-
-/// A limiter that never limits.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct NoFailureLimiter;
-
-impl FailureLimiter for NoFailureLimiter {
-    fn is_limited(&self, _: &LookupId, _: Option<IpAddr>, _: DateTime<Utc>) -> bool {
-        false
-    }
-    fn record_failure(&self, _: &LookupId, _: Option<IpAddr>, _: DateTime<Utc>) {}
-}
-
-/// Notes that keys were used, for `last_used_at`. Implementations coalesce: a
-/// call is cheap and does not write storage itself.
-#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
-pub trait UsageTracker: Send + Sync {
-    /// Key `id` verified successfully at `at`.
-    fn record(&self, id: KeyId, at: DateTime<Utc>);
-}
-
-/// A tracker that records nothing.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct NoUsageTracker;
-
-impl UsageTracker for NoUsageTracker {
-    fn record(&self, _: KeyId, _: DateTime<Utc>) {}
 }

@@ -1,0 +1,347 @@
+//! The cache of successful verifications: the hot path's only shared state.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use keymint_application::{VerificationCache, VerifiedKey};
+use keymint_domain::{KeyId, PrivateKey};
+use rand_core::{OsRng, RngCore};
+
+/// Successful verifications, keyed by a keyed BLAKE3 digest of the presented key.
+///
+/// The digest key is drawn at start-up and never leaves the process, so the cache
+/// holds nothing that would let anyone test guesses offline, and the plain key
+/// is never kept beyond the request. Entries live at most `ttl` (the bound on how
+/// stale a verification in another process can be) and the cache holds at most
+/// `capacity` of them: the capacity is split exactly across the shards.
+///
+/// Sharded maps behind short mutexes: a hit is one digest, one lock and one
+/// lookup, and an entry costs a couple of hundred bytes (a general-purpose cache
+/// with frequency sketches and operation logs cost several times that here).
+/// Beside the shards, an index from key id to its digests lets a revocation
+/// evict exactly that key's entries (one or two: a rotation's old and new
+/// private keys) instead of scanning the cache.
+pub struct ShardedVerificationCache {
+    digest_key: [u8; 32],
+    shards: Box<[Mutex<Shard>]>,
+    /// Lock order: `by_key` before any shard. Only writers take it (a put follows
+    /// an argon2 verification, so it is rare next to hits), never a hit.
+    by_key: Mutex<HashMap<KeyId, Vec<Digest>>>,
+    ttl: Duration,
+}
+
+type Digest = [u8; 32];
+
+struct Shard {
+    entries: HashMap<Digest, Cached>,
+    capacity: usize,
+}
+
+struct Cached {
+    verified: VerifiedKey,
+    stored: Instant,
+}
+
+/// The most shards; a smaller capacity gets one shard per entry.
+const MAX_SHARDS: usize = 64;
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding the lock leaves a map that is still consistent.
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn unindex(index: &mut HashMap<KeyId, Vec<Digest>>, id: KeyId, digest: &Digest) {
+    if let Some(digests) = index.get_mut(&id) {
+        digests.retain(|d| d != digest);
+        if digests.is_empty() {
+            index.remove(&id);
+        }
+    }
+}
+
+impl std::fmt::Debug for ShardedVerificationCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ShardedVerificationCache")
+            .field("len", &self.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl ShardedVerificationCache {
+    /// A cache of at most `capacity` verifications, each trusted for `ttl`.
+    pub fn new(capacity: u64, ttl: Duration) -> Self {
+        let mut digest_key = [0u8; 32];
+        OsRng.fill_bytes(&mut digest_key);
+        let capacity = usize::try_from(capacity).unwrap_or(usize::MAX);
+        let count = capacity.min(MAX_SHARDS);
+        // The first `capacity % count` shards hold one more, so the shards' sizes
+        // add up to the capacity exactly.
+        let shards = (0..count)
+            .map(|i| {
+                Mutex::new(Shard {
+                    entries: HashMap::new(),
+                    capacity: capacity / count + usize::from(i < capacity % count),
+                })
+            })
+            .collect();
+        Self {
+            digest_key,
+            shards,
+            by_key: Mutex::new(HashMap::new()),
+            ttl,
+        }
+    }
+
+    fn digest(&self, presented: &PrivateKey) -> Digest {
+        *blake3::keyed_hash(&self.digest_key, presented.expose_secret().as_bytes()).as_bytes()
+    }
+
+    /// The digest's shard, or `None` for a cache of capacity 0.
+    fn shard(&self, digest: &Digest) -> Option<MutexGuard<'_, Shard>> {
+        // The digest is uniformly distributed already: its first bytes pick a shard.
+        let [a, b, c, d, e, f, g, h, ..] = *digest;
+        let n = u64::from_le_bytes([a, b, c, d, e, f, g, h]);
+        let count = u64::try_from(self.shards.len()).ok().filter(|&count| count > 0)?;
+        let index = usize::try_from(n % count).ok()?;
+        self.shards.get(index).map(lock)
+    }
+
+    /// How many verifications are cached (expired ones included until swept).
+    pub fn len(&self) -> usize {
+        self.shards.iter().map(|s| lock(s).entries.len()).sum()
+    }
+
+    /// Whether nothing is cached.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Drops `digest`'s entry if it is still the lapsed one found by `get`, and
+    /// its index record with it.
+    fn forget_lapsed(&self, id: KeyId, digest: &Digest) {
+        let mut index = lock(&self.by_key);
+        let Some(mut shard) = self.shard(digest) else { return };
+        let lapsed = match shard.entries.get(digest) {
+            Some(cached) => cached.stored.elapsed() >= self.ttl,
+            None => true,
+        };
+        if lapsed {
+            shard.entries.remove(digest);
+            unindex(&mut index, id, digest);
+        }
+    }
+}
+
+impl VerificationCache for ShardedVerificationCache {
+    fn get(&self, presented: &PrivateKey) -> Option<VerifiedKey> {
+        let digest = self.digest(presented);
+        let shard = self.shard(&digest)?;
+        let cached = shard.entries.get(&digest)?;
+        if cached.stored.elapsed() < self.ttl {
+            return Some(cached.verified.clone());
+        }
+        let id = cached.verified.key_id;
+        // Taking the index lock while holding a shard would invert the lock order.
+        drop(shard);
+        self.forget_lapsed(id, &digest);
+        None
+    }
+
+    fn put(&self, presented: &PrivateKey, verified: VerifiedKey) {
+        let digest = self.digest(presented);
+        let mut index = lock(&self.by_key);
+        let Some(mut shard) = self.shard(&digest) else { return };
+        if shard.entries.len() >= shard.capacity && !shard.entries.contains_key(&digest) {
+            let ttl = self.ttl;
+            shard.entries.retain(|digest, cached| {
+                let live = cached.stored.elapsed() < ttl;
+                if !live {
+                    unindex(&mut index, cached.verified.key_id, digest);
+                }
+                live
+            });
+            if shard.entries.len() >= shard.capacity {
+                // Full of live entries: drop an arbitrary one. It only costs that
+                // key one more argon2 check.
+                if let Some(victim) = shard.entries.keys().next().copied() {
+                    if let Some(dropped) = shard.entries.remove(&victim) {
+                        unindex(&mut index, dropped.verified.key_id, &victim);
+                    }
+                }
+            }
+        }
+        let id = verified.key_id;
+        let replaced = shard.entries.insert(
+            digest,
+            Cached {
+                verified,
+                stored: Instant::now(),
+            },
+        );
+        if let Some(replaced) = replaced.filter(|r| r.verified.key_id != id) {
+            unindex(&mut index, replaced.verified.key_id, &digest);
+        }
+        let digests = index.entry(id).or_default();
+        if !digests.contains(&digest) {
+            digests.push(digest);
+        }
+    }
+
+    fn evict(&self, presented: &PrivateKey) {
+        let digest = self.digest(presented);
+        let mut index = lock(&self.by_key);
+        let Some(mut shard) = self.shard(&digest) else { return };
+        if let Some(dropped) = shard.entries.remove(&digest) {
+            unindex(&mut index, dropped.verified.key_id, &digest);
+        }
+    }
+
+    fn evict_key(&self, id: KeyId) {
+        let mut index = lock(&self.by_key);
+        for digest in index.remove(&id).unwrap_or_default() {
+            if let Some(mut shard) = self.shard(&digest) {
+                if shard.entries.get(&digest).is_some_and(|c| c.verified.key_id == id) {
+                    shard.entries.remove(&digest);
+                }
+            }
+        }
+    }
+
+    fn evict_all(&self) {
+        let mut index = lock(&self.by_key);
+        index.clear();
+        for shard in self.shards.iter() {
+            lock(shard).entries.clear();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use keymint_domain::{Environment, KeyMaterial, OrgId};
+    use uuid::Uuid;
+
+    fn verified(id: u128) -> VerifiedKey {
+        VerifiedKey {
+            key_id: KeyId::from_uuid(Uuid::from_u128(id)),
+            org_id: OrgId::from_uuid(Uuid::nil()),
+            environment: Environment::Live,
+            name: "k".into(),
+            expires_at: None,
+            valid_until: None,
+        }
+    }
+
+    fn new_key() -> KeyMaterial {
+        KeyMaterial::generate(Environment::Live, &mut OsRng)
+    }
+
+    /// Every indexed digest has its entry, and every entry is indexed once.
+    fn assert_index_matches(cache: &ShardedVerificationCache) {
+        let indexed: usize = lock(&cache.by_key).values().map(Vec::len).sum();
+        assert_eq!(indexed, cache.len(), "the index and the entries agree");
+    }
+
+    #[test]
+    fn the_cache_finds_by_presented_key_and_evicts_by_key_id_at_once() {
+        let cache = ShardedVerificationCache::new(100, Duration::from_secs(30));
+        let (a, b) = (new_key(), new_key());
+        cache.put(a.private_key(), verified(1));
+        cache.put(b.private_key(), verified(2));
+        assert_eq!(cache.get(a.private_key()), Some(verified(1)));
+        cache.evict_key(KeyId::from_uuid(Uuid::from_u128(1)));
+        assert_eq!(cache.get(a.private_key()), None);
+        assert_eq!(cache.get(b.private_key()), Some(verified(2)));
+        assert_index_matches(&cache);
+    }
+
+    #[test]
+    fn evicting_a_key_drops_both_of_its_private_keys_and_nothing_else() {
+        let cache = ShardedVerificationCache::new(1_000, Duration::from_secs(30));
+        let (old, new) = (new_key(), new_key());
+        cache.put(old.private_key(), verified(1));
+        cache.put(new.private_key(), verified(1));
+        let others: Vec<KeyMaterial> = (0..200).map(|_| new_key()).collect();
+        for (i, other) in (2..).zip(&others) {
+            cache.put(other.private_key(), verified(i));
+        }
+        cache.evict_key(KeyId::from_uuid(Uuid::from_u128(1)));
+        assert_eq!(cache.get(old.private_key()), None);
+        assert_eq!(cache.get(new.private_key()), None);
+        assert_eq!(cache.len(), 200);
+        assert!(others.iter().all(|k| cache.get(k.private_key()).is_some()));
+        assert_index_matches(&cache);
+    }
+
+    #[test]
+    fn one_presented_key_can_be_forgotten_alone() {
+        let cache = ShardedVerificationCache::new(100, Duration::from_secs(30));
+        let (old, new) = (new_key(), new_key());
+        cache.put(old.private_key(), verified(1));
+        cache.put(new.private_key(), verified(1));
+        cache.evict(old.private_key());
+        assert_eq!(cache.get(old.private_key()), None);
+        assert_eq!(
+            cache.get(new.private_key()),
+            Some(verified(1)),
+            "the same key's other private key stays"
+        );
+        assert_index_matches(&cache);
+    }
+
+    #[test]
+    fn cached_entries_expire_after_the_ttl() {
+        let cache = ShardedVerificationCache::new(100, Duration::from_millis(50));
+        let a = new_key();
+        cache.put(a.private_key(), verified(1));
+        std::thread::sleep(Duration::from_millis(80));
+        assert_eq!(cache.get(a.private_key()), None);
+        assert!(cache.is_empty());
+        assert_index_matches(&cache);
+    }
+
+    #[test]
+    fn the_cache_never_holds_more_than_its_capacity() {
+        // 100 and 1 are not multiples of the shard count; 128 is.
+        for capacity in [100_u64, 1, 128, 65] {
+            let cache = ShardedVerificationCache::new(capacity, Duration::from_secs(30));
+            for i in 0..5_000 {
+                cache.put(new_key().private_key(), verified(i));
+                assert!(cache.len() as u64 <= capacity, "{capacity}: {}", cache.len());
+            }
+            assert_eq!(cache.len() as u64, capacity, "it fills up to its capacity");
+            assert_index_matches(&cache);
+        }
+        let none = ShardedVerificationCache::new(0, Duration::from_secs(30));
+        let key = new_key();
+        none.put(key.private_key(), verified(1));
+        assert_eq!(none.get(key.private_key()), None);
+        none.evict_key(KeyId::from_uuid(Uuid::from_u128(1)));
+        assert!(none.is_empty());
+    }
+
+    #[test]
+    fn a_cache_of_one_keeps_the_latest_verification() {
+        let cache = ShardedVerificationCache::new(1, Duration::from_secs(30));
+        let (a, b) = (new_key(), new_key());
+        cache.put(a.private_key(), verified(1));
+        cache.put(b.private_key(), verified(2));
+        assert_eq!(cache.get(a.private_key()), None);
+        assert_eq!(cache.get(b.private_key()), Some(verified(2)));
+        assert_eq!(cache.len(), 1);
+        assert_index_matches(&cache);
+    }
+
+    #[test]
+    fn two_processes_digest_the_same_key_differently() {
+        let key = new_key();
+        let (one, two) = (
+            ShardedVerificationCache::new(1, Duration::from_secs(1)),
+            ShardedVerificationCache::new(1, Duration::from_secs(1)),
+        );
+        assert_ne!(one.digest(key.private_key()), two.digest(key.private_key()));
+        assert_eq!(one.digest(key.private_key()), one.digest(key.private_key()));
+    }
+}

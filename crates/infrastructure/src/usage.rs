@@ -1,0 +1,105 @@
+//! `last_used_at`, coalesced in memory and written in batches.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use keymint_application::{UsageSink, UsageTracker};
+use keymint_domain::KeyId;
+
+/// Records `last_used_at` without a database write per verification: uses are
+/// collected in memory and written every `interval` (at most one write per key
+/// per interval), and on [`CoalescingUsageTracker::flush`] at shutdown.
+pub struct CoalescingUsageTracker {
+    pending: Mutex<HashMap<KeyId, DateTime<Utc>>>,
+    sink: Arc<dyn UsageSink>,
+    /// Serialises flushes so a shutdown flush waits for a periodic one in flight.
+    flushing: tokio::sync::Mutex<()>,
+}
+
+impl std::fmt::Debug for CoalescingUsageTracker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CoalescingUsageTracker").finish_non_exhaustive()
+    }
+}
+
+impl CoalescingUsageTracker {
+    /// A tracker writing through `sink`.
+    pub fn new(sink: Arc<dyn UsageSink>) -> Self {
+        Self {
+            pending: Mutex::new(HashMap::new()),
+            sink,
+            flushing: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// Writes every pending use now. On failure the uses are put back (unless a
+    /// newer one arrived meanwhile) to be written by the next flush.
+    pub async fn flush(&self) -> anyhow::Result<usize> {
+        let _flushing = self.flushing.lock().await;
+        let batch: Vec<(KeyId, DateTime<Utc>)> =
+            std::mem::take(&mut *self.pending.lock().unwrap_or_else(PoisonError::into_inner))
+                .into_iter()
+                .collect();
+        if batch.is_empty() {
+            return Ok(0);
+        }
+        if let Err(err) = self.sink.record_usage(&batch).await {
+            let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
+            for (id, at) in batch {
+                let entry = pending.entry(id).or_insert(at);
+                *entry = (*entry).max(at);
+            }
+            return Err(err.into());
+        }
+        Ok(batch.len())
+    }
+
+    /// Flushes every `interval` until the tracker is dropped.
+    pub fn spawn_flusher(self: &Arc<Self>, interval: Duration) -> tokio::task::JoinHandle<()> {
+        let weak: Weak<Self> = Arc::downgrade(self);
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(interval).await;
+                let Some(tracker) = weak.upgrade() else { break };
+                if let Err(err) = tracker.flush().await {
+                    tracing::warn!(error = format!("{err:#}"), "recording key usage failed; will retry");
+                }
+            }
+        })
+    }
+}
+
+impl UsageTracker for CoalescingUsageTracker {
+    fn record(&self, id: KeyId, at: DateTime<Utc>) {
+        let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
+        let entry = pending.entry(id).or_insert(at);
+        *entry = (*entry).max(at);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::InMemoryApiKeyRepository;
+    use chrono::TimeZone;
+    use uuid::Uuid;
+
+    #[tokio::test]
+    async fn usage_is_coalesced_to_the_latest_time_per_key_and_flushed() {
+        let repository = Arc::new(InMemoryApiKeyRepository::new());
+        let tracker = CoalescingUsageTracker::new(repository);
+        let id = KeyId::from_uuid(Uuid::from_u128(1));
+        let t0 = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
+        for s in [3, 1, 2] {
+            tracker.record(id, t0 + chrono::Duration::seconds(s));
+        }
+        assert_eq!(
+            tracker.pending.lock().unwrap().get(&id),
+            Some(&(t0 + chrono::Duration::seconds(3)))
+        );
+        assert_eq!(tracker.flush().await.unwrap(), 1, "one write for three uses");
+        assert_eq!(tracker.flush().await.unwrap(), 0);
+    }
+}

@@ -1,0 +1,8 @@
+//! The key lifecycle routes, served identically under `/api/v1` and `/api/v2`:
+//! request bodies, response bodies and handlers, each in a module of its own.
+
+pub(crate) mod handlers;
+mod requests;
+mod responses;
+
+pub(crate) use handlers::*;

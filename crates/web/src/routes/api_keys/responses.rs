@@ -1,0 +1,182 @@
+//! The response bodies of the key routes, in the field order clients know, and
+//! their OpenAPI schemas.
+
+use actix_web::http::{header, StatusCode};
+use actix_web::HttpResponse;
+use keymint_application::CreatedApiKey;
+use keymint_domain::{ApiKey, AuditEvent, KeyDescription};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::routes::timestamp;
+
+/// A key as every read returns it: all create fields but `private_key`.
+#[derive(Serialize, ToSchema)]
+#[schema(as = ApiKey)]
+pub(crate) struct ApiKeyResponse<'a> {
+    #[schema(format = Uuid)]
+    id: String,
+    #[schema(format = Uuid)]
+    org_id: String,
+    name: &'a str,
+    public_key: &'a str,
+    private_key_display: &'a str,
+    #[schema(format = DateTime)]
+    created_at: String,
+    #[schema(required = true)]
+    description: Option<&'a str>,
+    is_revoked: bool,
+    #[schema(format = DateTime, required = true)]
+    revoked_at: Option<String>,
+    #[schema(format = DateTime, required = true)]
+    last_used_at: Option<String>,
+    #[schema(required = true)]
+    environment: Option<&'a str>,
+    #[schema(format = DateTime, required = true)]
+    expires_at: Option<String>,
+}
+
+impl<'a> From<&'a ApiKey> for ApiKeyResponse<'a> {
+    fn from(key: &'a ApiKey) -> Self {
+        Self {
+            id: key.id().to_string(),
+            org_id: key.org_id().to_string(),
+            name: key.name().as_str(),
+            public_key: key.public_key().as_str(),
+            private_key_display: key.private_key_display().as_str(),
+            created_at: timestamp(key.created_at()),
+            description: key.description().map(KeyDescription::as_str),
+            is_revoked: key.is_revoked(),
+            revoked_at: key.revoked_at().map(timestamp),
+            last_used_at: key.last_used_at().map(timestamp),
+            environment: Some(key.environment().as_str()),
+            expires_at: key.expires_at().map(timestamp),
+        }
+    }
+}
+
+/// The create (and rotate) response: the specification's twelve fields in its
+/// order, then `expires_at`.
+#[derive(Serialize, ToSchema)]
+#[schema(as = ApiKeyCreated)]
+pub(crate) struct CreatedApiKeyResponse<'a> {
+    #[schema(format = Uuid)]
+    id: String,
+    #[schema(format = Uuid)]
+    org_id: String,
+    name: &'a str,
+    public_key: &'a str,
+    private_key_display: &'a str,
+    #[schema(format = DateTime)]
+    created_at: String,
+    /// The private key, shown in this response only.
+    private_key: &'a str,
+    #[schema(required = true)]
+    description: Option<&'a str>,
+    is_revoked: bool,
+    #[schema(format = DateTime, required = true)]
+    revoked_at: Option<String>,
+    #[schema(format = DateTime, required = true)]
+    last_used_at: Option<String>,
+    #[schema(required = true)]
+    environment: Option<&'a str>,
+    #[schema(format = DateTime, required = true)]
+    expires_at: Option<String>,
+}
+
+impl<'a> From<&'a CreatedApiKey> for CreatedApiKeyResponse<'a> {
+    fn from(created: &'a CreatedApiKey) -> Self {
+        let key = ApiKeyResponse::from(&created.key);
+        Self {
+            id: key.id,
+            org_id: key.org_id,
+            name: key.name,
+            public_key: key.public_key,
+            private_key_display: key.private_key_display,
+            created_at: key.created_at,
+            private_key: created.private_key.expose_secret(),
+            description: key.description,
+            is_revoked: key.is_revoked,
+            revoked_at: key.revoked_at,
+            last_used_at: key.last_used_at,
+            environment: key.environment,
+            expires_at: key.expires_at,
+        }
+    }
+}
+
+/// The original service's revoke model, plus `revoked_at`.
+#[derive(Serialize, ToSchema)]
+#[schema(as = ApiKeyRevoked)]
+pub(crate) struct RevokedApiKeyResponse<'a> {
+    #[schema(format = Uuid)]
+    id: String,
+    #[schema(format = Uuid)]
+    org_id: String,
+    name: &'a str,
+    is_revoked: bool,
+    #[schema(format = DateTime)]
+    created_at: String,
+    #[schema(required = true)]
+    description: Option<&'a str>,
+    #[schema(format = DateTime, required = true)]
+    expires_at: Option<String>,
+    #[schema(format = DateTime, required = true)]
+    last_used_at: Option<String>,
+    #[schema(format = DateTime, required = true)]
+    revoked_at: Option<String>,
+}
+
+impl<'a> From<&'a ApiKey> for RevokedApiKeyResponse<'a> {
+    fn from(key: &'a ApiKey) -> Self {
+        let key = ApiKeyResponse::from(key);
+        Self {
+            id: key.id,
+            org_id: key.org_id,
+            name: key.name,
+            is_revoked: key.is_revoked,
+            created_at: key.created_at,
+            description: key.description,
+            expires_at: key.expires_at,
+            last_used_at: key.last_used_at,
+            revoked_at: key.revoked_at,
+        }
+    }
+}
+
+/// One audit trail entry.
+#[derive(Serialize, ToSchema)]
+#[schema(as = AuditEvent)]
+pub(crate) struct AuditEventResponse<'a> {
+    #[schema(format = Uuid)]
+    id: String,
+    #[schema(format = Uuid)]
+    key_id: String,
+    action: &'static str,
+    #[schema(required = true)]
+    actor: Option<&'a str>,
+    #[schema(format = DateTime)]
+    occurred_at: String,
+    #[schema(required = true)]
+    request_id: Option<&'a str>,
+}
+
+impl<'a> From<&'a AuditEvent> for AuditEventResponse<'a> {
+    fn from(event: &'a AuditEvent) -> Self {
+        Self {
+            id: event.id.to_string(),
+            key_id: event.key_id.to_string(),
+            action: event.action.as_str(),
+            actor: event.actor.as_deref(),
+            occurred_at: timestamp(event.occurred_at),
+            request_id: event.request_id.as_deref(),
+        }
+    }
+}
+
+/// The create (or rotate) response with `status`, its `Location` pointing at the key.
+pub(crate) fn created(status: StatusCode, location: String, created: &CreatedApiKey) -> HttpResponse {
+    HttpResponse::build(status)
+        .insert_header((header::LOCATION, location))
+        .json(CreatedApiKeyResponse::from(created))
+}

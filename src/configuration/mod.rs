@@ -1,0 +1,473 @@
+//! Layered configuration: built-in defaults (`config/default.toml`, compiled in),
+//! then `config/default.toml` and `config/<profile>.toml` from the working
+//! directory, then the file named by `KEYMINT_CONFIG`, then environment variables
+//! `KEYMINT_<SECTION>__<KEY>`.
+//!
+//! Every value is parsed once, at load, into the type it is used as (addresses,
+//! durations, environments, algorithms, the storage kind, the auth mode); a value
+//! that does not parse stops start-up with a message naming its key. After
+//! loading, nothing is parsed again and no accessor can fail.
+
+mod values;
+
+use std::net::SocketAddr;
+use std::str::FromStr;
+use std::time::Duration;
+
+use figment::providers::{Env, Format, Toml};
+use figment::Figment;
+use jsonwebtoken::Algorithm;
+use keymint_domain::Environment;
+use keymint_infrastructure::sql::{DatabaseOptions, DatabaseUrl};
+use keymint_infrastructure::{Argon2Hasher, Argon2Params, ClaimRules, Hs256Config, JwksConfig, JwksSource};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+/// The HS256 secret shipped for development. Public by construction.
+pub const DEVELOPMENT_SECRET: &str = "keymint-development-secret-do-not-use-in-production";
+
+/// The `database.url` that selects the in-memory store.
+pub const MEMORY_URL: &str = "memory:";
+
+const EMBEDDED_DEFAULTS: &str = include_str!("../../config/default.toml");
+const SECTIONS: [&str; 7] = ["server", "database", "auth", "hashing", "keys", "verify", "log"];
+const MIN_PRODUCTION_SECRET_BYTES: usize = 32;
+/// The largest JWKS or discovery document accepted.
+const MAX_JWKS_DOCUMENT_BYTES: usize = 256 * 1024;
+
+/// Development or production.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Profile {
+    /// Friendly defaults; the shipped secret is accepted with a warning.
+    Development,
+    /// Refuses development credentials.
+    Production,
+}
+
+/// Everything Keymint can be configured with.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// The profile.
+    pub profile: Profile,
+    /// The HTTP server.
+    pub server: ServerSettings,
+    /// The database.
+    pub database: DatabaseSettings,
+    /// Bearer-token authentication.
+    pub auth: AuthSettings,
+    /// argon2id cost.
+    pub hashing: HashingSettings,
+    /// Key issuance.
+    pub keys: KeySettings,
+    /// Key verification.
+    pub verify: VerifySettings,
+    /// Logging.
+    pub log: LogSettings,
+}
+
+/// `[server]`
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSettings {
+    /// Address to listen on.
+    #[serde(deserialize_with = "values::socket_address")]
+    pub listen: SocketAddr,
+    /// Request body limit, bytes.
+    pub body_limit_bytes: usize,
+    /// Worker threads; 0 = one per core.
+    pub workers: usize,
+    /// How long in-flight requests get to finish on shutdown (`shutdown_timeout_seconds`).
+    #[serde(rename = "shutdown_timeout_seconds", deserialize_with = "values::seconds")]
+    pub shutdown_timeout: Duration,
+}
+
+/// Where keys are stored, decided once from `database.url`.
+#[derive(Clone, Debug)]
+pub enum StorageUrl {
+    /// `memory:`: nothing is kept; for demos and tests.
+    Memory,
+    /// SQLite or PostgreSQL.
+    Sql(DatabaseUrl),
+}
+
+impl StorageUrl {
+    /// The SQL database, unless storage is in memory.
+    pub fn sql(&self) -> Option<&DatabaseUrl> {
+        match self {
+            StorageUrl::Memory => None,
+            StorageUrl::Sql(url) => Some(url),
+        }
+    }
+}
+
+/// `database.url` names no store Keymint has.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("unsupported database URL scheme (expected sqlite:, postgres:// or memory:)")]
+pub struct UnsupportedStorage;
+
+impl FromStr for StorageUrl {
+    type Err = UnsupportedStorage;
+
+    fn from_str(url: &str) -> Result<Self, Self::Err> {
+        if url == MEMORY_URL {
+            return Ok(StorageUrl::Memory);
+        }
+        url.parse().map(StorageUrl::Sql).map_err(|_| UnsupportedStorage)
+    }
+}
+
+/// `[database]`
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseSettings {
+    /// `sqlite:…`, `postgres://…` or `memory:`.
+    #[serde(deserialize_with = "values::storage_url")]
+    pub url: StorageUrl,
+    /// Pool size.
+    pub max_connections: u32,
+    /// How long opening a connection may take (`connect_timeout_seconds`).
+    #[serde(rename = "connect_timeout_seconds", deserialize_with = "values::seconds")]
+    pub connect_timeout: Duration,
+    /// How long a request waits for a pooled connection (`acquire_timeout_seconds`).
+    #[serde(rename = "acquire_timeout_seconds", deserialize_with = "values::seconds")]
+    pub acquire_timeout: Duration,
+    /// How long SQLite waits for another writer (`sqlite_busy_timeout_seconds`).
+    #[serde(rename = "sqlite_busy_timeout_seconds", deserialize_with = "values::seconds")]
+    pub sqlite_busy_timeout: Duration,
+}
+
+impl DatabaseSettings {
+    /// The settings as adapter options.
+    pub fn options(&self) -> DatabaseOptions {
+        DatabaseOptions {
+            max_connections: self.max_connections,
+            connect_timeout: self.connect_timeout,
+            acquire_timeout: self.acquire_timeout,
+            sqlite_busy_timeout: self.sqlite_busy_timeout,
+        }
+    }
+}
+
+/// `[auth]` as written in files and variables; turned into [`AuthSettings`] at load.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AuthFile {
+    hs256_secret: SecretString,
+    #[serde(deserialize_with = "values::optional_http_url")]
+    jwks_url: Option<String>,
+    #[serde(deserialize_with = "values::algorithms")]
+    algorithms: Vec<Algorithm>,
+    #[serde(rename = "jwks_refresh_seconds", deserialize_with = "values::seconds")]
+    jwks_refresh: Duration,
+    #[serde(rename = "jwks_cooldown_seconds", deserialize_with = "values::seconds")]
+    jwks_cooldown: Duration,
+    #[serde(rename = "jwks_timeout_seconds", deserialize_with = "values::seconds")]
+    jwks_timeout: Duration,
+    require_permissions: bool,
+    #[serde(deserialize_with = "values::optional_text")]
+    issuer: Option<String>,
+    #[serde(deserialize_with = "values::optional_text")]
+    audience: Option<String>,
+    #[serde(deserialize_with = "values::required_text")]
+    org_claim: String,
+    leeway_seconds: u64,
+}
+
+/// How bearer tokens are verified.
+#[derive(Clone, Debug)]
+pub enum AuthMode {
+    /// A shared secret (development, simple deployments).
+    Hs256(Hs256Config),
+    /// A JWKS from the identity provider.
+    Jwks(JwksConfig),
+}
+
+/// `[auth]`, with the verification mode decided.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(try_from = "AuthFile")]
+pub struct AuthSettings {
+    /// How tokens are verified: a JWKS URL wins, then an HS256 secret, then OIDC
+    /// discovery from the issuer alone.
+    pub mode: AuthMode,
+    /// The HS256 secret and claim rules, whatever the mode (`dev-token` and tests
+    /// sign with them); the secret may be empty.
+    pub hs256: Hs256Config,
+    /// Require `read:api_keys` / `write:api_keys` permissions.
+    pub require_permissions: bool,
+}
+
+impl TryFrom<AuthFile> for AuthSettings {
+    type Error = String;
+
+    fn try_from(file: AuthFile) -> Result<Self, Self::Error> {
+        let rules = ClaimRules {
+            issuer: file.issuer,
+            audience: file.audience,
+            org_claim: file.org_claim,
+            leeway_seconds: file.leeway_seconds,
+        };
+        let hs256 = Hs256Config {
+            secret: file.hs256_secret,
+            rules: rules.clone(),
+        };
+        let source = match (file.jwks_url, &rules.issuer) {
+            (Some(url), _) => JwksSource::Url(url),
+            (None, _) if !hs256.secret.expose_secret().is_empty() => {
+                return Ok(Self {
+                    mode: AuthMode::Hs256(hs256.clone()),
+                    hs256,
+                    require_permissions: file.require_permissions,
+                })
+            }
+            (None, Some(issuer)) => JwksSource::Discovery { issuer: issuer.clone() },
+            (None, None) => {
+                return Err(
+                    "no token verification configured: set auth.jwks_url, auth.issuer (OIDC discovery) \
+                            or auth.hs256_secret"
+                        .to_owned(),
+                )
+            }
+        };
+        if file.jwks_refresh.is_zero() || file.jwks_timeout.is_zero() {
+            return Err(
+                "auth.jwks_refresh_seconds and auth.jwks_timeout_seconds must be greater than 0 with a JWKS".to_owned(),
+            );
+        }
+        Ok(Self {
+            mode: AuthMode::Jwks(JwksConfig {
+                source,
+                algorithms: file.algorithms,
+                rules,
+                refresh_interval: file.jwks_refresh,
+                refetch_cooldown: file.jwks_cooldown,
+                http_timeout: file.jwks_timeout,
+                max_document_bytes: MAX_JWKS_DOCUMENT_BYTES,
+            }),
+            hs256,
+            require_permissions: file.require_permissions,
+        })
+    }
+}
+
+/// `[hashing]`
+#[derive(Clone, Copy, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HashingSettings {
+    /// Memory, KiB.
+    pub memory_kib: u32,
+    /// Iterations.
+    pub iterations: u32,
+    /// Parallelism.
+    pub parallelism: u32,
+}
+
+/// `[keys]`
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeySettings {
+    /// The environment of keys created without one.
+    #[serde(deserialize_with = "values::environment")]
+    pub default_environment: Environment,
+    /// The most unrevoked, unexpired keys one organisation may hold.
+    pub max_active_per_org: u32,
+    /// How many days ahead `expires_at` may be.
+    pub max_expiry_days: u32,
+}
+
+/// `[verify]`
+#[derive(Clone, Copy, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VerifySettings {
+    /// Cached verifications per process.
+    pub cache_capacity: u64,
+    /// How long a cached verification is trusted (`cache_ttl_seconds`).
+    #[serde(rename = "cache_ttl_seconds", deserialize_with = "values::seconds")]
+    pub cache_ttl: Duration,
+    /// How often `last_used_at` is written (`usage_flush_seconds`).
+    #[serde(rename = "usage_flush_seconds", deserialize_with = "values::positive_seconds")]
+    pub usage_flush: Duration,
+    /// Failed verifications per lookup id per window (0 = unlimited).
+    pub max_failures_per_key: u32,
+    /// Failed verifications per client address per window (0 = unlimited).
+    pub max_failures_per_client: u32,
+    /// The failure window (`failure_window_seconds`).
+    #[serde(rename = "failure_window_seconds", deserialize_with = "values::positive_seconds")]
+    pub failure_window: Duration,
+}
+
+/// `[log]`
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSettings {
+    /// EnvFilter directive.
+    pub level: String,
+    /// `text` or `json`.
+    pub format: LogFormat,
+}
+
+/// How log lines are written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// A configuration that cannot be used; the message names the key.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// A value has the wrong type, an unknown key was given, or a file is unreadable.
+    #[error("{0}")]
+    Load(String),
+    /// A value has the right type but is not acceptable.
+    #[error("{key}: {message}")]
+    Invalid {
+        /// The offending key, as `section.key`.
+        key: &'static str,
+        /// What is wrong with it.
+        message: String,
+    },
+}
+
+/// One line per problem, each starting with the key as `section.key` and ending
+/// with where the value came from (file or environment variable).
+fn describe(err: figment::Error) -> ConfigError {
+    let lines: Vec<String> = err
+        .into_iter()
+        .map(|e| {
+            let key = e
+                .path
+                .iter()
+                .map(|p| p.to_ascii_lowercase())
+                .collect::<Vec<_>>()
+                .join(".");
+            let source = e
+                .metadata
+                .as_ref()
+                .map(|m| format!(" (from {})", m.name))
+                .unwrap_or_default();
+            if key.is_empty() {
+                format!("{}{source}", e.kind)
+            } else {
+                format!("{key}: {}{source}", e.kind)
+            }
+        })
+        .collect();
+    ConfigError::Load(lines.join("; "))
+}
+
+fn invalid(key: &'static str, message: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        key,
+        message: message.into(),
+    }
+}
+
+impl Settings {
+    /// The configuration layers in force for this process.
+    pub fn figment() -> Figment {
+        let profile = std::env::var("KEYMINT_PROFILE").unwrap_or_else(|_| "development".to_owned());
+        let mut figment = Figment::new()
+            .merge(Toml::string(EMBEDDED_DEFAULTS))
+            .merge(Toml::file("config/default.toml"))
+            .merge(Toml::file(format!("config/{profile}.toml")));
+        if let Ok(path) = std::env::var("KEYMINT_CONFIG") {
+            figment = figment.merge(Toml::file_exact(path));
+        }
+        figment.merge(
+            Env::prefixed("KEYMINT_")
+                .lowercase(true)
+                .filter(|key| {
+                    let key = key.as_str().to_ascii_lowercase();
+                    key == "profile" || SECTIONS.iter().any(|s| key.starts_with(&format!("{s}__")))
+                })
+                .split("__"),
+        )
+    }
+
+    /// Only the built-in defaults: what tests start from, independent of the
+    /// environment of the process running them.
+    pub fn defaults() -> Figment {
+        Figment::new().merge(Toml::string(EMBEDDED_DEFAULTS))
+    }
+
+    /// Loads and checks the configuration in force.
+    pub fn load() -> Result<Self, ConfigError> {
+        Self::from_figment(Self::figment())
+    }
+
+    /// Extracts and checks settings from `figment`.
+    pub fn from_figment(figment: Figment) -> Result<Self, ConfigError> {
+        let settings: Settings = figment.extract().map_err(describe)?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// The rules that span more than one value or need more than its type.
+    fn validate(&self) -> Result<(), ConfigError> {
+        Argon2Hasher::new(self.argon2_params()).map_err(|e| invalid("hashing", format!("{:#}", e.0)))?;
+        if self.server.body_limit_bytes == 0 {
+            return Err(invalid("server.body_limit_bytes", "must be greater than 0"));
+        }
+        if self.keys.max_active_per_org == 0 {
+            return Err(invalid("keys.max_active_per_org", "must be greater than 0"));
+        }
+        if self.keys.max_expiry_days == 0 || self.keys.max_expiry_days > 36_500 {
+            return Err(invalid("keys.max_expiry_days", "must be between 1 and 36500"));
+        }
+        if self.database.max_connections == 0 {
+            return Err(invalid("database.max_connections", "must be greater than 0"));
+        }
+        let secret = self.auth.hs256.secret.expose_secret();
+        if self.profile == Profile::Production && matches!(self.auth.mode, AuthMode::Hs256(_)) {
+            if secret == DEVELOPMENT_SECRET {
+                return Err(invalid(
+                    "auth.hs256_secret",
+                    "the shipped development secret is refused in production; set KEYMINT_AUTH__HS256_SECRET",
+                ));
+            }
+            if secret.len() < MIN_PRODUCTION_SECRET_BYTES {
+                return Err(invalid(
+                    "auth.hs256_secret",
+                    format!("must be at least {MIN_PRODUCTION_SECRET_BYTES} bytes in production"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether the shipped development secret is in use (logged loudly at start).
+    pub fn uses_development_secret(&self) -> bool {
+        matches!(&self.auth.mode, AuthMode::Hs256(config) if config.secret.expose_secret() == DEVELOPMENT_SECRET)
+    }
+
+    /// `[keys]` as the key policy.
+    pub fn key_policy(&self) -> keymint_application::KeyPolicy {
+        keymint_application::KeyPolicy {
+            max_active_keys: self.keys.max_active_per_org,
+            max_expiry: chrono::Duration::days(i64::from(self.keys.max_expiry_days)),
+        }
+    }
+
+    /// `[hashing]` as argon2 parameters.
+    pub fn argon2_params(&self) -> Argon2Params {
+        Argon2Params {
+            memory_kib: self.hashing.memory_kib,
+            iterations: self.hashing.iterations,
+            parallelism: self.hashing.parallelism,
+        }
+    }
+
+    /// The HS256 secret and claim rules (whether or not HS256 is the mode in
+    /// force; `dev-token` and tests sign with them).
+    pub fn hs256(&self) -> Hs256Config {
+        self.auth.hs256.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,186 @@
+use super::*;
+use std::time::Duration;
+
+fn with(key: &str, value: impl serde::Serialize) -> Result<Settings, ConfigError> {
+    Settings::from_figment(Settings::defaults().merge((key, value)))
+}
+
+#[test]
+fn the_shipped_defaults_load_and_use_sqlite_under_data() {
+    let settings = Settings::from_figment(Settings::defaults()).unwrap();
+    assert_eq!(settings.profile, Profile::Development);
+    assert_eq!(settings.server.listen.to_string(), "127.0.0.1:8080");
+    assert_eq!(
+        settings.database.url.sql().map(DatabaseUrl::expose_secret),
+        Some("sqlite://data/keymint.db")
+    );
+    assert_eq!(settings.argon2_params(), Argon2Params::default());
+    assert_eq!(settings.keys.default_environment, Environment::Live);
+    assert!(settings.uses_development_secret());
+}
+
+#[test]
+fn production_refuses_the_development_secret_and_short_secrets() {
+    let err = with("profile", "production").unwrap_err().to_string();
+    assert!(err.contains("auth.hs256_secret"), "{err}");
+    let short = Settings::from_figment(
+        Settings::defaults()
+            .merge(("profile", "production"))
+            .merge(("auth.hs256_secret", "short")),
+    );
+    assert!(short.unwrap_err().to_string().contains("at least 32 bytes"));
+    let good = Settings::from_figment(
+        Settings::defaults()
+            .merge(("profile", "production"))
+            .merge(("auth.hs256_secret", "a-production-secret-of-sufficient-length")),
+    );
+    assert!(good.is_ok());
+}
+
+#[test]
+fn the_auth_mode_follows_jwks_url_then_secret_then_issuer() {
+    let jwks = with("auth.jwks_url", "https://tenant.example/.well-known/jwks.json").unwrap();
+    assert!(matches!(
+        jwks.auth.mode,
+        AuthMode::Jwks(JwksConfig {
+            source: JwksSource::Url(_),
+            ..
+        })
+    ));
+    assert!(
+        !jwks.uses_development_secret(),
+        "the secret is unused when a JWKS is configured"
+    );
+
+    let hs = Settings::from_figment(Settings::defaults()).unwrap();
+    assert!(matches!(hs.auth.mode, AuthMode::Hs256(_)));
+
+    let discovery = Settings::from_figment(
+        Settings::defaults()
+            .merge(("auth.hs256_secret", ""))
+            .merge(("auth.issuer", "https://tenant.example/")),
+    )
+    .unwrap();
+    assert!(matches!(
+        discovery.auth.mode,
+        AuthMode::Jwks(JwksConfig {
+            source: JwksSource::Discovery { .. },
+            ..
+        })
+    ));
+
+    let none = Settings::from_figment(Settings::defaults().merge(("auth.hs256_secret", "")));
+    assert!(none
+        .unwrap_err()
+        .to_string()
+        .contains("no token verification configured"));
+    let bad = Settings::from_figment(
+        Settings::defaults()
+            .merge(("auth.jwks_url", "https://t.example/jwks"))
+            .merge(("auth.algorithms", "RS256,HS256")),
+    );
+    assert!(bad.unwrap_err().to_string().contains("auth.algorithms"));
+}
+
+#[test]
+fn production_accepts_a_jwks_without_any_secret() {
+    let settings = Settings::from_figment(
+        Settings::defaults()
+            .merge(("profile", "production"))
+            .merge(("auth.hs256_secret", ""))
+            .merge(("auth.issuer", "https://tenant.example/"))
+            .merge(("auth.audience", "https://keymint.example")),
+    );
+    assert!(settings.is_ok());
+}
+
+#[test]
+fn bad_values_are_refused_with_the_key_named() {
+    let cases: [(&str, Result<Settings, ConfigError>); 5] = [
+        ("hashing.memory_kib", with("hashing.memory_kib", "lots")),
+        ("server.listen", with("server.listen", "localhost")),
+        ("keys.default_environment", with("keys.default_environment", "prod")),
+        ("hashing", with("hashing.iterations", 0)),
+        ("typo", with("server.typo", 1)),
+    ];
+    for (key, result) in cases {
+        let message = result.unwrap_err().to_string();
+        assert!(message.contains(key), "{key}: {message}");
+    }
+}
+
+#[test]
+fn secrets_never_appear_in_debug_output() {
+    let settings = with("auth.hs256_secret", "super-secret-value-0123456789abcdef").unwrap();
+    let debug = format!("{settings:?}");
+    assert!(!debug.contains("super-secret-value"), "{debug}");
+    assert!(
+        !debug.contains("sqlite://data"),
+        "database URLs can hold passwords: {debug}"
+    );
+}
+
+#[test]
+fn values_are_parsed_once_into_their_types() {
+    let settings = Settings::from_figment(
+        Settings::defaults()
+            .merge(("server.shutdown_timeout_seconds", 7))
+            .merge(("verify.cache_ttl_seconds", 9))
+            .merge(("auth.jwks_url", "https://tenant.example/.well-known/jwks.json"))
+            .merge(("auth.algorithms", "RS256, ES256"))
+            .merge(("database.url", "postgres://keymint:pw@db.example/keymint")),
+    )
+    .unwrap();
+    assert_eq!(settings.server.shutdown_timeout, Duration::from_secs(7));
+    assert_eq!(settings.verify.cache_ttl, Duration::from_secs(9));
+    match &settings.auth.mode {
+        AuthMode::Jwks(config) => assert_eq!(config.algorithms, [Algorithm::RS256, Algorithm::ES256]),
+        AuthMode::Hs256(_) => panic!("a JWKS URL wins"),
+    }
+    assert!(matches!(
+        settings.database.url,
+        StorageUrl::Sql(DatabaseUrl::Postgres(_))
+    ));
+
+    let listed = with("auth.algorithms", ["PS256"]).unwrap();
+    assert!(
+        matches!(listed.auth.mode, AuthMode::Hs256(_)),
+        "the shipped secret still wins"
+    );
+    let memory = with("database.url", MEMORY_URL).unwrap();
+    assert!(matches!(memory.database.url, StorageUrl::Memory));
+}
+
+#[test]
+fn an_unknown_storage_scheme_is_refused_at_load_without_echoing_the_url() {
+    let message = with("database.url", "mysql://root:hunter2@db.example/keymint")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        message.starts_with("database.url: unsupported database URL scheme"),
+        "{message}"
+    );
+    assert!(!message.contains("hunter2"), "{message}");
+}
+
+#[test]
+fn zero_where_a_period_must_pass_is_refused_with_the_key_named() {
+    for key in ["verify.usage_flush_seconds", "verify.failure_window_seconds"] {
+        let message = with(key, 0).unwrap_err().to_string();
+        assert!(message.contains(key), "{key}: {message}");
+        assert!(message.contains("greater than 0"), "{key}: {message}");
+    }
+    let jwks = Settings::from_figment(
+        Settings::defaults()
+            .merge(("auth.jwks_url", "https://t.example/jwks"))
+            .merge(("auth.jwks_refresh_seconds", 0)),
+    );
+    assert!(jwks.unwrap_err().to_string().contains("auth.jwks_refresh_seconds"));
+    let empty = with("auth.algorithms", " , ").unwrap_err().to_string();
+    assert!(
+        empty.contains("auth.algorithms: must name at least one algorithm"),
+        "{empty}"
+    );
+    let claim = with("auth.org_claim", " ").unwrap_err().to_string();
+    assert!(claim.contains("auth.org_claim: must not be empty"), "{claim}");
+}

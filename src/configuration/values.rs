@@ -1,0 +1,94 @@
+//! How each typed setting is read from its text or number, with an error that
+//! says what was expected. Each reader is the one place its rule lives.
+
+use std::net::SocketAddr;
+use std::str::FromStr;
+use std::time::Duration;
+
+use jsonwebtoken::Algorithm;
+use keymint_domain::Environment;
+use keymint_infrastructure::parse_algorithm;
+use serde::de::Error as _;
+use serde::{Deserialize, Deserializer};
+
+use super::StorageUrl;
+
+/// A whole number of seconds.
+pub(super) fn seconds<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    u64::deserialize(d).map(Duration::from_secs)
+}
+
+/// A whole number of seconds, at least one.
+pub(super) fn positive_seconds<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    match u64::deserialize(d)? {
+        0 => Err(D::Error::custom("must be greater than 0")),
+        n => Ok(Duration::from_secs(n)),
+    }
+}
+
+/// `127.0.0.1:8080`, `[::1]:8080`, `0.0.0.0:0`.
+pub(super) fn socket_address<'de, D: Deserializer<'de>>(d: D) -> Result<SocketAddr, D::Error> {
+    let text = String::deserialize(d)?;
+    text.parse()
+        .map_err(|_| D::Error::custom(format!("'{text}' is not a socket address such as 127.0.0.1:8080")))
+}
+
+/// `live` or `test`.
+pub(super) fn environment<'de, D: Deserializer<'de>>(d: D) -> Result<Environment, D::Error> {
+    String::deserialize(d)?
+        .parse()
+        .map_err(|_| D::Error::custom("must be 'live' or 'test'"))
+}
+
+/// `memory:`, `sqlite:…` or `postgres://…`. The URL may hold a password, so the
+/// error never repeats it.
+pub(super) fn storage_url<'de, D: Deserializer<'de>>(d: D) -> Result<StorageUrl, D::Error> {
+    StorageUrl::from_str(&String::deserialize(d)?).map_err(D::Error::custom)
+}
+
+/// Text that means "not set" when empty or blank.
+pub(super) fn optional_text<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let text = String::deserialize(d)?;
+    Ok((!text.trim().is_empty()).then_some(text))
+}
+
+/// Text that must not be empty or blank.
+pub(super) fn required_text<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    optional_text(d)?.ok_or_else(|| D::Error::custom("must not be empty"))
+}
+
+/// An `http(s)://` URL, or empty for "not set".
+pub(super) fn optional_http_url<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    match optional_text(d)? {
+        Some(url) if !(url.starts_with("https://") || url.starts_with("http://")) => {
+            Err(D::Error::custom("must be an http(s) URL"))
+        }
+        url => Ok(url),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Names {
+    Joined(String),
+    List(Vec<String>),
+}
+
+/// At least one supported asymmetric algorithm: a list, or one comma-separated
+/// text (`"RS256, ES256"`), which is what an environment variable can hold.
+pub(super) fn algorithms<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Algorithm>, D::Error> {
+    let names = match Names::deserialize(d)? {
+        Names::Joined(text) => text.split(',').map(str::to_owned).collect(),
+        Names::List(names) => names,
+    };
+    let algorithms = names
+        .iter()
+        .map(|name| name.trim())
+        .filter(|name| !name.is_empty())
+        .map(|name| parse_algorithm(name).map_err(D::Error::custom))
+        .collect::<Result<Vec<_>, _>>()?;
+    if algorithms.is_empty() {
+        return Err(D::Error::custom("must name at least one algorithm"));
+    }
+    Ok(algorithms)
+}

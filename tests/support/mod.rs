@@ -1,0 +1,13 @@
+//! What every test binary shares: a real Keymint per test on each storage
+//! backend (`spawn_app`), throwaway PostgreSQL databases, reading a child
+//! process's log, and `for_each_backend!`.
+//!
+//! Each binary includes this module with `mod support;` (the `api` binary with a
+//! `#[path]`) and uses only part of it.
+
+#![allow(dead_code, unused_imports)]
+
+mod app;
+pub mod stdout;
+
+pub use app::*;
