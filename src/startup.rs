@@ -129,40 +129,63 @@ impl VerificationParts {
     }
 }
 
+/// The storage adapters for the configured URL, and the database to close at
+/// shutdown (none in memory).
+struct Storage {
+    repository: Arc<dyn ApiKeyRepository>,
+    directory: Arc<dyn OrganizationDirectory>,
+    database: Option<Database>,
+}
+
+impl Storage {
+    /// Opens the configured store, bringing a SQL schema up to date first.
+    async fn open(settings: &Settings) -> anyhow::Result<Self> {
+        Ok(match &settings.database.url {
+            StorageUrl::Memory => Self {
+                repository: Arc::new(InMemoryApiKeyRepository::new()),
+                directory: Arc::new(InMemoryOrganizationDirectory::default()),
+                database: None,
+            },
+            StorageUrl::Sql(url) => {
+                let database = connect_and_migrate(url, &settings.database).await?;
+                Self {
+                    repository: Arc::new(SqlApiKeyRepository::new(database.clone())),
+                    directory: Arc::new(SqlOrganizationDirectory::new(database.clone())),
+                    database: Some(database),
+                }
+            }
+        })
+    }
+}
+
+/// The bearer-token verifier for the configured mode; a JWKS is fetched once
+/// before serving and then refreshed in the background.
+async fn token_verifier(mode: &AuthMode) -> anyhow::Result<Arc<dyn TokenVerifier>> {
+    Ok(match mode {
+        AuthMode::Hs256(config) => Arc::new(Hs256Verifier::new(config)),
+        AuthMode::Jwks(config) => {
+            let verifier = Arc::new(JwksVerifier::new(config.clone())?);
+            // Warm the cache; if the provider is down now, requests will retry
+            // (and answer 503 until a key set has been fetched once).
+            let _ = verifier.refresh().await;
+            verifier.spawn_refresh();
+            verifier
+        }
+    })
+}
+
 impl Application {
     /// Opens storage (running migrations), builds every adapter and binds the
     /// listener. Port 0 binds a free port; [`Application::address`] tells which.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        let (repository, directory, database): (Arc<dyn ApiKeyRepository>, Arc<dyn OrganizationDirectory>, _) =
-            match &settings.database.url {
-                StorageUrl::Memory => (
-                    Arc::new(InMemoryApiKeyRepository::new()),
-                    Arc::new(InMemoryOrganizationDirectory::default()),
-                    None,
-                ),
-                StorageUrl::Sql(url) => {
-                    let database = connect_and_migrate(url, &settings.database).await?;
-                    (
-                        Arc::new(SqlApiKeyRepository::new(database.clone())),
-                        Arc::new(SqlOrganizationDirectory::new(database.clone())),
-                        Some(database),
-                    )
-                }
-            };
-        let verifier: Arc<dyn TokenVerifier> = match &settings.auth.mode {
-            AuthMode::Hs256(config) => Arc::new(Hs256Verifier::new(config)),
-            AuthMode::Jwks(config) => {
-                let verifier = Arc::new(JwksVerifier::new(config.clone())?);
-                // Warm the cache; if the provider is down now, requests will retry
-                // (and answer 503 until a key set has been fetched once).
-                let _ = verifier.refresh().await;
-                verifier.spawn_refresh();
-                verifier
-            }
-        };
+        let Storage {
+            repository,
+            directory,
+            database,
+        } = Storage::open(&settings).await?;
+        let verifier = token_verifier(&settings.auth.mode).await?;
         let parts = VerificationParts::new(&settings, repository.clone())?;
         parts.listen_for_changes(&settings).await;
-        let usage = parts.usage.clone();
         let state = AppState {
             api_keys: ApiKeys::new(
                 repository.clone(),
@@ -199,7 +222,7 @@ impl Application {
             address,
             server,
             database,
-            usage,
+            usage: parts.usage,
         })
     }
 
