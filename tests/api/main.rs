@@ -7,6 +7,7 @@
 mod support;
 
 mod authentication;
+mod budgets;
 mod create_api_key;
 mod extractor;
 mod faults;

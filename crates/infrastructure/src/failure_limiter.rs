@@ -1,6 +1,8 @@
-//! Failure budgets per lookup id and per client, kept in this process.
+//! Failure budgets per client and per client on each key, kept in this process.
 
+use std::collections::hash_map::RandomState;
 use std::collections::HashMap;
+use std::hash::BuildHasher;
 use std::net::IpAddr;
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
@@ -9,14 +11,30 @@ use chrono::{DateTime, Utc};
 use keymint_application::FailureLimiter;
 use keymint_domain::LookupId;
 
-/// Failure budgets per lookup id and per client address, in fixed windows.
+/// Failure budgets in fixed windows: `per_client` failed attempts per client
+/// over all keys, and `per_key` per client on any one key.
+///
+/// No budget is keyed by the lookup id alone: it is public, and a budget on it
+/// would let anyone who knows it make the key answer `RATE_LIMITED` to its own
+/// users. A client that has not failed is therefore never refused here.
+///
+/// Reservation and refund happen under one lock, so a burst of concurrent
+/// guesses gets exactly the budget's worth of hashes and no more.
 #[derive(Debug)]
 pub struct WindowFailureLimiter {
     per_key: u32,
     per_client: u32,
     window: chrono::Duration,
-    keys: Mutex<HashMap<String, Window>>,
-    clients: Mutex<HashMap<IpAddr, Window>>,
+    /// Keys the per-key map by a keyed 64-bit digest of the lookup id, so a
+    /// check allocates nothing and the map holds no key material.
+    digest: RandomState,
+    budgets: Mutex<Budgets>,
+}
+
+#[derive(Debug, Default)]
+struct Budgets {
+    clients: Tracked<IpAddr>,
+    keys: Tracked<(u64, Option<IpAddr>)>,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -25,68 +43,136 @@ struct Window {
     failures: u32,
 }
 
-/// Beyond this many tracked keys or clients, windows that have ended are swept.
+impl Window {
+    fn live(&self, now: DateTime<Utc>, window: chrono::Duration) -> bool {
+        now >= self.started && now - self.started < window
+    }
+}
+
+/// Windows by client or by (client, key), swept of ended windows whenever the
+/// map has doubled since the last sweep (or reached [`MAX_TRACKED`]), so that
+/// sweeping costs O(1) per failure, amortised, and the map never holds more
+/// than [`MAX_TRACKED`] entries.
+#[derive(Debug)]
+struct Tracked<K> {
+    windows: HashMap<K, Window>,
+    sweep_at: usize,
+}
+
+impl<K> Default for Tracked<K> {
+    fn default() -> Self {
+        Self {
+            windows: HashMap::new(),
+            sweep_at: SWEEP_ABOVE,
+        }
+    }
+}
+
+/// Below this many tracked entries nothing is swept.
 const SWEEP_ABOVE: usize = 10_000;
+/// The most entries a map keeps even when every window is live: past it, the
+/// older half is forgotten. Memory stays bounded under any flood; what is lost
+/// is only some clients' past failures, never a rightful user's access.
+const MAX_TRACKED: usize = 200_000;
+
+impl<K: std::hash::Hash + Eq + Copy> Tracked<K> {
+    /// Whether `key` has room for one more failure under `limit` (0: no limit).
+    fn has_room(&self, key: &K, limit: u32, now: DateTime<Utc>, window: chrono::Duration) -> bool {
+        limit == 0
+            || self
+                .windows
+                .get(key)
+                .is_none_or(|w| !w.live(now, window) || w.failures < limit)
+    }
+
+    fn count(&mut self, key: K, limit: u32, now: DateTime<Utc>, window: chrono::Duration) {
+        if limit == 0 {
+            return;
+        }
+        if self.windows.len() >= self.sweep_at {
+            self.sweep(now, window);
+        }
+        let entry = self.windows.entry(key).or_insert(Window {
+            started: now,
+            failures: 0,
+        });
+        if !entry.live(now, window) {
+            *entry = Window {
+                started: now,
+                failures: 0,
+            };
+        }
+        entry.failures = entry.failures.saturating_add(1);
+    }
+
+    fn sweep(&mut self, now: DateTime<Utc>, window: chrono::Duration) {
+        self.windows.retain(|_, w| w.live(now, window));
+        if self.windows.len() >= MAX_TRACKED {
+            let mut starts: Vec<DateTime<Utc>> = self.windows.values().map(|w| w.started).collect();
+            let middle = starts.len() / 2;
+            let (_, median, _) = starts.select_nth_unstable(middle);
+            let median = *median;
+            self.windows.retain(|_, w| w.started > median);
+        }
+        self.sweep_at = (self.windows.len() * 2).clamp(SWEEP_ABOVE, MAX_TRACKED);
+    }
+
+    /// Gives back one failure counted at `reserved_at`, if its window is still
+    /// the key's: only the window the attempt was counted in owes it back.
+    fn give_back(&mut self, key: &K, reserved_at: DateTime<Utc>, window: chrono::Duration) {
+        if let Some(entry) = self.windows.get_mut(key).filter(|w| w.live(reserved_at, window)) {
+            entry.failures = entry.failures.saturating_sub(1);
+        }
+    }
+}
 
 impl WindowFailureLimiter {
-    /// At most `per_key` failures per lookup id and `per_client` per address in
-    /// each `window`; 0 disables that limit.
+    /// At most `per_key` failures per client on one key and `per_client` per
+    /// client over all keys in each `window`; 0 disables that budget.
     pub fn new(per_key: u32, per_client: u32, window: Duration) -> Self {
         Self {
             per_key,
             per_client,
             window: chrono::Duration::from_std(window).unwrap_or(chrono::Duration::MAX),
-            keys: Mutex::new(HashMap::new()),
-            clients: Mutex::new(HashMap::new()),
+            digest: RandomState::new(),
+            budgets: Mutex::new(Budgets::default()),
         }
     }
 
-    fn over<K, Q>(&self, map: &Mutex<HashMap<K, Window>>, key: &Q, limit: u32, now: DateTime<Utc>) -> bool
-    where
-        K: std::hash::Hash + Eq + std::borrow::Borrow<Q>,
-        Q: std::hash::Hash + Eq + ?Sized,
-    {
-        if limit == 0 {
-            return false;
-        }
-        let map = map.lock().unwrap_or_else(PoisonError::into_inner);
-        map.get(key)
-            .is_some_and(|w| now - w.started < self.window && w.failures >= limit)
+    fn key(&self, lookup_id: &LookupId, client: Option<IpAddr>) -> (u64, Option<IpAddr>) {
+        (self.digest.hash_one(lookup_id.as_str()), client)
     }
 
-    fn count<K: std::hash::Hash + Eq>(&self, map: &Mutex<HashMap<K, Window>>, key: K, limit: u32, now: DateTime<Utc>) {
-        if limit == 0 {
-            return;
-        }
-        let mut map = map.lock().unwrap_or_else(PoisonError::into_inner);
-        if map.len() > SWEEP_ABOVE {
-            map.retain(|_, w| now - w.started < self.window);
-        }
-        let window = map.entry(key).or_insert(Window {
-            started: now,
-            failures: 0,
-        });
-        if now - window.started >= self.window {
-            *window = Window {
-                started: now,
-                failures: 0,
-            };
-        }
-        window.failures = window.failures.saturating_add(1);
+    /// How many clients and (client, key) pairs are tracked.
+    pub fn tracked(&self) -> usize {
+        let budgets = self.budgets.lock().unwrap_or_else(PoisonError::into_inner);
+        budgets.clients.windows.len() + budgets.keys.windows.len()
     }
 }
 
 impl FailureLimiter for WindowFailureLimiter {
-    fn is_limited(&self, lookup_id: &LookupId, client: Option<IpAddr>, now: DateTime<Utc>) -> bool {
-        // Borrowed lookups: checking a budget allocates nothing.
-        self.over(&self.keys, lookup_id.as_str(), self.per_key, now)
-            || client.is_some_and(|ip| self.over(&self.clients, &ip, self.per_client, now))
+    fn try_reserve(&self, lookup_id: &LookupId, client: Option<IpAddr>, now: DateTime<Utc>) -> bool {
+        let key = self.key(lookup_id, client);
+        let mut budgets = self.budgets.lock().unwrap_or_else(PoisonError::into_inner);
+        let Budgets { clients, keys } = &mut *budgets;
+        let client_room = client.is_none_or(|ip| clients.has_room(&ip, self.per_client, now, self.window));
+        if !(client_room && keys.has_room(&key, self.per_key, now, self.window)) {
+            return false;
+        }
+        keys.count(key, self.per_key, now, self.window);
+        if let Some(ip) = client {
+            clients.count(ip, self.per_client, now, self.window);
+        }
+        true
     }
 
-    fn record_failure(&self, lookup_id: &LookupId, client: Option<IpAddr>, now: DateTime<Utc>) {
-        self.count(&self.keys, lookup_id.as_str().to_owned(), self.per_key, now);
+    fn refund(&self, lookup_id: &LookupId, client: Option<IpAddr>, reserved_at: DateTime<Utc>) {
+        let key = self.key(lookup_id, client);
+        let mut budgets = self.budgets.lock().unwrap_or_else(PoisonError::into_inner);
+        let Budgets { clients, keys } = &mut *budgets;
+        keys.give_back(&key, reserved_at, self.window);
         if let Some(ip) = client {
-            self.count(&self.clients, ip, self.per_client, now);
+            clients.give_back(&ip, reserved_at, self.window);
         }
     }
 }
@@ -98,24 +184,100 @@ mod tests {
     use keymint_domain::{Environment, KeyMaterial};
     use rand_core::OsRng;
 
+    fn lookup() -> LookupId {
+        KeyMaterial::generate(Environment::Live, &mut OsRng).lookup_id()
+    }
+
+    fn t0() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap()
+    }
+
     #[test]
-    fn failures_are_limited_per_key_and_per_client_within_a_window() {
+    fn failures_are_limited_per_client_on_a_key_and_per_client_within_a_window() {
         let limiter = WindowFailureLimiter::new(3, 5, Duration::from_secs(60));
-        let t0 = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
-        let key = KeyMaterial::generate(Environment::Live, &mut OsRng).lookup_id();
-        let other = KeyMaterial::generate(Environment::Live, &mut OsRng).lookup_id();
+        let (key, other) = (lookup(), lookup());
         let ip: IpAddr = "198.51.100.7".parse().unwrap();
         for _ in 0..3 {
-            assert!(!limiter.is_limited(&key, None, t0));
-            limiter.record_failure(&key, Some(ip), t0);
+            assert!(limiter.try_reserve(&key, Some(ip), t0()));
         }
-        assert!(limiter.is_limited(&key, None, t0), "the key's budget is spent");
-        assert!(!limiter.is_limited(&other, None, t0), "other keys are unaffected");
-        limiter.record_failure(&other, Some(ip), t0);
-        limiter.record_failure(&other, Some(ip), t0);
-        assert!(limiter.is_limited(&other, Some(ip), t0), "the client's budget is spent");
-        assert!(!limiter.is_limited(&other, Some("198.51.100.8".parse().unwrap()), t0));
-        let later = t0 + chrono::Duration::seconds(60);
-        assert!(!limiter.is_limited(&key, Some(ip), later), "a new window starts afresh");
+        assert!(
+            !limiter.try_reserve(&key, Some(ip), t0()),
+            "the client's budget on the key is spent"
+        );
+        assert!(limiter.try_reserve(&other, Some(ip), t0()), "other keys are unaffected");
+        assert!(limiter.try_reserve(&other, Some(ip), t0()));
+        assert!(
+            !limiter.try_reserve(&lookup(), Some(ip), t0()),
+            "the client's budget is spent"
+        );
+        let later = t0() + chrono::Duration::seconds(60);
+        assert!(limiter.try_reserve(&key, Some(ip), later), "a new window starts afresh");
+    }
+
+    #[test]
+    fn an_attackers_failures_never_refuse_another_client_on_the_same_key() {
+        let limiter = WindowFailureLimiter::new(10, 100, Duration::from_secs(60));
+        let key = lookup();
+        let attacker: IpAddr = "203.0.113.66".parse().unwrap();
+        while limiter.try_reserve(&key, Some(attacker), t0()) {}
+        let user: IpAddr = "198.51.100.20".parse().unwrap();
+        assert!(
+            limiter.try_reserve(&key, Some(user), t0()),
+            "the key's rightful user is not locked out"
+        );
+        limiter.refund(&key, Some(user), t0());
+        assert!(
+            !limiter.try_reserve(&key, Some(attacker), t0()),
+            "the attacker stays refused"
+        );
+    }
+
+    #[test]
+    fn a_refunded_attempt_costs_nothing_and_only_in_its_own_window() {
+        let limiter = WindowFailureLimiter::new(2, 0, Duration::from_secs(60));
+        let key = lookup();
+        let ip: IpAddr = "198.51.100.7".parse().unwrap();
+        for _ in 0..10 {
+            assert!(limiter.try_reserve(&key, Some(ip), t0()));
+            limiter.refund(&key, Some(ip), t0());
+        }
+        assert!(limiter.try_reserve(&key, Some(ip), t0()));
+        assert!(limiter.try_reserve(&key, Some(ip), t0()));
+        assert!(!limiter.try_reserve(&key, Some(ip), t0()));
+        // A refund for an attempt of an earlier window gives nothing back now.
+        let next = t0() + chrono::Duration::seconds(61);
+        assert!(limiter.try_reserve(&key, Some(ip), next));
+        assert!(limiter.try_reserve(&key, Some(ip), next));
+        limiter.refund(&key, Some(ip), t0());
+        assert!(!limiter.try_reserve(&key, Some(ip), next));
+    }
+
+    #[test]
+    fn concurrent_guesses_get_exactly_the_budget() {
+        let limiter = std::sync::Arc::new(WindowFailureLimiter::new(10, 0, Duration::from_secs(60)));
+        let key = lookup();
+        let ip: IpAddr = "203.0.113.1".parse().unwrap();
+        let granted: usize = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..16)
+                .map(|_| {
+                    let (limiter, key) = (limiter.clone(), key.clone());
+                    scope.spawn(move || (0..4).filter(|_| limiter.try_reserve(&key, Some(ip), t0())).count())
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).sum()
+        });
+        assert_eq!(granted, 10);
+    }
+
+    #[test]
+    fn tracking_stays_bounded_under_a_flood_of_clients() {
+        let limiter = WindowFailureLimiter::new(10, 100, Duration::from_secs(60));
+        let key = lookup();
+        for i in 0..(MAX_TRACKED as u32 + 50_000) {
+            let ip = IpAddr::from(i.to_be_bytes());
+            let at = t0() + chrono::Duration::milliseconds(i64::from(i % 50_000));
+            limiter.try_reserve(&key, Some(ip), at);
+        }
+        assert!(limiter.tracked() <= 2 * MAX_TRACKED, "{}", limiter.tracked());
     }
 }

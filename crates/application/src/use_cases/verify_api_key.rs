@@ -108,13 +108,12 @@ impl VerifyApiKey {
         }
 
         let lookup_id = key.lookup_id();
-        if self.limiter.is_limited(&lookup_id, client, now) {
+        // Reserved before any I/O, so concurrent guesses cannot overshoot the
+        // budget; kept as a failure unless the secret turns out right.
+        if !self.limiter.try_reserve(&lookup_id, client, now) {
             return Ok(Verification::RateLimited);
         }
-        let fail = || {
-            self.limiter.record_failure(&lookup_id, client, now);
-            Ok(Verification::NotFound)
-        };
+        let fail = || Ok(Verification::NotFound);
         let stored = self.lookup.find_by_lookup(&lookup_id).await.map_err(|err| match err {
             RepositoryError::Unavailable(e) => VerifyApiKeyError::StorageUnavailable(e),
             other => VerifyApiKeyError::Unexpected(other.into()),
@@ -133,6 +132,8 @@ impl VerifyApiKey {
         {
             return fail();
         }
+        // The caller holds the secret: whatever the key's state, this was no guess.
+        self.limiter.refund(&lookup_id, client, now);
         if stored.is_revoked() {
             return Ok(Verification::Revoked);
         }

@@ -63,12 +63,22 @@ struct Ports {
     usage: MockUsageTracker,
 }
 
+/// A limiter that grants the attempt once and expects it never to be refunded:
+/// the attempt stays counted as a failure.
+fn kept_as_a_failure() -> MockFailureLimiter {
+    let mut limiter = MockFailureLimiter::new();
+    limiter.expect_try_reserve().times(1).returning(|_, _, _| true);
+    limiter.expect_refund().never();
+    limiter
+}
+
 impl Ports {
     fn new() -> Self {
         let mut cache = MockVerificationCache::new();
         cache.expect_get().returning(|_| None);
         let mut limiter = MockFailureLimiter::new();
-        limiter.expect_is_limited().returning(|_, _, _| false);
+        limiter.expect_try_reserve().returning(|_, _, _| true);
+        limiter.expect_refund().returning(|_, _, _| ());
         Self {
             repository: MockKeyLookup::new(),
             hasher: hasher(),
@@ -207,7 +217,7 @@ async fn a_wrong_secret_with_a_known_lookup_id_is_not_found_and_counted() {
     parts.credential.lookup_id = guess.lookup_id();
     let stored = ApiKey::restore(parts);
     let mut ports = Ports::new().storing(stored);
-    ports.limiter.expect_record_failure().times(1).returning(|_, _, _| ());
+    ports.limiter = kept_as_a_failure();
     ports.cache.expect_put().never();
 
     let outcome = ports
@@ -224,7 +234,7 @@ async fn an_unknown_key_is_not_found_and_counted() {
     let f = fixture(7, None);
     let mut ports = Ports::new();
     ports.repository.expect_find_by_lookup().returning(|_| Ok(None));
-    ports.limiter.expect_record_failure().times(1).returning(|_, _, _| ());
+    ports.limiter = kept_as_a_failure();
     assert_eq!(
         ports.use_case().execute(&f.presented, None).await.unwrap(),
         Verification::NotFound
@@ -236,7 +246,8 @@ async fn over_the_failure_limit_nothing_is_read_or_hashed() {
     let f = fixture(8, None);
     let mut ports = Ports::new();
     ports.limiter = MockFailureLimiter::new();
-    ports.limiter.expect_is_limited().returning(|_, _, _| true);
+    ports.limiter.expect_try_reserve().returning(|_, _, _| false);
+    ports.limiter.expect_refund().never();
     ports.repository.expect_find_by_lookup().never();
     ports.hasher = MockSecretHasher::new();
     ports.hasher.expect_verify().never();
@@ -254,6 +265,10 @@ async fn revoked_and_expired_keys_are_reported_only_to_holders_of_the_secret() {
     let expired = fixture(10, Some(now()));
     for (f, expected) in [(revoked, Verification::Revoked), (expired, Verification::Expired)] {
         let mut ports = Ports::new().storing(f.key.clone());
+        // Holding the secret is no guess: the attempt is given back.
+        ports.limiter = MockFailureLimiter::new();
+        ports.limiter.expect_try_reserve().times(1).returning(|_, _, _| true);
+        ports.limiter.expect_refund().times(1).returning(|_, _, _| ());
         ports.cache.expect_put().never();
         assert_eq!(ports.use_case().execute(&f.presented, None).await.unwrap(), expected);
     }
@@ -287,7 +302,7 @@ async fn a_rotated_out_key_verifies_only_inside_its_grace_period() {
     assert_eq!(verified.valid_until, Some(now() + Duration::seconds(30)));
 
     let mut ports = Ports::new().storing(past_grace.clone());
-    ports.limiter.expect_record_failure().returning(|_, _, _| ());
+    ports.limiter = kept_as_a_failure();
     assert_eq!(
         ports.use_case().execute(&f.presented, None).await.unwrap(),
         Verification::NotFound

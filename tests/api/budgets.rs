@@ -1,0 +1,140 @@
+//! Failure budgets with real hashing, counted: a burst of guesses gets exactly
+//! its budget's worth of argon2 work, and nobody's guesses lock out a key's
+//! rightful users.
+
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use futures_util::future::join_all;
+use keymint_application::{
+    Actor, ApiKeyRepository, ApiKeys, HashError, KeyPolicy, NoUsageTracker, NoVerificationCache, Principal,
+    SecretHasher, Verification, VerifyApiKey,
+};
+use keymint_domain::{Environment, KeyMaterial, KeyName, NewApiKey, OrgId, PrivateKey, SecretHash, CHECKSUM_CHARS};
+use keymint_infrastructure::{
+    Argon2Hasher, Argon2Params, InMemoryApiKeyRepository, OsKeyGenerator, SystemClock, WindowFailureLimiter,
+};
+use uuid::Uuid;
+
+/// The real hasher, counting the verifications it runs.
+struct Counting {
+    inner: Argon2Hasher,
+    verifications: AtomicUsize,
+}
+
+#[async_trait]
+impl SecretHasher for Counting {
+    async fn hash(&self, key: &PrivateKey) -> Result<SecretHash, HashError> {
+        self.inner.hash(key).await
+    }
+    async fn verify(&self, key: &PrivateKey, hash: &SecretHash) -> Result<bool, HashError> {
+        self.verifications.fetch_add(1, Ordering::SeqCst);
+        self.inner.verify(key, hash).await
+    }
+}
+
+struct Service {
+    verify: VerifyApiKey,
+    hasher: Arc<Counting>,
+    key: String,
+}
+
+/// One stored key; verification with no cache (every attempt is cold) and a
+/// budget of `per_key` failures per client on a key.
+async fn service(per_key: u32) -> Service {
+    let repository: Arc<dyn ApiKeyRepository> = Arc::new(InMemoryApiKeyRepository::new());
+    let hasher = Arc::new(Counting {
+        inner: Argon2Hasher::new(Argon2Params {
+            memory_kib: 64,
+            iterations: 1,
+            parallelism: 1,
+        })
+        .unwrap(),
+        verifications: AtomicUsize::new(0),
+    });
+    let keys = ApiKeys::new(
+        repository.clone(),
+        hasher.clone(),
+        Arc::new(OsKeyGenerator),
+        Arc::new(SystemClock),
+        KeyPolicy::default(),
+    );
+    let org = OrgId::from_uuid(Uuid::new_v4());
+    let request = NewApiKey::new(org, KeyName::new("target").unwrap(), None, Environment::Live);
+    let created = keys
+        .create(&Actor::new(&Principal::new(org, None), None), request)
+        .await
+        .unwrap();
+    let verify = VerifyApiKey::new(
+        repository,
+        hasher.clone(),
+        Arc::new(SystemClock),
+        Arc::new(NoVerificationCache),
+        Arc::new(WindowFailureLimiter::new(per_key, 1_000, Duration::from_secs(60))),
+        Arc::new(NoUsageTracker),
+    );
+    Service {
+        verify,
+        hasher,
+        key: created.private_key.expose_secret().to_owned(),
+    }
+}
+
+/// A guess at the real key: its lookup id (public), another secret, and the
+/// checksum recomputed as anyone can (CRC32 is no secret), so the guess passes
+/// the format check and costs the service a lookup and a hash.
+fn guess_at(key: &str) -> String {
+    const BASE62: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+    let lookup = PrivateKey::parse(key).unwrap().lookup_id();
+    let other = KeyMaterial::generate(Environment::Live, &mut rand_core::OsRng);
+    let text = other
+        .private_key()
+        .expose_secret()
+        .replacen(other.lookup_id().as_str(), lookup.as_str(), 1);
+    let payload = &text[..text.len() - CHECKSUM_CHARS];
+    let mut crc = u64::from(crc32fast::hash(payload.as_bytes()));
+    let mut checksum = [0u8; CHECKSUM_CHARS];
+    for digit in checksum.iter_mut().rev() {
+        *digit = BASE62[(crc % 62) as usize];
+        crc /= 62;
+    }
+    let guess = format!("{payload}{}", std::str::from_utf8(&checksum).unwrap());
+    assert_eq!(PrivateKey::parse(&guess).unwrap().lookup_id(), lookup);
+    guess
+}
+
+#[tokio::test]
+async fn sixteen_concurrent_guesses_get_exactly_the_budgets_worth_of_hashes() {
+    let s = service(10).await;
+    let attacker: IpAddr = "203.0.113.66".parse().unwrap();
+    let guesses: Vec<String> = (0..16).map(|_| guess_at(&s.key)).collect();
+    let outcomes = join_all(guesses.iter().map(|g| s.verify.execute(g, Some(attacker)))).await;
+    let outcomes: Vec<Verification> = outcomes.into_iter().map(Result::unwrap).collect();
+    let limited = outcomes.iter().filter(|o| **o == Verification::RateLimited).count();
+    assert_eq!(s.hasher.verifications.load(Ordering::SeqCst), 10, "{outcomes:?}");
+    assert_eq!(limited, 6);
+}
+
+#[tokio::test]
+async fn an_attackers_failures_never_lock_the_key_out_for_its_users() {
+    let s = service(10).await;
+    let attacker: IpAddr = "203.0.113.66".parse().unwrap();
+    for _ in 0..30 {
+        s.verify.execute(&guess_at(&s.key), Some(attacker)).await.unwrap();
+    }
+    assert_eq!(s.hasher.verifications.load(Ordering::SeqCst), 10, "beyond the budget nothing is hashed");
+    // The key's users, from anywhere else, cold (no cache here), are served.
+    for user in ["198.51.100.20", "198.51.100.21"] {
+        let outcome = s.verify.execute(&s.key, Some(user.parse().unwrap())).await.unwrap();
+        assert!(matches!(outcome, Verification::Valid(_)), "{user}: {outcome:?}");
+    }
+    // And a user's own successes never use up its budget.
+    let user: IpAddr = "198.51.100.22".parse().unwrap();
+    for _ in 0..25 {
+        let outcome = s.verify.execute(&s.key, Some(user)).await.unwrap();
+        assert!(matches!(outcome, Verification::Valid(_)));
+    }
+}
