@@ -8,12 +8,12 @@ mod support;
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
-use keymint_application::{ApiKeyRepository, EventQuery, KeyCursor, KeyQuery, RepositoryError};
+use keymint_application::{ApiKeyRepository, EventQuery, KeyCursor, KeyQuery, OrganizationDirectory, RepositoryError};
 use keymint_domain::{
     ApiKey, AuditAction, AuditEvent, Credential, Environment, KeyId, KeyMaterial, KeyName, NewApiKey, OrgId, SecretHash,
 };
 use keymint_infrastructure::sql::{connect, DatabaseUrl, SqlApiKeyRepository};
-use keymint_infrastructure::InMemoryApiKeyRepository;
+use keymint_infrastructure::{InMemoryApiKeyRepository, InMemoryOrganizationDirectory, SqlOrganizationDirectory};
 use keymint_migrations::{Migrator, MigratorTrait};
 use uuid::Uuid;
 
@@ -22,6 +22,7 @@ use support::Backend;
 /// A repository on `backend`, and what must be cleaned up after it.
 struct Subject {
     repository: Arc<dyn ApiKeyRepository>,
+    directory: Arc<dyn OrganizationDirectory>,
     _dir: tempfile::TempDir,
     postgres: Option<String>,
 }
@@ -40,6 +41,7 @@ async fn subject(backend: Backend) -> Subject {
         Backend::Memory => {
             return Subject {
                 repository: Arc::new(InMemoryApiKeyRepository::new()),
+                directory: Arc::new(InMemoryOrganizationDirectory::default()),
                 _dir: dir,
                 postgres: None,
             }
@@ -52,7 +54,8 @@ async fn subject(backend: Backend) -> Subject {
     Migrator::up(&db.write, None).await.unwrap();
     let postgres = (backend == Backend::Postgres).then_some(url);
     Subject {
-        repository: Arc::new(SqlApiKeyRepository::new(db)),
+        repository: Arc::new(SqlApiKeyRepository::new(db.clone())),
+        directory: Arc::new(SqlOrganizationDirectory::new(db)),
         _dir: dir,
         postgres,
     }
@@ -88,7 +91,7 @@ fn event(key: &ApiKey, action: AuditAction, at: DateTime<Utc>) -> AuditEvent {
         key_id: key.id(),
         org_id: key.org_id(),
         action,
-        actor: Some("contract".into()),
+        actor: Some(keymint_domain::Subject::new("contract").unwrap()),
         occurred_at: at,
         request_id: None,
     }
@@ -373,6 +376,62 @@ async fn deletion_is_scoped_and_keeps_the_audit_trail(backend: Backend) {
     assert!(theirs.is_empty());
 }
 
+/// Every text column at its limit, in characters that take several bytes (and,
+/// for the description, the line breaks and tabs it may hold), reads back
+/// exactly; what no database could store (NUL, too long) never gets this far,
+/// because the domain types refuse it.
+async fn text_at_every_limit_reads_back_identically(backend: Backend) {
+    use keymint_domain::{KeyDescription, Subject as Actor, MAX_DESCRIPTION_CHARS, MAX_NAME_CHARS, MAX_SUBJECT_CHARS};
+    let s = subject(backend).await;
+    let owner = org();
+    let name = "🔑".repeat(MAX_NAME_CHARS);
+    let description = format!("ж\n\t{}", "é".repeat(MAX_DESCRIPTION_CHARS - 3));
+    let actor = Actor::new("𝔘".repeat(MAX_SUBJECT_CHARS)).unwrap();
+    let material = KeyMaterial::generate(Environment::Live, &mut rand_core::OsRng);
+    let request = NewApiKey::new(
+        owner,
+        KeyName::new(name.clone()).unwrap(),
+        Some(KeyDescription::new(description.clone()).unwrap()),
+        Environment::Live,
+    );
+    let stored = ApiKey::issue(
+        request,
+        KeyId::from_uuid(Uuid::now_v7()),
+        material.public_key().clone(),
+        credential(&material),
+        t(0),
+    );
+    let mut created = event(&stored, AuditAction::Created, t(0));
+    created.actor = Some(actor.clone());
+    s.repository.insert(&stored, &created, 10, t(0)).await.unwrap();
+
+    let found = s.repository.find(owner, stored.id()).await.unwrap().unwrap();
+    assert_eq!(found.name().as_str(), name);
+    assert_eq!(
+        found.description().map(KeyDescription::as_str),
+        Some(description.as_str())
+    );
+    let events = s
+        .repository
+        .events(&EventQuery {
+            org_id: owner,
+            key_id: stored.id(),
+            after: None,
+            limit: 10,
+        })
+        .await
+        .unwrap();
+    assert_eq!(events[0].actor, Some(actor));
+
+    let external = "ø".repeat(255);
+    let resolved = s.directory.resolve(&external).await.unwrap();
+    assert_eq!(s.directory.resolve(&external).await.unwrap(), resolved);
+    assert_ne!(s.directory.resolve(&"ø".repeat(254)).await.unwrap(), resolved);
+
+    assert!(KeyName::new("a\0b").is_err() && KeyDescription::new("a\0b").is_err());
+    assert!(Actor::new("a\0b").is_err() && Actor::new("x".repeat(MAX_SUBJECT_CHARS + 1)).is_err());
+}
+
 async fn storage_answers_the_readiness_probe(backend: Backend) {
     let s = subject(backend).await;
     s.repository.ping().await.unwrap();
@@ -387,5 +446,6 @@ for_each_backend!(
     usage_only_moves_forward_and_skips_missing_keys,
     lookups_find_the_current_and_the_rotated_out_private_key,
     deletion_is_scoped_and_keeps_the_audit_trail,
+    text_at_every_limit_reads_back_identically,
     storage_answers_the_readiness_probe,
 );

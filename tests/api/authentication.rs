@@ -161,6 +161,41 @@ async fn authentication_is_checked_before_the_body(backend: Backend) {
     error_body(response, 401, "not_authenticated").await;
 }
 
+async fn a_sub_that_no_database_could_store_is_401_naming_the_claim(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let secret = "keymint-development-secret-do-not-use-in-production";
+    let org = app.org_id.to_string();
+    let token = |sub: &str| signed(json!({"org_id": org, "exp": unix_now() + 60, "sub": sub}), secret);
+    for sub in [
+        "x".repeat(256),
+        "nul\u{0}byte".to_owned(),
+        "\u{1b}[2J".to_owned(),
+        String::new(),
+    ] {
+        let response = post_with_authorization(&app, Some(&format!("Bearer {}", token(&sub)))).await;
+        let body = error_body(response, 401, "invalid_token").await;
+        assert!(
+            body["detail"].as_str().unwrap().contains("sub claim"),
+            "{sub:?}: {body}"
+        );
+    }
+    // At the limit, in characters of several bytes, on every database alike.
+    let sub = "ü".repeat(255);
+    let created = post_with_authorization(&app, Some(&format!("Bearer {}", token(&sub)))).await;
+    assert_eq!(created.status().as_u16(), 201);
+    let id = created.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let events: Value = app
+        .call(reqwest::Method::GET, &format!("/api/v2/api-keys/{id}/events"), None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(events[0]["actor"], sub.as_str());
+}
+
 for_each_backend!(
     a_request_without_a_bearer_token_is_401_with_a_bearer_challenge,
     invalid_tokens_are_401_naming_the_failed_check_without_echoing_the_token,
@@ -168,4 +203,5 @@ for_each_backend!(
     a_valid_token_without_an_organisation_is_403_no_organization,
     issuer_and_audience_are_enforced_when_configured,
     authentication_is_checked_before_the_body,
+    a_sub_that_no_database_could_store_is_401_naming_the_claim,
 );

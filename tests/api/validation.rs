@@ -50,6 +50,23 @@ async fn each_invalid_field_is_a_422_naming_it(backend: Backend) {
             json!({"name": "ok", "description": false}),
             at("description", "string_type"),
         ),
+        // Text that shows nothing, or reads as something else, or repaints a terminal.
+        (json!({"name": "\u{200B}\u{200D}"}), at("name", "value_error")),
+        (json!({"name": "\u{FEFF}"}), at("name", "value_error")),
+        (json!({"name": "invoice\u{202E}fdp.exe"}), at("name", "value_error")),
+        (json!({"name": "\u{2066}isolated\u{2069}"}), at("name", "value_error")),
+        (
+            json!({"name": "ok", "description": "\u{1b}[2Jcleared"}),
+            at("description", "value_error"),
+        ),
+        (
+            json!({"name": "ok", "description": "carriage\rreturn"}),
+            at("description", "value_error"),
+        ),
+        (
+            json!({"name": "ok", "description": "see \u{2067}flipped"}),
+            at("description", "value_error"),
+        ),
         (
             json!({"name": "ok", "environment": "production"}),
             at("environment", "literal_error"),

@@ -4,7 +4,7 @@ use std::str::FromStr;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use crate::{KeyId, OrgId};
+use crate::{KeyId, OrgId, Subject};
 
 /// What happened to a key.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -73,7 +73,7 @@ pub struct AuditEvent {
     /// What was done.
     pub action: AuditAction,
     /// The acting token's `sub`, if it had one.
-    pub actor: Option<String>,
+    pub actor: Option<Subject>,
     /// When.
     pub occurred_at: DateTime<Utc>,
     /// The HTTP request that did it, for correlation with logs.

@@ -1,11 +1,15 @@
 use std::fmt;
 
+use crate::text::is_bidi_control;
+
 /// The most characters (Unicode scalar values) a description may have.
 pub const MAX_DESCRIPTION_CHARS: usize = 255;
 
-/// An optional free-text description of a key: at most 255 characters and no NUL
-/// (PostgreSQL cannot store NUL in text, so no adapter may be handed one).
-/// Line breaks and tabs are allowed: descriptions are prose.
+/// An optional free-text description of a key: at most 255 characters, no NUL
+/// (PostgreSQL cannot store NUL in text, so no adapter may be handed one), no
+/// other control character but line breaks and tabs (descriptions are prose,
+/// and an escape sequence would repaint the terminal of whoever reads it), and
+/// no bidirectional overrides.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct KeyDescription(String);
 
@@ -18,6 +22,12 @@ pub enum KeyDescriptionError {
     /// The description holds a NUL character.
     #[error("description must not contain NUL characters")]
     Nul,
+    /// The description holds a control character other than a newline or a tab.
+    #[error("description must not contain control characters other than newline and tab")]
+    ControlCharacter,
+    /// The description holds a bidirectional embedding, override or isolate.
+    #[error("description must not contain bidirectional control characters (U+202A-U+202E, U+2066-U+2069)")]
+    BidiControl,
 }
 
 impl KeyDescription {
@@ -30,6 +40,12 @@ impl KeyDescription {
         }
         if raw.contains('\0') {
             return Err(KeyDescriptionError::Nul);
+        }
+        if raw.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
+            return Err(KeyDescriptionError::ControlCharacter);
+        }
+        if raw.chars().any(is_bidi_control) {
+            return Err(KeyDescriptionError::BidiControl);
         }
         Ok(Self(raw))
     }
@@ -64,5 +80,20 @@ mod tests {
     #[test]
     fn refuses_nul() {
         assert_eq!(KeyDescription::new("a\0"), Err(KeyDescriptionError::Nul));
+    }
+
+    #[test]
+    fn refuses_escapes_and_other_controls_but_keeps_newlines_and_tabs() {
+        for bad in ["\u{1b}[2J", "bell\u{7}", "carriage\rreturn", "del\u{7f}", "c1\u{9b}31m"] {
+            assert_eq!(
+                KeyDescription::new(bad),
+                Err(KeyDescriptionError::ControlCharacter),
+                "{bad:?}"
+            );
+        }
+        assert_eq!(
+            KeyDescription::new("see \u{202E}fdp.exe"),
+            Err(KeyDescriptionError::BidiControl)
+        );
     }
 }

@@ -35,6 +35,8 @@ mod environment;
 mod ids;
 mod key_material;
 mod name;
+mod subject;
+mod text;
 
 pub use api_key::{
     check_expiry, ApiKey, ApiKeyParts, Credential, ExpiryError, NewApiKey, PreviousCredential, RotateError, SecretHash,
@@ -49,3 +51,5 @@ pub use key_material::{
     PUBLIC_KEY_RANDOM_CHARS, SECRET_CHARS,
 };
 pub use name::{KeyName, KeyNameError, MAX_NAME_CHARS};
+pub use subject::{Subject, SubjectError, MAX_SUBJECT_CHARS};
+pub use text::{is_bidi_control, is_blank, is_invisible};

@@ -1,10 +1,13 @@
 use std::fmt;
 
+use crate::text::{is_bidi_control, is_blank};
+
 /// The most characters (Unicode scalar values) a key name may have.
 pub const MAX_NAME_CHARS: usize = 100;
 
-/// A user-friendly name for a key: 1 to 100 characters, not only white space, and no
-/// control characters (they break logs, terminals and CSV exports).
+/// A user-friendly name for a key: 1 to 100 characters, at least one of them
+/// visible, no control characters (they break logs, terminals and CSV exports)
+/// and no bidirectional overrides (they make a name read as another).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct KeyName(String);
 
@@ -17,12 +20,16 @@ pub enum KeyNameError {
     /// The name is longer than [`MAX_NAME_CHARS`].
     #[error("name must have at most {MAX_NAME_CHARS} characters, got {0}")]
     TooLong(usize),
-    /// The name has characters but all are white space.
-    #[error("name must not be blank")]
+    /// The name has characters but none is visible: white space, zero-width
+    /// characters, a byte-order mark.
+    #[error("name must have a visible character")]
     Blank,
     /// The name holds a control character such as NUL, newline or escape.
     #[error("name must not contain control characters")]
     ControlCharacter,
+    /// The name holds a bidirectional embedding, override or isolate.
+    #[error("name must not contain bidirectional control characters (U+202A-U+202E, U+2066-U+2069)")]
+    BidiControl,
 }
 
 impl KeyName {
@@ -40,7 +47,10 @@ impl KeyName {
         if raw.chars().any(char::is_control) {
             return Err(KeyNameError::ControlCharacter);
         }
-        if raw.chars().all(char::is_whitespace) {
+        if raw.chars().any(is_bidi_control) {
+            return Err(KeyNameError::BidiControl);
+        }
+        if is_blank(&raw) {
             return Err(KeyNameError::Blank);
         }
         Ok(Self(raw))
@@ -78,6 +88,18 @@ mod tests {
         assert_eq!(KeyName::new("a\0b"), Err(KeyNameError::ControlCharacter));
         assert_eq!(KeyName::new("a\nb"), Err(KeyNameError::ControlCharacter));
         assert_eq!(KeyName::new("\u{1b}[31m"), Err(KeyNameError::ControlCharacter));
+    }
+
+    #[test]
+    fn refuses_names_that_show_nothing_or_read_as_another() {
+        for invisible in ["\u{200B}", "\u{FEFF}", "\u{200B}\u{200C}\u{200D}", " \u{2060} "] {
+            assert_eq!(KeyName::new(invisible), Err(KeyNameError::Blank), "{invisible:?}");
+        }
+        for bidi in ["admin\u{202E}txt.exe", "\u{2066}x\u{2069}", "a\u{202A}b"] {
+            assert_eq!(KeyName::new(bidi), Err(KeyNameError::BidiControl), "{bidi:?}");
+        }
+        assert!(KeyName::new("zero\u{200D}width joiner inside").is_ok());
+        assert!(KeyName::new("עברית").is_ok(), "right-to-left text itself is fine");
     }
 
     #[test]

@@ -1,7 +1,7 @@
 use std::collections::BTreeSet;
 
 use async_trait::async_trait;
-use keymint_domain::OrgId;
+use keymint_domain::{OrgId, Subject, MAX_SUBJECT_CHARS};
 
 use crate::RepositoryError;
 
@@ -31,7 +31,7 @@ impl Permission {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Principal {
     org_id: OrgId,
-    subject: Option<String>,
+    subject: Option<Subject>,
     /// `None` when permissions are not enforced.
     permissions: Option<BTreeSet<String>>,
 }
@@ -44,7 +44,7 @@ pub struct MissingPermission(pub Permission);
 impl Principal {
     /// A caller acting for `org_id` with every permission; `subject` is the
     /// token's `sub`, kept for audit.
-    pub fn new(org_id: OrgId, subject: Option<String>) -> Self {
+    pub fn new(org_id: OrgId, subject: Option<Subject>) -> Self {
         Self {
             org_id,
             subject,
@@ -64,8 +64,8 @@ impl Principal {
     }
 
     /// The token's subject, if it had one.
-    pub fn subject(&self) -> Option<&str> {
-        self.subject.as_deref()
+    pub fn subject(&self) -> Option<&Subject> {
+        self.subject.as_ref()
     }
 
     /// Checks that the caller may do what `permission` covers.
@@ -114,6 +114,12 @@ pub enum InvalidToken {
     /// The token is larger than any real token.
     #[error("the token is too large")]
     TooLarge,
+    /// `sub` cannot be recorded as who acted: empty, longer than
+    /// [`MAX_SUBJECT_CHARS`], or holding a control character.
+    #[error(
+        "the token's sub claim is unusable: it must have 1 to {MAX_SUBJECT_CHARS} characters and no control characters"
+    )]
+    UnusableSubject,
 }
 
 /// Why a bearer token did not yield a [`Principal`].

@@ -264,7 +264,7 @@ impl ApiKeys {
             key_id,
             org_id: actor.org_id(),
             action,
-            actor: actor.principal.subject().map(str::to_owned),
+            actor: actor.principal.subject().cloned(),
             occurred_at: now,
             request_id: actor.request_id.clone(),
         }

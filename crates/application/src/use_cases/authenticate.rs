@@ -1,9 +1,9 @@
 use std::sync::Arc;
 
-use keymint_domain::OrgId;
+use keymint_domain::{OrgId, Subject};
 use uuid::Uuid;
 
-use crate::{AuthError, OrganizationDirectory, Principal, RepositoryError, TokenVerifier};
+use crate::{AuthError, InvalidToken, OrganizationDirectory, Principal, RepositoryError, TokenVerifier};
 
 /// The longest external organisation id accepted.
 const MAX_EXTERNAL_ORG_ID: usize = 255;
@@ -43,6 +43,13 @@ impl Authenticate {
     /// Who presents `token`.
     pub async fn execute(&self, token: &str) -> Result<Principal, AuthError> {
         let verified = self.verifier.verify(token).await?;
+        // The subject is stored with every change this caller makes: judged once
+        // here, so every database is handed only what all of them can store.
+        let subject = verified
+            .subject
+            .map(Subject::new)
+            .transpose()
+            .map_err(|_| InvalidToken::UnusableSubject)?;
         let raw = verified
             .organization
             .filter(|org| !org.trim().is_empty())
@@ -57,7 +64,7 @@ impl Authenticate {
                 other => AuthError::Unavailable(other.into()),
             })?,
         };
-        let principal = Principal::new(org_id, verified.subject);
+        let principal = Principal::new(org_id, subject);
         Ok(if self.require_permissions {
             principal.with_permissions(verified.permissions)
         } else {
@@ -96,7 +103,7 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(principal.org_id().to_string(), org);
-        assert_eq!(principal.subject(), Some("auth0|alice"));
+        assert_eq!(principal.subject().map(Subject::as_str), Some("auth0|alice"));
     }
 
     #[tokio::test]

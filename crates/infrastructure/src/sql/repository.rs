@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use keymint_application::{EventQuery, KeyLookup, KeyQuery, KeyStore, RepositoryError, StorageHealth, UsageSink};
 use keymint_domain::{
     ApiKey, ApiKeyParts, AuditEvent, Credential, KeyDescription, KeyDisplay, KeyId, KeyName, LookupId, OrgId,
-    PreviousCredential, PublicKey, SecretHash,
+    PreviousCredential, PublicKey, SecretHash, Subject,
 };
 use sea_orm::sea_query::Expr;
 use sea_orm::{
@@ -140,7 +140,7 @@ fn event_row(event: &AuditEvent) -> events::ActiveModel {
         key_id: ActiveValue::Set(event.key_id.as_uuid()),
         org_id: ActiveValue::Set(event.org_id.as_uuid()),
         action: ActiveValue::Set(event.action.as_str().to_owned()),
-        actor: ActiveValue::Set(event.actor.clone()),
+        actor: ActiveValue::Set(event.actor.as_ref().map(|s| s.as_str().to_owned())),
         request_id: ActiveValue::Set(event.request_id.clone()),
         occurred_at: ActiveValue::Set(event.occurred_at),
     }
@@ -155,7 +155,11 @@ fn from_event_row(row: events::Model) -> Result<AuditEvent, RepositoryError> {
             .action
             .parse()
             .map_err(|_| RepositoryError::Unexpected(anyhow!("audit event {} has an unknown action", row.id)))?,
-        actor: row.actor,
+        actor: row
+            .actor
+            .map(Subject::new)
+            .transpose()
+            .map_err(|e| RepositoryError::Unexpected(anyhow!("audit event {} has an unusable actor: {e}", row.id)))?,
         occurred_at: row.occurred_at,
         request_id: row.request_id,
     })

@@ -1,7 +1,7 @@
 use super::*;
 use crate::{HashError, MockClock, MockKeyGenerator, MockKeyStore, MockSecretHasher};
 use chrono::TimeZone;
-use keymint_domain::{KeyMaterial, SecretHash, MAX_GRACE_PERIOD_SECONDS};
+use keymint_domain::{KeyMaterial, SecretHash, Subject, MAX_GRACE_PERIOD_SECONDS};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -19,7 +19,10 @@ fn org() -> OrgId {
 }
 
 fn actor() -> Actor {
-    Actor::new(&Principal::new(org(), Some("alice".into())), Some("req-1".into()))
+    Actor::new(
+        &Principal::new(org(), Some(Subject::new("alice").unwrap())),
+        Some("req-1".into()),
+    )
 }
 
 fn request() -> NewApiKey {
@@ -112,7 +115,11 @@ async fn only_the_hash_of_the_private_key_reaches_the_repository() {
     );
     assert_eq!(stored.lookup_id(), &created.private_key.lookup_id());
     assert_eq!(
-        (event.action, event.actor.as_deref(), event.request_id.as_deref()),
+        (
+            event.action,
+            event.actor.as_ref().map(Subject::as_str),
+            event.request_id.as_deref()
+        ),
         (AuditAction::Created, Some("alice"), Some("req-1"))
     );
 }

@@ -21,14 +21,16 @@ fn name_error_kind(err: &KeyNameError) -> &'static str {
     match err {
         KeyNameError::Empty => "string_too_short",
         KeyNameError::TooLong(_) => "string_too_long",
-        KeyNameError::Blank | KeyNameError::ControlCharacter => "value_error",
+        KeyNameError::Blank | KeyNameError::ControlCharacter | KeyNameError::BidiControl => "value_error",
     }
 }
 
 fn description_error_kind(err: &KeyDescriptionError) -> &'static str {
     match err {
         KeyDescriptionError::TooLong(_) => "string_too_long",
-        KeyDescriptionError::Nul => "value_error",
+        KeyDescriptionError::Nul | KeyDescriptionError::ControlCharacter | KeyDescriptionError::BidiControl => {
+            "value_error"
+        }
     }
 }
 

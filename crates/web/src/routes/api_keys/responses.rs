@@ -4,7 +4,7 @@
 use actix_web::http::{header, StatusCode};
 use actix_web::HttpResponse;
 use keymint_application::CreatedApiKey;
-use keymint_domain::{ApiKey, AuditEvent, KeyDescription};
+use keymint_domain::{ApiKey, AuditEvent, KeyDescription, Subject};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -167,7 +167,7 @@ impl<'a> From<&'a AuditEvent> for AuditEventResponse<'a> {
             id: event.id.to_string(),
             key_id: event.key_id.to_string(),
             action: event.action.as_str(),
-            actor: event.actor.as_deref(),
+            actor: event.actor.as_ref().map(Subject::as_str),
             occurred_at: timestamp(event.occurred_at),
             request_id: event.request_id.as_deref(),
         }
