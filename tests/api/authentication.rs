@@ -196,6 +196,24 @@ async fn a_sub_that_no_database_could_store_is_401_naming_the_claim(backend: Bac
     assert_eq!(events[0]["actor"], sub.as_str());
 }
 
+async fn two_authorization_headers_are_refused(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let response = app
+        .client
+        .post(app.url("/api/v2/api-keys"))
+        .header("authorization", format!("Bearer {}", app.token()))
+        .header(
+            "authorization",
+            format!("Bearer {}", app.token_for(uuid::Uuid::new_v4())),
+        )
+        .json(&json!({"name": "two"}))
+        .send()
+        .await
+        .unwrap();
+    let body = error_body(response, 401, "invalid_token").await;
+    assert!(body["detail"].as_str().unwrap().contains("exactly one"), "{body}");
+}
+
 for_each_backend!(
     a_request_without_a_bearer_token_is_401_with_a_bearer_challenge,
     invalid_tokens_are_401_naming_the_failed_check_without_echoing_the_token,
@@ -204,4 +222,5 @@ for_each_backend!(
     issuer_and_audience_are_enforced_when_configured,
     authentication_is_checked_before_the_body,
     a_sub_that_no_database_could_store_is_401_naming_the_claim,
+    two_authorization_headers_are_refused,
 );

@@ -191,6 +191,28 @@ async fn a_body_over_16_kib_is_a_413_whether_declared_or_streamed(backend: Backe
     );
 }
 
+async fn a_key_named_twice_is_a_400_naming_it(backend: Backend) {
+    let app = spawn_app(backend).await;
+    for body in [
+        r#"{"name": "a", "environment": "test", "environment": "live"}"#,
+        r#"{"name": "a", "name": "b"}"#,
+    ] {
+        let response = app.post_raw("/api/v2/api-keys", Some("application/json"), body).await;
+        let error = error_body(response, 400, "malformed_json").await;
+        assert!(
+            error["detail"].as_str().unwrap().contains("duplicate key"),
+            "{body}: {error}"
+        );
+    }
+    let listed: Value = app
+        .call(reqwest::Method::GET, "/api/v2/api-keys", None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed, json!([]), "nothing was created");
+}
+
 for_each_backend!(
     each_invalid_field_is_a_422_naming_it,
     all_failing_fields_are_reported_together,
@@ -198,4 +220,5 @@ for_each_backend!(
     malformed_json_is_a_400,
     a_body_not_declared_as_json_is_a_415,
     a_body_over_16_kib_is_a_413_whether_declared_or_streamed,
+    a_key_named_twice_is_a_400_naming_it,
 );

@@ -325,7 +325,29 @@ async fn usage_still_pending_is_written_at_graceful_shutdown(backend: Backend) {
     }
 }
 
+async fn a_key_sent_twice_is_refused_as_ambiguous(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let key = app.create_named("twice").await["private_key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let url = app.url("/api/v2/api-keys/verify");
+    for request in [
+        app.client
+            .post(&url)
+            .header("x-api-key", &key)
+            .header("x-api-key", "sk_live_other"),
+        app.client
+            .post(&url)
+            .header("authorization", format!("Bearer {key}"))
+            .header("authorization", "Bearer sk_live_other"),
+    ] {
+        error_body(request.send().await.unwrap(), 401, "ambiguous_api_key").await;
+    }
+}
+
 for_each_backend!(
+    a_key_sent_twice_is_refused_as_ambiguous,
     a_created_key_verifies_with_its_identity_and_no_jwt,
     the_key_may_come_in_x_api_key_or_a_bearer_header,
     unknown_malformed_mistyped_and_wrong_keys_are_all_not_found,

@@ -7,16 +7,34 @@ use keymint_application::{Verification, VerifiedKey, VerifyApiKey};
 
 use crate::ApiError;
 
+/// The one value of header `name`, `None` if absent; an error if it is repeated,
+/// since proxies and frameworks disagree on which of two values counts.
+fn single<'a>(req: &'a HttpRequest, name: &header::HeaderName) -> Result<Option<&'a header::HeaderValue>, ApiError> {
+    let mut values = req.headers().get_all(name);
+    let first = values.next();
+    match values.next() {
+        None => Ok(first),
+        Some(_) => Err(ApiError::ApiKeyRejected {
+            code: "ambiguous_api_key",
+            detail: "Send the API key once: one x-api-key or one Authorization header",
+        }),
+    }
+}
+
 /// The API key a request presents: `x-api-key: sk_…`, or else
 /// `Authorization: Bearer sk_…`.
-pub(crate) fn presented_api_key(req: &HttpRequest) -> Option<String> {
-    let headers = req.headers();
-    if let Some(key) = headers.get("x-api-key").and_then(|v| v.to_str().ok()) {
-        return Some(key.trim().to_owned());
+pub(crate) fn presented_api_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
+    let x_api_key = header::HeaderName::from_static("x-api-key");
+    if let Some(key) = single(req, &x_api_key)?.and_then(|v| v.to_str().ok()) {
+        return Ok(Some(key.trim().to_owned()));
     }
-    let authorization = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = authorization.split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim().to_owned())
+    let Some(authorization) = single(req, &header::AUTHORIZATION)?.and_then(|v| v.to_str().ok()) else {
+        return Ok(None);
+    };
+    Ok(authorization
+        .split_once(' ')
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim().to_owned()))
 }
 
 /// A request authenticated by a valid Keymint API key.
@@ -47,7 +65,7 @@ impl FromRequest for VerifiedApiKey {
         Box::pin(async move {
             let verifier =
                 verifier.ok_or_else(|| ApiError::Internal(anyhow::anyhow!("VerifyApiKey is not registered")))?;
-            let presented = presented.ok_or(ApiError::ApiKeyRejected {
+            let presented = presented?.ok_or(ApiError::ApiKeyRejected {
                 code: "api_key_required",
                 detail: "An API key is required: send it as x-api-key or Authorization: Bearer",
             })?;

@@ -19,10 +19,12 @@ const MAX_TOKEN_BYTES: usize = 8 * 1024;
 pub struct Authenticated(pub Principal);
 
 fn bearer_token(req: &HttpRequest) -> Result<String, ApiError> {
-    let value = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .ok_or(ApiError::NotAuthenticated)?;
+    let mut values = req.headers().get_all(header::AUTHORIZATION);
+    let value = values.next().ok_or(ApiError::NotAuthenticated)?;
+    // Proxies and frameworks disagree on which of two headers counts: refuse both.
+    if values.next().is_some() {
+        return Err(ApiError::InvalidToken("send exactly one Authorization header".into()));
+    }
     let value = value
         .to_str()
         .map_err(|_| ApiError::InvalidToken("the token is malformed".into()))?;

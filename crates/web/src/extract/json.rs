@@ -63,9 +63,105 @@ impl<T: FromJsonBody + 'static> FromRequest for ValidatedJson<T> {
                 body.extend_from_slice(&chunk);
             }
             // serde_json's syntax messages give a position, never the input.
-            let value = serde_json::from_slice(&body).map_err(|e| ApiError::MalformedJson(e.to_string()))?;
+            let value = parse_json(&body).map_err(|e| ApiError::MalformedJson(e.to_string()))?;
             T::from_json(value).map(ValidatedJson).map_err(ApiError::Validation)
         })
+    }
+}
+
+/// Parses JSON, refusing an object that names a key twice: parsers disagree on
+/// which of the two wins (serde_json keeps the last, others the first), so a
+/// body that means different things to a proxy and to Keymint is refused.
+pub(crate) fn parse_json(body: &[u8]) -> Result<serde_json::Value, serde_json::Error> {
+    serde_json::from_slice::<StrictValue>(body).map(|StrictValue(value)| value)
+}
+
+struct StrictValue(serde_json::Value);
+
+impl<'de> serde::Deserialize<'de> for StrictValue {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(StrictVisitor).map(StrictValue)
+    }
+}
+
+struct StrictVisitor;
+
+impl<'de> serde::de::Visitor<'de> for StrictVisitor {
+    type Value = serde_json::Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<Self::Value, E> {
+        Ok(v.into())
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<Self::Value, E> {
+        Ok(v.into())
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<Self::Value, E> {
+        Ok(v.into())
+    }
+
+    fn visit_f64<E>(self, v: f64) -> Result<Self::Value, E> {
+        Ok(v.into())
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(v.into())
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+        Ok(v.into())
+    }
+
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(serde_json::Value::Null)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(StrictValue(item)) = seq.next_element()? {
+            items.push(item);
+        }
+        Ok(items.into())
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut object = serde_json::Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if object.contains_key(&key) {
+                return Err(serde::de::Error::custom(format_args!("duplicate key {key:?}")));
+            }
+            let StrictValue(value) = map.next_value()?;
+            object.insert(key, value);
+        }
+        Ok(object.into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn json_reads_as_serde_json_reads_it_but_a_key_named_twice_is_refused() {
+        let body = br#"{"a": [1, -2, 3.5, 18446744073709551615, true, null, "x"], "b": {"c": {}}}"#;
+        assert_eq!(
+            parse_json(body).unwrap(),
+            serde_json::from_slice::<serde_json::Value>(body).unwrap()
+        );
+        let top = parse_json(br#"{"environment": "test", "environment": "live"}"#).unwrap_err();
+        assert!(top.to_string().starts_with("duplicate key \"environment\""), "{top}");
+        let nested = parse_json(br#"{"meta": {"k": 1, "k": 2}}"#).unwrap_err();
+        assert!(nested.to_string().contains("duplicate key \"k\""), "{nested}");
+        assert_eq!(
+            parse_json(br#"[{"k": 1}, {"k": 2}]"#).unwrap(),
+            json!([{"k": 1}, {"k": 2}])
+        );
     }
 }
 

@@ -101,7 +101,7 @@ pub(crate) async fn verify(
 ) -> Result<HttpResponse, ApiError> {
     let presented = match body.0 {
         Some(body) => body.key,
-        None => presented_api_key(&req).ok_or_else(|| {
+        None => presented_api_key(&req)?.ok_or_else(|| {
             ApiError::Validation(vec![FieldError::new(
                 &["body", "key"],
                 "missing",
