@@ -126,7 +126,8 @@ impl ApiError {
         }
     }
 
-    fn code(&self) -> &'static str {
+    /// The stable machine code of the answer, e.g. `not_found`.
+    pub fn code(&self) -> &'static str {
         match self {
             Self::MalformedJson(_) => "malformed_json",
             Self::NotAuthenticated => "not_authenticated",

@@ -7,6 +7,7 @@
 
 mod error;
 mod extract;
+mod logging;
 mod openapi;
 mod routes;
 mod server;

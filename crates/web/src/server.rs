@@ -8,6 +8,7 @@ use actix_web::{web, App, HttpMessage, HttpServer};
 use tracing_actix_web::{RequestId, TracingLogger};
 use utoipa_swagger_ui::SwaggerUi;
 
+use crate::logging::RequestSpan;
 use crate::routes::{api_keys, health, method_not_allowed, not_found, verify};
 use crate::{AppState, BodyLimit};
 
@@ -122,7 +123,7 @@ pub fn serve(listener: TcpListener, state: AppState, settings: HttpSettings) -> 
                     Ok(response)
                 }
             })
-            .wrap(TracingLogger::default())
+            .wrap(TracingLogger::<RequestSpan>::new())
             .wrap(
                 DefaultHeaders::new()
                     // Responses carry key metadata and, once, private keys: never cache.
