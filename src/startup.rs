@@ -200,6 +200,11 @@ impl Application {
             storage: repository,
             default_environment: settings.keys.default_environment,
         };
+        tracing::info!(
+            auth = %settings.describe_auth(),
+            require_permissions = settings.auth.require_permissions,
+            "bearer tokens are verified"
+        );
         if settings.uses_development_secret() {
             tracing::warn!(
                 "!!! DEVELOPMENT AUTH: bearer tokens are checked against the PUBLIC development secret. \

@@ -189,7 +189,8 @@ pub enum AuthMode {
 #[serde(try_from = "AuthFile")]
 pub struct AuthSettings {
     /// How tokens are verified: a JWKS URL wins, then an HS256 secret, then OIDC
-    /// discovery from the issuer alone.
+    /// discovery from the issuer alone. The shipped development secret counts
+    /// only when no issuer is configured.
     pub mode: AuthMode,
     /// The HS256 secret and claim rules, whatever the mode (`dev-token` and tests
     /// sign with them); the secret may be empty.
@@ -212,9 +213,14 @@ impl TryFrom<AuthFile> for AuthSettings {
             secret: file.hs256_secret,
             rules: rules.clone(),
         };
+        // What an operator configured wins over what Keymint ships: an issuer set
+        // next to the shipped development secret means "use my identity provider".
+        let secret = hs256.secret.expose_secret();
+        let shipped_default_overridden = secret == DEVELOPMENT_SECRET && rules.issuer.is_some();
+        let own_secret = !(secret.is_empty() || shipped_default_overridden);
         let source = match (file.jwks_url, &rules.issuer) {
             (Some(url), _) => JwksSource::Url(url),
-            (None, _) if !hs256.secret.expose_secret().is_empty() => {
+            (None, _) if own_secret => {
                 return Ok(Self {
                     mode: AuthMode::Hs256(hs256.clone()),
                     hs256,
@@ -450,6 +456,33 @@ impl Settings {
         keymint_application::KeyPolicy {
             max_active_keys: self.keys.max_active_per_org,
             max_expiry: chrono::Duration::days(i64::from(self.keys.max_expiry_days)),
+        }
+    }
+
+    /// One line for the log at start-up: how tokens are verified, and against what.
+    pub fn describe_auth(&self) -> String {
+        let rules = |rules: &ClaimRules| {
+            format!(
+                "issuer={} audience={} org_claim={}",
+                rules.issuer.as_deref().unwrap_or("(unchecked)"),
+                rules.audience.as_deref().unwrap_or("(unchecked)"),
+                rules.org_claim
+            )
+        };
+        match &self.auth.mode {
+            AuthMode::Hs256(config) => format!("mode=hs256 algorithms=HS256 {}", rules(&config.rules)),
+            AuthMode::Jwks(config) => {
+                let source = match &config.source {
+                    JwksSource::Url(url) => format!("jwks_url={url}"),
+                    JwksSource::Discovery { issuer } => format!("discovery={issuer}.well-known/openid-configuration"),
+                };
+                let algorithms: Vec<String> = config.algorithms.iter().map(|a| format!("{a:?}")).collect();
+                format!(
+                    "mode=jwks {source} algorithms={} {}",
+                    algorithms.join(","),
+                    rules(&config.rules)
+                )
+            }
         }
     }
 

@@ -184,3 +184,40 @@ fn zero_where_a_period_must_pass_is_refused_with_the_key_named() {
     let claim = with("auth.org_claim", " ").unwrap_err().to_string();
     assert!(claim.contains("auth.org_claim: must not be empty"), "{claim}");
 }
+
+#[test]
+fn an_issuer_wins_over_the_shipped_secret_but_not_over_an_operators_own() {
+    let issuer = "https://tenant.example/";
+    let shipped = with("auth.issuer", issuer).unwrap();
+    assert!(
+        matches!(
+            &shipped.auth.mode,
+            AuthMode::Jwks(JwksConfig {
+                source: JwksSource::Discovery { .. },
+                ..
+            })
+        ),
+        "{:?}",
+        shipped.auth.mode
+    );
+    assert!(!shipped.uses_development_secret());
+    assert!(shipped
+        .describe_auth()
+        .starts_with("mode=jwks discovery=https://tenant.example/.well-known"));
+
+    let own = Settings::from_figment(
+        Settings::defaults()
+            .merge(("auth.issuer", issuer))
+            .merge(("auth.hs256_secret", "an-operator-chosen-secret-0123456789")),
+    )
+    .unwrap();
+    assert!(matches!(own.auth.mode, AuthMode::Hs256(_)));
+    assert_eq!(
+        own.describe_auth(),
+        "mode=hs256 algorithms=HS256 issuer=https://tenant.example/ audience=(unchecked) org_claim=org_id"
+    );
+    assert!(
+        !own.describe_auth().contains("operator-chosen"),
+        "the secret is never described"
+    );
+}

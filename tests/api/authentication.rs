@@ -110,11 +110,14 @@ async fn a_valid_token_without_an_organisation_is_403_no_organization(backend: B
 
 async fn issuer_and_audience_are_enforced_when_configured(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
+    // An issuer next to the shipped development secret selects the identity
+    // provider; an operator's own HS256 secret keeps HS256.
+    let secret = "an-operator-chosen-hs256-secret-0123456789";
     let figment = test_settings(backend, &dir)
+        .merge(("auth.hs256_secret", secret))
         .merge(("auth.issuer", "https://issuer.example/"))
         .merge(("auth.audience", "https://keymint.example"));
     let app = spawn_app_with(figment, dir).await;
-    let secret = "keymint-development-secret-do-not-use-in-production";
     let org = app.org_id.to_string();
     let base = |iss: &str, aud: Value| json!({"org_id": org, "exp": unix_now() + 60, "iss": iss, "aud": aud});
 

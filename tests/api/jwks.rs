@@ -531,15 +531,27 @@ async fn the_issuer_alone_is_enough_through_oidc_discovery() {
     let key = rsa_key("k");
     let provider = Provider::start(&[&key]).await;
     let issuer = format!("{}/", provider.base);
-    let dir = tempfile::tempdir().unwrap();
-    let figment = test_settings(Backend::Memory, &dir)
-        .merge(("auth.hs256_secret", ""))
-        .merge(("auth.issuer", issuer.clone()))
-        .merge(("auth.audience", AUDIENCE));
-    let app = spawn_app_with(figment, dir).await;
-    let mut c = claims(&Uuid::new_v4().to_string());
-    c["iss"] = json!(issuer);
-    assert_eq!(create_with(&app, &sign(&key, &c)).await.status().as_u16(), 201);
+    // With no secret, and with the shipped development secret left in place: an
+    // explicitly configured issuer wins over a shipped default.
+    for secret in [Some(""), None] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut figment = test_settings(Backend::Memory, &dir)
+            .merge(("auth.issuer", issuer.clone()))
+            .merge(("auth.audience", AUDIENCE));
+        if let Some(secret) = secret {
+            figment = figment.merge(("auth.hs256_secret", secret));
+        }
+        let app = spawn_app_with(figment, dir).await;
+        let mut c = claims(&Uuid::new_v4().to_string());
+        c["iss"] = json!(issuer);
+        assert_eq!(
+            create_with(&app, &sign(&key, &c)).await.status().as_u16(),
+            201,
+            "secret {secret:?}"
+        );
+        let dev = create_with(&app, &app.token()).await;
+        assert_eq!(dev.status().as_u16(), 401, "HS256 is off: secret {secret:?}");
+    }
     assert!(provider.fetches() >= 1);
 }
 
