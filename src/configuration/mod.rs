@@ -19,7 +19,7 @@ use figment::Figment;
 use jsonwebtoken::Algorithm;
 use keymint_domain::Environment;
 use keymint_infrastructure::sql::{DatabaseOptions, DatabaseUrl};
-use keymint_infrastructure::{Argon2Hasher, Argon2Params, ClaimRules, Hs256Config, JwksConfig, JwksSource};
+use keymint_infrastructure::{Argon2Params, ClaimRules, Hs256Config, JwksConfig, JwksSource};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
@@ -415,7 +415,9 @@ impl Settings {
 
     /// The rules that span more than one value or need more than its type.
     fn validate(&self) -> Result<(), ConfigError> {
-        Argon2Hasher::new(self.argon2_params()).map_err(|e| invalid("hashing", format!("{:#}", e.0)))?;
+        self.argon2_params()
+            .check()
+            .map_err(|e| invalid("hashing", format!("{:#}", e.0)))?;
         if self.server.body_limit_bytes == 0 {
             return Err(invalid("server.body_limit_bytes", "must be greater than 0"));
         }

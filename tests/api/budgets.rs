@@ -125,7 +125,11 @@ async fn an_attackers_failures_never_lock_the_key_out_for_its_users() {
     for _ in 0..30 {
         s.verify.execute(&guess_at(&s.key), Some(attacker)).await.unwrap();
     }
-    assert_eq!(s.hasher.verifications.load(Ordering::SeqCst), 10, "beyond the budget nothing is hashed");
+    assert_eq!(
+        s.hasher.verifications.load(Ordering::SeqCst),
+        10,
+        "beyond the budget nothing is hashed"
+    );
     // The key's users, from anywhere else, cold (no cache here), are served.
     for user in ["198.51.100.20", "198.51.100.21"] {
         let outcome = s.verify.execute(&s.key, Some(user.parse().unwrap())).await.unwrap();

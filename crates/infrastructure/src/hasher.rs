@@ -1,12 +1,14 @@
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{Output, ParamsString, PasswordHash, Salt, SaltString};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 use async_trait::async_trait;
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TryRecvError};
 use keymint_application::{HashError, SecretHasher};
 use keymint_domain::{PrivateKey, SecretHash};
-use tokio::sync::Semaphore;
+use tokio::sync::oneshot;
 use zeroize::{Zeroize, Zeroizing};
 
 /// argon2id cost parameters.
@@ -31,134 +33,82 @@ impl Default for Argon2Params {
     }
 }
 
+impl Argon2Params {
+    /// The parameters as argon2 takes them, or why they are unusable.
+    pub fn check(&self) -> Result<Params, HashError> {
+        Params::new(self.memory_kib, self.iterations, self.parallelism, None)
+            .map_err(|e| hash_error("invalid argon2 parameters", e))
+    }
+}
+
 fn hash_error(context: &str, err: impl std::fmt::Display) -> HashError {
     HashError(anyhow::anyhow!("{context}: {err}"))
 }
 
-/// argon2's working memory, allocated once per hashing permit and reused.
+/// One hashing thread's argon2: the parameters and the working memory it owns
+/// and reuses for every hash.
 ///
-/// argon2 itself allocates `memory_kib` for every hash and frees it after. On
-/// the blocking pool each hash may land on another thread, and the allocator
-/// keeps each thread's freed buffer for reuse by that thread: a create storm
-/// left a process at 1.35 GB. Owning the memory bounds it by the permits (one
-/// buffer per core), and warm memory also spares each hash its page faults.
-/// The blocks hold data derived from the secret, so they are wiped before a
-/// buffer goes back to the pool.
-#[derive(Debug)]
-struct WorkingMemory {
-    free: Mutex<Vec<Vec<Block>>>,
-    blocks: usize,
-}
-
-impl WorkingMemory {
-    fn take(&self) -> Vec<Block> {
-        let reused = self.free.lock().unwrap_or_else(PoisonError::into_inner).pop();
-        reused.unwrap_or_else(|| vec![Block::default(); self.blocks])
-    }
-
-    fn give_back(&self, mut memory: Vec<Block>) {
-        memory.iter_mut().for_each(Zeroize::zeroize);
-        self.free.lock().unwrap_or_else(PoisonError::into_inner).push(memory);
-    }
-
-    /// Runs `work` with a buffer of at least `blocks` blocks: a pooled one, or,
-    /// for a stored hash made with more memory than configured now, one of its own.
-    fn with<T>(&self, blocks: usize, work: impl FnOnce(&mut [Block]) -> T) -> T {
-        if blocks > self.blocks {
-            let mut memory = Zeroizing::new(BlockVec(vec![Block::default(); blocks]));
-            return work(&mut memory.0);
-        }
-        let mut memory = self.take();
-        let result = work(&mut memory);
-        self.give_back(memory);
-        result
-    }
-}
-
-/// A one-off buffer, wiped when dropped.
-struct BlockVec(Vec<Block>);
-
-impl Zeroize for BlockVec {
-    fn zeroize(&mut self) {
-        self.0.iter_mut().for_each(Zeroize::zeroize);
-    }
-}
-
-/// Hashes private keys with argon2id on tokio's blocking pool, so a hash (tens of
-/// milliseconds of CPU) never stalls an async worker serving other requests.
-///
-/// At most one hash per core runs at once: more would not finish sooner, would
-/// hold `memory_kib` each, and would let a burst of hashing crowd out everything
-/// else. Callers beyond that wait their turn asynchronously. Each running hash
-/// uses one of the hasher's own working buffers, so memory is bounded by the
-/// permits, whatever the load.
-#[derive(Clone, Debug)]
-pub struct Argon2Hasher {
+/// argon2 itself allocates `memory_kib` for every hash and frees it after; on a
+/// pool of changing threads the allocator keeps each thread's freed buffer for
+/// reuse by that thread, and a create storm left a process at 1.35 GB. Owned,
+/// reused memory is bounded by the number of hashing threads, and spares each
+/// hash its page faults. The blocks hold data derived from the secret: see
+/// [`Argon2Worker::wipe`].
+pub struct Argon2Worker {
     params: Params,
-    permits: Arc<Semaphore>,
-    memory: Arc<WorkingMemory>,
+    memory: Vec<Block>,
 }
 
-impl Argon2Hasher {
-    /// Checks the parameters once, so a bad configuration fails at start-up rather
-    /// than on the first request.
+impl std::fmt::Debug for Argon2Worker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Argon2Worker")
+            .field("blocks", &self.memory.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Argon2Worker {
+    /// A worker whose memory is allocated on its first hash.
     pub fn new(params: Argon2Params) -> Result<Self, HashError> {
-        let params = Params::new(params.memory_kib, params.iterations, params.parallelism, None)
-            .map_err(|e| hash_error("invalid argon2 parameters", e))?;
-        let cores = std::thread::available_parallelism().map(usize::from).unwrap_or(1);
         Ok(Self {
-            memory: Arc::new(WorkingMemory {
-                free: Mutex::new(Vec::with_capacity(cores)),
-                blocks: params.block_count(),
-            }),
-            params,
-            permits: Arc::new(Semaphore::new(cores)),
+            params: params.check()?,
+            memory: Vec::new(),
         })
     }
 
-    async fn on_blocking_pool<T: Send + 'static>(
-        &self,
-        work: impl FnOnce() -> Result<T, HashError> + Send + 'static,
-    ) -> Result<T, HashError> {
-        // The permit travels with the work, so a caller that gives up (a client
-        // disconnecting) does not free a core that is still hashing.
-        let permit = Arc::clone(&self.permits)
-            .acquire_owned()
-            .await
-            .map_err(|e| hash_error("hashing is shut down", e))?;
-        tokio::task::spawn_blocking(move || {
-            let result = work();
-            drop(permit);
-            result
-        })
-        .await
-        .map_err(|e| hash_error("hashing task failed", e))?
-    }
-
-    /// argon2's output for `secret` and `salt` under `argon2`, computed in the
-    /// hasher's working memory.
-    fn output(&self, argon2: &Argon2<'_>, blocks: usize, secret: &[u8], salt: Salt<'_>) -> Result<Output, HashError> {
+    /// argon2's output for `secret` and `salt` under `argon2`, computed in this
+    /// worker's memory (or, for a stored hash made with more memory than
+    /// configured now, in a one-off buffer wiped when dropped).
+    fn output(&mut self, argon2: &Argon2<'_>, secret: &[u8], salt: Salt<'_>) -> Result<Output, HashError> {
         let mut salt_bytes = [0u8; Salt::MAX_LENGTH];
         let salt = salt
             .decode_b64(&mut salt_bytes)
             .map_err(|e| hash_error("bad salt", e))?;
         let length = argon2.params().output_len().unwrap_or(Params::DEFAULT_OUTPUT_LEN);
-        self.memory.with(blocks, |memory| {
-            Output::init_with(length, |out| {
-                argon2
-                    .hash_password_into_with_memory(secret, salt, out, memory)
-                    .map_err(|_| argon2::password_hash::Error::Crypto)
-            })
-            .map_err(|e| hash_error("argon2 hashing failed", e))
+        let blocks = argon2.params().block_count();
+        let mut one_off = Zeroizing::new(BlockVec(Vec::new()));
+        let memory = if blocks <= self.params.block_count() {
+            if self.memory.len() < blocks {
+                self.memory = vec![Block::default(); self.params.block_count()];
+            }
+            &mut self.memory
+        } else {
+            one_off.0 = vec![Block::default(); blocks];
+            &mut one_off.0
+        };
+        Output::init_with(length, |out| {
+            argon2
+                .hash_password_into_with_memory(secret, salt, out, &mut *memory)
+                .map_err(|_| argon2::password_hash::Error::Crypto)
         })
+        .map_err(|e| hash_error("argon2 hashing failed", e))
     }
 
-    /// Hashes on the current thread, into a PHC string; for benchmarks and the
-    /// blocking pool.
-    pub fn hash_blocking(&self, secret: &[u8]) -> Result<String, HashError> {
+    /// Hashes `secret` with a fresh salt into a PHC string, on this thread.
+    pub fn hash(&mut self, secret: &[u8]) -> Result<String, HashError> {
         let salt = SaltString::generate(&mut OsRng);
         let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, self.params.clone());
-        let output = self.output(&argon2, self.params.block_count(), secret, salt.as_salt())?;
+        let output = self.output(&argon2, secret, salt.as_salt())?;
         let hash = PasswordHash {
             algorithm: Algorithm::Argon2id.ident(),
             version: Some(Version::V0x13.into()),
@@ -169,10 +119,10 @@ impl Argon2Hasher {
         Ok(hash.to_string())
     }
 
-    /// Whether `secret` matches the PHC string `phc`, on the current thread. The
-    /// stored string carries its own parameters, so keys hashed before a cost
-    /// change keep verifying.
-    pub fn verify_blocking(&self, secret: &[u8], phc: &str) -> Result<bool, HashError> {
+    /// Whether `secret` matches the PHC string `phc`, on this thread. The stored
+    /// string carries its own parameters, so keys hashed before a cost change
+    /// keep verifying.
+    pub fn verify(&mut self, secret: &[u8], phc: &str) -> Result<bool, HashError> {
         let unusable = |e| hash_error("unusable stored hash", e);
         let parsed = PasswordHash::new(phc).map_err(unusable)?;
         let algorithm = Algorithm::try_from(parsed.algorithm).map_err(unusable)?;
@@ -186,29 +136,209 @@ impl Argon2Hasher {
         let (Some(salt), Some(expected)) = (parsed.salt, parsed.hash) else {
             return Err(hash_error("unusable stored hash", "no salt or no hash"));
         };
-        let blocks = params.block_count();
         let argon2 = Argon2::new(algorithm, version, params);
         // `Output`'s equality is constant-time.
-        Ok(self.output(&argon2, blocks, secret, salt)? == expected)
+        Ok(self.output(&argon2, secret, salt)? == expected)
+    }
+
+    /// Overwrites the working memory with zeros. A worker wipes before it
+    /// waits for work, so secret-derived blocks never rest in idle memory; a
+    /// worker that goes straight on to the next hash has it overwritten by that
+    /// hash's first pass instead.
+    pub fn wipe(&mut self) {
+        self.memory.iter_mut().for_each(Zeroize::zeroize);
+    }
+
+    /// Whether the working memory holds nothing but zeros.
+    pub fn is_wiped(&self) -> bool {
+        self.memory
+            .iter()
+            .all(|block| block.as_ref().iter().all(|&word| word == 0))
+    }
+}
+
+/// A one-off buffer, wiped when dropped.
+struct BlockVec(Vec<Block>);
+
+impl Zeroize for BlockVec {
+    fn zeroize(&mut self) {
+        self.0.iter_mut().for_each(Zeroize::zeroize);
+    }
+}
+
+/// What a hashing thread is asked to do.
+enum Work {
+    Hash(Zeroizing<Vec<u8>>),
+    Verify(Zeroizing<Vec<u8>>, String),
+}
+
+enum Done {
+    Hashed(String),
+    Verified(bool),
+}
+
+struct Job {
+    work: Work,
+    queued: Instant,
+    reply: oneshot::Sender<Result<Done, HashError>>,
+}
+
+/// How long jobs waited for a hashing thread, and how many are waiting now;
+/// read by metrics.
+#[derive(Debug, Default)]
+pub struct HashingLoad {
+    queued: std::sync::atomic::AtomicUsize,
+    running: std::sync::atomic::AtomicUsize,
+    waited_micros: std::sync::atomic::AtomicU64,
+    jobs: std::sync::atomic::AtomicU64,
+}
+
+impl HashingLoad {
+    /// Jobs waiting for a hashing thread now.
+    pub fn queued(&self) -> usize {
+        self.queued.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Hashing threads busy now.
+    pub fn running(&self) -> usize {
+        self.running.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Jobs started so far, and the total time they waited for a thread.
+    pub fn waited(&self) -> (u64, Duration) {
+        use std::sync::atomic::Ordering::Relaxed;
+        (
+            self.jobs.load(Relaxed),
+            Duration::from_micros(self.waited_micros.load(Relaxed)),
+        )
+    }
+}
+
+/// How long a hashing thread keeps its memory with no work: after that it gives
+/// the memory back, so an idle process returns to its idle size.
+const RELEASE_IDLE_MEMORY_AFTER: Duration = Duration::from_secs(10);
+
+/// Runs jobs from `jobs` on `worker` until every sender is gone, then returns
+/// the worker (wiped). Between jobs, if none is waiting, the memory is wiped
+/// before the thread blocks, and released if no job comes for `release_after`.
+fn serve(mut worker: Argon2Worker, jobs: &Receiver<Job>, load: &HashingLoad, release_after: Duration) -> Argon2Worker {
+    use std::sync::atomic::Ordering::Relaxed;
+    loop {
+        let job = match jobs.try_recv() {
+            Ok(job) => job,
+            Err(TryRecvError::Empty) => {
+                worker.wipe();
+                match jobs.recv_timeout(release_after) {
+                    Ok(job) => job,
+                    Err(RecvTimeoutError::Timeout) => {
+                        worker.memory = Vec::new();
+                        match jobs.recv() {
+                            Ok(job) => job,
+                            Err(_) => return worker,
+                        }
+                    }
+                    Err(RecvTimeoutError::Disconnected) => return worker,
+                }
+            }
+            Err(TryRecvError::Disconnected) => {
+                worker.wipe();
+                return worker;
+            }
+        };
+        load.queued.fetch_sub(1, Relaxed);
+        // A caller that gave up (a client that disconnected) costs no hash.
+        if job.reply.is_closed() {
+            continue;
+        }
+        let waited = u64::try_from(job.queued.elapsed().as_micros()).unwrap_or(u64::MAX);
+        load.waited_micros.fetch_add(waited, Relaxed);
+        load.jobs.fetch_add(1, Relaxed);
+        load.running.fetch_add(1, Relaxed);
+        let done = match &job.work {
+            Work::Hash(secret) => worker.hash(secret).map(Done::Hashed),
+            Work::Verify(secret, phc) => worker.verify(secret, phc).map(Done::Verified),
+        };
+        load.running.fetch_sub(1, Relaxed);
+        let _ = job.reply.send(done);
+    }
+}
+
+/// Hashes private keys with argon2id on dedicated threads, one per core, so a
+/// hash (tens of milliseconds of CPU) never stalls an async worker.
+///
+/// More threads would not finish sooner and would let a burst of hashing crowd
+/// out everything else; callers beyond them queue. Each thread owns its argon2
+/// memory, so memory is bounded by the thread count whatever the load, and a
+/// thread goes from one job to the next without an async hand-off. The
+/// threads end when the last clone of the hasher is dropped.
+#[derive(Clone, Debug)]
+pub struct Argon2Hasher {
+    jobs: Sender<Job>,
+    load: Arc<HashingLoad>,
+}
+
+impl Argon2Hasher {
+    /// Checks the parameters and starts one hashing thread per core.
+    pub fn new(params: Argon2Params) -> Result<Self, HashError> {
+        let cores = std::thread::available_parallelism().map(usize::from).unwrap_or(1);
+        Self::with_threads(params, cores)
+    }
+
+    /// The same with `threads` hashing threads.
+    pub fn with_threads(params: Argon2Params, threads: usize) -> Result<Self, HashError> {
+        params.check()?;
+        let (sender, receiver) = crossbeam_channel::unbounded::<Job>();
+        let load = Arc::new(HashingLoad::default());
+        for i in 0..threads.max(1) {
+            let (receiver, load) = (receiver.clone(), Arc::clone(&load));
+            let worker = Argon2Worker::new(params)?;
+            std::thread::Builder::new()
+                .name(format!("keymint-argon2-{i}"))
+                .spawn(move || {
+                    serve(worker, &receiver, &load, RELEASE_IDLE_MEMORY_AFTER);
+                })
+                .map_err(|e| hash_error("cannot start a hashing thread", e))?;
+        }
+        Ok(Self { jobs: sender, load })
+    }
+
+    /// How busy hashing is.
+    pub fn load(&self) -> &HashingLoad {
+        &self.load
+    }
+
+    async fn run(&self, work: Work) -> Result<Done, HashError> {
+        let (reply, done) = oneshot::channel();
+        self.load.queued.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.jobs
+            .send(Job {
+                work,
+                queued: Instant::now(),
+                reply,
+            })
+            .map_err(|_| hash_error("hashing is shut down", "no hashing thread"))?;
+        done.await
+            .map_err(|_| hash_error("hashing failed", "the hashing thread stopped"))?
     }
 }
 
 #[async_trait]
 impl SecretHasher for Argon2Hasher {
     async fn hash(&self, key: &PrivateKey) -> Result<SecretHash, HashError> {
-        // The copy moved to the blocking thread is wiped when that thread drops it.
+        // The copy handed to the hashing thread is wiped when that thread drops it.
         let secret = Zeroizing::new(key.expose_secret().as_bytes().to_vec());
-        let hasher = self.clone();
-        let phc = self.on_blocking_pool(move || hasher.hash_blocking(&secret)).await?;
-        SecretHash::new(phc).map_err(|e| HashError(e.into()))
+        match self.run(Work::Hash(secret)).await? {
+            Done::Hashed(phc) => SecretHash::new(phc).map_err(|e| HashError(e.into())),
+            Done::Verified(_) => Err(hash_error("hashing failed", "wrong answer from the hashing thread")),
+        }
     }
 
     async fn verify(&self, key: &PrivateKey, hash: &SecretHash) -> Result<bool, HashError> {
         let secret = Zeroizing::new(key.expose_secret().as_bytes().to_vec());
-        let phc = hash.expose().to_owned();
-        let hasher = self.clone();
-        self.on_blocking_pool(move || hasher.verify_blocking(&secret, &phc))
-            .await
+        match self.run(Work::Verify(secret, hash.expose().to_owned())).await? {
+            Done::Verified(matched) => Ok(matched),
+            Done::Hashed(_) => Err(hash_error("hashing failed", "wrong answer from the hashing thread")),
+        }
     }
 }
 
@@ -217,13 +347,14 @@ mod tests {
     use super::*;
     use keymint_domain::{Environment, KeyMaterial};
 
+    const CHEAP: Argon2Params = Argon2Params {
+        memory_kib: 64,
+        iterations: 1,
+        parallelism: 1,
+    };
+
     fn cheap() -> Argon2Hasher {
-        Argon2Hasher::new(Argon2Params {
-            memory_kib: 64,
-            iterations: 1,
-            parallelism: 1,
-        })
-        .unwrap()
+        Argon2Hasher::new(CHEAP).unwrap()
     }
 
     #[tokio::test]
@@ -270,13 +401,17 @@ mod tests {
         assert!(cheap().verify(key.private_key(), &broken).await.is_err());
     }
 
+    fn cheap_worker() -> Argon2Worker {
+        Argon2Worker::new(CHEAP).unwrap()
+    }
+
     #[test]
     fn hashes_match_the_argon2_crates_own_and_verify_both_ways() {
         use argon2::password_hash::{PasswordHasher, PasswordVerifier};
-        let hasher = cheap();
+        let mut hasher = cheap_worker();
         let secret = b"sk_test_interop";
-        let ours = hasher.hash_blocking(secret).unwrap();
-        let reference = Argon2::new(Algorithm::Argon2id, Version::V0x13, hasher.params.clone());
+        let ours = hasher.hash(secret).unwrap();
+        let reference = Argon2::new(Algorithm::Argon2id, Version::V0x13, CHEAP.check().unwrap());
         let parsed = PasswordHash::new(&ours).unwrap();
         assert!(
             reference.verify_password(secret, &parsed).is_ok(),
@@ -287,16 +422,89 @@ mod tests {
             .hash_password(secret, &SaltString::generate(&mut OsRng))
             .unwrap()
             .to_string();
-        assert!(
-            hasher.verify_blocking(secret, &theirs).unwrap(),
-            "we accept the crate's"
+        assert!(hasher.verify(secret, &theirs).unwrap(), "we accept the crate's");
+        assert!(!hasher.verify(b"sk_test_other", &theirs).unwrap());
+    }
+
+    #[test]
+    fn a_worker_wipes_its_memory_before_it_waits_and_only_then() {
+        let (jobs, receiver) = crossbeam_channel::unbounded();
+        let load = HashingLoad::default();
+        let mut replies = Vec::new();
+        for i in 0..4 {
+            let (reply, done) = oneshot::channel();
+            jobs.send(Job {
+                work: Work::Hash(Zeroizing::new(format!("sk_test_{i}").into_bytes())),
+                queued: Instant::now(),
+                reply,
+            })
+            .unwrap();
+            load.queued.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            replies.push(done);
+        }
+        drop(jobs);
+        let worker = serve(cheap_worker(), &receiver, &load, Duration::from_secs(60));
+        assert_eq!(
+            worker.memory.len(),
+            CHEAP.check().unwrap().block_count(),
+            "one buffer, reused"
         );
-        assert!(!hasher.verify_blocking(b"sk_test_other", &theirs).unwrap());
+        assert!(worker.is_wiped(), "no secret-derived block is left in idle memory");
+        assert_eq!((load.queued(), load.running(), load.waited().0), (0, 0, 4));
+        for mut done in replies {
+            assert!(matches!(done.try_recv(), Ok(Ok(Done::Hashed(_)))));
+        }
+
+        let mut dirty = cheap_worker();
+        dirty.hash(b"sk_test_x").unwrap();
+        assert!(!dirty.is_wiped(), "a hash leaves secret-derived blocks until wiped");
+        dirty.wipe();
+        assert!(dirty.is_wiped());
     }
 
     #[tokio::test]
-    async fn working_memory_is_bounded_by_the_permits_and_wiped_between_uses() {
-        let hasher = cheap();
+    async fn a_caller_that_gave_up_costs_no_hash() {
+        let (jobs, receiver) = crossbeam_channel::unbounded();
+        let load = HashingLoad::default();
+        let (reply, done) = oneshot::channel();
+        drop(done);
+        jobs.send(Job {
+            work: Work::Hash(Zeroizing::new(b"sk_test_gone".to_vec())),
+            queued: Instant::now(),
+            reply,
+        })
+        .unwrap();
+        drop(jobs);
+        let worker = serve(cheap_worker(), &receiver, &load, Duration::from_secs(60));
+        assert_eq!(load.waited().0, 0, "nothing was hashed");
+        assert!(worker.memory.is_empty(), "no memory was even allocated");
+    }
+
+    #[test]
+    fn an_idle_worker_gives_its_memory_back() {
+        let (jobs, receiver) = crossbeam_channel::unbounded();
+        let (reply, _done) = oneshot::channel();
+        jobs.send(Job {
+            work: Work::Hash(Zeroizing::new(b"sk_test_idle".to_vec())),
+            queued: Instant::now(),
+            reply,
+        })
+        .unwrap();
+        let load = HashingLoad::default();
+        load.queued.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let closer = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(300));
+            drop(jobs);
+        });
+        let worker = serve(cheap_worker(), &receiver, &load, Duration::from_millis(50));
+        closer.join().unwrap();
+        assert_eq!(load.waited().0, 1, "the job ran");
+        assert!(worker.memory.is_empty(), "idle past the limit, the memory was released");
+    }
+
+    #[tokio::test]
+    async fn many_concurrent_hashes_all_complete_on_a_few_threads() {
+        let hasher = Argon2Hasher::with_threads(CHEAP, 2).unwrap();
         let key = KeyMaterial::generate(Environment::Live, &mut rand_core::OsRng);
         let hashes: Vec<_> = futures_util::future::join_all((0..32).map(|_| hasher.hash(key.private_key())))
             .await
@@ -306,32 +514,7 @@ mod tests {
         for hash in &hashes {
             assert!(hasher.verify(key.private_key(), hash).await.unwrap());
         }
-        let pooled = hasher.memory.free.lock().unwrap();
-        assert!(!pooled.is_empty());
-        assert!(pooled.len() <= hasher.permits.available_permits(), "{}", pooled.len());
-        assert!(
-            pooled
-                .iter()
-                .flatten()
-                .all(|block| block.as_ref().iter().all(|&word| word == 0)),
-            "no secret-derived block is left in idle memory"
-        );
-    }
-
-    #[test]
-    fn a_hash_made_with_more_memory_than_configured_still_verifies() {
-        let bigger = Argon2Hasher::new(Argon2Params {
-            memory_kib: 256,
-            iterations: 1,
-            parallelism: 1,
-        })
-        .unwrap();
-        let phc = bigger.hash_blocking(b"sk_test_bigger").unwrap();
-        assert!(cheap().verify_blocking(b"sk_test_bigger", &phc).unwrap());
-        assert!(
-            cheap().memory.free.lock().unwrap().is_empty(),
-            "the pool keeps only its own size"
-        );
+        assert_eq!(hasher.load().waited().0, 64);
     }
 
     #[test]

@@ -18,7 +18,7 @@ pub use cache::ShardedVerificationCache;
 pub use clock::{unix_now, SystemClock};
 pub use failure_limiter::WindowFailureLimiter;
 pub use generator::OsKeyGenerator;
-pub use hasher::{Argon2Hasher, Argon2Params};
+pub use hasher::{Argon2Hasher, Argon2Params, Argon2Worker, HashingLoad};
 pub use jwks::{parse_algorithm, JwksConfig, JwksSource, JwksVerifier, UnsupportedAlgorithm, SUPPORTED_ALGORITHMS};
 pub use jwt::{ClaimRules, DevTokenRequest, Hs256Config, Hs256Verifier};
 pub use memory::InMemoryApiKeyRepository;
