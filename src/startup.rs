@@ -218,6 +218,7 @@ impl Application {
         let address = listener.local_addr()?;
         let http = HttpSettings {
             body_limit: settings.server.body_limit_bytes,
+            body_timeout: settings.server.body_timeout,
             workers: settings.server.workers,
             shutdown_timeout: settings.server.shutdown_timeout,
         };

@@ -76,6 +76,9 @@ pub struct ServerSettings {
     pub listen: SocketAddr,
     /// Request body limit, bytes.
     pub body_limit_bytes: usize,
+    /// How long a request body may take to arrive, whole (`body_timeout_seconds`).
+    #[serde(rename = "body_timeout_seconds", deserialize_with = "values::positive_seconds")]
+    pub body_timeout: Duration,
     /// Worker threads; 0 = one per core.
     pub workers: usize,
     /// How long in-flight requests get to finish on shutdown (`shutdown_timeout_seconds`).

@@ -15,6 +15,7 @@ mod health;
 mod jwks;
 mod lifecycle;
 mod openapi;
+mod slow_bodies;
 mod sqlite_storage;
 mod validation;
 mod verification;

@@ -88,6 +88,12 @@ pub enum ApiError {
     /// 429: too many failed attempts; retry later.
     #[error("too many failed attempts")]
     RateLimited,
+    /// 408: the body did not arrive, whole, in time.
+    #[error("the request body did not arrive within {} s", timeout.as_secs())]
+    BodyTimeout {
+        /// How long it had.
+        timeout: std::time::Duration,
+    },
     /// 413: the body is larger than the route accepts.
     #[error("request body is larger than {limit} bytes")]
     PayloadTooLarge {
@@ -138,6 +144,7 @@ impl ApiError {
             Self::Conflict { code, .. } => code,
             Self::MethodNotAllowed => "method_not_allowed",
             Self::PayloadTooLarge { .. } => "payload_too_large",
+            Self::BodyTimeout { .. } => "request_timeout",
             Self::UnsupportedMediaType => "unsupported_media_type",
             Self::Validation(_) => "validation_error",
             Self::Internal(_) => "internal_error",
@@ -157,6 +164,9 @@ impl ApiError {
             Self::Conflict { detail, .. } => detail.clone(),
             Self::MethodNotAllowed => "Method Not Allowed".to_owned(),
             Self::PayloadTooLarge { limit } => format!("Request body is larger than {limit} bytes"),
+            Self::BodyTimeout { timeout } => {
+                format!("The request body did not arrive within {} seconds", timeout.as_secs())
+            }
             Self::UnsupportedMediaType => "Unsupported media type: send Content-Type: application/json".to_owned(),
             Self::Validation(_) => "Request validation failed".to_owned(),
             Self::Unavailable { detail, .. } => (*detail).to_owned(),
@@ -182,6 +192,7 @@ impl ResponseError for ApiError {
             Self::Conflict { .. } => StatusCode::CONFLICT,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::BodyTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
@@ -388,6 +399,9 @@ pub(crate) enum JsonBodyErrors {
     /// The body is not JSON (`malformed_json`)
     #[response(status = 400)]
     Malformed(ErrorBody),
+    /// The body did not arrive, whole, within the body timeout (`request_timeout`)
+    #[response(status = 408)]
+    TimedOut(ErrorBody),
     /// The body is larger than the limit (`payload_too_large`)
     #[response(status = 413)]
     TooLarge(ErrorBody),

@@ -15,7 +15,7 @@ mod state;
 mod validation;
 
 pub use error::{ApiError, FieldError};
-pub use extract::{Authenticated, BodyLimit, OptionalJson, ValidatedJson, VerifiedApiKey};
+pub use extract::{Authenticated, BodyLimit, BodyTimeout, OptionalJson, ValidatedJson, VerifiedApiKey};
 pub use openapi::openapi;
 pub use server::{configure, serve, HttpSettings};
 pub use state::AppState;

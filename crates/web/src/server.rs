@@ -10,13 +10,15 @@ use utoipa_swagger_ui::SwaggerUi;
 
 use crate::logging::RequestSpan;
 use crate::routes::{api_keys, health, method_not_allowed, not_found, verify};
-use crate::{AppState, BodyLimit};
+use crate::{AppState, BodyLimit, BodyTimeout};
 
 /// How the HTTP server runs.
 #[derive(Clone, Debug)]
 pub struct HttpSettings {
     /// The most bytes any route reads from a request body.
     pub body_limit: usize,
+    /// How long a request body may take to arrive, whole.
+    pub body_timeout: Duration,
     /// Worker threads; 0 means one per core.
     pub workers: usize,
     /// How long in-flight requests may take to finish on shutdown.
@@ -27,6 +29,7 @@ impl Default for HttpSettings {
     fn default() -> Self {
         Self {
             body_limit: BodyLimit::default().0,
+            body_timeout: BodyTimeout::default().0,
             workers: 0,
             shutdown_timeout: Duration::from_secs(30),
         }
@@ -102,6 +105,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, body_limit: BodyLimit) {
 pub fn serve(listener: TcpListener, state: AppState, settings: HttpSettings) -> std::io::Result<Server> {
     let state = web::Data::new(state);
     let limit = BodyLimit(settings.body_limit);
+    let body_timeout = BodyTimeout(settings.body_timeout);
     let document = crate::openapi();
     let mut server = HttpServer::new(move || {
         App::new()
@@ -132,6 +136,7 @@ pub fn serve(listener: TcpListener, state: AppState, settings: HttpSettings) -> 
             )
             .app_data(state.clone())
             .app_data(limit)
+            .app_data(body_timeout)
             // Guards for any extractor that bypasses ValidatedJson.
             .app_data(web::PayloadConfig::new(limit.0))
             .app_data(web::JsonConfig::default().limit(limit.0))

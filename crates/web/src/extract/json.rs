@@ -19,9 +19,21 @@ impl Default for BodyLimit {
     }
 }
 
-/// A JSON body, size-limited, parsed, and validated into `T` with every failing
-/// field reported at once: 415 if not declared JSON, 413 if too large, 400 if not
-/// JSON, 422 if JSON of the wrong shape.
+/// How long a request body may take to arrive, whole. Without it a client
+/// trickling one byte a second held a connection (and its buffer) forever.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BodyTimeout(pub std::time::Duration);
+
+impl Default for BodyTimeout {
+    fn default() -> Self {
+        Self(std::time::Duration::from_secs(10))
+    }
+}
+
+/// A JSON body, size-limited, time-limited, parsed, and validated into `T` with
+/// every failing field reported at once: 415 if not declared JSON, 413 if too
+/// large, 408 if it does not arrive in time, 400 if not JSON, 422 if JSON of the
+/// wrong shape.
 #[derive(Debug)]
 pub struct ValidatedJson<T>(pub T);
 
@@ -34,37 +46,104 @@ fn is_json(req: &HttpRequest) -> bool {
     }
 }
 
-impl<T: FromJsonBody + 'static> FromRequest for ValidatedJson<T> {
-    type Error = ApiError;
-    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
+/// What a body extractor needs to know of the request before reading it.
+struct BodyRead {
+    limit: usize,
+    timeout: std::time::Duration,
+    declared: Option<usize>,
+    json: bool,
+    payload: actix_web::dev::Payload,
+}
 
-    fn from_request(req: &HttpRequest, payload: &mut actix_web::dev::Payload) -> Self::Future {
-        let limit = req.app_data::<BodyLimit>().copied().unwrap_or_default().0;
-        let declared = req
-            .headers()
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<usize>().ok());
-        let json = is_json(req);
-        let mut payload = payload.take();
-        Box::pin(async move {
-            if !json {
-                return Err(ApiError::UnsupportedMediaType);
-            }
-            if declared.is_some_and(|len| len > limit) {
-                return Err(ApiError::PayloadTooLarge { limit });
-            }
-            let mut body = web::BytesMut::with_capacity(declared.unwrap_or(0).min(limit));
-            while let Some(chunk) = payload.next().await {
+impl BodyRead {
+    fn new(req: &HttpRequest, payload: &mut actix_web::dev::Payload) -> Self {
+        Self {
+            limit: req.app_data::<BodyLimit>().copied().unwrap_or_default().0,
+            timeout: req.app_data::<BodyTimeout>().copied().unwrap_or_default().0,
+            declared: req
+                .headers()
+                .get(header::CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<usize>().ok()),
+            json: is_json(req),
+            payload: payload.take(),
+        }
+    }
+
+    /// The whole body, within the size limit and the deadline.
+    async fn bytes(mut self) -> Result<web::BytesMut, ApiError> {
+        let (limit, timeout) = (self.limit, self.timeout);
+        if self.declared.is_some_and(|len| len > limit) {
+            return Err(ApiError::PayloadTooLarge { limit });
+        }
+        let capacity = self.declared.unwrap_or(0).min(limit);
+        let read = async {
+            let mut body = web::BytesMut::with_capacity(capacity);
+            while let Some(chunk) = self.payload.next().await {
                 let chunk = chunk.map_err(|e| ApiError::MalformedJson(format!("the body could not be read ({e})")))?;
                 if body.len() + chunk.len() > limit {
                     return Err(ApiError::PayloadTooLarge { limit });
                 }
                 body.extend_from_slice(&chunk);
             }
-            // serde_json's syntax messages give a position, never the input.
-            let value = parse_json(&body).map_err(|e| ApiError::MalformedJson(e.to_string()))?;
-            T::from_json(value).map(ValidatedJson).map_err(ApiError::Validation)
+            Ok(body)
+        };
+        actix_web::rt::time::timeout(timeout, read)
+            .await
+            .map_err(|_| ApiError::BodyTimeout { timeout })?
+    }
+}
+
+/// Parses and validates a read body.
+fn validated<T: FromJsonBody>(body: &[u8]) -> Result<T, ApiError> {
+    // serde_json's syntax messages give a position, never the input.
+    let value = parse_json(body).map_err(|e| ApiError::MalformedJson(e.to_string()))?;
+    T::from_json(value).map_err(ApiError::Validation)
+}
+
+impl<T: FromJsonBody + 'static> FromRequest for ValidatedJson<T> {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut actix_web::dev::Payload) -> Self::Future {
+        let read = BodyRead::new(req, payload);
+        Box::pin(async move {
+            if !read.json {
+                return Err(ApiError::UnsupportedMediaType);
+            }
+            let body = read.bytes().await?;
+            validated(&body).map(ValidatedJson)
+        })
+    }
+}
+
+/// Like [`ValidatedJson`], for routes whose body is optional: a request with no
+/// body (none declared, or one that turns out empty) yields `None`, whatever its
+/// `Content-Type` says, so `curl -X POST -H 'Content-Type: application/json'`
+/// with no data means "no body".
+#[derive(Debug)]
+pub struct OptionalJson<T>(pub Option<T>);
+
+impl<T: FromJsonBody + 'static> FromRequest for OptionalJson<T> {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut actix_web::dev::Payload) -> Self::Future {
+        let streamed = req.headers().contains_key(header::TRANSFER_ENCODING);
+        let read = BodyRead::new(req, payload);
+        if read.declared == Some(0) || (read.declared.is_none() && !streamed) {
+            return Box::pin(async { Ok(OptionalJson(None)) });
+        }
+        Box::pin(async move {
+            let json = read.json;
+            let body = read.bytes().await?;
+            if body.is_empty() {
+                return Ok(OptionalJson(None));
+            }
+            if !json {
+                return Err(ApiError::UnsupportedMediaType);
+            }
+            validated(&body).map(|value| OptionalJson(Some(value)))
         })
     }
 }
@@ -162,29 +241,5 @@ mod tests {
             parse_json(br#"[{"k": 1}, {"k": 2}]"#).unwrap(),
             json!([{"k": 1}, {"k": 2}])
         );
-    }
-}
-
-/// Like [`ValidatedJson`], for routes whose body is optional: a request with no
-/// body at all (no `Content-Length` or zero, no `Content-Type`) yields `None`.
-#[derive(Debug)]
-pub struct OptionalJson<T>(pub Option<T>);
-
-impl<T: FromJsonBody + 'static> FromRequest for OptionalJson<T> {
-    type Error = ApiError;
-    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
-
-    fn from_request(req: &HttpRequest, payload: &mut actix_web::dev::Payload) -> Self::Future {
-        let headers = req.headers();
-        let length = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok());
-        let empty = match length {
-            Some(length) => length.trim() == "0",
-            None => !headers.contains_key(header::TRANSFER_ENCODING),
-        };
-        if empty && !headers.contains_key(header::CONTENT_TYPE) {
-            return Box::pin(async { Ok(OptionalJson(None)) });
-        }
-        let body = ValidatedJson::<T>::from_request(req, payload);
-        Box::pin(async move { body.await.map(|ValidatedJson(value)| OptionalJson(Some(value))) })
     }
 }

@@ -10,4 +10,4 @@ pub(crate) use actor::{Acting, ActingOnKey};
 pub(crate) use api_key::presented_api_key;
 pub use api_key::VerifiedApiKey;
 pub use auth::Authenticated;
-pub use json::{BodyLimit, OptionalJson, ValidatedJson};
+pub use json::{BodyLimit, BodyTimeout, OptionalJson, ValidatedJson};
