@@ -182,7 +182,7 @@ async fn other_methods_on_the_collection_are_405_with_allow(backend: Backend) {
         .send()
         .await
         .unwrap();
-    assert_eq!(response.headers()["allow"], "GET, POST");
+    assert_eq!(response.headers()["allow"], "GET, HEAD, POST");
     error_body(response, 405, "method_not_allowed").await;
 }
 

@@ -4,7 +4,7 @@ use std::time::Duration;
 use actix_web::dev::{Server, Service};
 use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::middleware::DefaultHeaders;
-use actix_web::{web, App, HttpMessage, HttpServer};
+use actix_web::{guard, web, App, HttpMessage, HttpServer};
 use tracing_actix_web::{RequestId, TracingLogger};
 use utoipa_swagger_ui::SwaggerUi;
 
@@ -42,6 +42,12 @@ fn both(path: &str) -> [String; 2] {
     [path.to_owned(), format!("{path}/")]
 }
 
+/// A route for GET and for HEAD (HTTP says HEAD works wherever GET does; actix
+/// sends the same status and headers without the body).
+fn get_or_head() -> actix_web::Route {
+    web::route().guard(guard::Any(guard::Get()).or(guard::Head()))
+}
+
 /// Registers every route, under `/api/v2` and its mirror `/api/v1`. A path answers
 /// a JSON 405 (with `Allow`) for methods it does not serve.
 pub fn configure(cfg: &mut web::ServiceConfig, body_limit: BodyLimit) {
@@ -51,8 +57,8 @@ pub fn configure(cfg: &mut web::ServiceConfig, body_limit: BodyLimit) {
             web::resource(both(&collection))
                 .app_data(body_limit)
                 .route(web::post().to(api_keys::create))
-                .route(web::get().to(api_keys::list))
-                .default_service(web::to(|| async { method_not_allowed("GET, POST") })),
+                .route(get_or_head().to(api_keys::list))
+                .default_service(web::to(|| async { method_not_allowed("GET, HEAD, POST") })),
         )
         // Before `{key_id}`, which would otherwise match "verify".
         .service(
@@ -64,10 +70,10 @@ pub fn configure(cfg: &mut web::ServiceConfig, body_limit: BodyLimit) {
         .service(
             web::resource(both(&format!("{collection}/{{key_id}}")))
                 .app_data(body_limit)
-                .route(web::get().to(api_keys::get))
+                .route(get_or_head().to(api_keys::get))
                 .route(web::patch().to(api_keys::update))
                 .route(web::delete().to(api_keys::delete))
-                .default_service(web::to(|| async { method_not_allowed("GET, PATCH, DELETE") })),
+                .default_service(web::to(|| async { method_not_allowed("GET, HEAD, PATCH, DELETE") })),
         )
         .service(
             web::resource(both(&format!("{collection}/{{key_id}}/revoke")))
@@ -84,19 +90,19 @@ pub fn configure(cfg: &mut web::ServiceConfig, body_limit: BodyLimit) {
         .service(
             web::resource(both(&format!("{collection}/{{key_id}}/events")))
                 .app_data(body_limit)
-                .route(web::get().to(api_keys::events))
-                .default_service(web::to(|| async { method_not_allowed("GET") })),
+                .route(get_or_head().to(api_keys::events))
+                .default_service(web::to(|| async { method_not_allowed("GET, HEAD") })),
         );
     }
     cfg.service(
         web::resource(both("/healthz"))
-            .route(web::get().to(health::healthz))
-            .default_service(web::to(|| async { method_not_allowed("GET") })),
+            .route(get_or_head().to(health::healthz))
+            .default_service(web::to(|| async { method_not_allowed("GET, HEAD") })),
     )
     .service(
         web::resource(both("/readyz"))
-            .route(web::get().to(health::readyz))
-            .default_service(web::to(|| async { method_not_allowed("GET") })),
+            .route(get_or_head().to(health::readyz))
+            .default_service(web::to(|| async { method_not_allowed("GET, HEAD") })),
     );
 }
 
