@@ -57,6 +57,14 @@ fn a_bad_configuration_value_exits_non_zero_naming_the_key() {
     }
 }
 
+#[test]
+fn a_missing_config_file_is_named_with_its_path() {
+    let output = run(&["migrate"], &[("KEYMINT_CONFIG", "/nonexistent/keymint.toml")]);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("/nonexistent/keymint.toml"), "{stderr}");
+}
+
 #[tokio::test]
 async fn dev_token_prints_a_token_for_the_organisation_that_the_service_accepts() {
     let org = Uuid::new_v4();

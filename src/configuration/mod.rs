@@ -406,6 +406,14 @@ impl Settings {
 
     /// Loads and checks the configuration in force.
     pub fn load() -> Result<Self, ConfigError> {
+        // figment reports a missing file without its path; say which file.
+        if let Ok(path) = std::env::var("KEYMINT_CONFIG") {
+            if !std::path::Path::new(&path).is_file() {
+                return Err(ConfigError::Load(format!(
+                    "KEYMINT_CONFIG names {path}, which is not a readable file"
+                )));
+            }
+        }
         Self::from_figment(Self::figment())
     }
 
