@@ -68,8 +68,9 @@ fn main() -> ExitCode {
             match result {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(err) => {
-                    tracing::error!(error = format!("{err:#}"), "keymint failed");
-                    eprintln!("keymint: {err:#}");
+                    let causes = keymint_web::causes(err.as_ref());
+                    tracing::error!(error = %causes, "keymint failed");
+                    eprintln!("keymint: {causes}");
                     ExitCode::FAILURE
                 }
             }

@@ -58,6 +58,39 @@ fn a_bad_configuration_value_exits_non_zero_naming_the_key() {
 }
 
 #[test]
+fn a_refused_database_connection_is_reported_as_refused_once() {
+    // Port 9 (discard) on loopback: nothing listens there.
+    let output = run(
+        &["migrate"],
+        &[
+            (
+                "KEYMINT_DATABASE__URL",
+                "postgres://keymint:hunter2@127.0.0.1:9/keymint",
+            ),
+            ("KEYMINT_DATABASE__CONNECT_TIMEOUT_SECONDS", "2"),
+        ],
+    );
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("Connection refused"), "{stderr}");
+    assert!(!stderr.contains("pool timed out"), "{stderr}");
+    assert_eq!(stderr.matches("Connection refused").count(), 1, "{stderr}");
+    assert!(!stderr.contains("hunter2"), "{stderr}");
+}
+
+#[test]
+#[ignore = "needs PostgreSQL: set KEYMINT_TEST_POSTGRES_URL"]
+fn migrating_a_new_postgres_database_prints_no_server_notices() {
+    let url = support::postgres_test_database();
+    let output = run(&["migrate"], &[("KEYMINT_DATABASE__URL", &url)]);
+    support::drop_test_database(&url);
+    assert!(output.status.success());
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("migrations applied"), "{stdout}");
+    assert!(!stdout.contains("already exists"), "{stdout}");
+}
+
+#[test]
 fn a_missing_config_file_is_named_with_its_path() {
     let output = run(&["migrate"], &[("KEYMINT_CONFIG", "/nonexistent/keymint.toml")]);
     assert_eq!(output.status.code(), Some(2));

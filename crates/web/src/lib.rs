@@ -16,6 +16,7 @@ mod validation;
 
 pub use error::{ApiError, FieldError};
 pub use extract::{Authenticated, BodyLimit, BodyTimeout, OptionalJson, ValidatedJson, VerifiedApiKey};
+pub use logging::causes;
 pub use openapi::openapi;
 pub use server::{configure, serve, HttpSettings};
 pub use state::AppState;

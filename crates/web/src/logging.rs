@@ -13,13 +13,21 @@ use tracing::field::Empty;
 use tracing::Span;
 use tracing_actix_web::{RequestId, RootSpanBuilder};
 
-/// An error and its sources, outermost first: "a: b: c".
-fn causes(error: &dyn std::error::Error) -> String {
+/// An error and its causes, outermost first, joined by ": ", leaving out a cause
+/// whose text the message before it already contains: database drivers wrap an
+/// error and repeat its text in their own, so a plain walk of the chain said
+/// "database x does not exist" four times.
+pub fn causes(error: &(dyn std::error::Error + 'static)) -> String {
     let mut text = error.to_string();
+    let mut last = text.clone();
     let mut source = error.source();
     while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
+        let message = cause.to_string();
+        if !last.contains(&message) {
+            text.push_str(": ");
+            text.push_str(&message);
+        }
+        last = message;
         source = cause.source();
     }
     text
@@ -70,5 +78,25 @@ impl RootSpanBuilder for RequestSpan {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn causes_are_joined_once_each() {
+        #[derive(Debug, thiserror::Error)]
+        #[error("connection error: {0}")]
+        struct Outer(#[source] Inner);
+        #[derive(Debug, thiserror::Error)]
+        #[error("database \"x\" does not exist")]
+        struct Inner;
+        let error = anyhow::Error::new(Outer(Inner)).context("database.url: cannot open the database");
+        assert_eq!(
+            causes(error.as_ref()),
+            "database.url: cannot open the database: connection error: database \"x\" does not exist"
+        );
     }
 }

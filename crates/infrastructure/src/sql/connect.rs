@@ -4,8 +4,9 @@ use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
 
+use sea_orm::sqlx::postgres::PgConnection;
 use sea_orm::sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sea_orm::sqlx::ConnectOptions as _;
+use sea_orm::sqlx::{ConnectOptions as _, Connection};
 use sea_orm::{ConnectOptions, DatabaseConnection, SqlxSqliteConnector};
 
 /// How to reach the database.
@@ -120,6 +121,22 @@ pub async fn connect(url: &DatabaseUrl, options: &DatabaseOptions) -> Result<Dat
 }
 
 async fn connect_postgres(url: &str, options: &DatabaseOptions) -> Result<Database, ConnectError> {
+    // The pool retries a failing connection until its acquire timeout and then
+    // reports only "pool timed out": one direct attempt first says why (refused,
+    // unknown database, authentication).
+    let attempt = tokio::time::timeout(options.connect_timeout, PgConnection::connect(url)).await;
+    match attempt {
+        Ok(Ok(connection)) => {
+            let _ = connection.close().await;
+        }
+        Ok(Err(e)) => return Err(ConnectError::Connect(e.into())),
+        Err(_) => {
+            return Err(ConnectError::Connect(anyhow::anyhow!(
+                "no answer within {} s",
+                options.connect_timeout.as_secs()
+            )))
+        }
+    }
     let mut opts = ConnectOptions::new(url.to_owned());
     opts.max_connections(options.max_connections)
         .connect_timeout(options.connect_timeout)
