@@ -336,3 +336,13 @@ async fn declared_bounds_are_the_domains_and_key_ids_are_uuids() {
         }
     }
 }
+
+#[tokio::test]
+async fn the_document_answers_with_and_without_a_trailing_slash() {
+    let app = spawn_app(Backend::Memory).await;
+    let plain = document(&app).await;
+    let slashed = app.client.get(app.url("/openapi.json/")).send().await.unwrap();
+    assert_eq!(slashed.status().as_u16(), 200);
+    assert_eq!(slashed.headers()["content-type"], "application/json");
+    assert_eq!(slashed.json::<Value>().await.unwrap(), plain);
+}

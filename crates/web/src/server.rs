@@ -113,6 +113,9 @@ pub fn serve(listener: TcpListener, state: AppState, settings: HttpSettings) -> 
     let limit = BodyLimit(settings.body_limit);
     let body_timeout = BodyTimeout(settings.body_timeout);
     let document = crate::openapi();
+    // The document again at `/openapi.json/`: every route answers with and
+    // without a trailing slash, and this one is fetched by tools, not browsers.
+    let document_json = web::Bytes::from(serde_json::to_vec(&document).unwrap_or_default());
     let mut server = HttpServer::new(move || {
         App::new()
             // Inside TracingLogger, so the request id it assigned is available.
@@ -148,7 +151,19 @@ pub fn serve(listener: TcpListener, state: AppState, settings: HttpSettings) -> 
             .app_data(web::JsonConfig::default().limit(limit.0))
             .configure(|cfg| configure(cfg, limit))
             .service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", document.clone()))
-            // The docs page is for browsers, which follow a redirect to its directory.
+            .route("/openapi.json/", {
+                let json = document_json.clone();
+                get_or_head().to(move || {
+                    let json = json.clone();
+                    async move {
+                        actix_web::HttpResponse::Ok()
+                            .content_type("application/json")
+                            .body(json)
+                    }
+                })
+            })
+            // The docs page is for browsers, which follow a redirect to its
+            // directory (its assets are relative to it); API routes never redirect.
             .route(
                 "/docs",
                 web::get().to(|| async {
