@@ -9,15 +9,11 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use futures_util::future::join_all;
-use keymint_application::{
-    Actor, ApiKeyRepository, ApiKeys, HashError, KeyPolicy, NoUsageTracker, NoVerificationCache, Principal,
-    SecretHasher, Verification, VerifyApiKey,
-};
-use keymint_domain::{Environment, KeyMaterial, KeyName, NewApiKey, OrgId, PrivateKey, SecretHash, CHECKSUM_CHARS};
-use keymint_infrastructure::{
-    Argon2Hasher, Argon2Params, InMemoryApiKeyRepository, OsKeyGenerator, SystemClock, WindowFailureLimiter,
-};
-use uuid::Uuid;
+use keymint_application::{HashError, NoUsageTracker, NoVerificationCache, SecretHasher, Verification, VerifyApiKey};
+use keymint_domain::{Environment, KeyMaterial, PrivateKey, SecretHash, CHECKSUM_CHARS};
+use keymint_infrastructure::{Argon2Hasher, SystemClock, WindowFailureLimiter};
+
+use crate::support::{one_key, CHEAP_ARGON2};
 
 /// The real hasher, counting the verifications it runs.
 struct Counting {
@@ -45,31 +41,13 @@ struct Service {
 /// One stored key; verification with no cache (every attempt is cold) and a
 /// budget of `per_key` failures per client on a key.
 async fn service(per_key: u32) -> Service {
-    let repository: Arc<dyn ApiKeyRepository> = Arc::new(InMemoryApiKeyRepository::new());
     let hasher = Arc::new(Counting {
-        inner: Argon2Hasher::new(Argon2Params {
-            memory_kib: 64,
-            iterations: 1,
-            parallelism: 1,
-        })
-        .unwrap(),
+        inner: Argon2Hasher::new(CHEAP_ARGON2).unwrap(),
         verifications: AtomicUsize::new(0),
     });
-    let keys = ApiKeys::new(
-        repository.clone(),
-        hasher.clone(),
-        Arc::new(OsKeyGenerator),
-        Arc::new(SystemClock),
-        KeyPolicy::default(),
-    );
-    let org = OrgId::from_uuid(Uuid::new_v4());
-    let request = NewApiKey::new(org, KeyName::new("target").unwrap(), None, Environment::Live);
-    let created = keys
-        .create(&Actor::new(&Principal::new(org, None), None), request)
-        .await
-        .unwrap();
+    let target = one_key("target", hasher.clone(), Arc::new(NoVerificationCache)).await;
     let verify = VerifyApiKey::new(
-        repository,
+        target.repository,
         hasher.clone(),
         Arc::new(SystemClock),
         Arc::new(NoVerificationCache),
@@ -79,7 +57,7 @@ async fn service(per_key: u32) -> Service {
     Service {
         verify,
         hasher,
-        key: created.private_key.expose_secret().to_owned(),
+        key: target.private_key,
     }
 }
 

@@ -3,16 +3,11 @@
 use std::sync::Arc;
 
 use actix_web::{test, web, App};
-use keymint_application::{
-    Actor, ApiKeyRepository, ApiKeys, KeyPolicy, NoFailureLimiter, NoUsageTracker, Principal, VerificationCache,
-    VerifyApiKey,
-};
-use keymint_domain::{Environment, KeyName, NewApiKey, OrgId};
-use keymint_infrastructure::{
-    Argon2Hasher, Argon2Params, InMemoryApiKeyRepository, OsKeyGenerator, ShardedVerificationCache, SystemClock,
-};
+use keymint_application::{NoFailureLimiter, NoUsageTracker, VerificationCache, VerifyApiKey};
+use keymint_infrastructure::{Argon2Hasher, ShardedVerificationCache, SystemClock};
 use serde_json::Value;
-use uuid::Uuid;
+
+use crate::support::{one_key, OneKey, CHEAP_ARGON2};
 
 #[allow(dead_code)]
 #[path = "../../examples/protected_service.rs"]
@@ -20,25 +15,17 @@ mod example;
 
 #[actix_web::test]
 async fn the_example_service_serves_valid_keys_and_refuses_the_rest() {
-    let repository: Arc<dyn ApiKeyRepository> = Arc::new(InMemoryApiKeyRepository::new());
-    let hasher = Arc::new(
-        Argon2Hasher::new(Argon2Params {
-            memory_kib: 64,
-            iterations: 1,
-            parallelism: 1,
-        })
-        .unwrap(),
-    );
+    let hasher = Arc::new(Argon2Hasher::new(CHEAP_ARGON2).unwrap());
     let cache: Arc<dyn VerificationCache> =
         Arc::new(ShardedVerificationCache::new(100, std::time::Duration::from_secs(30)));
-    let keys = ApiKeys::new(
-        repository.clone(),
-        hasher.clone(),
-        Arc::new(OsKeyGenerator),
-        Arc::new(SystemClock),
-        KeyPolicy::default(),
-    )
-    .with_cache(cache.clone());
+    let OneKey {
+        repository,
+        keys,
+        actor,
+        org,
+        id,
+        private_key: key,
+    } = one_key("reports", hasher.clone(), cache.clone()).await;
     let verify = VerifyApiKey::new(
         repository,
         hasher,
@@ -47,11 +34,6 @@ async fn the_example_service_serves_valid_keys_and_refuses_the_rest() {
         Arc::new(NoFailureLimiter),
         Arc::new(NoUsageTracker),
     );
-    let org = OrgId::from_uuid(Uuid::new_v4());
-    let actor = Actor::new(&Principal::new(org, None), None);
-    let request = NewApiKey::new(org, KeyName::new("reports").unwrap(), None, Environment::Live);
-    let created = keys.create(&actor, request).await.unwrap();
-    let key = created.private_key.expose_secret().to_owned();
 
     let app = test::init_service(
         App::new()
@@ -85,7 +67,7 @@ async fn the_example_service_serves_valid_keys_and_refuses_the_rest() {
         assert_eq!(body["code"], code);
     }
 
-    keys.revoke(&actor, created.key.id()).await.unwrap();
+    keys.revoke(&actor, id).await.unwrap();
     let revoked = test::call_service(&app, call(Some(("x-api-key", key.clone())))).await;
     assert_eq!(revoked.status().as_u16(), 401);
     let body: Value = test::read_body_json(revoked).await;

@@ -113,8 +113,8 @@ pub fn test_settings(backend: Backend, dir: &TempDir) -> figment::Figment {
         .merge(("server.listen", "127.0.0.1:0"))
         .merge(("server.workers", 2))
         .merge(("database.url", url))
-        .merge(("hashing.memory_kib", 64))
-        .merge(("hashing.iterations", 1))
+        .merge(("hashing.memory_kib", super::CHEAP_ARGON2.memory_kib))
+        .merge(("hashing.iterations", super::CHEAP_ARGON2.iterations))
         .merge(("log.level", "warn"))
 }
 

@@ -1,6 +1,6 @@
 //! What every test binary shares: a real Keymint per test on each storage
 //! backend (`spawn_app`), throwaway PostgreSQL databases, reading a child
-//! process's log, and `for_each_backend!`.
+//! process's log, use cases wired in-process, and `for_each_backend!`.
 //!
 //! Each binary includes this module with `mod support;` (the `api` binary with a
 //! `#[path]`) and uses only part of it.
@@ -8,6 +8,8 @@
 #![allow(dead_code, unused_imports)]
 
 mod app;
+mod in_process;
 pub mod stdout;
 
 pub use app::*;
+pub use in_process::*;
