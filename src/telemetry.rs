@@ -36,8 +36,9 @@ const PATTERNS: [(&str, &str); 5] = [
     ),
     // argon2 PHC strings.
     (r"\$argon2(?:id|i|d)?\$[^\s\x22',;]*", "[redacted hash]"),
-    // Any long opaque run: a key's bare secret, a hash, a signature.
-    (r"[A-Za-z0-9+/_-]{40,}={0,2}", "[redacted]"),
+    // Any long opaque run: a key's bare secret, a hash, a signature. `/` is not
+    // part of a run, so paths (`/api/v2/api-keys/<uuid>/events`) stay readable.
+    (r"[A-Za-z0-9+_-]{40,}={0,2}", "[redacted]"),
 ];
 
 /// The compiled patterns (a test checks that every one compiles).
@@ -138,6 +139,8 @@ mod tests {
             "API key created key_id=019ac0c5-5d1e-7be3-9a4e-3f3c1d1a6a10 org_id=3c90c3cc-0d44-4b50-8888-8dd25736052a",
             "public_key=pk_live_jd6jOLEibB9kXIBNPUovZioV display=sk_live_…6R7c",
             "request failed: storage is unavailable",
+            "http.target=/api/v2/api-keys/019ac0c5-5d1e-7be3-9a4e-3f3c1d1a6a10/events http.route=/api/v2/api-keys/{key_id}/events",
+            "cannot create crates/infrastructure/src/sql/repository/data",
         ] {
             assert_eq!(redact(ordinary), ordinary);
         }
