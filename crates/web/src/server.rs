@@ -106,6 +106,35 @@ pub fn configure(cfg: &mut web::ServiceConfig, body_limit: BodyLimit) {
     );
 }
 
+/// The OpenAPI document at `/openapi.json` (and `/openapi.json/`: every route
+/// answers with and without a trailing slash, and this one is fetched by tools)
+/// and the docs page at `/docs/`.
+fn documentation(cfg: &mut web::ServiceConfig, document: &utoipa::openapi::OpenApi, json: &web::Bytes) {
+    let json = json.clone();
+    cfg.service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", document.clone()))
+        .route(
+            "/openapi.json/",
+            get_or_head().to(move || {
+                let json = json.clone();
+                async move {
+                    actix_web::HttpResponse::Ok()
+                        .content_type("application/json")
+                        .body(json)
+                }
+            }),
+        )
+        // The docs page is for browsers, which follow a redirect to its
+        // directory (its assets are relative to it); API routes never redirect.
+        .route(
+            "/docs",
+            web::get().to(|| async {
+                actix_web::HttpResponse::PermanentRedirect()
+                    .insert_header((header::LOCATION, "/docs/"))
+                    .finish()
+            }),
+        );
+}
+
 /// Starts serving `state` on `listener`. The returned server runs until stopped
 /// or until the process receives SIGINT/SIGTERM, then drains in-flight requests.
 pub fn serve(listener: TcpListener, state: AppState, settings: HttpSettings) -> std::io::Result<Server> {
@@ -113,8 +142,6 @@ pub fn serve(listener: TcpListener, state: AppState, settings: HttpSettings) -> 
     let limit = BodyLimit(settings.body_limit);
     let body_timeout = BodyTimeout(settings.body_timeout);
     let document = crate::openapi();
-    // The document again at `/openapi.json/`: every route answers with and
-    // without a trailing slash, and this one is fetched by tools, not browsers.
     let document_json = web::Bytes::from(serde_json::to_vec(&document).unwrap_or_default());
     let mut server = HttpServer::new(move || {
         App::new()
@@ -150,28 +177,7 @@ pub fn serve(listener: TcpListener, state: AppState, settings: HttpSettings) -> 
             .app_data(web::PayloadConfig::new(limit.0))
             .app_data(web::JsonConfig::default().limit(limit.0))
             .configure(|cfg| configure(cfg, limit))
-            .service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", document.clone()))
-            .route("/openapi.json/", {
-                let json = document_json.clone();
-                get_or_head().to(move || {
-                    let json = json.clone();
-                    async move {
-                        actix_web::HttpResponse::Ok()
-                            .content_type("application/json")
-                            .body(json)
-                    }
-                })
-            })
-            // The docs page is for browsers, which follow a redirect to its
-            // directory (its assets are relative to it); API routes never redirect.
-            .route(
-                "/docs",
-                web::get().to(|| async {
-                    actix_web::HttpResponse::PermanentRedirect()
-                        .insert_header((header::LOCATION, "/docs/"))
-                        .finish()
-                }),
-            )
+            .configure(|cfg| documentation(cfg, &document, &document_json))
             .default_service(web::to(not_found))
     })
     .shutdown_timeout(settings.shutdown_timeout.as_secs());
