@@ -34,5 +34,6 @@ check '"name":"billing-v2"' "the rename"
 check '"action":"rotated"' "the rotations in the audit trail"
 check '"is_revoked":true' "the revocation"
 check '204$' "the delete's 204"
-[ "$(grep -c '"private_key":"sk_live_' "$work/out")" -eq 2 ] || { echo "readme: expected two rotations"; cat "$work/out"; exit 1; }
+# The responses follow each other on one line: count occurrences, not lines.
+[ "$(grep -o '"private_key":"sk_live_' "$work/out" | wc -l)" -eq 2 ] || { echo "readme: expected two rotations"; cat "$work/out"; exit 1; }
 echo "readme: the walkthrough ran as written ($(grep -c . "$work/walkthrough.sh") lines)"
