@@ -1,7 +1,8 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use keymint_domain::PrivateKey;
+use chrono::{DateTime, Utc};
+use keymint_domain::{ApiKey, LookupId, PrivateKey};
 
 use crate::{
     Clock, FailureLimiter, KeyLookup, RepositoryError, SecretHasher, UsageTracker, VerificationCache, VerifiedKey,
@@ -113,27 +114,19 @@ impl VerifyApiKey {
         if !self.limiter.try_reserve(&lookup_id, client, now) {
             return Ok(Verification::RateLimited);
         }
-        let fail = || Ok(Verification::NotFound);
-        let stored = self.lookup.find_by_lookup(&lookup_id).await.map_err(|err| match err {
-            RepositoryError::Unavailable(e) => VerifyApiKeyError::StorageUnavailable(e),
-            other => VerifyApiKeyError::Unexpected(other.into()),
-        })?;
-        let Some(stored) = stored.filter(|stored| stored.environment() == key.environment()) else {
-            return fail();
+        let stored = match self.holder_of(&key, &lookup_id, now).await {
+            Ok(Some(stored)) => stored,
+            Ok(None) => return Ok(Verification::NotFound),
+            Err(err) => {
+                // No verdict (storage or hashing failed): the attempt was no guess
+                // either, and an outage must not spend anyone's budget.
+                self.limiter.refund(&lookup_id, client, now);
+                return Err(err);
+            }
         };
-        let Some((hash, valid_until)) = stored.hash_for(&lookup_id, now) else {
-            return fail();
-        };
-        if !self
-            .hasher
-            .verify(&key, hash)
-            .await
-            .map_err(|e| VerifyApiKeyError::Unexpected(e.into()))?
-        {
-            return fail();
-        }
         // The caller holds the secret: whatever the key's state, this was no guess.
         self.limiter.refund(&lookup_id, client, now);
+        let (stored, valid_until) = stored;
         if stored.is_revoked() {
             return Ok(Verification::Revoked);
         }
@@ -151,6 +144,33 @@ impl VerifyApiKey {
         self.cache.put(&key, verified.clone());
         self.usage.record(verified.key_id, now);
         Ok(Verification::Valid(verified))
+    }
+
+    /// The stored key whose secret `key` is, with the end of its grace period if
+    /// `key` was rotated out; `None` when nothing stored matches (unknown lookup
+    /// id, other environment, lapsed grace period, wrong secret).
+    async fn holder_of(
+        &self,
+        key: &PrivateKey,
+        lookup_id: &LookupId,
+        now: DateTime<Utc>,
+    ) -> Result<Option<(ApiKey, Option<DateTime<Utc>>)>, VerifyApiKeyError> {
+        let stored = self.lookup.find_by_lookup(lookup_id).await.map_err(|err| match err {
+            RepositoryError::Unavailable(e) => VerifyApiKeyError::StorageUnavailable(e),
+            other => VerifyApiKeyError::Unexpected(other.into()),
+        })?;
+        let Some(stored) = stored.filter(|stored| stored.environment() == key.environment()) else {
+            return Ok(None);
+        };
+        let Some((hash, valid_until)) = stored.hash_for(lookup_id, now) else {
+            return Ok(None);
+        };
+        let matched = self
+            .hasher
+            .verify(key, hash)
+            .await
+            .map_err(|e| VerifyApiKeyError::Unexpected(e.into()))?;
+        Ok(if matched { Some((stored, valid_until)) } else { None })
     }
 }
 

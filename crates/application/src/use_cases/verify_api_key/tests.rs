@@ -319,6 +319,20 @@ async fn a_rotated_out_key_verifies_only_inside_its_grace_period() {
 }
 
 #[tokio::test]
+async fn an_attempt_that_reaches_no_verdict_spends_no_budget() {
+    let f = fixture(14, None);
+    let mut ports = Ports::new();
+    ports
+        .repository
+        .expect_find_by_lookup()
+        .returning(|_| Err(RepositoryError::Unavailable(anyhow::anyhow!("down"))));
+    ports.limiter = MockFailureLimiter::new();
+    ports.limiter.expect_try_reserve().times(1).returning(|_, _, _| true);
+    ports.limiter.expect_refund().times(1).returning(|_, _, _| ());
+    assert!(ports.use_case().execute(&f.presented, None).await.is_err());
+}
+
+#[tokio::test]
 async fn storage_outages_are_errors_not_verdicts() {
     let f = fixture(13, None);
     let mut ports = Ports::new();
