@@ -11,14 +11,16 @@ use keymint_application::{
     ApiKeyRepository, ApiKeys, Authenticate, Clock, OrganizationDirectory, TokenVerifier, VerificationCache,
     VerifyApiKey,
 };
-use keymint_infrastructure::sql::{self, Database, DatabaseUrl, SqlApiKeyRepository};
+use keymint_infrastructure::metrics::{self, Observed};
+use keymint_infrastructure::sql::{self, Database, DatabaseUrl, ListenerStats, SqlApiKeyRepository};
 use keymint_infrastructure::{
     Argon2Hasher, CoalescingUsageTracker, Hs256Verifier, InMemoryApiKeyRepository, InMemoryOrganizationDirectory,
     JwksVerifier, OsKeyGenerator, ShardedVerificationCache, SqlOrganizationDirectory, SystemClock,
     WindowFailureLimiter,
 };
 use keymint_migrations::{Migrator, MigratorTrait};
-use keymint_web::{AppState, HttpSettings};
+use keymint_web::{AppState, HttpMetrics, HttpSettings, MetricsRegistry};
+use prometheus_client::registry::Registry;
 use secrecy::ExposeSecret;
 
 use crate::configuration::{AuthMode, DatabaseSettings, Settings, StorageUrl};
@@ -27,6 +29,8 @@ use crate::configuration::{AuthMode, DatabaseSettings, Settings, StorageUrl};
 pub struct Application {
     address: SocketAddr,
     server: Server,
+    /// The metrics listener, when metrics have an address of their own.
+    metrics: Option<(SocketAddr, ServerHandle)>,
     database: Option<Database>,
     usage: Arc<CoalescingUsageTracker>,
 }
@@ -84,6 +88,7 @@ struct VerificationParts {
     cache: Arc<ShardedVerificationCache>,
     limiter: Arc<WindowFailureLimiter>,
     usage: Arc<CoalescingUsageTracker>,
+    listener: Arc<ListenerStats>,
 }
 
 impl VerificationParts {
@@ -101,6 +106,7 @@ impl VerificationParts {
                 verify.failure_window,
             )),
             usage,
+            listener: Arc::default(),
         })
     }
 
@@ -109,11 +115,25 @@ impl VerificationParts {
     async fn listen_for_changes(&self, settings: &Settings) {
         if let StorageUrl::Sql(DatabaseUrl::Postgres(url)) = &settings.database.url {
             let cache: Arc<dyn VerificationCache> = self.cache.clone();
-            let (_, listening) = sql::spawn_change_listener(url.expose_secret().to_owned(), &cache);
+            let (_, listening) =
+                sql::spawn_change_listener(url.expose_secret().to_owned(), &cache, self.listener.clone());
             let wait = settings.database.connect_timeout.max(Duration::from_secs(1));
             if tokio::time::timeout(wait, listening).await.is_err() {
                 tracing::warn!("not yet listening for key changes; other processes' changes reach this one within the cache TTL until it is");
             }
+        }
+    }
+
+    /// What of these the metrics export, with the database's pools.
+    fn observed(&self, settings: &Settings, database: Option<Database>) -> Observed {
+        let listens = matches!(settings.database.url, StorageUrl::Sql(DatabaseUrl::Postgres(_)));
+        Observed {
+            cache: Some(self.cache.clone()),
+            hashing: Some(self.hasher.load().clone()),
+            budgets: Some(self.limiter.clone()),
+            usage: Some(self.usage.clone()),
+            database,
+            listener: listens.then(|| self.listener.clone()),
         }
     }
 
@@ -174,6 +194,23 @@ async fn token_verifier(mode: &AuthMode) -> anyhow::Result<Arc<dyn TokenVerifier
     })
 }
 
+/// Starts the metrics listener when metrics have an address of their own.
+fn serve_metrics(
+    settings: &Settings,
+    registry: &MetricsRegistry,
+) -> anyhow::Result<Option<(SocketAddr, ServerHandle)>> {
+    let Some(requested) = settings.metrics.listen.filter(|_| settings.metrics.enabled) else {
+        return Ok(None);
+    };
+    let listener = TcpListener::bind(requested).with_context(|| format!("metrics.listen: cannot bind {requested}"))?;
+    let address = listener.local_addr()?;
+    let server = keymint_web::serve_metrics(listener, registry.clone())?;
+    let handle = server.handle();
+    tokio::spawn(server);
+    tracing::info!(%address, "metrics listening");
+    Ok(Some((address, handle)))
+}
+
 impl Application {
     /// Opens storage (running migrations), builds every adapter and binds the
     /// listener. Port 0 binds a free port; [`Application::address`] tells which.
@@ -186,6 +223,12 @@ impl Application {
         let verifier = token_verifier(&settings.auth.mode).await?;
         let parts = VerificationParts::new(&settings, repository.clone())?;
         parts.listen_for_changes(&settings).await;
+        let mut registry = Registry::default();
+        metrics::register_process(&mut registry);
+        let keymint = registry.sub_registry_with_prefix("keymint");
+        metrics::register(keymint, parts.observed(&settings, database.clone()));
+        let http_metrics = HttpMetrics::register(keymint);
+        let registry = MetricsRegistry(Arc::new(registry));
         let state = AppState {
             api_keys: ApiKeys::new(
                 repository.clone(),
@@ -199,6 +242,7 @@ impl Application {
             authenticate: Authenticate::new(verifier, directory, settings.auth.require_permissions),
             storage: repository,
             default_environment: settings.keys.default_environment,
+            metrics: http_metrics,
         };
         tracing::info!(
             auth = %settings.describe_auth(),
@@ -216,17 +260,20 @@ impl Application {
         let listener =
             TcpListener::bind(requested).with_context(|| format!("server.listen: cannot bind {requested}"))?;
         let address = listener.local_addr()?;
+        let metrics = serve_metrics(&settings, &registry)?;
         let http = HttpSettings {
             body_limit: settings.server.body_limit_bytes,
             body_timeout: settings.server.body_timeout,
             workers: settings.server.workers,
             shutdown_timeout: settings.server.shutdown_timeout,
+            metrics: (settings.metrics.enabled && settings.metrics.listen.is_none()).then_some(registry),
         };
         let server = keymint_web::serve(listener, state, http)?;
         tracing::info!(%address, "Keymint listening");
         Ok(Self {
             address,
             server,
+            metrics,
             database,
             usage: parts.usage,
         })
@@ -235,6 +282,11 @@ impl Application {
     /// The bound address.
     pub fn address(&self) -> SocketAddr {
         self.address
+    }
+
+    /// Where `/metrics` is served when it has an address of its own.
+    pub fn metrics_address(&self) -> Option<SocketAddr> {
+        self.metrics.as_ref().map(|(address, _)| *address)
     }
 
     /// A handle to stop the server from elsewhere (tests, signal handlers).
@@ -246,6 +298,9 @@ impl Application {
     /// finish, then closes the database cleanly.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let result = self.server.await;
+        if let Some((_, metrics)) = &self.metrics {
+            metrics.stop(true).await;
+        }
         // In-flight requests are done: whatever usage they recorded is written now.
         match self.usage.flush().await {
             Ok(written) => tracing::info!(keys = written, "key usage flushed"),

@@ -65,6 +65,20 @@ pub struct Settings {
     pub verify: VerifySettings,
     /// Logging.
     pub log: LogSettings,
+    /// Prometheus metrics.
+    pub metrics: MetricsSettings,
+}
+
+/// `[metrics]`
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsSettings {
+    /// Whether `/metrics` is served at all.
+    pub enabled: bool,
+    /// Serve `/metrics` here only, away from the API; empty = on the API's
+    /// listener.
+    #[serde(deserialize_with = "values::optional_socket_address")]
+    pub listen: Option<SocketAddr>,
 }
 
 /// `[server]`

@@ -17,6 +17,8 @@ fn the_shipped_defaults_load_and_use_sqlite_under_data() {
     assert_eq!(settings.argon2_params(), Argon2Params::default());
     assert_eq!(settings.keys.default_environment, Environment::Live);
     assert!(settings.uses_development_secret());
+    assert!(settings.metrics.enabled, "metrics are on, on the API's listener");
+    assert_eq!(settings.metrics.listen, None);
 }
 
 #[test]
@@ -96,9 +98,10 @@ fn production_accepts_a_jwks_without_any_secret() {
 
 #[test]
 fn bad_values_are_refused_with_the_key_named() {
-    let cases: [(&str, Result<Settings, ConfigError>); 5] = [
+    let cases: [(&str, Result<Settings, ConfigError>); 6] = [
         ("hashing.memory_kib", with("hashing.memory_kib", "lots")),
         ("server.listen", with("server.listen", "localhost")),
+        ("metrics.listen", with("metrics.listen", "localhost:9090")),
         ("keys.default_environment", with("keys.default_environment", "prod")),
         ("hashing", with("hashing.iterations", 0)),
         ("typo", with("server.typo", 1)),

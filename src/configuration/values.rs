@@ -33,6 +33,18 @@ pub(super) fn socket_address<'de, D: Deserializer<'de>>(d: D) -> Result<SocketAd
         .map_err(|_| D::Error::custom(format!("'{text}' is not a socket address such as 127.0.0.1:8080")))
 }
 
+/// A socket address, or empty for "not set".
+pub(super) fn optional_socket_address<'de, D: Deserializer<'de>>(d: D) -> Result<Option<SocketAddr>, D::Error> {
+    match optional_text(d)? {
+        None => Ok(None),
+        Some(text) => text
+            .trim()
+            .parse()
+            .map(Some)
+            .map_err(|_| D::Error::custom(format!("'{text}' is not a socket address such as 127.0.0.1:9090"))),
+    }
+}
+
 /// `live` or `test`.
 pub(super) fn environment<'de, D: Deserializer<'de>>(d: D) -> Result<Environment, D::Error> {
     String::deserialize(d)?

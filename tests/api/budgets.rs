@@ -10,10 +10,10 @@ use std::time::Duration;
 use async_trait::async_trait;
 use futures_util::future::join_all;
 use keymint_application::{HashError, NoUsageTracker, NoVerificationCache, SecretHasher, Verification, VerifyApiKey};
-use keymint_domain::{Environment, KeyMaterial, PrivateKey, SecretHash, CHECKSUM_CHARS};
+use keymint_domain::{PrivateKey, SecretHash};
 use keymint_infrastructure::{Argon2Hasher, SystemClock, WindowFailureLimiter};
 
-use crate::support::{one_key, CHEAP_ARGON2};
+use crate::support::{guess_at, one_key, CHEAP_ARGON2};
 
 /// The real hasher, counting the verifications it runs.
 struct Counting {
@@ -59,29 +59,6 @@ async fn service(per_key: u32) -> Service {
         hasher,
         key: target.private_key,
     }
-}
-
-/// A guess at the real key: its lookup id (public), another secret, and the
-/// checksum recomputed as anyone can (CRC32 is no secret), so the guess passes
-/// the format check and costs the service a lookup and a hash.
-fn guess_at(key: &str) -> String {
-    const BASE62: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
-    let lookup = PrivateKey::parse(key).unwrap().lookup_id();
-    let other = KeyMaterial::generate(Environment::Live, &mut rand_core::OsRng);
-    let text = other
-        .private_key()
-        .expose_secret()
-        .replacen(other.lookup_id().as_str(), lookup.as_str(), 1);
-    let payload = &text[..text.len() - CHECKSUM_CHARS];
-    let mut crc = u64::from(crc32fast::hash(payload.as_bytes()));
-    let mut checksum = [0u8; CHECKSUM_CHARS];
-    for digit in checksum.iter_mut().rev() {
-        *digit = BASE62[(crc % 62) as usize];
-        crc /= 62;
-    }
-    let guess = format!("{payload}{}", std::str::from_utf8(&checksum).unwrap());
-    assert_eq!(PrivateKey::parse(&guess).unwrap().lookup_id(), lookup);
-    guess
 }
 
 #[tokio::test]

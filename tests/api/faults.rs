@@ -182,6 +182,26 @@ async fn losing_postgres_gives_bounded_503s_and_recovery_without_losing_acknowle
     for status in in_flight.await.unwrap() {
         assert!(status == 201 || status == 503, "no 5xx but 503: {status}");
     }
+    // Operators see it: the failed statements are counted as unavailability.
+    let metrics = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let unavailable: f64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("keymint_db_errors_total{kind=\"unavailable\"} "))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        unavailable >= 13.0,
+        "10 creates, the probe, the list, the verify: {unavailable}"
+    );
 
     proxy.restore();
     let recovered = Instant::now();

@@ -14,6 +14,7 @@ mod faults;
 mod health;
 mod jwks;
 mod lifecycle;
+mod metrics;
 mod openapi;
 mod slow_bodies;
 mod sqlite_storage;

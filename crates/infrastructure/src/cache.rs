@@ -1,6 +1,7 @@
 //! The cache of successful verifications: the hot path's only shared state.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -29,6 +30,38 @@ pub struct ShardedVerificationCache {
     /// an argon2 verification, so it is rare next to hits), never a hit.
     by_key: Mutex<HashMap<KeyId, Vec<Digest>>>,
     ttl: Duration,
+    capacity: usize,
+    counts: Counts,
+}
+
+/// Plain atomics, read by metrics at scrape time: a hit pays one relaxed add.
+#[derive(Default)]
+struct Counts {
+    hits: AtomicU64,
+    misses: AtomicU64,
+    expired: AtomicU64,
+    crowded_out: AtomicU64,
+    invalidated: AtomicU64,
+}
+
+/// What the cache has done since it started, and what it holds now.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CacheStats {
+    /// Lookups answered from the cache.
+    pub hits: u64,
+    /// Lookups the cache could not answer (absent or lapsed).
+    pub misses: u64,
+    /// Entries dropped because their TTL had passed.
+    pub expired: u64,
+    /// Live entries dropped to make room for a new one.
+    pub crowded_out: u64,
+    /// Entries dropped because their key changed (revoked, rotated, updated,
+    /// deleted, here or in another process).
+    pub invalidated: u64,
+    /// Entries held now (lapsed ones included until swept).
+    pub entries: u64,
+    /// The most entries it holds.
+    pub capacity: u64,
 }
 
 type Digest = [u8; 32];
@@ -90,6 +123,22 @@ impl ShardedVerificationCache {
             shards,
             by_key: Mutex::new(HashMap::new()),
             ttl,
+            capacity,
+            counts: Counts::default(),
+        }
+    }
+
+    /// Counts since start-up, and the current size.
+    pub fn stats(&self) -> CacheStats {
+        let count = |n: &AtomicU64| n.load(Relaxed);
+        CacheStats {
+            hits: count(&self.counts.hits),
+            misses: count(&self.counts.misses),
+            expired: count(&self.counts.expired),
+            crowded_out: count(&self.counts.crowded_out),
+            invalidated: count(&self.counts.invalidated),
+            entries: u64::try_from(self.len()).unwrap_or(u64::MAX),
+            capacity: u64::try_from(self.capacity).unwrap_or(u64::MAX),
         }
     }
 
@@ -126,8 +175,8 @@ impl ShardedVerificationCache {
             Some(cached) => cached.stored.elapsed() >= self.ttl,
             None => true,
         };
-        if lapsed {
-            shard.entries.remove(digest);
+        if lapsed && shard.entries.remove(digest).is_some() {
+            self.counts.expired.fetch_add(1, Relaxed);
             unindex(&mut index, id, digest);
         }
     }
@@ -136,11 +185,22 @@ impl ShardedVerificationCache {
 impl VerificationCache for ShardedVerificationCache {
     fn get(&self, presented: &PrivateKey) -> Option<VerifiedKey> {
         let digest = self.digest(presented);
-        let shard = self.shard(&digest)?;
-        let cached = shard.entries.get(&digest)?;
+        let miss = || {
+            self.counts.misses.fetch_add(1, Relaxed);
+            None
+        };
+        let Some(shard) = self.shard(&digest) else {
+            return miss();
+        };
+        let Some(cached) = shard.entries.get(&digest) else {
+            drop(shard);
+            return miss();
+        };
         if cached.stored.elapsed() < self.ttl {
+            self.counts.hits.fetch_add(1, Relaxed);
             return Some(cached.verified.clone());
         }
+        self.counts.misses.fetch_add(1, Relaxed);
         let id = cached.verified.key_id;
         // Taking the index lock while holding a shard would invert the lock order.
         drop(shard);
@@ -154,6 +214,7 @@ impl VerificationCache for ShardedVerificationCache {
         let Some(mut shard) = self.shard(&digest) else { return };
         if shard.entries.len() >= shard.capacity && !shard.entries.contains_key(&digest) {
             let ttl = self.ttl;
+            let before = shard.entries.len();
             shard.entries.retain(|digest, cached| {
                 let live = cached.stored.elapsed() < ttl;
                 if !live {
@@ -161,11 +222,14 @@ impl VerificationCache for ShardedVerificationCache {
                 }
                 live
             });
+            let swept = before - shard.entries.len();
+            self.counts.expired.fetch_add(swept as u64, Relaxed);
             if shard.entries.len() >= shard.capacity {
                 // Full of live entries: drop an arbitrary one. It only costs that
                 // key one more argon2 check.
                 if let Some(victim) = shard.entries.keys().next().copied() {
                     if let Some(dropped) = shard.entries.remove(&victim) {
+                        self.counts.crowded_out.fetch_add(1, Relaxed);
                         unindex(&mut index, dropped.verified.key_id, &victim);
                     }
                 }
@@ -193,6 +257,7 @@ impl VerificationCache for ShardedVerificationCache {
         let mut index = lock(&self.by_key);
         let Some(mut shard) = self.shard(&digest) else { return };
         if let Some(dropped) = shard.entries.remove(&digest) {
+            self.counts.invalidated.fetch_add(1, Relaxed);
             unindex(&mut index, dropped.verified.key_id, &digest);
         }
     }
@@ -203,6 +268,7 @@ impl VerificationCache for ShardedVerificationCache {
             if let Some(mut shard) = self.shard(&digest) {
                 if shard.entries.get(&digest).is_some_and(|c| c.verified.key_id == id) {
                     shard.entries.remove(&digest);
+                    self.counts.invalidated.fetch_add(1, Relaxed);
                 }
             }
         }
@@ -212,7 +278,9 @@ impl VerificationCache for ShardedVerificationCache {
         let mut index = lock(&self.by_key);
         index.clear();
         for shard in self.shards.iter() {
-            lock(shard).entries.clear();
+            let mut shard = lock(shard);
+            self.counts.invalidated.fetch_add(shard.entries.len() as u64, Relaxed);
+            shard.entries.clear();
         }
     }
 }
@@ -300,6 +368,35 @@ mod tests {
         assert_eq!(cache.get(a.private_key()), None);
         assert!(cache.is_empty());
         assert_index_matches(&cache);
+    }
+
+    #[test]
+    fn stats_count_hits_misses_and_each_kind_of_eviction() {
+        let cache = ShardedVerificationCache::new(1, Duration::from_millis(50));
+        let (a, b) = (new_key(), new_key());
+        assert_eq!(cache.get(a.private_key()), None);
+        cache.put(a.private_key(), verified(1));
+        assert!(cache.get(a.private_key()).is_some());
+        cache.put(b.private_key(), verified(2)); // crowds `a` out of the one place
+        cache.evict_key(KeyId::from_uuid(Uuid::from_u128(2)));
+        cache.put(a.private_key(), verified(1));
+        std::thread::sleep(Duration::from_millis(80));
+        assert_eq!(cache.get(a.private_key()), None, "lapsed");
+        assert_eq!(
+            cache.stats(),
+            CacheStats {
+                hits: 1,
+                misses: 2,
+                expired: 1,
+                crowded_out: 1,
+                invalidated: 1,
+                entries: 0,
+                capacity: 1,
+            }
+        );
+        cache.put(a.private_key(), verified(1));
+        cache.evict_all();
+        assert_eq!(cache.stats().invalidated, 2, "clearing counts what it dropped");
     }
 
     #[test]

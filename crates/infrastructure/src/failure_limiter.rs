@@ -4,6 +4,7 @@ use std::collections::hash_map::RandomState;
 use std::collections::HashMap;
 use std::hash::BuildHasher;
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
@@ -29,6 +30,20 @@ pub struct WindowFailureLimiter {
     /// check allocates nothing and the map holds no key material.
     digest: RandomState,
     budgets: Mutex<Budgets>,
+    refused_by_client: AtomicU64,
+    refused_by_key: AtomicU64,
+}
+
+/// Attempts refused without hashing since start-up, by the budget that ran out
+/// (a client over both counts as a client refusal), and what is tracked now.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BudgetStats {
+    /// Refused because the client's budget over all keys was spent.
+    pub refused_by_client: u64,
+    /// Refused because the client's budget on that one key was spent.
+    pub refused_by_key: u64,
+    /// Clients and (client, key) pairs with a live window.
+    pub tracked: u64,
 }
 
 #[derive(Debug, Default)]
@@ -136,6 +151,17 @@ impl WindowFailureLimiter {
             window: chrono::Duration::from_std(window).unwrap_or(chrono::Duration::MAX),
             digest: RandomState::new(),
             budgets: Mutex::new(Budgets::default()),
+            refused_by_client: AtomicU64::new(0),
+            refused_by_key: AtomicU64::new(0),
+        }
+    }
+
+    /// Refusals since start-up, and the windows tracked now.
+    pub fn stats(&self) -> BudgetStats {
+        BudgetStats {
+            refused_by_client: self.refused_by_client.load(Relaxed),
+            refused_by_key: self.refused_by_key.load(Relaxed),
+            tracked: u64::try_from(self.tracked()).unwrap_or(u64::MAX),
         }
     }
 
@@ -155,8 +181,12 @@ impl FailureLimiter for WindowFailureLimiter {
         let key = self.key(lookup_id, client);
         let mut budgets = self.budgets.lock().unwrap_or_else(PoisonError::into_inner);
         let Budgets { clients, keys } = &mut *budgets;
-        let client_room = client.is_none_or(|ip| clients.has_room(&ip, self.per_client, now, self.window));
-        if !(client_room && keys.has_room(&key, self.per_key, now, self.window)) {
+        if !client.is_none_or(|ip| clients.has_room(&ip, self.per_client, now, self.window)) {
+            self.refused_by_client.fetch_add(1, Relaxed);
+            return false;
+        }
+        if !keys.has_room(&key, self.per_key, now, self.window) {
+            self.refused_by_key.fetch_add(1, Relaxed);
             return false;
         }
         keys.count(key, self.per_key, now, self.window);

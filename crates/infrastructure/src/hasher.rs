@@ -8,6 +8,7 @@ use async_trait::async_trait;
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TryRecvError};
 use keymint_application::{HashError, SecretHasher};
 use keymint_domain::{PrivateKey, SecretHash};
+use prometheus_client::metrics::histogram::Histogram;
 use tokio::sync::oneshot;
 use zeroize::{Zeroize, Zeroizing};
 
@@ -185,15 +186,44 @@ struct Job {
 
 /// How long jobs waited for a hashing thread, and how many are waiting now;
 /// read by metrics.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct HashingLoad {
+    threads: usize,
     queued: std::sync::atomic::AtomicUsize,
     running: std::sync::atomic::AtomicUsize,
     waited_micros: std::sync::atomic::AtomicU64,
     jobs: std::sync::atomic::AtomicU64,
+    waits: Histogram,
 }
 
+/// Upper bounds, in seconds, of the queue-wait histogram's buckets: from "a
+/// thread was free" to "callers are timing out".
+const WAIT_BUCKETS: [f64; 12] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
+];
+
 impl HashingLoad {
+    fn new(threads: usize) -> Self {
+        Self {
+            threads,
+            queued: Default::default(),
+            running: Default::default(),
+            waited_micros: Default::default(),
+            jobs: Default::default(),
+            waits: Histogram::new(WAIT_BUCKETS),
+        }
+    }
+
+    /// Hashing threads, busy or not: the hashing permits.
+    pub fn threads(&self) -> usize {
+        self.threads
+    }
+
+    /// How long each job waited for a thread, in seconds.
+    pub fn waits(&self) -> &Histogram {
+        &self.waits
+    }
+
     /// Jobs waiting for a hashing thread now.
     pub fn queued(&self) -> usize {
         self.queued.load(std::sync::atomic::Ordering::Relaxed)
@@ -250,7 +280,9 @@ fn serve(mut worker: Argon2Worker, jobs: &Receiver<Job>, load: &HashingLoad, rel
         if job.reply.is_closed() {
             continue;
         }
-        let waited = u64::try_from(job.queued.elapsed().as_micros()).unwrap_or(u64::MAX);
+        let waited = job.queued.elapsed();
+        load.waits.observe(waited.as_secs_f64());
+        let waited = u64::try_from(waited.as_micros()).unwrap_or(u64::MAX);
         load.waited_micros.fetch_add(waited, Relaxed);
         load.jobs.fetch_add(1, Relaxed);
         load.running.fetch_add(1, Relaxed);
@@ -288,8 +320,9 @@ impl Argon2Hasher {
     pub fn with_threads(params: Argon2Params, threads: usize) -> Result<Self, HashError> {
         params.check()?;
         let (sender, receiver) = crossbeam_channel::unbounded::<Job>();
-        let load = Arc::new(HashingLoad::default());
-        for i in 0..threads.max(1) {
+        let threads = threads.max(1);
+        let load = Arc::new(HashingLoad::new(threads));
+        for i in 0..threads {
             let (receiver, load) = (receiver.clone(), Arc::clone(&load));
             let worker = Argon2Worker::new(params)?;
             std::thread::Builder::new()
@@ -303,7 +336,7 @@ impl Argon2Hasher {
     }
 
     /// How busy hashing is.
-    pub fn load(&self) -> &HashingLoad {
+    pub fn load(&self) -> &Arc<HashingLoad> {
         &self.load
     }
 
@@ -429,7 +462,7 @@ mod tests {
     #[test]
     fn a_worker_wipes_its_memory_before_it_waits_and_only_then() {
         let (jobs, receiver) = crossbeam_channel::unbounded();
-        let load = HashingLoad::default();
+        let load = HashingLoad::new(1);
         let mut replies = Vec::new();
         for i in 0..4 {
             let (reply, done) = oneshot::channel();
@@ -465,7 +498,7 @@ mod tests {
     #[tokio::test]
     async fn a_caller_that_gave_up_costs_no_hash() {
         let (jobs, receiver) = crossbeam_channel::unbounded();
-        let load = HashingLoad::default();
+        let load = HashingLoad::new(1);
         let (reply, done) = oneshot::channel();
         drop(done);
         jobs.send(Job {
@@ -490,7 +523,7 @@ mod tests {
             reply,
         })
         .unwrap();
-        let load = HashingLoad::default();
+        let load = HashingLoad::new(1);
         load.queued.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let closer = std::thread::spawn(move || {
             std::thread::sleep(Duration::from_millis(300));

@@ -11,7 +11,7 @@ use sea_orm::{ActiveValue, ColumnTrait, EntityTrait, QueryFilter};
 use uuid::Uuid;
 
 use crate::sql::entity::organizations;
-use crate::sql::{classify, Database};
+use crate::sql::Database;
 
 /// Mappings never change once made, so each process remembers the ones it has
 /// seen; the bound only keeps a flood of distinct ids from growing memory.
@@ -65,7 +65,7 @@ impl OrganizationDirectory for SqlOrganizationDirectory {
             .filter(organizations::Column::ExternalId.eq(external_id))
             .one(&self.db.read)
             .await
-            .map_err(classify)?;
+            .map_err(|e| self.db.classify(e))?;
         let id = match existing {
             Some(row) => row.id,
             None => {
@@ -84,12 +84,12 @@ impl OrganizationDirectory for SqlOrganizationDirectory {
                     )
                     .exec_without_returning(&self.db.write)
                     .await
-                    .map_err(classify)?;
+                    .map_err(|e| self.db.classify(e))?;
                 organizations::Entity::find()
                     .filter(organizations::Column::ExternalId.eq(external_id))
                     .one(&self.db.write)
                     .await
-                    .map_err(classify)?
+                    .map_err(|e| self.db.classify(e))?
                     .ok_or_else(|| RepositoryError::Unexpected(anyhow::anyhow!("organisation vanished after insert")))?
                     .id
             }

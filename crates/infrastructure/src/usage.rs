@@ -1,6 +1,7 @@
 //! `last_used_at`, coalesced in memory and written in batches.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::Duration;
 
@@ -16,6 +17,22 @@ pub struct CoalescingUsageTracker {
     sink: Arc<dyn UsageSink>,
     /// Serialises flushes so a shutdown flush waits for a periodic one in flight.
     flushing: tokio::sync::Mutex<()>,
+    flushes: AtomicU64,
+    failed_flushes: AtomicU64,
+    written: AtomicU64,
+}
+
+/// What the tracker has written since start-up, and what waits to be written.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct UsageStats {
+    /// Flushes that wrote a batch.
+    pub flushes: u64,
+    /// Flushes whose write failed (their uses were kept for the next one).
+    pub failed_flushes: u64,
+    /// Keys whose `last_used_at` was written, summed over flushes.
+    pub keys_written: u64,
+    /// Keys with a use not yet written.
+    pub pending: u64,
 }
 
 impl std::fmt::Debug for CoalescingUsageTracker {
@@ -31,6 +48,20 @@ impl CoalescingUsageTracker {
             pending: Mutex::new(HashMap::new()),
             sink,
             flushing: tokio::sync::Mutex::new(()),
+            flushes: AtomicU64::new(0),
+            failed_flushes: AtomicU64::new(0),
+            written: AtomicU64::new(0),
+        }
+    }
+
+    /// Counts since start-up, and the uses waiting now.
+    pub fn stats(&self) -> UsageStats {
+        let pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner).len();
+        UsageStats {
+            flushes: self.flushes.load(Relaxed),
+            failed_flushes: self.failed_flushes.load(Relaxed),
+            keys_written: self.written.load(Relaxed),
+            pending: u64::try_from(pending).unwrap_or(u64::MAX),
         }
     }
 
@@ -46,6 +77,7 @@ impl CoalescingUsageTracker {
             return Ok(0);
         }
         if let Err(err) = self.sink.record_usage(&batch).await {
+            self.failed_flushes.fetch_add(1, Relaxed);
             let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
             for (id, at) in batch {
                 let entry = pending.entry(id).or_insert(at);
@@ -53,6 +85,8 @@ impl CoalescingUsageTracker {
             }
             return Err(err.into());
         }
+        self.flushes.fetch_add(1, Relaxed);
+        self.written.fetch_add(batch.len() as u64, Relaxed);
         Ok(batch.len())
     }
 
@@ -99,7 +133,14 @@ mod tests {
             tracker.pending.lock().unwrap().get(&id),
             Some(&(t0 + chrono::Duration::seconds(3)))
         );
+        assert_eq!(tracker.stats().pending, 1);
         assert_eq!(tracker.flush().await.unwrap(), 1, "one write for three uses");
         assert_eq!(tracker.flush().await.unwrap(), 0);
+        let stats = tracker.stats();
+        assert_eq!(
+            (stats.flushes, stats.failed_flushes, stats.keys_written, stats.pending),
+            (1, 0, 1, 0),
+            "an empty flush writes nothing and is not counted"
+        );
     }
 }

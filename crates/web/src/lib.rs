@@ -8,6 +8,7 @@
 mod error;
 mod extract;
 mod logging;
+mod metrics;
 mod openapi;
 mod routes;
 mod server;
@@ -17,7 +18,8 @@ mod validation;
 pub use error::{ApiError, FieldError};
 pub use extract::{Authenticated, BodyLimit, BodyTimeout, OptionalJson, ValidatedJson, VerifiedApiKey};
 pub use logging::causes;
+pub use metrics::{HttpMetrics, MetricsRegistry};
 pub use openapi::openapi;
-pub use server::{configure, serve, HttpSettings};
+pub use server::{configure, serve, serve_metrics, HttpSettings};
 pub use state::AppState;
 pub use validation::FromJsonBody;

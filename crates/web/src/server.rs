@@ -9,6 +9,7 @@ use tracing_actix_web::{RequestId, TracingLogger};
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::logging::RequestSpan;
+use crate::metrics::{self, MetricsRegistry};
 use crate::routes::{api_keys, health, method_not_allowed, not_found, verify};
 use crate::{AppState, BodyLimit, BodyTimeout};
 
@@ -23,6 +24,9 @@ pub struct HttpSettings {
     pub workers: usize,
     /// How long in-flight requests may take to finish on shutdown.
     pub shutdown_timeout: Duration,
+    /// Serve `/metrics` on this listener too (when metrics have no address of
+    /// their own).
+    pub metrics: Option<MetricsRegistry>,
 }
 
 impl Default for HttpSettings {
@@ -32,6 +36,7 @@ impl Default for HttpSettings {
             body_timeout: BodyTimeout::default().0,
             workers: 0,
             shutdown_timeout: Duration::from_secs(30),
+            metrics: None,
         }
     }
 }
@@ -135,6 +140,31 @@ fn documentation(cfg: &mut web::ServiceConfig, document: &utoipa::openapi::OpenA
         );
 }
 
+/// `GET /metrics` (and HEAD, with or without the trailing slash).
+fn metrics_route(cfg: &mut web::ServiceConfig, registry: &MetricsRegistry) {
+    cfg.service(
+        web::resource(both("/metrics"))
+            .app_data(web::Data::new(registry.clone()))
+            .route(get_or_head().to(metrics::scrape))
+            .default_service(web::to(|| async { method_not_allowed("GET, HEAD") })),
+    );
+}
+
+/// Serves only `/metrics` on `listener` (its own address, away from the API),
+/// on one worker: a scrape every few seconds needs no more.
+pub fn serve_metrics(listener: TcpListener, registry: MetricsRegistry) -> std::io::Result<Server> {
+    Ok(HttpServer::new(move || {
+        App::new()
+            .configure(|cfg| metrics_route(cfg, &registry))
+            .default_service(web::to(not_found))
+    })
+    .workers(1)
+    .disable_signals()
+    .shutdown_timeout(1)
+    .listen(listener)?
+    .run())
+}
+
 /// Starts serving `state` on `listener`. The returned server runs until stopped
 /// or until the process receives SIGINT/SIGTERM, then drains in-flight requests.
 pub fn serve(listener: TcpListener, state: AppState, settings: HttpSettings) -> std::io::Result<Server> {
@@ -143,7 +173,9 @@ pub fn serve(listener: TcpListener, state: AppState, settings: HttpSettings) -> 
     let body_timeout = BodyTimeout(settings.body_timeout);
     let document = crate::openapi();
     let document_json = web::Bytes::from(serde_json::to_vec(&document).unwrap_or_default());
+    let exposed = settings.metrics.clone();
     let mut server = HttpServer::new(move || {
+        let observed = state.metrics.clone();
         App::new()
             // Inside TracingLogger, so the request id it assigned is available.
             .wrap_fn(|req, srv| {
@@ -178,7 +210,15 @@ pub fn serve(listener: TcpListener, state: AppState, settings: HttpSettings) -> 
             .app_data(web::JsonConfig::default().limit(limit.0))
             .configure(|cfg| configure(cfg, limit))
             .configure(|cfg| documentation(cfg, &document, &document_json))
+            .configure(|cfg| {
+                if let Some(registry) = &exposed {
+                    metrics_route(cfg, registry);
+                }
+            })
             .default_service(web::to(not_found))
+            // Outermost: times the whole answer, logging included, and sees the
+            // final status of every request.
+            .wrap_fn(move |req, srv| metrics::observe(&observed, req, srv))
     })
     .shutdown_timeout(settings.shutdown_timeout.as_secs());
     if settings.workers > 0 {

@@ -3,6 +3,8 @@ use std::sync::Arc;
 use keymint_application::{ApiKeys, Authenticate, StorageHealth, VerifyApiKey};
 use keymint_domain::Environment;
 
+use crate::HttpMetrics;
+
 /// What the handlers need: the use cases, the token verifier and a few settings.
 #[derive(Clone)]
 pub struct AppState {
@@ -16,6 +18,8 @@ pub struct AppState {
     pub storage: Arc<dyn StorageHealth>,
     /// The environment of keys created without one.
     pub default_environment: Environment,
+    /// Request and verification counts.
+    pub metrics: HttpMetrics,
 }
 
 impl std::fmt::Debug for AppState {

@@ -71,6 +71,7 @@ fn state_with(store: MockKeyStore, health: MockStorageHealth, verifier: MockToke
         ),
         storage: Arc::new(health),
         default_environment: Environment::Live,
+        metrics: keymint_web::HttpMetrics::default(),
     }
 }
 

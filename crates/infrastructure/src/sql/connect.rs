@@ -1,13 +1,16 @@
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
 use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
 
+use keymint_application::RepositoryError;
 use sea_orm::sqlx::postgres::PgConnection;
 use sea_orm::sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sea_orm::sqlx::{ConnectOptions as _, Connection};
-use sea_orm::{ConnectOptions, DatabaseConnection, SqlxSqliteConnector};
+use sea_orm::{ConnectOptions, DatabaseConnection, DbErr, SqlxSqliteConnector};
 
 /// How to reach the database.
 #[derive(Clone, Debug)]
@@ -46,9 +49,103 @@ pub struct Database {
     pub read: DatabaseConnection,
     /// For writes.
     pub write: DatabaseConnection,
+    /// Whether `read` and `write` are one pool (PostgreSQL, in-memory SQLite).
+    shared: bool,
+    /// Failed statements, shared by every clone.
+    pub errors: Arc<DatabaseErrors>,
+}
+
+/// Statements that failed since start-up, by what the failure means for callers.
+/// Conflicts (a unique key taken) are answers, not errors, and are not counted.
+#[derive(Debug, Default)]
+pub struct DatabaseErrors {
+    unavailable: AtomicU64,
+    unexpected: AtomicU64,
+}
+
+impl DatabaseErrors {
+    /// The database could not be reached, or was busy past its timeout.
+    pub fn unavailable(&self) -> u64 {
+        self.unavailable.load(Relaxed)
+    }
+
+    /// Anything else: a bug, a constraint, a corrupt row.
+    pub fn unexpected(&self) -> u64 {
+        self.unexpected.load(Relaxed)
+    }
+
+    pub(crate) fn count_unavailable(&self) {
+        self.unavailable.fetch_add(1, Relaxed);
+    }
+}
+
+/// One connection pool's use now.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PoolStats {
+    /// `"read"` or `"write"` on SQLite; `"shared"` where one pool serves both.
+    pub pool: &'static str,
+    /// Connections open, idle or not.
+    pub open: u32,
+    /// Open connections not lent out.
+    pub idle: u32,
+    /// The most it opens.
+    pub max: u32,
 }
 
 impl Database {
+    fn new(read: DatabaseConnection, write: DatabaseConnection, shared: bool) -> Self {
+        Self {
+            read,
+            write,
+            shared,
+            errors: Arc::default(),
+        }
+    }
+
+    /// Turns a sea-orm error into the repository's, counting it.
+    pub(crate) fn classify(&self, err: DbErr) -> RepositoryError {
+        let classified = super::repository::classify(err);
+        match classified {
+            RepositoryError::Unavailable(_) => self.errors.count_unavailable(),
+            RepositoryError::Unexpected(_) => {
+                self.errors.unexpected.fetch_add(1, Relaxed);
+            }
+            _ => {}
+        }
+        classified
+    }
+
+    /// Each pool's connections now.
+    pub fn pools(&self) -> Vec<PoolStats> {
+        let pools: &[(&'static str, &DatabaseConnection)] = if self.shared {
+            &[("shared", &self.write)]
+        } else {
+            &[("read", &self.read), ("write", &self.write)]
+        };
+        pools
+            .iter()
+            .filter_map(|&(pool, connection)| {
+                let (open, idle, max) = match connection {
+                    DatabaseConnection::SqlxPostgresPoolConnection(_) => {
+                        let p = connection.get_postgres_connection_pool();
+                        (p.size(), p.num_idle(), p.options().get_max_connections())
+                    }
+                    DatabaseConnection::SqlxSqlitePoolConnection(_) => {
+                        let p = connection.get_sqlite_connection_pool();
+                        (p.size(), p.num_idle(), p.options().get_max_connections())
+                    }
+                    _ => return None,
+                };
+                Some(PoolStats {
+                    pool,
+                    open,
+                    idle: u32::try_from(idle).unwrap_or(u32::MAX),
+                    max,
+                })
+            })
+            .collect()
+    }
+
     /// Closes both pools, waiting for connections in use to be returned.
     pub async fn close(self) {
         let _ = self.read.close().await;
@@ -146,10 +243,7 @@ async fn connect_postgres(url: &str, options: &DatabaseOptions) -> Result<Databa
     let db = sea_orm::Database::connect(opts)
         .await
         .map_err(|e| ConnectError::Connect(e.into()))?;
-    Ok(Database {
-        read: db.clone(),
-        write: db,
-    })
+    Ok(Database::new(db.clone(), db, true))
 }
 
 async fn connect_sqlite(url: &str, options: &DatabaseOptions) -> Result<Database, ConnectError> {
@@ -198,17 +292,15 @@ async fn connect_sqlite(url: &str, options: &DatabaseOptions) -> Result<Database
     if in_memory {
         // Each in-memory connection is its own database, so readers must share the
         // writer's single connection.
-        return Ok(Database {
-            read: write.clone(),
-            write,
-        });
+        return Ok(Database::new(write.clone(), write, true));
     }
     let read_pool = pool(options.max_connections.max(1))
         .connect_with(base.read_only(true))
         .await
         .map_err(|e| ConnectError::Connect(e.into()))?;
-    Ok(Database {
-        read: SqlxSqliteConnector::from_sqlx_sqlite_pool(read_pool),
+    Ok(Database::new(
+        SqlxSqliteConnector::from_sqlx_sqlite_pool(read_pool),
         write,
-    })
+        false,
+    ))
 }

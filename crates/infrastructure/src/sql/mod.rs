@@ -5,7 +5,6 @@ pub(crate) mod entity;
 mod listener;
 mod repository;
 
-pub use connect::{connect, ConnectError, Database, DatabaseOptions, DatabaseUrl};
-pub use listener::spawn_change_listener;
-pub(crate) use repository::classify;
+pub use connect::{connect, ConnectError, Database, DatabaseErrors, DatabaseOptions, DatabaseUrl, PoolStats};
+pub use listener::{spawn_change_listener, ListenerStats};
 pub use repository::{SqlApiKeyRepository, KEY_CHANGES_CHANNEL};

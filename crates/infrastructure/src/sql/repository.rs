@@ -1,3 +1,5 @@
+use std::time::SystemTime;
+
 use anyhow::{anyhow, Context};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -13,6 +15,7 @@ use sea_orm::{
 };
 
 use super::entity::{api_key_events as events, api_keys as keys};
+use super::listener::change_payload;
 use super::Database;
 
 /// API keys and their audit trail in SQLite or PostgreSQL, through sea-orm.
@@ -171,15 +174,15 @@ pub const KEY_CHANGES_CHANNEL: &str = "keymint_key_changed";
 
 /// Announces a change inside its transaction: PostgreSQL delivers the
 /// notification on commit and drops it on rollback. SQLite has no listeners.
-async fn notify_change(txn: &impl ConnectionTrait, id: KeyId) -> Result<(), RepositoryError> {
+async fn notify_change(db: &Database, txn: &impl ConnectionTrait, id: KeyId) -> Result<(), RepositoryError> {
     if txn.get_database_backend() == DatabaseBackend::Postgres {
         txn.execute(Statement::from_sql_and_values(
             DatabaseBackend::Postgres,
             "SELECT pg_notify($1, $2)",
-            [KEY_CHANGES_CHANNEL.into(), id.to_string().into()],
+            [KEY_CHANGES_CHANNEL.into(), change_payload(id, SystemTime::now()).into()],
         ))
         .await
-        .map_err(classify)?;
+        .map_err(|e| db.classify(e))?;
     }
     Ok(())
 }
@@ -197,7 +200,7 @@ impl KeyStore for SqlApiKeyRepository {
         max_active: u32,
         now: DateTime<Utc>,
     ) -> Result<(), RepositoryError> {
-        let txn = self.db.write.begin().await.map_err(classify)?;
+        let txn = self.db.write.begin().await.map_err(|e| self.db.classify(e))?;
         if txn.get_database_backend() == DatabaseBackend::Postgres {
             // Serialises creates per organisation, so two concurrent creates cannot
             // both see room under the limit.
@@ -207,18 +210,18 @@ impl KeyStore for SqlApiKeyRepository {
                 [key.org_id().to_string().into()],
             ))
             .await
-            .map_err(classify)?;
+            .map_err(|e| self.db.classify(e))?;
         }
         // Writing first takes SQLite's write lock at once (waiting on the busy
         // timeout), so the count below cannot race another process's insert.
         keys::Entity::insert(to_row(key))
             .exec_without_returning(&txn)
             .await
-            .map_err(classify)?;
+            .map_err(|e| self.db.classify(e))?;
         events::Entity::insert(event_row(event))
             .exec_without_returning(&txn)
             .await
-            .map_err(classify)?;
+            .map_err(|e| self.db.classify(e))?;
         let active = keys::Entity::find()
             .filter(keys::Column::OrgId.eq(key.org_id().as_uuid()))
             .filter(keys::Column::IsRevoked.eq(false))
@@ -229,12 +232,12 @@ impl KeyStore for SqlApiKeyRepository {
             )
             .count(&txn)
             .await
-            .map_err(classify)?;
+            .map_err(|e| self.db.classify(e))?;
         if active > u64::from(max_active) {
-            txn.rollback().await.map_err(classify)?;
+            txn.rollback().await.map_err(|e| self.db.classify(e))?;
             return Err(RepositoryError::LimitReached);
         }
-        txn.commit().await.map_err(classify)
+        txn.commit().await.map_err(|e| self.db.classify(e))
     }
 
     async fn find(&self, org_id: OrgId, id: KeyId) -> Result<Option<ApiKey>, RepositoryError> {
@@ -242,7 +245,7 @@ impl KeyStore for SqlApiKeyRepository {
             .filter(keys::Column::OrgId.eq(org_id.as_uuid()))
             .one(&self.db.read)
             .await
-            .map_err(classify)?
+            .map_err(|e| self.db.classify(e))?
             .map(from_row)
             .transpose()
     }
@@ -270,14 +273,14 @@ impl KeyStore for SqlApiKeyRepository {
             .limit(to_limit(query.limit))
             .all(&self.db.read)
             .await
-            .map_err(classify)?
+            .map_err(|e| self.db.classify(e))?
             .into_iter()
             .map(from_row)
             .collect()
     }
 
     async fn update(&self, key: &ApiKey, expected_revision: u32, event: &AuditEvent) -> Result<(), RepositoryError> {
-        let txn = self.db.write.begin().await.map_err(classify)?;
+        let txn = self.db.write.begin().await.map_err(|e| self.db.classify(e))?;
         let mut row = to_row(key);
         // Usage is recorded separately; a change must not roll it back.
         row.last_used_at = ActiveValue::NotSet;
@@ -288,37 +291,37 @@ impl KeyStore for SqlApiKeyRepository {
             .filter(keys::Column::Revision.eq(i64::from(expected_revision)))
             .exec(&txn)
             .await
-            .map_err(classify)?;
+            .map_err(|e| self.db.classify(e))?;
         if updated.rows_affected == 0 {
-            txn.rollback().await.map_err(classify)?;
+            txn.rollback().await.map_err(|e| self.db.classify(e))?;
             return Err(RepositoryError::Stale);
         }
-        notify_change(&txn, key.id()).await?;
+        notify_change(&self.db, &txn, key.id()).await?;
         events::Entity::insert(event_row(event))
             .exec_without_returning(&txn)
             .await
-            .map_err(classify)?;
-        txn.commit().await.map_err(classify)
+            .map_err(|e| self.db.classify(e))?;
+        txn.commit().await.map_err(|e| self.db.classify(e))
     }
 
     async fn delete(&self, org_id: OrgId, id: KeyId, event: &AuditEvent) -> Result<bool, RepositoryError> {
-        let txn = self.db.write.begin().await.map_err(classify)?;
+        let txn = self.db.write.begin().await.map_err(|e| self.db.classify(e))?;
         let deleted = keys::Entity::delete_many()
             .filter(keys::Column::Id.eq(id.as_uuid()))
             .filter(keys::Column::OrgId.eq(org_id.as_uuid()))
             .exec(&txn)
             .await
-            .map_err(classify)?;
+            .map_err(|e| self.db.classify(e))?;
         if deleted.rows_affected == 0 {
-            txn.rollback().await.map_err(classify)?;
+            txn.rollback().await.map_err(|e| self.db.classify(e))?;
             return Ok(false);
         }
-        notify_change(&txn, id).await?;
+        notify_change(&self.db, &txn, id).await?;
         events::Entity::insert(event_row(event))
             .exec_without_returning(&txn)
             .await
-            .map_err(classify)?;
-        txn.commit().await.map_err(classify)?;
+            .map_err(|e| self.db.classify(e))?;
+        txn.commit().await.map_err(|e| self.db.classify(e))?;
         Ok(true)
     }
 
@@ -343,7 +346,7 @@ impl KeyStore for SqlApiKeyRepository {
             .limit(to_limit(query.limit))
             .all(&self.db.read)
             .await
-            .map_err(classify)?
+            .map_err(|e| self.db.classify(e))?
             .into_iter()
             .map(from_event_row)
             .collect()
@@ -361,7 +364,7 @@ impl KeyLookup for SqlApiKeyRepository {
             )
             .one(&self.db.read)
             .await
-            .map_err(classify)?
+            .map_err(|e| self.db.classify(e))?
             .map(from_row)
             .transpose()
     }
@@ -374,7 +377,7 @@ impl UsageSink for SqlApiKeyRepository {
             return Ok(());
         }
         // One transaction per batch: one fsync for many keys.
-        let txn = self.db.write.begin().await.map_err(classify)?;
+        let txn = self.db.write.begin().await.map_err(|e| self.db.classify(e))?;
         for (id, at) in usage {
             keys::Entity::update_many()
                 .col_expr(keys::Column::LastUsedAt, Expr::value(*at))
@@ -386,21 +389,20 @@ impl UsageSink for SqlApiKeyRepository {
                 )
                 .exec(&txn)
                 .await
-                .map_err(classify)?;
+                .map_err(|e| self.db.classify(e))?;
         }
-        txn.commit().await.map_err(classify)
+        txn.commit().await.map_err(|e| self.db.classify(e))
     }
 }
 
 #[async_trait]
 impl StorageHealth for SqlApiKeyRepository {
     async fn ping(&self) -> Result<(), RepositoryError> {
-        self.db
-            .read
-            .execute_unprepared("SELECT 1")
-            .await
-            .context("readiness probe")
-            .map_err(RepositoryError::Unavailable)?;
+        let probe = self.db.read.execute_unprepared("SELECT 1").await;
+        if probe.is_err() {
+            self.db.errors.count_unavailable();
+        }
+        probe.context("readiness probe").map_err(RepositoryError::Unavailable)?;
         Ok(())
     }
 }

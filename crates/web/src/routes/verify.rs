@@ -111,5 +111,6 @@ pub(crate) async fn verify(
     };
     let client = req.peer_addr().map(|addr| addr.ip());
     let verification = state.verify.execute(&presented, client).await?;
+    state.metrics.verification(verification.code());
     Ok(HttpResponse::Ok().json(VerifyResponse::from(verification)))
 }
