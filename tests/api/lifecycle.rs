@@ -345,6 +345,22 @@ async fn delete_removes_the_key_for_good(backend: Backend) {
         "not_found",
     )
     .await;
+    // Every other operation on it answers 404 too (what schemathesis's
+    // use_after_free would check; see tests/schemathesis.toml).
+    for (method, suffix, body) in [
+        (Method::PATCH, "", Some(json!({"name": "revived"}))),
+        (Method::PUT, "/revoke", None),
+        (Method::POST, "/rotate", None),
+        (Method::HEAD, "", None),
+    ] {
+        let response = app
+            .call(method.clone(), &path(&created["id"], suffix), body.as_ref())
+            .await;
+        assert_eq!(response.status().as_u16(), 404, "{method} {suffix}");
+    }
+    // Only its audit trail outlives it, by design.
+    let events = json_of(app.call(Method::GET, &path(&created["id"], "/events"), None).await, 200).await;
+    assert_eq!(events[0]["action"], "deleted", "{events}");
     let listed = json_of(app.call(Method::GET, "/api/v2/api-keys", None).await, 200).await;
     let ids: Vec<&Value> = listed.as_array().unwrap().iter().map(|k| &k["id"]).collect();
     assert_eq!(ids, [&kept["id"]]);

@@ -109,6 +109,34 @@ async fn a_rotation_with_no_body_uses_no_grace_period_whatever_its_content_type(
         let response = request.send().await.unwrap();
         assert_eq!(response.status().as_u16(), 200, "{content_type:?}");
     }
+    // JSON `null`, which the document allows for an optional body, means the same.
+    let null = app
+        .client
+        .post(app.url(&path))
+        .bearer_auth(app.token())
+        .header("content-type", "application/json")
+        .body("null")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(null.status().as_u16(), 200);
+    let verified = app
+        .client
+        .post(app.url("/api/v2/api-keys/verify"))
+        .header(
+            "x-api-key",
+            null.json::<Value>().await.unwrap()["private_key"].as_str().unwrap(),
+        )
+        .header("content-type", "application/json")
+        .body("null")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        verified.json::<Value>().await.unwrap()["code"],
+        "VALID",
+        "a null body defers to the header"
+    );
     // A body that is there but not JSON is still refused.
     let not_json = app
         .client
@@ -132,8 +160,8 @@ async fn a_rotation_with_no_body_uses_no_grace_period_whatever_its_content_type(
         .unwrap();
     assert_eq!(
         events.as_array().unwrap().len(),
-        4,
-        "created and rotated three times: {events}"
+        5,
+        "created and rotated four times: {events}"
     );
     assert_eq!(events[0]["action"], json!("rotated"));
 }

@@ -1,8 +1,9 @@
 //! The OpenAPI 3.1 document, assembled from the handlers' annotations. Each
 //! schema lives beside the type it describes; this module only gathers them.
 
+use utoipa::openapi::schema::{AdditionalProperties, Schema};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::openapi::OpenApi as Document;
+use utoipa::openapi::{OpenApi as Document, RefOr};
 use utoipa::{Modify, OpenApi};
 
 use crate::routes::{api_keys, health, verify};
@@ -22,6 +23,34 @@ impl Modify for BearerAuth {
                     .build(),
             ),
         );
+    }
+}
+
+/// Request bodies are read field by field and refuse fields they do not know
+/// (422 `extra_forbidden`), and an update needs a field: the document says so.
+/// (Done here because utoipa's derive cannot say `additionalProperties: false`
+/// without serde, and writes `min_properties` as `maxProperties`.)
+struct ClosedRequestBodies;
+
+/// Each request body schema, and the fewest properties it needs.
+const REQUEST_BODIES: [(&str, usize); 4] = [
+    ("CreateApiKeyRequest", 1),
+    ("UpdateApiKeyRequest", 1),
+    ("RotateApiKeyRequest", 0),
+    ("VerifyApiKeyRequest", 1),
+];
+
+impl Modify for ClosedRequestBodies {
+    fn modify(&self, openapi: &mut Document) {
+        let Some(components) = openapi.components.as_mut() else {
+            return;
+        };
+        for (name, min_properties) in REQUEST_BODIES {
+            if let Some(RefOr::T(Schema::Object(object))) = components.schemas.get_mut(name) {
+                object.additional_properties = Some(Box::new(AdditionalProperties::FreeForm(false)));
+                object.min_properties = (min_properties > 0).then_some(min_properties);
+            }
+        }
     }
 }
 
@@ -45,7 +74,7 @@ impl Modify for BearerAuth {
         health::healthz,
         health::readyz,
     ),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &ClosedRequestBodies),
     tags(
         (name = "api-keys", description = "Create and manage API keys"),
         (name = "verification", description = "Check keys presented by callers"),
@@ -87,4 +116,24 @@ fn operations(item: &mut utoipa::openapi::PathItem) -> impl Iterator<Item = &mut
     ]
     .into_iter()
     .filter_map(Option::as_mut)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_bodies_are_closed_and_an_update_needs_a_field() {
+        let document = serde_json::to_value(openapi()).unwrap();
+        let schemas = &document["components"]["schemas"];
+        for (name, min_properties) in REQUEST_BODIES {
+            let schema = &schemas[name];
+            assert_eq!(schema["additionalProperties"], false, "{name}");
+            assert!(schema.get("maxProperties").is_none(), "{name}: {schema}");
+            match min_properties {
+                0 => assert!(schema.get("minProperties").is_none(), "{name}"),
+                n => assert_eq!(schema["minProperties"], n, "{name}"),
+            }
+        }
+    }
 }

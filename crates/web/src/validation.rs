@@ -89,8 +89,18 @@ impl ObjectReader {
             None => Some(Optional::Absent),
             Some(Value::Null) => Some(Optional::Null),
             Some(Value::Number(n)) if n.is_i64() || n.is_u64() => Some(Optional::Value(n.as_i64().unwrap_or(i64::MAX))),
+            // JSON Schema's `integer` is any number without a fraction, `60.0`
+            // included (as pydantic accepts it); out-of-range values saturate and
+            // are refused by the field's bounds.
+            Some(Value::Number(n)) if n.as_f64().is_some_and(|f| f.is_finite() && f.fract() == 0.0) => {
+                Some(Optional::Value(n.as_f64().map_or(i64::MAX, |f| f as i64)))
+            }
             Some(Value::Number(_)) => {
-                self.error(field, "int_from_float", "Input should be a valid integer");
+                self.error(
+                    field,
+                    "int_from_float",
+                    "Input should be a valid integer with no fractional part",
+                );
                 None
             }
             Some(_) => {

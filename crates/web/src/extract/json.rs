@@ -120,7 +120,8 @@ impl<T: FromJsonBody + 'static> FromRequest for ValidatedJson<T> {
 /// Like [`ValidatedJson`], for routes whose body is optional: a request with no
 /// body (none declared, or one that turns out empty) yields `None`, whatever its
 /// `Content-Type` says, so `curl -X POST -H 'Content-Type: application/json'`
-/// with no data means "no body".
+/// with no data means "no body". A JSON `null` body means the same: the
+/// document declares these bodies nullable, as an optional body is.
 #[derive(Debug)]
 pub struct OptionalJson<T>(pub Option<T>);
 
@@ -143,7 +144,13 @@ impl<T: FromJsonBody + 'static> FromRequest for OptionalJson<T> {
             if !json {
                 return Err(ApiError::UnsupportedMediaType);
             }
-            validated(&body).map(|value| OptionalJson(Some(value)))
+            let value = parse_json(&body).map_err(|e| ApiError::MalformedJson(e.to_string()))?;
+            if value.is_null() {
+                return Ok(OptionalJson(None));
+            }
+            T::from_json(value)
+                .map(|value| OptionalJson(Some(value)))
+                .map_err(ApiError::Validation)
         })
     }
 }

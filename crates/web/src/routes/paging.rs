@@ -1,7 +1,5 @@
-//! Query-string parsing, opaque cursors and RFC 8288 `Link` headers for lists.
+//! Query-string parsing, cursors and RFC 8288 `Link` headers for lists.
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
 use chrono::{DateTime, Utc};
 use keymint_application::{EventCursor, KeyCursor};
 use keymint_domain::{Environment, KeyId};
@@ -69,7 +67,7 @@ impl QueryReader {
         MAX_PAGE
     }
 
-    /// `cursor`: an opaque token from a previous page's `Link` header.
+    /// `cursor`: a position, as a previous page's `Link` header gives it.
     pub(crate) fn cursor(&mut self) -> Option<(DateTime<Utc>, Uuid)> {
         let raw = self.take("cursor")?;
         let decoded = decode_cursor(&raw);
@@ -77,7 +75,7 @@ impl QueryReader {
             self.fail(
                 "cursor",
                 "value_error",
-                "Invalid cursor: pass the value from a Link header unchanged",
+                "Invalid cursor: pass the value from a Link header unchanged (<microseconds>.<32 hex digits>)",
             );
         }
         decoded
@@ -118,6 +116,20 @@ impl QueryReader {
     }
 }
 
+/// A cursor: the creation time (microseconds since the Unix epoch) and id of
+/// the last item seen. Any such position is a valid query (the page after it),
+/// so the pattern describes every cursor the service accepts.
+const CURSOR_PATTERN: &str = "^[0-9]{1,16}\\.[0-9a-f]{32}$";
+
+fn cursor_schema() -> impl Into<RefOr<Schema>> {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .description(Some(
+            "Where the previous page ended, from its `Link` header: `<microseconds since the epoch>.<id as 32 hex digits>`",
+        ))
+        .pattern(Some(CURSOR_PATTERN))
+}
+
 /// `limit`'s schema, with [`MAX_PAGE`].
 fn limit_schema() -> impl Into<RefOr<Schema>> {
     ObjectBuilder::new()
@@ -136,7 +148,8 @@ pub(crate) struct PageQuery {
     /// Page size
     #[param(schema_with = limit_schema)]
     limit: Option<u32>,
-    /// Opaque cursor from a `Link` header
+    /// Where the previous page ended, from its `Link` header
+    #[param(schema_with = cursor_schema)]
     cursor: Option<String>,
 }
 
@@ -152,16 +165,22 @@ pub(crate) struct KeyListQuery {
     is_revoked: Option<bool>,
 }
 
-/// `<micros since epoch>.<uuid>`, base64url: opaque to clients, so its layout can
-/// change without breaking anyone who follows `Link` headers.
+/// `<micros since epoch>.<id, simple form>`: a plain position, so the OpenAPI
+/// pattern can say exactly which cursors are valid. Positions reveal nothing a
+/// page does not show already (each item has its `created_at` and `id`).
 pub(crate) fn encode_cursor(at: DateTime<Utc>, id: Uuid) -> String {
-    URL_SAFE_NO_PAD.encode(format!("{}.{}", at.timestamp_micros(), id.simple()))
+    format!("{}.{}", at.timestamp_micros(), id.simple())
 }
 
+/// The inverse of [`encode_cursor`], exactly [`CURSOR_PATTERN`]: no sign, no
+/// hyphens, no upper case, so every position has one spelling.
 fn decode_cursor(raw: &str) -> Option<(DateTime<Utc>, Uuid)> {
-    let bytes = URL_SAFE_NO_PAD.decode(raw).ok()?;
-    let text = std::str::from_utf8(&bytes).ok()?;
-    let (micros, id) = text.split_once('.')?;
+    let (micros, id) = raw.split_once('.')?;
+    let digits = (1..=16).contains(&micros.len()) && micros.bytes().all(|b| b.is_ascii_digit());
+    let hex = id.len() == 32 && id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+    if !(digits && hex) {
+        return None;
+    }
     Some((
         DateTime::from_timestamp_micros(micros.parse().ok()?)?,
         Uuid::try_parse(id).ok()?,
@@ -196,7 +215,23 @@ mod tests {
         let at = DateTime::from_timestamp_micros(1_764_000_000_123_456).unwrap();
         let id = Uuid::new_v4();
         assert_eq!(decode_cursor(&encode_cursor(at, id)), Some((at, id)));
-        for bad in ["", "!!", "bm90LWEtY3Vyc29y", &URL_SAFE_NO_PAD.encode("12.not-a-uuid")] {
+        let pattern = regex::Regex::new(CURSOR_PATTERN).unwrap();
+        assert!(pattern.is_match(&encode_cursor(at, id)));
+        let upper = format!("1.{}", id.simple()).to_uppercase();
+        let hyphenated = format!("1.{id}");
+        let too_long = format!("12345678901234567.{}", id.simple());
+        let signed = format!("+1.{}", id.simple());
+        for bad in [
+            "",
+            "!!",
+            "bm90LWEtY3Vyc29y",
+            "12.not-a-uuid",
+            &upper,
+            &hyphenated,
+            &too_long,
+            &signed,
+        ] {
+            assert!(!pattern.is_match(bad), "{bad}");
             assert_eq!(decode_cursor(bad), None, "{bad}");
         }
     }

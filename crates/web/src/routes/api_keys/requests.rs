@@ -168,21 +168,48 @@ impl FromJsonBody for RotateApiKeyBody {
 
 // ------------------------------------------------------------------ OpenAPI
 
+/// Control characters (Unicode `Cc`) and bidirectional overrides and isolates:
+/// never in a name.
+const CONTROL_OR_BIDI: &str = r"\u0000-\u001F\u007F-\u009F\u202A-\u202E\u2066-\u2069";
+
+/// What counts as blank besides controls: whitespace and the invisible
+/// characters of the Basic Multilingual Plane (`keymint_domain`'s `is_blank`).
+const BLANK: &str = r" \u00A0\u00AD\u034F\u061C\u115F\u1160\u1680\u17B4\u17B5\u180B-\u180F\u2000-\u200F\u2028\u2029\u202F\u205F-\u206F\u3000\u3164\uFE00-\uFE0F\uFEFF\uFFA0\uFFF0-\uFFF8";
+
+/// A name's characters as a regular expression: no control or bidi character,
+/// and at least one visible one. Tested against [`KeyName::new`] for every
+/// character of the Basic Multilingual Plane, so the document says what the
+/// service accepts.
+fn name_pattern() -> String {
+    format!("^[^{CONTROL_OR_BIDI}]*[^{CONTROL_OR_BIDI}{BLANK}][^{CONTROL_OR_BIDI}]*$")
+}
+
+/// A description's characters: no control but tab and newline, no bidi.
+fn description_pattern() -> String {
+    r"^[^\u0000-\u0008\u000B-\u001F\u007F-\u009F\u202A-\u202E\u2066-\u2069]*$".to_owned()
+}
+
 /// `name`'s schema, with the domain's bounds.
 fn name_schema() -> impl Into<RefOr<Schema>> {
     ObjectBuilder::new()
         .schema_type(Type::String)
-        .description(Some("A user-friendly name for the API key"))
+        .description(Some(
+            "A user-friendly name for the API key: a visible character at least, no control or bidi characters",
+        ))
         .min_length(Some(1))
         .max_length(Some(MAX_NAME_CHARS))
+        .pattern(Some(name_pattern()))
 }
 
 /// `description`'s schema, with the domain's bound; `null` allowed.
 fn description_schema() -> impl Into<RefOr<Schema>> {
     ObjectBuilder::new()
         .schema_type(SchemaType::from_iter([Type::String, Type::Null]))
-        .description(Some("A description of the API key; `null` for none"))
+        .description(Some(
+            "A description of the API key; `null` for none. Tab and newline are its only control characters",
+        ))
         .max_length(Some(MAX_DESCRIPTION_CHARS))
+        .pattern(Some(description_pattern()))
 }
 
 /// `grace_period_seconds`'s schema, with the domain's bounds.
@@ -248,6 +275,28 @@ pub(crate) struct RotateApiKeyRequest {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_documented_patterns_accept_exactly_what_the_domain_accepts() {
+        let name = regex::Regex::new(&name_pattern()).unwrap();
+        let description = regex::Regex::new(&description_pattern()).unwrap();
+        for c in (0..=0xFFFF_u32).filter_map(char::from_u32) {
+            for text in [c.to_string(), format!("a{c}"), format!("{c}{c}")] {
+                assert_eq!(
+                    name.is_match(&text),
+                    KeyName::new(text.as_str()).is_ok(),
+                    "name {:?}",
+                    text
+                );
+                assert_eq!(
+                    description.is_match(&text),
+                    KeyDescription::new(text.as_str()).is_ok(),
+                    "description {:?}",
+                    text
+                );
+            }
+        }
+    }
     use serde_json::json;
 
     fn errors<T: FromJsonBody + std::fmt::Debug>(value: Value) -> Vec<(String, String)> {
@@ -313,6 +362,15 @@ mod tests {
                 .grace_period(),
             Duration::seconds(604_800)
         );
+        assert_eq!(
+            RotateApiKeyBody::from_json(json!({"grace_period_seconds": 60.0}))
+                .unwrap()
+                .grace_period(),
+            Duration::seconds(60),
+            "an integral number is an integer, as JSON Schema says"
+        );
+        let huge = RotateApiKeyBody::from_json(json!({"grace_period_seconds": 1e300})).unwrap();
+        assert!(keymint_domain::ApiKey::check_grace_period(huge.grace_period()).is_err());
         for (value, kind) in [(json!(1.5), "int_from_float"), (json!("60"), "int_type")] {
             assert_eq!(
                 errors::<RotateApiKeyBody>(json!({"grace_period_seconds": value})),
