@@ -35,6 +35,7 @@ mod environment;
 mod ids;
 mod key_material;
 mod name;
+mod permission;
 mod subject;
 mod text;
 
@@ -51,5 +52,9 @@ pub use key_material::{
     PUBLIC_KEY_RANDOM_CHARS, SECRET_CHARS,
 };
 pub use name::{KeyName, KeyNameError, MAX_NAME_CHARS};
+pub use permission::{
+    PermissionName, PermissionNameError, PermissionQuery, PermissionQueryError, Permissions, PermissionsError,
+    MAX_PERMISSIONS, MAX_PERMISSION_CHARS, MAX_QUERY_CHARS, MAX_QUERY_DEPTH,
+};
 pub use subject::{Subject, SubjectError, MAX_SUBJECT_CHARS};
 pub use text::{is_bidi_control, is_blank, is_invisible};
