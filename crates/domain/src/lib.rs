@@ -30,12 +30,14 @@
 mod api_key;
 mod audit;
 mod base62;
+mod credits;
 mod description;
 mod environment;
 mod ids;
 mod key_material;
 mod name;
 mod permission;
+mod ratelimit;
 mod subject;
 mod text;
 
@@ -44,6 +46,7 @@ pub use api_key::{
     SecretHashError, MAX_GRACE_PERIOD_SECONDS,
 };
 pub use audit::{AuditAction, AuditEvent, UnknownAuditAction};
+pub use credits::{Credits, CreditsError, Refill, RefillInterval, MAX_CREDITS};
 pub use description::{KeyDescription, KeyDescriptionError, MAX_DESCRIPTION_CHARS};
 pub use environment::{Environment, UnknownEnvironment};
 pub use ids::{KeyId, OrgId};
@@ -55,6 +58,10 @@ pub use name::{KeyName, KeyNameError, MAX_NAME_CHARS};
 pub use permission::{
     PermissionName, PermissionNameError, PermissionQuery, PermissionQueryError, Permissions, PermissionsError,
     MAX_PERMISSIONS, MAX_PERMISSION_CHARS, MAX_QUERY_CHARS, MAX_QUERY_DEPTH,
+};
+pub use ratelimit::{
+    RateLimit, RateLimitError, RateLimits, Window, MAX_LIMIT, MAX_RATE_LIMITS, MAX_RATE_LIMIT_NAME_CHARS,
+    MAX_WINDOW_MS, MIN_WINDOW_MS,
 };
 pub use subject::{Subject, SubjectError, MAX_SUBJECT_CHARS};
 pub use text::{is_bidi_control, is_blank, is_invisible};
