@@ -94,6 +94,7 @@ fn event(key: &ApiKey, action: AuditAction, at: DateTime<Utc>) -> AuditEvent {
         actor: Some(keymint_domain::Subject::new("contract").unwrap()),
         occurred_at: at,
         request_id: None,
+        fields: Vec::new(),
     }
 }
 
@@ -381,20 +382,30 @@ async fn deletion_is_scoped_and_keeps_the_audit_trail(backend: Backend) {
 /// exactly; what no database could store (NUL, too long) never gets this far,
 /// because the domain types refuse it.
 async fn text_at_every_limit_reads_back_identically(backend: Backend) {
-    use keymint_domain::{KeyDescription, Subject as Actor, MAX_DESCRIPTION_CHARS, MAX_NAME_CHARS, MAX_SUBJECT_CHARS};
+    use keymint_domain::{
+        KeyDescription, PermissionName, Permissions, Subject as Actor, MAX_DESCRIPTION_CHARS, MAX_NAME_CHARS,
+        MAX_PERMISSIONS, MAX_PERMISSION_CHARS, MAX_SUBJECT_CHARS,
+    };
     let s = subject(backend).await;
     let owner = org();
     let name = "🔑".repeat(MAX_NAME_CHARS);
     let description = format!("ж\n\t{}", "é".repeat(MAX_DESCRIPTION_CHARS - 3));
     let actor = Actor::new("𝔘".repeat(MAX_SUBJECT_CHARS)).unwrap();
     let material = KeyMaterial::generate(Environment::Live, &mut rand_core::OsRng);
+    // Fifty names of 64 characters, every allowed character used, order kept.
+    let permissions = Permissions::new(
+        (0..MAX_PERMISSIONS)
+            .map(|i| PermissionName::new(format!("{i:02}:Az_.-*{}", "x".repeat(MAX_PERMISSION_CHARS - 9))).unwrap()),
+    )
+    .unwrap();
     let request = NewApiKey::new(
         owner,
         KeyName::new(name.clone()).unwrap(),
         Some(KeyDescription::new(description.clone()).unwrap()),
         Environment::Live,
-    );
-    let stored = ApiKey::issue(
+    )
+    .with_permissions(permissions.clone());
+    let mut stored = ApiKey::issue(
         request,
         KeyId::from_uuid(Uuid::now_v7()),
         material.public_key().clone(),
@@ -411,6 +422,18 @@ async fn text_at_every_limit_reads_back_identically(backend: Backend) {
         found.description().map(KeyDescription::as_str),
         Some(description.as_str())
     );
+    assert_eq!(found.permissions(), &permissions);
+
+    // An update replaces them (reversed: order is stored), and its event names
+    // the fields it changed.
+    let read = stored.revision();
+    let reversed = Permissions::new(permissions.iter().rev().cloned()).unwrap();
+    assert!(stored.set_permissions(reversed.clone()));
+    let mut updated = event(&stored, AuditAction::Updated, t(1));
+    updated.fields = vec!["description".into(), "permissions".into()];
+    s.repository.update(&stored, read, &updated).await.unwrap();
+    let found = s.repository.find(owner, stored.id()).await.unwrap().unwrap();
+    assert_eq!(found.permissions(), &reversed);
     let events = s
         .repository
         .events(&EventQuery {
@@ -421,7 +444,9 @@ async fn text_at_every_limit_reads_back_identically(backend: Backend) {
         })
         .await
         .unwrap();
-    assert_eq!(events[0].actor, Some(actor));
+    assert_eq!(events[0].fields, ["description", "permissions"]);
+    assert_eq!(events[1].actor, Some(actor));
+    assert!(events[1].fields.is_empty());
 
     let external = "ø".repeat(255);
     let resolved = s.directory.resolve(&external).await.unwrap();

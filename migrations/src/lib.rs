@@ -8,6 +8,7 @@ mod m20261126_000001_create_api_keys;
 mod m20261126_000002_key_lifecycle;
 mod m20261126_000003_organizations;
 mod m20261126_000004_active_keys_index;
+mod m20261126_000005_key_permissions;
 
 /// Every migration, in order.
 #[derive(Debug)]
@@ -21,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000002_key_lifecycle::Migration),
             Box::new(m20261126_000003_organizations::Migration),
             Box::new(m20261126_000004_active_keys_index::Migration),
+            Box::new(m20261126_000005_key_permissions::Migration),
         ]
     }
 }

@@ -9,7 +9,7 @@ use uuid::Uuid;
 use crate::for_each_backend;
 use crate::support::{error_body, spawn_app, spawn_app_with, test_settings, Backend};
 
-const SPEC_FIELDS: [&str; 13] = [
+const SPEC_FIELDS: [&str; 14] = [
     "id",
     "org_id",
     "name",
@@ -22,8 +22,10 @@ const SPEC_FIELDS: [&str; 13] = [
     "revoked_at",
     "last_used_at",
     "environment",
-    // A backward-compatible addition: every key response carries its expiry.
+    // Backward-compatible additions: every key response carries its expiry and
+    // its permissions (`[]` for a key created by a client that knows none).
     "expires_at",
+    "permissions",
 ];
 
 fn rfc3339_utc(value: &Value) -> DateTime<Utc> {

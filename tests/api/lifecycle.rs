@@ -13,7 +13,7 @@ use uuid::Uuid;
 use crate::for_each_backend;
 use crate::support::{error_body, spawn_app, spawn_app_with, test_settings, Backend};
 
-const KEY_FIELDS: [&str; 12] = [
+const KEY_FIELDS: [&str; 13] = [
     "id",
     "org_id",
     "name",
@@ -26,6 +26,7 @@ const KEY_FIELDS: [&str; 12] = [
     "last_used_at",
     "environment",
     "expires_at",
+    "permissions",
 ];
 
 fn keys_of(body: &Value) -> HashSet<String> {

@@ -26,9 +26,9 @@ fn assert_code(verdict: &Value, code: &str) {
     assert_eq!(verdict["code"], code, "{verdict}");
     assert_eq!(verdict["valid"], code == "VALID", "{verdict}");
     let fields: Vec<&String> = verdict.as_object().unwrap().keys().collect();
-    assert_eq!(fields.len(), 7, "{verdict}");
+    assert_eq!(fields.len(), 8, "{verdict}");
     if code != "VALID" {
-        for field in ["key_id", "org_id", "environment", "name", "expires_at"] {
+        for field in ["key_id", "org_id", "environment", "name", "expires_at", "permissions"] {
             assert_eq!(verdict[field], Value::Null, "no identity for an invalid key: {verdict}");
         }
     }

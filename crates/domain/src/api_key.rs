@@ -2,7 +2,7 @@ use std::fmt;
 
 use chrono::{DateTime, DurationRound, Utc};
 
-use crate::{Environment, KeyDescription, KeyDisplay, KeyId, KeyName, LookupId, OrgId, PublicKey};
+use crate::{Environment, KeyDescription, KeyDisplay, KeyId, KeyName, LookupId, OrgId, Permissions, PublicKey};
 
 /// A slow, salted hash of a private key, as a PHC string (`$argon2id$v=19$…`).
 ///
@@ -47,6 +47,7 @@ pub struct NewApiKey {
     description: Option<KeyDescription>,
     environment: Environment,
     expires_at: Option<DateTime<Utc>>,
+    permissions: Permissions,
 }
 
 impl NewApiKey {
@@ -59,7 +60,19 @@ impl NewApiKey {
             description,
             environment,
             expires_at: None,
+            permissions: Permissions::default(),
         }
+    }
+
+    /// The same request for a key holding `permissions`.
+    pub fn with_permissions(mut self, permissions: Permissions) -> Self {
+        self.permissions = permissions;
+        self
+    }
+
+    /// The permissions the key will hold.
+    pub fn permissions(&self) -> &Permissions {
+        &self.permissions
     }
 
     /// The same request for a key that stops verifying at `expires_at`. Whether that
@@ -200,6 +213,8 @@ pub struct ApiKeyParts {
     pub revoked_at: Option<DateTime<Utc>>,
     /// When the key was last verified successfully, if ever.
     pub last_used_at: Option<DateTime<Utc>>,
+    /// What the key may do, checked when a verification asks.
+    pub permissions: Permissions,
     /// Counts changes, starting at 1. Storage compares it to refuse a write based
     /// on a stale read, so concurrent changes never overwrite each other silently.
     pub revision: u32,
@@ -237,6 +252,7 @@ impl ApiKey {
                 expires_at: request.expires_at,
                 revoked_at: None,
                 last_used_at: None,
+                permissions: request.permissions,
                 revision: 1,
             },
         }
@@ -336,16 +352,41 @@ impl ApiKey {
         self.parts.revision = self.parts.revision.saturating_add(1);
     }
 
-    /// Renames the key.
-    pub fn rename(&mut self, name: KeyName) {
+    /// Renames the key; returns whether the name changed.
+    pub fn rename(&mut self, name: KeyName) -> bool {
+        if self.parts.name == name {
+            return false;
+        }
         self.parts.name = name;
         self.changed();
+        true
     }
 
-    /// Replaces (or, with `None`, clears) the description.
-    pub fn set_description(&mut self, description: Option<KeyDescription>) {
+    /// Replaces (or, with `None`, clears) the description; returns whether it
+    /// changed.
+    pub fn set_description(&mut self, description: Option<KeyDescription>) -> bool {
+        if self.parts.description == description {
+            return false;
+        }
         self.parts.description = description;
         self.changed();
+        true
+    }
+
+    /// The key's permissions.
+    pub fn permissions(&self) -> &Permissions {
+        &self.parts.permissions
+    }
+
+    /// Replaces the permissions; returns whether they changed (the same names
+    /// in another order are a change: order is kept as given).
+    pub fn set_permissions(&mut self, permissions: Permissions) -> bool {
+        if self.parts.permissions == permissions {
+            return false;
+        }
+        self.parts.permissions = permissions;
+        self.changed();
+        true
     }
 
     /// Revokes the key at `now`. Revocation is final and happens once: revoking a
@@ -494,14 +535,20 @@ mod tests {
     #[test]
     fn every_change_and_only_a_change_moves_the_revision() {
         let mut key = key(None);
-        key.rename(KeyName::new("renamed").unwrap());
-        key.set_description(None);
-        assert_eq!(key.revision(), 3);
+        assert!(key.rename(KeyName::new("renamed").unwrap()));
+        assert!(key.set_description(Some(KeyDescription::new("d").unwrap())));
+        let permissions = Permissions::new([crate::PermissionName::new("a").unwrap()]).unwrap();
+        assert!(key.set_permissions(permissions.clone()));
+        assert_eq!(key.revision(), 4);
+        assert!(!key.rename(KeyName::new("renamed").unwrap()), "the same name");
+        assert!(!key.set_description(Some(KeyDescription::new("d").unwrap())));
+        assert!(!key.set_permissions(permissions));
+        assert_eq!(key.revision(), 4, "setting what is already there changes nothing");
         key.revoke(at(1));
         key.revoke(at(2));
-        assert_eq!(key.revision(), 4, "a repeated revoke changes nothing");
+        assert_eq!(key.revision(), 5, "a repeated revoke changes nothing");
         assert!(key.rotate(credential(9), Duration::zero(), at(3)).is_err());
-        assert_eq!(key.revision(), 4, "a refused rotation changes nothing");
+        assert_eq!(key.revision(), 5, "a refused rotation changes nothing");
     }
 
     #[test]

@@ -78,6 +78,9 @@ pub struct AuditEvent {
     pub occurred_at: DateTime<Utc>,
     /// The HTTP request that did it, for correlation with logs.
     pub request_id: Option<String>,
+    /// For an update, the fields it changed (names only, never values), in
+    /// the API's spelling; empty for other actions.
+    pub fields: Vec<String>,
 }
 
 #[cfg(test)]

@@ -107,7 +107,7 @@ impl Permissions {
     }
 
     /// The names, in order.
-    pub fn iter(&self) -> impl Iterator<Item = &PermissionName> {
+    pub fn iter(&self) -> impl DoubleEndedIterator<Item = &PermissionName> + ExactSizeIterator {
         self.0.iter()
     }
 

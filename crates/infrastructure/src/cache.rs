@@ -299,6 +299,7 @@ mod tests {
             name: "k".into(),
             expires_at: None,
             valid_until: None,
+            permissions: Default::default(),
         }
     }
 

@@ -110,6 +110,32 @@ impl ObjectReader {
         }
     }
 
+    /// Whether the body names `field` (read or not yet).
+    pub(crate) fn has(&self, field: &str) -> bool {
+        self.fields.contains_key(field)
+    }
+
+    /// An array field that may be absent or `null`. `None` means it was not an
+    /// array.
+    pub(crate) fn optional_array(&mut self, field: &str) -> Option<Optional<Vec<Value>>> {
+        match self.fields.remove(field) {
+            None => Some(Optional::Absent),
+            Some(Value::Null) => Some(Optional::Null),
+            Some(Value::Array(items)) => Some(Optional::Value(items)),
+            Some(_) => {
+                self.error(field, "list_type", "Input should be a valid list");
+                None
+            }
+        }
+    }
+
+    /// Records an error on item `index` of the array `field`.
+    pub(crate) fn fail_item(&mut self, field: &str, index: usize, kind: &str, msg: impl Into<String>) {
+        let index = index.to_string();
+        self.errors
+            .push(FieldError::new(&[self.location, field, index.as_str()], kind, msg));
+    }
+
     /// Records an error on `field` found by the caller's own check.
     pub(crate) fn fail(&mut self, field: &str, kind: &str, msg: impl Into<String>) {
         self.error(field, kind, msg);

@@ -1,7 +1,9 @@
 //! The cache of successful verifications.
 
 use chrono::{DateTime, Utc};
-use keymint_domain::{Environment, KeyId, OrgId, PrivateKey};
+use std::sync::Arc;
+
+use keymint_domain::{Environment, KeyId, OrgId, Permissions, PrivateKey};
 
 /// What a successful verification established about a presented key.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -18,6 +20,8 @@ pub struct VerifiedKey {
     pub expires_at: Option<DateTime<Utc>>,
     /// Set when the presented key is a rotated-out one: the end of its grace period.
     pub valid_until: Option<DateTime<Utc>>,
+    /// What it may do; shared, so a cache hit copies a pointer, not the names.
+    pub permissions: Arc<Permissions>,
 }
 
 /// Remembers successful verifications so the hot path need not run argon2 again.

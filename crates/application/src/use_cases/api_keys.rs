@@ -3,7 +3,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, Utc};
 use keymint_domain::{
     check_expiry, ApiKey, AuditAction, AuditEvent, Credential, Environment, ExpiryError, KeyDescription, KeyId,
-    KeyMaterial, KeyName, NewApiKey, OrgId, PrivateKey, RotateError,
+    KeyMaterial, KeyName, NewApiKey, OrgId, Permissions, PrivateKey, RotateError,
 };
 
 use crate::{
@@ -93,6 +93,8 @@ pub struct KeyPatch {
     pub name: Option<KeyName>,
     /// A new description; `Some(None)` clears it.
     pub description: Option<Option<KeyDescription>>,
+    /// New permissions (empty: none).
+    pub permissions: Option<Permissions>,
 }
 
 /// Why a key could not be created.
@@ -258,8 +260,16 @@ impl ApiKeys {
         self
     }
 
-    fn event(&self, actor: &Actor, key_id: KeyId, action: AuditAction, now: DateTime<Utc>) -> AuditEvent {
+    fn event(
+        &self,
+        actor: &Actor,
+        key_id: KeyId,
+        action: AuditAction,
+        fields: Vec<String>,
+        now: DateTime<Utc>,
+    ) -> AuditEvent {
         AuditEvent {
+            fields,
             id: self.generator.event_id(),
             key_id,
             org_id: actor.org_id(),
@@ -290,7 +300,7 @@ impl ApiKeys {
             let credential = credential_of(&material, hash);
             let (public_key, private_key) = material.into_parts();
             let key = ApiKey::issue(request.clone(), self.generator.key_id(), public_key, credential, now);
-            let event = self.event(actor, key.id(), AuditAction::Created, now);
+            let event = self.event(actor, key.id(), AuditAction::Created, Vec::new(), now);
             match self.store.insert(&key, &event, self.policy.max_active_keys, now).await {
                 Ok(()) => return Ok(CreatedApiKey { key, private_key }),
                 Err(RepositoryError::Conflict) if attempt < MAX_COLLISION_ATTEMPTS => {
@@ -341,23 +351,24 @@ impl ApiKeys {
     }
 
     /// Reads, changes and writes back a key, re-reading and re-applying when a
-    /// concurrent writer got there first. `change` returns whether it changed
-    /// anything; an unchanged key is neither written nor audited.
+    /// concurrent writer got there first. `change` returns `None` when it changed
+    /// nothing (an unchanged key is neither written nor audited), else the
+    /// fields to name in the audit event.
     async fn modify<E>(
         &self,
         actor: &Actor,
         id: KeyId,
         action: AuditAction,
-        mut change: impl FnMut(&mut ApiKey, DateTime<Utc>) -> Result<bool, E>,
+        mut change: impl FnMut(&mut ApiKey, DateTime<Utc>) -> Result<Option<Vec<String>>, E>,
     ) -> Result<ApiKey, Modify<E>> {
         for _ in 0..MAX_STALE_RETRIES {
             let mut key = self.store.find(actor.org_id(), id).await?.ok_or(Modify::NotFound)?;
             let now = self.clock.now();
             let read_revision = key.revision();
-            if !change(&mut key, now).map_err(Modify::Refused)? {
+            let Some(fields) = change(&mut key, now).map_err(Modify::Refused)? else {
                 return Ok(key);
-            }
-            let event = self.event(actor, id, action, now);
+            };
+            let event = self.event(actor, id, action, fields, now);
             match self.store.update(&key, read_revision, &event).await {
                 Ok(()) => {
                     self.cache.evict_key(id);
@@ -376,13 +387,25 @@ impl ApiKeys {
     pub async fn update(&self, actor: &Actor, id: KeyId, patch: KeyPatch) -> Result<ApiKey, KeyError> {
         actor.authorize(Permission::Write)?;
         self.modify(actor, id, AuditAction::Updated, |key, _| {
-            if let Some(name) = patch.name.clone() {
-                key.rename(name);
+            let mut fields = Vec::new();
+            if patch.name.clone().is_some_and(|name| key.rename(name)) {
+                fields.push("name".to_owned());
             }
-            if let Some(description) = patch.description.clone() {
-                key.set_description(description);
+            if patch
+                .description
+                .clone()
+                .is_some_and(|description| key.set_description(description))
+            {
+                fields.push("description".to_owned());
             }
-            Ok::<_, std::convert::Infallible>(patch.name.is_some() || patch.description.is_some())
+            if patch
+                .permissions
+                .clone()
+                .is_some_and(|permissions| key.set_permissions(permissions))
+            {
+                fields.push("permissions".to_owned());
+            }
+            Ok::<_, std::convert::Infallible>((!fields.is_empty()).then_some(fields))
         })
         .await
         .map_err(|err| err.into_key_error(|never| match never {}))
@@ -392,7 +415,7 @@ impl ApiKeys {
     pub async fn revoke(&self, actor: &Actor, id: KeyId) -> Result<ApiKey, KeyError> {
         actor.authorize(Permission::Write)?;
         self.modify(actor, id, AuditAction::Revoked, |key, now| {
-            Ok::<_, std::convert::Infallible>(key.revoke(now))
+            Ok::<_, std::convert::Infallible>(key.revoke(now).then(Vec::new))
         })
         .await
         .map_err(|err| err.into_key_error(|never| match never {}))
@@ -427,7 +450,8 @@ impl ApiKeys {
         let credential = credential_of(&material, hash);
         let key = self
             .modify(actor, id, AuditAction::Rotated, |key, now| {
-                key.rotate(credential.clone(), grace_period, now).map(|()| true)
+                key.rotate(credential.clone(), grace_period, now)
+                    .map(|()| Some(Vec::new()))
             })
             .await
             .map_err(|err| match err {
@@ -443,7 +467,7 @@ impl ApiKeys {
     /// its audit trail is kept.
     pub async fn delete(&self, actor: &Actor, id: KeyId) -> Result<(), KeyError> {
         actor.authorize(Permission::Write)?;
-        let event = self.event(actor, id, AuditAction::Deleted, self.clock.now());
+        let event = self.event(actor, id, AuditAction::Deleted, Vec::new(), self.clock.now());
         if self.store.delete(actor.org_id(), id, &event).await? {
             self.cache.evict_key(id);
             Ok(())

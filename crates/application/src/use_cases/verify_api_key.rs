@@ -2,7 +2,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use keymint_domain::{ApiKey, LookupId, PrivateKey};
+use keymint_domain::{ApiKey, LookupId, PermissionQuery, PrivateKey};
 
 use crate::{
     Clock, FailureLimiter, KeyLookup, RepositoryError, SecretHasher, UsageTracker, VerificationCache, VerifiedKey,
@@ -22,6 +22,9 @@ pub enum Verification {
     Expired,
     /// Too many failed attempts for this key id or client; try later.
     RateLimited,
+    /// The right key, valid, without the permissions the verification asked
+    /// for. The key is named: whoever sent it holds its secret.
+    InsufficientPermissions(VerifiedKey),
 }
 
 impl Verification {
@@ -33,6 +36,7 @@ impl Verification {
             Verification::Revoked => "REVOKED",
             Verification::Expired => "EXPIRED",
             Verification::RateLimited => "RATE_LIMITED",
+            Verification::InsufficientPermissions(_) => "INSUFFICIENT_PERMISSIONS",
         }
     }
 }
@@ -92,6 +96,30 @@ impl VerifyApiKey {
 
     /// Verifies `presented`, as sent by `client` (for the failure limits).
     pub async fn execute(&self, presented: &str, client: Option<IpAddr>) -> Result<Verification, VerifyApiKeyError> {
+        self.execute_with(presented, client, None).await
+    }
+
+    /// Verifies `presented` and, once the key is known good, that its
+    /// permissions satisfy `required`. Steps, in order: format, secret,
+    /// revoked/expired, permissions; a refusal at one step is decided before
+    /// any later one is looked at.
+    pub async fn execute_with(
+        &self,
+        presented: &str,
+        client: Option<IpAddr>,
+        required: Option<&PermissionQuery>,
+    ) -> Result<Verification, VerifyApiKeyError> {
+        let verification = self.authenticate(presented, client).await?;
+        Ok(match (verification, required) {
+            (Verification::Valid(key), Some(query)) if !key.permissions.satisfy(query) => {
+                Verification::InsufficientPermissions(key)
+            }
+            (verification, _) => verification,
+        })
+    }
+
+    /// The format, secret, revoked and expired steps.
+    async fn authenticate(&self, presented: &str, client: Option<IpAddr>) -> Result<Verification, VerifyApiKeyError> {
         let Ok(key) = PrivateKey::parse(presented) else {
             return Ok(Verification::NotFound);
         };
@@ -140,6 +168,7 @@ impl VerifyApiKey {
             name: stored.name().as_str().to_owned(),
             expires_at: stored.expires_at(),
             valid_until,
+            permissions: Arc::new(stored.permissions().clone()),
         };
         self.cache.put(&key, verified.clone());
         self.usage.record(verified.key_id, now);

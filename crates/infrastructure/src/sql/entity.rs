@@ -28,6 +28,8 @@ pub mod api_keys {
         pub previous_lookup_id: Option<String>,
         pub previous_secret_hash: Option<String>,
         pub previous_valid_until: Option<DateTimeUtc>,
+        /// Space-separated permission names.
+        pub permissions: String,
     }
 
     /// Written by hand so that hashes never reach a log through `{:?}`.
@@ -62,6 +64,8 @@ pub mod api_key_events {
         pub actor: Option<String>,
         pub request_id: Option<String>,
         pub occurred_at: DateTimeUtc,
+        /// Space-separated names of the fields an update changed.
+        pub fields: String,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use keymint_application::{EventQuery, KeyLookup, KeyQuery, KeyStore, RepositoryError, StorageHealth, UsageSink};
 use keymint_domain::{
     ApiKey, ApiKeyParts, AuditEvent, Credential, KeyDescription, KeyDisplay, KeyId, KeyName, LookupId, OrgId,
-    PreviousCredential, PublicKey, SecretHash, Subject,
+    PermissionName, Permissions, PreviousCredential, PublicKey, SecretHash, Subject,
 };
 use sea_orm::sea_query::Expr;
 use sea_orm::{
@@ -88,7 +88,19 @@ fn to_row(key: &ApiKey) -> keys::ActiveModel {
         previous_lookup_id: ActiveValue::Set(previous.map(|p| p.lookup_id.as_str().to_owned())),
         previous_secret_hash: ActiveValue::Set(previous.map(|p| p.secret_hash.expose().to_owned())),
         previous_valid_until: ActiveValue::Set(previous.map(|p| p.valid_until)),
+        permissions: ActiveValue::Set(words(parts.permissions.iter().map(PermissionName::as_str))),
     }
+}
+
+/// Names joined by single spaces: permission and field names hold no whitespace,
+/// so this is lossless and the same text on every engine.
+fn words<'a>(names: impl Iterator<Item = &'a str>) -> String {
+    names.collect::<Vec<_>>().join(" ")
+}
+
+fn permissions_of(text: &str) -> Option<Permissions> {
+    let names: Option<Vec<PermissionName>> = text.split_whitespace().map(|n| PermissionName::new(n).ok()).collect();
+    Permissions::new(names?).ok()
 }
 
 /// A row that breaks a domain rule is a corrupt row: reported, never half-loaded.
@@ -129,6 +141,7 @@ fn from_row(row: keys::Model) -> Result<ApiKey, RepositoryError> {
         expires_at: row.expires_at,
         revoked_at: row.revoked_at,
         last_used_at: row.last_used_at,
+        permissions: permissions_of(&row.permissions).ok_or_else(|| corrupt("permissions"))?,
         revision: u32::try_from(row.revision).map_err(|_| corrupt("revision"))?,
     };
     if parts.revoked_at.is_some() != row.is_revoked {
@@ -146,6 +159,7 @@ fn event_row(event: &AuditEvent) -> events::ActiveModel {
         actor: ActiveValue::Set(event.actor.as_ref().map(|s| s.as_str().to_owned())),
         request_id: ActiveValue::Set(event.request_id.clone()),
         occurred_at: ActiveValue::Set(event.occurred_at),
+        fields: ActiveValue::Set(words(event.fields.iter().map(String::as_str))),
     }
 }
 
@@ -165,6 +179,7 @@ fn from_event_row(row: events::Model) -> Result<AuditEvent, RepositoryError> {
             .map_err(|e| RepositoryError::Unexpected(anyhow!("audit event {} has an unusable actor: {e}", row.id)))?,
         occurred_at: row.occurred_at,
         request_id: row.request_id,
+        fields: row.fields.split_whitespace().map(str::to_owned).collect(),
     })
 }
 

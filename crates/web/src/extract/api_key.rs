@@ -84,6 +84,10 @@ impl FromRequest for VerifiedApiKey {
                     detail: "The API key has expired",
                 }),
                 Verification::RateLimited => Err(ApiError::RateLimited),
+                Verification::InsufficientPermissions(_) => Err(ApiError::Forbidden {
+                    code: "insufficient_permissions",
+                    detail: "The API key lacks the permissions this call requires".into(),
+                }),
             }
         })
     }

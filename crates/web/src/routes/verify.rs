@@ -1,7 +1,8 @@
 //! `POST /api-keys/verify`: the presented key is the credential, no JWT needed.
 
 use actix_web::{web, HttpRequest, HttpResponse};
-use keymint_application::Verification;
+use keymint_application::{Verification, VerifiedKey};
+use keymint_domain::PermissionQuery;
 use serde::Serialize;
 use serde_json::Value;
 use utoipa::ToSchema;
@@ -9,7 +10,7 @@ use utoipa::ToSchema;
 use super::timestamp;
 use crate::error::{ErrorBody, JsonBodyErrors, ValidationErrorBody};
 use crate::extract::{presented_api_key, OptionalJson};
-use crate::validation::{FromJsonBody, ObjectReader};
+use crate::validation::{FromJsonBody, ObjectReader, Optional};
 use crate::{ApiError, AppState, FieldError};
 
 /// The body of a verification, as OpenAPI describes it.
@@ -25,13 +26,25 @@ pub(crate) struct VerifyApiKeyRequest {
 #[derive(Debug)]
 pub(crate) struct VerifyBody {
     key: String,
+    permissions: Option<PermissionQuery>,
 }
 
 impl FromJsonBody for VerifyBody {
     fn from_json(value: Value) -> Result<Self, Vec<FieldError>> {
         let mut body = ObjectReader::new("body", value)?;
-        let key = body.required_string("key").map(|key| Self { key });
-        body.finish(key)
+        let key = body.required_string("key");
+        let permissions = match body.optional_string("permissions") {
+            Some(Optional::Value(raw)) => body
+                .check("permissions", PermissionQuery::parse(&raw), |_| "value_error")
+                .map(Some),
+            Some(Optional::Absent | Optional::Null) => Some(None),
+            None => None,
+        };
+        let parsed = match (key, permissions) {
+            (Some(key), Some(permissions)) => Some(Self { key, permissions }),
+            _ => None,
+        };
+        body.finish(parsed)
     }
 }
 
@@ -52,21 +65,18 @@ pub(crate) struct VerifyResponse {
     name: Option<String>,
     #[schema(format = DateTime, required = true)]
     expires_at: Option<String>,
+    /// The key's permissions, when the key was recognised (`VALID`,
+    /// `INSUFFICIENT_PERMISSIONS`)
+    #[schema(required = true)]
+    permissions: Option<Vec<String>>,
 }
 
 impl From<Verification> for VerifyResponse {
     fn from(verification: Verification) -> Self {
         let code = verification.code();
         match verification {
-            Verification::Valid(key) => Self {
-                valid: true,
-                code,
-                key_id: Some(key.key_id.to_string()),
-                org_id: Some(key.org_id.to_string()),
-                environment: Some(key.environment.as_str()),
-                name: Some(key.name),
-                expires_at: key.expires_at.map(timestamp),
-            },
+            Verification::Valid(key) => Self::recognised(true, code, key),
+            Verification::InsufficientPermissions(key) => Self::recognised(false, code, key),
             _ => Self {
                 valid: false,
                 code,
@@ -75,7 +85,24 @@ impl From<Verification> for VerifyResponse {
                 environment: None,
                 name: None,
                 expires_at: None,
+                permissions: None,
             },
+        }
+    }
+}
+
+impl VerifyResponse {
+    /// The caller proved it holds the key's secret: the key is named.
+    fn recognised(valid: bool, code: &'static str, key: VerifiedKey) -> Self {
+        Self {
+            valid,
+            code,
+            key_id: Some(key.key_id.to_string()),
+            org_id: Some(key.org_id.to_string()),
+            environment: Some(key.environment.as_str()),
+            expires_at: key.expires_at.map(timestamp),
+            permissions: Some(key.permissions.iter().map(|p| p.as_str().to_owned()).collect()),
+            name: Some(key.name),
         }
     }
 }
@@ -99,18 +126,21 @@ pub(crate) async fn verify(
     state: web::Data<AppState>,
     body: OptionalJson<VerifyBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let presented = match body.0 {
-        Some(body) => body.key,
-        None => presented_api_key(&req)?.ok_or_else(|| {
-            ApiError::Validation(vec![FieldError::new(
-                &["body", "key"],
-                "missing",
-                "Field required (or send the key as x-api-key or Authorization: Bearer)",
-            )])
-        })?,
+    let (presented, required) = match body.0 {
+        Some(body) => (body.key, body.permissions),
+        None => (
+            presented_api_key(&req)?.ok_or_else(|| {
+                ApiError::Validation(vec![FieldError::new(
+                    &["body", "key"],
+                    "missing",
+                    "Field required (or send the key as x-api-key or Authorization: Bearer)",
+                )])
+            })?,
+            None,
+        ),
     };
     let client = req.peer_addr().map(|addr| addr.ip());
-    let verification = state.verify.execute(&presented, client).await?;
+    let verification = state.verify.execute_with(&presented, client, required.as_ref()).await?;
     state.metrics.verification(verification.code());
     Ok(HttpResponse::Ok().json(VerifyResponse::from(verification)))
 }

@@ -168,6 +168,7 @@ async fn a_cache_hit_needs_neither_storage_nor_hashing() {
         name: "svc".into(),
         expires_at: None,
         valid_until: None,
+        permissions: Default::default(),
     };
     let hit = cached.clone();
     ports.cache = MockVerificationCache::new();
@@ -194,6 +195,7 @@ async fn a_cached_verification_that_lapsed_is_evicted_and_rechecked() {
         name: "svc".into(),
         expires_at: f.key.expires_at(),
         valid_until: None,
+        permissions: Default::default(),
     };
     ports.cache = MockVerificationCache::new();
     ports.cache.expect_get().returning(move |_| Some(stale.clone()));

@@ -5,8 +5,9 @@
 use chrono::{DateTime, Duration, Utc};
 use keymint_application::KeyPatch;
 use keymint_domain::{
-    Environment, KeyDescription, KeyDescriptionError, KeyName, KeyNameError, NewApiKey, OrgId, MAX_DESCRIPTION_CHARS,
-    MAX_GRACE_PERIOD_SECONDS, MAX_NAME_CHARS,
+    Environment, KeyDescription, KeyDescriptionError, KeyName, KeyNameError, NewApiKey, OrgId, PermissionName,
+    PermissionNameError, Permissions, MAX_DESCRIPTION_CHARS, MAX_GRACE_PERIOD_SECONDS, MAX_NAME_CHARS, MAX_PERMISSIONS,
+    MAX_PERMISSION_CHARS,
 };
 use serde_json::Value;
 use utoipa::openapi::schema::{ObjectBuilder, Schema, SchemaType, Type};
@@ -48,6 +49,42 @@ fn read_description(body: &mut ObjectReader) -> Option<Option<KeyDescription>> {
     }
 }
 
+/// `permissions`: a list of names, each checked (an error names its index),
+/// deduplicated, at most [`MAX_PERMISSIONS`]. `Some(None)` when absent or
+/// `null`, `None` if invalid.
+fn read_permissions(body: &mut ObjectReader) -> Option<Option<Permissions>> {
+    let items = match body.optional_array("permissions")? {
+        Optional::Absent | Optional::Null => return Some(None),
+        Optional::Value(items) => items,
+    };
+    let mut names = Vec::with_capacity(items.len());
+    let mut valid = true;
+    for (index, item) in items.into_iter().enumerate() {
+        let Value::String(raw) = item else {
+            body.fail_item("permissions", index, "string_type", "Input should be a valid string");
+            valid = false;
+            continue;
+        };
+        match PermissionName::new(raw) {
+            Ok(name) => names.push(name),
+            Err(err) => {
+                let kind = match err {
+                    PermissionNameError::Empty => "string_too_short",
+                    PermissionNameError::TooLong(_) => "string_too_long",
+                    PermissionNameError::InvalidCharacter(_) => "string_pattern_mismatch",
+                };
+                body.fail_item("permissions", index, kind, err.to_string());
+                valid = false;
+            }
+        }
+    }
+    if !valid {
+        return None;
+    }
+    body.check("permissions", Permissions::new(names), |_| "too_long")
+        .map(Some)
+}
+
 /// The body of `POST /api-keys`.
 #[derive(Debug)]
 pub(crate) struct CreateApiKeyBody {
@@ -55,6 +92,7 @@ pub(crate) struct CreateApiKeyBody {
     description: Option<KeyDescription>,
     environment: Option<Environment>,
     expires_at: Option<DateTime<Utc>>,
+    permissions: Permissions,
 }
 
 impl CreateApiKeyBody {
@@ -67,6 +105,7 @@ impl CreateApiKeyBody {
             self.environment.unwrap_or(default_environment),
         )
         .expiring_at(self.expires_at)
+        .with_permissions(self.permissions)
     }
 }
 
@@ -87,12 +126,14 @@ impl FromJsonBody for CreateApiKeyBody {
             Some(Optional::Absent | Optional::Null) => Some(None),
             None => None,
         };
-        let parsed = match (name, description, environment, expires_at) {
-            (Some(name), Some(description), Some(environment), Some(expires_at)) => Some(Self {
+        let permissions = read_permissions(&mut body);
+        let parsed = match (name, description, environment, expires_at, permissions) {
+            (Some(name), Some(description), Some(environment), Some(expires_at), Some(permissions)) => Some(Self {
                 name,
                 description,
                 environment,
                 expires_at,
+                permissions: permissions.unwrap_or_default(),
             }),
             _ => None,
         };
@@ -100,7 +141,8 @@ impl FromJsonBody for CreateApiKeyBody {
     }
 }
 
-/// The body of `PATCH /api-keys/{key_id}`: at least one of `name`, `description`.
+/// The body of `PATCH /api-keys/{key_id}`: at least one of `name`,
+/// `description`, `permissions` (`[]` or `null` removes them all).
 #[derive(Debug)]
 pub(crate) struct UpdateApiKeyBody(pub(crate) KeyPatch);
 
@@ -128,11 +170,25 @@ impl FromJsonBody for UpdateApiKeyBody {
                 .map(|d| Some(Some(d))),
             None => None,
         };
-        if matches!((&name, &description), (Some(None), Some(None))) && body.ok() {
-            body.fail("", "value_error", "Provide at least one of name, description");
+        let given_permissions = body.has("permissions");
+        let permissions = read_permissions(&mut body).map(|p| given_permissions.then(|| p.unwrap_or_default()));
+        if matches!(
+            (&name, &description, &permissions),
+            (Some(None), Some(None), Some(None))
+        ) && body.ok()
+        {
+            body.fail(
+                "",
+                "value_error",
+                "Provide at least one of name, description, permissions",
+            );
         }
-        let parsed = match (name, description) {
-            (Some(name), Some(description)) => Some(Self(KeyPatch { name, description })),
+        let parsed = match (name, description, permissions) {
+            (Some(name), Some(description), Some(permissions)) => Some(Self(KeyPatch {
+                name,
+                description,
+                permissions,
+            })),
             _ => None,
         };
         body.finish(parsed)
@@ -212,6 +268,28 @@ fn description_schema() -> impl Into<RefOr<Schema>> {
         .pattern(Some(description_pattern()))
 }
 
+/// `permissions`' schema: the domain's names and count.
+fn permissions_schema() -> impl Into<RefOr<Schema>> {
+    use utoipa::openapi::schema::ArrayBuilder;
+    ArrayBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::Array, Type::Null]))
+        .description(Some(
+            "What the key may do: names of letters, digits and _ . : * - (a trailing * grants every name it prefixes), \
+             deduplicated, order kept; `[]` or `null` for none",
+        ))
+        .max_items(Some(MAX_PERMISSIONS))
+        .items(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .min_length(Some(1))
+                .max_length(Some(MAX_PERMISSION_CHARS))
+                .pattern(Some(PERMISSION_PATTERN)),
+        )
+}
+
+/// A permission name as a regular expression (tested against the domain).
+pub(crate) const PERMISSION_PATTERN: &str = "^[A-Za-z0-9_.:*-]+$";
+
 /// `grace_period_seconds`'s schema, with the domain's bounds.
 fn grace_period_schema() -> impl Into<RefOr<Schema>> {
     ObjectBuilder::new()
@@ -247,6 +325,9 @@ pub(crate) struct CreateApiKeyRequest {
     /// When the key stops verifying (RFC 3339, in the future, at most the configured maximum ahead).
     #[schema(format = DateTime)]
     expires_at: Option<String>,
+    /// What the key may do.
+    #[schema(schema_with = permissions_schema)]
+    permissions: Option<Vec<String>>,
 }
 
 /// The body of an update: at least one field. A `null` description clears it.
@@ -260,6 +341,9 @@ pub(crate) struct UpdateApiKeyRequest {
     /// A new description, or `null` to clear it.
     #[schema(schema_with = description_schema)]
     description: Option<String>,
+    /// New permissions, replacing the old; `[]` or `null` removes them all.
+    #[schema(schema_with = permissions_schema)]
+    permissions: Option<Vec<String>>,
 }
 
 /// The optional body of a rotation.
@@ -275,6 +359,19 @@ pub(crate) struct RotateApiKeyRequest {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_permission_pattern_accepts_exactly_the_domain_s_names() {
+        let pattern = regex::Regex::new(PERMISSION_PATTERN).unwrap();
+        for c in (0..=0x2FF_u32).filter_map(char::from_u32) {
+            let text = format!("a{c}");
+            assert_eq!(
+                pattern.is_match(&text),
+                PermissionName::new(text.as_str()).is_ok(),
+                "{text:?}"
+            );
+        }
+    }
 
     #[test]
     fn the_documented_patterns_accept_exactly_what_the_domain_accepts() {

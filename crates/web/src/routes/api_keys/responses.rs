@@ -4,7 +4,7 @@
 use actix_web::http::{header, StatusCode};
 use actix_web::HttpResponse;
 use keymint_application::CreatedApiKey;
-use keymint_domain::{ApiKey, AuditEvent, KeyDescription, Subject};
+use keymint_domain::{ApiKey, AuditEvent, KeyDescription, PermissionName, Subject};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -34,6 +34,8 @@ pub(crate) struct ApiKeyResponse<'a> {
     environment: Option<&'a str>,
     #[schema(format = DateTime, required = true)]
     expires_at: Option<String>,
+    /// What the key may do (checked when a verification asks), in order given
+    permissions: Vec<&'a str>,
 }
 
 impl<'a> From<&'a ApiKey> for ApiKeyResponse<'a> {
@@ -51,6 +53,7 @@ impl<'a> From<&'a ApiKey> for ApiKeyResponse<'a> {
             last_used_at: key.last_used_at().map(timestamp),
             environment: Some(key.environment().as_str()),
             expires_at: key.expires_at().map(timestamp),
+            permissions: key.permissions().iter().map(PermissionName::as_str).collect(),
         }
     }
 }
@@ -82,6 +85,8 @@ pub(crate) struct CreatedApiKeyResponse<'a> {
     environment: Option<&'a str>,
     #[schema(format = DateTime, required = true)]
     expires_at: Option<String>,
+    /// What the key may do (checked when a verification asks), in order given
+    permissions: Vec<&'a str>,
 }
 
 impl<'a> From<&'a CreatedApiKey> for CreatedApiKeyResponse<'a> {
@@ -101,6 +106,7 @@ impl<'a> From<&'a CreatedApiKey> for CreatedApiKeyResponse<'a> {
             last_used_at: key.last_used_at,
             environment: key.environment,
             expires_at: key.expires_at,
+            permissions: key.permissions,
         }
     }
 }
@@ -159,6 +165,8 @@ pub(crate) struct AuditEventResponse<'a> {
     occurred_at: String,
     #[schema(required = true)]
     request_id: Option<&'a str>,
+    /// For `updated`, the fields it changed (names, never values); empty otherwise
+    fields: &'a [String],
 }
 
 impl<'a> From<&'a AuditEvent> for AuditEventResponse<'a> {
@@ -170,6 +178,7 @@ impl<'a> From<&'a AuditEvent> for AuditEventResponse<'a> {
             actor: event.actor.as_ref().map(Subject::as_str),
             occurred_at: timestamp(event.occurred_at),
             request_id: event.request_id.as_deref(),
+            fields: &event.fields,
         }
     }
 }
