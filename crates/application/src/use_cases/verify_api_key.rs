@@ -1,8 +1,12 @@
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
 use std::net::IpAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use chrono::{DateTime, Utc};
 use keymint_domain::{ApiKey, LookupId, PermissionQuery, PrivateKey};
+use tokio::sync::watch;
+use zeroize::Zeroizing;
 
 use crate::{
     Clock, FailureLimiter, KeyLookup, RepositoryError, SecretHasher, UsageTracker, VerificationCache, VerifiedKey,
@@ -66,6 +70,56 @@ pub struct VerifyApiKey {
     cache: Arc<dyn VerificationCache>,
     limiter: Arc<dyn FailureLimiter>,
     usage: Arc<dyn UsageTracker>,
+    flights: Arc<Flights>,
+}
+
+/// Verifications under way that did not find the key cached, by client and
+/// presented key. A request presenting the same key from the same client while
+/// one is under way waits for its verdict instead of reserving failure budget
+/// and hashing again: a burst of a client's requests when its key's cache entry
+/// lapses costs one argon2 and no budget, and every request in it gets the same
+/// verdict. (Per client, because a verdict such as `RATE_LIMITED` is that
+/// client's own.)
+type Flights = Mutex<HashMap<Flight, watch::Receiver<Option<Verification>>>>;
+
+/// A flight's key. It holds the presented key only while the verification is
+/// under way, and wipes it when dropped.
+struct Flight {
+    client: Option<IpAddr>,
+    presented: Zeroizing<String>,
+}
+
+impl PartialEq for Flight {
+    fn eq(&self, other: &Self) -> bool {
+        self.client == other.client && self.presented.as_str() == other.presented.as_str()
+    }
+}
+
+impl Eq for Flight {}
+
+impl Hash for Flight {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.client.hash(state);
+        self.presented.as_str().hash(state);
+    }
+}
+
+/// The leader's claim on a flight: dropping it (verdict sent, or the request
+/// abandoned) ends the flight, so followers never wait on a flight nobody flies.
+struct Leading<'a> {
+    flights: &'a Flights,
+    flight: Option<Flight>,
+}
+
+impl Drop for Leading<'_> {
+    fn drop(&mut self) {
+        if let Some(flight) = self.flight.take() {
+            self.flights
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .remove(&flight);
+        }
+    }
 }
 
 impl std::fmt::Debug for VerifyApiKey {
@@ -91,6 +145,7 @@ impl VerifyApiKey {
             cache,
             limiter,
             usage,
+            flights: Arc::default(),
         }
     }
 
@@ -135,14 +190,63 @@ impl VerifyApiKey {
             // a rotation) may still be good, and one digest is O(1) to drop.
             self.cache.evict(&key);
         }
+        loop {
+            let flight = Flight {
+                client,
+                presented: Zeroizing::new(presented.to_owned()),
+            };
+            let (sender, follow) = {
+                let mut flights = self.flights.lock().unwrap_or_else(PoisonError::into_inner);
+                match flights.get(&flight) {
+                    Some(receiver) => (None, Some(receiver.clone())),
+                    None => {
+                        let (sender, receiver) = watch::channel(None);
+                        flights.insert(
+                            Flight {
+                                client,
+                                presented: Zeroizing::new(presented.to_owned()),
+                            },
+                            receiver,
+                        );
+                        (Some(sender), None)
+                    }
+                }
+            };
+            if let Some(mut receiver) = follow {
+                let verdict = receiver.wait_for(Option::is_some).await.ok().and_then(|v| (*v).clone());
+                match verdict {
+                    Some(verdict) => return Ok(verdict),
+                    // The leader failed or was abandoned: try again, perhaps leading.
+                    None => continue,
+                }
+            }
+            let _leading = Leading {
+                flights: &self.flights,
+                flight: Some(flight),
+            };
+            let verdict = self.verify_uncached(&key, client, now).await?;
+            if let Some(sender) = sender {
+                sender.send_replace(Some(verdict.clone()));
+            }
+            return Ok(verdict);
+        }
+    }
 
+    /// The steps after a cache miss: the failure budgets, the stored key, the
+    /// hash, then revoked and expired.
+    async fn verify_uncached(
+        &self,
+        key: &PrivateKey,
+        client: Option<IpAddr>,
+        now: DateTime<Utc>,
+    ) -> Result<Verification, VerifyApiKeyError> {
         let lookup_id = key.lookup_id();
         // Reserved before any I/O, so concurrent guesses cannot overshoot the
         // budget; kept as a failure unless the secret turns out right.
         if !self.limiter.try_reserve(&lookup_id, client, now) {
             return Ok(Verification::RateLimited);
         }
-        let stored = match self.holder_of(&key, &lookup_id, now).await {
+        let stored = match self.holder_of(key, &lookup_id, now).await {
             Ok(Some(stored)) => stored,
             Ok(None) => return Ok(Verification::NotFound),
             Err(err) => {
@@ -170,7 +274,7 @@ impl VerifyApiKey {
             valid_until,
             permissions: Arc::new(stored.permissions().clone()),
         };
-        self.cache.put(&key, verified.clone());
+        self.cache.put(key, verified.clone());
         self.usage.record(verified.key_id, now);
         Ok(Verification::Valid(verified))
     }
