@@ -5,19 +5,32 @@
 //! cargo run                                  # Keymint itself, to create keys
 //! cargo run --example protected_service      # this service on 127.0.0.1:8081
 //! curl -H "x-api-key: sk_live_…" http://127.0.0.1:8081/reports
+//! curl -X DELETE -H "x-api-key: sk_live_…" http://127.0.0.1:8081/reports/2026-q3.csv   # needs reports.delete or admin
 //! ```
 //!
 //! It reads Keymint's configuration (the same `KEYMINT_DATABASE__URL`), so it sees
 //! the same keys; revocations made through Keymint reach it within the cache TTL.
 
 use actix_web::{web, App, HttpResponse, HttpServer};
-use keymint_web::VerifiedApiKey;
+use keymint_web::{RequiredPermissions, VerifiedApiKey};
 use serde_json::json;
 
-/// The routes: `/reports` needs a valid key, `/status` does not.
+/// The routes: `/reports` needs a valid key, deleting one a key that also holds
+/// `reports.delete` (or `admin`), `/status` nothing.
 pub fn configure(cfg: &mut web::ServiceConfig) {
+    let deleting = RequiredPermissions::new("reports.delete OR admin").unwrap_or_else(|e| unreachable!("{e}"));
     cfg.route("/reports", web::get().to(reports))
+        .service(
+            web::resource("/reports/{name}")
+                .app_data(deleting)
+                .route(web::delete().to(delete_report)),
+        )
         .route("/status", web::get().to(status));
+}
+
+/// Only reached with a key holding `reports.delete` or `admin`.
+async fn delete_report(key: VerifiedApiKey, name: web::Path<String>) -> HttpResponse {
+    HttpResponse::Ok().json(json!({"deleted": name.into_inner(), "by": key.0.key_id.to_string()}))
 }
 
 /// Only reached with a valid key; the key tells whose reports to serve.

@@ -2,10 +2,13 @@
 -- presents the next key of that file (distinct keys: cache misses); otherwise
 -- every request presents $KEY (one key: cache hits). VERIFY_PATH overrides the
 -- path (the ceiling server serves /verify). DELAY_MS paces each connection.
+-- PERMISSIONS adds that permission query to every request.
 local keys = {}
 local next_key = 1
 local path = os.getenv("VERIFY_PATH") or "/api/v2/api-keys/verify"
 local delay_ms = tonumber(os.getenv("DELAY_MS") or "0")
+local permissions = os.getenv("PERMISSIONS")
+local extra = permissions and (',"permissions":"' .. permissions .. '"') or ""
 local threads = {}
 
 function setup(thread)
@@ -28,7 +31,7 @@ function request()
   local key = keys[next_key]
   next_key = next_key + 1
   if next_key > #keys then next_key = 1 end
-  return wrk.format("POST", path, { ["Content-Type"] = "application/json" }, '{"key":"' .. key .. '"}')
+  return wrk.format("POST", path, { ["Content-Type"] = "application/json" }, '{"key":"' .. key .. '"' .. extra .. '}')
 end
 
 function delay()

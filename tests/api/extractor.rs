@@ -3,7 +3,8 @@
 use std::sync::Arc;
 
 use actix_web::{test, web, App};
-use keymint_application::{NoFailureLimiter, NoUsageTracker, VerificationCache, VerifyApiKey};
+use keymint_application::{KeyPatch, NoFailureLimiter, NoUsageTracker, VerificationCache, VerifyApiKey};
+use keymint_domain::{PermissionName, Permissions};
 use keymint_infrastructure::{Argon2Hasher, ShardedVerificationCache, SystemClock};
 use serde_json::Value;
 
@@ -66,6 +67,34 @@ async fn the_example_service_serves_valid_keys_and_refuses_the_rest() {
         let body: Value = test::read_body_json(response).await;
         assert_eq!(body["code"], code);
     }
+
+    // A route that requires permissions: refused until the key holds them, then
+    // served at once (the update evicts the cached verification).
+    let delete = || {
+        test::TestRequest::delete()
+            .uri("/reports/2026-q3.csv")
+            .insert_header(("x-api-key", key.clone()))
+            .to_request()
+    };
+    let refused = test::call_service(&app, delete()).await;
+    assert_eq!(refused.status().as_u16(), 403);
+    let body: Value = test::read_body_json(refused).await;
+    assert_eq!(body["code"], "insufficient_permissions");
+    assert!(
+        body["detail"].as_str().unwrap().contains("reports.delete OR admin"),
+        "{body}"
+    );
+    let admin = Permissions::new([PermissionName::new("admin").unwrap()]).unwrap();
+    let patch = KeyPatch {
+        name: None,
+        description: None,
+        permissions: Some(admin),
+    };
+    keys.update(&actor, id, patch).await.unwrap();
+    let allowed = test::call_service(&app, delete()).await;
+    assert_eq!(allowed.status().as_u16(), 200);
+    let body: Value = test::read_body_json(allowed).await;
+    assert_eq!(body["deleted"], "2026-q3.csv");
 
     keys.revoke(&actor, id).await.unwrap();
     let revoked = test::call_service(&app, call(Some(("x-api-key", key.clone())))).await;

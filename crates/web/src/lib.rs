@@ -16,7 +16,9 @@ mod state;
 mod validation;
 
 pub use error::{ApiError, FieldError};
-pub use extract::{Authenticated, BodyLimit, BodyTimeout, OptionalJson, ValidatedJson, VerifiedApiKey};
+pub use extract::{
+    Authenticated, BodyLimit, BodyTimeout, OptionalJson, RequiredPermissions, ValidatedJson, VerifiedApiKey,
+};
 pub use logging::causes;
 pub use metrics::{HttpMetrics, MetricsRegistry};
 pub use openapi::openapi;

@@ -1,9 +1,12 @@
 use std::future::Future;
 use std::pin::Pin;
 
+use std::sync::Arc;
+
 use actix_web::http::header;
 use actix_web::{web, FromRequest, HttpRequest};
 use keymint_application::{Verification, VerifiedKey, VerifyApiKey};
+use keymint_domain::{PermissionQuery, PermissionQueryError};
 
 use crate::ApiError;
 
@@ -54,6 +57,38 @@ pub(crate) fn presented_api_key(req: &HttpRequest) -> Result<Option<String>, Api
 #[derive(Clone, Debug)]
 pub struct VerifiedApiKey(pub VerifiedKey);
 
+/// The permissions a route's key must hold, checked by [`VerifiedApiKey`] in the
+/// same verification (from the cache when the key is cached). Register it as the
+/// route's, scope's or app's `app_data`; the innermost wins. A key without them
+/// is answered 403 `insufficient_permissions` before the handler runs.
+///
+/// ```
+/// use actix_web::{web, HttpResponse};
+/// use keymint_web::{RequiredPermissions, VerifiedApiKey};
+///
+/// async fn refund(_key: VerifiedApiKey) -> HttpResponse {
+///     HttpResponse::Ok().finish()
+/// }
+///
+/// # fn routes(cfg: &mut web::ServiceConfig) -> Result<(), keymint_domain::PermissionQueryError> {
+/// cfg.service(
+///     web::resource("/refunds")
+///         .app_data(RequiredPermissions::new("billing.write AND (refunds OR admin)")?)
+///         .route(web::post().to(refund)),
+/// );
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone, Debug)]
+pub struct RequiredPermissions(Arc<PermissionQuery>);
+
+impl RequiredPermissions {
+    /// Parses the query once, when routes are configured.
+    pub fn new(query: &str) -> Result<Self, PermissionQueryError> {
+        PermissionQuery::parse(query).map(|query| Self(Arc::new(query)))
+    }
+}
+
 impl FromRequest for VerifiedApiKey {
     type Error = ApiError;
     type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
@@ -62,6 +97,7 @@ impl FromRequest for VerifiedApiKey {
         let presented = presented_api_key(req);
         let client = req.peer_addr().map(|addr| addr.ip());
         let verifier = req.app_data::<web::Data<VerifyApiKey>>().cloned();
+        let required = req.app_data::<RequiredPermissions>().cloned();
         Box::pin(async move {
             let verifier =
                 verifier.ok_or_else(|| ApiError::Internal(anyhow::anyhow!("VerifyApiKey is not registered")))?;
@@ -69,7 +105,8 @@ impl FromRequest for VerifiedApiKey {
                 code: "api_key_required",
                 detail: "An API key is required: send it as x-api-key or Authorization: Bearer",
             })?;
-            match verifier.execute(&presented, client).await? {
+            let query = required.as_ref().map(|required| &*required.0);
+            match verifier.execute_with(&presented, client, query).await? {
                 Verification::Valid(key) => Ok(VerifiedApiKey(key)),
                 Verification::NotFound => Err(ApiError::ApiKeyRejected {
                     code: "invalid_api_key",
@@ -86,7 +123,12 @@ impl FromRequest for VerifiedApiKey {
                 Verification::RateLimited => Err(ApiError::RateLimited),
                 Verification::InsufficientPermissions(_) => Err(ApiError::Forbidden {
                     code: "insufficient_permissions",
-                    detail: "The API key lacks the permissions this call requires".into(),
+                    detail: match &required {
+                        Some(required) => {
+                            format!("The API key lacks the permissions this call requires: {}", required.0)
+                        }
+                        None => "The API key lacks the permissions this call requires".into(),
+                    },
                 }),
             }
         })
