@@ -181,17 +181,17 @@ pub enum PermissionQueryError {
     },
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
-enum Token {
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Token<'a> {
     Open,
     Close,
     And,
     Or,
-    Word(String),
+    Word(&'a str),
     End,
 }
 
-impl Token {
+impl Token<'_> {
     fn describe(&self) -> String {
         match self {
             Token::Open => "'('".into(),
@@ -205,50 +205,55 @@ impl Token {
     }
 }
 
-/// Splits a query into tokens with their 1-based character positions.
-fn tokenize(query: &str) -> Vec<(usize, Token)> {
-    let chars: Vec<char> = query.chars().collect();
+/// Splits a query into tokens with their 1-based character positions, borrowing
+/// the words: the hot path parses a query per verification.
+fn tokenize<'a>(query: &'a str) -> Vec<(usize, Token<'a>)> {
     let mut tokens = Vec::new();
-    let mut i = 0;
-    while i < chars.len() {
-        let c = chars[i];
-        if c.is_whitespace() {
-            i += 1;
-        } else if c == '(' || c == ')' {
-            tokens.push((i + 1, if c == '(' { Token::Open } else { Token::Close }));
-            i += 1;
-        } else {
-            let start = i;
-            while i < chars.len() && !chars[i].is_whitespace() && chars[i] != '(' && chars[i] != ')' {
-                i += 1;
-            }
-            let word: String = chars[start..i].iter().collect();
-            let token = match word.as_str() {
+    let mut word: Option<(usize, usize)> = None; // (byte start, char position)
+    let end_word = |tokens: &mut Vec<(usize, Token<'a>)>, word: &mut Option<(usize, usize)>, at: usize| {
+        if let Some((start, position)) = word.take() {
+            let text = &query[start..at];
+            let token = match text {
                 "AND" => Token::And,
                 "OR" => Token::Or,
-                _ => Token::Word(word),
+                _ => Token::Word(text),
             };
-            tokens.push((start + 1, token));
+            tokens.push((position, token));
+        }
+    };
+    let mut chars = 0;
+    for (at, c) in query.char_indices() {
+        chars += 1;
+        if c.is_whitespace() || c == '(' || c == ')' {
+            end_word(&mut tokens, &mut word, at);
+            match c {
+                '(' => tokens.push((chars, Token::Open)),
+                ')' => tokens.push((chars, Token::Close)),
+                _ => {}
+            }
+        } else if word.is_none() {
+            word = Some((at, chars));
         }
     }
-    tokens.push((chars.len() + 1, Token::End));
+    end_word(&mut tokens, &mut word, query.len());
+    tokens.push((chars + 1, Token::End));
     tokens
 }
 
-struct Parser {
-    tokens: Vec<(usize, Token)>,
+struct Parser<'a> {
+    tokens: Vec<(usize, Token<'a>)>,
     next: usize,
     depth: usize,
 }
 
-impl Parser {
-    fn peek(&self) -> &(usize, Token) {
+impl<'a> Parser<'a> {
+    fn peek(&self) -> &(usize, Token<'a>) {
         // `tokenize` always ends with `End`, and `End` is never consumed.
         &self.tokens[self.next.min(self.tokens.len() - 1)]
     }
 
-    fn bump(&mut self) -> (usize, Token) {
-        let token = self.peek().clone();
+    fn bump(&mut self) -> (usize, Token<'a>) {
+        let token = *self.peek();
         if token.1 != Token::End {
             self.next += 1;
         }
@@ -286,7 +291,7 @@ impl Parser {
 
     /// `atom := NAME | '(' or ')'`
     fn atom(&mut self) -> Result<PermissionQuery, PermissionQueryError> {
-        match self.peek().1.clone() {
+        match self.peek().1 {
             Token::Word(word) => {
                 let (at, _) = self.bump();
                 PermissionName::new(word)

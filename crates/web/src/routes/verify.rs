@@ -1,8 +1,10 @@
 //! `POST /api-keys/verify`: the presented key is the credential, no JWT needed.
 
+use std::sync::Arc;
+
 use actix_web::{web, HttpRequest, HttpResponse};
 use keymint_application::{Verification, VerifiedKey};
-use keymint_domain::PermissionQuery;
+use keymint_domain::{PermissionName, PermissionQuery, Permissions};
 use serde::Serialize;
 use serde_json::Value;
 use utoipa::ToSchema;
@@ -67,8 +69,18 @@ pub(crate) struct VerifyResponse {
     expires_at: Option<String>,
     /// The key's permissions, when the key was recognised (`VALID`,
     /// `INSUFFICIENT_PERMISSIONS`)
-    #[schema(required = true)]
-    permissions: Option<Vec<String>>,
+    #[schema(required = true, value_type = Option<Vec<String>>)]
+    permissions: Option<PermissionList>,
+}
+
+/// A key's permissions as a JSON array, written straight from the cached
+/// verification: no copy per request.
+struct PermissionList(Arc<Permissions>);
+
+impl Serialize for PermissionList {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.0.iter().map(PermissionName::as_str))
+    }
 }
 
 impl From<Verification> for VerifyResponse {
@@ -101,7 +113,7 @@ impl VerifyResponse {
             org_id: Some(key.org_id.to_string()),
             environment: Some(key.environment.as_str()),
             expires_at: key.expires_at.map(timestamp),
-            permissions: Some(key.permissions.iter().map(|p| p.as_str().to_owned()).collect()),
+            permissions: Some(PermissionList(key.permissions)),
             name: Some(key.name),
         }
     }
