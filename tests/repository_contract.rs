@@ -10,7 +10,8 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use keymint_application::{ApiKeyRepository, EventQuery, KeyCursor, KeyQuery, OrganizationDirectory, RepositoryError};
 use keymint_domain::{
-    ApiKey, AuditAction, AuditEvent, Credential, Environment, KeyId, KeyMaterial, KeyName, NewApiKey, OrgId, SecretHash,
+    ApiKey, AuditAction, AuditEvent, Credential, Environment, KeyId, KeyMaterial, KeyName, NewApiKey, OrgId, OwnerId,
+    SecretHash,
 };
 use keymint_infrastructure::sql::{connect, DatabaseUrl, SqlApiKeyRepository};
 use keymint_infrastructure::{InMemoryApiKeyRepository, InMemoryOrganizationDirectory, SqlOrganizationDirectory};
@@ -210,11 +211,16 @@ async fn lists_are_newest_first_filtered_and_paged_without_gaps(backend: Backend
             Environment::Test
         };
         // Two keys share each creation time, so ties are broken by id.
-        let k = key(owner, &format!("k{i}"), t(i / 2), environment);
+        let mut k = key(owner, &format!("k{i}"), t(i / 2), environment);
+        if i % 3 == 0 {
+            k.set_owner_id(Some(OwnerId::new("team-ä 1").unwrap()));
+        }
         insert(&*s.repository, &k).await;
         all.push(k);
     }
-    insert(&*s.repository, &key(org(), "elsewhere", t(0), Environment::Live)).await;
+    let mut elsewhere = key(org(), "elsewhere", t(0), Environment::Live);
+    elsewhere.set_owner_id(Some(OwnerId::new("team-ä 1").unwrap()));
+    insert(&*s.repository, &elsewhere).await;
     let mut expected: Vec<KeyId> = all.iter().map(ApiKey::id).collect();
     expected.sort_by_key(|id| {
         let k = all.iter().find(|k| k.id() == *id).unwrap();
@@ -228,6 +234,7 @@ async fn lists_are_newest_first_filtered_and_paged_without_gaps(backend: Backend
             org_id: owner,
             environment: None,
             revoked: None,
+            owner_id: None,
             after,
             limit: 3,
         };
@@ -247,12 +254,32 @@ async fn lists_are_newest_first_filtered_and_paged_without_gaps(backend: Backend
         org_id: owner,
         environment: Some(Environment::Test),
         revoked: Some(false),
+        owner_id: None,
         after: None,
         limit: 100,
     };
     let tests = s.repository.list(&query).await.unwrap();
     assert_eq!(tests.len(), 3);
     assert!(tests.iter().all(|k| k.environment() == Environment::Test));
+
+    let team = OwnerId::new("team-ä 1").unwrap();
+    let query = KeyQuery {
+        owner_id: Some(team.clone()),
+        environment: None,
+        revoked: None,
+        ..query
+    };
+    let owned: Vec<String> = s
+        .repository
+        .list(&query)
+        .await
+        .unwrap()
+        .iter()
+        .map(|k| k.name().as_str().to_owned())
+        .collect();
+    assert_eq!(owned, ["k6", "k3", "k0"], "newest first, this organisation only");
+    let found = s.repository.find(owner, all[3].id()).await.unwrap().unwrap();
+    assert_eq!(found.owner_id(), Some(&team));
 }
 
 async fn updates_are_compare_and_set_and_never_roll_back_usage(backend: Backend) {
@@ -404,7 +431,8 @@ async fn text_at_every_limit_reads_back_identically(backend: Backend) {
         Some(KeyDescription::new(description.clone()).unwrap()),
         Environment::Live,
     )
-    .with_permissions(permissions.clone());
+    .with_permissions(permissions.clone())
+    .owned_by(Some(OwnerId::new("ø".repeat(255)).unwrap()));
     let mut stored = ApiKey::issue(
         request,
         KeyId::from_uuid(Uuid::now_v7()),
@@ -423,6 +451,7 @@ async fn text_at_every_limit_reads_back_identically(backend: Backend) {
         Some(description.as_str())
     );
     assert_eq!(found.permissions(), &permissions);
+    assert_eq!(found.owner_id().map(OwnerId::as_str), Some("ø".repeat(255).as_str()));
 
     // An update replaces them (reversed: order is stored), and its event names
     // the fields it changed.

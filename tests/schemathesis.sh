@@ -37,6 +37,9 @@ token=$("$bin" dev-token --org "$org" --sub schemathesis --ttl 3600)
 #   use_after_free / ensure_resource_availability link operations by path, so a key
 #   deleted through one prefix and read through the other is flagged although the
 #   answer (404, the same key) is right. The mirror is tested in tests/api.
+# One worker: with two, Python 3.11.7's ast module (used by hypothesis from
+# several threads) fails now and then with "AST constructor recursion depth
+# mismatch", an error of the tool, not of Keymint (fixed in later CPythons).
 # - use_after_free, and 422 as an expected answer to a schema-valid create:
 #   both explained in tests/schemathesis.toml.
 status=0
@@ -48,7 +51,7 @@ schemathesis --config-file tests/schemathesis.toml run "$base/openapi.json" \
     --max-examples "${SCHEMATHESIS_MAX_EXAMPLES:-40}" \
     --seed "${SCHEMATHESIS_SEED:-20261126}" \
     --generation-deterministic \
-    --workers 2 \
+    --workers 1 \
     --no-color \
     --report junit --report-dir "$work/report" \
     "$@" || status=$?

@@ -9,6 +9,7 @@ mod m20261126_000002_key_lifecycle;
 mod m20261126_000003_organizations;
 mod m20261126_000004_active_keys_index;
 mod m20261126_000005_key_permissions;
+mod m20261126_000006_key_owners;
 
 /// Every migration, in order.
 #[derive(Debug)]
@@ -23,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000003_organizations::Migration),
             Box::new(m20261126_000004_active_keys_index::Migration),
             Box::new(m20261126_000005_key_permissions::Migration),
+            Box::new(m20261126_000006_key_owners::Migration),
         ]
     }
 }

@@ -9,7 +9,7 @@ use uuid::Uuid;
 use crate::for_each_backend;
 use crate::support::{error_body, spawn_app, spawn_app_with, test_settings, Backend};
 
-const SPEC_FIELDS: [&str; 14] = [
+const SPEC_FIELDS: [&str; 15] = [
     "id",
     "org_id",
     "name",
@@ -22,10 +22,12 @@ const SPEC_FIELDS: [&str; 14] = [
     "revoked_at",
     "last_used_at",
     "environment",
-    // Backward-compatible additions: every key response carries its expiry and
-    // its permissions (`[]` for a key created by a client that knows none).
+    // Backward-compatible additions: every key response carries its expiry, its
+    // permissions (`[]` for a key created by a client that knows none) and its
+    // owner (null).
     "expires_at",
     "permissions",
+    "owner_id",
 ];
 
 fn rfc3339_utc(value: &Value) -> DateTime<Utc> {

@@ -13,7 +13,7 @@ use uuid::Uuid;
 use crate::for_each_backend;
 use crate::support::{error_body, spawn_app, spawn_app_with, test_settings, Backend};
 
-const KEY_FIELDS: [&str; 13] = [
+const KEY_FIELDS: [&str; 14] = [
     "id",
     "org_id",
     "name",
@@ -27,6 +27,7 @@ const KEY_FIELDS: [&str; 13] = [
     "environment",
     "expires_at",
     "permissions",
+    "owner_id",
 ];
 
 fn keys_of(body: &Value) -> HashSet<String> {

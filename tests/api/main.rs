@@ -16,6 +16,7 @@ mod jwks;
 mod lifecycle;
 mod metrics;
 mod openapi;
+mod owners;
 mod permissions;
 mod slow_bodies;
 mod sqlite_storage;

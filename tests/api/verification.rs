@@ -26,9 +26,17 @@ fn assert_code(verdict: &Value, code: &str) {
     assert_eq!(verdict["code"], code, "{verdict}");
     assert_eq!(verdict["valid"], code == "VALID", "{verdict}");
     let fields: Vec<&String> = verdict.as_object().unwrap().keys().collect();
-    assert_eq!(fields.len(), 8, "{verdict}");
+    assert_eq!(fields.len(), 9, "{verdict}");
     if code != "VALID" {
-        for field in ["key_id", "org_id", "environment", "name", "expires_at", "permissions"] {
+        for field in [
+            "key_id",
+            "org_id",
+            "environment",
+            "name",
+            "expires_at",
+            "permissions",
+            "owner_id",
+        ] {
             assert_eq!(verdict[field], Value::Null, "no identity for an invalid key: {verdict}");
         }
     }

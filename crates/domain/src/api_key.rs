@@ -2,7 +2,9 @@ use std::fmt;
 
 use chrono::{DateTime, DurationRound, Utc};
 
-use crate::{Environment, KeyDescription, KeyDisplay, KeyId, KeyName, LookupId, OrgId, Permissions, PublicKey};
+use crate::{
+    Environment, KeyDescription, KeyDisplay, KeyId, KeyName, LookupId, OrgId, OwnerId, Permissions, PublicKey,
+};
 
 /// A slow, salted hash of a private key, as a PHC string (`$argon2id$v=19$…`).
 ///
@@ -48,6 +50,7 @@ pub struct NewApiKey {
     environment: Environment,
     expires_at: Option<DateTime<Utc>>,
     permissions: Permissions,
+    owner_id: Option<OwnerId>,
 }
 
 impl NewApiKey {
@@ -61,7 +64,19 @@ impl NewApiKey {
             environment,
             expires_at: None,
             permissions: Permissions::default(),
+            owner_id: None,
         }
+    }
+
+    /// The same request for a key owned by `owner_id`.
+    pub fn owned_by(mut self, owner_id: Option<OwnerId>) -> Self {
+        self.owner_id = owner_id;
+        self
+    }
+
+    /// Whom the key will belong to.
+    pub fn owner_id(&self) -> Option<&OwnerId> {
+        self.owner_id.as_ref()
     }
 
     /// The same request for a key holding `permissions`.
@@ -215,6 +230,8 @@ pub struct ApiKeyParts {
     pub last_used_at: Option<DateTime<Utc>>,
     /// What the key may do, checked when a verification asks.
     pub permissions: Permissions,
+    /// Whom the key belongs to, in the caller's terms.
+    pub owner_id: Option<OwnerId>,
     /// Counts changes, starting at 1. Storage compares it to refuse a write based
     /// on a stale read, so concurrent changes never overwrite each other silently.
     pub revision: u32,
@@ -253,6 +270,7 @@ impl ApiKey {
                 revoked_at: None,
                 last_used_at: None,
                 permissions: request.permissions,
+                owner_id: request.owner_id,
                 revision: 1,
             },
         }
@@ -369,6 +387,21 @@ impl ApiKey {
             return false;
         }
         self.parts.description = description;
+        self.changed();
+        true
+    }
+
+    /// Whom the key belongs to.
+    pub fn owner_id(&self) -> Option<&OwnerId> {
+        self.parts.owner_id.as_ref()
+    }
+
+    /// Replaces (or, with `None`, clears) the owner; returns whether it changed.
+    pub fn set_owner_id(&mut self, owner_id: Option<OwnerId>) -> bool {
+        if self.parts.owner_id == owner_id {
+            return false;
+        }
+        self.parts.owner_id = owner_id;
         self.changed();
         true
     }

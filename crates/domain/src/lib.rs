@@ -36,6 +36,7 @@ mod environment;
 mod ids;
 mod key_material;
 mod name;
+mod owner;
 mod permission;
 mod ratelimit;
 mod subject;
@@ -55,6 +56,7 @@ pub use key_material::{
     PUBLIC_KEY_RANDOM_CHARS, SECRET_CHARS,
 };
 pub use name::{KeyName, KeyNameError, MAX_NAME_CHARS};
+pub use owner::{OwnerId, OwnerIdError, MAX_OWNER_ID_CHARS};
 pub use permission::{
     PermissionName, PermissionNameError, PermissionQuery, PermissionQueryError, Permissions, PermissionsError,
     MAX_PERMISSIONS, MAX_PERMISSION_CHARS, MAX_QUERY_CHARS, MAX_QUERY_DEPTH,

@@ -300,6 +300,7 @@ mod tests {
             expires_at: None,
             valid_until: None,
             permissions: Default::default(),
+            owner_id: None,
         }
     }
 

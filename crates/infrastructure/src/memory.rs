@@ -87,6 +87,7 @@ impl KeyStore for InMemoryApiKeyRepository {
             .filter(|key| key.org_id() == query.org_id)
             .filter(|key| query.environment.is_none_or(|env| key.environment() == env))
             .filter(|key| query.revoked.is_none_or(|revoked| key.is_revoked() == revoked))
+            .filter(|key| query.owner_id.is_none() || key.owner_id() == query.owner_id.as_ref())
             .filter(|key| {
                 query
                     .after

@@ -22,6 +22,8 @@ pub struct VerifiedKey {
     pub valid_until: Option<DateTime<Utc>>,
     /// What it may do; shared, so a cache hit copies a pointer, not the names.
     pub permissions: Arc<Permissions>,
+    /// Whom it belongs to (shared, as the permissions).
+    pub owner_id: Option<Arc<str>>,
 }
 
 /// Remembers successful verifications so the hot path need not run argon2 again.

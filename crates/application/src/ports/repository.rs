@@ -1,6 +1,6 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use keymint_domain::{ApiKey, AuditEvent, Environment, KeyId, LookupId, OrgId};
+use keymint_domain::{ApiKey, AuditEvent, Environment, KeyId, LookupId, OrgId, OwnerId};
 use uuid::Uuid;
 
 /// What a repository may fail with.
@@ -42,6 +42,8 @@ pub struct KeyQuery {
     pub environment: Option<Environment>,
     /// Only revoked (`true`) or unrevoked (`false`) keys.
     pub revoked: Option<bool>,
+    /// Only keys of this owner.
+    pub owner_id: Option<OwnerId>,
     /// Start after this key.
     pub after: Option<KeyCursor>,
     /// At most this many keys.

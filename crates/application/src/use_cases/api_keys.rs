@@ -3,7 +3,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, Utc};
 use keymint_domain::{
     check_expiry, ApiKey, AuditAction, AuditEvent, Credential, Environment, ExpiryError, KeyDescription, KeyId,
-    KeyMaterial, KeyName, NewApiKey, OrgId, Permissions, PrivateKey, RotateError,
+    KeyMaterial, KeyName, NewApiKey, OrgId, OwnerId, Permissions, PrivateKey, RotateError,
 };
 
 use crate::{
@@ -78,12 +78,14 @@ pub struct Page<T, C> {
 }
 
 /// Which keys to list.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct KeyFilter {
     /// Only this environment.
     pub environment: Option<Environment>,
     /// Only revoked (`true`) or unrevoked (`false`) keys.
     pub revoked: Option<bool>,
+    /// Only keys of this owner.
+    pub owner_id: Option<OwnerId>,
 }
 
 /// A change to a key's name and description; `None` leaves a field as it is.
@@ -95,6 +97,8 @@ pub struct KeyPatch {
     pub description: Option<Option<KeyDescription>>,
     /// New permissions (empty: none).
     pub permissions: Option<Permissions>,
+    /// A new owner; `Some(None)` clears it.
+    pub owner_id: Option<Option<OwnerId>>,
 }
 
 /// Why a key could not be created.
@@ -334,6 +338,7 @@ impl ApiKeys {
             org_id: actor.org_id(),
             environment: filter.environment,
             revoked: filter.revoked,
+            owner_id: filter.owner_id,
             after,
             limit: limit + 1,
         };
@@ -404,6 +409,9 @@ impl ApiKeys {
                 .is_some_and(|permissions| key.set_permissions(permissions))
             {
                 fields.push("permissions".to_owned());
+            }
+            if patch.owner_id.clone().is_some_and(|owner| key.set_owner_id(owner)) {
+                fields.push("owner_id".to_owned());
             }
             Ok::<_, std::convert::Infallible>((!fields.is_empty()).then_some(fields))
         })

@@ -273,6 +273,7 @@ impl VerifyApiKey {
             expires_at: stored.expires_at(),
             valid_until,
             permissions: Arc::new(stored.permissions().clone()),
+            owner_id: stored.owner_id().map(|owner| Arc::from(owner.as_str())),
         };
         self.cache.put(key, verified.clone());
         self.usage.record(verified.key_id, now);

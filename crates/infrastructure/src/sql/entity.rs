@@ -30,6 +30,7 @@ pub mod api_keys {
         pub previous_valid_until: Option<DateTimeUtc>,
         /// Space-separated permission names.
         pub permissions: String,
+        pub owner_id: Option<String>,
     }
 
     /// Written by hand so that hashes never reach a log through `{:?}`.

@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use keymint_application::{EventQuery, KeyLookup, KeyQuery, KeyStore, RepositoryError, StorageHealth, UsageSink};
 use keymint_domain::{
-    ApiKey, ApiKeyParts, AuditEvent, Credential, KeyDescription, KeyDisplay, KeyId, KeyName, LookupId, OrgId,
+    ApiKey, ApiKeyParts, AuditEvent, Credential, KeyDescription, KeyDisplay, KeyId, KeyName, LookupId, OrgId, OwnerId,
     PermissionName, Permissions, PreviousCredential, PublicKey, SecretHash, Subject,
 };
 use sea_orm::sea_query::Expr;
@@ -89,6 +89,7 @@ fn to_row(key: &ApiKey) -> keys::ActiveModel {
         previous_secret_hash: ActiveValue::Set(previous.map(|p| p.secret_hash.expose().to_owned())),
         previous_valid_until: ActiveValue::Set(previous.map(|p| p.valid_until)),
         permissions: ActiveValue::Set(words(parts.permissions.iter().map(PermissionName::as_str))),
+        owner_id: ActiveValue::Set(parts.owner_id.as_ref().map(|o| o.as_str().to_owned())),
     }
 }
 
@@ -142,6 +143,11 @@ fn from_row(row: keys::Model) -> Result<ApiKey, RepositoryError> {
         revoked_at: row.revoked_at,
         last_used_at: row.last_used_at,
         permissions: permissions_of(&row.permissions).ok_or_else(|| corrupt("permissions"))?,
+        owner_id: row
+            .owner_id
+            .map(OwnerId::new)
+            .transpose()
+            .map_err(|_| corrupt("owner id"))?,
         revision: u32::try_from(row.revision).map_err(|_| corrupt("revision"))?,
     };
     if parts.revoked_at.is_some() != row.is_revoked {
@@ -272,6 +278,9 @@ impl KeyStore for SqlApiKeyRepository {
         }
         if let Some(revoked) = query.revoked {
             select = select.filter(keys::Column::IsRevoked.eq(revoked));
+        }
+        if let Some(owner) = &query.owner_id {
+            select = select.filter(keys::Column::OwnerId.eq(owner.as_str()));
         }
         if let Some(after) = query.after {
             select = select.filter(

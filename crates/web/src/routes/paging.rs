@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use keymint_application::{EventCursor, KeyCursor};
-use keymint_domain::{Environment, KeyId};
+use keymint_domain::{Environment, KeyId, OwnerId};
 use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
 use utoipa::openapi::RefOr;
 use utoipa::IntoParams;
@@ -93,6 +93,18 @@ impl QueryReader {
         }
     }
 
+    /// `owner_id`: an owner id, matched exactly.
+    pub(crate) fn owner_id(&mut self) -> Option<OwnerId> {
+        let raw = self.take("owner_id")?;
+        match OwnerId::new(raw) {
+            Ok(owner) => Some(owner),
+            Err(err) => {
+                self.fail("owner_id", "value_error", err.to_string());
+                None
+            }
+        }
+    }
+
     /// A boolean parameter: `true`/`false` (also `1`/`0`, `yes`/`no`, `on`/`off`).
     pub(crate) fn boolean(&mut self, name: &str) -> Option<bool> {
         let raw = self.take(name)?;
@@ -130,6 +142,16 @@ fn cursor_schema() -> impl Into<RefOr<Schema>> {
         .pattern(Some(CURSOR_PATTERN))
 }
 
+/// `owner_id`'s schema in a query: the rules of a stored owner id.
+fn owner_id_query_schema() -> impl Into<RefOr<Schema>> {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .description(Some("Only keys of this owner (exact match)"))
+        .min_length(Some(1))
+        .max_length(Some(keymint_domain::MAX_OWNER_ID_CHARS))
+        .pattern(Some(crate::routes::api_keys::visible_text_pattern()))
+}
+
 /// `limit`'s schema, with [`MAX_PAGE`].
 fn limit_schema() -> impl Into<RefOr<Schema>> {
     ObjectBuilder::new()
@@ -163,6 +185,9 @@ pub(crate) struct KeyListQuery {
     environment: Option<String>,
     /// Only revoked (`true`) or only unrevoked (`false`) keys
     is_revoked: Option<bool>,
+    /// Only keys of this owner (exact match)
+    #[param(schema_with = owner_id_query_schema)]
+    owner_id: Option<String>,
 }
 
 /// `<micros since epoch>.<id, simple form>`: a plain position, so the OpenAPI

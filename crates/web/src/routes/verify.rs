@@ -71,6 +71,9 @@ pub(crate) struct VerifyResponse {
     /// `INSUFFICIENT_PERMISSIONS`)
     #[schema(required = true, value_type = Option<Vec<String>>)]
     permissions: Option<PermissionList>,
+    /// The key's owner, when the key was recognised and has one
+    #[schema(required = true, value_type = Option<String>)]
+    owner_id: Option<Arc<str>>,
 }
 
 /// A key's permissions as a JSON array, written straight from the cached
@@ -98,6 +101,7 @@ impl From<Verification> for VerifyResponse {
                 name: None,
                 expires_at: None,
                 permissions: None,
+                owner_id: None,
             },
         }
     }
@@ -114,6 +118,7 @@ impl VerifyResponse {
             environment: Some(key.environment.as_str()),
             expires_at: key.expires_at.map(timestamp),
             permissions: Some(PermissionList(key.permissions)),
+            owner_id: key.owner_id,
             name: Some(key.name),
         }
     }

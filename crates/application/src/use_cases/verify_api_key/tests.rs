@@ -169,6 +169,7 @@ async fn a_cache_hit_needs_neither_storage_nor_hashing() {
         expires_at: None,
         valid_until: None,
         permissions: Default::default(),
+        owner_id: None,
     };
     let hit = cached.clone();
     ports.cache = MockVerificationCache::new();
@@ -196,6 +197,7 @@ async fn a_cached_verification_that_lapsed_is_evicted_and_rechecked() {
         expires_at: f.key.expires_at(),
         valid_until: None,
         permissions: Default::default(),
+        owner_id: None,
     };
     ports.cache = MockVerificationCache::new();
     ports.cache.expect_get().returning(move |_| Some(stale.clone()));

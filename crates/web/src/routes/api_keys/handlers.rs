@@ -52,7 +52,7 @@ pub(crate) async fn create(
     Ok(responses::created(StatusCode::CREATED, location, &created))
 }
 
-/// `GET /api-keys?limit=&cursor=&environment=&is_revoked=`
+/// `GET /api-keys?limit=&cursor=&environment=&is_revoked=&owner_id=`
 #[utoipa::path(
     get, path = "/api/v2/api-keys", tag = "api-keys", operation_id = "list_api_keys",
     summary = "List API Keys, newest first",
@@ -76,10 +76,11 @@ pub(crate) async fn list(
     let filter = KeyFilter {
         environment: query.environment(),
         revoked: query.boolean("is_revoked"),
+        owner_id: query.owner_id(),
     };
     query.finish().map_err(ApiError::Validation)?;
 
-    let page = state.api_keys.list(&actor, filter, after, limit).await?;
+    let page = state.api_keys.list(&actor, filter.clone(), after, limit).await?;
     let mut response = HttpResponse::Ok();
     if let Some(next) = page.next {
         let params = [
@@ -89,6 +90,14 @@ pub(crate) async fn list(
                 filter.environment.map(|e| e.as_str().to_owned()).unwrap_or_default(),
             ),
             ("is_revoked", filter.revoked.map(|r| r.to_string()).unwrap_or_default()),
+            (
+                "owner_id",
+                filter
+                    .owner_id
+                    .as_ref()
+                    .map(|o| o.as_str().to_owned())
+                    .unwrap_or_default(),
+            ),
         ];
         let cursor = encode_cursor(next.created_at, next.id.as_uuid());
         response.insert_header((header::LINK, next_link(collection(&req), &params, cursor)));

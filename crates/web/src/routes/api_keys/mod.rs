@@ -6,3 +6,4 @@ mod requests;
 mod responses;
 
 pub(crate) use handlers::*;
+pub(crate) use requests::name_pattern as visible_text_pattern;

@@ -5,9 +5,9 @@
 use chrono::{DateTime, Duration, Utc};
 use keymint_application::KeyPatch;
 use keymint_domain::{
-    Environment, KeyDescription, KeyDescriptionError, KeyName, KeyNameError, NewApiKey, OrgId, PermissionName,
-    PermissionNameError, Permissions, MAX_DESCRIPTION_CHARS, MAX_GRACE_PERIOD_SECONDS, MAX_NAME_CHARS, MAX_PERMISSIONS,
-    MAX_PERMISSION_CHARS,
+    Environment, KeyDescription, KeyDescriptionError, KeyName, KeyNameError, NewApiKey, OrgId, OwnerId, OwnerIdError,
+    PermissionName, PermissionNameError, Permissions, MAX_DESCRIPTION_CHARS, MAX_GRACE_PERIOD_SECONDS, MAX_NAME_CHARS,
+    MAX_OWNER_ID_CHARS, MAX_PERMISSIONS, MAX_PERMISSION_CHARS,
 };
 use serde_json::Value;
 use utoipa::openapi::schema::{ObjectBuilder, Schema, SchemaType, Type};
@@ -85,6 +85,20 @@ fn read_permissions(body: &mut ObjectReader) -> Option<Option<Permissions>> {
         .map(Some)
 }
 
+/// `owner_id`: `Some(None)` when absent or `null`, `None` if invalid.
+fn read_owner_id(body: &mut ObjectReader) -> Option<Option<OwnerId>> {
+    match body.optional_string("owner_id")? {
+        Optional::Value(raw) => body
+            .check("owner_id", OwnerId::new(raw), |err| match err {
+                OwnerIdError::Empty => "string_too_short",
+                OwnerIdError::TooLong(_) => "string_too_long",
+                OwnerIdError::Blank | OwnerIdError::ControlCharacter => "value_error",
+            })
+            .map(Some),
+        Optional::Absent | Optional::Null => Some(None),
+    }
+}
+
 /// The body of `POST /api-keys`.
 #[derive(Debug)]
 pub(crate) struct CreateApiKeyBody {
@@ -93,6 +107,7 @@ pub(crate) struct CreateApiKeyBody {
     environment: Option<Environment>,
     expires_at: Option<DateTime<Utc>>,
     permissions: Permissions,
+    owner_id: Option<OwnerId>,
 }
 
 impl CreateApiKeyBody {
@@ -106,6 +121,7 @@ impl CreateApiKeyBody {
         )
         .expiring_at(self.expires_at)
         .with_permissions(self.permissions)
+        .owned_by(self.owner_id)
     }
 }
 
@@ -127,14 +143,18 @@ impl FromJsonBody for CreateApiKeyBody {
             None => None,
         };
         let permissions = read_permissions(&mut body);
-        let parsed = match (name, description, environment, expires_at, permissions) {
-            (Some(name), Some(description), Some(environment), Some(expires_at), Some(permissions)) => Some(Self {
-                name,
-                description,
-                environment,
-                expires_at,
-                permissions: permissions.unwrap_or_default(),
-            }),
+        let owner_id = read_owner_id(&mut body);
+        let parsed = match (name, description, environment, expires_at, permissions, owner_id) {
+            (Some(name), Some(description), Some(environment), Some(expires_at), Some(permissions), Some(owner_id)) => {
+                Some(Self {
+                    name,
+                    description,
+                    environment,
+                    expires_at,
+                    permissions: permissions.unwrap_or_default(),
+                    owner_id,
+                })
+            }
             _ => None,
         };
         body.finish(parsed)
@@ -172,22 +192,25 @@ impl FromJsonBody for UpdateApiKeyBody {
         };
         let given_permissions = body.has("permissions");
         let permissions = read_permissions(&mut body).map(|p| given_permissions.then(|| p.unwrap_or_default()));
-        if matches!(
-            (&name, &description, &permissions),
-            (Some(None), Some(None), Some(None))
-        ) && body.ok()
-        {
+        let given_owner = body.has("owner_id");
+        let owner_id = read_owner_id(&mut body).map(|o| given_owner.then_some(o));
+        let nothing = matches!(
+            (&name, &description, &permissions, &owner_id),
+            (Some(None), Some(None), Some(None), Some(None))
+        );
+        if nothing && body.ok() {
             body.fail(
                 "",
                 "value_error",
-                "Provide at least one of name, description, permissions",
+                "Provide at least one of name, description, permissions, owner_id",
             );
         }
-        let parsed = match (name, description, permissions) {
-            (Some(name), Some(description), Some(permissions)) => Some(Self(KeyPatch {
+        let parsed = match (name, description, permissions, owner_id) {
+            (Some(name), Some(description), Some(permissions), Some(owner_id)) => Some(Self(KeyPatch {
                 name,
                 description,
                 permissions,
+                owner_id,
             })),
             _ => None,
         };
@@ -236,7 +259,7 @@ const BLANK: &str = r" \u00A0\u00AD\u034F\u061C\u115F\u1160\u1680\u17B4\u17B5\u1
 /// and at least one visible one. Tested against [`KeyName::new`] for every
 /// character of the Basic Multilingual Plane, so the document says what the
 /// service accepts.
-fn name_pattern() -> String {
+pub(crate) fn name_pattern() -> String {
     format!("^[^{CONTROL_OR_BIDI}]*[^{CONTROL_OR_BIDI}{BLANK}][^{CONTROL_OR_BIDI}]*$")
 }
 
@@ -287,6 +310,19 @@ fn permissions_schema() -> impl Into<RefOr<Schema>> {
         )
 }
 
+/// `owner_id`'s schema: the name's character rules, up to 255 characters.
+fn owner_id_schema() -> impl Into<RefOr<Schema>> {
+    ObjectBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::String, Type::Null]))
+        .description(Some(
+            "Your own id for the key's owner (user, customer, service): a visible character at least, \
+             no control or bidi characters; lists filter by it with ?owner_id=",
+        ))
+        .min_length(Some(1))
+        .max_length(Some(MAX_OWNER_ID_CHARS))
+        .pattern(Some(name_pattern()))
+}
+
 /// A permission name as a regular expression (tested against the domain).
 pub(crate) const PERMISSION_PATTERN: &str = "^[A-Za-z0-9_.:*-]+$";
 
@@ -328,6 +364,9 @@ pub(crate) struct CreateApiKeyRequest {
     /// What the key may do.
     #[schema(schema_with = permissions_schema)]
     permissions: Option<Vec<String>>,
+    /// Whom the key belongs to.
+    #[schema(schema_with = owner_id_schema)]
+    owner_id: Option<String>,
 }
 
 /// The body of an update: at least one field. A `null` description clears it.
@@ -344,6 +383,9 @@ pub(crate) struct UpdateApiKeyRequest {
     /// New permissions, replacing the old; `[]` or `null` removes them all.
     #[schema(schema_with = permissions_schema)]
     permissions: Option<Vec<String>>,
+    /// A new owner, or `null` to clear it.
+    #[schema(schema_with = owner_id_schema)]
+    owner_id: Option<String>,
 }
 
 /// The optional body of a rotation.
@@ -383,6 +425,12 @@ mod tests {
                     name.is_match(&text),
                     KeyName::new(text.as_str()).is_ok(),
                     "name {:?}",
+                    text
+                );
+                assert_eq!(
+                    name.is_match(&text),
+                    OwnerId::new(text.as_str()).is_ok(),
+                    "owner_id {:?}",
                     text
                 );
                 assert_eq!(

@@ -4,7 +4,7 @@
 use actix_web::http::{header, StatusCode};
 use actix_web::HttpResponse;
 use keymint_application::CreatedApiKey;
-use keymint_domain::{ApiKey, AuditEvent, KeyDescription, PermissionName, Subject};
+use keymint_domain::{ApiKey, AuditEvent, KeyDescription, OwnerId, PermissionName, Subject};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -36,6 +36,9 @@ pub(crate) struct ApiKeyResponse<'a> {
     expires_at: Option<String>,
     /// What the key may do (checked when a verification asks), in order given
     permissions: Vec<&'a str>,
+    /// Whom the key belongs to, in your terms
+    #[schema(required = true)]
+    owner_id: Option<&'a str>,
 }
 
 impl<'a> From<&'a ApiKey> for ApiKeyResponse<'a> {
@@ -54,6 +57,7 @@ impl<'a> From<&'a ApiKey> for ApiKeyResponse<'a> {
             environment: Some(key.environment().as_str()),
             expires_at: key.expires_at().map(timestamp),
             permissions: key.permissions().iter().map(PermissionName::as_str).collect(),
+            owner_id: key.owner_id().map(OwnerId::as_str),
         }
     }
 }
@@ -87,6 +91,9 @@ pub(crate) struct CreatedApiKeyResponse<'a> {
     expires_at: Option<String>,
     /// What the key may do (checked when a verification asks), in order given
     permissions: Vec<&'a str>,
+    /// Whom the key belongs to, in your terms
+    #[schema(required = true)]
+    owner_id: Option<&'a str>,
 }
 
 impl<'a> From<&'a CreatedApiKey> for CreatedApiKeyResponse<'a> {
@@ -107,6 +114,7 @@ impl<'a> From<&'a CreatedApiKey> for CreatedApiKeyResponse<'a> {
             environment: key.environment,
             expires_at: key.expires_at,
             permissions: key.permissions,
+            owner_id: key.owner_id,
         }
     }
 }
