@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 
 use crate::for_each_backend;
-use crate::support::{error_body, spawn_app, spawn_app_with, test_settings, Backend};
+use crate::support::{error_body, json_of, spawn_app, spawn_app_with, test_settings, Backend};
 
 const KEY_FIELDS: [&str; 14] = [
     "id",
@@ -36,11 +36,6 @@ fn keys_of(body: &Value) -> HashSet<String> {
 
 fn key_fields() -> HashSet<String> {
     KEY_FIELDS.iter().map(|s| (*s).to_owned()).collect()
-}
-
-async fn json_of(response: reqwest::Response, status: u16) -> Value {
-    assert_eq!(response.status().as_u16(), status);
-    response.json().await.unwrap()
 }
 
 fn path(id: &Value, rest: &str) -> String {

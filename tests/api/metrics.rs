@@ -1,7 +1,6 @@
 use std::time::Duration;
 
 use reqwest::Method;
-use serde_json::json;
 
 use crate::for_each_backend;
 use crate::support::{guess_at, spawn_app, spawn_app_with, test_settings, Backend, TestApp};
@@ -28,15 +27,7 @@ fn value(text: &str, series: &str) -> f64 {
 }
 
 async fn verify(app: &TestApp, key: &str) -> String {
-    let response = app
-        .client
-        .post(app.url("/api/v2/api-keys/verify"))
-        .json(&json!({ "key": key }))
-        .send()
-        .await
-        .unwrap();
-    let body: serde_json::Value = response.json().await.unwrap();
-    body["code"].as_str().unwrap().to_owned()
+    app.verify(key).await["code"].as_str().unwrap().to_owned()
 }
 
 async fn requests_verdicts_and_adapters_are_counted_without_key_material(backend: Backend) {

@@ -4,12 +4,7 @@ use reqwest::Method;
 use serde_json::{json, Value};
 
 use crate::for_each_backend;
-use crate::support::{error_body, spawn_app, Backend, TestApp};
-
-async fn json_of(response: reqwest::Response, status: u16) -> Value {
-    assert_eq!(response.status().as_u16(), status);
-    response.json().await.unwrap()
-}
+use crate::support::{error_body, json_of, spawn_app, Backend, TestApp};
 
 async fn create(app: &TestApp, body: Value) -> Value {
     json_of(app.create_key(&body).await, 201).await

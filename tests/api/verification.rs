@@ -8,19 +8,7 @@ use reqwest::Method;
 use serde_json::{json, Value};
 
 use crate::for_each_backend;
-use crate::support::{error_body, spawn_app, spawn_app_with, test_settings, Backend, TestApp};
-
-async fn verify(app: &TestApp, key: &str) -> Value {
-    let response = app
-        .client
-        .post(app.url("/api/v2/api-keys/verify"))
-        .json(&json!({ "key": key }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status().as_u16(), 200);
-    response.json().await.unwrap()
-}
+use crate::support::{error_body, spawn_app, spawn_app_with, test_settings, Backend};
 
 fn assert_code(verdict: &Value, code: &str) {
     assert_eq!(verdict["code"], code, "{verdict}");
@@ -63,7 +51,7 @@ async fn a_created_key_verifies_with_its_identity_and_no_jwt(backend: Backend) {
         .unwrap();
     let key = created["private_key"].as_str().unwrap();
 
-    let verdict = verify(&app, key).await;
+    let verdict = app.verify(key).await;
 
     assert_code(&verdict, "VALID");
     assert_eq!(verdict["key_id"], created["id"]);
@@ -122,17 +110,17 @@ async fn unknown_malformed_mistyped_and_wrong_keys_are_all_not_found(backend: Ba
         String::new(),
         format!("{key} "),
     ] {
-        assert_code(&verify(&app, &presented).await, "NOT_FOUND");
+        assert_code(&app.verify(&presented).await, "NOT_FOUND");
     }
-    assert_code(&verify(&app, &key).await, "VALID");
+    assert_code(&app.verify(&key).await, "VALID");
 }
 
 async fn a_revoked_key_is_refused_by_the_very_next_request(backend: Backend) {
     let app = spawn_app(backend).await;
     let created = app.create_named("soon revoked").await;
     let key = created["private_key"].as_str().unwrap();
-    assert_code(&verify(&app, key).await, "VALID");
-    assert_code(&verify(&app, key).await, "VALID");
+    assert_code(&app.verify(key).await, "VALID");
+    assert_code(&app.verify(key).await, "VALID");
 
     assert_eq!(
         app.call(Method::PUT, &path(&created["id"], "/revoke"), None)
@@ -142,14 +130,14 @@ async fn a_revoked_key_is_refused_by_the_very_next_request(backend: Backend) {
         200
     );
 
-    assert_code(&verify(&app, key).await, "REVOKED");
+    assert_code(&app.verify(key).await, "REVOKED");
 }
 
 async fn a_deleted_key_is_refused_by_the_very_next_request(backend: Backend) {
     let app = spawn_app(backend).await;
     let created = app.create_named("soon deleted").await;
     let key = created["private_key"].as_str().unwrap();
-    assert_code(&verify(&app, key).await, "VALID");
+    assert_code(&app.verify(key).await, "VALID");
     assert_eq!(
         app.call(Method::DELETE, &path(&created["id"], ""), None)
             .await
@@ -157,7 +145,7 @@ async fn a_deleted_key_is_refused_by_the_very_next_request(backend: Backend) {
             .as_u16(),
         204
     );
-    assert_code(&verify(&app, key).await, "NOT_FOUND");
+    assert_code(&app.verify(key).await, "NOT_FOUND");
 }
 
 async fn an_expired_key_never_verifies_even_from_the_cache(backend: Backend) {
@@ -170,18 +158,18 @@ async fn an_expired_key_never_verifies_even_from_the_cache(backend: Backend) {
         .await
         .unwrap();
     let key = created["private_key"].as_str().unwrap();
-    let verdict = verify(&app, key).await;
+    let verdict = app.verify(key).await;
     assert_code(&verdict, "VALID");
     assert_eq!(verdict["expires_at"], created["expires_at"]);
     tokio::time::sleep(Duration::from_millis(1600)).await;
-    assert_code(&verify(&app, key).await, "EXPIRED");
+    assert_code(&app.verify(key).await, "EXPIRED");
 }
 
 async fn a_rotated_out_key_verifies_only_within_its_grace_period(backend: Backend) {
     let app = spawn_app(backend).await;
     let created = app.create_named("rotating").await;
     let first = created["private_key"].as_str().unwrap().to_owned();
-    assert_code(&verify(&app, &first).await, "VALID");
+    assert_code(&app.verify(&first).await, "VALID");
 
     let body = json!({"grace_period_seconds": 2});
     let rotated: Value = app
@@ -191,11 +179,11 @@ async fn a_rotated_out_key_verifies_only_within_its_grace_period(backend: Backen
         .await
         .unwrap();
     let second = rotated["private_key"].as_str().unwrap().to_owned();
-    assert_code(&verify(&app, &first).await, "VALID");
-    assert_code(&verify(&app, &second).await, "VALID");
+    assert_code(&app.verify(&first).await, "VALID");
+    assert_code(&app.verify(&second).await, "VALID");
     tokio::time::sleep(Duration::from_millis(2100)).await;
-    assert_code(&verify(&app, &first).await, "NOT_FOUND");
-    assert_code(&verify(&app, &second).await, "VALID");
+    assert_code(&app.verify(&first).await, "NOT_FOUND");
+    assert_code(&app.verify(&second).await, "VALID");
 
     let rotated: Value = app
         .call(Method::POST, &path(&created["id"], "/rotate"), None)
@@ -203,8 +191,8 @@ async fn a_rotated_out_key_verifies_only_within_its_grace_period(backend: Backen
         .json()
         .await
         .unwrap();
-    assert_code(&verify(&app, &second).await, "NOT_FOUND");
-    assert_code(&verify(&app, rotated["private_key"].as_str().unwrap()).await, "VALID");
+    assert_code(&app.verify(&second).await, "NOT_FOUND");
+    assert_code(&app.verify(rotated["private_key"].as_str().unwrap()).await, "VALID");
 }
 
 async fn failures_are_limited_per_key_id_and_per_client(backend: Backend) {
@@ -217,25 +205,25 @@ async fn failures_are_limited_per_key_id_and_per_client(backend: Backend) {
         .as_str()
         .unwrap()
         .to_owned();
-    assert_code(&verify(&app, &real).await, "VALID");
+    assert_code(&app.verify(&real).await, "VALID");
 
     let guessed = random_key();
     for _ in 0..3 {
-        assert_code(&verify(&app, &guessed).await, "NOT_FOUND");
+        assert_code(&app.verify(&guessed).await, "NOT_FOUND");
     }
-    assert_code(&verify(&app, &guessed).await, "RATE_LIMITED");
+    assert_code(&app.verify(&guessed).await, "RATE_LIMITED");
     // The client has 3 failures of its 6; other key ids are still tried.
     for _ in 0..3 {
-        assert_code(&verify(&app, &random_key()).await, "NOT_FOUND");
+        assert_code(&app.verify(&random_key()).await, "NOT_FOUND");
     }
-    assert_code(&verify(&app, &random_key()).await, "RATE_LIMITED");
+    assert_code(&app.verify(&random_key()).await, "RATE_LIMITED");
     // A cached good key is unaffected: limits guard hashing, not the cache.
-    assert_code(&verify(&app, &real).await, "VALID");
+    assert_code(&app.verify(&real).await, "VALID");
     let uncached = app.create_named("uncached").await["private_key"]
         .as_str()
         .unwrap()
         .to_owned();
-    assert_code(&verify(&app, &uncached).await, "RATE_LIMITED");
+    assert_code(&app.verify(&uncached).await, "RATE_LIMITED");
 }
 
 async fn a_missing_key_or_bad_body_is_an_error_not_a_verdict(backend: Backend) {
@@ -277,7 +265,7 @@ async fn last_used_at_appears_within_the_flush_interval(backend: Backend) {
     let created = app.create_named("used").await;
     assert_eq!(created["last_used_at"], Value::Null);
     for _ in 0..5 {
-        assert_code(&verify(&app, created["private_key"].as_str().unwrap()).await, "VALID");
+        assert_code(&app.verify(created["private_key"].as_str().unwrap()).await, "VALID");
     }
     tokio::time::sleep(Duration::from_millis(1600)).await;
     let got: Value = app
@@ -313,7 +301,7 @@ async fn usage_still_pending_is_written_at_graceful_shutdown(backend: Backend) {
     )
     .await;
     let created = app.create_named("flushed").await;
-    assert_code(&verify(&app, created["private_key"].as_str().unwrap()).await, "VALID");
+    assert_code(&app.verify(created["private_key"].as_str().unwrap()).await, "VALID");
 
     app.stop().await;
 

@@ -220,6 +220,31 @@ impl TestApp {
     }
 }
 
+/// The JSON body of a response that must have `status`.
+pub async fn json_of(response: Response, status: u16) -> Value {
+    assert_eq!(response.status().as_u16(), status, "unexpected status");
+    response.json().await.expect("a JSON body")
+}
+
+impl TestApp {
+    /// `POST /api/v2/api-keys/verify` with `body` (no JWT), answering 200.
+    pub async fn verify_with(&self, body: &Value) -> Value {
+        let response = self
+            .client
+            .post(self.url("/api/v2/api-keys/verify"))
+            .json(body)
+            .send()
+            .await
+            .expect("the request is sent");
+        json_of(response, 200).await
+    }
+
+    /// The verdict on `key`.
+    pub async fn verify(&self, key: &str) -> Value {
+        self.verify_with(&serde_json::json!({ "key": key })).await
+    }
+}
+
 /// Reads an error body and checks its shape: `detail` plus a stable `code`.
 pub async fn error_body(response: Response, status: u16, code: &str) -> Value {
     assert_eq!(response.status().as_u16(), status, "unexpected status");
