@@ -419,6 +419,12 @@ async fn text_at_every_limit_reads_back_identically(backend: Backend) {
     let description = format!("ж\n\t{}", "é".repeat(MAX_DESCRIPTION_CHARS - 3));
     let actor = Actor::new("𝔘".repeat(MAX_SUBJECT_CHARS)).unwrap();
     let material = KeyMaterial::generate(Environment::Live, &mut rand_core::OsRng);
+    // Metadata of exactly 4 KiB as compact JSON: member order, NUL, non-ASCII
+    // and escapes must read back byte for byte on every engine.
+    let head = r#"{"z":1,"a":{"nul":"\u0000","q":"\"","ü":[true,null,1.5]},"pad":""#;
+    let pad = "x".repeat(keymint_domain::MAX_META_BYTES - head.len() - 2);
+    let meta = keymint_domain::KeyMeta::parse(&format!("{head}{pad}\"}}")).unwrap();
+    assert_eq!(meta.as_json().len(), keymint_domain::MAX_META_BYTES);
     // Fifty names of 64 characters, every allowed character used, order kept.
     let permissions = Permissions::new(
         (0..MAX_PERMISSIONS)
@@ -432,7 +438,8 @@ async fn text_at_every_limit_reads_back_identically(backend: Backend) {
         Environment::Live,
     )
     .with_permissions(permissions.clone())
-    .owned_by(Some(OwnerId::new("ø".repeat(255)).unwrap()));
+    .owned_by(Some(OwnerId::new("ø".repeat(255)).unwrap()))
+    .with_meta(Some(meta.clone()));
     let mut stored = ApiKey::issue(
         request,
         KeyId::from_uuid(Uuid::now_v7()),
@@ -452,6 +459,7 @@ async fn text_at_every_limit_reads_back_identically(backend: Backend) {
     );
     assert_eq!(found.permissions(), &permissions);
     assert_eq!(found.owner_id().map(OwnerId::as_str), Some("ø".repeat(255).as_str()));
+    assert_eq!(found.meta().map(|m| m.as_json()), Some(meta.as_json()));
 
     // An update replaces them (reversed: order is stored), and its event names
     // the fields it changed.

@@ -10,6 +10,7 @@ mod m20261126_000003_organizations;
 mod m20261126_000004_active_keys_index;
 mod m20261126_000005_key_permissions;
 mod m20261126_000006_key_owners;
+mod m20261126_000007_key_meta;
 
 /// Every migration, in order.
 #[derive(Debug)]
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000004_active_keys_index::Migration),
             Box::new(m20261126_000005_key_permissions::Migration),
             Box::new(m20261126_000006_key_owners::Migration),
+            Box::new(m20261126_000007_key_meta::Migration),
         ]
     }
 }

@@ -9,7 +9,7 @@ use uuid::Uuid;
 use crate::for_each_backend;
 use crate::support::{error_body, spawn_app, spawn_app_with, test_settings, Backend};
 
-const SPEC_FIELDS: [&str; 15] = [
+const SPEC_FIELDS: [&str; 16] = [
     "id",
     "org_id",
     "name",
@@ -24,10 +24,11 @@ const SPEC_FIELDS: [&str; 15] = [
     "environment",
     // Backward-compatible additions: every key response carries its expiry, its
     // permissions (`[]` for a key created by a client that knows none) and its
-    // owner (null).
+    // owner and metadata (null).
     "expires_at",
     "permissions",
     "owner_id",
+    "meta",
 ];
 
 fn rfc3339_utc(value: &Value) -> DateTime<Utc> {

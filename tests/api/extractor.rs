@@ -90,6 +90,7 @@ async fn the_example_service_serves_valid_keys_and_refuses_the_rest() {
         description: None,
         permissions: Some(admin),
         owner_id: None,
+        meta: None,
     };
     keys.update(&actor, id, patch).await.unwrap();
     let allowed = test::call_service(&app, delete()).await;

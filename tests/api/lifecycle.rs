@@ -13,7 +13,7 @@ use uuid::Uuid;
 use crate::for_each_backend;
 use crate::support::{error_body, json_of, spawn_app, spawn_app_with, test_settings, Backend};
 
-const KEY_FIELDS: [&str; 14] = [
+const KEY_FIELDS: [&str; 15] = [
     "id",
     "org_id",
     "name",
@@ -28,6 +28,7 @@ const KEY_FIELDS: [&str; 14] = [
     "expires_at",
     "permissions",
     "owner_id",
+    "meta",
 ];
 
 fn keys_of(body: &Value) -> HashSet<String> {

@@ -14,6 +14,7 @@ mod faults;
 mod health;
 mod jwks;
 mod lifecycle;
+mod meta;
 mod metrics;
 mod openapi;
 mod owners;

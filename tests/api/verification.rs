@@ -14,7 +14,7 @@ fn assert_code(verdict: &Value, code: &str) {
     assert_eq!(verdict["code"], code, "{verdict}");
     assert_eq!(verdict["valid"], code == "VALID", "{verdict}");
     let fields: Vec<&String> = verdict.as_object().unwrap().keys().collect();
-    assert_eq!(fields.len(), 9, "{verdict}");
+    assert_eq!(fields.len(), 10, "{verdict}");
     if code != "VALID" {
         for field in [
             "key_id",
@@ -24,6 +24,7 @@ fn assert_code(verdict: &Value, code: &str) {
             "expires_at",
             "permissions",
             "owner_id",
+            "meta",
         ] {
             assert_eq!(verdict[field], Value::Null, "no identity for an invalid key: {verdict}");
         }

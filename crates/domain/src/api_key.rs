@@ -3,7 +3,7 @@ use std::fmt;
 use chrono::{DateTime, DurationRound, Utc};
 
 use crate::{
-    Environment, KeyDescription, KeyDisplay, KeyId, KeyName, LookupId, OrgId, OwnerId, Permissions, PublicKey,
+    Environment, KeyDescription, KeyDisplay, KeyId, KeyMeta, KeyName, LookupId, OrgId, OwnerId, Permissions, PublicKey,
 };
 
 /// A slow, salted hash of a private key, as a PHC string (`$argon2id$v=19$…`).
@@ -51,6 +51,7 @@ pub struct NewApiKey {
     expires_at: Option<DateTime<Utc>>,
     permissions: Permissions,
     owner_id: Option<OwnerId>,
+    meta: Option<KeyMeta>,
 }
 
 impl NewApiKey {
@@ -65,7 +66,19 @@ impl NewApiKey {
             expires_at: None,
             permissions: Permissions::default(),
             owner_id: None,
+            meta: None,
         }
+    }
+
+    /// The same request for a key carrying `meta`.
+    pub fn with_meta(mut self, meta: Option<KeyMeta>) -> Self {
+        self.meta = meta;
+        self
+    }
+
+    /// The metadata the key will carry.
+    pub fn meta(&self) -> Option<&KeyMeta> {
+        self.meta.as_ref()
     }
 
     /// The same request for a key owned by `owner_id`.
@@ -232,6 +245,8 @@ pub struct ApiKeyParts {
     pub permissions: Permissions,
     /// Whom the key belongs to, in the caller's terms.
     pub owner_id: Option<OwnerId>,
+    /// The customer's own data about the key.
+    pub meta: Option<KeyMeta>,
     /// Counts changes, starting at 1. Storage compares it to refuse a write based
     /// on a stale read, so concurrent changes never overwrite each other silently.
     pub revision: u32,
@@ -271,6 +286,7 @@ impl ApiKey {
                 last_used_at: None,
                 permissions: request.permissions,
                 owner_id: request.owner_id,
+                meta: request.meta,
                 revision: 1,
             },
         }
@@ -387,6 +403,22 @@ impl ApiKey {
             return false;
         }
         self.parts.description = description;
+        self.changed();
+        true
+    }
+
+    /// The customer's own data about the key.
+    pub fn meta(&self) -> Option<&KeyMeta> {
+        self.parts.meta.as_ref()
+    }
+
+    /// Replaces (or, with `None`, clears) the metadata; returns whether it
+    /// changed.
+    pub fn set_meta(&mut self, meta: Option<KeyMeta>) -> bool {
+        if self.parts.meta == meta {
+            return false;
+        }
+        self.parts.meta = meta;
         self.changed();
         true
     }

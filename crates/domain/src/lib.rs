@@ -35,6 +35,7 @@ mod description;
 mod environment;
 mod ids;
 mod key_material;
+mod meta;
 mod name;
 mod owner;
 mod permission;
@@ -55,6 +56,7 @@ pub use key_material::{
     KeyDisplay, KeyFormatError, KeyMaterial, LookupId, PrivateKey, PublicKey, CHECKSUM_CHARS, LOOKUP_ID_CHARS,
     PUBLIC_KEY_RANDOM_CHARS, SECRET_CHARS,
 };
+pub use meta::{KeyMeta, KeyMetaError, MAX_META_BYTES};
 pub use name::{KeyName, KeyNameError, MAX_NAME_CHARS};
 pub use owner::{OwnerId, OwnerIdError, MAX_OWNER_ID_CHARS};
 pub use permission::{

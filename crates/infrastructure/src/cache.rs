@@ -301,6 +301,7 @@ mod tests {
             valid_until: None,
             permissions: Default::default(),
             owner_id: None,
+            meta: None,
         }
     }
 

@@ -110,6 +110,20 @@ impl ObjectReader {
         }
     }
 
+    /// An object field that may be absent or `null`. `None` means it was not
+    /// an object.
+    pub(crate) fn optional_object(&mut self, field: &str) -> Option<Optional<Map<String, Value>>> {
+        match self.fields.remove(field) {
+            None => Some(Optional::Absent),
+            Some(Value::Null) => Some(Optional::Null),
+            Some(Value::Object(object)) => Some(Optional::Value(object)),
+            Some(_) => {
+                self.error(field, "dict_type", "Input should be a valid dictionary");
+                None
+            }
+        }
+    }
+
     /// Whether the body names `field` (read or not yet).
     pub(crate) fn has(&self, field: &str) -> bool {
         self.fields.contains_key(field)

@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use std::sync::Arc;
 
-use keymint_domain::{Environment, KeyId, OrgId, Permissions, PrivateKey};
+use keymint_domain::{Environment, KeyId, KeyMeta, OrgId, Permissions, PrivateKey};
 
 /// What a successful verification established about a presented key.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -24,6 +24,8 @@ pub struct VerifiedKey {
     pub permissions: Arc<Permissions>,
     /// Whom it belongs to (shared, as the permissions).
     pub owner_id: Option<Arc<str>>,
+    /// The customer's metadata (shared, as the permissions).
+    pub meta: Option<Arc<KeyMeta>>,
 }
 
 /// Remembers successful verifications so the hot path need not run argon2 again.

@@ -3,7 +3,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, Utc};
 use keymint_domain::{
     check_expiry, ApiKey, AuditAction, AuditEvent, Credential, Environment, ExpiryError, KeyDescription, KeyId,
-    KeyMaterial, KeyName, NewApiKey, OrgId, OwnerId, Permissions, PrivateKey, RotateError,
+    KeyMaterial, KeyMeta, KeyName, NewApiKey, OrgId, OwnerId, Permissions, PrivateKey, RotateError,
 };
 
 use crate::{
@@ -99,6 +99,8 @@ pub struct KeyPatch {
     pub permissions: Option<Permissions>,
     /// A new owner; `Some(None)` clears it.
     pub owner_id: Option<Option<OwnerId>>,
+    /// New metadata; `Some(None)` clears it.
+    pub meta: Option<Option<KeyMeta>>,
 }
 
 /// Why a key could not be created.
@@ -412,6 +414,9 @@ impl ApiKeys {
             }
             if patch.owner_id.clone().is_some_and(|owner| key.set_owner_id(owner)) {
                 fields.push("owner_id".to_owned());
+            }
+            if patch.meta.clone().is_some_and(|meta| key.set_meta(meta)) {
+                fields.push("meta".to_owned());
             }
             Ok::<_, std::convert::Infallible>((!fields.is_empty()).then_some(fields))
         })

@@ -274,6 +274,7 @@ impl VerifyApiKey {
             valid_until,
             permissions: Arc::new(stored.permissions().clone()),
             owner_id: stored.owner_id().map(|owner| Arc::from(owner.as_str())),
+            meta: stored.meta().cloned().map(Arc::new),
         };
         self.cache.put(key, verified.clone());
         self.usage.record(verified.key_id, now);

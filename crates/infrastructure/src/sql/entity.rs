@@ -31,6 +31,8 @@ pub mod api_keys {
         /// Space-separated permission names.
         pub permissions: String,
         pub owner_id: Option<String>,
+        /// Compact JSON text of an object.
+        pub meta: Option<String>,
     }
 
     /// Written by hand so that hashes never reach a log through `{:?}`.

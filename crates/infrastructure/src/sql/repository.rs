@@ -5,8 +5,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use keymint_application::{EventQuery, KeyLookup, KeyQuery, KeyStore, RepositoryError, StorageHealth, UsageSink};
 use keymint_domain::{
-    ApiKey, ApiKeyParts, AuditEvent, Credential, KeyDescription, KeyDisplay, KeyId, KeyName, LookupId, OrgId, OwnerId,
-    PermissionName, Permissions, PreviousCredential, PublicKey, SecretHash, Subject,
+    ApiKey, ApiKeyParts, AuditEvent, Credential, KeyDescription, KeyDisplay, KeyId, KeyMeta, KeyName, LookupId, OrgId,
+    OwnerId, PermissionName, Permissions, PreviousCredential, PublicKey, SecretHash, Subject,
 };
 use sea_orm::sea_query::Expr;
 use sea_orm::{
@@ -90,6 +90,7 @@ fn to_row(key: &ApiKey) -> keys::ActiveModel {
         previous_valid_until: ActiveValue::Set(previous.map(|p| p.valid_until)),
         permissions: ActiveValue::Set(words(parts.permissions.iter().map(PermissionName::as_str))),
         owner_id: ActiveValue::Set(parts.owner_id.as_ref().map(|o| o.as_str().to_owned())),
+        meta: ActiveValue::Set(parts.meta.as_ref().map(|m| m.as_json().to_owned())),
     }
 }
 
@@ -148,6 +149,12 @@ fn from_row(row: keys::Model) -> Result<ApiKey, RepositoryError> {
             .map(OwnerId::new)
             .transpose()
             .map_err(|_| corrupt("owner id"))?,
+        meta: row
+            .meta
+            .as_deref()
+            .map(KeyMeta::parse)
+            .transpose()
+            .map_err(|_| corrupt("meta"))?,
         revision: u32::try_from(row.revision).map_err(|_| corrupt("revision"))?,
     };
     if parts.revoked_at.is_some() != row.is_revoked {

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use keymint_application::{Verification, VerifiedKey};
-use keymint_domain::{PermissionName, PermissionQuery, Permissions};
+use keymint_domain::{KeyMeta, PermissionName, PermissionQuery, Permissions};
 use serde::Serialize;
 use serde_json::Value;
 use utoipa::ToSchema;
@@ -74,6 +74,21 @@ pub(crate) struct VerifyResponse {
     /// The key's owner, when the key was recognised and has one
     #[schema(required = true, value_type = Option<String>)]
     owner_id: Option<Arc<str>>,
+    /// The key's metadata, when the key was recognised and has some
+    #[schema(required = true, value_type = Option<Object>)]
+    meta: Option<Meta>,
+}
+
+/// Metadata written straight from the cached verification.
+struct Meta(Arc<KeyMeta>);
+
+impl Serialize for Meta {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match crate::routes::api_keys::raw_json(&self.0) {
+            Some(raw) => raw.serialize(serializer),
+            None => serializer.serialize_none(),
+        }
+    }
 }
 
 /// A key's permissions as a JSON array, written straight from the cached
@@ -102,6 +117,7 @@ impl From<Verification> for VerifyResponse {
                 expires_at: None,
                 permissions: None,
                 owner_id: None,
+                meta: None,
             },
         }
     }
@@ -119,6 +135,7 @@ impl VerifyResponse {
             expires_at: key.expires_at.map(timestamp),
             permissions: Some(PermissionList(key.permissions)),
             owner_id: key.owner_id,
+            meta: key.meta.map(Meta),
             name: Some(key.name),
         }
     }

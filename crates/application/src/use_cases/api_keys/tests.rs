@@ -251,6 +251,7 @@ async fn a_change_that_lost_a_race_is_reapplied_to_the_fresh_state() {
         description: None,
         permissions: None,
         owner_id: None,
+        meta: None,
     };
 
     let updated = service(repository, hasher())

@@ -170,6 +170,7 @@ async fn a_cache_hit_needs_neither_storage_nor_hashing() {
         valid_until: None,
         permissions: Default::default(),
         owner_id: None,
+        meta: None,
     };
     let hit = cached.clone();
     ports.cache = MockVerificationCache::new();
@@ -198,6 +199,7 @@ async fn a_cached_verification_that_lapsed_is_evicted_and_rechecked() {
         valid_until: None,
         permissions: Default::default(),
         owner_id: None,
+        meta: None,
     };
     ports.cache = MockVerificationCache::new();
     ports.cache.expect_get().returning(move |_| Some(stale.clone()));

@@ -5,9 +5,9 @@
 use chrono::{DateTime, Duration, Utc};
 use keymint_application::KeyPatch;
 use keymint_domain::{
-    Environment, KeyDescription, KeyDescriptionError, KeyName, KeyNameError, NewApiKey, OrgId, OwnerId, OwnerIdError,
-    PermissionName, PermissionNameError, Permissions, MAX_DESCRIPTION_CHARS, MAX_GRACE_PERIOD_SECONDS, MAX_NAME_CHARS,
-    MAX_OWNER_ID_CHARS, MAX_PERMISSIONS, MAX_PERMISSION_CHARS,
+    Environment, KeyDescription, KeyDescriptionError, KeyMeta, KeyName, KeyNameError, NewApiKey, OrgId, OwnerId,
+    OwnerIdError, PermissionName, PermissionNameError, Permissions, MAX_DESCRIPTION_CHARS, MAX_GRACE_PERIOD_SECONDS,
+    MAX_NAME_CHARS, MAX_OWNER_ID_CHARS, MAX_PERMISSIONS, MAX_PERMISSION_CHARS,
 };
 use serde_json::Value;
 use utoipa::openapi::schema::{ObjectBuilder, Schema, SchemaType, Type};
@@ -99,6 +99,15 @@ fn read_owner_id(body: &mut ObjectReader) -> Option<Option<OwnerId>> {
     }
 }
 
+/// `meta`: a JSON object of at most [`MAX_META_BYTES`] compact bytes. `Some(None)`
+/// when absent or `null`, `None` if invalid.
+fn read_meta(body: &mut ObjectReader) -> Option<Option<KeyMeta>> {
+    match body.optional_object("meta")? {
+        Optional::Value(object) => body.check("meta", KeyMeta::new(object), |_| "too_long").map(Some),
+        Optional::Absent | Optional::Null => Some(None),
+    }
+}
+
 /// The body of `POST /api-keys`.
 #[derive(Debug)]
 pub(crate) struct CreateApiKeyBody {
@@ -108,6 +117,7 @@ pub(crate) struct CreateApiKeyBody {
     expires_at: Option<DateTime<Utc>>,
     permissions: Permissions,
     owner_id: Option<OwnerId>,
+    meta: Option<KeyMeta>,
 }
 
 impl CreateApiKeyBody {
@@ -122,6 +132,7 @@ impl CreateApiKeyBody {
         .expiring_at(self.expires_at)
         .with_permissions(self.permissions)
         .owned_by(self.owner_id)
+        .with_meta(self.meta)
     }
 }
 
@@ -144,17 +155,25 @@ impl FromJsonBody for CreateApiKeyBody {
         };
         let permissions = read_permissions(&mut body);
         let owner_id = read_owner_id(&mut body);
-        let parsed = match (name, description, environment, expires_at, permissions, owner_id) {
-            (Some(name), Some(description), Some(environment), Some(expires_at), Some(permissions), Some(owner_id)) => {
-                Some(Self {
-                    name,
-                    description,
-                    environment,
-                    expires_at,
-                    permissions: permissions.unwrap_or_default(),
-                    owner_id,
-                })
-            }
+        let meta = read_meta(&mut body);
+        let parsed = match (name, description, environment, expires_at, permissions, owner_id, meta) {
+            (
+                Some(name),
+                Some(description),
+                Some(environment),
+                Some(expires_at),
+                Some(permissions),
+                Some(owner_id),
+                Some(meta),
+            ) => Some(Self {
+                name,
+                description,
+                environment,
+                expires_at,
+                permissions: permissions.unwrap_or_default(),
+                owner_id,
+                meta,
+            }),
             _ => None,
         };
         body.finish(parsed)
@@ -194,23 +213,26 @@ impl FromJsonBody for UpdateApiKeyBody {
         let permissions = read_permissions(&mut body).map(|p| given_permissions.then(|| p.unwrap_or_default()));
         let given_owner = body.has("owner_id");
         let owner_id = read_owner_id(&mut body).map(|o| given_owner.then_some(o));
+        let given_meta = body.has("meta");
+        let meta = read_meta(&mut body).map(|m| given_meta.then_some(m));
         let nothing = matches!(
-            (&name, &description, &permissions, &owner_id),
-            (Some(None), Some(None), Some(None), Some(None))
+            (&name, &description, &permissions, &owner_id, &meta),
+            (Some(None), Some(None), Some(None), Some(None), Some(None))
         );
         if nothing && body.ok() {
             body.fail(
                 "",
                 "value_error",
-                "Provide at least one of name, description, permissions, owner_id",
+                "Provide at least one of name, description, permissions, owner_id, meta",
             );
         }
-        let parsed = match (name, description, permissions, owner_id) {
-            (Some(name), Some(description), Some(permissions), Some(owner_id)) => Some(Self(KeyPatch {
+        let parsed = match (name, description, permissions, owner_id, meta) {
+            (Some(name), Some(description), Some(permissions), Some(owner_id), Some(meta)) => Some(Self(KeyPatch {
                 name,
                 description,
                 permissions,
                 owner_id,
+                meta,
             })),
             _ => None,
         };
@@ -310,6 +332,16 @@ fn permissions_schema() -> impl Into<RefOr<Schema>> {
         )
 }
 
+/// `meta`'s schema: any JSON object (its size is checked as compact JSON).
+fn meta_schema() -> impl Into<RefOr<Schema>> {
+    ObjectBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::Object, Type::Null]))
+        .description(Some(
+            "Your own data about the key: a JSON object of at most 4096 bytes as compact JSON, \
+             returned as given (member order kept); never in the audit trail",
+        ))
+}
+
 /// `owner_id`'s schema: the name's character rules, up to 255 characters.
 fn owner_id_schema() -> impl Into<RefOr<Schema>> {
     ObjectBuilder::new()
@@ -367,6 +399,9 @@ pub(crate) struct CreateApiKeyRequest {
     /// Whom the key belongs to.
     #[schema(schema_with = owner_id_schema)]
     owner_id: Option<String>,
+    /// Your own data about the key (`null` clears it in an update).
+    #[schema(schema_with = meta_schema)]
+    meta: Option<serde_json::Value>,
 }
 
 /// The body of an update: at least one field. A `null` description clears it.
@@ -386,6 +421,9 @@ pub(crate) struct UpdateApiKeyRequest {
     /// A new owner, or `null` to clear it.
     #[schema(schema_with = owner_id_schema)]
     owner_id: Option<String>,
+    /// Your own data about the key (`null` clears it in an update).
+    #[schema(schema_with = meta_schema)]
+    meta: Option<serde_json::Value>,
 }
 
 /// The optional body of a rotation.

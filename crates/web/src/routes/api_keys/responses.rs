@@ -4,11 +4,17 @@
 use actix_web::http::{header, StatusCode};
 use actix_web::HttpResponse;
 use keymint_application::CreatedApiKey;
-use keymint_domain::{ApiKey, AuditEvent, KeyDescription, OwnerId, PermissionName, Subject};
+use keymint_domain::{ApiKey, AuditEvent, KeyDescription, KeyMeta, OwnerId, PermissionName, Subject};
 use serde::Serialize;
+use serde_json::value::RawValue;
 use utoipa::ToSchema;
 
 use crate::routes::timestamp;
+
+/// Metadata as the JSON it is, written out without re-encoding.
+pub(crate) fn raw_json(meta: &KeyMeta) -> Option<&RawValue> {
+    serde_json::from_str(meta.as_json()).ok()
+}
 
 /// A key as every read returns it: all create fields but `private_key`.
 #[derive(Serialize, ToSchema)]
@@ -39,6 +45,9 @@ pub(crate) struct ApiKeyResponse<'a> {
     /// Whom the key belongs to, in your terms
     #[schema(required = true)]
     owner_id: Option<&'a str>,
+    /// Your own data about the key, as given
+    #[schema(required = true, value_type = Option<Object>)]
+    meta: Option<&'a RawValue>,
 }
 
 impl<'a> From<&'a ApiKey> for ApiKeyResponse<'a> {
@@ -58,6 +67,7 @@ impl<'a> From<&'a ApiKey> for ApiKeyResponse<'a> {
             expires_at: key.expires_at().map(timestamp),
             permissions: key.permissions().iter().map(PermissionName::as_str).collect(),
             owner_id: key.owner_id().map(OwnerId::as_str),
+            meta: key.meta().and_then(raw_json),
         }
     }
 }
@@ -94,6 +104,9 @@ pub(crate) struct CreatedApiKeyResponse<'a> {
     /// Whom the key belongs to, in your terms
     #[schema(required = true)]
     owner_id: Option<&'a str>,
+    /// Your own data about the key, as given
+    #[schema(required = true, value_type = Option<Object>)]
+    meta: Option<&'a RawValue>,
 }
 
 impl<'a> From<&'a CreatedApiKey> for CreatedApiKeyResponse<'a> {
@@ -115,6 +128,7 @@ impl<'a> From<&'a CreatedApiKey> for CreatedApiKeyResponse<'a> {
             expires_at: key.expires_at,
             permissions: key.permissions,
             owner_id: key.owner_id,
+            meta: key.meta,
         }
     }
 }
