@@ -89,6 +89,21 @@ struct Flight {
     presented: Zeroizing<String>,
 }
 
+impl Flight {
+    fn new(client: Option<IpAddr>, presented: &str) -> Self {
+        Self {
+            client,
+            presented: Zeroizing::new(presented.to_owned()),
+        }
+    }
+}
+
+/// Whether a request verifies (and tells the others) or waits for a verdict.
+enum Role {
+    Lead(watch::Sender<Option<Verification>>),
+    Follow(watch::Receiver<Option<Verification>>),
+}
+
 impl PartialEq for Flight {
     fn eq(&self, other: &Self) -> bool {
         self.client == other.client && self.presented.as_str() == other.presented.as_str()
@@ -108,17 +123,15 @@ impl Hash for Flight {
 /// abandoned) ends the flight, so followers never wait on a flight nobody flies.
 struct Leading<'a> {
     flights: &'a Flights,
-    flight: Option<Flight>,
+    flight: Flight,
 }
 
 impl Drop for Leading<'_> {
     fn drop(&mut self) {
-        if let Some(flight) = self.flight.take() {
-            self.flights
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .remove(&flight);
-        }
+        self.flights
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&self.flight);
     }
 }
 
@@ -191,44 +204,35 @@ impl VerifyApiKey {
             self.cache.evict(&key);
         }
         loop {
-            let flight = Flight {
-                client,
-                presented: Zeroizing::new(presented.to_owned()),
-            };
-            let (sender, follow) = {
+            let flight = Flight::new(client, presented);
+            let role = {
                 let mut flights = self.flights.lock().unwrap_or_else(PoisonError::into_inner);
                 match flights.get(&flight) {
-                    Some(receiver) => (None, Some(receiver.clone())),
+                    Some(receiver) => Role::Follow(receiver.clone()),
                     None => {
                         let (sender, receiver) = watch::channel(None);
-                        flights.insert(
-                            Flight {
-                                client,
-                                presented: Zeroizing::new(presented.to_owned()),
-                            },
-                            receiver,
-                        );
-                        (Some(sender), None)
+                        flights.insert(Flight::new(client, presented), receiver);
+                        Role::Lead(sender)
                     }
                 }
             };
-            if let Some(mut receiver) = follow {
-                let verdict = receiver.wait_for(Option::is_some).await.ok().and_then(|v| (*v).clone());
-                match verdict {
-                    Some(verdict) => return Ok(verdict),
+            match role {
+                Role::Follow(mut receiver) => {
+                    if let Some(verdict) = receiver.wait_for(Option::is_some).await.ok().and_then(|v| (*v).clone()) {
+                        return Ok(verdict);
+                    }
                     // The leader failed or was abandoned: try again, perhaps leading.
-                    None => continue,
+                }
+                Role::Lead(sender) => {
+                    let _leading = Leading {
+                        flights: &self.flights,
+                        flight,
+                    };
+                    let verdict = self.verify_uncached(&key, client, now).await?;
+                    sender.send_replace(Some(verdict.clone()));
+                    return Ok(verdict);
                 }
             }
-            let _leading = Leading {
-                flights: &self.flights,
-                flight: Some(flight),
-            };
-            let verdict = self.verify_uncached(&key, client, now).await?;
-            if let Some(sender) = sender {
-                sender.send_replace(Some(verdict.clone()));
-            }
-            return Ok(verdict);
         }
     }
 

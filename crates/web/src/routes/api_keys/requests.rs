@@ -180,8 +180,21 @@ impl FromJsonBody for CreateApiKeyBody {
     }
 }
 
+/// An update's field: `Some(None)` when the body does not name it (left as it
+/// is), else `Some(Some(_))` with what `read` made of it (`null` included, which
+/// clears), `None` if invalid.
+fn if_given<T>(
+    body: &mut ObjectReader,
+    field: &str,
+    read: impl FnOnce(&mut ObjectReader) -> Option<T>,
+) -> Option<Option<T>> {
+    let given = body.has(field);
+    read(body).map(|value| given.then_some(value))
+}
+
 /// The body of `PATCH /api-keys/{key_id}`: at least one of `name`,
-/// `description`, `permissions` (`[]` or `null` removes them all).
+/// `description`, `permissions`, `owner_id`, `meta` (`null` clears any but the
+/// name; `[]` also removes all permissions).
 #[derive(Debug)]
 pub(crate) struct UpdateApiKeyBody(pub(crate) KeyPatch);
 
@@ -201,20 +214,12 @@ impl FromJsonBody for UpdateApiKeyBody {
             }
             None => None,
         };
-        let description = match body.optional_string("description") {
-            Some(Optional::Absent) => Some(None),
-            Some(Optional::Null) => Some(Some(None)),
-            Some(Optional::Value(raw)) => body
-                .check("description", KeyDescription::new(raw), description_error_kind)
-                .map(|d| Some(Some(d))),
-            None => None,
-        };
-        let given_permissions = body.has("permissions");
-        let permissions = read_permissions(&mut body).map(|p| given_permissions.then(|| p.unwrap_or_default()));
-        let given_owner = body.has("owner_id");
-        let owner_id = read_owner_id(&mut body).map(|o| given_owner.then_some(o));
-        let given_meta = body.has("meta");
-        let meta = read_meta(&mut body).map(|m| given_meta.then_some(m));
+        let description = if_given(&mut body, "description", read_description);
+        let permissions = if_given(&mut body, "permissions", |body| {
+            read_permissions(body).map(Option::unwrap_or_default)
+        });
+        let owner_id = if_given(&mut body, "owner_id", read_owner_id);
+        let meta = if_given(&mut body, "meta", read_meta);
         let nothing = matches!(
             (&name, &description, &permissions, &owner_id, &meta),
             (Some(None), Some(None), Some(None), Some(None), Some(None))
