@@ -2,14 +2,27 @@
 
 use std::fmt;
 
+use serde_json::value::RawValue;
+
 /// The most bytes a key's metadata takes, as compact JSON.
 pub const MAX_META_BYTES: usize = 4096;
 
 /// A key's metadata: a JSON object of the customer's choosing, kept as compact
 /// JSON text in the order given, at most [`MAX_META_BYTES`] bytes. Keymint never
 /// reads it; it is returned as given and never written to the audit trail.
-#[derive(Clone, PartialEq, Eq)]
-pub struct KeyMeta(String);
+///
+/// Held as a [`RawValue`]: checked once when made, then written into any
+/// response as it is, without parsing it again.
+#[derive(Clone)]
+pub struct KeyMeta(Box<RawValue>);
+
+impl PartialEq for KeyMeta {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_json() == other.as_json()
+    }
+}
+
+impl Eq for KeyMeta {}
 
 /// Why metadata was refused.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -29,7 +42,10 @@ impl KeyMeta {
         if text.len() > MAX_META_BYTES {
             return Err(KeyMetaError::TooLarge(text.len()));
         }
-        Ok(Self(text))
+        // The text was just written by serde_json, so it is valid JSON.
+        RawValue::from_string(text)
+            .map(Self)
+            .map_err(|_| KeyMetaError::NotAnObject)
     }
 
     /// Metadata as stored: compact JSON text of an object.
@@ -42,6 +58,11 @@ impl KeyMeta {
 
     /// The compact JSON text.
     pub fn as_json(&self) -> &str {
+        self.0.get()
+    }
+
+    /// The JSON, ready to be written into a response as it is.
+    pub fn as_raw(&self) -> &RawValue {
         &self.0
     }
 }
@@ -49,7 +70,7 @@ impl KeyMeta {
 /// Metadata may hold anything a customer chose: `Debug` shows only its size.
 impl fmt::Debug for KeyMeta {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "KeyMeta({} bytes)", self.0.len())
+        write!(f, "KeyMeta({} bytes)", self.as_json().len())
     }
 }
 

@@ -84,10 +84,7 @@ struct Meta(Arc<KeyMeta>);
 
 impl Serialize for Meta {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        match crate::routes::api_keys::raw_json(&self.0) {
-            Some(raw) => raw.serialize(serializer),
-            None => serializer.serialize_none(),
-        }
+        self.0.as_raw().serialize(serializer)
     }
 }
 

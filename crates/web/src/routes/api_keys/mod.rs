@@ -7,4 +7,3 @@ mod responses;
 
 pub(crate) use handlers::*;
 pub(crate) use requests::name_pattern as visible_text_pattern;
-pub(crate) use responses::raw_json;

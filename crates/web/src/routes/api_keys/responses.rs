@@ -11,11 +11,6 @@ use utoipa::ToSchema;
 
 use crate::routes::timestamp;
 
-/// Metadata as the JSON it is, written out without re-encoding.
-pub(crate) fn raw_json(meta: &KeyMeta) -> Option<&RawValue> {
-    serde_json::from_str(meta.as_json()).ok()
-}
-
 /// A key as every read returns it: all create fields but `private_key`.
 #[derive(Serialize, ToSchema)]
 #[schema(as = ApiKey)]
@@ -67,7 +62,7 @@ impl<'a> From<&'a ApiKey> for ApiKeyResponse<'a> {
             expires_at: key.expires_at().map(timestamp),
             permissions: key.permissions().iter().map(PermissionName::as_str).collect(),
             owner_id: key.owner_id().map(OwnerId::as_str),
-            meta: key.meta().and_then(raw_json),
+            meta: key.meta().map(KeyMeta::as_raw),
         }
     }
 }
