@@ -14,9 +14,9 @@ use keymint_application::{
 use keymint_infrastructure::metrics::{self, Observed};
 use keymint_infrastructure::sql::{self, Database, DatabaseUrl, ListenerStats, SqlApiKeyRepository};
 use keymint_infrastructure::{
-    Argon2Hasher, CoalescingUsageTracker, Hs256Verifier, InMemoryApiKeyRepository, InMemoryOrganizationDirectory,
-    JwksVerifier, OsKeyGenerator, ShardedVerificationCache, SqlOrganizationDirectory, SystemClock,
-    WindowFailureLimiter,
+    Argon2Hasher, BatchingMeter, CoalescingUsageTracker, Hs256Verifier, InMemoryApiKeyRepository,
+    InMemoryOrganizationDirectory, JwksVerifier, OsKeyGenerator, ShardedVerificationCache, SqlOrganizationDirectory,
+    SystemClock, WindowFailureLimiter,
 };
 use keymint_migrations::{Migrator, MigratorTrait};
 use keymint_web::{AppState, HttpMetrics, HttpSettings, MetricsRegistry};
@@ -89,11 +89,13 @@ struct VerificationParts {
     limiter: Arc<WindowFailureLimiter>,
     usage: Arc<CoalescingUsageTracker>,
     listener: Arc<ListenerStats>,
+    meter: Arc<BatchingMeter>,
 }
 
 impl VerificationParts {
     fn new(settings: &Settings, repository: Arc<dyn ApiKeyRepository>) -> anyhow::Result<Self> {
         let verify = &settings.verify;
+        let meter = Arc::new(BatchingMeter::new(repository.clone()));
         let usage = Arc::new(CoalescingUsageTracker::new(repository));
         usage.spawn_flusher(verify.usage_flush);
         Ok(Self {
@@ -107,6 +109,7 @@ impl VerificationParts {
             )),
             usage,
             listener: Arc::default(),
+            meter,
         })
     }
 
@@ -146,6 +149,7 @@ impl VerificationParts {
             self.limiter.clone(),
             self.usage.clone(),
         )
+        .with_meter(self.meter.clone())
     }
 }
 
@@ -237,7 +241,8 @@ impl Application {
                 parts.clock.clone(),
                 settings.key_policy(),
             )
-            .with_cache(parts.cache.clone()),
+            .with_cache(parts.cache.clone())
+            .with_ledger(repository.clone()),
             verify: parts.use_case(repository.clone()),
             authenticate: Authenticate::new(verifier, directory, settings.auth.require_permissions),
             storage: repository,

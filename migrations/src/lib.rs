@@ -11,6 +11,7 @@ mod m20261126_000004_active_keys_index;
 mod m20261126_000005_key_permissions;
 mod m20261126_000006_key_owners;
 mod m20261126_000007_key_meta;
+mod m20261126_000008_key_usage_limits;
 
 /// Every migration, in order.
 #[derive(Debug)]
@@ -27,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000005_key_permissions::Migration),
             Box::new(m20261126_000006_key_owners::Migration),
             Box::new(m20261126_000007_key_meta::Migration),
+            Box::new(m20261126_000008_key_usage_limits::Migration),
         ]
     }
 }

@@ -86,11 +86,8 @@ async fn the_example_service_serves_valid_keys_and_refuses_the_rest() {
     );
     let admin = Permissions::new([PermissionName::new("admin").unwrap()]).unwrap();
     let patch = KeyPatch {
-        name: None,
-        description: None,
         permissions: Some(admin),
-        owner_id: None,
-        meta: None,
+        ..KeyPatch::default()
     };
     keys.update(&actor, id, patch).await.unwrap();
     let allowed = test::call_service(&app, delete()).await;

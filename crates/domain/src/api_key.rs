@@ -3,7 +3,8 @@ use std::fmt;
 use chrono::{DateTime, DurationRound, Utc};
 
 use crate::{
-    Environment, KeyDescription, KeyDisplay, KeyId, KeyMeta, KeyName, LookupId, OrgId, OwnerId, Permissions, PublicKey,
+    Credits, Environment, KeyDescription, KeyDisplay, KeyId, KeyMeta, KeyName, LookupId, OrgId, OwnerId, Permissions,
+    PublicKey, RateLimits,
 };
 
 /// A slow, salted hash of a private key, as a PHC string (`$argon2id$v=19$…`).
@@ -52,6 +53,8 @@ pub struct NewApiKey {
     permissions: Permissions,
     owner_id: Option<OwnerId>,
     meta: Option<KeyMeta>,
+    ratelimits: RateLimits,
+    credits: Option<Credits>,
 }
 
 impl NewApiKey {
@@ -67,7 +70,31 @@ impl NewApiKey {
             permissions: Permissions::default(),
             owner_id: None,
             meta: None,
+            ratelimits: RateLimits::default(),
+            credits: None,
         }
+    }
+
+    /// The same request for a key with its own rate limits.
+    pub fn with_ratelimits(mut self, ratelimits: RateLimits) -> Self {
+        self.ratelimits = ratelimits;
+        self
+    }
+
+    /// The rate limits the key will have.
+    pub fn ratelimits(&self) -> &RateLimits {
+        &self.ratelimits
+    }
+
+    /// The same request for a key with credits (`None`: unlimited use).
+    pub fn with_credits(mut self, credits: Option<Credits>) -> Self {
+        self.credits = credits;
+        self
+    }
+
+    /// The credits the key will start with.
+    pub fn credits(&self) -> Option<&Credits> {
+        self.credits.as_ref()
     }
 
     /// The same request for a key carrying `meta`.
@@ -247,6 +274,11 @@ pub struct ApiKeyParts {
     pub owner_id: Option<OwnerId>,
     /// The customer's own data about the key.
     pub meta: Option<KeyMeta>,
+    /// The key's own rate limits.
+    pub ratelimits: RateLimits,
+    /// The key's credits as last stored (`None`: unlimited use). Verifications
+    /// spend them through the metering ledger, not through a key update.
+    pub credits: Option<Credits>,
     /// Counts changes, starting at 1. Storage compares it to refuse a write based
     /// on a stale read, so concurrent changes never overwrite each other silently.
     pub revision: u32,
@@ -287,6 +319,8 @@ impl ApiKey {
                 permissions: request.permissions,
                 owner_id: request.owner_id,
                 meta: request.meta,
+                ratelimits: request.ratelimits,
+                credits: request.credits.map(|credits| credits.set_at(now)),
                 revision: 1,
             },
         }
@@ -426,6 +460,40 @@ impl ApiKey {
     /// Whom the key belongs to.
     pub fn owner_id(&self) -> Option<&OwnerId> {
         self.parts.owner_id.as_ref()
+    }
+
+    /// The key's own rate limits.
+    pub fn ratelimits(&self) -> &RateLimits {
+        &self.parts.ratelimits
+    }
+
+    /// Replaces the rate limits; returns whether they changed. Counts already
+    /// taken in a current window are kept for a limit of the same name.
+    pub fn set_ratelimits(&mut self, ratelimits: RateLimits) -> bool {
+        if self.parts.ratelimits == ratelimits {
+            return false;
+        }
+        self.parts.ratelimits = ratelimits;
+        self.changed();
+        true
+    }
+
+    /// The key's credits as last stored (`None`: unlimited).
+    pub fn credits(&self) -> Option<&Credits> {
+        self.parts.credits.as_ref()
+    }
+
+    /// Replaces the credits (remaining count and refill rule) or, with `None`,
+    /// makes use unlimited. Setting credits is always a change: the count is
+    /// set anew even when it equals the stored one, which verifications may
+    /// have spent meanwhile.
+    pub fn set_credits(&mut self, credits: Option<Credits>) -> bool {
+        if self.parts.credits.is_none() && credits.is_none() {
+            return false;
+        }
+        self.parts.credits = credits;
+        self.changed();
+        true
     }
 
     /// Replaces (or, with `None`, clears) the owner; returns whether it changed.

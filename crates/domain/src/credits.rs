@@ -170,6 +170,15 @@ impl Credits {
         }
     }
 
+    /// The same count and refill rule, set anew at `now`: the period becomes
+    /// the one containing `now`, so no refill is due until the next one.
+    pub fn set_at(self, now: DateTime<Utc>) -> Self {
+        Self {
+            period: self.refill.map_or(now, |refill| refill.period_start(now)),
+            ..self
+        }
+    }
+
     /// How many remain (before any refill due since).
     pub fn remaining(&self) -> u64 {
         self.remaining

@@ -36,6 +36,7 @@ mod environment;
 mod ids;
 mod key_material;
 mod meta;
+mod metering;
 mod name;
 mod owner;
 mod permission;
@@ -57,6 +58,7 @@ pub use key_material::{
     PUBLIC_KEY_RANDOM_CHARS, SECRET_CHARS,
 };
 pub use meta::{KeyMeta, KeyMetaError, MAX_META_BYTES};
+pub use metering::{Demand, Ledger, LimitState, Outcome, Settlement, WindowCount};
 pub use name::{KeyName, KeyNameError, MAX_NAME_CHARS};
 pub use owner::{OwnerId, OwnerIdError, MAX_OWNER_ID_CHARS};
 pub use permission::{

@@ -302,6 +302,9 @@ mod tests {
             permissions: Default::default(),
             owner_id: None,
             meta: None,
+            ratelimits: Default::default(),
+            has_credits: false,
+            usage: None,
         }
     }
 

@@ -3,8 +3,11 @@ use std::sync::{PoisonError, RwLock};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use keymint_application::{EventQuery, KeyLookup, KeyQuery, KeyStore, RepositoryError, StorageHealth, UsageSink};
-use keymint_domain::{ApiKey, AuditEvent, KeyId, LookupId, OrgId};
+use keymint_application::{
+    CreditChange, CreditChangeOutcome, EventQuery, Idempotency, KeyLookup, KeyQuery, KeyStore, RepositoryError,
+    StorageHealth, UsageLedger, UsageSink,
+};
+use keymint_domain::{ApiKey, AuditEvent, Credits, Demand, KeyId, Ledger, LookupId, OrgId, Outcome, WindowCount};
 
 /// Keys held in the process's memory: for tests and demos (`database.url =
 /// "memory:"`). It keeps the same uniqueness, scoping, limit and revision rules as
@@ -18,6 +21,10 @@ pub struct InMemoryApiKeyRepository {
 struct State {
     keys: HashMap<KeyId, ApiKey>,
     events: Vec<AuditEvent>,
+    windows: HashMap<KeyId, Vec<WindowCount>>,
+    /// By organisation and idempotency key: the request's fingerprint, the
+    /// credits it left, and when.
+    answers: HashMap<(OrgId, String), (String, Credits, DateTime<Utc>)>,
 }
 
 impl State {
@@ -114,9 +121,14 @@ impl KeyStore for InMemoryApiKeyRepository {
         if state.clashes(key) {
             return Err(RepositoryError::Conflict);
         }
+        let credits = current.credits().copied();
         let mut parts = key.parts().clone();
         // Usage is recorded separately; a change must not roll it back.
         parts.last_used_at = last_used_at;
+        // Nor may it undo spending, unless it sets the credits anew.
+        if !event.fields.iter().any(|field| field == "credits") {
+            parts.credits = credits;
+        }
         state.keys.insert(key.id(), ApiKey::restore(parts));
         state.events.push(event.clone());
         Ok(())
@@ -128,6 +140,7 @@ impl KeyStore for InMemoryApiKeyRepository {
             return Ok(false);
         }
         state.keys.remove(&id);
+        state.windows.remove(&id);
         state.events.push(event.clone());
         Ok(true)
     }
@@ -184,5 +197,82 @@ impl UsageSink for InMemoryApiKeyRepository {
 impl StorageHealth for InMemoryApiKeyRepository {
     async fn ping(&self) -> Result<(), RepositoryError> {
         Ok(())
+    }
+}
+
+#[async_trait]
+impl UsageLedger for InMemoryApiKeyRepository {
+    async fn settle(
+        &self,
+        id: KeyId,
+        demands: &[(Demand, DateTime<Utc>)],
+    ) -> Result<Option<Vec<Outcome>>, RepositoryError> {
+        let mut state = self.write();
+        let Some(key) = state.keys.get(&id) else {
+            return Ok(None);
+        };
+        let limits = key.ratelimits().clone();
+        let mut ledger = Ledger::new(
+            key.credits().copied(),
+            state.windows.get(&id).cloned().unwrap_or_default(),
+        );
+        let outcomes = demands
+            .iter()
+            .map(|(demand, now)| ledger.settle(&limits, demand, *now))
+            .collect();
+        if let Some(key) = state.keys.get_mut(&id) {
+            let mut parts = key.parts().clone();
+            parts.credits = ledger.credits().copied();
+            *key = ApiKey::restore(parts);
+        }
+        state.windows.insert(id, ledger.windows().to_vec());
+        Ok(Some(outcomes))
+    }
+
+    async fn change_credits(
+        &self,
+        org_id: OrgId,
+        id: KeyId,
+        change: CreditChange,
+        event: &AuditEvent,
+        idempotency: Option<&Idempotency>,
+        now: DateTime<Utc>,
+    ) -> Result<CreditChangeOutcome, RepositoryError> {
+        let mut state = self.write();
+        if let Some(idempotency) = idempotency {
+            state.answers.retain(|_, (_, _, at)| *at >= idempotency.not_before);
+        }
+        let Some(key) = state.keys.get(&id).filter(|key| key.org_id() == org_id) else {
+            return Ok(CreditChangeOutcome::NotFound);
+        };
+        if let Some(idempotency) = idempotency {
+            if let Some((fingerprint, credits, at)) = state.answers.get(&(org_id, idempotency.key.clone())) {
+                if *at >= idempotency.not_before {
+                    return Ok(if *fingerprint == idempotency.fingerprint {
+                        CreditChangeOutcome::Replayed(*credits)
+                    } else {
+                        CreditChangeOutcome::IdempotencyMismatch
+                    });
+                }
+            }
+        }
+        let Some(credits) = key.credits().copied() else {
+            return Ok(CreditChangeOutcome::Unlimited);
+        };
+        let after = match change.apply(credits, now) {
+            Ok(after) => after,
+            Err(refusal) => return Ok(CreditChangeOutcome::Refused(refusal)),
+        };
+        let mut parts = key.parts().clone();
+        parts.credits = Some(after);
+        state.keys.insert(id, ApiKey::restore(parts));
+        state.events.push(event.clone());
+        if let Some(idempotency) = idempotency {
+            state.answers.insert(
+                (org_id, idempotency.key.clone()),
+                (idempotency.fingerprint.clone(), after, now),
+            );
+        }
+        Ok(CreditChangeOutcome::Applied(after))
     }
 }

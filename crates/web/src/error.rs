@@ -6,7 +6,8 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use keymint_application::{
-    AuthError, CreateApiKeyError, KeyError, MissingPermission, RotateApiKeyError, VerifyApiKeyError,
+    AuthError, ChangeCreditsError, CreateApiKeyError, CreditChangeRefusal, KeyError, MissingPermission,
+    RotateApiKeyError, VerifyApiKeyError,
 };
 use keymint_domain::{ExpiryError, RotateError, MAX_GRACE_PERIOD_SECONDS};
 use serde::Serialize;
@@ -88,6 +89,16 @@ pub enum ApiError {
     /// 429: too many failed attempts; retry later.
     #[error("too many failed attempts")]
     RateLimited,
+    /// 429: the key's own rate limit or credits refused the call.
+    #[error("{detail}")]
+    UsageRefused {
+        /// `rate_limited` or `usage_exceeded`.
+        code: &'static str,
+        /// Explanation.
+        detail: &'static str,
+        /// Seconds until it may succeed, when that is known.
+        retry_after: Option<u64>,
+    },
     /// 408: the body did not arrive, whole, in time.
     #[error("the request body did not arrive within {} s", timeout.as_secs())]
     BodyTimeout {
@@ -138,7 +149,10 @@ impl ApiError {
             Self::MalformedJson(_) => "malformed_json",
             Self::NotAuthenticated => "not_authenticated",
             Self::InvalidToken(_) => "invalid_token",
-            Self::Forbidden { code, .. } | Self::Unavailable { code, .. } | Self::ApiKeyRejected { code, .. } => code,
+            Self::Forbidden { code, .. }
+            | Self::Unavailable { code, .. }
+            | Self::ApiKeyRejected { code, .. }
+            | Self::UsageRefused { code, .. } => code,
             Self::RateLimited => "rate_limited",
             Self::NotFound | Self::KeyNotFound => "not_found",
             Self::Conflict { code, .. } => code,
@@ -157,7 +171,7 @@ impl ApiError {
             Self::NotAuthenticated => "Not authenticated: a Bearer token is required".to_owned(),
             Self::InvalidToken(reason) => format!("Invalid token: {reason}"),
             Self::Forbidden { detail, .. } => detail.clone(),
-            Self::ApiKeyRejected { detail, .. } => (*detail).to_owned(),
+            Self::ApiKeyRejected { detail, .. } | Self::UsageRefused { detail, .. } => (*detail).to_owned(),
             Self::RateLimited => "Too many failed attempts; retry later".to_owned(),
             Self::NotFound => "Not Found".to_owned(),
             Self::KeyNotFound => "API key not found".to_owned(),
@@ -186,7 +200,7 @@ impl ResponseError for ApiError {
         match self {
             Self::MalformedJson(_) => StatusCode::BAD_REQUEST,
             Self::NotAuthenticated | Self::InvalidToken(_) | Self::ApiKeyRejected { .. } => StatusCode::UNAUTHORIZED,
-            Self::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            Self::RateLimited | Self::UsageRefused { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Forbidden { .. } => StatusCode::FORBIDDEN,
             Self::NotFound | Self::KeyNotFound => StatusCode::NOT_FOUND,
             Self::Conflict { .. } => StatusCode::CONFLICT,
@@ -218,6 +232,12 @@ impl ResponseError for ApiError {
             }
             Self::ApiKeyRejected { .. } => {
                 response.insert_header((header::WWW_AUTHENTICATE, r#"Bearer realm="api-key""#));
+            }
+            Self::UsageRefused {
+                retry_after: Some(seconds),
+                ..
+            } => {
+                response.insert_header((header::RETRY_AFTER, seconds.to_string()));
             }
             _ => {}
         }
@@ -332,11 +352,46 @@ impl From<RotateApiKeyError> for ApiError {
     }
 }
 
+impl From<ChangeCreditsError> for ApiError {
+    fn from(err: ChangeCreditsError) -> Self {
+        match err {
+            ChangeCreditsError::Forbidden(missing) => missing.into(),
+            ChangeCreditsError::NotFound => ApiError::KeyNotFound,
+            ChangeCreditsError::Unlimited => ApiError::Conflict {
+                code: "credits_unlimited",
+                detail: "The key has unlimited use: give it credits with an update (PATCH) first".to_owned(),
+            },
+            ChangeCreditsError::Refused(CreditChangeRefusal::BelowZero(remaining)) => ApiError::Conflict {
+                code: "insufficient_credits",
+                detail: format!("The change would take the credits below 0: {remaining} remain"),
+            },
+            ChangeCreditsError::Refused(CreditChangeRefusal::AboveMaximum(remaining)) => ApiError::Conflict {
+                code: "credits_out_of_range",
+                detail: format!(
+                    "The change would take the credits above {}: {remaining} remain",
+                    keymint_domain::MAX_CREDITS
+                ),
+            },
+            ChangeCreditsError::IdempotencyMismatch => ApiError::Conflict {
+                code: "idempotency_key_reused",
+                detail: "This Idempotency-Key was used for a different request".to_owned(),
+            },
+            ChangeCreditsError::StorageUnavailable(cause) => ApiError::storage_unavailable(cause),
+            ChangeCreditsError::Unexpected(cause) => ApiError::Internal(cause),
+        }
+    }
+}
+
 impl From<VerifyApiKeyError> for ApiError {
     fn from(err: VerifyApiKeyError) -> Self {
         match err {
             VerifyApiKeyError::StorageUnavailable(cause) => ApiError::storage_unavailable(cause),
             VerifyApiKeyError::Unexpected(cause) => ApiError::Internal(cause),
+            VerifyApiKeyError::UnknownRateLimit { index, name } => ApiError::Validation(vec![FieldError::new(
+                &["body", "ratelimits", &index.to_string(), "name"],
+                "value_error",
+                format!("The key has no rate limit named '{name}'"),
+            )]),
         }
     }
 }

@@ -17,7 +17,7 @@ mod validation;
 
 pub use error::{ApiError, FieldError};
 pub use extract::{
-    Authenticated, BodyLimit, BodyTimeout, OptionalJson, RequiredPermissions, ValidatedJson, VerifiedApiKey,
+    Authenticated, BodyLimit, BodyTimeout, OptionalJson, RequiredPermissions, UsageCost, ValidatedJson, VerifiedApiKey,
 };
 pub use logging::causes;
 pub use metrics::{HttpMetrics, MetricsRegistry};

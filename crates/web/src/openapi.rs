@@ -68,6 +68,7 @@ impl Modify for ClosedRequestBodies {
         api_keys::update,
         api_keys::revoke,
         api_keys::rotate,
+        api_keys::change_credits,
         api_keys::delete,
         api_keys::events,
         verify::verify,

@@ -93,6 +93,12 @@ pub fn configure(cfg: &mut web::ServiceConfig, body_limit: BodyLimit) {
                 .default_service(web::to(|| async { method_not_allowed("POST") })),
         )
         .service(
+            web::resource(both(&format!("{collection}/{{key_id}}/credits")))
+                .app_data(body_limit)
+                .route(web::post().to(api_keys::change_credits))
+                .default_service(web::to(|| async { method_not_allowed("POST") })),
+        )
+        .service(
             web::resource(both(&format!("{collection}/{{key_id}}/events")))
                 .app_data(body_limit)
                 .route(get_or_head().to(api_keys::events))

@@ -210,3 +210,153 @@ impl std::fmt::Display for TimestampError {
         f.write_str("Input should be an RFC 3339 date-time with a time zone, e.g. 2030-01-01T00:00:00Z")
     }
 }
+
+impl ObjectReader {
+    /// Records an error at `path` below this reader's location.
+    pub(crate) fn fail_at(&mut self, path: &[&str], kind: &str, msg: impl Into<String>) {
+        let mut loc = vec![self.location];
+        loc.extend_from_slice(path);
+        self.errors.push(FieldError::new(&loc, kind, msg));
+    }
+
+    /// An optional field holding an object, read with its own [`Nested`] reader
+    /// whose errors land under this body's location.
+    pub(crate) fn nested(&mut self, path: Vec<String>, value: Value) -> Option<Nested<'_>> {
+        match value {
+            Value::Object(fields) => Some(Nested {
+                body: self,
+                path,
+                fields,
+            }),
+            _ => {
+                let path: Vec<&str> = path.iter().map(String::as_str).collect();
+                self.fail_at(&path, "dict_type", "Input should be a valid dictionary");
+                None
+            }
+        }
+    }
+}
+
+/// An object inside a body (a rate limit, the credits), read field by field.
+pub(crate) struct Nested<'a> {
+    body: &'a mut ObjectReader,
+    path: Vec<String>,
+    fields: Map<String, Value>,
+}
+
+impl Nested<'_> {
+    /// Records an error on `field` of this object (`""`: the object itself).
+    pub(crate) fn fail(&mut self, field: &str, kind: &str, msg: impl Into<String>) {
+        let mut path: Vec<&str> = self.path.iter().map(String::as_str).collect();
+        if !field.is_empty() {
+            path.push(field);
+        }
+        self.body.fail_at(&path, kind, msg);
+    }
+
+    fn take(&mut self, field: &str, required: bool) -> Option<Option<Value>> {
+        match self.fields.remove(field) {
+            Some(Value::Null) | None if required => {
+                self.fail(field, "missing", "Field required");
+                None
+            }
+            Some(Value::Null) | None => Some(None),
+            Some(value) => Some(Some(value)),
+        }
+    }
+
+    /// A whole number ≥ 0 (`60.0` counts; larger than `u64` saturates for the
+    /// caller's bound to refuse). `Some(None)` when optional and absent.
+    pub(crate) fn number(&mut self, field: &str, required: bool) -> Option<Option<u64>> {
+        let Some(value) = self.take(field, required)? else {
+            return Some(None);
+        };
+        let Value::Number(n) = value else {
+            self.fail(field, "int_type", "Input should be a valid integer");
+            return None;
+        };
+        if let Some(n) = n.as_u64() {
+            return Some(Some(n));
+        }
+        match n.as_f64() {
+            Some(f) if n.is_i64() || (f.is_finite() && f.fract() == 0.0 && f < 0.0) => {
+                self.fail(
+                    field,
+                    "greater_than_equal",
+                    "Input should be greater than or equal to 0",
+                );
+                None
+            }
+            // Saturates: every bound the caller checks is below u64::MAX.
+            Some(f) if f.is_finite() && f.fract() == 0.0 => Some(Some(f as u64)),
+            _ => {
+                self.fail(
+                    field,
+                    "int_from_float",
+                    "Input should be a valid integer with no fractional part",
+                );
+                None
+            }
+        }
+    }
+
+    /// A string. `Some(None)` when optional and absent.
+    pub(crate) fn string(&mut self, field: &str, required: bool) -> Option<Option<String>> {
+        match self.take(field, required)? {
+            None => Some(None),
+            Some(Value::String(s)) => Some(Some(s)),
+            Some(_) => {
+                self.fail(field, "string_type", "Input should be a valid string");
+                None
+            }
+        }
+    }
+
+    /// A boolean. `Some(None)` when absent.
+    pub(crate) fn boolean(&mut self, field: &str) -> Option<Option<bool>> {
+        match self.take(field, false)? {
+            None => Some(None),
+            Some(Value::Bool(b)) => Some(Some(b)),
+            Some(_) => {
+                self.fail(field, "bool_type", "Input should be a valid boolean");
+                None
+            }
+        }
+    }
+
+    /// A nested object in this one. `Some(None)` when absent or `null`.
+    pub(crate) fn object(&mut self, field: &str) -> Option<Option<Map<String, Value>>> {
+        match self.take(field, false)? {
+            None => Some(None),
+            Some(Value::Object(object)) => Some(Some(object)),
+            Some(_) => {
+                self.fail(field, "dict_type", "Input should be a valid dictionary");
+                None
+            }
+        }
+    }
+
+    /// The path of `field` in this object, for a reader of something inside it.
+    pub(crate) fn path_of(&self, field: &str) -> Vec<String> {
+        let mut path = self.path.clone();
+        path.push(field.to_owned());
+        path
+    }
+
+    /// The reader this object belongs to (for an object inside this one).
+    pub(crate) fn body(&mut self) -> &mut ObjectReader {
+        self.body
+    }
+
+    /// Ends reading: fields not read are refused. Returns whether the object
+    /// had no unknown field.
+    pub(crate) fn finish(mut self) -> bool {
+        let mut unknown: Vec<String> = self.fields.keys().cloned().collect();
+        unknown.sort();
+        let clean = unknown.is_empty();
+        for field in unknown {
+            self.fail(&field, "extra_forbidden", "Extra inputs are not permitted");
+        }
+        clean
+    }
+}

@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use std::sync::Arc;
 
-use keymint_domain::{Environment, KeyId, KeyMeta, OrgId, Permissions, PrivateKey};
+use keymint_domain::{Environment, KeyId, KeyMeta, OrgId, Outcome, Permissions, PrivateKey, RateLimits};
 
 /// What a successful verification established about a presented key.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -26,6 +26,14 @@ pub struct VerifiedKey {
     pub owner_id: Option<Arc<str>>,
     /// The customer's metadata (shared, as the permissions).
     pub meta: Option<Arc<KeyMeta>>,
+    /// Its own rate limits (shared, as the permissions).
+    pub ratelimits: Arc<RateLimits>,
+    /// Whether it has credits to spend (`false`: unlimited use).
+    pub has_credits: bool,
+    /// What this verification spent and what is left, when the key is metered
+    /// (credits, or a rate limit that applied). Never cached: each
+    /// verification settles its own.
+    pub usage: Option<Arc<Outcome>>,
 }
 
 /// Remembers successful verifications so the hot path need not run argon2 again.

@@ -6,6 +6,7 @@ mod clock;
 mod failure_limiter;
 mod generator;
 mod hasher;
+mod metering;
 mod repository;
 mod usage;
 
@@ -15,5 +16,6 @@ pub use clock::*;
 pub use failure_limiter::*;
 pub use generator::*;
 pub use hasher::*;
+pub use metering::*;
 pub use repository::*;
 pub use usage::*;

@@ -155,6 +155,6 @@ pub trait StorageHealth: Send + Sync {
 
 /// A storage adapter that offers every capability above: what the wiring (and the
 /// repository contract tests) hand out, each use case taking only the part it uses.
-pub trait ApiKeyRepository: KeyStore + KeyLookup + UsageSink + StorageHealth {}
+pub trait ApiKeyRepository: KeyStore + KeyLookup + UsageSink + StorageHealth + crate::UsageLedger {}
 
-impl<T: KeyStore + KeyLookup + UsageSink + StorageHealth + ?Sized> ApiKeyRepository for T {}
+impl<T: KeyStore + KeyLookup + UsageSink + StorageHealth + crate::UsageLedger + ?Sized> ApiKeyRepository for T {}

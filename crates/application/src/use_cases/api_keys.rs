@@ -2,13 +2,14 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
 use keymint_domain::{
-    check_expiry, ApiKey, AuditAction, AuditEvent, Credential, Environment, ExpiryError, KeyDescription, KeyId,
-    KeyMaterial, KeyMeta, KeyName, NewApiKey, OrgId, OwnerId, Permissions, PrivateKey, RotateError,
+    check_expiry, ApiKey, AuditAction, AuditEvent, Credential, Credits, Environment, ExpiryError, KeyDescription,
+    KeyId, KeyMaterial, KeyMeta, KeyName, NewApiKey, OrgId, OwnerId, Permissions, PrivateKey, RateLimits, RotateError,
 };
 
 use crate::{
-    Clock, EventCursor, EventQuery, KeyCursor, KeyGenerator, KeyQuery, KeyStore, MissingPermission,
-    NoVerificationCache, Permission, Principal, RepositoryError, SecretHasher, VerificationCache,
+    Clock, CreditChange, CreditChangeOutcome, CreditChangeRefusal, EventCursor, EventQuery, Idempotency, KeyCursor,
+    KeyGenerator, KeyQuery, KeyStore, MissingPermission, NoVerificationCache, Permission, Principal, RepositoryError,
+    SecretHasher, UsageLedger, VerificationCache,
 };
 
 /// Who is acting, for authorisation and the audit trail.
@@ -101,6 +102,10 @@ pub struct KeyPatch {
     pub owner_id: Option<Option<OwnerId>>,
     /// New metadata; `Some(None)` clears it.
     pub meta: Option<Option<KeyMeta>>,
+    /// New rate limits (empty: none).
+    pub ratelimits: Option<RateLimits>,
+    /// New credits, set anew; `Some(None)` makes use unlimited.
+    pub credits: Option<Option<Credits>>,
 }
 
 /// Why a key could not be created.
@@ -142,6 +147,35 @@ pub enum KeyError {
     #[error(transparent)]
     Unexpected(anyhow::Error),
 }
+
+/// Why a key's credits could not be changed.
+#[derive(Debug, thiserror::Error)]
+pub enum ChangeCreditsError {
+    /// The actor may not change keys.
+    #[error(transparent)]
+    Forbidden(#[from] MissingPermission),
+    /// No such key in the caller's organisation.
+    #[error("no such key")]
+    NotFound,
+    /// The key has unlimited use.
+    #[error("the key has unlimited use; give it credits with an update first")]
+    Unlimited,
+    /// The change was refused; nothing changed.
+    #[error("the change would take the credits out of range")]
+    Refused(CreditChangeRefusal),
+    /// The idempotency key was first used for a different request.
+    #[error("the idempotency key was used for a different request")]
+    IdempotencyMismatch,
+    /// Storage is unreachable; nothing changed and retrying may succeed.
+    #[error("storage is unavailable")]
+    StorageUnavailable(#[source] anyhow::Error),
+    /// Anything else.
+    #[error(transparent)]
+    Unexpected(anyhow::Error),
+}
+
+/// How long an idempotency key's answer is replayed.
+pub const IDEMPOTENCY_WINDOW_HOURS: i64 = 24;
 
 /// Why a key could not be rotated.
 #[derive(Debug, thiserror::Error)]
@@ -222,6 +256,7 @@ pub struct ApiKeys {
     clock: Arc<dyn Clock>,
     policy: KeyPolicy,
     cache: Arc<dyn VerificationCache>,
+    ledger: Option<Arc<dyn UsageLedger>>,
 }
 
 impl std::fmt::Debug for ApiKeys {
@@ -256,6 +291,54 @@ impl ApiKeys {
             clock,
             policy,
             cache: Arc::new(NoVerificationCache),
+            ledger: None,
+        }
+    }
+
+    /// The same use cases, changing credits through `ledger`.
+    pub fn with_ledger(mut self, ledger: Arc<dyn UsageLedger>) -> Self {
+        self.ledger = Some(ledger);
+        self
+    }
+
+    /// Sets, increments or decrements a key's remaining credits, atomically with
+    /// the verifications spending them. With an `idempotency_key`, a retry of
+    /// the same request within [`IDEMPOTENCY_WINDOW_HOURS`] gets the first
+    /// answer back and changes nothing. Returns the credits after the change
+    /// and whether this answer is a replay.
+    pub async fn change_credits(
+        &self,
+        actor: &Actor,
+        id: KeyId,
+        change: CreditChange,
+        idempotency_key: Option<String>,
+    ) -> Result<(Credits, bool), ChangeCreditsError> {
+        actor.authorize(Permission::Write)?;
+        let ledger = self
+            .ledger
+            .as_ref()
+            .ok_or_else(|| ChangeCreditsError::Unexpected(anyhow::anyhow!("no usage ledger is wired")))?;
+        let now = self.clock.now();
+        let idempotency = idempotency_key.map(|key| Idempotency {
+            key,
+            fingerprint: format!("credits {id} {} {}", change.op.as_str(), change.value),
+            not_before: now - Duration::hours(IDEMPOTENCY_WINDOW_HOURS),
+        });
+        let event = self.event(actor, id, AuditAction::Updated, vec!["credits".to_owned()], now);
+        let outcome = ledger
+            .change_credits(actor.org_id(), id, change, &event, idempotency.as_ref(), now)
+            .await
+            .map_err(|err| match Storage::from(err) {
+                Storage::Unavailable(e) => ChangeCreditsError::StorageUnavailable(e),
+                Storage::Unexpected(e) => ChangeCreditsError::Unexpected(e),
+            })?;
+        match outcome {
+            CreditChangeOutcome::Applied(credits) => Ok((credits, false)),
+            CreditChangeOutcome::Replayed(credits) => Ok((credits, true)),
+            CreditChangeOutcome::IdempotencyMismatch => Err(ChangeCreditsError::IdempotencyMismatch),
+            CreditChangeOutcome::NotFound => Err(ChangeCreditsError::NotFound),
+            CreditChangeOutcome::Unlimited => Err(ChangeCreditsError::Unlimited),
+            CreditChangeOutcome::Refused(refusal) => Err(ChangeCreditsError::Refused(refusal)),
         }
     }
 
@@ -393,7 +476,7 @@ impl ApiKeys {
     /// Renames a key and/or replaces its description.
     pub async fn update(&self, actor: &Actor, id: KeyId, patch: KeyPatch) -> Result<ApiKey, KeyError> {
         actor.authorize(Permission::Write)?;
-        self.modify(actor, id, AuditAction::Updated, |key, _| {
+        self.modify(actor, id, AuditAction::Updated, |key, now| {
             let mut fields = Vec::new();
             if patch.name.clone().is_some_and(|name| key.rename(name)) {
                 fields.push("name".to_owned());
@@ -417,6 +500,21 @@ impl ApiKeys {
             }
             if patch.meta.clone().is_some_and(|meta| key.set_meta(meta)) {
                 fields.push("meta".to_owned());
+            }
+            if patch
+                .ratelimits
+                .clone()
+                .is_some_and(|ratelimits| key.set_ratelimits(ratelimits))
+            {
+                fields.push("ratelimits".to_owned());
+            }
+            // Storage writes the credit balance only when the event names
+            // `credits`: a change of anything else must not undo spending.
+            if patch
+                .credits
+                .is_some_and(|credits| key.set_credits(credits.map(|credits| credits.set_at(now))))
+            {
+                fields.push("credits".to_owned());
             }
             Ok::<_, std::convert::Infallible>((!fields.is_empty()).then_some(fields))
         })

@@ -4,12 +4,13 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use chrono::{DateTime, Utc};
-use keymint_domain::{ApiKey, LookupId, PermissionQuery, PrivateKey};
+use keymint_domain::{ApiKey, Demand, LookupId, PermissionQuery, PrivateKey, Settlement};
 use tokio::sync::watch;
 use zeroize::Zeroizing;
 
 use crate::{
-    Clock, FailureLimiter, KeyLookup, RepositoryError, SecretHasher, UsageTracker, VerificationCache, VerifiedKey,
+    Clock, FailureLimiter, KeyLookup, Meter, RepositoryError, SecretHasher, UsageTracker, VerificationCache,
+    VerifiedKey,
 };
 
 /// The answer to "is this key good?".
@@ -29,6 +30,11 @@ pub enum Verification {
     /// The right key, valid, without the permissions the verification asked
     /// for. The key is named: whoever sent it holds its secret.
     InsufficientPermissions(VerifiedKey),
+    /// The right key, allowed, but one of its own rate limits has too little
+    /// left; [`VerifiedKey::usage`] says which and when it resets.
+    KeyRateLimited(VerifiedKey),
+    /// The right key, allowed, without the credits the verification costs.
+    UsageExceeded(VerifiedKey),
 }
 
 impl Verification {
@@ -41,6 +47,8 @@ impl Verification {
             Verification::Expired => "EXPIRED",
             Verification::RateLimited => "RATE_LIMITED",
             Verification::InsufficientPermissions(_) => "INSUFFICIENT_PERMISSIONS",
+            Verification::KeyRateLimited(_) => "RATE_LIMITED",
+            Verification::UsageExceeded(_) => "USAGE_EXCEEDED",
         }
     }
 }
@@ -51,6 +59,14 @@ pub enum VerifyApiKeyError {
     /// Storage is unreachable.
     #[error("storage is unavailable")]
     StorageUnavailable(#[source] anyhow::Error),
+    /// The verification named a rate limit the key does not have.
+    #[error("the key has no rate limit named '{name}'")]
+    UnknownRateLimit {
+        /// Its position in the request.
+        index: usize,
+        /// The name asked for.
+        name: String,
+    },
     /// Anything else.
     #[error(transparent)]
     Unexpected(anyhow::Error),
@@ -70,7 +86,26 @@ pub struct VerifyApiKey {
     cache: Arc<dyn VerificationCache>,
     limiter: Arc<dyn FailureLimiter>,
     usage: Arc<dyn UsageTracker>,
+    meter: Arc<dyn Meter>,
     flights: Arc<Flights>,
+}
+
+/// The meter of a verifier wired without one: a metered key cannot be
+/// decided, so its verifications fail rather than spend nothing.
+struct NoMeter;
+
+#[async_trait::async_trait]
+impl Meter for NoMeter {
+    async fn charge(
+        &self,
+        _: keymint_domain::KeyId,
+        _: Demand,
+        _: DateTime<Utc>,
+    ) -> Result<Option<keymint_domain::Outcome>, RepositoryError> {
+        Err(RepositoryError::Unexpected(anyhow::anyhow!(
+            "a metered key was verified without a meter"
+        )))
+    }
 }
 
 /// Verifications under way that did not find the key cached, by client and
@@ -158,31 +193,79 @@ impl VerifyApiKey {
             cache,
             limiter,
             usage,
+            meter: Arc::new(NoMeter),
             flights: Arc::default(),
         }
     }
 
+    /// The same verifier, spending credits and rate limits through `meter`.
+    pub fn with_meter(mut self, meter: Arc<dyn Meter>) -> Self {
+        self.meter = meter;
+        self
+    }
+
     /// Verifies `presented`, as sent by `client` (for the failure limits).
     pub async fn execute(&self, presented: &str, client: Option<IpAddr>) -> Result<Verification, VerifyApiKeyError> {
-        self.execute_with(presented, client, None).await
+        self.execute_with(presented, client, None, Demand::default()).await
     }
 
     /// Verifies `presented` and, once the key is known good, that its
-    /// permissions satisfy `required`. Steps, in order: format, secret,
-    /// revoked/expired, permissions; a refusal at one step is decided before
-    /// any later one is looked at.
+    /// permissions satisfy `required`, then spends `demand` from its rate
+    /// limits and credits. Steps, in order: format, secret, revoked/expired,
+    /// permissions, rate limits, credits; a refusal at one step is decided
+    /// before any later one is looked at, and a refused verification spends
+    /// nothing.
     pub async fn execute_with(
         &self,
         presented: &str,
         client: Option<IpAddr>,
         required: Option<&PermissionQuery>,
+        demand: Demand,
     ) -> Result<Verification, VerifyApiKeyError> {
         let verification = self.authenticate(presented, client).await?;
-        Ok(match (verification, required) {
+        let key = match (verification, required) {
             (Verification::Valid(key), Some(query)) if !key.permissions.satisfy(query) => {
-                Verification::InsufficientPermissions(key)
+                return Ok(Verification::InsufficientPermissions(key))
             }
-            (verification, _) => verification,
+            (Verification::Valid(key), _) => key,
+            (verification, _) => return Ok(verification),
+        };
+        if let Some((index, (name, _))) = demand
+            .ratelimits
+            .iter()
+            .enumerate()
+            .find(|(_, (name, _))| key.ratelimits.get(name).is_none())
+        {
+            return Err(VerifyApiKeyError::UnknownRateLimit {
+                index,
+                name: name.clone(),
+            });
+        }
+        let metered = key.has_credits || !demand.ratelimits.is_empty() || key.ratelimits.iter().any(|l| l.auto_apply());
+        if !metered {
+            return Ok(Verification::Valid(key));
+        }
+        let outcome = self
+            .meter
+            .charge(key.key_id, demand, self.clock.now())
+            .await
+            .map_err(|err| match err {
+                RepositoryError::Unavailable(e) => VerifyApiKeyError::StorageUnavailable(e),
+                other => VerifyApiKeyError::Unexpected(other.into()),
+            })?;
+        // Deleted since it was cached: the key is gone.
+        let Some(outcome) = outcome else {
+            return Ok(Verification::NotFound);
+        };
+        let settlement = outcome.settlement;
+        let key = VerifiedKey {
+            usage: Some(Arc::new(outcome)),
+            ..key
+        };
+        Ok(match settlement {
+            Settlement::Granted => Verification::Valid(key),
+            Settlement::RateLimited { .. } => Verification::KeyRateLimited(key),
+            Settlement::UsageExceeded { .. } => Verification::UsageExceeded(key),
         })
     }
 
@@ -279,6 +362,9 @@ impl VerifyApiKey {
             permissions: Arc::new(stored.permissions().clone()),
             owner_id: stored.owner_id().map(|owner| Arc::from(owner.as_str())),
             meta: stored.meta().cloned().map(Arc::new),
+            ratelimits: Arc::new(stored.ratelimits().clone()),
+            has_credits: stored.credits().is_some(),
+            usage: None,
         };
         self.cache.put(key, verified.clone());
         self.usage.record(verified.key_id, now);

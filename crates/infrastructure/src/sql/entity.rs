@@ -33,6 +33,13 @@ pub mod api_keys {
         pub owner_id: Option<String>,
         /// Compact JSON text of an object.
         pub meta: Option<String>,
+        /// `name,limit,duration_ms,auto` entries separated by spaces.
+        pub ratelimits: String,
+        /// `NULL`: unlimited use.
+        pub credits_remaining: Option<i64>,
+        pub credits_period: Option<DateTimeUtc>,
+        /// `daily:<amount>` or `monthly:<amount>:<day>`.
+        pub credits_refill: Option<String>,
     }
 
     /// Written by hand so that hashes never reach a log through `{:?}`.
@@ -87,6 +94,49 @@ pub mod organizations {
         pub id: Uuid,
         #[sea_orm(unique)]
         pub external_id: String,
+        pub created_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod key_rate_windows {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "key_rate_windows")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub key_id: Uuid,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub name: String,
+        pub window_start_ms: i64,
+        pub used: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod idempotency_keys {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "idempotency_keys")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub org_id: Uuid,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub idempotency_key: String,
+        /// A fingerprint of the request first made with the key.
+        pub request: String,
+        /// The credits it left: `<remaining> <period micros> <refill or ->`.
+        pub response: String,
         pub created_at: DateTimeUtc,
     }
 

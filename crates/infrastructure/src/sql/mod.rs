@@ -2,6 +2,7 @@
 
 mod connect;
 pub(crate) mod entity;
+mod ledger;
 mod listener;
 mod repository;
 

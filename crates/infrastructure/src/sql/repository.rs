@@ -14,7 +14,8 @@ use sea_orm::{
     QueryFilter, QueryOrder, QuerySelect, RuntimeErr, SqlErr, Statement, TransactionTrait,
 };
 
-use super::entity::{api_key_events as events, api_keys as keys};
+use super::entity::{api_key_events as events, api_keys as keys, key_rate_windows};
+use super::ledger::{credits_of, ratelimits_of, ratelimits_text, refill_text};
 use super::listener::change_payload;
 use super::Database;
 
@@ -28,6 +29,10 @@ impl SqlApiKeyRepository {
     /// A repository over an already migrated database.
     pub fn new(db: Database) -> Self {
         Self { db }
+    }
+
+    pub(crate) fn db(&self) -> &Database {
+        &self.db
     }
 }
 
@@ -91,6 +96,10 @@ fn to_row(key: &ApiKey) -> keys::ActiveModel {
         permissions: ActiveValue::Set(words(parts.permissions.iter().map(PermissionName::as_str))),
         owner_id: ActiveValue::Set(parts.owner_id.as_ref().map(|o| o.as_str().to_owned())),
         meta: ActiveValue::Set(parts.meta.as_ref().map(|m| m.as_json().to_owned())),
+        ratelimits: ActiveValue::Set(ratelimits_text(&parts.ratelimits)),
+        credits_remaining: ActiveValue::Set(parts.credits.map(|c| i64::try_from(c.remaining()).unwrap_or(i64::MAX))),
+        credits_period: ActiveValue::Set(parts.credits.map(|c| c.period())),
+        credits_refill: ActiveValue::Set(parts.credits.and_then(|c| c.refill()).map(|r| refill_text(&r))),
     }
 }
 
@@ -155,6 +164,9 @@ fn from_row(row: keys::Model) -> Result<ApiKey, RepositoryError> {
             .map(KeyMeta::parse)
             .transpose()
             .map_err(|_| corrupt("meta"))?,
+        ratelimits: ratelimits_of(&row.ratelimits).ok_or_else(|| corrupt("rate limits"))?,
+        credits: credits_of(row.credits_remaining, row.credits_period, row.credits_refill.as_deref())
+            .map_err(|()| corrupt("credits"))?,
         revision: u32::try_from(row.revision).map_err(|_| corrupt("revision"))?,
     };
     if parts.revoked_at.is_some() != row.is_revoked {
@@ -163,7 +175,7 @@ fn from_row(row: keys::Model) -> Result<ApiKey, RepositoryError> {
     Ok(ApiKey::restore(parts))
 }
 
-fn event_row(event: &AuditEvent) -> events::ActiveModel {
+pub(crate) fn event_row(event: &AuditEvent) -> events::ActiveModel {
     events::ActiveModel {
         id: ActiveValue::Set(event.id),
         key_id: ActiveValue::Set(event.key_id.as_uuid()),
@@ -315,6 +327,12 @@ impl KeyStore for SqlApiKeyRepository {
         let mut row = to_row(key);
         // Usage is recorded separately; a change must not roll it back.
         row.last_used_at = ActiveValue::NotSet;
+        // Verifications spend credits without a revision: the balance is
+        // written only by a change that sets the credits anew.
+        if !event.fields.iter().any(|field| field == "credits") {
+            row.credits_remaining = ActiveValue::NotSet;
+            row.credits_period = ActiveValue::NotSet;
+        }
         let updated = keys::Entity::update_many()
             .set(row)
             .filter(keys::Column::Id.eq(key.id().as_uuid()))
@@ -347,6 +365,11 @@ impl KeyStore for SqlApiKeyRepository {
             txn.rollback().await.map_err(|e| self.db.classify(e))?;
             return Ok(false);
         }
+        key_rate_windows::Entity::delete_many()
+            .filter(key_rate_windows::Column::KeyId.eq(id.as_uuid()))
+            .exec(&txn)
+            .await
+            .map_err(|e| self.db.classify(e))?;
         notify_change(&self.db, &txn, id).await?;
         events::Entity::insert(event_row(event))
             .exec_without_returning(&txn)

@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use actix_web::http::header;
 use actix_web::{web, FromRequest, HttpRequest};
-use keymint_application::{Verification, VerifiedKey, VerifyApiKey};
-use keymint_domain::{PermissionQuery, PermissionQueryError};
+use keymint_application::{Verification, VerifiedKey, VerifyApiKey, VerifyApiKeyError};
+use keymint_domain::{Demand, PermissionQuery, PermissionQueryError, Settlement};
 
 use crate::ApiError;
 
@@ -89,6 +89,58 @@ impl RequiredPermissions {
     }
 }
 
+/// What a route's call costs the key: credits and rate-limit counts, spent by
+/// [`VerifiedApiKey`] in the same verification once the key and its
+/// permissions are good. Register it as `app_data` like
+/// [`RequiredPermissions`]. A key without the credits or over a limit is
+/// answered 429 (`usage_exceeded` / `rate_limited`) with `Retry-After` when
+/// the wait is known, before the handler runs; a refused call spends nothing.
+/// Without it, a key with credits spends 1 per call and its `auto_apply` limits
+/// take 1.
+///
+/// ```
+/// use actix_web::{web, HttpResponse};
+/// use keymint_web::{UsageCost, VerifiedApiKey};
+///
+/// async fn export(_key: VerifiedApiKey) -> HttpResponse {
+///     HttpResponse::Ok().finish()
+/// }
+///
+/// # fn routes(cfg: &mut web::ServiceConfig) {
+/// cfg.service(
+///     web::resource("/exports")
+///         .app_data(UsageCost::credits(10).with_ratelimit("exports", 1))
+///         .route(web::post().to(export)),
+/// );
+/// # }
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct UsageCost(Demand);
+
+impl UsageCost {
+    /// A call costing `cost` credits.
+    pub fn credits(cost: u64) -> Self {
+        Self(Demand {
+            credits: Some(cost),
+            ratelimits: Vec::new(),
+        })
+    }
+
+    /// The same cost, also taking `cost` from the key's rate limit `name`
+    /// (a key without a limit of that name cannot call the route: 500, as a
+    /// misconfigured route).
+    pub fn with_ratelimit(mut self, name: impl Into<String>, cost: u64) -> Self {
+        self.0.ratelimits.push((name.into(), cost));
+        self
+    }
+}
+
+/// Whole seconds from now until `at`, at least 1.
+fn seconds_until(at: chrono::DateTime<chrono::Utc>) -> u64 {
+    let millis = (at - chrono::Utc::now()).num_milliseconds().max(1);
+    u64::try_from(millis).unwrap_or(u64::MAX).div_ceil(1000)
+}
+
 impl FromRequest for VerifiedApiKey {
     type Error = ApiError;
     type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
@@ -98,6 +150,7 @@ impl FromRequest for VerifiedApiKey {
         let client = req.peer_addr().map(|addr| addr.ip());
         let verifier = req.app_data::<web::Data<VerifyApiKey>>().cloned();
         let required = req.app_data::<RequiredPermissions>().cloned();
+        let cost = req.app_data::<UsageCost>().cloned().unwrap_or_default();
         Box::pin(async move {
             let verifier =
                 verifier.ok_or_else(|| ApiError::Internal(anyhow::anyhow!("VerifyApiKey is not registered")))?;
@@ -106,7 +159,30 @@ impl FromRequest for VerifiedApiKey {
                 detail: "An API key is required: send it as x-api-key or Authorization: Bearer",
             })?;
             let query = required.as_ref().map(|required| &*required.0);
-            match verifier.execute_with(&presented, client, query).await? {
+            let verdict = match verifier.execute_with(&presented, client, query, cost.0).await {
+                Err(VerifyApiKeyError::UnknownRateLimit { name, .. }) => {
+                    return Err(ApiError::Internal(anyhow::anyhow!(
+                        "the route's UsageCost names rate limit '{name}', which the key does not have"
+                    )))
+                }
+                other => other?,
+            };
+            let retry_at = |key: &VerifiedKey| match key.usage.as_ref().map(|usage| usage.settlement) {
+                Some(Settlement::RateLimited { retry_at }) => Some(seconds_until(retry_at)),
+                Some(Settlement::UsageExceeded { next_refill }) => next_refill.map(seconds_until),
+                _ => None,
+            };
+            match verdict {
+                Verification::KeyRateLimited(key) => Err(ApiError::UsageRefused {
+                    code: "rate_limited",
+                    detail: "The API key's rate limit is reached; retry later",
+                    retry_after: retry_at(&key),
+                }),
+                Verification::UsageExceeded(key) => Err(ApiError::UsageRefused {
+                    code: "usage_exceeded",
+                    detail: "The API key has no credits left for this call",
+                    retry_after: retry_at(&key),
+                }),
                 Verification::Valid(key) => Ok(VerifiedApiKey(key)),
                 Verification::NotFound => Err(ApiError::ApiKeyRejected {
                     code: "invalid_api_key",

@@ -8,6 +8,6 @@ mod json;
 
 pub(crate) use actor::{Acting, ActingOnKey};
 pub(crate) use api_key::presented_api_key;
-pub use api_key::{RequiredPermissions, VerifiedApiKey};
+pub use api_key::{RequiredPermissions, UsageCost, VerifiedApiKey};
 pub use auth::Authenticated;
 pub use json::{BodyLimit, BodyTimeout, OptionalJson, ValidatedJson};

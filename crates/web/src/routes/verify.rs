@@ -4,7 +4,9 @@ use std::sync::Arc;
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use keymint_application::{Verification, VerifiedKey};
-use keymint_domain::{KeyMeta, PermissionName, PermissionQuery, Permissions};
+use keymint_domain::{
+    Demand, KeyMeta, PermissionName, PermissionQuery, Permissions, RateLimit, MAX_RATE_LIMITS, MIN_WINDOW_MS,
+};
 use serde::Serialize;
 use serde_json::Value;
 use utoipa::ToSchema;
@@ -12,7 +14,7 @@ use utoipa::ToSchema;
 use super::timestamp;
 use crate::error::{ErrorBody, JsonBodyErrors, ValidationErrorBody};
 use crate::extract::{presented_api_key, OptionalJson};
-use crate::validation::{FromJsonBody, ObjectReader, Optional};
+use crate::validation::{FromJsonBody, Nested, ObjectReader, Optional};
 use crate::{ApiError, AppState, FieldError};
 
 /// The body of a verification, as OpenAPI describes it.
@@ -22,13 +24,121 @@ use crate::{ApiError, AppState, FieldError};
 pub(crate) struct VerifyApiKeyRequest {
     /// The private key a caller presented (`sk_live_…` / `sk_test_…`).
     key: String,
+    /// A permission query the key must satisfy: names joined by `AND` / `OR`
+    /// with parentheses, at most 1 000 characters
+    #[schema(max_length = 1000)]
+    permissions: Option<String>,
+    /// What this call costs in credits (default 1 when the key has credits)
+    credits: Option<CreditCost>,
+    /// The key's rate limits to apply with their cost (its `auto_apply` limits
+    /// apply with cost 1 unless named here)
+    #[schema(max_items = 5)]
+    ratelimits: Option<Vec<RateLimitCost>>,
 }
+
+/// A verification's cost in credits.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct CreditCost {
+    /// 0 to 10 000; 0 spends nothing and is never refused for credits
+    #[schema(minimum = 0, maximum = 10000)]
+    cost: u32,
+}
+
+/// A rate limit to apply, by name, with its cost.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct RateLimitCost {
+    /// The name of one of the key's rate limits
+    #[schema(min_length = 1, max_length = 64, pattern = "^[A-Za-z0-9_.:-]+$")]
+    name: String,
+    /// How much of the limit the call takes, 0 to 10 000 (default 1)
+    #[schema(minimum = 0, maximum = 10000)]
+    cost: Option<u32>,
+}
+
+/// The most a verification may cost, in credits or of a rate limit.
+pub(crate) const MAX_COST: u64 = 10_000;
 
 /// The body of a verify request.
 #[derive(Debug)]
 pub(crate) struct VerifyBody {
     key: String,
     permissions: Option<PermissionQuery>,
+    demand: Demand,
+}
+
+fn read_cost(object: &mut Nested<'_>, required: bool) -> Option<Option<u64>> {
+    let cost = object.number("cost", required)?;
+    if cost.is_some_and(|cost| cost > MAX_COST) {
+        object.fail(
+            "cost",
+            "less_than_equal",
+            format!("Input should be less than or equal to {MAX_COST}"),
+        );
+        return None;
+    }
+    Some(cost)
+}
+
+/// `credits: {cost}`: `Some(None)` when absent or `null`, `None` if invalid.
+fn read_credit_cost(body: &mut ObjectReader) -> Option<Option<u64>> {
+    let object = match body.optional_object("credits")? {
+        Optional::Absent | Optional::Null => return Some(None),
+        Optional::Value(object) => object,
+    };
+    let mut credits = body.nested(vec!["credits".into()], Value::Object(object))?;
+    let cost = read_cost(&mut credits, true);
+    let clean = credits.finish();
+    cost.filter(|_| clean)
+}
+
+/// `ratelimits: [{name, cost}]`: empty when absent or `null`, `None` if invalid.
+fn read_limit_costs(body: &mut ObjectReader) -> Option<Vec<(String, u64)>> {
+    let items = match body.optional_array("ratelimits")? {
+        Optional::Absent | Optional::Null => return Some(Vec::new()),
+        Optional::Value(items) => items,
+    };
+    if items.len() > MAX_RATE_LIMITS {
+        body.fail(
+            "ratelimits",
+            "too_long",
+            format!("List should have at most {MAX_RATE_LIMITS} items"),
+        );
+        return None;
+    }
+    let mut costs: Vec<(String, u64)> = Vec::with_capacity(items.len());
+    let mut valid = true;
+    for (index, item) in items.into_iter().enumerate() {
+        let Some(mut limit) = body.nested(vec!["ratelimits".into(), index.to_string()], item) else {
+            valid = false;
+            continue;
+        };
+        let name = match limit.string("name", true) {
+            // The key's own rules for a name, so that no other text is ever
+            // echoed back in an answer.
+            Some(Some(name)) if RateLimit::new(name.as_str(), 1, MIN_WINDOW_MS, false).is_err() => {
+                limit.fail(
+                    "name",
+                    "string_pattern_mismatch",
+                    "name must be 1 to 64 characters of letters, digits and _ . : -",
+                );
+                None
+            }
+            Some(Some(name)) if costs.iter().any(|(seen, _)| *seen == name) => {
+                limit.fail("name", "value_error", "each rate limit may be named once");
+                None
+            }
+            other => other.flatten(),
+        };
+        let cost = read_cost(&mut limit, false);
+        let clean = limit.finish();
+        match (name, cost) {
+            (Some(name), Some(cost)) if clean => costs.push((name, cost.unwrap_or(1))),
+            _ => valid = false,
+        }
+    }
+    valid.then_some(costs)
 }
 
 impl FromJsonBody for VerifyBody {
@@ -42,8 +152,14 @@ impl FromJsonBody for VerifyBody {
             Some(Optional::Absent | Optional::Null) => Some(None),
             None => None,
         };
-        let parsed = match (key, permissions) {
-            (Some(key), Some(permissions)) => Some(Self { key, permissions }),
+        let credits = read_credit_cost(&mut body);
+        let ratelimits = read_limit_costs(&mut body);
+        let parsed = match (key, permissions, credits, ratelimits) {
+            (Some(key), Some(permissions), Some(credits), Some(ratelimits)) => Some(Self {
+                key,
+                permissions,
+                demand: Demand { credits, ratelimits },
+            }),
             _ => None,
         };
         body.finish(parsed)
@@ -55,7 +171,8 @@ impl FromJsonBody for VerifyBody {
 #[schema(as = VerifyResult)]
 pub(crate) struct VerifyResponse {
     valid: bool,
-    /// `VALID`, `NOT_FOUND`, `REVOKED`, `EXPIRED` or `RATE_LIMITED`.
+    /// `VALID`, `NOT_FOUND`, `REVOKED`, `EXPIRED`, `INSUFFICIENT_PERMISSIONS`,
+    /// `RATE_LIMITED` or `USAGE_EXCEEDED`.
     code: &'static str,
     #[schema(format = Uuid, required = true)]
     key_id: Option<String>,
@@ -77,6 +194,33 @@ pub(crate) struct VerifyResponse {
     /// The key's metadata, when the key was recognised and has some
     #[schema(required = true, value_type = Option<Object>)]
     meta: Option<Meta>,
+    /// The key's credits after this call, when it was recognised and has
+    /// credits (`null`: unlimited, or not recognised)
+    #[schema(required = true)]
+    credits: Option<CreditsLeft>,
+    /// Each of the key's rate limits that applied, after this call (`null`
+    /// when the key was not recognised)
+    #[schema(required = true)]
+    ratelimits: Option<Vec<LimitLeft>>,
+}
+
+/// Credits left.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct CreditsLeft {
+    remaining: u64,
+}
+
+/// A rate limit's state after a call.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct LimitLeft {
+    name: String,
+    /// Uses allowed per window
+    limit: u64,
+    /// Uses left in the current window
+    remaining: u64,
+    /// When the current window ends (RFC 3339)
+    #[schema(format = DateTime)]
+    reset: String,
 }
 
 /// Metadata written straight from the cached verification.
@@ -103,7 +247,9 @@ impl From<Verification> for VerifyResponse {
         let code = verification.code();
         match verification {
             Verification::Valid(key) => Self::recognised(true, code, key),
-            Verification::InsufficientPermissions(key) => Self::recognised(false, code, key),
+            Verification::InsufficientPermissions(key)
+            | Verification::KeyRateLimited(key)
+            | Verification::UsageExceeded(key) => Self::recognised(false, code, key),
             _ => Self {
                 valid: false,
                 code,
@@ -115,6 +261,8 @@ impl From<Verification> for VerifyResponse {
                 permissions: None,
                 owner_id: None,
                 meta: None,
+                credits: None,
+                ratelimits: None,
             },
         }
     }
@@ -123,7 +271,25 @@ impl From<Verification> for VerifyResponse {
 impl VerifyResponse {
     /// The caller proved it holds the key's secret: the key is named.
     fn recognised(valid: bool, code: &'static str, key: VerifiedKey) -> Self {
+        let (credits, ratelimits) = match key.usage.as_deref() {
+            Some(usage) => (
+                usage.credits_remaining.map(|remaining| CreditsLeft { remaining }),
+                usage
+                    .ratelimits
+                    .iter()
+                    .map(|state| LimitLeft {
+                        name: state.name.clone(),
+                        limit: state.limit,
+                        remaining: state.remaining,
+                        reset: timestamp(state.reset),
+                    })
+                    .collect(),
+            ),
+            None => (None, Vec::new()),
+        };
         Self {
+            credits,
+            ratelimits: Some(ratelimits),
             valid,
             code,
             key_id: Some(key.key_id.to_string()),
@@ -157,8 +323,8 @@ pub(crate) async fn verify(
     state: web::Data<AppState>,
     body: OptionalJson<VerifyBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let (presented, required) = match body.0 {
-        Some(body) => (body.key, body.permissions),
+    let (presented, required, demand) = match body.0 {
+        Some(body) => (body.key, body.permissions, body.demand),
         None => (
             presented_api_key(&req)?.ok_or_else(|| {
                 ApiError::Validation(vec![FieldError::new(
@@ -168,10 +334,14 @@ pub(crate) async fn verify(
                 )])
             })?,
             None,
+            Demand::default(),
         ),
     };
     let client = req.peer_addr().map(|addr| addr.ip());
-    let verification = state.verify.execute_with(&presented, client, required.as_ref()).await?;
+    let verification = state
+        .verify
+        .execute_with(&presented, client, required.as_ref(), demand)
+        .await?;
     state.metrics.verification(verification.code());
     Ok(HttpResponse::Ok().json(VerifyResponse::from(verification)))
 }

@@ -248,10 +248,7 @@ async fn a_change_that_lost_a_race_is_reapplied_to_the_fresh_state() {
         });
     let patch = KeyPatch {
         name: Some(KeyName::new("mine").unwrap()),
-        description: None,
-        permissions: None,
-        owner_id: None,
-        meta: None,
+        ..KeyPatch::default()
     };
 
     let updated = service(repository, hasher())

@@ -171,6 +171,9 @@ async fn a_cache_hit_needs_neither_storage_nor_hashing() {
         permissions: Default::default(),
         owner_id: None,
         meta: None,
+        ratelimits: Default::default(),
+        has_credits: false,
+        usage: None,
     };
     let hit = cached.clone();
     ports.cache = MockVerificationCache::new();
@@ -200,6 +203,9 @@ async fn a_cached_verification_that_lapsed_is_evicted_and_rechecked() {
         permissions: Default::default(),
         owner_id: None,
         meta: None,
+        ratelimits: Default::default(),
+        has_credits: false,
+        usage: None,
     };
     ports.cache = MockVerificationCache::new();
     ports.cache.expect_get().returning(move |_| Some(stale.clone()));

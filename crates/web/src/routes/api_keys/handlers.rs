@@ -6,8 +6,8 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use keymint_application::KeyFilter;
 
 use super::requests::{
-    CreateApiKeyBody, CreateApiKeyRequest, KeyPath, RotateApiKeyBody, RotateApiKeyRequest, UpdateApiKeyBody,
-    UpdateApiKeyRequest,
+    ChangeCreditsBody, ChangeCreditsRequest, CreateApiKeyBody, CreateApiKeyRequest, KeyPath, RotateApiKeyBody,
+    RotateApiKeyRequest, UpdateApiKeyBody, UpdateApiKeyRequest,
 };
 use super::responses::{self, ApiKeyResponse, AuditEventResponse, CreatedApiKeyResponse, RevokedApiKeyResponse};
 use crate::error::{JsonBodyErrors, KeyErrors, ManagementErrors, ValidationErrorBody};
@@ -143,6 +143,67 @@ pub(crate) async fn update(
 ) -> Result<HttpResponse, ApiError> {
     let key = state.api_keys.update(&on.actor, on.key_id, patch).await?;
     Ok(HttpResponse::Ok().json(ApiKeyResponse::from(&key)))
+}
+
+/// The `Idempotency-Key` header: 1 to 255 visible ASCII characters.
+fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
+    let mut values = req.headers().get_all("idempotency-key");
+    let Some(value) = values.next() else {
+        return Ok(None);
+    };
+    let refuse = |msg: &str| {
+        ApiError::Validation(vec![crate::FieldError::new(
+            &["header", "idempotency-key"],
+            "value_error",
+            msg,
+        )])
+    };
+    if values.next().is_some() {
+        return Err(refuse("Send one Idempotency-Key header"));
+    }
+    let text = value
+        .to_str()
+        .ok()
+        .filter(|text| (1..=255).contains(&text.len()) && text.bytes().all(|b| b.is_ascii_graphic()))
+        .ok_or_else(|| refuse("Idempotency-Key must be 1 to 255 visible ASCII characters"))?;
+    Ok(Some(text.to_owned()))
+}
+
+/// `POST /api-keys/{key_id}/credits`
+#[utoipa::path(
+    post, path = "/api/v2/api-keys/{key_id}/credits", tag = "api-keys", operation_id = "change_api_key_credits",
+    summary = "Set, increment or decrement a key's remaining credits",
+    description = "Applied atomically with the verifications spending them, and audited (`updated`, field         `credits`). With an `Idempotency-Key` header, a retry within 24 hours gets the first answer back         (with `Idempotent-Replayed: true`) and changes nothing; the same key with another request is a 409.",
+    params(KeyPath,
+        ("Idempotency-Key" = Option<String>, Header, description = "1 to 255 visible ASCII characters")),
+    request_body = ChangeCreditsRequest,
+    responses(
+        (status = 200, description = "The credits after the change", body = responses::CreditsBody,
+            headers(("Idempotent-Replayed" = String, description = "`true` when this is a replayed answer"))),
+        JsonBodyErrors,
+        ManagementErrors,
+        KeyErrors,
+        (status = 409, description = "The key has unlimited use, the change would go below 0 or above the maximum,             or the idempotency key was used for another request", body = crate::error::ErrorBody),
+        (status = 422, description = "Validation failed", body = ValidationErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
+pub(crate) async fn change_credits(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    on: ActingOnKey,
+    ValidatedJson(ChangeCreditsBody(change)): ValidatedJson<ChangeCreditsBody>,
+) -> Result<HttpResponse, ApiError> {
+    let idempotency = idempotency_key(&req)?;
+    let (credits, replayed) = state
+        .api_keys
+        .change_credits(&on.actor, on.key_id, change, idempotency)
+        .await?;
+    let mut response = HttpResponse::Ok();
+    if replayed {
+        response.insert_header(("Idempotent-Replayed", "true"));
+    }
+    Ok(response.json(responses::CreditsBody::from(credits)))
 }
 
 /// `PUT /api-keys/{key_id}/revoke`

@@ -3,11 +3,12 @@
 //! constructor), with the OpenAPI schema that describes it beside it.
 
 use chrono::{DateTime, Duration, Utc};
-use keymint_application::KeyPatch;
+use keymint_application::{CreditChange, CreditOp, KeyPatch};
 use keymint_domain::{
-    Environment, KeyDescription, KeyDescriptionError, KeyMeta, KeyName, KeyNameError, NewApiKey, OrgId, OwnerId,
-    OwnerIdError, PermissionName, PermissionNameError, Permissions, MAX_DESCRIPTION_CHARS, MAX_GRACE_PERIOD_SECONDS,
-    MAX_NAME_CHARS, MAX_OWNER_ID_CHARS, MAX_PERMISSIONS, MAX_PERMISSION_CHARS,
+    Credits, CreditsError, Environment, KeyDescription, KeyDescriptionError, KeyMeta, KeyName, KeyNameError, NewApiKey,
+    OrgId, OwnerId, OwnerIdError, PermissionName, PermissionNameError, Permissions, RateLimit, RateLimitError,
+    RateLimits, Refill, RefillInterval, MAX_CREDITS, MAX_DESCRIPTION_CHARS, MAX_GRACE_PERIOD_SECONDS, MAX_NAME_CHARS,
+    MAX_OWNER_ID_CHARS, MAX_PERMISSIONS, MAX_PERMISSION_CHARS,
 };
 use serde_json::Value;
 use utoipa::openapi::schema::{ObjectBuilder, Schema, SchemaType, Type};
@@ -108,6 +109,133 @@ fn read_meta(body: &mut ObjectReader) -> Option<Option<KeyMeta>> {
     }
 }
 
+/// `ratelimits`: up to five `{name, limit, duration_ms, auto_apply}` (an
+/// error names the item and field). `Some(None)` when absent or `null`, `None`
+/// if invalid.
+fn read_ratelimits(body: &mut ObjectReader) -> Option<Option<RateLimits>> {
+    let items = match body.optional_array("ratelimits")? {
+        Optional::Absent | Optional::Null => return Some(None),
+        Optional::Value(items) => items,
+    };
+    let mut limits = Vec::with_capacity(items.len());
+    let mut valid = true;
+    for (index, item) in items.into_iter().enumerate() {
+        let Some(mut limit) = body.nested(vec!["ratelimits".into(), index.to_string()], item) else {
+            valid = false;
+            continue;
+        };
+        let name = limit.string("name", true);
+        let count = limit.number("limit", true);
+        let duration = limit.number("duration_ms", true);
+        let auto_apply = limit.boolean("auto_apply");
+        let parsed = match (name, count, duration, auto_apply) {
+            (Some(Some(name)), Some(Some(count)), Some(Some(duration)), Some(auto_apply)) => {
+                match RateLimit::new(name, count, duration, auto_apply.unwrap_or(true)) {
+                    Ok(parsed) => Some(parsed),
+                    Err(err) => {
+                        let (field, kind) = match err {
+                            RateLimitError::InvalidName => ("name", "string_pattern_mismatch"),
+                            RateLimitError::LimitOutOfRange => ("limit", "value_error"),
+                            _ => ("duration_ms", "value_error"),
+                        };
+                        limit.fail(field, kind, err.to_string());
+                        None
+                    }
+                }
+            }
+            _ => None,
+        };
+        let clean = limit.finish();
+        match parsed {
+            Some(parsed) if clean => limits.push(parsed),
+            _ => valid = false,
+        }
+    }
+    if !valid {
+        return None;
+    }
+    match RateLimits::new(limits.clone()) {
+        Ok(limits) => Some(Some(limits)),
+        Err(RateLimitError::DuplicateName(name)) => {
+            let index = limits.iter().rposition(|l| l.name() == name).unwrap_or(0).to_string();
+            body.fail_at(
+                &["ratelimits", &index, "name"],
+                "value_error",
+                RateLimitError::DuplicateName(name).to_string(),
+            );
+            None
+        }
+        Err(err) => {
+            body.fail("ratelimits", "too_long", err.to_string());
+            None
+        }
+    }
+}
+
+/// `credits`: `{remaining, refill: {interval, amount, refill_day?}}`, or
+/// `null` for unlimited use. `Some(None)` when absent or `null`, `None` if
+/// invalid.
+fn read_credits(body: &mut ObjectReader) -> Option<Option<Credits>> {
+    let object = match body.optional_object("credits")? {
+        Optional::Absent | Optional::Null => return Some(None),
+        Optional::Value(object) => object,
+    };
+    let mut credits = body.nested(vec!["credits".into()], Value::Object(object))?;
+    let remaining = credits.number("remaining", true);
+    let refill = match credits.object("refill") {
+        Some(Some(object)) => {
+            let path = credits.path_of("refill");
+            let mut refill = credits.body().nested(path, Value::Object(object))?;
+            let interval = refill.string("interval", true);
+            let interval = match interval {
+                Some(Some(raw)) => match raw.parse::<RefillInterval>() {
+                    Ok(interval) => Some(interval),
+                    Err(err) => {
+                        refill.fail("interval", "literal_error", err.to_string());
+                        None
+                    }
+                },
+                _ => None,
+            };
+            let amount = refill.number("amount", true);
+            let day = refill.number("refill_day", false);
+            let parsed = match (interval, amount, day) {
+                (Some(interval), Some(Some(amount)), Some(day)) => {
+                    let day = day.map(|day| u32::try_from(day).unwrap_or(u32::MAX));
+                    match Refill::new(interval, amount, day) {
+                        Ok(parsed) => Some(parsed),
+                        Err(err) => {
+                            let field = match err {
+                                CreditsError::DayOutOfRange | CreditsError::DayWithDaily => "refill_day",
+                                _ => "amount",
+                            };
+                            refill.fail(field, "value_error", err.to_string());
+                            None
+                        }
+                    }
+                }
+                _ => None,
+            };
+            let clean = refill.finish();
+            parsed.filter(|_| clean).map(Some)
+        }
+        Some(None) => Some(None),
+        None => None,
+    };
+    let parsed = match (remaining, refill) {
+        (Some(Some(remaining)), Some(refill)) => match Credits::new(remaining, refill, Utc::now()) {
+            Ok(parsed) => Some(parsed),
+            Err(err) => {
+                credits.fail("remaining", "value_error", err.to_string());
+                None
+            }
+        },
+        _ => None,
+    };
+    let clean = credits.finish();
+    parsed.filter(|_| clean).map(Some)
+}
+
 /// The body of `POST /api-keys`.
 #[derive(Debug)]
 pub(crate) struct CreateApiKeyBody {
@@ -118,6 +246,8 @@ pub(crate) struct CreateApiKeyBody {
     permissions: Permissions,
     owner_id: Option<OwnerId>,
     meta: Option<KeyMeta>,
+    ratelimits: RateLimits,
+    credits: Option<Credits>,
 }
 
 impl CreateApiKeyBody {
@@ -133,6 +263,8 @@ impl CreateApiKeyBody {
         .with_permissions(self.permissions)
         .owned_by(self.owner_id)
         .with_meta(self.meta)
+        .with_ratelimits(self.ratelimits)
+        .with_credits(self.credits)
     }
 }
 
@@ -156,7 +288,19 @@ impl FromJsonBody for CreateApiKeyBody {
         let permissions = read_permissions(&mut body);
         let owner_id = read_owner_id(&mut body);
         let meta = read_meta(&mut body);
-        let parsed = match (name, description, environment, expires_at, permissions, owner_id, meta) {
+        let ratelimits = read_ratelimits(&mut body);
+        let credits = read_credits(&mut body);
+        let parsed = match (
+            name,
+            description,
+            environment,
+            expires_at,
+            permissions,
+            owner_id,
+            meta,
+            ratelimits,
+            credits,
+        ) {
             (
                 Some(name),
                 Some(description),
@@ -165,6 +309,8 @@ impl FromJsonBody for CreateApiKeyBody {
                 Some(permissions),
                 Some(owner_id),
                 Some(meta),
+                Some(ratelimits),
+                Some(credits),
             ) => Some(Self {
                 name,
                 description,
@@ -173,6 +319,8 @@ impl FromJsonBody for CreateApiKeyBody {
                 permissions: permissions.unwrap_or_default(),
                 owner_id,
                 meta,
+                ratelimits: ratelimits.unwrap_or_default(),
+                credits,
             }),
             _ => None,
         };
@@ -220,25 +368,96 @@ impl FromJsonBody for UpdateApiKeyBody {
         });
         let owner_id = if_given(&mut body, "owner_id", read_owner_id);
         let meta = if_given(&mut body, "meta", read_meta);
+        let ratelimits = if_given(&mut body, "ratelimits", |body| {
+            read_ratelimits(body).map(Option::unwrap_or_default)
+        });
+        let credits = if_given(&mut body, "credits", read_credits);
         let nothing = matches!(
-            (&name, &description, &permissions, &owner_id, &meta),
-            (Some(None), Some(None), Some(None), Some(None), Some(None))
+            (
+                &name,
+                &description,
+                &permissions,
+                &owner_id,
+                &meta,
+                &ratelimits,
+                &credits
+            ),
+            (
+                Some(None),
+                Some(None),
+                Some(None),
+                Some(None),
+                Some(None),
+                Some(None),
+                Some(None)
+            )
         );
         if nothing && body.ok() {
             body.fail(
                 "",
                 "value_error",
-                "Provide at least one of name, description, permissions, owner_id, meta",
+                "Provide at least one of name, description, permissions, owner_id, meta, ratelimits, credits",
             );
         }
-        let parsed = match (name, description, permissions, owner_id, meta) {
-            (Some(name), Some(description), Some(permissions), Some(owner_id), Some(meta)) => Some(Self(KeyPatch {
+        let parsed = match (name, description, permissions, owner_id, meta, ratelimits, credits) {
+            (
+                Some(name),
+                Some(description),
+                Some(permissions),
+                Some(owner_id),
+                Some(meta),
+                Some(ratelimits),
+                Some(credits),
+            ) => Some(Self(KeyPatch {
                 name,
                 description,
                 permissions,
                 owner_id,
                 meta,
+                ratelimits,
+                credits,
             })),
+            _ => None,
+        };
+        body.finish(parsed)
+    }
+}
+
+/// The body of `POST /api-keys/{key_id}/credits`.
+#[derive(Debug)]
+pub(crate) struct ChangeCreditsBody(pub(crate) CreditChange);
+
+impl FromJsonBody for ChangeCreditsBody {
+    fn from_json(value: Value) -> Result<Self, Vec<FieldError>> {
+        let mut body = ObjectReader::new("body", value)?;
+        let op = match body.required_string("op").as_deref() {
+            Some("set") => Some(CreditOp::Set),
+            Some("increment") => Some(CreditOp::Increment),
+            Some("decrement") => Some(CreditOp::Decrement),
+            Some(_) => {
+                body.fail(
+                    "op",
+                    "literal_error",
+                    "Input should be 'set', 'increment' or 'decrement'",
+                );
+                None
+            }
+            None => None,
+        };
+        let value = match body.optional_integer("value") {
+            Some(Optional::Value(value)) if (0..=MAX_CREDITS as i64).contains(&value) => u64::try_from(value).ok(),
+            Some(Optional::Value(_)) => {
+                body.fail("value", "value_error", format!("value must be from 0 to {MAX_CREDITS}"));
+                None
+            }
+            Some(Optional::Absent | Optional::Null) => {
+                body.fail("value", "missing", "Field required");
+                None
+            }
+            None => None,
+        };
+        let parsed = match (op, value) {
+            (Some(op), Some(value)) => Some(Self(CreditChange { op, value })),
             _ => None,
         };
         body.finish(parsed)
@@ -407,6 +626,11 @@ pub(crate) struct CreateApiKeyRequest {
     /// Your own data about the key (`null` clears it in an update).
     #[schema(schema_with = meta_schema)]
     meta: Option<serde_json::Value>,
+    /// The key's own rate limits, at most 5 (`[]` or `null`: none)
+    #[schema(max_items = 5)]
+    ratelimits: Option<Vec<RateLimitInput>>,
+    /// The key's credits (`null`: unlimited use); an update sets them anew
+    credits: Option<CreditsInput>,
 }
 
 /// The body of an update: at least one field. A `null` description clears it.
@@ -429,6 +653,69 @@ pub(crate) struct UpdateApiKeyRequest {
     /// Your own data about the key (`null` clears it in an update).
     #[schema(schema_with = meta_schema)]
     meta: Option<serde_json::Value>,
+    /// The key's own rate limits, at most 5 (`[]` or `null`: none)
+    #[schema(max_items = 5)]
+    ratelimits: Option<Vec<RateLimitInput>>,
+    /// The key's credits (`null`: unlimited use); an update sets them anew
+    credits: Option<CreditsInput>,
+}
+
+/// A rate limit on a key.
+#[derive(ToSchema)]
+#[schema(as = RateLimitInput)]
+#[allow(dead_code)]
+pub(crate) struct RateLimitInput {
+    /// Unique on the key: letters, digits and _ . : -
+    #[schema(min_length = 1, max_length = 64, pattern = "^[A-Za-z0-9_.:-]+$")]
+    name: String,
+    /// Uses allowed per window
+    #[schema(minimum = 1, maximum = 1_000_000_000)]
+    limit: u64,
+    /// The window in milliseconds, 1 000 (a second) to 2 592 000 000 (30 days),
+    /// aligned to the Unix epoch
+    #[schema(minimum = 1000, maximum = 2_592_000_000_u64)]
+    duration_ms: u64,
+    /// Whether every verification takes 1 from it (default true); otherwise
+    /// only verifications that name it
+    auto_apply: Option<bool>,
+}
+
+/// A key's credits: `remaining` verifications (of cost 1), refilled by the
+/// UTC calendar if `refill` is given.
+#[derive(ToSchema)]
+#[schema(as = CreditsInput)]
+#[allow(dead_code)]
+pub(crate) struct CreditsInput {
+    #[schema(minimum = 0, maximum = 1_000_000_000_000_u64)]
+    remaining: u64,
+    refill: Option<RefillInput>,
+}
+
+/// `remaining` is set to `amount` at 00:00 UTC every day, or on `refill_day`
+/// (default 1; the month's last day when shorter) of every month.
+#[derive(ToSchema)]
+#[schema(as = RefillInput)]
+#[allow(dead_code)]
+pub(crate) struct RefillInput {
+    #[schema(pattern = "^(daily|monthly)$")]
+    interval: String,
+    #[schema(minimum = 1, maximum = 1_000_000_000_000_u64)]
+    amount: u64,
+    /// Monthly refills only
+    #[schema(minimum = 1, maximum = 31)]
+    refill_day: Option<u32>,
+}
+
+/// A change to a key's remaining credits.
+#[derive(ToSchema)]
+#[schema(as = ChangeCreditsRequest)]
+#[allow(dead_code)]
+pub(crate) struct ChangeCreditsRequest {
+    /// `set`, `increment` or `decrement`
+    #[schema(pattern = "^(set|increment|decrement)$")]
+    op: String,
+    #[schema(minimum = 0, maximum = 1_000_000_000_000_u64)]
+    value: u64,
 }
 
 /// The optional body of a rotation.

@@ -3,8 +3,11 @@
 
 use actix_web::http::{header, StatusCode};
 use actix_web::HttpResponse;
+use chrono::Utc;
 use keymint_application::CreatedApiKey;
-use keymint_domain::{ApiKey, AuditEvent, KeyDescription, KeyMeta, OwnerId, PermissionName, Subject};
+use keymint_domain::{
+    ApiKey, AuditEvent, Credits, KeyDescription, KeyMeta, OwnerId, PermissionName, RateLimit, Subject,
+};
 use serde::Serialize;
 use serde_json::value::RawValue;
 use utoipa::ToSchema;
@@ -43,6 +46,12 @@ pub(crate) struct ApiKeyResponse<'a> {
     /// Your own data about the key, as given
     #[schema(required = true, value_type = Option<Object>)]
     meta: Option<&'a RawValue>,
+    /// The key's own rate limits, in order given
+    ratelimits: Vec<RateLimitBody<'a>>,
+    /// The key's credits (`null`: unlimited use); `remaining` counts what
+    /// verifications have not spent, refilled by the calendar
+    #[schema(required = true)]
+    credits: Option<CreditsBody>,
 }
 
 impl<'a> From<&'a ApiKey> for ApiKeyResponse<'a> {
@@ -63,8 +72,77 @@ impl<'a> From<&'a ApiKey> for ApiKeyResponse<'a> {
             permissions: key.permissions().iter().map(PermissionName::as_str).collect(),
             owner_id: key.owner_id().map(OwnerId::as_str),
             meta: key.meta().map(KeyMeta::as_raw),
+            ratelimits: key.ratelimits().iter().map(RateLimitBody::from).collect(),
+            credits: key
+                .credits()
+                .map(|credits| CreditsBody::from(credits.as_of(Utc::now()))),
         }
     }
+}
+
+/// A rate limit as keys show it.
+#[derive(Serialize, ToSchema)]
+#[schema(as = RateLimit)]
+pub(crate) struct RateLimitBody<'a> {
+    /// Its name (letters, digits and _ . : -, at most 64)
+    name: &'a str,
+    /// Uses allowed per window (1 to 1 000 000 000)
+    limit: u64,
+    /// The window in milliseconds (1 000 to 2 592 000 000, 30 days), aligned to
+    /// the Unix epoch
+    duration_ms: u64,
+    /// Whether it applies to every verification (else only when a
+    /// verification names it)
+    auto_apply: bool,
+}
+
+impl<'a> From<&'a RateLimit> for RateLimitBody<'a> {
+    fn from(limit: &'a RateLimit) -> Self {
+        Self {
+            name: limit.name(),
+            limit: limit.limit(),
+            duration_ms: limit.duration_ms(),
+            auto_apply: limit.auto_apply(),
+        }
+    }
+}
+
+/// A key's credits.
+#[derive(Serialize, ToSchema)]
+#[schema(as = Credits)]
+pub(crate) struct CreditsBody {
+    /// How many verifications (of cost 1) remain
+    remaining: u64,
+    /// How they are refilled (`null`: never)
+    #[schema(required = true)]
+    refill: Option<RefillBody>,
+}
+
+impl From<Credits> for CreditsBody {
+    fn from(credits: Credits) -> Self {
+        Self {
+            remaining: credits.remaining(),
+            refill: credits.refill().map(|refill| RefillBody {
+                interval: refill.interval().as_str(),
+                amount: refill.amount(),
+                refill_day: refill.day(),
+            }),
+        }
+    }
+}
+
+/// A refill rule: `remaining` is set to `amount` at 00:00 UTC each day, or on
+/// `refill_day` of each month (its last day when shorter).
+#[derive(Serialize, ToSchema)]
+#[schema(as = Refill)]
+pub(crate) struct RefillBody {
+    /// `daily` or `monthly`
+    interval: &'static str,
+    /// What `remaining` is set to
+    amount: u64,
+    /// The day of the month of a monthly refill (`null` for daily)
+    #[schema(required = true)]
+    refill_day: Option<u32>,
 }
 
 /// The create (and rotate) response: the specification's twelve fields in its
@@ -102,6 +180,12 @@ pub(crate) struct CreatedApiKeyResponse<'a> {
     /// Your own data about the key, as given
     #[schema(required = true, value_type = Option<Object>)]
     meta: Option<&'a RawValue>,
+    /// The key's own rate limits, in order given
+    ratelimits: Vec<RateLimitBody<'a>>,
+    /// The key's credits (`null`: unlimited use); `remaining` counts what
+    /// verifications have not spent, refilled by the calendar
+    #[schema(required = true)]
+    credits: Option<CreditsBody>,
 }
 
 impl<'a> From<&'a CreatedApiKey> for CreatedApiKeyResponse<'a> {
@@ -124,6 +208,8 @@ impl<'a> From<&'a CreatedApiKey> for CreatedApiKeyResponse<'a> {
             permissions: key.permissions,
             owner_id: key.owner_id,
             meta: key.meta,
+            ratelimits: key.ratelimits,
+            credits: key.credits,
         }
     }
 }
