@@ -6,17 +6,20 @@
 //! cargo run --example protected_service      # this service on 127.0.0.1:8081
 //! curl -H "x-api-key: sk_live_…" http://127.0.0.1:8081/reports
 //! curl -X DELETE -H "x-api-key: sk_live_…" http://127.0.0.1:8081/reports/2026-q3.csv   # needs reports.delete or admin
+//! curl -X POST -H "x-api-key: sk_live_…" http://127.0.0.1:8081/exports   # costs 10 credits
 //! ```
 //!
 //! It reads Keymint's configuration (the same `KEYMINT_DATABASE__URL`), so it sees
 //! the same keys; revocations made through Keymint reach it within the cache TTL.
 
 use actix_web::{web, App, HttpResponse, HttpServer};
-use keymint_web::{RequiredPermissions, VerifiedApiKey};
+use keymint_web::{RequiredPermissions, UsageCost, VerifiedApiKey};
 use serde_json::json;
 
 /// The routes: `/reports` needs a valid key, deleting one a key that also holds
-/// `reports.delete` (or `admin`), `/status` nothing.
+/// `reports.delete` (or `admin`), an export costs a metered key 10 credits,
+/// `/status` needs nothing. A key with credits spends 1 on every other route,
+/// and its `auto_apply` rate limits count every call.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     let deleting = RequiredPermissions::new("reports.delete OR admin").unwrap_or_else(|e| unreachable!("{e}"));
     cfg.route("/reports", web::get().to(reports))
@@ -25,7 +28,19 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .app_data(deleting)
                 .route(web::delete().to(delete_report)),
         )
+        .service(
+            web::resource("/exports")
+                .app_data(UsageCost::credits(10))
+                .route(web::post().to(export)),
+        )
         .route("/status", web::get().to(status));
+}
+
+/// Reached once the key had 10 credits to spend (or unlimited use); answers
+/// what is left.
+async fn export(key: VerifiedApiKey) -> HttpResponse {
+    let remaining = key.0.usage.as_ref().and_then(|usage| usage.credits_remaining);
+    HttpResponse::Accepted().json(json!({"export": "queued", "credits_remaining": remaining}))
 }
 
 /// Only reached with a key holding `reports.delete` or `admin`.

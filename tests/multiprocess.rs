@@ -292,3 +292,102 @@ async fn a_revocation_whose_notification_is_lost_still_reaches_the_other_process
     drop((a, b));
     support::drop_test_database(&url);
 }
+
+/// Sends `total` verifications with `body` from `tasks` tasks, each task
+/// spreading its requests over every process, and returns the answers.
+async fn storm(
+    client: &reqwest::Client,
+    processes: &[Process],
+    body: &Value,
+    total: usize,
+    tasks: usize,
+) -> Vec<Value> {
+    let per_task = total / tasks;
+    let runs = (0..tasks).map(|task| async move {
+        let mut answers = Vec::with_capacity(per_task);
+        for i in 0..per_task {
+            let process = &processes[(task + i) % processes.len()];
+            let answer: Value = client
+                .post(format!("{}/api/v2/api-keys/verify", process.base))
+                .json(body)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            answers.push(answer);
+        }
+        answers
+    });
+    join_all(runs).await.into_iter().flatten().collect()
+}
+
+fn count(answers: &[Value], code: &str) -> usize {
+    answers.iter().filter(|a| a["code"] == code).count()
+}
+
+#[tokio::test]
+#[ignore = "needs PostgreSQL: set KEYMINT_TEST_POSTGRES_URL"]
+async fn credits_and_rate_limits_are_exact_across_three_processes() {
+    let url = support::postgres_test_database();
+    let processes = [start(&url), start(&url), start(&url)];
+    let client = reqwest::Client::new();
+    let bearer = token(Uuid::new_v4());
+    let create = |body: Value| {
+        let request = client
+            .post(format!("{}/api/v2/api-keys", processes[0].base))
+            .bearer_auth(&bearer)
+            .json(&body)
+            .send();
+        async move { request.await.unwrap().json::<Value>().await.unwrap() }
+    };
+
+    let credited = create(json!({"name": "credits", "credits": {"remaining": 300}})).await;
+    let answers = storm(&client, &processes, &json!({"key": credited["private_key"]}), 960, 48).await;
+    assert_eq!(count(&answers, "VALID"), 300, "exactly N grants, never N+1");
+    assert_eq!(count(&answers, "USAGE_EXCEEDED"), 660);
+    for process in &processes {
+        let read: Value = client
+            .get(format!(
+                "{}/api/v2/api-keys/{}",
+                process.base,
+                credited["id"].as_str().unwrap()
+            ))
+            .bearer_auth(&bearer)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(read["credits"]["remaining"], 0);
+    }
+
+    // One 30-day window: the run falls inside one unless it crosses a boundary,
+    // which counting grants per window allows for.
+    let limited = create(json!({
+        "name": "limited",
+        "ratelimits": [{"name": "monthly", "limit": 100, "duration_ms": 2_592_000_000_u64}],
+    }))
+    .await;
+    let answers = storm(&client, &processes, &json!({"key": limited["private_key"]}), 480, 48).await;
+    let mut per_window = std::collections::HashMap::<String, usize>::new();
+    for answer in answers.iter().filter(|a| a["code"] == "VALID") {
+        *per_window
+            .entry(answer["ratelimits"][0]["reset"].as_str().unwrap().to_owned())
+            .or_default() += 1;
+    }
+    assert!(per_window.values().all(|granted| *granted <= 100), "{per_window:?}");
+    if per_window.len() == 1 {
+        assert_eq!(
+            count(&answers, "VALID"),
+            100,
+            "all of L is granted when demand exceeds it"
+        );
+    }
+    assert_eq!(count(&answers, "VALID") + count(&answers, "RATE_LIMITED"), 480);
+
+    drop(processes);
+    support::drop_test_database(&url);
+}

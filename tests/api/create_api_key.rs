@@ -9,7 +9,7 @@ use uuid::Uuid;
 use crate::for_each_backend;
 use crate::support::{error_body, spawn_app, spawn_app_with, test_settings, Backend};
 
-const SPEC_FIELDS: [&str; 16] = [
+const SPEC_FIELDS: [&str; 18] = [
     "id",
     "org_id",
     "name",
@@ -29,6 +29,8 @@ const SPEC_FIELDS: [&str; 16] = [
     "permissions",
     "owner_id",
     "meta",
+    "ratelimits",
+    "credits",
 ];
 
 fn rfc3339_utc(value: &Value) -> DateTime<Utc> {

@@ -4,8 +4,8 @@ use std::sync::Arc;
 
 use actix_web::{test, web, App};
 use keymint_application::{KeyPatch, NoFailureLimiter, NoUsageTracker, VerificationCache, VerifyApiKey};
-use keymint_domain::{PermissionName, Permissions};
-use keymint_infrastructure::{Argon2Hasher, ShardedVerificationCache, SystemClock};
+use keymint_domain::{Credits, PermissionName, Permissions, RateLimit, RateLimits};
+use keymint_infrastructure::{Argon2Hasher, BatchingMeter, ShardedVerificationCache, SystemClock};
 use serde_json::Value;
 
 use crate::support::{one_key, OneKey, CHEAP_ARGON2};
@@ -103,4 +103,109 @@ async fn the_example_service_serves_valid_keys_and_refuses_the_rest() {
 
     let open = test::call_service(&app, test::TestRequest::get().uri("/status").to_request()).await;
     assert_eq!(open.status().as_u16(), 200, "unprotected routes need no key");
+}
+
+#[actix_web::test]
+async fn a_route_s_cost_is_spent_and_refusals_answer_429() {
+    let hasher = Arc::new(Argon2Hasher::new(CHEAP_ARGON2).unwrap());
+    let cache: Arc<dyn VerificationCache> =
+        Arc::new(ShardedVerificationCache::new(100, std::time::Duration::from_secs(30)));
+    let OneKey {
+        repository,
+        keys,
+        actor,
+        id,
+        private_key: key,
+        ..
+    } = one_key("exports", hasher.clone(), cache.clone()).await;
+    let keys = keys.with_ledger(repository.clone());
+    let verify = VerifyApiKey::new(
+        repository.clone(),
+        hasher,
+        Arc::new(SystemClock),
+        cache,
+        Arc::new(NoFailureLimiter),
+        Arc::new(NoUsageTracker),
+    )
+    .with_meter(Arc::new(BatchingMeter::new(repository)));
+    let app = test::init_service(
+        App::new()
+            .app_data(web::Data::new(verify))
+            .configure(example::configure),
+    )
+    .await;
+    let now = chrono::Utc::now();
+    let credits = Credits::new(25, None, now).unwrap();
+    keys.update(
+        &actor,
+        id,
+        KeyPatch {
+            credits: Some(Some(credits)),
+            ..KeyPatch::default()
+        },
+    )
+    .await
+    .unwrap();
+    let export = || {
+        test::TestRequest::post()
+            .uri("/exports")
+            .insert_header(("x-api-key", key.clone()))
+            .to_request()
+    };
+    let reports = || {
+        test::TestRequest::get()
+            .uri("/reports")
+            .insert_header(("x-api-key", key.clone()))
+            .to_request()
+    };
+    for left in [15, 5] {
+        let served = test::call_service(&app, export()).await;
+        assert_eq!(served.status().as_u16(), 202);
+        let body: Value = test::read_body_json(served).await;
+        assert_eq!(body["credits_remaining"], left);
+    }
+    let refused = test::call_service(&app, export()).await;
+    assert_eq!(refused.status().as_u16(), 429);
+    assert!(
+        !refused.headers().contains_key("retry-after"),
+        "no refill: no time to wait for"
+    );
+    let body: Value = test::read_body_json(refused).await;
+    assert_eq!(body["code"], "usage_exceeded");
+    assert_eq!(
+        test::call_service(&app, reports()).await.status().as_u16(),
+        200,
+        "an ordinary call costs 1 of the 5 left"
+    );
+    let daily = RateLimits::new(vec![RateLimit::new("daily", 1, 86_400_000, true).unwrap()]).unwrap();
+    keys.update(
+        &actor,
+        id,
+        KeyPatch {
+            ratelimits: Some(daily),
+            ..KeyPatch::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(test::call_service(&app, reports()).await.status().as_u16(), 200);
+    let limited = test::call_service(&app, reports()).await;
+    assert_eq!(limited.status().as_u16(), 429);
+    let wait: u64 = limited
+        .headers()
+        .get("retry-after")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=86_400).contains(&wait), "until the day's window ends: {wait}");
+    let body: Value = test::read_body_json(limited).await;
+    assert_eq!(body["code"], "rate_limited");
+    let stored = keys.get(&actor, id).await.unwrap();
+    assert_eq!(
+        stored.credits().unwrap().remaining(),
+        3,
+        "the rate-limited call spent nothing"
+    );
 }

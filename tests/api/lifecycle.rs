@@ -13,7 +13,7 @@ use uuid::Uuid;
 use crate::for_each_backend;
 use crate::support::{error_body, json_of, spawn_app, spawn_app_with, test_settings, Backend};
 
-const KEY_FIELDS: [&str; 15] = [
+const KEY_FIELDS: [&str; 17] = [
     "id",
     "org_id",
     "name",
@@ -29,6 +29,8 @@ const KEY_FIELDS: [&str; 15] = [
     "permissions",
     "owner_id",
     "meta",
+    "ratelimits",
+    "credits",
 ];
 
 fn keys_of(body: &Value) -> HashSet<String> {

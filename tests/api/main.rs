@@ -21,5 +21,6 @@ mod owners;
 mod permissions;
 mod slow_bodies;
 mod sqlite_storage;
+mod usage_limits;
 mod validation;
 mod verification;

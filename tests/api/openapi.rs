@@ -23,6 +23,7 @@ fn served_routes() -> BTreeSet<(String, String)> {
             ("delete", format!("{base}/{{key_id}}")),
             ("put", format!("{base}/{{key_id}}/revoke")),
             ("post", format!("{base}/{{key_id}}/rotate")),
+            ("post", format!("{base}/{{key_id}}/credits")),
             ("get", format!("{base}/{{key_id}}/events")),
         ] {
             routes.insert((method.to_owned(), path));

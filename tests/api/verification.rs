@@ -14,7 +14,7 @@ fn assert_code(verdict: &Value, code: &str) {
     assert_eq!(verdict["code"], code, "{verdict}");
     assert_eq!(verdict["valid"], code == "VALID", "{verdict}");
     let fields: Vec<&String> = verdict.as_object().unwrap().keys().collect();
-    assert_eq!(fields.len(), 10, "{verdict}");
+    assert_eq!(fields.len(), 12, "{verdict}");
     if code != "VALID" {
         for field in [
             "key_id",
@@ -25,6 +25,8 @@ fn assert_code(verdict: &Value, code: &str) {
             "permissions",
             "owner_id",
             "meta",
+            "credits",
+            "ratelimits",
         ] {
             assert_eq!(verdict[field], Value::Null, "no identity for an invalid key: {verdict}");
         }
