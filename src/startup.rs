@@ -137,6 +137,7 @@ impl VerificationParts {
             usage: Some(self.usage.clone()),
             database,
             listener: listens.then(|| self.listener.clone()),
+            meter: Some(self.meter.stats()),
         }
     }
 

@@ -34,6 +34,9 @@ check '"name":"billing-v2"' "the rename"
 check '"action":"rotated"' "the rotations in the audit trail"
 check '"is_revoked":true' "the revocation"
 check '204$' "the delete's 204"
+check '"credits":{"remaining":999}' "the metered key's first verification"
+check 'RATE_LIMITED' "the burst over 10 a second refused"
+check '"remaining":14[0-9][0-9],"refill"' "the top-up"
 # The responses follow each other on one line: count occurrences, not lines.
 [ "$(grep -o '"private_key":"sk_live_' "$work/out" | wc -l)" -eq 2 ] || { echo "readme: expected two rotations"; cat "$work/out"; exit 1; }
 echo "readme: the walkthrough ran as written ($(grep -c . "$work/walkthrough.sh") lines)"

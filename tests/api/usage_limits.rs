@@ -137,6 +137,14 @@ async fn each_bad_limit_or_credits_field_is_named_and_nothing_is_stored(backend:
             vec![(json!(["body", "ratelimits", "0", "duration_ms"]), "value_error")],
         ),
         (
+            json!({"ratelimits": [{"name": "", "limit": 1_000_000_001, "duration_ms": 0}]}),
+            vec![
+                (json!(["body", "ratelimits", "0", "name"]), "string_pattern_mismatch"),
+                (json!(["body", "ratelimits", "0", "limit"]), "value_error"),
+                (json!(["body", "ratelimits", "0", "duration_ms"]), "value_error"),
+            ],
+        ),
+        (
             json!({"ratelimits": [{"name": "a", "limit": 1.5, "duration_ms": 1000, "auto_apply": "yes", "x": 1}]}),
             vec![
                 (json!(["body", "ratelimits", "0", "limit"]), "int_from_float"),

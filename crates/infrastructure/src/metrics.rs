@@ -11,7 +11,7 @@ use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::{Registry, Unit};
 
 use crate::sql::{Database, ListenerStats};
-use crate::{CoalescingUsageTracker, HashingLoad, ShardedVerificationCache, WindowFailureLimiter};
+use crate::{CoalescingUsageTracker, HashingLoad, MeterStats, ShardedVerificationCache, WindowFailureLimiter};
 
 /// The adapters whose state is exported; any may be absent (no database in
 /// memory mode, no listener on SQLite).
@@ -29,6 +29,8 @@ pub struct Observed {
     pub database: Option<Database>,
     /// The cross-process change listener.
     pub listener: Option<Arc<ListenerStats>>,
+    /// The settlement of rate limits and credits.
+    pub meter: Option<Arc<MeterStats>>,
 }
 
 /// Registers the adapters' metrics in `registry` (which names them; Keymint's
@@ -196,6 +198,26 @@ impl Collector for Observed {
                 "Keys with a use not yet written",
                 None,
                 &[(&[], signed(stats.pending))],
+            )?;
+        }
+        if let Some(meter) = &self.meter {
+            counter(
+                e,
+                "usage_settlements",
+                "Transactions settling metered verifications (rate limits, credits), by outcome",
+                &[
+                    (
+                        &[("outcome", "ok")],
+                        meter.batches().saturating_sub(meter.failed_batches()),
+                    ),
+                    (&[("outcome", "error")], meter.failed_batches()),
+                ],
+            )?;
+            counter(
+                e,
+                "usage_settled_verifications",
+                "Metered verifications settled (divided by settlements: the mean batch)",
+                &[(&[], meter.settled())],
             )?;
         }
         if let Some(database) = &self.database {

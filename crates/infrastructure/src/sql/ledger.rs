@@ -10,7 +10,10 @@ use keymint_domain::{
     AuditEvent, Credits, Demand, KeyId, Ledger, OrgId, Outcome, RateLimit, RateLimits, Refill, WindowCount,
 };
 use sea_orm::sea_query::{Expr, OnConflict};
-use sea_orm::{ActiveValue, ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, QuerySelect, TransactionTrait};
+use sea_orm::{
+    ActiveValue, ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseTransaction, DbErr, EntityTrait, QueryFilter,
+    QuerySelect, Statement, TransactionTrait,
+};
 
 use super::entity::key_rate_windows as windows;
 use super::entity::{api_key_events as events, api_keys as keys, idempotency_keys as idempotency};
@@ -117,20 +120,43 @@ impl SqlApiKeyRepository {
     /// Takes the key's row lock (PostgreSQL) or the database's write lock
     /// (SQLite) before anything is read, so the read below is the state this
     /// transaction writes over. `false` when no such key exists.
-    async fn lock_key(
-        &self,
-        txn: &DatabaseTransaction,
-        id: KeyId,
-        org: Option<OrgId>,
-    ) -> Result<bool, RepositoryError> {
-        let mut update = keys::Entity::update_many()
+    async fn lock_key(&self, txn: &DatabaseTransaction, id: KeyId, org: OrgId) -> Result<bool, RepositoryError> {
+        let update = keys::Entity::update_many()
             .col_expr(keys::Column::Revision, Expr::col(keys::Column::Revision).into())
-            .filter(keys::Column::Id.eq(id.as_uuid()));
-        if let Some(org) = org {
-            update = update.filter(keys::Column::OrgId.eq(org.as_uuid()));
-        }
+            .filter(keys::Column::Id.eq(id.as_uuid()))
+            .filter(keys::Column::OrgId.eq(org.as_uuid()));
         let locked = update.exec(txn).await.map_err(|e| self.db().classify(e))?;
         Ok(locked.rows_affected > 0)
+    }
+
+    /// Locks the key as [`Self::lock_key`] does and reads its balance in the
+    /// same statement (one round trip less per batch on the hot path); `None`
+    /// when no such key exists.
+    async fn lock_balance(&self, txn: &DatabaseTransaction, id: KeyId) -> Result<Option<Balance>, RepositoryError> {
+        let backend = txn.get_database_backend();
+        let placeholder = if backend == DatabaseBackend::Postgres {
+            "$1"
+        } else {
+            "?"
+        };
+        let sql = format!(
+            "UPDATE api_keys SET revision = revision WHERE id = {placeholder} \
+             RETURNING ratelimits, credits_remaining, credits_period, credits_refill"
+        );
+        let Some(row) = txn
+            .query_one(Statement::from_sql_and_values(backend, sql, [id.as_uuid().into()]))
+            .await
+            .map_err(|e| self.db().classify(e))?
+        else {
+            return Ok(None);
+        };
+        let read = |e: DbErr| RepositoryError::Unexpected(anyhow!("reading key {id}'s balance: {e}"));
+        Ok(Some((
+            row.try_get("", "ratelimits").map_err(read)?,
+            row.try_get("", "credits_remaining").map_err(read)?,
+            row.try_get("", "credits_period").map_err(read)?,
+            row.try_get("", "credits_refill").map_err(read)?,
+        )))
     }
 
     async fn balance(&self, txn: &DatabaseTransaction, id: KeyId) -> Result<Balance, RepositoryError> {
@@ -178,11 +204,10 @@ impl UsageLedger for SqlApiKeyRepository {
         demands: &[(Demand, DateTime<Utc>)],
     ) -> Result<Option<Vec<Outcome>>, RepositoryError> {
         let txn = self.db().write.begin().await.map_err(|e| self.db().classify(e))?;
-        if !self.lock_key(&txn, id, None).await? {
+        let Some((limits, remaining, period, refill)) = self.lock_balance(&txn, id).await? else {
             txn.rollback().await.map_err(|e| self.db().classify(e))?;
             return Ok(None);
-        }
-        let (limits, remaining, period, refill) = self.balance(&txn, id).await?;
+        };
         let limits = ratelimits_of(&limits).ok_or_else(|| corrupt(id, "rate limits"))?;
         let credits = credits_of(remaining, period, refill.as_deref()).map_err(|()| corrupt(id, "credits"))?;
         let stored: Vec<WindowCount> = windows::Entity::find()
@@ -250,7 +275,7 @@ impl UsageLedger for SqlApiKeyRepository {
         let txn = self.db().write.begin().await.map_err(|e| self.db().classify(e))?;
         // The key's lock first: a concurrent retry with the same idempotency key
         // waits here and then finds this call's answer below.
-        if !self.lock_key(&txn, id, Some(org_id)).await? {
+        if !self.lock_key(&txn, id, org_id).await? {
             txn.rollback().await.map_err(|e| self.db().classify(e))?;
             return Ok(CreditChangeOutcome::NotFound);
         }

@@ -8,7 +8,7 @@ use keymint_domain::{
     Credits, CreditsError, Environment, KeyDescription, KeyDescriptionError, KeyMeta, KeyName, KeyNameError, NewApiKey,
     OrgId, OwnerId, OwnerIdError, PermissionName, PermissionNameError, Permissions, RateLimit, RateLimitError,
     RateLimits, Refill, RefillInterval, MAX_CREDITS, MAX_DESCRIPTION_CHARS, MAX_GRACE_PERIOD_SECONDS, MAX_NAME_CHARS,
-    MAX_OWNER_ID_CHARS, MAX_PERMISSIONS, MAX_PERMISSION_CHARS,
+    MAX_OWNER_ID_CHARS, MAX_PERMISSIONS, MAX_PERMISSION_CHARS, MIN_WINDOW_MS,
 };
 use serde_json::Value;
 use utoipa::openapi::schema::{ObjectBuilder, Schema, SchemaType, Type};
@@ -128,20 +128,32 @@ fn read_ratelimits(body: &mut ObjectReader) -> Option<Option<RateLimits>> {
         let count = limit.number("limit", true);
         let duration = limit.number("duration_ms", true);
         let auto_apply = limit.boolean("auto_apply");
+        // Each field against the domain's rule on its own (the others set to
+        // values it accepts), so every failing field is named at once.
+        let mut each = |field: &str, kind: &'static str, check: Result<RateLimit, RateLimitError>| match check {
+            Ok(_) => Some(()),
+            Err(err) => {
+                limit.fail(field, kind, err.to_string());
+                None
+            }
+        };
+        let name = name.flatten().filter(|name| {
+            each(
+                "name",
+                "string_pattern_mismatch",
+                RateLimit::new(name.as_str(), 1, MIN_WINDOW_MS, true),
+            )
+            .is_some()
+        });
+        let count = count
+            .flatten()
+            .filter(|count| each("limit", "value_error", RateLimit::new("a", *count, MIN_WINDOW_MS, true)).is_some());
+        let duration = duration
+            .flatten()
+            .filter(|duration| each("duration_ms", "value_error", RateLimit::new("a", 1, *duration, true)).is_some());
         let parsed = match (name, count, duration, auto_apply) {
-            (Some(Some(name)), Some(Some(count)), Some(Some(duration)), Some(auto_apply)) => {
-                match RateLimit::new(name, count, duration, auto_apply.unwrap_or(true)) {
-                    Ok(parsed) => Some(parsed),
-                    Err(err) => {
-                        let (field, kind) = match err {
-                            RateLimitError::InvalidName => ("name", "string_pattern_mismatch"),
-                            RateLimitError::LimitOutOfRange => ("limit", "value_error"),
-                            _ => ("duration_ms", "value_error"),
-                        };
-                        limit.fail(field, kind, err.to_string());
-                        None
-                    }
-                }
+            (Some(name), Some(count), Some(duration), Some(auto_apply)) => {
+                RateLimit::new(name, count, duration, auto_apply.unwrap_or(true)).ok()
             }
             _ => None,
         };
