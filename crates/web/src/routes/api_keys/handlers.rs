@@ -175,7 +175,8 @@ fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
     summary = "Set, increment or decrement a key's remaining credits",
     description = "Applied atomically with the verifications spending them, and audited (`updated`, field         `credits`). With an `Idempotency-Key` header, a retry within 24 hours gets the first answer back         (with `Idempotent-Replayed: true`) and changes nothing; the same key with another request is a 409.",
     params(KeyPath,
-        ("Idempotency-Key" = Option<String>, Header, description = "1 to 255 visible ASCII characters")),
+        ("Idempotency-Key" = Option<String>, Header, description = "1 to 255 visible ASCII characters",
+            min_length = 1, max_length = 255, pattern = "^[!-~]+$")),
     request_body = ChangeCreditsRequest,
     responses(
         (status = 200, description = "The credits after the change", body = responses::CreditsBody,
