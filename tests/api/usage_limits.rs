@@ -556,6 +556,76 @@ async fn credits_are_changed_atomically_and_idempotently(backend: Backend) {
     assert!(changes.iter().all(|e| e["action"] == "updated"));
 }
 
+/// The refill by the calendar, through the SQL adapter: the stored period is
+/// moved back a day (as if the key had last been used yesterday), and the next
+/// verification refills once, whichever comes next.
+async fn a_refill_comes_with_the_next_verification_once_per_period(backend: Backend) {
+    use keymint_infrastructure::sql::{connect, DatabaseOptions};
+    use sea_orm::{ConnectionTrait, DatabaseBackend, Statement};
+
+    let app = spawn_app(backend).await;
+    let key = create(
+        &app,
+        json!({"name": "daily", "credits": {"remaining": 1, "refill": {"interval": "daily", "amount": 5}}}),
+    )
+    .await;
+    let key_secret = secret(&key);
+    assert_eq!(app.verify(&key_secret).await["code"], "VALID");
+    assert_eq!(app.verify(&key_secret).await["code"], "USAGE_EXCEEDED");
+    let db = connect(app.settings.database.url.sql().unwrap(), &DatabaseOptions::default())
+        .await
+        .unwrap();
+    let backend = db.write.get_database_backend();
+    let sql = if backend == DatabaseBackend::Postgres {
+        "UPDATE api_keys SET credits_period = $1 WHERE id = $2"
+    } else {
+        "UPDATE api_keys SET credits_period = ? WHERE id = ?"
+    };
+    let yesterday = chrono::Utc::now()
+        .date_naive()
+        .pred_opt()
+        .unwrap()
+        .and_hms_opt(0, 0, 0)
+        .unwrap()
+        .and_utc();
+    db.write
+        .execute(Statement::from_sql_and_values(
+            backend,
+            sql,
+            [
+                yesterday.into(),
+                Uuid::parse_str(key["id"].as_str().unwrap()).unwrap().into(),
+            ],
+        ))
+        .await
+        .unwrap();
+    let (codes, answers) = storm(&app, json!({"key": key_secret}), 8, 8).await;
+    assert_eq!(codes.get("VALID"), Some(&5), "refilled to 5, once: {codes:?}");
+    assert_eq!(codes.get("USAGE_EXCEEDED"), Some(&3));
+    let mut seen: Vec<u64> = answers
+        .iter()
+        .filter(|a| a["code"] == "VALID")
+        .map(|a| a["credits"]["remaining"].as_u64().unwrap())
+        .collect();
+    seen.sort_unstable();
+    assert_eq!(seen, [0, 1, 2, 3, 4]);
+}
+
+mod refill {
+    use super::*;
+
+    #[tokio::test]
+    async fn sqlite() {
+        a_refill_comes_with_the_next_verification_once_per_period(Backend::Sqlite).await;
+    }
+
+    #[tokio::test]
+    #[ignore = "needs PostgreSQL: set KEYMINT_TEST_POSTGRES_URL"]
+    async fn postgres() {
+        a_refill_comes_with_the_next_verification_once_per_period(Backend::Postgres).await;
+    }
+}
+
 for_each_backend!(
     keys_carry_rate_limits_and_credits_in_every_read,
     each_bad_limit_or_credits_field_is_named_and_nothing_is_stored,
