@@ -239,6 +239,51 @@ async fn real_responses_match_the_declared_schemas() {
         item,
     )
     .await;
+    // A metered key: its fields, every verdict that carries usage, and the credits route.
+    let metered = app
+        .create_key(&json!({
+            "name": "metered",
+            "ratelimits": [{"name": "burst", "limit": 1, "duration_ms": 2_592_000_000_u64}],
+            "credits": {"remaining": 2, "refill": {"interval": "monthly", "amount": 5, "refill_day": 31}},
+        }))
+        .await;
+    assert_eq!(metered.status().as_u16(), 201);
+    let metered: Value = metered.json().await.unwrap();
+    check(&doc, response_schema(&doc, "post", base, 201), &metered, "$").unwrap();
+    let verify_path = "/api/v2/api-keys/verify";
+    let verify = |body: Value| app.client.post(app.url(verify_path)).json(&body).send();
+    let key = metered["private_key"].as_str().unwrap();
+    for (body, code) in [
+        (json!({"key": key, "credits": {"cost": 3}}), "USAGE_EXCEEDED"),
+        (json!({"key": key}), "VALID"),
+        (json!({"key": key}), "RATE_LIMITED"),
+    ] {
+        let response = verify(body).await.unwrap();
+        let answer: Value = response.json().await.unwrap();
+        assert_eq!(answer["code"], code);
+        check(&doc, response_schema(&doc, "post", verify_path, 200), &answer, "$").unwrap();
+    }
+    let credits = format!("{item}/credits");
+    let metered_at = format!("/api/v2/api-keys/{}/credits", metered["id"].as_str().unwrap());
+    for change in [
+        json!({"op": "increment", "value": 1}),
+        json!({"op": "decrement", "value": 9}),
+    ] {
+        assert_matches(
+            &doc,
+            app.call(Method::POST, &metered_at, Some(&change)).await,
+            "post",
+            &credits,
+        )
+        .await;
+    }
+    assert_matches(
+        &doc,
+        app.call(Method::POST, &metered_at, Some(&json!({"op": "halve"}))).await,
+        "post",
+        &credits,
+    )
+    .await;
     assert_matches(
         &doc,
         app.client.get(app.url("/healthz")).send().await.unwrap(),
