@@ -32,12 +32,19 @@ impl Modify for BearerAuth {
 /// without serde, and writes `min_properties` as `maxProperties`.)
 struct ClosedRequestBodies;
 
-/// Each request body schema, and the fewest properties it needs.
-const REQUEST_BODIES: [(&str, usize); 4] = [
+/// Each request body schema (and object inside one), and the fewest
+/// properties it needs.
+const REQUEST_BODIES: [(&str, usize); 10] = [
     ("CreateApiKeyRequest", 1),
     ("UpdateApiKeyRequest", 1),
     ("RotateApiKeyRequest", 0),
     ("VerifyApiKeyRequest", 1),
+    ("ChangeCreditsRequest", 2),
+    ("RateLimitInput", 3),
+    ("CreditsInput", 1),
+    ("RefillInput", 2),
+    ("CreditCost", 1),
+    ("RateLimitCost", 1),
 ];
 
 impl Modify for ClosedRequestBodies {
