@@ -135,27 +135,28 @@ async fn drain(ledger: Arc<dyn UsageLedger>, queues: Arc<Queues>, stats: Arc<Met
             let take = pending.len().min(MAX_BATCH);
             pending.drain(..take).collect()
         };
-        let demands: Vec<(Demand, DateTime<Utc>)> = batch.iter().map(|p| (p.demand.clone(), p.now)).collect();
+        let (demands, replies): (Vec<(Demand, DateTime<Utc>)>, Vec<Reply>) =
+            batch.into_iter().map(|p| ((p.demand, p.now), p.reply)).unzip();
         let result = ledger.settle(id, &demands).await;
         stats.batches.fetch_add(1, Ordering::Relaxed);
         match result {
             Ok(Some(outcomes)) => {
                 stats.settled.fetch_add(outcomes.len() as u64, Ordering::Relaxed);
-                for (pending, outcome) in batch.into_iter().zip(outcomes) {
+                for (reply, outcome) in replies.into_iter().zip(outcomes) {
                     // The requester may have gone; what it spent stays spent.
-                    let _ = pending.reply.send(Ok(Some(outcome)));
+                    let _ = reply.send(Ok(Some(outcome)));
                 }
             }
             Ok(None) => {
-                for pending in batch {
-                    let _ = pending.reply.send(Ok(None));
+                for reply in replies {
+                    let _ = reply.send(Ok(None));
                 }
             }
             Err(err) => {
                 stats.failed_batches.fetch_add(1, Ordering::Relaxed);
-                tracing::error!(error = %err, key_id = %id, batch = batch.len(), "settling usage failed");
-                for pending in batch {
-                    let _ = pending.reply.send(Err(shared(&err)));
+                tracing::error!(error = %err, key_id = %id, batch = replies.len(), "settling usage failed");
+                for reply in replies {
+                    let _ = reply.send(Err(shared(&err)));
                 }
             }
         }
