@@ -12,7 +12,7 @@ use keymint_domain::{
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
     ActiveValue, ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseTransaction, DbErr, EntityTrait, QueryFilter,
-    QuerySelect, Statement, TransactionTrait,
+    Statement, TransactionTrait,
 };
 
 use super::entity::key_rate_windows as windows;
@@ -118,33 +118,33 @@ type Balance = (String, Option<i64>, Option<DateTime<Utc>>, Option<String>);
 
 impl SqlApiKeyRepository {
     /// Takes the key's row lock (PostgreSQL) or the database's write lock
-    /// (SQLite) before anything is read, so the read below is the state this
-    /// transaction writes over. `false` when no such key exists.
-    async fn lock_key(&self, txn: &DatabaseTransaction, id: KeyId, org: OrgId) -> Result<bool, RepositoryError> {
-        let update = keys::Entity::update_many()
-            .col_expr(keys::Column::Revision, Expr::col(keys::Column::Revision).into())
-            .filter(keys::Column::Id.eq(id.as_uuid()))
-            .filter(keys::Column::OrgId.eq(org.as_uuid()));
-        let locked = update.exec(txn).await.map_err(|e| self.db().classify(e))?;
-        Ok(locked.rows_affected > 0)
-    }
-
-    /// Locks the key as [`Self::lock_key`] does and reads its balance in the
-    /// same statement (one round trip less per batch on the hot path); `None`
-    /// when no such key exists.
-    async fn lock_balance(&self, txn: &DatabaseTransaction, id: KeyId) -> Result<Option<Balance>, RepositoryError> {
+    /// (SQLite) and reads its balance in the same statement, so what is read is
+    /// the state this transaction writes over. With `org`, only that
+    /// organisation's key. `None` when no such key exists.
+    async fn lock_balance(
+        &self,
+        txn: &DatabaseTransaction,
+        id: KeyId,
+        org: Option<OrgId>,
+    ) -> Result<Option<Balance>, RepositoryError> {
         let backend = txn.get_database_backend();
-        let placeholder = if backend == DatabaseBackend::Postgres {
-            "$1"
-        } else {
-            "?"
-        };
-        let sql = format!(
-            "UPDATE api_keys SET revision = revision WHERE id = {placeholder} \
-             RETURNING ratelimits, credits_remaining, credits_period, credits_refill"
+        let postgres = backend == DatabaseBackend::Postgres;
+        let mut values = vec![id.as_uuid().into()];
+        let mut sql = format!(
+            "UPDATE api_keys SET revision = revision WHERE id = {}",
+            if postgres { "$1" } else { "?" }
         );
+        if let Some(org) = org {
+            sql.push_str(if postgres {
+                " AND org_id = $2"
+            } else {
+                " AND org_id = ?"
+            });
+            values.push(org.as_uuid().into());
+        }
+        sql.push_str(" RETURNING ratelimits, credits_remaining, credits_period, credits_refill");
         let Some(row) = txn
-            .query_one(Statement::from_sql_and_values(backend, sql, [id.as_uuid().into()]))
+            .query_one(Statement::from_sql_and_values(backend, sql, values))
             .await
             .map_err(|e| self.db().classify(e))?
         else {
@@ -157,22 +157,6 @@ impl SqlApiKeyRepository {
             row.try_get("", "credits_period").map_err(read)?,
             row.try_get("", "credits_refill").map_err(read)?,
         )))
-    }
-
-    async fn balance(&self, txn: &DatabaseTransaction, id: KeyId) -> Result<Balance, RepositoryError> {
-        keys::Entity::find_by_id(id.as_uuid())
-            .select_only()
-            .columns([
-                keys::Column::Ratelimits,
-                keys::Column::CreditsRemaining,
-                keys::Column::CreditsPeriod,
-                keys::Column::CreditsRefill,
-            ])
-            .into_tuple::<Balance>()
-            .one(txn)
-            .await
-            .map_err(|e| self.db().classify(e))?
-            .ok_or_else(|| RepositoryError::Unexpected(anyhow!("key {id} vanished under its own lock")))
     }
 
     async fn write_credits(
@@ -204,7 +188,7 @@ impl UsageLedger for SqlApiKeyRepository {
         demands: &[(Demand, DateTime<Utc>)],
     ) -> Result<Option<Vec<Outcome>>, RepositoryError> {
         let txn = self.db().write.begin().await.map_err(|e| self.db().classify(e))?;
-        let Some((limits, remaining, period, refill)) = self.lock_balance(&txn, id).await? else {
+        let Some((limits, remaining, period, refill)) = self.lock_balance(&txn, id, None).await? else {
             txn.rollback().await.map_err(|e| self.db().classify(e))?;
             return Ok(None);
         };
@@ -275,10 +259,10 @@ impl UsageLedger for SqlApiKeyRepository {
         let txn = self.db().write.begin().await.map_err(|e| self.db().classify(e))?;
         // The key's lock first: a concurrent retry with the same idempotency key
         // waits here and then finds this call's answer below.
-        if !self.lock_key(&txn, id, org_id).await? {
+        let Some((_, remaining, period, refill)) = self.lock_balance(&txn, id, Some(org_id)).await? else {
             txn.rollback().await.map_err(|e| self.db().classify(e))?;
             return Ok(CreditChangeOutcome::NotFound);
-        }
+        };
         if let Some(idempotency) = idempotency {
             let earlier = idempotency::Entity::find_by_id((org_id.as_uuid(), idempotency.key.clone()))
                 .one(&txn)
@@ -304,7 +288,6 @@ impl UsageLedger for SqlApiKeyRepository {
                 .await
                 .map_err(|e| self.db().classify(e))?;
         }
-        let (_, remaining, period, refill) = self.balance(&txn, id).await?;
         let Some(credits) = credits_of(remaining, period, refill.as_deref()).map_err(|()| corrupt(id, "credits"))?
         else {
             txn.rollback().await.map_err(|e| self.db().classify(e))?;
