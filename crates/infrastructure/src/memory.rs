@@ -246,14 +246,10 @@ impl UsageLedger for InMemoryApiKeyRepository {
             return Ok(CreditChangeOutcome::NotFound);
         };
         if let Some(idempotency) = idempotency {
-            if let Some((fingerprint, credits, at)) = state.answers.get(&(org_id, idempotency.key.clone())) {
-                if *at >= idempotency.not_before {
-                    return Ok(if *fingerprint == idempotency.fingerprint {
-                        CreditChangeOutcome::Replayed(*credits)
-                    } else {
-                        CreditChangeOutcome::IdempotencyMismatch
-                    });
-                }
+            let earlier = state.answers.get(&(org_id, idempotency.key.clone()));
+            if let Some(outcome) = earlier.and_then(|(request, credits, at)| idempotency.recall(request, *credits, *at))
+            {
+                return Ok(outcome);
             }
         }
         let Some(credits) = key.credits().copied() else {

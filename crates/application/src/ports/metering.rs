@@ -122,6 +122,22 @@ pub struct Idempotency {
     pub not_before: DateTime<Utc>,
 }
 
+impl Idempotency {
+    /// What an answer remembered under this key (`credits`, given at `at` to
+    /// the request fingerprinted `request`) means now: the same answer again,
+    /// a refusal when it was another request, or `None` when it is older than
+    /// the window and forgotten. Both storage adapters decide by this.
+    pub fn recall(&self, request: &str, credits: Credits, at: DateTime<Utc>) -> Option<CreditChangeOutcome> {
+        (at >= self.not_before).then(|| {
+            if request == self.fingerprint {
+                CreditChangeOutcome::Replayed(credits)
+            } else {
+                CreditChangeOutcome::IdempotencyMismatch
+            }
+        })
+    }
+}
+
 /// What a credit change did.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum CreditChangeOutcome {
@@ -137,4 +153,34 @@ pub enum CreditChangeOutcome {
     Unlimited,
     /// Refused; nothing changed.
     Refused(CreditChangeRefusal),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::Duration;
+
+    #[test]
+    fn an_answer_is_recalled_for_the_same_request_within_the_window_only() {
+        let now = Utc::now();
+        let idempotency = Idempotency {
+            key: "order-1".into(),
+            fingerprint: "credits k increment 5".into(),
+            not_before: now - Duration::hours(24),
+        };
+        let credits = Credits::from_parts(15, None, now);
+        assert_eq!(
+            idempotency.recall("credits k increment 5", credits, now - Duration::hours(23)),
+            Some(CreditChangeOutcome::Replayed(credits))
+        );
+        assert_eq!(
+            idempotency.recall("credits k decrement 5", credits, now),
+            Some(CreditChangeOutcome::IdempotencyMismatch)
+        );
+        assert_eq!(
+            idempotency.recall("credits k increment 5", credits, now - Duration::hours(25)),
+            None,
+            "forgotten after the window"
+        );
+    }
 }

@@ -269,14 +269,11 @@ impl UsageLedger for SqlApiKeyRepository {
                 .await
                 .map_err(|e| self.db().classify(e))?;
             if let Some(earlier) = earlier {
-                if earlier.created_at >= idempotency.not_before {
+                let credits = answer_of(&earlier.response)
+                    .ok_or_else(|| RepositoryError::Unexpected(anyhow!("unreadable idempotent answer")))?;
+                if let Some(outcome) = idempotency.recall(&earlier.request, credits, earlier.created_at) {
                     txn.rollback().await.map_err(|e| self.db().classify(e))?;
-                    if earlier.request != idempotency.fingerprint {
-                        return Ok(CreditChangeOutcome::IdempotencyMismatch);
-                    }
-                    let credits = answer_of(&earlier.response)
-                        .ok_or_else(|| RepositoryError::Unexpected(anyhow!("unreadable idempotent answer")))?;
-                    return Ok(CreditChangeOutcome::Replayed(credits));
+                    return Ok(outcome);
                 }
             }
             // Answers older than the window are forgotten (this one included,
