@@ -293,8 +293,8 @@ async fn a_revocation_whose_notification_is_lost_still_reaches_the_other_process
     support::drop_test_database(&url);
 }
 
-/// Sends `total` verifications with `body` from `tasks` tasks, each task
-/// spreading its requests over every process, and returns the answers.
+/// Sends `total` verifications with `body` from `tasks` tasks spread over
+/// every process.
 async fn storm(
     client: &reqwest::Client,
     processes: &[Process],
@@ -302,25 +302,8 @@ async fn storm(
     total: usize,
     tasks: usize,
 ) -> Vec<Value> {
-    let per_task = total / tasks;
-    let runs = (0..tasks).map(|task| async move {
-        let mut answers = Vec::with_capacity(per_task);
-        for i in 0..per_task {
-            let process = &processes[(task + i) % processes.len()];
-            let answer: Value = client
-                .post(format!("{}/api/v2/api-keys/verify", process.base))
-                .json(body)
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            answers.push(answer);
-        }
-        answers
-    });
-    join_all(runs).await.into_iter().flatten().collect()
+    let bases: Vec<&str> = processes.iter().map(|p| p.base.as_str()).collect();
+    support::verify_storm(client, &bases, body, total, tasks).await
 }
 
 fn count(answers: &[Value], code: &str) -> usize {

@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 
 use crate::for_each_backend;
-use crate::support::{error_body, json_of, spawn_app, Backend, TestApp};
+use crate::support::{error_body, json_of, spawn_app, verify_storm, Backend, TestApp};
 
 async fn create(app: &TestApp, body: Value) -> Value {
     json_of(app.create_key(&body).await, 201).await
@@ -44,37 +44,15 @@ async fn errors_of(response: reqwest::Response) -> Vec<(Value, String)> {
         .collect()
 }
 
-/// Sends `requests` verifications with `body`, `concurrency` at a time from
-/// separate tasks, and counts the answers by code.
+/// Sends `requests` verifications with `body`, `concurrency` at a time, and
+/// counts the answers by code.
 async fn storm(
     app: &TestApp,
     body: Value,
     requests: usize,
     concurrency: usize,
 ) -> (HashMap<String, usize>, Vec<Value>) {
-    let per_task = requests / concurrency;
-    let tasks = (0..concurrency).map(|_| {
-        let client = app.client.clone();
-        let url = app.url("/api/v2/api-keys/verify");
-        let body = body.clone();
-        tokio::spawn(async move {
-            let mut answers = Vec::with_capacity(per_task);
-            for _ in 0..per_task {
-                let answer: Value = client
-                    .post(&url)
-                    .json(&body)
-                    .send()
-                    .await
-                    .unwrap()
-                    .json()
-                    .await
-                    .unwrap();
-                answers.push(answer);
-            }
-            answers
-        })
-    });
-    let answers: Vec<Value> = join_all(tasks).await.into_iter().flat_map(Result::unwrap).collect();
+    let answers = verify_storm(&app.client, &[app.address.as_str()], &body, requests, concurrency).await;
     let mut codes = HashMap::new();
     for answer in &answers {
         *codes.entry(answer["code"].as_str().unwrap().to_owned()).or_insert(0) += 1;

@@ -292,3 +292,38 @@ macro_rules! for_each_backend {
         }
     };
 }
+
+/// Sends `total` verifications with `body` from `tasks` concurrent tasks, each
+/// task spreading its requests over the Keymint processes at `bases` in turn,
+/// and returns every answer.
+pub async fn verify_storm(
+    client: &reqwest::Client,
+    bases: &[&str],
+    body: &Value,
+    total: usize,
+    tasks: usize,
+) -> Vec<Value> {
+    let per_task = total / tasks;
+    let runs = (0..tasks).map(|task| async move {
+        let mut answers = Vec::with_capacity(per_task);
+        for i in 0..per_task {
+            let base = bases[(task + i) % bases.len()];
+            let answer: Value = client
+                .post(format!("{base}/api/v2/api-keys/verify"))
+                .json(body)
+                .send()
+                .await
+                .expect("request sent")
+                .json()
+                .await
+                .expect("a JSON verdict");
+            answers.push(answer);
+        }
+        answers
+    });
+    futures_util::future::join_all(runs)
+        .await
+        .into_iter()
+        .flatten()
+        .collect()
+}
