@@ -1,17 +1,15 @@
 //! RS/PS/ES-signed bearer tokens verified against a JSON Web Key Set fetched from
 //! the identity provider (Auth0 or any OIDC provider).
 //!
-//! Keys are cached. An unknown `kid` triggers at most one refetch per cooldown,
-//! however many requests carry it (single-flight behind a mutex); a background
-//! task refreshes the set periodically and so drops keys the provider removed. If
-//! the provider is down, cached keys keep working; with no key ever fetched,
-//! verification is unavailable (503), not failed (401).
+//! Keys are cached ([`RemoteKeySet`]: single-flight refetch of unknown `kid`s with
+//! a cooldown); a background task refreshes the set periodically and so drops
+//! keys the provider removed. If the provider is down, cached keys keep working;
+//! with no key ever fetched, verification is unavailable (503), not failed (401).
 
 use std::collections::HashMap;
 use std::str::FromStr;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, PoisonError, RwLock, Weak};
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Weak};
+use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context};
 use async_trait::async_trait;
@@ -21,9 +19,10 @@ use jsonwebtoken::jwk::{AlgorithmParameters, Jwk, KeyAlgorithm, PublicKeyUse};
 use jsonwebtoken::{Algorithm, DecodingKey};
 use keymint_application::{AuthError, InvalidToken, TokenVerifier, VerifiedToken};
 use serde_json::{Map, Value};
-use tokio::sync::{Mutex, OnceCell};
+use tokio::sync::OnceCell;
 
 use crate::jwt::{invalid, ClaimRules};
+use crate::remote_keys::{Cached, Keys, RemoteKeySet};
 use crate::unix_now;
 
 /// The asymmetric algorithms Keymint accepts from a JWKS.
@@ -97,23 +96,11 @@ struct CachedKey {
     algorithm: Option<Algorithm>,
 }
 
-#[derive(Default)]
-struct KeySet {
-    keys: HashMap<String, Arc<CachedKey>>,
-    /// Bumped on every successful fetch, so waiters can tell a refresh happened.
-    generation: u64,
-    fetched: bool,
-}
-
 /// The JWKS configuration of the token-verifier port.
 pub struct JwksVerifier {
     config: JwksConfig,
-    client: reqwest::Client,
-    keys: RwLock<KeySet>,
-    /// Held while fetching; records when the last unknown-key refetch started.
-    fetching: Mutex<Option<Instant>>,
+    keys: RemoteKeySet<CachedKey>,
     jwks_uri: OnceCell<String>,
-    fetches: AtomicU64,
 }
 
 impl std::fmt::Debug for JwksVerifier {
@@ -141,7 +128,7 @@ fn algorithm_of(jwk: &Jwk) -> Option<Algorithm> {
 /// The usable signing keys of a JWKS document. Keys that are not for signatures,
 /// symmetric (`oct`: a shared secret has no place in a public key set) or not
 /// understood are skipped rather than failing the whole set.
-fn parse_key_set(document: &[u8]) -> anyhow::Result<HashMap<String, Arc<CachedKey>>> {
+fn parse_key_set(document: &[u8]) -> anyhow::Result<Keys<CachedKey>> {
     let document: Value = serde_json::from_slice(document).context("the JWKS is not JSON")?;
     let entries = document
         .get("keys")
@@ -202,52 +189,22 @@ impl JwksVerifier {
         if config.algorithms.is_empty() || config.algorithms.iter().any(|a| !SUPPORTED_ALGORITHMS.contains(a)) {
             bail!("auth.algorithms must be a non-empty subset of {}", supported_names());
         }
-        let client = reqwest::Client::builder()
-            .connect_timeout(config.http_timeout)
-            .timeout(config.http_timeout)
-            // A key set is fetched rarely and from whichever worker needs it: no
-            // pooled connections tied to one worker's runtime.
-            .pool_max_idle_per_host(0)
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .context("cannot build the JWKS HTTP client")?;
+        let keys = RemoteKeySet::new(
+            "JWKS",
+            config.http_timeout,
+            config.max_document_bytes,
+            config.refetch_cooldown,
+        )?;
         Ok(Self {
             config,
-            client,
-            keys: RwLock::new(KeySet::default()),
-            fetching: Mutex::new(None),
+            keys,
             jwks_uri: OnceCell::new(),
-            fetches: AtomicU64::new(0),
         })
     }
 
     /// How many key-set fetches were attempted so far.
     pub fn fetch_count(&self) -> u64 {
-        self.fetches.load(Ordering::Relaxed)
-    }
-
-    async fn get_limited(&self, url: &str) -> anyhow::Result<Vec<u8>> {
-        let mut response = self
-            .client
-            .get(url)
-            .send()
-            .await
-            .with_context(|| format!("GET {url}"))?;
-        if !response.status().is_success() {
-            bail!("GET {url} answered {}", response.status());
-        }
-        let limit = self.config.max_document_bytes;
-        if response.content_length().is_some_and(|len| len > limit as u64) {
-            bail!("GET {url}: document larger than {limit} bytes");
-        }
-        let mut body = Vec::new();
-        while let Some(chunk) = response.chunk().await.with_context(|| format!("reading {url}"))? {
-            if body.len() + chunk.len() > limit {
-                bail!("GET {url}: document larger than {limit} bytes");
-            }
-            body.extend_from_slice(&chunk);
-        }
-        Ok(body)
+        self.keys.fetch_count()
     }
 
     async fn jwks_uri(&self) -> anyhow::Result<&str> {
@@ -259,6 +216,7 @@ impl JwksVerifier {
                     JwksSource::Discovery { issuer } => {
                         let base = issuer.trim_end_matches('/');
                         let document = self
+                            .keys
                             .get_limited(&format!("{base}/.well-known/openid-configuration"))
                             .await?;
                         let document: Value = serde_json::from_slice(&document).context("discovery document")?;
@@ -277,76 +235,41 @@ impl JwksVerifier {
         Ok(uri)
     }
 
-    async fn fetch(&self) -> anyhow::Result<()> {
-        self.fetches.fetch_add(1, Ordering::Relaxed);
+    async fn fetch(&self) -> anyhow::Result<Keys<CachedKey>> {
         let uri = self.jwks_uri().await?.to_owned();
-        let keys = parse_key_set(&self.get_limited(&uri).await?)?;
-        let count = keys.len();
-        let mut set = self.keys.write().unwrap_or_else(PoisonError::into_inner);
-        set.keys = keys;
-        set.generation += 1;
-        set.fetched = true;
-        tracing::info!(keys = count, "JWKS fetched");
-        Ok(())
+        parse_key_set(&self.keys.get_limited(&uri).await?)
     }
 
     /// Fetches the key set now (start-up and the periodic refresh). On failure the
     /// cached keys stay in use.
-    ///
-    /// It does not start the unknown-key cooldown: a key rotated in just after a
-    /// scheduled refresh is still picked up on first sight.
     pub async fn refresh(&self) -> anyhow::Result<()> {
-        let _fetching = self.fetching.lock().await;
-        self.fetch()
-            .await
-            .inspect_err(|e| tracing::warn!(error = format!("{e:#}"), "JWKS refresh failed"))
+        self.keys.refresh(|| self.fetch()).await
     }
 
-    /// Refetches because a token named a key we lack, unless another request just
-    /// did so (then its result is used) or the cooldown has not passed.
-    async fn refetch_for_unknown_key(&self, seen_generation: u64) {
-        let mut last = self.fetching.lock().await;
-        if self.generation() != seen_generation {
-            return;
-        }
-        if last.is_some_and(|at| at.elapsed() < self.config.refetch_cooldown) {
-            return;
-        }
-        *last = Some(Instant::now());
-        if let Err(e) = self.fetch().await {
-            tracing::warn!(error = format!("{e:#}"), "JWKS refetch for an unknown key id failed");
-        }
-    }
-
-    fn generation(&self) -> u64 {
-        self.keys.read().unwrap_or_else(PoisonError::into_inner).generation
-    }
-
-    /// The cached key for `kid` (or the only key when the token names none), with
-    /// whether any key was ever fetched and the cache generation looked at.
-    fn cached(&self, kid: Option<&str>) -> (Option<Arc<CachedKey>>, bool, u64) {
-        let set = self.keys.read().unwrap_or_else(PoisonError::into_inner);
-        let key = match kid {
-            Some(kid) => set.keys.get(kid).cloned(),
-            None if set.keys.len() == 1 => set.keys.values().next().cloned(),
+    /// The cached key for `kid` (or the only key when the token names none).
+    fn cached(&self, kid: Option<&str>) -> Cached<CachedKey> {
+        self.keys.lookup(|keys| match kid {
+            Some(kid) => keys.get(kid).cloned(),
+            None if keys.len() == 1 => keys.values().next().cloned(),
             None => None,
-        };
-        (key, set.fetched, set.generation)
+        })
     }
 
     async fn key_for(&self, kid: Option<&str>) -> Result<Arc<CachedKey>, AuthError> {
-        let (key, fetched, generation) = self.cached(kid);
-        if let Some(key) = key {
+        let cached = self.cached(kid);
+        if let Some(key) = cached.key {
             return Ok(key);
         }
         // Without a kid, several keys are ambiguous: refetching cannot help.
-        if kid.is_some() || !fetched {
-            self.refetch_for_unknown_key(generation).await;
+        if kid.is_some() || !cached.fetched {
+            self.keys.refetch_for_unknown(cached.generation, || self.fetch()).await;
         }
         match self.cached(kid) {
-            (Some(key), _, _) => Ok(key),
-            (None, false, _) => Err(AuthError::Unavailable(anyhow!("no signing keys could be fetched yet"))),
-            (None, true, _) => Err(InvalidToken::UnknownKey.into()),
+            Cached { key: Some(key), .. } => Ok(key),
+            Cached { fetched: false, .. } => {
+                Err(AuthError::Unavailable(anyhow!("no signing keys could be fetched yet")))
+            }
+            Cached { fetched: true, .. } => Err(InvalidToken::UnknownKey.into()),
         }
     }
 

@@ -13,6 +13,7 @@ mod memory;
 mod meter;
 pub mod metrics;
 mod organizations;
+mod remote_keys;
 pub mod sql;
 mod usage;
 
