@@ -8,15 +8,16 @@ use std::time::Duration;
 use actix_web::dev::{Server, ServerHandle};
 use anyhow::Context;
 use keymint_application::{
-    ApiKeyRepository, ApiKeys, Authenticate, Clock, OrganizationDirectory, TokenVerifier, VerificationCache,
-    VerifyApiKey,
+    ApiKeyRepository, ApiKeys, Authenticate, Clock, OrganizationDirectory, ReportLeaks, TokenVerifier,
+    VerificationCache, VerifyApiKey,
 };
+use keymint_domain::KeyFormat;
 use keymint_infrastructure::metrics::{self, Observed};
 use keymint_infrastructure::sql::{self, Database, DatabaseUrl, ListenerStats, SqlApiKeyRepository};
 use keymint_infrastructure::{
-    Argon2Hasher, BatchingMeter, CoalescingUsageTracker, Hs256Verifier, InMemoryApiKeyRepository,
-    InMemoryOrganizationDirectory, JwksVerifier, OsKeyGenerator, ShardedVerificationCache, SqlOrganizationDirectory,
-    SystemClock, WindowFailureLimiter,
+    Argon2Hasher, BatchingMeter, CoalescingUsageTracker, GithubKeysConfig, GithubReportSignatures, Hs256Verifier,
+    InMemoryApiKeyRepository, InMemoryOrganizationDirectory, JwksVerifier, OsKeyGenerator, ShardedVerificationCache,
+    SqlOrganizationDirectory, SystemClock, WindowFailureLimiter,
 };
 use keymint_migrations::{Migrator, MigratorTrait};
 use keymint_web::{AppState, HttpMetrics, HttpSettings, MetricsRegistry};
@@ -76,7 +77,7 @@ pub async fn key_verifier(settings: &Settings) -> anyhow::Result<KeyVerifier> {
     let parts = VerificationParts::new(settings, repository.clone())?;
     parts.listen_for_changes(settings).await;
     Ok(KeyVerifier {
-        verify: parts.use_case(repository),
+        verify: parts.use_case(repository, settings.keys.format()),
         usage: parts.usage,
     })
 }
@@ -141,7 +142,7 @@ impl VerificationParts {
         }
     }
 
-    fn use_case(&self, repository: Arc<dyn ApiKeyRepository>) -> VerifyApiKey {
+    fn use_case(&self, repository: Arc<dyn ApiKeyRepository>, format: KeyFormat) -> VerifyApiKey {
         VerifyApiKey::new(
             repository,
             self.hasher.clone(),
@@ -151,6 +152,7 @@ impl VerificationParts {
             self.usage.clone(),
         )
         .with_meter(self.meter.clone())
+        .with_key_format(format)
     }
 }
 
@@ -234,17 +236,30 @@ impl Application {
         metrics::register(keymint, parts.observed(&settings, database.clone()));
         let http_metrics = HttpMetrics::register(keymint);
         let registry = MetricsRegistry(Arc::new(registry));
+        let api_keys = ApiKeys::new(
+            repository.clone(),
+            parts.hasher.clone(),
+            Arc::new(OsKeyGenerator::new(settings.keys.format())),
+            parts.clock.clone(),
+            settings.key_policy(),
+        )
+        .with_cache(parts.cache.clone())
+        .with_ledger(repository.clone());
+        let verify = parts.use_case(repository.clone(), settings.keys.format());
+        let github = Arc::new(GithubReportSignatures::new(GithubKeysConfig {
+            url: settings.leaks.github_keys_url.clone(),
+            http_timeout: settings.leaks.github_keys_timeout,
+            refetch_cooldown: settings.leaks.github_keys_cooldown,
+            refresh_interval: settings.leaks.github_keys_refresh,
+        })?);
+        // Fetched on the first alert, not at start-up: most deployments never
+        // receive one, and some cannot reach GitHub at all.
+        github.spawn_refresh();
         let state = AppState {
-            api_keys: ApiKeys::new(
-                repository.clone(),
-                parts.hasher.clone(),
-                Arc::new(OsKeyGenerator),
-                parts.clock.clone(),
-                settings.key_policy(),
-            )
-            .with_cache(parts.cache.clone())
-            .with_ledger(repository.clone()),
-            verify: parts.use_case(repository.clone()),
+            leaks: ReportLeaks::new(verify.clone(), api_keys.clone(), settings.leaks.action),
+            report_signatures: github,
+            api_keys,
+            verify,
             authenticate: Authenticate::new(verifier, directory, settings.auth.require_permissions),
             storage: repository,
             default_environment: settings.keys.default_environment,
@@ -270,6 +285,7 @@ impl Application {
         let http = HttpSettings {
             body_limit: settings.server.body_limit_bytes,
             body_timeout: settings.server.body_timeout,
+            scanner_body_limit: settings.leaks.github_body_limit_bytes,
             workers: settings.server.workers,
             shutdown_timeout: settings.server.shutdown_timeout,
             metrics: (settings.metrics.enabled && settings.metrics.listen.is_none()).then_some(registry),

@@ -10,8 +10,8 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use keymint_application::{ApiKeyRepository, EventQuery, KeyCursor, KeyQuery, OrganizationDirectory, RepositoryError};
 use keymint_domain::{
-    ApiKey, AuditAction, AuditEvent, Credential, Environment, KeyId, KeyMaterial, KeyName, NewApiKey, OrgId, OwnerId,
-    SecretHash,
+    ApiKey, AuditAction, AuditEvent, Credential, Environment, KeyId, KeyMaterial, KeyName, LeakReport, LeakSource,
+    LeakUrl, NewApiKey, OrgId, OwnerId, SecretHash, MAX_LEAK_URL_CHARS,
 };
 use keymint_infrastructure::sql::{connect, DatabaseUrl, SqlApiKeyRepository};
 use keymint_infrastructure::{InMemoryApiKeyRepository, InMemoryOrganizationDirectory, SqlOrganizationDirectory};
@@ -96,6 +96,7 @@ fn event(key: &ApiKey, action: AuditAction, at: DateTime<Utc>) -> AuditEvent {
         occurred_at: at,
         request_id: None,
         fields: Vec::new(),
+        leak: None,
     }
 }
 
@@ -316,6 +317,49 @@ async fn updates_are_compare_and_set_and_never_roll_back_usage(backend: Backend)
     assert_eq!(events.len(), 2, "the stale write recorded no event");
 }
 
+async fn a_leak_and_where_it_was_seen_read_back_identically(backend: Backend) {
+    let s = subject(backend).await;
+    let mut k = key(org(), "leaky", t(0), Environment::Live);
+    insert(&*s.repository, &k).await;
+    let read = k.revision();
+    let lookup_id = k.lookup_id().clone();
+    assert!(k.report_leak(&lookup_id, true, t(5) + Duration::microseconds(123_456)));
+    // The longest URL a report may carry, with non-ASCII and percent-escapes.
+    let prefix = "https://github.com/o/r/blob/main/";
+    let tail: String = "é%00/"
+        .chars()
+        .cycle()
+        .take(MAX_LEAK_URL_CHARS - prefix.len())
+        .collect();
+    let url = LeakUrl::parse(&format!("{prefix}{tail}")).unwrap();
+    let report = LeakReport {
+        source: LeakSource::parse("pull_request_comment").unwrap(),
+        url: Some(url),
+    };
+    let leaked = AuditEvent {
+        leak: Some(report.clone()),
+        ..event(&k, AuditAction::Leaked, t(5))
+    };
+    s.repository.update(&k, read, &leaked).await.unwrap();
+
+    let stored = s.repository.find(k.org_id(), k.id()).await.unwrap().unwrap();
+    assert_eq!(stored.leaked_at(), Some(t(5) + Duration::microseconds(123_456)));
+    assert_eq!(stored.revoked_at(), stored.leaked_at());
+    let events = s
+        .repository
+        .events(&EventQuery {
+            org_id: k.org_id(),
+            key_id: k.id(),
+            after: None,
+            limit: 10,
+        })
+        .await
+        .unwrap();
+    assert_eq!(events[0].action, AuditAction::Leaked);
+    assert_eq!(events[0].leak, Some(report));
+    assert_eq!(events[1].leak, None);
+}
+
 async fn usage_only_moves_forward_and_skips_missing_keys(backend: Backend) {
     let s = subject(backend).await;
     let k = key(org(), "used", t(0), Environment::Live);
@@ -505,6 +549,7 @@ for_each_backend!(
     the_limit_counts_only_unrevoked_unexpired_keys,
     lists_are_newest_first_filtered_and_paged_without_gaps,
     updates_are_compare_and_set_and_never_roll_back_usage,
+    a_leak_and_where_it_was_seen_read_back_identically,
     usage_only_moves_forward_and_skips_missing_keys,
     lookups_find_the_current_and_the_rotated_out_private_key,
     deletion_is_scoped_and_keeps_the_audit_trail,

@@ -12,6 +12,7 @@ mod m20261126_000005_key_permissions;
 mod m20261126_000006_key_owners;
 mod m20261126_000007_key_meta;
 mod m20261126_000008_key_usage_limits;
+mod m20261126_000009_key_leaks;
 
 /// Every migration, in order.
 #[derive(Debug)]
@@ -29,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000006_key_owners::Migration),
             Box::new(m20261126_000007_key_meta::Migration),
             Box::new(m20261126_000008_key_usage_limits::Migration),
+            Box::new(m20261126_000009_key_leaks::Migration),
         ]
     }
 }

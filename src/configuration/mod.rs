@@ -17,7 +17,8 @@ use std::time::Duration;
 use figment::providers::{Env, Format, Toml};
 use figment::Figment;
 use jsonwebtoken::Algorithm;
-use keymint_domain::Environment;
+use keymint_application::LeakAction;
+use keymint_domain::{Environment, KeyFormat, KeyPrefix};
 use keymint_infrastructure::sql::{DatabaseOptions, DatabaseUrl};
 use keymint_infrastructure::{Argon2Params, ClaimRules, Hs256Config, JwksConfig, JwksSource};
 use secrecy::{ExposeSecret, SecretString};
@@ -30,7 +31,9 @@ pub const DEVELOPMENT_SECRET: &str = "keymint-development-secret-do-not-use-in-p
 pub const MEMORY_URL: &str = "memory:";
 
 const EMBEDDED_DEFAULTS: &str = include_str!("../../config/default.toml");
-const SECTIONS: [&str; 7] = ["server", "database", "auth", "hashing", "keys", "verify", "log"];
+const SECTIONS: [&str; 9] = [
+    "server", "database", "auth", "hashing", "keys", "verify", "log", "metrics", "leaks",
+];
 const MIN_PRODUCTION_SECRET_BYTES: usize = 32;
 /// The largest JWKS or discovery document accepted.
 const MAX_JWKS_DOCUMENT_BYTES: usize = 256 * 1024;
@@ -67,6 +70,37 @@ pub struct Settings {
     pub log: LogSettings,
     /// Prometheus metrics.
     pub metrics: MetricsSettings,
+    /// Leaked keys.
+    pub leaks: LeakSettings,
+}
+
+/// `[leaks]`
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LeakSettings {
+    /// What a genuine leak report does: revoke or flag.
+    #[serde(deserialize_with = "values::leak_action")]
+    pub action: LeakAction,
+    /// Where GitHub publishes its secret-scanning signing keys.
+    #[serde(deserialize_with = "values::required_http_url")]
+    pub github_keys_url: String,
+    /// Least time between refetches for unknown key ids (`github_keys_cooldown_seconds`).
+    #[serde(rename = "github_keys_cooldown_seconds", deserialize_with = "values::seconds")]
+    pub github_keys_cooldown: Duration,
+    /// Background refresh of fetched keys (`github_keys_refresh_seconds`).
+    #[serde(
+        rename = "github_keys_refresh_seconds",
+        deserialize_with = "values::positive_seconds"
+    )]
+    pub github_keys_refresh: Duration,
+    /// Timeout of one key fetch (`github_keys_timeout_seconds`).
+    #[serde(
+        rename = "github_keys_timeout_seconds",
+        deserialize_with = "values::positive_seconds"
+    )]
+    pub github_keys_timeout: Duration,
+    /// The largest alert batch read, bytes.
+    pub github_body_limit_bytes: usize,
 }
 
 /// `[metrics]`
@@ -297,6 +331,19 @@ pub struct KeySettings {
     pub max_active_per_org: u32,
     /// How many days ahead `expires_at` may be.
     pub max_expiry_days: u32,
+    /// The prefix new keys are issued under.
+    #[serde(deserialize_with = "values::key_prefix")]
+    pub prefix: KeyPrefix,
+    /// Earlier prefixes whose keys still verify.
+    #[serde(deserialize_with = "values::key_prefixes")]
+    pub accepted_prefixes: Vec<KeyPrefix>,
+}
+
+impl KeySettings {
+    /// How keys are issued and recognised.
+    pub fn format(&self) -> KeyFormat {
+        KeyFormat::new(self.prefix.clone(), self.accepted_prefixes.iter().cloned())
+    }
 }
 
 /// `[verify]`
@@ -445,6 +492,9 @@ impl Settings {
             .map_err(|e| invalid("hashing", format!("{:#}", e.0)))?;
         if self.server.body_limit_bytes == 0 {
             return Err(invalid("server.body_limit_bytes", "must be greater than 0"));
+        }
+        if self.leaks.github_body_limit_bytes == 0 {
+            return Err(invalid("leaks.github_body_limit_bytes", "must be greater than 0"));
         }
         if self.keys.max_active_per_org == 0 {
             return Err(invalid("keys.max_active_per_org", "must be greater than 0"));

@@ -224,3 +224,57 @@ fn an_issuer_wins_over_the_shipped_secret_but_not_over_an_operators_own() {
         "the secret is never described"
     );
 }
+
+#[test]
+fn key_prefixes_are_checked_at_start_up_and_read_from_lists_or_text() {
+    let defaults = Settings::from_figment(Settings::defaults()).unwrap();
+    assert_eq!(defaults.keys.format(), KeyFormat::default());
+
+    let branded = Settings::from_figment(
+        Settings::defaults()
+            .merge(("keys.prefix", "acme"))
+            .merge(("keys.accepted_prefixes", "sk, old1")),
+    )
+    .unwrap();
+    let format = branded.keys.format();
+    let accepted: Vec<&str> = format.accepted().iter().map(KeyPrefix::as_str).collect();
+    assert_eq!(accepted, ["acme", "sk", "old1"]);
+    let listed = with("keys.accepted_prefixes", ["sk", "sk"]).unwrap();
+    assert_eq!(
+        listed.keys.format().accepted().len(),
+        1,
+        "the issuing prefix is not repeated"
+    );
+
+    for (key, value, says) in [
+        ("keys.prefix", "Acme", "lowercase ASCII letters and digits"),
+        ("keys.prefix", "", "1 to 16 characters"),
+        ("keys.prefix", "pk", "'pk' cannot be a key prefix"),
+        (
+            "keys.accepted_prefixes",
+            "sk,acme_old",
+            "lowercase ASCII letters and digits",
+        ),
+    ] {
+        let err = with(key, value).unwrap_err().to_string();
+        assert!(err.contains(key) && err.contains(says), "{key}={value:?}: {err}");
+    }
+}
+
+#[test]
+fn every_section_of_the_defaults_can_be_set_from_the_environment() {
+    let defaults: std::collections::BTreeMap<String, figment::value::Value> = Settings::defaults().extract().unwrap();
+    let sections: Vec<&String> = defaults
+        .iter()
+        .filter(|(_, value)| matches!(value, figment::value::Value::Dict(..)))
+        .map(|(name, _)| name)
+        .collect();
+    assert!(sections.len() >= 9, "{sections:?}");
+    for section in sections {
+        assert!(
+            SECTIONS.contains(&section.as_str()),
+            "KEYMINT_{}__* would be ignored",
+            section.to_uppercase()
+        );
+    }
+}

@@ -6,7 +6,8 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use jsonwebtoken::Algorithm;
-use keymint_domain::Environment;
+use keymint_application::LeakAction;
+use keymint_domain::{Environment, KeyPrefix};
 use keymint_infrastructure::parse_algorithm;
 use serde::de::Error as _;
 use serde::{Deserialize, Deserializer};
@@ -52,10 +53,40 @@ pub(super) fn environment<'de, D: Deserializer<'de>>(d: D) -> Result<Environment
         .map_err(|_| D::Error::custom("must be 'live' or 'test'"))
 }
 
+/// A key prefix: `sk` (the default, unbranded) or a brand such as `acme`.
+pub(super) fn key_prefix<'de, D: Deserializer<'de>>(d: D) -> Result<KeyPrefix, D::Error> {
+    let text = String::deserialize(d)?;
+    KeyPrefix::parse(text.trim()).map_err(|err| D::Error::custom(format!("'{text}': {err}")))
+}
+
+/// Key prefixes, as a list or one comma-separated text; empty is none.
+pub(super) fn key_prefixes<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<KeyPrefix>, D::Error> {
+    let names = match Names::deserialize(d)? {
+        Names::Joined(text) => text.split(',').map(str::to_owned).collect(),
+        Names::List(names) => names,
+    };
+    names
+        .iter()
+        .map(|name| name.trim())
+        .filter(|name| !name.is_empty())
+        .map(|name| KeyPrefix::parse(name).map_err(|err| D::Error::custom(format!("'{name}': {err}"))))
+        .collect()
+}
+
 /// `memory:`, `sqlite:…` or `postgres://…`. The URL may hold a password, so the
 /// error never repeats it.
 pub(super) fn storage_url<'de, D: Deserializer<'de>>(d: D) -> Result<StorageUrl, D::Error> {
     StorageUrl::from_str(&String::deserialize(d)?).map_err(D::Error::custom)
+}
+
+/// `revoke` or `flag`.
+pub(super) fn leak_action<'de, D: Deserializer<'de>>(d: D) -> Result<LeakAction, D::Error> {
+    String::deserialize(d)?.trim().parse().map_err(D::Error::custom)
+}
+
+/// An `http(s)://` URL that must be set.
+pub(super) fn required_http_url<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    optional_http_url(d)?.ok_or_else(|| D::Error::custom("must not be empty"))
 }
 
 /// Text that means "not set" when empty or blank.

@@ -13,7 +13,7 @@ use uuid::Uuid;
 use crate::for_each_backend;
 use crate::support::{error_body, json_of, spawn_app, spawn_app_with, test_settings, Backend};
 
-const KEY_FIELDS: [&str; 17] = [
+const KEY_FIELDS: [&str; 18] = [
     "id",
     "org_id",
     "name",
@@ -31,6 +31,7 @@ const KEY_FIELDS: [&str; 17] = [
     "meta",
     "ratelimits",
     "credits",
+    "leaked_at",
 ];
 
 fn keys_of(body: &Value) -> HashSet<String> {

@@ -25,10 +25,13 @@ fn served_routes() -> BTreeSet<(String, String)> {
             ("post", format!("{base}/{{key_id}}/rotate")),
             ("post", format!("{base}/{{key_id}}/credits")),
             ("get", format!("{base}/{{key_id}}/events")),
+            ("post", format!("{base}/revoke-leaked")),
+            ("post", format!("/api/{version}/secret-scanning/github")),
         ] {
             routes.insert((method.to_owned(), path));
         }
     }
+    routes.insert(("get".into(), "/.well-known/keymint/secret-patterns".into()));
     routes.insert(("get".into(), "/healthz".into()));
     routes.insert(("get".into(), "/readyz".into()));
     routes

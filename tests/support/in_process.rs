@@ -38,7 +38,7 @@ pub async fn one_key(name: &str, hasher: Arc<dyn SecretHasher>, cache: Arc<dyn V
     let keys = ApiKeys::new(
         repository.clone(),
         hasher,
-        Arc::new(OsKeyGenerator),
+        Arc::new(OsKeyGenerator::default()),
         Arc::new(SystemClock),
         KeyPolicy::default(),
     )

@@ -266,6 +266,9 @@ pub struct ApiKeyParts {
     pub expires_at: Option<DateTime<Utc>>,
     /// When the key was revoked, if it was.
     pub revoked_at: Option<DateTime<Utc>>,
+    /// When one of its private keys was last reported leaked, unless it was
+    /// rotated since.
+    pub leaked_at: Option<DateTime<Utc>>,
     /// When the key was last verified successfully, if ever.
     pub last_used_at: Option<DateTime<Utc>>,
     /// What the key may do, checked when a verification asks.
@@ -315,6 +318,7 @@ impl ApiKey {
                 created_at: now,
                 expires_at: request.expires_at,
                 revoked_at: None,
+                leaked_at: None,
                 last_used_at: None,
                 permissions: request.permissions,
                 owner_id: request.owner_id,
@@ -535,6 +539,39 @@ impl ApiKey {
         true
     }
 
+    /// Records that the private key with `lookup_id` leaked at `now`. With
+    /// `take_out_of_use`, that private key stops verifying: the key is revoked
+    /// when it is the current one, and only the grace period ends when it is a
+    /// rotated-out one (the current private key did not leak). Returns whether
+    /// anything changed: a repeated report of a handled leak changes nothing.
+    pub fn report_leak(&mut self, lookup_id: &LookupId, take_out_of_use: bool, now: DateTime<Utc>) -> bool {
+        let mut changed = false;
+        if take_out_of_use {
+            if self.parts.previous.as_ref().is_some_and(|p| &p.lookup_id == lookup_id) {
+                self.parts.previous = None;
+                changed = true;
+            } else if &self.parts.credential.lookup_id == lookup_id && !self.is_revoked() {
+                self.parts.revoked_at = Some(now);
+                self.parts.previous = None;
+                changed = true;
+            }
+        }
+        if changed || self.parts.leaked_at.is_none() {
+            self.parts.leaked_at = Some(now);
+            changed = true;
+        }
+        if changed {
+            self.changed();
+        }
+        changed
+    }
+
+    /// When one of the key's private keys was last reported leaked, unless the
+    /// key was rotated since.
+    pub fn leaked_at(&self) -> Option<DateTime<Utc>> {
+        self.parts.leaked_at
+    }
+
     /// Checks a rotation's grace period on its own: from zero to
     /// [`MAX_GRACE_PERIOD_SECONDS`]. Callers may ask before loading any key, so
     /// that a request bound to fail costs no I/O; [`ApiKey::rotate`] asks again.
@@ -580,6 +617,8 @@ impl ApiKey {
             secret_hash: replaced.secret_hash,
             valid_until: now + grace,
         });
+        // Rotation is the remedy for a flagged leak: the key is no longer marked.
+        self.parts.leaked_at = None;
         self.changed();
         Ok(())
     }
@@ -682,6 +721,36 @@ mod tests {
         assert_eq!(key.revision(), 5, "a repeated revoke changes nothing");
         assert!(key.rotate(credential(9), Duration::zero(), at(3)).is_err());
         assert_eq!(key.revision(), 5, "a refused rotation changes nothing");
+    }
+
+    #[test]
+    fn a_leak_of_the_current_private_key_revokes_and_a_rotated_out_one_only_ends_its_grace() {
+        let mut flagged = key(None);
+        assert!(flagged.report_leak(&credential(1).lookup_id, false, at(5)));
+        assert_eq!((flagged.leaked_at(), flagged.revoked_at()), (Some(at(5)), None));
+        assert!(
+            !flagged.report_leak(&credential(1).lookup_id, false, at(6)),
+            "already flagged"
+        );
+        assert_eq!(flagged.revision(), 2);
+        flagged.rotate(credential(2), Duration::zero(), at(7)).unwrap();
+        assert_eq!(flagged.leaked_at(), None, "rotation is the remedy");
+
+        let mut current = key(None);
+        assert!(current.report_leak(&credential(1).lookup_id, true, at(5)));
+        assert_eq!((current.leaked_at(), current.revoked_at()), (Some(at(5)), Some(at(5))));
+        assert!(
+            !current.report_leak(&credential(1).lookup_id, true, at(6)),
+            "already revoked"
+        );
+
+        let mut rotated = key(None);
+        rotated.rotate(credential(2), Duration::seconds(60), at(10)).unwrap();
+        assert!(rotated.report_leak(&credential(1).lookup_id, true, at(20)));
+        assert!(rotated.previous_credential().is_none(), "the leaked one stops at once");
+        assert_eq!(rotated.revoked_at(), None, "the current private key did not leak");
+        assert!(rotated.hash_for(&credential(2).lookup_id, at(21)).is_some());
+        assert_eq!(rotated.leaked_at(), Some(at(20)));
     }
 
     #[test]

@@ -4,7 +4,7 @@ use std::str::FromStr;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use crate::{KeyId, OrgId, Subject};
+use crate::{KeyId, LeakReport, OrgId, Subject};
 
 /// What happened to a key.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -19,6 +19,9 @@ pub enum AuditAction {
     Rotated,
     /// It was deleted.
     Deleted,
+    /// One of its private keys was reported leaked (and, unless the deployment
+    /// only flags leaks, taken out of use).
+    Leaked,
 }
 
 impl AuditAction {
@@ -30,6 +33,7 @@ impl AuditAction {
             AuditAction::Revoked => "revoked",
             AuditAction::Rotated => "rotated",
             AuditAction::Deleted => "deleted",
+            AuditAction::Leaked => "leaked",
         }
     }
 }
@@ -55,6 +59,7 @@ impl FromStr for AuditAction {
             "revoked" => Ok(AuditAction::Revoked),
             "rotated" => Ok(AuditAction::Rotated),
             "deleted" => Ok(AuditAction::Deleted),
+            "leaked" => Ok(AuditAction::Leaked),
             _ => Err(UnknownAuditAction),
         }
     }
@@ -81,6 +86,8 @@ pub struct AuditEvent {
     /// For an update, the fields it changed (names only, never values), in
     /// the API's spelling; empty for other actions.
     pub fields: Vec<String>,
+    /// For `leaked`, where the leak was seen; `None` for other actions.
+    pub leak: Option<LeakReport>,
 }
 
 #[cfg(test)]
@@ -95,6 +102,7 @@ mod tests {
             AuditAction::Revoked,
             AuditAction::Rotated,
             AuditAction::Deleted,
+            AuditAction::Leaked,
         ] {
             assert_eq!(action.as_str().parse::<AuditAction>(), Ok(action));
         }

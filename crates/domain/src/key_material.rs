@@ -1,10 +1,13 @@
 //! The format of Keymint's keys.
 //!
 //! ```text
-//! public key:   pk_<env>_<24 base62>
-//! private key:  sk_<env>_<lookup id: 16 base62>_<secret: 43 base62><checksum: 6 base62>
+//! public key:   [<brand>_]pk_<env>_<24 base62>
+//! private key:  [<brand>_]sk_<env>_<lookup id: 16 base62>_<secret: 43 base62><checksum: 6 base62>
 //! ```
 //!
+//! - The brand is a deployment's own [`KeyPrefix`] (`acme` gives `acme_sk_live_…`),
+//!   so that secret scanners can tell its keys from everyone else's `sk_live_…`.
+//!   The default prefix `sk` has no brand.
 //! - The secret is 43 characters drawn uniformly from 62, i.e. 43 · log2(62) ≈ 256.03
 //!   bits from the caller's cryptographically secure generator.
 //! - The lookup id is not secret: it lets a verifier find the one stored row with an
@@ -43,9 +46,14 @@ const DISPLAY_TAIL_CHARS: usize = 4;
 pub struct PublicKey(String);
 
 impl PublicKey {
-    /// Restores a stored public key, checking its shape.
+    /// Restores a stored public key, checking its shape. Any brand is accepted:
+    /// a stored key keeps the prefix it was issued under.
     pub fn parse(raw: &str) -> Result<Self, KeyFormatError> {
-        let rest = raw.strip_prefix(PUBLIC_PREFIX).ok_or(KeyFormatError::Malformed)?;
+        let unbranded = match raw.split_once('_') {
+            Some((brand, rest)) if brand != "pk" && KeyPrefix::parse(brand).is_ok() => rest,
+            _ => raw,
+        };
+        let rest = unbranded.strip_prefix(PUBLIC_PREFIX).ok_or(KeyFormatError::Malformed)?;
         let (env, random) = rest.split_once('_').ok_or(KeyFormatError::Malformed)?;
         env.parse::<Environment>().map_err(|_| KeyFormatError::Malformed)?;
         if random.len() != PUBLIC_KEY_RANDOM_CHARS || !base62::is_base62(random) {
@@ -92,6 +100,193 @@ impl fmt::Display for LookupId {
     }
 }
 
+/// Characters a [`KeyPrefix`] may have at most.
+pub const MAX_PREFIX_CHARS: usize = 16;
+
+/// A deployment's key prefix: `sk` (the default: keys start `sk_` and `pk_`) or a
+/// brand of 1 to [`MAX_PREFIX_CHARS`] lowercase ASCII letters and digits, starting
+/// with a letter, that is put in front of both keys (`acme_sk_live_…`,
+/// `acme_pk_live_…`).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct KeyPrefix {
+    name: String,
+    private_lead: String,
+    public_lead: String,
+}
+
+/// Why a key prefix was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum KeyPrefixError {
+    /// Empty or longer than [`MAX_PREFIX_CHARS`].
+    #[error("a key prefix has 1 to {MAX_PREFIX_CHARS} characters")]
+    Length,
+    /// Not lowercase ASCII letters and digits starting with a letter.
+    #[error("a key prefix is lowercase ASCII letters and digits, starting with a letter")]
+    Characters,
+    /// `pk` would make private keys look like public ones.
+    #[error("'pk' cannot be a key prefix: private keys would start like public keys")]
+    Reserved,
+}
+
+impl KeyPrefix {
+    /// Checks a configured prefix.
+    pub fn parse(raw: &str) -> Result<Self, KeyPrefixError> {
+        if raw.is_empty() || raw.len() > MAX_PREFIX_CHARS {
+            return Err(KeyPrefixError::Length);
+        }
+        let mut chars = raw.chars();
+        let starts_with_letter = chars.next().is_some_and(|c| c.is_ascii_lowercase());
+        if !starts_with_letter || !raw.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()) {
+            return Err(KeyPrefixError::Characters);
+        }
+        if raw == "pk" {
+            return Err(KeyPrefixError::Reserved);
+        }
+        let brand = if raw == "sk" { String::new() } else { format!("{raw}_") };
+        Ok(Self {
+            name: raw.to_owned(),
+            private_lead: format!("{brand}{PRIVATE_PREFIX}"),
+            public_lead: format!("{brand}{PUBLIC_PREFIX}"),
+        })
+    }
+
+    /// The prefix as configured.
+    pub fn as_str(&self) -> &str {
+        &self.name
+    }
+
+    /// What private keys under this prefix start with (`sk_`, `acme_sk_`).
+    pub fn private_lead(&self) -> &str {
+        &self.private_lead
+    }
+
+    /// What public keys under this prefix start with (`pk_`, `acme_pk_`).
+    pub fn public_lead(&self) -> &str {
+        &self.public_lead
+    }
+}
+
+impl Default for KeyPrefix {
+    fn default() -> Self {
+        Self {
+            name: "sk".to_owned(),
+            private_lead: PRIVATE_PREFIX.to_owned(),
+            public_lead: PUBLIC_PREFIX.to_owned(),
+        }
+    }
+}
+
+impl fmt::Display for KeyPrefix {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.name)
+    }
+}
+
+/// How one deployment issues and recognises keys: the prefix new keys get, and
+/// every prefix whose keys still verify (the issuing one first), so that keys
+/// issued before a change of prefix keep working while they are replaced.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeyFormat {
+    accepted: Vec<KeyPrefix>,
+}
+
+impl Default for KeyFormat {
+    fn default() -> Self {
+        Self::new(KeyPrefix::default(), [])
+    }
+}
+
+impl KeyFormat {
+    /// Issues keys under `issuing` and also accepts keys under `also_accepted`
+    /// (duplicates are ignored).
+    pub fn new(issuing: KeyPrefix, also_accepted: impl IntoIterator<Item = KeyPrefix>) -> Self {
+        let mut accepted = vec![issuing];
+        for prefix in also_accepted {
+            if !accepted.contains(&prefix) {
+                accepted.push(prefix);
+            }
+        }
+        Self { accepted }
+    }
+
+    /// The prefix new keys get.
+    pub fn issuing(&self) -> &KeyPrefix {
+        &self.accepted[0]
+    }
+
+    /// Every prefix whose keys verify, the issuing one first.
+    pub fn accepted(&self) -> &[KeyPrefix] {
+        &self.accepted
+    }
+
+    /// Draws a new public and private key for `environment` under the issuing
+    /// prefix.
+    pub fn generate<R: RngCore + CryptoRng + ?Sized>(&self, environment: Environment, rng: &mut R) -> KeyMaterial {
+        KeyMaterial::draw(self.issuing(), environment, rng)
+    }
+
+    /// Draws a new private key, under the issuing prefix, for an existing public
+    /// key (which keeps the prefix it was issued with).
+    pub fn rotate<R: RngCore + CryptoRng + ?Sized>(
+        &self,
+        public_key: PublicKey,
+        environment: Environment,
+        rng: &mut R,
+    ) -> KeyMaterial {
+        KeyMaterial {
+            public_key,
+            private_key: KeyMaterial::draw_private_key(self.issuing(), environment, rng),
+        }
+    }
+
+    /// Checks a presented key's prefix, shape and checksum, with no storage or
+    /// hashing: a key under a prefix this deployment does not accept is
+    /// [`KeyFormatError::Malformed`].
+    pub fn parse(&self, raw: &str) -> Result<PrivateKey, KeyFormatError> {
+        let prefix = self
+            .accepted
+            .iter()
+            .find(|prefix| raw.starts_with(prefix.private_lead()))
+            .ok_or(KeyFormatError::Malformed)?;
+        PrivateKey::parse_under(raw, prefix.private_lead().len() - PRIVATE_PREFIX.len())
+    }
+
+    /// A regular expression matching exactly this deployment's private keys, as
+    /// they appear in text (between word boundaries): what a secret-scanning
+    /// provider is given.
+    pub fn private_key_pattern(&self) -> String {
+        format!(
+            r"\b(?:{})_(?:{})_[0-9A-Za-z]{{{LOOKUP_ID_CHARS}}}_[0-9A-Za-z]{{{}}}\b",
+            self.leads(KeyPrefix::private_lead),
+            environments(),
+            SECRET_CHARS + CHECKSUM_CHARS
+        )
+    }
+
+    /// A regular expression matching exactly this deployment's public keys.
+    pub fn public_key_pattern(&self) -> String {
+        format!(
+            r"\b(?:{})_(?:{})_[0-9A-Za-z]{{{PUBLIC_KEY_RANDOM_CHARS}}}\b",
+            self.leads(KeyPrefix::public_lead),
+            environments()
+        )
+    }
+
+    fn leads(&self, lead: fn(&KeyPrefix) -> &str) -> String {
+        let leads: Vec<&str> = self
+            .accepted
+            .iter()
+            .map(|prefix| lead(prefix).trim_end_matches('_'))
+            .collect();
+        leads.join("|")
+    }
+}
+
+fn environments() -> String {
+    let names: Vec<&str> = Environment::ALL.iter().map(|env| env.as_str()).collect();
+    names.join("|")
+}
+
 /// A private key, the credential itself.
 ///
 /// It is shown once, when created or rotated, and never stored: only a slow hash of
@@ -101,6 +296,8 @@ impl fmt::Display for LookupId {
 pub struct PrivateKey {
     value: String,
     environment: Environment,
+    /// Where `sk_` starts: after the brand, if the key has one.
+    start: usize,
 }
 
 /// Why a presented private (or stored public) key was refused. The variants never
@@ -116,19 +313,27 @@ pub enum KeyFormatError {
 }
 
 impl PrivateKey {
-    /// Checks a presented key's shape and checksum, with no storage or hashing.
+    /// Checks a presented key's shape and checksum, with no storage or hashing,
+    /// under the default prefix (`sk_…`); [`KeyFormat::parse`] knows a
+    /// deployment's own.
     ///
     /// Success says the key is well formed, not that it exists or is valid: that takes
     /// a lookup by [`PrivateKey::lookup_id`] and a hash comparison.
     pub fn parse(raw: &str) -> Result<Self, KeyFormatError> {
-        if raw.len() != PRIVATE_KEY_LEN || !raw.is_ascii() {
+        Self::parse_under(raw, 0)
+    }
+
+    /// Parses a key whose `sk_` starts at `start` (after a brand already matched).
+    fn parse_under(raw: &str, start: usize) -> Result<Self, KeyFormatError> {
+        if raw.len() != start + PRIVATE_KEY_LEN || !raw.is_ascii() {
             return Err(KeyFormatError::Malformed);
         }
-        let rest = raw.strip_prefix(PRIVATE_PREFIX).ok_or(KeyFormatError::Malformed)?;
+        let key = &raw[start..];
+        let rest = key.strip_prefix(PRIVATE_PREFIX).ok_or(KeyFormatError::Malformed)?;
         let environment = rest[..4]
             .parse::<Environment>()
             .map_err(|_| KeyFormatError::Malformed)?;
-        let body = &raw[ENV_PREFIX_LEN - 1..];
+        let body = &key[ENV_PREFIX_LEN - 1..];
         let (lookup, tail) = (&body[1..=LOOKUP_ID_CHARS], &body[LOOKUP_ID_CHARS + 1..]);
         if !body.starts_with('_')
             || !tail.starts_with('_')
@@ -145,6 +350,7 @@ impl PrivateKey {
         Ok(Self {
             value: raw.to_owned(),
             environment,
+            start,
         })
     }
 
@@ -155,14 +361,16 @@ impl PrivateKey {
 
     /// The lookup id embedded in the key.
     pub fn lookup_id(&self) -> LookupId {
-        LookupId(self.value[ENV_PREFIX_LEN..ENV_PREFIX_LEN + LOOKUP_ID_CHARS].to_owned())
+        let at = self.start + ENV_PREFIX_LEN;
+        LookupId(self.value[at..at + LOOKUP_ID_CHARS].to_owned())
     }
 
     /// The masked form people see in lists: prefix, an ellipsis, and the last four
-    /// characters (`sk_live_…9fQa`).
+    /// characters (`sk_live_…9fQa`, `acme_sk_live_…9fQa`).
     pub fn display(&self) -> KeyDisplay {
+        let lead = &self.value[..self.start + ENV_PREFIX_LEN];
         let tail = &self.value[self.value.len() - DISPLAY_TAIL_CHARS..];
-        KeyDisplay(format!("{PRIVATE_PREFIX}{}_…{tail}", self.environment))
+        KeyDisplay(format!("{lead}…{tail}"))
     }
 
     /// The key itself. Call it only to hand the key to its owner or to a hasher.
@@ -222,16 +430,7 @@ impl KeyMaterial {
     /// The generator is a parameter so that production passes the operating
     /// system's generator and tests pass a seeded one.
     pub fn generate<R: RngCore + CryptoRng + ?Sized>(environment: Environment, rng: &mut R) -> Self {
-        let mut public = String::with_capacity(ENV_PREFIX_LEN + PUBLIC_KEY_RANDOM_CHARS);
-        public.push_str(PUBLIC_PREFIX);
-        public.push_str(environment.as_str());
-        public.push('_');
-        base62::push_random(&mut public, PUBLIC_KEY_RANDOM_CHARS, rng);
-
-        Self {
-            public_key: PublicKey(public),
-            private_key: Self::draw_private_key(environment, rng),
-        }
+        Self::draw(&KeyPrefix::default(), environment, rng)
     }
 
     /// Draws a new private key for the same public key: what rotation issues.
@@ -240,23 +439,45 @@ impl KeyMaterial {
         environment: Environment,
         rng: &mut R,
     ) -> Self {
+        KeyFormat::default().rotate(public_key, environment, rng)
+    }
+
+    fn draw<R: RngCore + CryptoRng + ?Sized>(prefix: &KeyPrefix, environment: Environment, rng: &mut R) -> Self {
+        let lead = prefix.public_lead();
+        let mut public = String::with_capacity(lead.len() + ENV_PREFIX_LEN + PUBLIC_KEY_RANDOM_CHARS);
+        public.push_str(lead);
+        public.push_str(environment.as_str());
+        public.push('_');
+        base62::push_random(&mut public, PUBLIC_KEY_RANDOM_CHARS, rng);
+
         Self {
-            public_key,
-            private_key: Self::draw_private_key(environment, rng),
+            public_key: PublicKey(public),
+            private_key: Self::draw_private_key(prefix, environment, rng),
         }
     }
 
-    fn draw_private_key<R: RngCore + CryptoRng + ?Sized>(environment: Environment, rng: &mut R) -> PrivateKey {
-        let mut value = String::with_capacity(PRIVATE_KEY_LEN);
-        value.push_str(PRIVATE_PREFIX);
+    fn draw_private_key<R: RngCore + CryptoRng + ?Sized>(
+        prefix: &KeyPrefix,
+        environment: Environment,
+        rng: &mut R,
+    ) -> PrivateKey {
+        let lead = prefix.private_lead();
+        let start = lead.len() - PRIVATE_PREFIX.len();
+        let mut value = String::with_capacity(start + PRIVATE_KEY_LEN);
+        value.push_str(lead);
         value.push_str(environment.as_str());
         value.push('_');
         base62::push_random(&mut value, LOOKUP_ID_CHARS, rng);
         value.push('_');
         base62::push_random(&mut value, SECRET_CHARS, rng);
+        // The checksum covers the brand too: a key moved to another brand fails it.
         let checksum = crc32fast::hash(value.as_bytes());
         base62::encode_fixed(u64::from(checksum), CHECKSUM_CHARS, &mut value);
-        PrivateKey { value, environment }
+        PrivateKey {
+            value,
+            environment,
+            start,
+        }
     }
 
     /// The public key.
@@ -357,6 +578,116 @@ mod tests {
             format!("{}é", &good[..good.len() - 2]),
         ] {
             assert!(PrivateKey::parse(&bad).is_err(), "accepted {bad:?}");
+        }
+    }
+
+    fn format(issuing: &str, also: &[&str]) -> KeyFormat {
+        KeyFormat::new(
+            KeyPrefix::parse(issuing).unwrap(),
+            also.iter().map(|p| KeyPrefix::parse(p).unwrap()),
+        )
+    }
+
+    #[test]
+    fn prefixes_are_checked() {
+        for good in ["sk", "acme", "a", "x9", "abcdefghijklmnop"] {
+            assert_eq!(
+                KeyPrefix::parse(good).map(|p| p.as_str().to_owned()),
+                Ok(good.to_owned())
+            );
+        }
+        assert_eq!(KeyPrefix::parse(""), Err(KeyPrefixError::Length));
+        assert_eq!(KeyPrefix::parse("abcdefghijklmnopq"), Err(KeyPrefixError::Length));
+        for bad in ["Acme", "9a", "ac_me", "ac-me", "acmé", " acme"] {
+            assert_eq!(KeyPrefix::parse(bad), Err(KeyPrefixError::Characters), "{bad}");
+        }
+        assert_eq!(KeyPrefix::parse("pk"), Err(KeyPrefixError::Reserved));
+        assert_eq!(KeyPrefix::parse("sk"), Ok(KeyPrefix::default()));
+    }
+
+    #[test]
+    fn the_default_prefix_keeps_the_plain_format_and_a_brand_leads_both_keys() {
+        let mut rng = StdRng::seed_from_u64(21);
+        let plain = KeyFormat::default().generate(Environment::Live, &mut rng);
+        assert!(plain.private_key().expose_secret().starts_with("sk_live_"));
+        assert!(plain.public_key().as_str().starts_with("pk_live_"));
+
+        let acme = format("acme", &[]).generate(Environment::Test, &mut rng);
+        let sk = acme.private_key().expose_secret();
+        assert!(sk.starts_with("acme_sk_test_"), "{sk}");
+        assert_eq!(sk.len(), 5 + 74);
+        assert!(acme.public_key().as_str().starts_with("acme_pk_test_"));
+        assert!(acme.private_key().display().as_str().starts_with("acme_sk_test_…"));
+        assert_eq!(acme.lookup_id().as_str(), &sk[13..29]);
+        let parsed = format("acme", &[]).parse(sk).unwrap();
+        assert_eq!(parsed.lookup_id(), acme.lookup_id());
+        assert_eq!(parsed.environment(), Environment::Test);
+        assert_eq!(parsed.display(), acme.private_key().display());
+        assert!(PublicKey::parse(acme.public_key().as_str()).is_ok());
+    }
+
+    #[test]
+    fn only_accepted_prefixes_verify_and_the_brand_is_under_the_checksum() {
+        let mut rng = StdRng::seed_from_u64(22);
+        let old = KeyFormat::default().generate(Environment::Live, &mut rng);
+        let new = format("acme", &[]).generate(Environment::Live, &mut rng);
+        let (old_sk, new_sk) = (old.private_key().expose_secret(), new.private_key().expose_secret());
+
+        let migrating = format("acme", &["sk"]);
+        assert!(migrating.parse(old_sk).is_ok());
+        assert!(migrating.parse(new_sk).is_ok());
+        assert_eq!(format("acme", &[]).parse(old_sk).err(), Some(KeyFormatError::Malformed));
+        assert_eq!(
+            KeyFormat::default().parse(new_sk).err(),
+            Some(KeyFormatError::Malformed)
+        );
+        // Moving a key to another brand is caught like any other typo.
+        let rebranded = new_sk.replacen("acme_", "acmf_", 1);
+        assert_eq!(
+            format("acmf", &[]).parse(&rebranded).err(),
+            Some(KeyFormatError::Checksum)
+        );
+        let unbranded = &new_sk["acme_".len()..];
+        assert_eq!(
+            KeyFormat::default().parse(unbranded).err(),
+            Some(KeyFormatError::Checksum)
+        );
+    }
+
+    #[test]
+    fn the_patterns_match_every_key_of_the_deployment_and_nothing_else() {
+        let mut rng = StdRng::seed_from_u64(23);
+        let deployment = format("acme", &["sk"]);
+        let private = regex::Regex::new(&format!("^(?:{})$", deployment.private_key_pattern())).unwrap();
+        let public = regex::Regex::new(&format!("^(?:{})$", deployment.public_key_pattern())).unwrap();
+        let in_text = regex::Regex::new(&deployment.private_key_pattern()).unwrap();
+        let foreign = format("other", &[]);
+        for _ in 0..200 {
+            for env in Environment::ALL {
+                for material in [
+                    deployment.generate(env, &mut rng),
+                    KeyFormat::default().generate(env, &mut rng),
+                ] {
+                    let sk = material.private_key().expose_secret();
+                    let pk = material.public_key().as_str();
+                    assert!(private.is_match(sk), "{sk}");
+                    assert!(public.is_match(pk), "{pk}");
+                    assert!(!private.is_match(pk) && !public.is_match(sk));
+                    let line = format!("export KEY=\"{sk}\"\n");
+                    assert_eq!(in_text.find(&line).map(|m| m.as_str()), Some(sk));
+                    for near_miss in [
+                        sk[..sk.len() - 1].to_owned(),
+                        format!("{sk}0"),
+                        sk.replacen("sk_", "pk_", 1),
+                    ] {
+                        assert!(!private.is_match(&near_miss), "{near_miss}");
+                    }
+                    assert!(!private.is_match(material.lookup_id().as_str()));
+                }
+                let stranger = foreign.generate(env, &mut rng);
+                assert!(!in_text.is_match(stranger.private_key().expose_secret()));
+                assert!(!public.is_match(stranger.public_key().as_str()));
+            }
         }
     }
 

@@ -35,6 +35,7 @@ mod description;
 mod environment;
 mod ids;
 mod key_material;
+mod leak;
 mod meta;
 mod metering;
 mod name;
@@ -54,8 +55,12 @@ pub use description::{KeyDescription, KeyDescriptionError, MAX_DESCRIPTION_CHARS
 pub use environment::{Environment, UnknownEnvironment};
 pub use ids::{KeyId, OrgId};
 pub use key_material::{
-    KeyDisplay, KeyFormatError, KeyMaterial, LookupId, PrivateKey, PublicKey, CHECKSUM_CHARS, LOOKUP_ID_CHARS,
-    PUBLIC_KEY_RANDOM_CHARS, SECRET_CHARS,
+    KeyDisplay, KeyFormat, KeyFormatError, KeyMaterial, KeyPrefix, KeyPrefixError, LookupId, PrivateKey, PublicKey,
+    CHECKSUM_CHARS, LOOKUP_ID_CHARS, MAX_PREFIX_CHARS, PUBLIC_KEY_RANDOM_CHARS, SECRET_CHARS,
+};
+pub use leak::{
+    LeakReport, LeakSource, LeakSourceError, LeakUrl, LeakUrlError, MAX_LEAK_SOURCE_CHARS, MAX_LEAK_URL_CHARS,
+    SELF_REPORT,
 };
 pub use meta::{KeyMeta, KeyMetaError, MAX_META_BYTES};
 pub use metering::{Demand, Ledger, LimitState, Outcome, Settlement, WindowCount};

@@ -1,12 +1,22 @@
 use keymint_application::KeyGenerator;
-use keymint_domain::{Environment, KeyId, KeyMaterial, PublicKey};
+use keymint_domain::{Environment, KeyFormat, KeyId, KeyMaterial, PublicKey};
 use rand_core::OsRng;
 use uuid::Uuid;
 
-/// Draws key material from the operating system's CSPRNG and ids as UUIDv7, whose
-/// time-ordered prefix keeps primary-key inserts at the end of the index.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct OsKeyGenerator;
+/// Draws key material from the operating system's CSPRNG, under the deployment's
+/// key prefix, and ids as UUIDv7, whose time-ordered prefix keeps primary-key
+/// inserts at the end of the index.
+#[derive(Clone, Debug, Default)]
+pub struct OsKeyGenerator {
+    format: KeyFormat,
+}
+
+impl OsKeyGenerator {
+    /// A generator issuing keys in `format`.
+    pub fn new(format: KeyFormat) -> Self {
+        Self { format }
+    }
+}
 
 impl KeyGenerator for OsKeyGenerator {
     fn key_id(&self) -> KeyId {
@@ -18,10 +28,10 @@ impl KeyGenerator for OsKeyGenerator {
     }
 
     fn material(&self, environment: Environment) -> KeyMaterial {
-        KeyMaterial::generate(environment, &mut OsRng)
+        self.format.generate(environment, &mut OsRng)
     }
 
     fn rotation(&self, public_key: PublicKey, environment: Environment) -> KeyMaterial {
-        KeyMaterial::rotate(public_key, environment, &mut OsRng)
+        self.format.rotate(public_key, environment, &mut OsRng)
     }
 }

@@ -6,8 +6,8 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use keymint_application::{
-    AuthError, ChangeCreditsError, CreateApiKeyError, CreditChangeRefusal, KeyError, MissingPermission,
-    RotateApiKeyError, VerifyApiKeyError,
+    AuthError, ChangeCreditsError, CreateApiKeyError, CreditChangeRefusal, KeyError, LeakError, MissingPermission,
+    ReportSignatureError, RotateApiKeyError, VerifyApiKeyError,
 };
 use keymint_domain::{ExpiryError, RotateError, MAX_GRACE_PERIOD_SECONDS};
 use serde::Serialize;
@@ -86,6 +86,12 @@ pub enum ApiError {
         /// Explanation.
         detail: &'static str,
     },
+    /// 401: a signed request's signature was missing, unknown or wrong.
+    #[error("{detail}")]
+    BadSignature {
+        /// Explanation, naming no header value.
+        detail: &'static str,
+    },
     /// 429: too many failed attempts; retry later.
     #[error("too many failed attempts")]
     RateLimited,
@@ -154,6 +160,7 @@ impl ApiError {
             | Self::ApiKeyRejected { code, .. }
             | Self::UsageRefused { code, .. } => code,
             Self::RateLimited => "rate_limited",
+            Self::BadSignature { .. } => "invalid_signature",
             Self::NotFound | Self::KeyNotFound => "not_found",
             Self::Conflict { code, .. } => code,
             Self::MethodNotAllowed => "method_not_allowed",
@@ -173,6 +180,7 @@ impl ApiError {
             Self::Forbidden { detail, .. } => detail.clone(),
             Self::ApiKeyRejected { detail, .. } | Self::UsageRefused { detail, .. } => (*detail).to_owned(),
             Self::RateLimited => "Too many failed attempts; retry later".to_owned(),
+            Self::BadSignature { detail } => (*detail).to_owned(),
             Self::NotFound => "Not Found".to_owned(),
             Self::KeyNotFound => "API key not found".to_owned(),
             Self::Conflict { detail, .. } => detail.clone(),
@@ -199,7 +207,10 @@ impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
             Self::MalformedJson(_) => StatusCode::BAD_REQUEST,
-            Self::NotAuthenticated | Self::InvalidToken(_) | Self::ApiKeyRejected { .. } => StatusCode::UNAUTHORIZED,
+            Self::NotAuthenticated
+            | Self::InvalidToken(_)
+            | Self::ApiKeyRejected { .. }
+            | Self::BadSignature { .. } => StatusCode::UNAUTHORIZED,
             Self::RateLimited | Self::UsageRefused { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Forbidden { .. } => StatusCode::FORBIDDEN,
             Self::NotFound | Self::KeyNotFound => StatusCode::NOT_FOUND,
@@ -393,6 +404,35 @@ impl From<VerifyApiKeyError> for ApiError {
                 format!("The key has no rate limit named '{name}'"),
             )]),
         }
+    }
+}
+
+impl From<LeakError> for ApiError {
+    fn from(err: LeakError) -> Self {
+        match err {
+            LeakError::StorageUnavailable(cause) => ApiError::storage_unavailable(cause),
+            LeakError::Unexpected(cause) => ApiError::Internal(cause),
+        }
+    }
+}
+
+impl From<ReportSignatureError> for ApiError {
+    fn from(err: ReportSignatureError) -> Self {
+        let detail = match err {
+            ReportSignatureError::Malformed => {
+                "The Github-Public-Key-Identifier and Github-Public-Key-Signature headers are missing or malformed"
+            }
+            ReportSignatureError::UnknownKey => "The signing key is not one GitHub publishes",
+            ReportSignatureError::Invalid => "The signature does not match the body",
+            ReportSignatureError::Unavailable(cause) => {
+                return ApiError::Unavailable {
+                    code: "signing_keys_unavailable",
+                    detail: "GitHub's signing keys cannot be fetched right now",
+                    cause: Some(cause),
+                }
+            }
+        };
+        ApiError::BadSignature { detail }
     }
 }
 

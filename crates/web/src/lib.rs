@@ -22,6 +22,6 @@ pub use extract::{
 pub use logging::causes;
 pub use metrics::{HttpMetrics, MetricsRegistry};
 pub use openapi::openapi;
-pub use server::{configure, serve, serve_metrics, HttpSettings};
+pub use server::{configure, configure_with, serve, serve_metrics, HttpSettings, DEFAULT_SCANNER_BODY_LIMIT};
 pub use state::AppState;
 pub use validation::FromJsonBody;

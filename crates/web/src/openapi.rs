@@ -6,7 +6,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{OpenApi as Document, RefOr};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{api_keys, health, verify};
+use crate::routes::{api_keys, health, leaks, verify};
 
 struct BearerAuth;
 
@@ -34,7 +34,8 @@ struct ClosedRequestBodies;
 
 /// Each request body schema (and object inside one), and the fewest
 /// properties it needs.
-const REQUEST_BODIES: [(&str, usize); 10] = [
+const REQUEST_BODIES: [(&str, usize); 11] = [
+    ("RevokeLeakedRequest", 1),
     ("CreateApiKeyRequest", 1),
     ("UpdateApiKeyRequest", 1),
     ("RotateApiKeyRequest", 0),
@@ -81,12 +82,16 @@ impl Modify for ClosedRequestBodies {
         verify::verify,
         health::healthz,
         health::readyz,
+        leaks::secret_patterns,
+        leaks::revoke_leaked,
+        leaks::github,
     ),
     modifiers(&BearerAuth, &ClosedRequestBodies),
     tags(
         (name = "api-keys", description = "Create and manage API keys"),
         (name = "verification", description = "Check keys presented by callers"),
         (name = "health", description = "Liveness and readiness probes"),
+        (name = "leaks", description = "Leaked keys: patterns for scanners, reports from them and from key holders"),
     )
 )]
 struct ApiDoc;

@@ -10,7 +10,7 @@ use utoipa_swagger_ui::SwaggerUi;
 
 use crate::logging::RequestSpan;
 use crate::metrics::{self, MetricsRegistry};
-use crate::routes::{api_keys, health, method_not_allowed, not_found, verify};
+use crate::routes::{api_keys, health, leaks, method_not_allowed, not_found, verify};
 use crate::{AppState, BodyLimit, BodyTimeout};
 
 /// How the HTTP server runs.
@@ -20,6 +20,8 @@ pub struct HttpSettings {
     pub body_limit: usize,
     /// How long a request body may take to arrive, whole.
     pub body_timeout: Duration,
+    /// The most bytes a secret-scanning alert may have.
+    pub scanner_body_limit: usize,
     /// Worker threads; 0 means one per core.
     pub workers: usize,
     /// How long in-flight requests may take to finish on shutdown.
@@ -34,6 +36,7 @@ impl Default for HttpSettings {
         Self {
             body_limit: BodyLimit::default().0,
             body_timeout: BodyTimeout::default().0,
+            scanner_body_limit: DEFAULT_SCANNER_BODY_LIMIT.0,
             workers: 0,
             shutdown_timeout: Duration::from_secs(30),
             metrics: None,
@@ -53,9 +56,18 @@ fn get_or_head() -> actix_web::Route {
     web::route().guard(guard::Any(guard::Get()).or(guard::Head()))
 }
 
+/// The body limit of secret-scanning alerts when none is configured: GitHub
+/// sends batches of up to about a thousand tokens.
+pub const DEFAULT_SCANNER_BODY_LIMIT: BodyLimit = BodyLimit(1024 * 1024);
+
 /// Registers every route, under `/api/v2` and its mirror `/api/v1`. A path answers
 /// a JSON 405 (with `Allow`) for methods it does not serve.
 pub fn configure(cfg: &mut web::ServiceConfig, body_limit: BodyLimit) {
+    configure_with(cfg, body_limit, DEFAULT_SCANNER_BODY_LIMIT);
+}
+
+/// [`configure`], with the body limit of secret-scanning alerts.
+pub fn configure_with(cfg: &mut web::ServiceConfig, body_limit: BodyLimit, scanner_body_limit: BodyLimit) {
     for version in ["v1", "v2"] {
         let collection = format!("/api/{version}/api-keys");
         cfg.service(
@@ -65,11 +77,23 @@ pub fn configure(cfg: &mut web::ServiceConfig, body_limit: BodyLimit) {
                 .route(get_or_head().to(api_keys::list))
                 .default_service(web::to(|| async { method_not_allowed("GET, HEAD, POST") })),
         )
-        // Before `{key_id}`, which would otherwise match "verify".
+        // Before `{key_id}`, which would otherwise match "verify" and "revoke-leaked".
         .service(
             web::resource(both(&format!("{collection}/verify")))
                 .app_data(body_limit)
                 .route(web::post().to(verify::verify))
+                .default_service(web::to(|| async { method_not_allowed("POST") })),
+        )
+        .service(
+            web::resource(both(&format!("{collection}/revoke-leaked")))
+                .app_data(body_limit)
+                .route(web::post().to(leaks::revoke_leaked))
+                .default_service(web::to(|| async { method_not_allowed("POST") })),
+        )
+        .service(
+            web::resource(both(&format!("/api/{version}/secret-scanning/github")))
+                .app_data(scanner_body_limit)
+                .route(web::post().to(leaks::github))
                 .default_service(web::to(|| async { method_not_allowed("POST") })),
         )
         .service(
@@ -113,6 +137,11 @@ pub fn configure(cfg: &mut web::ServiceConfig, body_limit: BodyLimit) {
     .service(
         web::resource(both("/readyz"))
             .route(get_or_head().to(health::readyz))
+            .default_service(web::to(|| async { method_not_allowed("GET, HEAD") })),
+    )
+    .service(
+        web::resource(both("/.well-known/keymint/secret-patterns"))
+            .route(get_or_head().to(leaks::secret_patterns))
             .default_service(web::to(|| async { method_not_allowed("GET, HEAD") })),
     );
 }
@@ -176,6 +205,7 @@ pub fn serve_metrics(listener: TcpListener, registry: MetricsRegistry) -> std::i
 pub fn serve(listener: TcpListener, state: AppState, settings: HttpSettings) -> std::io::Result<Server> {
     let state = web::Data::new(state);
     let limit = BodyLimit(settings.body_limit);
+    let scanner_limit = BodyLimit(settings.scanner_body_limit);
     let body_timeout = BodyTimeout(settings.body_timeout);
     let document = crate::openapi();
     let document_json = web::Bytes::from(serde_json::to_vec(&document).unwrap_or_default());
@@ -214,7 +244,7 @@ pub fn serve(listener: TcpListener, state: AppState, settings: HttpSettings) -> 
             // Guards for any extractor that bypasses ValidatedJson.
             .app_data(web::PayloadConfig::new(limit.0))
             .app_data(web::JsonConfig::default().limit(limit.0))
-            .configure(|cfg| configure(cfg, limit))
+            .configure(|cfg| configure_with(cfg, limit, scanner_limit))
             .configure(|cfg| documentation(cfg, &document, &document_json))
             .configure(|cfg| {
                 if let Some(registry) = &exposed {

@@ -1,6 +1,6 @@
 use std::sync::Arc;
 
-use keymint_application::{ApiKeys, Authenticate, StorageHealth, VerifyApiKey};
+use keymint_application::{ApiKeys, Authenticate, ReportLeaks, ReportSignatures, StorageHealth, VerifyApiKey};
 use keymint_domain::Environment;
 
 use crate::HttpMetrics;
@@ -14,6 +14,10 @@ pub struct AppState {
     pub authenticate: Authenticate,
     /// Verifies presented API keys.
     pub verify: VerifyApiKey,
+    /// Acts on reports of leaked keys.
+    pub leaks: ReportLeaks,
+    /// Checks the signatures of GitHub's secret-scanning alerts.
+    pub report_signatures: Arc<dyn ReportSignatures>,
     /// Answers readiness probes.
     pub storage: Arc<dyn StorageHealth>,
     /// The environment of keys created without one.

@@ -7,9 +7,9 @@ use std::sync::Arc;
 
 use actix_web::{test, web, App};
 use keymint_application::{
-    ApiKeys, AuthError, Authenticate, KeyPolicy, MockClock, MockKeyGenerator, MockKeyLookup, MockKeyStore,
-    MockSecretHasher, MockStorageHealth, MockTokenVerifier, NoFailureLimiter, NoUsageTracker, NoVerificationCache,
-    RepositoryError, VerifiedToken, VerifyApiKey,
+    ApiKeys, AuthError, Authenticate, KeyPolicy, LeakAction, MockClock, MockKeyGenerator, MockKeyLookup, MockKeyStore,
+    MockReportSignatures, MockSecretHasher, MockStorageHealth, MockTokenVerifier, NoFailureLimiter, NoUsageTracker,
+    NoVerificationCache, ReportLeaks, ReportSignatureError, RepositoryError, VerifiedToken, VerifyApiKey,
 };
 use keymint_domain::{Environment, KeyId, KeyMaterial, SecretHash};
 use keymint_web::{configure, AppState, BodyLimit};
@@ -34,6 +34,22 @@ fn state(store: MockKeyStore, verifier: MockTokenVerifier) -> AppState {
 }
 
 fn state_with(store: MockKeyStore, health: MockStorageHealth, verifier: MockTokenVerifier) -> AppState {
+    state_of(
+        store,
+        health,
+        verifier,
+        MockKeyLookup::new(),
+        MockReportSignatures::new(),
+    )
+}
+
+fn state_of(
+    store: MockKeyStore,
+    health: MockStorageHealth,
+    verifier: MockTokenVerifier,
+    lookup: MockKeyLookup,
+    signatures: MockReportSignatures,
+) -> AppState {
     let mut hasher = MockSecretHasher::new();
     hasher
         .expect_hash()
@@ -48,27 +64,33 @@ fn state_with(store: MockKeyStore, health: MockStorageHealth, verifier: MockToke
         .returning(|env| KeyMaterial::generate(env, &mut rand_core::OsRng));
     let mut clock = MockClock::new();
     clock.expect_now().returning(chrono::Utc::now);
+    let api_keys = ApiKeys::new(
+        Arc::new(store),
+        Arc::new(hasher),
+        Arc::new(generator),
+        Arc::new(clock),
+        KeyPolicy::default(),
+    );
+    let mut verify_clock = MockClock::new();
+    verify_clock.expect_now().returning(chrono::Utc::now);
+    let verify = VerifyApiKey::new(
+        Arc::new(lookup),
+        Arc::new(MockSecretHasher::new()),
+        Arc::new(verify_clock),
+        Arc::new(NoVerificationCache),
+        Arc::new(NoFailureLimiter),
+        Arc::new(NoUsageTracker),
+    );
     AppState {
-        api_keys: ApiKeys::new(
-            Arc::new(store),
-            Arc::new(hasher),
-            Arc::new(generator),
-            Arc::new(clock),
-            KeyPolicy::default(),
-        ),
+        leaks: ReportLeaks::new(verify.clone(), api_keys.clone(), LeakAction::Revoke),
+        report_signatures: Arc::new(signatures),
+        api_keys,
         authenticate: Authenticate::new(
             Arc::new(verifier),
             Arc::new(keymint_application::MockOrganizationDirectory::new()),
             false,
         ),
-        verify: VerifyApiKey::new(
-            Arc::new(MockKeyLookup::new()),
-            Arc::new(MockSecretHasher::new()),
-            Arc::new(MockClock::new()),
-            Arc::new(NoVerificationCache),
-            Arc::new(NoFailureLimiter),
-            Arc::new(NoUsageTracker),
-        ),
+        verify,
         storage: Arc::new(health),
         default_environment: Environment::Live,
         metrics: keymint_web::HttpMetrics::default(),
@@ -164,4 +186,65 @@ async fn token_verification_that_cannot_run_is_a_503_not_a_401() {
 
     assert_eq!((status, retry_after.as_deref()), (503, Some("5")));
     assert_eq!(body["code"], "auth_unavailable");
+}
+
+#[actix_web::test]
+async fn a_leak_report_while_storage_is_down_is_a_503_and_never_a_false_all_clear() {
+    let mut lookup = MockKeyLookup::new();
+    lookup
+        .expect_find_by_lookup()
+        .returning(|_| Err(RepositoryError::Unavailable(anyhow::anyhow!("connection refused"))));
+    let state = state_of(
+        MockKeyStore::new(),
+        MockStorageHealth::new(),
+        MockTokenVerifier::new(),
+        lookup,
+        MockReportSignatures::new(),
+    );
+    let key = KeyMaterial::generate(Environment::Live, &mut rand_core::OsRng);
+    let request = test::TestRequest::post()
+        .uri("/api/v2/api-keys/revoke-leaked")
+        .set_json(json!({"key": key.private_key().expose_secret()}));
+
+    let (status, retry_after, body) = call(state, request).await;
+
+    assert_eq!(status, 503);
+    assert_eq!(retry_after.as_deref(), Some("5"));
+    assert_eq!(body["code"], "storage_unavailable");
+}
+
+#[actix_web::test]
+async fn github_alerts_are_503_while_its_keys_cannot_be_fetched_and_401_when_the_signature_is_wrong() {
+    for (failure, status, code) in [
+        (
+            ReportSignatureError::Unavailable(anyhow::anyhow!("api.github.com unreachable")),
+            503,
+            "signing_keys_unavailable",
+        ),
+        (ReportSignatureError::Invalid, 401, "invalid_signature"),
+    ] {
+        let mut signatures = MockReportSignatures::new();
+        let failure = std::sync::Mutex::new(Some(failure));
+        signatures
+            .expect_check()
+            .times(1)
+            .returning(move |_, _, _| Err(failure.lock().unwrap().take().unwrap()));
+        let state = state_of(
+            MockKeyStore::new(),
+            MockStorageHealth::new(),
+            MockTokenVerifier::new(),
+            MockKeyLookup::new(),
+            signatures,
+        );
+        let request = test::TestRequest::post()
+            .uri("/api/v2/secret-scanning/github")
+            .insert_header(("github-public-key-identifier", "abc"))
+            .insert_header(("github-public-key-signature", "MEUCIQ=="))
+            .set_json(json!([{"token": "sk_live_x", "type": "keymint_private_key", "url": "", "source": "content"}]));
+
+        let (got, _, body) = call(state, request).await;
+
+        assert_eq!((got, body["code"].as_str()), (status, Some(code)), "{body}");
+        assert!(!body.to_string().contains("github.com unreachable"));
+    }
 }

@@ -8,6 +8,7 @@ mod generator;
 mod hasher;
 mod metering;
 mod repository;
+mod scanner;
 mod usage;
 
 pub use auth::*;
@@ -18,4 +19,5 @@ pub use generator::*;
 pub use hasher::*;
 pub use metering::*;
 pub use repository::*;
+pub use scanner::*;
 pub use usage::*;

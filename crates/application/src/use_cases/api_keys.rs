@@ -3,7 +3,8 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, Utc};
 use keymint_domain::{
     check_expiry, ApiKey, AuditAction, AuditEvent, Credential, Credits, Environment, ExpiryError, KeyDescription,
-    KeyId, KeyMaterial, KeyMeta, KeyName, NewApiKey, OrgId, OwnerId, Permissions, PrivateKey, RateLimits, RotateError,
+    KeyId, KeyMaterial, KeyMeta, KeyName, LeakReport, LookupId, NewApiKey, OrgId, OwnerId, Permissions, PrivateKey,
+    RateLimits, RotateError,
 };
 
 use crate::{
@@ -359,6 +360,7 @@ impl ApiKeys {
     ) -> AuditEvent {
         AuditEvent {
             fields,
+            leak: None,
             id: self.generator.event_id(),
             key_id,
             org_id: actor.org_id(),
@@ -449,6 +451,7 @@ impl ApiKeys {
         actor: &Actor,
         id: KeyId,
         action: AuditAction,
+        leak: Option<&LeakReport>,
         mut change: impl FnMut(&mut ApiKey, DateTime<Utc>) -> Result<Option<Vec<String>>, E>,
     ) -> Result<ApiKey, Modify<E>> {
         for _ in 0..MAX_STALE_RETRIES {
@@ -458,7 +461,10 @@ impl ApiKeys {
             let Some(fields) = change(&mut key, now).map_err(Modify::Refused)? else {
                 return Ok(key);
             };
-            let event = self.event(actor, id, action, fields, now);
+            let event = AuditEvent {
+                leak: leak.cloned(),
+                ..self.event(actor, id, action, fields, now)
+            };
             match self.store.update(&key, read_revision, &event).await {
                 Ok(()) => {
                     self.cache.evict_key(id);
@@ -476,7 +482,7 @@ impl ApiKeys {
     /// Renames a key and/or replaces its description.
     pub async fn update(&self, actor: &Actor, id: KeyId, patch: KeyPatch) -> Result<ApiKey, KeyError> {
         actor.authorize(Permission::Write)?;
-        self.modify(actor, id, AuditAction::Updated, |key, now| {
+        self.modify(actor, id, AuditAction::Updated, None, |key, now| {
             let mut fields = Vec::new();
             if patch.name.clone().is_some_and(|name| key.rename(name)) {
                 fields.push("name".to_owned());
@@ -525,11 +531,37 @@ impl ApiKeys {
     /// Revokes a key, once: revoking a revoked key succeeds and changes nothing.
     pub async fn revoke(&self, actor: &Actor, id: KeyId) -> Result<ApiKey, KeyError> {
         actor.authorize(Permission::Write)?;
-        self.modify(actor, id, AuditAction::Revoked, |key, now| {
+        self.modify(actor, id, AuditAction::Revoked, None, |key, now| {
             Ok::<_, std::convert::Infallible>(key.revoke(now).then(Vec::new))
         })
         .await
         .map_err(|err| err.into_key_error(|never| match never {}))
+    }
+
+    /// Records that the private key with `lookup_id` of key `id` leaked, as
+    /// `report` says, and with `take_out_of_use` stops it verifying (see
+    /// [`ApiKey::report_leak`]). The reporter is not authorised by permissions:
+    /// the caller has established that the report is genuine (a signed scanner
+    /// report, or the private key itself). Returns whether anything changed; a
+    /// repeated report is neither written nor audited again.
+    pub async fn report_leak(
+        &self,
+        reporter: &Actor,
+        id: KeyId,
+        lookup_id: &LookupId,
+        report: &LeakReport,
+        take_out_of_use: bool,
+    ) -> Result<bool, KeyError> {
+        // Each attempt (a stale write is re-applied to a fresh read) says anew
+        // whether it changed anything; the last one is what was written.
+        let mut changed = false;
+        self.modify(reporter, id, AuditAction::Leaked, Some(report), |key, now| {
+            changed = key.report_leak(lookup_id, take_out_of_use, now);
+            Ok::<_, std::convert::Infallible>(changed.then(Vec::new))
+        })
+        .await
+        .map_err(|err| err.into_key_error(|never| match never {}))?;
+        Ok(changed)
     }
 
     /// Gives a key a new private key, returned once. The previous private key
@@ -560,7 +592,7 @@ impl ApiKeys {
             .map_err(|e| RotateApiKeyError::Unexpected(e.into()))?;
         let credential = credential_of(&material, hash);
         let key = self
-            .modify(actor, id, AuditAction::Rotated, |key, now| {
+            .modify(actor, id, AuditAction::Rotated, None, |key, now| {
                 key.rotate(credential.clone(), grace_period, now)
                     .map(|()| Some(Vec::new()))
             })

@@ -4,7 +4,7 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use chrono::{DateTime, Utc};
-use keymint_domain::{ApiKey, Demand, LookupId, PermissionQuery, PrivateKey, Settlement};
+use keymint_domain::{ApiKey, Demand, KeyFormat, LookupId, PermissionQuery, PrivateKey, Settlement};
 use tokio::sync::watch;
 use zeroize::Zeroizing;
 
@@ -53,6 +53,35 @@ impl Verification {
     }
 }
 
+/// Whose private key a presented key is, for acting on a report about it.
+#[derive(Clone, Debug)]
+pub enum Identity {
+    /// The stored key the private key with `lookup_id` belongs to: the secret
+    /// matched. It may be revoked or expired.
+    Holder {
+        /// The stored key.
+        key: Box<ApiKey>,
+        /// Which of its private keys was presented (the current or a rotated-out
+        /// one in its grace period).
+        lookup_id: LookupId,
+    },
+    /// Not a private key of any stored key (same cases as
+    /// [`Verification::NotFound`]).
+    Unknown,
+    /// Too many failed attempts for this key id or client.
+    RateLimited,
+}
+
+/// Whether identifying a key spends the failure budgets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Budget {
+    /// Anyone may send keys: the budgets of this client (and of the key id)
+    /// apply as they do to verifications.
+    Client(Option<IpAddr>),
+    /// The sender is authenticated otherwise (a signed scanner report).
+    Exempt,
+}
+
 /// Why a verification could not be decided.
 #[derive(Debug, thiserror::Error)]
 pub enum VerifyApiKeyError {
@@ -88,6 +117,7 @@ pub struct VerifyApiKey {
     usage: Arc<dyn UsageTracker>,
     meter: Arc<dyn Meter>,
     flights: Arc<Flights>,
+    format: Arc<KeyFormat>,
 }
 
 /// The meter of a verifier wired without one: a metered key cannot be
@@ -195,7 +225,20 @@ impl VerifyApiKey {
             usage,
             meter: Arc::new(NoMeter),
             flights: Arc::default(),
+            format: Arc::default(),
         }
+    }
+
+    /// The same verifier, recognising keys in `format` (by default, `sk_…`
+    /// only). A key under any other prefix is not found, before any I/O.
+    pub fn with_key_format(mut self, format: KeyFormat) -> Self {
+        self.format = Arc::new(format);
+        self
+    }
+
+    /// How presented keys are recognised.
+    pub fn key_format(&self) -> &KeyFormat {
+        &self.format
     }
 
     /// The same verifier, spending credits and rate limits through `meter`.
@@ -269,9 +312,40 @@ impl VerifyApiKey {
         })
     }
 
+    /// Whose private key `presented` is: the format, the failure budgets (per
+    /// `budget`), one indexed read and one argon2 verification, as a
+    /// verification does, but never from the cache: a report acts on the stored
+    /// key and must be sure of the secret.
+    pub async fn identify(&self, presented: &str, budget: Budget) -> Result<Identity, VerifyApiKeyError> {
+        let Ok(key) = self.format.parse(presented) else {
+            return Ok(Identity::Unknown);
+        };
+        let now = self.clock.now();
+        let lookup_id = key.lookup_id();
+        let client = match budget {
+            Budget::Client(client) if !self.limiter.try_reserve(&lookup_id, client, now) => {
+                return Ok(Identity::RateLimited)
+            }
+            Budget::Client(client) => Some(client),
+            Budget::Exempt => None,
+        };
+        let found = self.holder_of(&key, &lookup_id, now).await;
+        // As in a verification: the holder of the secret and an outage spend no budget.
+        if let (Some(client), Ok(Some(_)) | Err(_)) = (client, &found) {
+            self.limiter.refund(&lookup_id, client, now);
+        }
+        Ok(match found? {
+            Some((key, _)) => Identity::Holder {
+                key: Box::new(key),
+                lookup_id,
+            },
+            None => Identity::Unknown,
+        })
+    }
+
     /// The format, secret, revoked and expired steps.
     async fn authenticate(&self, presented: &str, client: Option<IpAddr>) -> Result<Verification, VerifyApiKeyError> {
-        let Ok(key) = PrivateKey::parse(presented) else {
+        let Ok(key) = self.format.parse(presented) else {
             return Ok(Verification::NotFound);
         };
         let now = self.clock.now();

@@ -40,6 +40,7 @@ pub mod api_keys {
         pub credits_period: Option<DateTimeUtc>,
         /// `daily:<amount>` or `monthly:<amount>:<day>`.
         pub credits_refill: Option<String>,
+        pub leaked_at: Option<DateTimeUtc>,
     }
 
     /// Written by hand so that hashes never reach a log through `{:?}`.
@@ -76,6 +77,8 @@ pub mod api_key_events {
         pub occurred_at: DateTimeUtc,
         /// Space-separated names of the fields an update changed.
         pub fields: String,
+        pub leak_source: Option<String>,
+        pub leak_url: Option<String>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -5,14 +5,16 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use keymint_application::{EventQuery, KeyLookup, KeyQuery, KeyStore, RepositoryError, StorageHealth, UsageSink};
 use keymint_domain::{
-    ApiKey, ApiKeyParts, AuditEvent, Credential, KeyDescription, KeyDisplay, KeyId, KeyMeta, KeyName, LookupId, OrgId,
-    OwnerId, PermissionName, Permissions, PreviousCredential, PublicKey, SecretHash, Subject,
+    ApiKey, ApiKeyParts, AuditEvent, Credential, KeyDescription, KeyDisplay, KeyId, KeyMeta, KeyName, LeakReport,
+    LeakSource, LeakUrl, LookupId, OrgId, OwnerId, PermissionName, Permissions, PreviousCredential, PublicKey,
+    SecretHash, Subject,
 };
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     sqlx, ActiveValue, ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, DbErr, EntityTrait, PaginatorTrait,
     QueryFilter, QueryOrder, QuerySelect, RuntimeErr, SqlErr, Statement, TransactionTrait,
 };
+use uuid::Uuid;
 
 use super::entity::{api_key_events as events, api_keys as keys, key_rate_windows};
 use super::ledger::{credits_of, ratelimits_of, ratelimits_text, refill_text};
@@ -100,6 +102,7 @@ fn to_row(key: &ApiKey) -> keys::ActiveModel {
         credits_remaining: ActiveValue::Set(parts.credits.map(|c| i64::try_from(c.remaining()).unwrap_or(i64::MAX))),
         credits_period: ActiveValue::Set(parts.credits.map(|c| c.period())),
         credits_refill: ActiveValue::Set(parts.credits.and_then(|c| c.refill()).map(|r| refill_text(&r))),
+        leaked_at: ActiveValue::Set(parts.leaked_at),
     }
 }
 
@@ -151,6 +154,7 @@ fn from_row(row: keys::Model) -> Result<ApiKey, RepositoryError> {
         created_at: row.created_at,
         expires_at: row.expires_at,
         revoked_at: row.revoked_at,
+        leaked_at: row.leaked_at,
         last_used_at: row.last_used_at,
         permissions: permissions_of(&row.permissions).ok_or_else(|| corrupt("permissions"))?,
         owner_id: row
@@ -185,6 +189,14 @@ pub(crate) fn event_row(event: &AuditEvent) -> events::ActiveModel {
         request_id: ActiveValue::Set(event.request_id.clone()),
         occurred_at: ActiveValue::Set(event.occurred_at),
         fields: ActiveValue::Set(words(event.fields.iter().map(String::as_str))),
+        leak_source: ActiveValue::Set(event.leak.as_ref().map(|leak| leak.source.as_str().to_owned())),
+        leak_url: ActiveValue::Set(
+            event
+                .leak
+                .as_ref()
+                .and_then(|leak| leak.url.as_ref())
+                .map(|url| url.as_str().to_owned()),
+        ),
     }
 }
 
@@ -205,7 +217,23 @@ fn from_event_row(row: events::Model) -> Result<AuditEvent, RepositoryError> {
         occurred_at: row.occurred_at,
         request_id: row.request_id,
         fields: row.fields.split_whitespace().map(str::to_owned).collect(),
+        leak: leak_of(row.id, row.leak_source.as_deref(), row.leak_url.as_deref())?,
     })
+}
+
+fn leak_of(id: Uuid, source: Option<&str>, url: Option<&str>) -> Result<Option<LeakReport>, RepositoryError> {
+    let corrupt = |what: &str| RepositoryError::Unexpected(anyhow!("audit event {id} has an invalid leak {what}"));
+    let Some(source) = source else {
+        return if url.is_some() {
+            Err(corrupt("url without a source"))
+        } else {
+            Ok(None)
+        };
+    };
+    Ok(Some(LeakReport {
+        source: LeakSource::parse(source).map_err(|_| corrupt("source"))?,
+        url: url.map(LeakUrl::parse).transpose().map_err(|_| corrupt("url"))?,
+    }))
 }
 
 /// The PostgreSQL channel on which every change to a key is announced, so that

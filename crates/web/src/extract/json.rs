@@ -117,6 +117,21 @@ impl<T: FromJsonBody + 'static> FromRequest for ValidatedJson<T> {
     }
 }
 
+/// A body exactly as received, size- and time-limited like every other: for
+/// routes that check a signature over the raw bytes before parsing anything.
+#[derive(Debug)]
+pub struct RawBody(pub web::BytesMut);
+
+impl FromRequest for RawBody {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut actix_web::dev::Payload) -> Self::Future {
+        let read = BodyRead::new(req, payload);
+        Box::pin(async move { read.bytes().await.map(RawBody) })
+    }
+}
+
 /// Like [`ValidatedJson`], for routes whose body is optional: a request with no
 /// body (none declared, or one that turns out empty) yields `None`, whatever its
 /// `Content-Type` says, so `curl -X POST -H 'Content-Type: application/json'`

@@ -10,4 +10,5 @@ pub(crate) use actor::{Acting, ActingOnKey};
 pub(crate) use api_key::presented_api_key;
 pub use api_key::{RequiredPermissions, UsageCost, VerifiedApiKey};
 pub use auth::Authenticated;
-pub use json::{BodyLimit, BodyTimeout, OptionalJson, ValidatedJson};
+pub(crate) use json::parse_json;
+pub use json::{BodyLimit, BodyTimeout, OptionalJson, RawBody, ValidatedJson};

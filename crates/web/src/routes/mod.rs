@@ -2,6 +2,7 @@
 
 pub(crate) mod api_keys;
 pub(crate) mod health;
+pub(crate) mod leaks;
 mod paging;
 pub(crate) mod verify;
 

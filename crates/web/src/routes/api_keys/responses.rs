@@ -6,7 +6,7 @@ use actix_web::HttpResponse;
 use chrono::Utc;
 use keymint_application::CreatedApiKey;
 use keymint_domain::{
-    ApiKey, AuditEvent, Credits, KeyDescription, KeyMeta, OwnerId, PermissionName, RateLimit, Subject,
+    ApiKey, AuditEvent, Credits, KeyDescription, KeyMeta, LeakUrl, OwnerId, PermissionName, RateLimit, Subject,
 };
 use serde::Serialize;
 use serde_json::value::RawValue;
@@ -52,6 +52,10 @@ pub(crate) struct ApiKeyResponse<'a> {
     /// verifications have not spent, refilled by the calendar
     #[schema(required = true)]
     credits: Option<CreditsBody>,
+    /// When one of the key's private keys was last reported leaked (by a
+    /// secret scanner or its holder), unless the key was rotated since
+    #[schema(format = DateTime, required = true)]
+    leaked_at: Option<String>,
 }
 
 impl<'a> From<&'a ApiKey> for ApiKeyResponse<'a> {
@@ -76,6 +80,7 @@ impl<'a> From<&'a ApiKey> for ApiKeyResponse<'a> {
             credits: key
                 .credits()
                 .map(|credits| CreditsBody::from(credits.as_of(Utc::now()))),
+            leaked_at: key.leaked_at().map(timestamp),
         }
     }
 }
@@ -270,6 +275,21 @@ pub(crate) struct AuditEventResponse<'a> {
     request_id: Option<&'a str>,
     /// For `updated`, the fields it changed (names, never values); empty otherwise
     fields: &'a [String],
+    /// For `leaked`, where the leak was seen; `null` otherwise
+    #[schema(required = true)]
+    leak: Option<LeakBody<'a>>,
+}
+
+/// Where a leaked private key was seen.
+#[derive(Serialize, ToSchema)]
+#[schema(as = Leak)]
+pub(crate) struct LeakBody<'a> {
+    /// The scanner's source (`commit`, `content`, `issue_comment`, …) or
+    /// `self_report`
+    source: &'a str,
+    /// The page it was found on, if the reporter said
+    #[schema(required = true)]
+    url: Option<&'a str>,
 }
 
 impl<'a> From<&'a AuditEvent> for AuditEventResponse<'a> {
@@ -282,6 +302,10 @@ impl<'a> From<&'a AuditEvent> for AuditEventResponse<'a> {
             occurred_at: timestamp(event.occurred_at),
             request_id: event.request_id.as_deref(),
             fields: &event.fields,
+            leak: event.leak.as_ref().map(|leak| LeakBody {
+                source: leak.source.as_str(),
+                url: leak.url.as_ref().map(LeakUrl::as_str),
+            }),
         }
     }
 }
