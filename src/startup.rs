@@ -8,21 +8,22 @@ use std::time::Duration;
 use actix_web::dev::{Server, ServerHandle};
 use anyhow::Context;
 use keymint_application::{
-    ApiKeyRepository, ApiKeys, Authenticate, Clock, OrganizationDirectory, ReportLeaks, TokenVerifier,
-    VerificationCache, VerifyApiKey,
+    ApiKeyRepository, ApiKeys, Authenticate, Clock, DeliverWebhooks, OrganizationDirectory, ReportLeaks, TokenVerifier,
+    VerificationCache, VerifyApiKey, Webhooks,
 };
 use keymint_domain::KeyFormat;
 use keymint_infrastructure::metrics::{self, Observed};
 use keymint_infrastructure::sql::{self, Database, DatabaseUrl, ListenerStats, SqlApiKeyRepository};
 use keymint_infrastructure::{
     Argon2Hasher, BatchingMeter, CoalescingUsageTracker, GithubKeysConfig, GithubReportSignatures, Hs256Verifier,
-    InMemoryApiKeyRepository, InMemoryOrganizationDirectory, JwksVerifier, OsKeyGenerator, ShardedVerificationCache,
-    SqlOrganizationDirectory, SystemClock, WindowFailureLimiter,
+    HttpWebhookSender, InMemoryApiKeyRepository, InMemoryOrganizationDirectory, JwksVerifier, OsKeyGenerator,
+    ShardedVerificationCache, SqlOrganizationDirectory, SystemClock, WindowFailureLimiter,
 };
 use keymint_migrations::{Migrator, MigratorTrait};
 use keymint_web::{AppState, HttpMetrics, HttpSettings, MetricsRegistry};
 use prometheus_client::registry::Registry;
 use secrecy::ExposeSecret;
+use tokio::sync::Notify;
 
 use crate::configuration::{AuthMode, DatabaseSettings, Settings, StorageUrl};
 
@@ -34,6 +35,8 @@ pub struct Application {
     metrics: Option<(SocketAddr, ServerHandle)>,
     database: Option<Database>,
     usage: Arc<CoalescingUsageTracker>,
+    /// Sends webhook deliveries until the server stops.
+    dispatcher: tokio::task::JoinHandle<()>,
 }
 
 impl std::fmt::Debug for Application {
@@ -162,27 +165,57 @@ struct Storage {
     repository: Arc<dyn ApiKeyRepository>,
     directory: Arc<dyn OrganizationDirectory>,
     database: Option<Database>,
+    /// Signalled when this process queued webhook deliveries.
+    queued: Arc<Notify>,
 }
 
 impl Storage {
     /// Opens the configured store, bringing a SQL schema up to date first.
     async fn open(settings: &Settings) -> anyhow::Result<Self> {
         Ok(match &settings.database.url {
-            StorageUrl::Memory => Self {
-                repository: Arc::new(InMemoryApiKeyRepository::new()),
-                directory: Arc::new(InMemoryOrganizationDirectory::default()),
-                database: None,
-            },
+            StorageUrl::Memory => {
+                let repository = InMemoryApiKeyRepository::new();
+                Self {
+                    queued: repository.deliveries_queued(),
+                    repository: Arc::new(repository),
+                    directory: Arc::new(InMemoryOrganizationDirectory::default()),
+                    database: None,
+                }
+            }
             StorageUrl::Sql(url) => {
                 let database = connect_and_migrate(url, &settings.database).await?;
+                let repository = SqlApiKeyRepository::new(database.clone());
                 Self {
-                    repository: Arc::new(SqlApiKeyRepository::new(database.clone())),
+                    queued: repository.deliveries_queued(),
+                    repository: Arc::new(repository),
                     directory: Arc::new(SqlOrganizationDirectory::new(database.clone())),
                     database: Some(database),
                 }
             }
         })
     }
+}
+
+/// How many due deliveries one round claims.
+const DELIVERY_BATCH: usize = 32;
+
+/// Sends due webhook deliveries until aborted: at once when this process
+/// queued some, else every `poll` (other processes' events, retries).
+fn spawn_dispatcher(deliver: DeliverWebhooks, queued: Arc<Notify>, poll: Duration) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            match deliver.run_once(DELIVERY_BATCH).await {
+                // A full batch: more may be due right away.
+                Ok(claimed) if claimed == DELIVERY_BATCH => continue,
+                Ok(_) => {}
+                Err(err) => tracing::warn!(error = format!("{err:#}"), "webhook deliveries could not be claimed"),
+            }
+            tokio::select! {
+                () = queued.notified() => {}
+                () = tokio::time::sleep(poll) => {}
+            }
+        }
+    })
 }
 
 /// The bearer-token verifier for the configured mode; a JWKS is fetched once
@@ -226,6 +259,7 @@ impl Application {
             repository,
             directory,
             database,
+            queued,
         } = Storage::open(&settings).await?;
         let verifier = token_verifier(&settings.auth.mode).await?;
         let parts = VerificationParts::new(&settings, repository.clone())?;
@@ -255,7 +289,25 @@ impl Application {
         // Fetched on the first alert, not at start-up: most deployments never
         // receive one, and some cannot reach GitHub at all.
         github.spawn_refresh();
+        let sender = HttpWebhookSender::new(
+            settings.webhooks.timeout,
+            settings.webhooks.allow_private_targets,
+            parts.clock.clone(),
+        )?;
+        let deliver = DeliverWebhooks::new(
+            repository.clone(),
+            Arc::new(sender),
+            parts.clock.clone(),
+            settings.delivery_policy(),
+        );
+        let dispatcher = spawn_dispatcher(deliver, queued, settings.webhooks.poll_interval);
         let state = AppState {
+            webhooks: Webhooks::new(
+                repository.clone(),
+                Arc::new(OsKeyGenerator::default()),
+                parts.clock.clone(),
+                settings.webhook_policy(),
+            ),
             leaks: ReportLeaks::new(verify.clone(), api_keys.clone(), settings.leaks.action),
             report_signatures: github,
             api_keys,
@@ -298,6 +350,7 @@ impl Application {
             metrics,
             database,
             usage: parts.usage,
+            dispatcher,
         })
     }
 
@@ -320,6 +373,8 @@ impl Application {
     /// finish, then closes the database cleanly.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let result = self.server.await;
+        // A delivery cut short here is claimed again when its lease lapses.
+        self.dispatcher.abort();
         if let Some((_, metrics)) = &self.metrics {
             metrics.stop(true).await;
         }

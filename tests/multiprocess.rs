@@ -374,3 +374,131 @@ async fn credits_and_rate_limits_are_exact_across_three_processes() {
     drop(processes);
     support::drop_test_database(&url);
 }
+
+/// What every webhook test process sets: deliveries to 127.0.0.1 over http,
+/// found within 100 ms.
+const WEBHOOK_TEST_SETTINGS: [(&str, &str); 3] = [
+    ("KEYMINT_WEBHOOKS__ALLOW_HTTP", "true"),
+    ("KEYMINT_WEBHOOKS__ALLOW_PRIVATE_TARGETS", "true"),
+    ("KEYMINT_WEBHOOKS__POLL_INTERVAL_MS", "100"),
+];
+
+async fn post(client: &reqwest::Client, process: &Process, bearer: &str, path: &str, body: Value) -> Value {
+    let response = client
+        .post(format!("{}{path}", process.base))
+        .bearer_auth(bearer)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert!(response.status().is_success(), "{path}: {}", response.status());
+    response.json().await.unwrap()
+}
+
+#[tokio::test]
+async fn a_delivery_cut_off_by_sigkill_after_its_commit_is_sent_after_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/keymint.db", dir.path().display());
+    let mut settings = WEBHOOK_TEST_SETTINGS.to_vec();
+    // A lease of 2 · 2 s + 5 s: how long until a dead process's claim lapses.
+    settings.push(("KEYMINT_WEBHOOKS__TIMEOUT_SECONDS", "2"));
+    let receiver = support::receiver::Receiver::start().await;
+    // The first attempt hangs: the event is committed and being delivered
+    // when the process dies.
+    receiver.delay(Duration::from_secs(60));
+    let client = reqwest::Client::new();
+    let bearer = token(Uuid::new_v4());
+
+    let mut first = start_with(&url, &settings);
+    let webhook = post(
+        &client,
+        &first,
+        &bearer,
+        "/api/v2/webhooks",
+        json!({"url": receiver.url}),
+    )
+    .await;
+    let key = post(&client, &first, &bearer, "/api/v2/api-keys", json!({"name": "durable"})).await;
+    let cut_off = receiver.wait_for(1, Duration::from_secs(10)).await;
+    first.child.kill().unwrap();
+    first.child.wait().unwrap();
+    receiver.delay(Duration::ZERO);
+
+    let second = start_with(&url, &settings);
+    let received = receiver.wait_for(2, Duration::from_secs(30)).await;
+    assert_eq!(received[1].id, cut_off[0].id, "the same webhook-id, for de-duplication");
+    assert_eq!(received[1].body, cut_off[0].body, "the same event");
+    assert_eq!(received[1].json()["data"]["id"], key["id"]);
+    assert!(support::receiver::signature_is_valid(
+        webhook["secret"].as_str().unwrap(),
+        &received[1]
+    ));
+    let deliveries: Value = client
+        .get(format!(
+            "{}/api/v2/webhooks/{}/deliveries",
+            second.base,
+            webhook["id"].as_str().unwrap()
+        ))
+        .bearer_auth(&bearer)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(deliveries[0]["status"], "delivered", "{deliveries}");
+}
+
+#[tokio::test]
+#[ignore = "needs PostgreSQL: set KEYMINT_TEST_POSTGRES_URL"]
+async fn two_processes_deliver_each_event_once() {
+    let url = support::postgres_test_database();
+    let processes = [
+        start_with(&url, &WEBHOOK_TEST_SETTINGS),
+        start_with(&url, &WEBHOOK_TEST_SETTINGS),
+    ];
+    let receiver = support::receiver::Receiver::start().await;
+    let client = reqwest::Client::new();
+    let bearer = token(Uuid::new_v4());
+    let webhook = post(
+        &client,
+        &processes[0],
+        &bearer,
+        "/api/v2/webhooks",
+        json!({"url": receiver.url, "event_types": ["key.created"]}),
+    )
+    .await;
+
+    let creates = (0..60).map(|i| {
+        post(
+            &client,
+            &processes[i % 2],
+            &bearer,
+            "/api/v2/api-keys",
+            json!({"name": format!("key {i}")}),
+        )
+    });
+    let created: HashSet<String> = join_all(creates)
+        .await
+        .iter()
+        .map(|key| key["id"].as_str().unwrap().to_owned())
+        .collect();
+    let received = receiver.wait_for(60, Duration::from_secs(30)).await;
+    // Both processes poll the same queue; give a double delivery time to show.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let received_now = receiver.received();
+    assert_eq!(received_now.len(), 60, "each event once, not once per process");
+    let ids: HashSet<&str> = received.iter().map(|r| r.id.as_str()).collect();
+    assert_eq!(ids.len(), 60);
+    let keys: HashSet<String> = received
+        .iter()
+        .map(|r| r.json()["data"]["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(keys, created);
+    assert!(received
+        .iter()
+        .all(|r| support::receiver::signature_is_valid(webhook["secret"].as_str().unwrap(), r)));
+
+    drop(processes);
+    support::drop_test_database(&url);
+}

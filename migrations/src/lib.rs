@@ -13,6 +13,7 @@ mod m20261126_000006_key_owners;
 mod m20261126_000007_key_meta;
 mod m20261126_000008_key_usage_limits;
 mod m20261126_000009_key_leaks;
+mod m20261126_000010_webhooks;
 
 /// Every migration, in order.
 #[derive(Debug)]
@@ -31,6 +32,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000007_key_meta::Migration),
             Box::new(m20261126_000008_key_usage_limits::Migration),
             Box::new(m20261126_000009_key_leaks::Migration),
+            Box::new(m20261126_000010_webhooks::Migration),
         ]
     }
 }

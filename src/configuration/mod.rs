@@ -31,10 +31,14 @@ pub const DEVELOPMENT_SECRET: &str = "keymint-development-secret-do-not-use-in-p
 pub const MEMORY_URL: &str = "memory:";
 
 const EMBEDDED_DEFAULTS: &str = include_str!("../../config/default.toml");
-const SECTIONS: [&str; 9] = [
-    "server", "database", "auth", "hashing", "keys", "verify", "log", "metrics", "leaks",
+const SECTIONS: [&str; 10] = [
+    "server", "database", "auth", "hashing", "keys", "verify", "log", "metrics", "leaks", "webhooks",
 ];
 const MIN_PRODUCTION_SECRET_BYTES: usize = 32;
+
+fn chrono_duration(duration: Duration) -> chrono::Duration {
+    chrono::Duration::from_std(duration).unwrap_or(chrono::Duration::MAX)
+}
 /// The largest JWKS or discovery document accepted.
 const MAX_JWKS_DOCUMENT_BYTES: usize = 256 * 1024;
 
@@ -72,6 +76,37 @@ pub struct Settings {
     pub metrics: MetricsSettings,
     /// Leaked keys.
     pub leaks: LeakSettings,
+    /// Webhook deliveries.
+    pub webhooks: WebhookSettings,
+}
+
+/// `[webhooks]`
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookSettings {
+    /// Accept `http` URLs (only `https` otherwise).
+    pub allow_http: bool,
+    /// Deliver to private, loopback and link-local addresses.
+    pub allow_private_targets: bool,
+    /// The most webhooks one organisation may have.
+    pub max_per_org: u32,
+    /// One attempt's timeout (`timeout_seconds`).
+    #[serde(rename = "timeout_seconds", deserialize_with = "values::positive_seconds")]
+    pub timeout: Duration,
+    /// Attempts before a delivery is marked failed.
+    pub max_attempts: u32,
+    /// The first retry's delay (`backoff_base_seconds`).
+    #[serde(rename = "backoff_base_seconds", deserialize_with = "values::positive_seconds")]
+    pub backoff_base: Duration,
+    /// The longest delay between attempts (`backoff_cap_seconds`).
+    #[serde(rename = "backoff_cap_seconds", deserialize_with = "values::positive_seconds")]
+    pub backoff_cap: Duration,
+    /// How often each process looks for due deliveries (`poll_interval_ms`).
+    #[serde(rename = "poll_interval_ms", deserialize_with = "values::positive_millis")]
+    pub poll_interval: Duration,
+    /// How long a rotated-out signing secret keeps signing (`secret_overlap_hours`).
+    #[serde(rename = "secret_overlap_hours", deserialize_with = "values::hours")]
+    pub secret_overlap: Duration,
 }
 
 /// `[leaks]`
@@ -493,6 +528,18 @@ impl Settings {
         if self.server.body_limit_bytes == 0 {
             return Err(invalid("server.body_limit_bytes", "must be greater than 0"));
         }
+        if self.webhooks.max_attempts == 0 {
+            return Err(invalid("webhooks.max_attempts", "must be greater than 0"));
+        }
+        if self.webhooks.max_per_org == 0 {
+            return Err(invalid("webhooks.max_per_org", "must be greater than 0"));
+        }
+        if self.webhooks.backoff_cap < self.webhooks.backoff_base {
+            return Err(invalid(
+                "webhooks.backoff_cap_seconds",
+                "must be at least webhooks.backoff_base_seconds",
+            ));
+        }
         if self.leaks.github_body_limit_bytes == 0 {
             return Err(invalid("leaks.github_body_limit_bytes", "must be greater than 0"));
         }
@@ -526,6 +573,27 @@ impl Settings {
     /// Whether the shipped development secret is in use (logged loudly at start).
     pub fn uses_development_secret(&self) -> bool {
         matches!(&self.auth.mode, AuthMode::Hs256(config) if config.secret.expose_secret() == DEVELOPMENT_SECRET)
+    }
+
+    /// `[webhooks]` as the management policy.
+    pub fn webhook_policy(&self) -> keymint_application::WebhookPolicy {
+        keymint_application::WebhookPolicy {
+            allow_http: self.webhooks.allow_http,
+            max_per_org: self.webhooks.max_per_org,
+            secret_overlap: chrono_duration(self.webhooks.secret_overlap),
+        }
+    }
+
+    /// `[webhooks]` as the delivery policy. The lease outlasts an attempt twice
+    /// over plus a margin for recording it, so only a process that died (or
+    /// stalled for that long) loses its claim.
+    pub fn delivery_policy(&self) -> keymint_application::DeliveryPolicy {
+        keymint_application::DeliveryPolicy {
+            max_attempts: self.webhooks.max_attempts,
+            backoff_base: chrono_duration(self.webhooks.backoff_base),
+            backoff_cap: chrono_duration(self.webhooks.backoff_cap),
+            lease: chrono_duration(self.webhooks.timeout) * 2 + chrono::Duration::seconds(5),
+        }
     }
 
     /// `[keys]` as the key policy.

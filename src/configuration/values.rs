@@ -27,6 +27,23 @@ pub(super) fn positive_seconds<'de, D: Deserializer<'de>>(d: D) -> Result<Durati
     }
 }
 
+/// A whole number of milliseconds, at least one.
+pub(super) fn positive_millis<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    match u64::deserialize(d)? {
+        0 => Err(D::Error::custom("must be greater than 0")),
+        n => Ok(Duration::from_millis(n)),
+    }
+}
+
+/// A whole number of hours.
+pub(super) fn hours<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    let hours = u64::deserialize(d)?;
+    if hours > 24 * 365 {
+        return Err(D::Error::custom("must be at most 8760 (a year)"));
+    }
+    Ok(Duration::from_secs(hours * 3600))
+}
+
 /// `127.0.0.1:8080`, `[::1]:8080`, `0.0.0.0:0`.
 pub(super) fn socket_address<'de, D: Deserializer<'de>>(d: D) -> Result<SocketAddr, D::Error> {
     let text = String::deserialize(d)?;

@@ -26,3 +26,4 @@ mod sqlite_storage;
 mod usage_limits;
 mod validation;
 mod verification;
+mod webhooks;

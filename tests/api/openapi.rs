@@ -27,6 +27,14 @@ fn served_routes() -> BTreeSet<(String, String)> {
             ("get", format!("{base}/{{key_id}}/events")),
             ("post", format!("{base}/revoke-leaked")),
             ("post", format!("/api/{version}/secret-scanning/github")),
+            ("post", format!("/api/{version}/webhooks")),
+            ("get", format!("/api/{version}/webhooks")),
+            ("get", format!("/api/{version}/webhooks/{{webhook_id}}")),
+            ("patch", format!("/api/{version}/webhooks/{{webhook_id}}")),
+            ("delete", format!("/api/{version}/webhooks/{{webhook_id}}")),
+            ("post", format!("/api/{version}/webhooks/{{webhook_id}}/rotate-secret")),
+            ("get", format!("/api/{version}/webhooks/{{webhook_id}}/deliveries")),
+            ("post", format!("/api/{version}/webhooks/{{webhook_id}}/deliveries/{{delivery_id}}/retry")),
         ] {
             routes.insert((method.to_owned(), path));
         }
@@ -68,7 +76,10 @@ async fn the_document_is_openapi_3_1_and_names_exactly_the_served_routes() {
 
     // And each documented route really is routed: neither a 405 nor the unknown-path 404.
     for (method, path) in documented_routes(&doc) {
-        let concrete = path.replace("{key_id}", &Uuid::new_v4().to_string());
+        let concrete = path
+            .replace("{key_id}", &Uuid::new_v4().to_string())
+            .replace("{webhook_id}", &Uuid::new_v4().to_string())
+            .replace("{delivery_id}", &Uuid::new_v4().to_string());
         let method = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
         let body = (method == Method::POST || method == Method::PATCH).then(|| json!({"name": "probe"}));
         let response = app.call(method.clone(), &concrete, body.as_ref()).await;

@@ -116,6 +116,13 @@ pub fn test_settings(backend: Backend, dir: &TempDir) -> figment::Figment {
         .merge(("hashing.memory_kib", super::CHEAP_ARGON2.memory_kib))
         .merge(("hashing.iterations", super::CHEAP_ARGON2.iterations))
         .merge(("log.level", "warn"))
+        // Tests deliver webhooks to receivers on 127.0.0.1, over http, and
+        // retry within a second or two.
+        .merge(("webhooks.allow_http", true))
+        .merge(("webhooks.allow_private_targets", true))
+        .merge(("webhooks.poll_interval_ms", 50))
+        .merge(("webhooks.backoff_base_seconds", 1))
+        .merge(("webhooks.backoff_cap_seconds", 2))
 }
 
 pub async fn spawn_app(backend: Backend) -> TestApp {

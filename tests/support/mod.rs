@@ -9,6 +9,7 @@
 
 mod app;
 mod in_process;
+pub mod receiver;
 pub mod stdout;
 
 pub use app::*;

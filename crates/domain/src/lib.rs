@@ -44,6 +44,7 @@ mod permission;
 mod ratelimit;
 mod subject;
 mod text;
+mod webhook;
 
 pub use api_key::{
     check_expiry, ApiKey, ApiKeyParts, Credential, ExpiryError, NewApiKey, PreviousCredential, RotateError, SecretHash,
@@ -76,3 +77,7 @@ pub use ratelimit::{
 };
 pub use subject::{Subject, SubjectError, MAX_SUBJECT_CHARS};
 pub use text::{is_bidi_control, is_blank, is_invisible};
+pub use webhook::{
+    retry_delay, EventType, EventTypes, NoEventTypes, UnknownEventType, Webhook, WebhookSecret, WebhookSecretError,
+    WebhookUrl, WebhookUrlError, MAX_WEBHOOK_URL_CHARS,
+};

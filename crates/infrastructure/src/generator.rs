@@ -1,5 +1,5 @@
 use keymint_application::KeyGenerator;
-use keymint_domain::{Environment, KeyFormat, KeyId, KeyMaterial, PublicKey};
+use keymint_domain::{Environment, KeyFormat, KeyId, KeyMaterial, PublicKey, WebhookSecret};
 use rand_core::OsRng;
 use uuid::Uuid;
 
@@ -33,5 +33,9 @@ impl KeyGenerator for OsKeyGenerator {
 
     fn rotation(&self, public_key: PublicKey, environment: Environment) -> KeyMaterial {
         self.format.rotate(public_key, environment, &mut OsRng)
+    }
+
+    fn webhook_secret(&self) -> WebhookSecret {
+        WebhookSecret::generate(&mut OsRng)
     }
 }

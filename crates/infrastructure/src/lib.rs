@@ -17,6 +17,7 @@ mod organizations;
 mod remote_keys;
 pub mod sql;
 mod usage;
+mod webhook_sender;
 
 pub use cache::{CacheStats, ShardedVerificationCache};
 pub use clock::{unix_now, SystemClock};
@@ -30,3 +31,4 @@ pub use memory::InMemoryApiKeyRepository;
 pub use meter::{BatchingMeter, MeterStats};
 pub use organizations::{InMemoryOrganizationDirectory, SqlOrganizationDirectory};
 pub use usage::{CoalescingUsageTracker, UsageStats};
+pub use webhook_sender::{is_public_address, HttpWebhookSender, MAX_RESPONSE_BYTES};

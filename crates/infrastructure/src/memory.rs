@@ -1,13 +1,19 @@
 use std::collections::HashMap;
-use std::sync::{PoisonError, RwLock};
+use std::sync::{Arc, PoisonError, RwLock};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use keymint_application::{
-    CreditChange, CreditChangeOutcome, EventQuery, Idempotency, KeyLookup, KeyQuery, KeyStore, RepositoryError,
-    StorageHealth, UsageLedger, UsageSink,
+    event_payload, AfterAttempt, Attempt, CreditChange, CreditChangeOutcome, Delivery, DeliveryQueue, DeliveryStatus,
+    DueDelivery, EventQuery, Idempotency, KeyLookup, KeyQuery, KeyStore, RepositoryError, StorageHealth, UsageLedger,
+    UsageSink, WebhookStore, WebhookStoreError,
 };
-use keymint_domain::{ApiKey, AuditEvent, Credits, Demand, KeyId, Ledger, LookupId, OrgId, Outcome, WindowCount};
+use keymint_domain::{
+    ApiKey, AuditEvent, Credits, Demand, EventType, KeyId, Ledger, LookupId, OrgId, Outcome, Webhook, WebhookSecret,
+    WindowCount,
+};
+use tokio::sync::Notify;
+use uuid::Uuid;
 
 /// Keys held in the process's memory: for tests and demos (`database.url =
 /// "memory:"`). It keeps the same uniqueness, scoping, limit and revision rules as
@@ -15,6 +21,7 @@ use keymint_domain::{ApiKey, AuditEvent, Credits, Demand, KeyId, Ledger, LookupI
 #[derive(Debug, Default)]
 pub struct InMemoryApiKeyRepository {
     state: RwLock<State>,
+    queued: Arc<Notify>,
 }
 
 #[derive(Debug, Default)]
@@ -25,9 +32,71 @@ struct State {
     /// By organisation and idempotency key: the request's fingerprint, the
     /// credits it left, and when.
     answers: HashMap<(OrgId, String), (String, Credits, DateTime<Utc>)>,
+    webhooks: Vec<StoredWebhook>,
+    /// In `seq` order.
+    deliveries: Vec<StoredDelivery>,
+    next_seq: i64,
+}
+
+#[derive(Debug)]
+struct StoredWebhook {
+    webhook: Webhook,
+    secret: WebhookSecret,
+    previous: Option<(WebhookSecret, DateTime<Utc>)>,
+}
+
+#[derive(Debug)]
+struct StoredDelivery {
+    delivery: Delivery,
+    org_id: OrgId,
+    payload: String,
+    locked_until: Option<DateTime<Utc>>,
 }
 
 impl State {
+    /// Records `event` and queues its deliveries about `key`, under the same
+    /// lock: both or neither, like the SQL adapter's transaction. Returns how
+    /// many were queued.
+    fn record(&mut self, event: &AuditEvent, key: &ApiKey) -> usize {
+        self.events.push(event.clone());
+        self.enqueue(EventType::of_action(event.action), key, event.occurred_at)
+    }
+
+    fn enqueue(&mut self, event_type: EventType, key: &ApiKey, at: DateTime<Utc>) -> usize {
+        let subscribed: Vec<Uuid> = self
+            .webhooks
+            .iter()
+            .filter(|w| {
+                w.webhook.org_id == key.org_id() && w.webhook.enabled && w.webhook.event_types.contains(event_type)
+            })
+            .map(|w| w.webhook.id)
+            .collect();
+        if subscribed.is_empty() {
+            return 0;
+        }
+        let payload = event_payload(event_type, key, at);
+        for webhook_id in &subscribed {
+            self.next_seq += 1;
+            self.deliveries.push(StoredDelivery {
+                delivery: Delivery {
+                    id: Uuid::now_v7(),
+                    seq: self.next_seq,
+                    webhook_id: *webhook_id,
+                    key_id: key.id(),
+                    event_type,
+                    status: DeliveryStatus::Pending,
+                    created_at: at,
+                    next_attempt_at: Some(at),
+                    attempts: Vec::new(),
+                },
+                org_id: key.org_id(),
+                payload: payload.clone(),
+                locked_until: None,
+            });
+        }
+        subscribed.len()
+    }
+
     /// Whether `candidate`'s id, public key or any lookup id clashes with another key.
     fn clashes(&self, candidate: &ApiKey) -> bool {
         let lookups = |key: &ApiKey| {
@@ -54,6 +123,18 @@ impl InMemoryApiKeyRepository {
     fn read(&self) -> std::sync::RwLockReadGuard<'_, State> {
         self.state.read().unwrap_or_else(PoisonError::into_inner)
     }
+
+    /// Signalled when deliveries were queued, so the dispatcher sends them at
+    /// once instead of at its next poll.
+    pub fn deliveries_queued(&self) -> Arc<Notify> {
+        self.queued.clone()
+    }
+
+    fn queued_some(&self, queued: usize) {
+        if queued > 0 {
+            self.queued.notify_one();
+        }
+    }
 }
 
 #[async_trait]
@@ -78,7 +159,9 @@ impl KeyStore for InMemoryApiKeyRepository {
             return Err(RepositoryError::LimitReached);
         }
         state.keys.insert(key.id(), key.clone());
-        state.events.push(event.clone());
+        let queued = state.record(event, key);
+        drop(state);
+        self.queued_some(queued);
         Ok(())
     }
 
@@ -129,8 +212,11 @@ impl KeyStore for InMemoryApiKeyRepository {
         if !event.fields.iter().any(|field| field == "credits") {
             parts.credits = credits;
         }
-        state.keys.insert(key.id(), ApiKey::restore(parts));
-        state.events.push(event.clone());
+        let stored = ApiKey::restore(parts);
+        state.keys.insert(key.id(), stored.clone());
+        let queued = state.record(event, &stored);
+        drop(state);
+        self.queued_some(queued);
         Ok(())
     }
 
@@ -139,9 +225,14 @@ impl KeyStore for InMemoryApiKeyRepository {
         if state.keys.get(&id).is_none_or(|key| key.org_id() != org_id) {
             return Ok(false);
         }
-        state.keys.remove(&id);
+        let removed = state.keys.remove(&id);
         state.windows.remove(&id);
-        state.events.push(event.clone());
+        let queued = match removed {
+            Some(key) => state.record(event, &key),
+            None => 0,
+        };
+        drop(state);
+        self.queued_some(queued);
         Ok(true)
     }
 
@@ -261,14 +352,226 @@ impl UsageLedger for InMemoryApiKeyRepository {
         };
         let mut parts = key.parts().clone();
         parts.credits = Some(after);
-        state.keys.insert(id, ApiKey::restore(parts));
-        state.events.push(event.clone());
+        let stored = ApiKey::restore(parts);
+        state.keys.insert(id, stored.clone());
+        let queued = state.record(event, &stored);
         if let Some(idempotency) = idempotency {
             state.answers.insert(
                 (org_id, idempotency.key.clone()),
                 (idempotency.fingerprint.clone(), after, now),
             );
         }
+        drop(state);
+        self.queued_some(queued);
         Ok(CreditChangeOutcome::Applied(after))
+    }
+}
+
+#[async_trait]
+impl WebhookStore for InMemoryApiKeyRepository {
+    async fn insert_webhook(
+        &self,
+        webhook: &Webhook,
+        secret: &WebhookSecret,
+        max_per_org: u32,
+    ) -> Result<(), WebhookStoreError> {
+        let mut state = self.write();
+        let count = state
+            .webhooks
+            .iter()
+            .filter(|w| w.webhook.org_id == webhook.org_id)
+            .count();
+        if count >= usize::try_from(max_per_org).unwrap_or(usize::MAX) {
+            return Err(WebhookStoreError::LimitReached);
+        }
+        state.webhooks.push(StoredWebhook {
+            webhook: webhook.clone(),
+            secret: secret.clone(),
+            previous: None,
+        });
+        Ok(())
+    }
+
+    async fn webhooks(&self, org_id: OrgId) -> Result<Vec<Webhook>, RepositoryError> {
+        let state = self.read();
+        let mut found: Vec<Webhook> = state
+            .webhooks
+            .iter()
+            .filter(|w| w.webhook.org_id == org_id)
+            .map(|w| w.webhook.clone())
+            .collect();
+        found.sort_by_key(|w| (w.created_at, w.id));
+        Ok(found)
+    }
+
+    async fn webhook(&self, org_id: OrgId, id: Uuid) -> Result<Option<Webhook>, RepositoryError> {
+        let state = self.read();
+        Ok(state
+            .webhooks
+            .iter()
+            .find(|w| w.webhook.id == id && w.webhook.org_id == org_id)
+            .map(|w| w.webhook.clone()))
+    }
+
+    async fn update_webhook(&self, webhook: &Webhook) -> Result<bool, RepositoryError> {
+        let mut state = self.write();
+        let Some(stored) = state
+            .webhooks
+            .iter_mut()
+            .find(|w| w.webhook.id == webhook.id && w.webhook.org_id == webhook.org_id)
+        else {
+            return Ok(false);
+        };
+        stored.webhook.url = webhook.url.clone();
+        stored.webhook.event_types = webhook.event_types.clone();
+        stored.webhook.enabled = webhook.enabled;
+        stored.webhook.updated_at = webhook.updated_at;
+        Ok(true)
+    }
+
+    async fn rotate_secret(
+        &self,
+        org_id: OrgId,
+        id: Uuid,
+        secret: &WebhookSecret,
+        previous_until: DateTime<Utc>,
+    ) -> Result<bool, RepositoryError> {
+        let mut state = self.write();
+        let Some(stored) = state
+            .webhooks
+            .iter_mut()
+            .find(|w| w.webhook.id == id && w.webhook.org_id == org_id)
+        else {
+            return Ok(false);
+        };
+        let previous = std::mem::replace(&mut stored.secret, secret.clone());
+        stored.previous = Some((previous, previous_until));
+        Ok(true)
+    }
+
+    async fn delete_webhook(&self, org_id: OrgId, id: Uuid) -> Result<bool, RepositoryError> {
+        let mut state = self.write();
+        let before = state.webhooks.len();
+        state
+            .webhooks
+            .retain(|w| !(w.webhook.id == id && w.webhook.org_id == org_id));
+        if state.webhooks.len() == before {
+            return Ok(false);
+        }
+        state.deliveries.retain(|d| d.delivery.webhook_id != id);
+        Ok(true)
+    }
+
+    async fn deliveries(
+        &self,
+        org_id: OrgId,
+        webhook_id: Uuid,
+        before: Option<i64>,
+        limit: usize,
+    ) -> Result<Vec<Delivery>, RepositoryError> {
+        let state = self.read();
+        Ok(state
+            .deliveries
+            .iter()
+            .rev()
+            .filter(|d| d.org_id == org_id && d.delivery.webhook_id == webhook_id)
+            .filter(|d| before.is_none_or(|before| d.delivery.seq < before))
+            .take(limit)
+            .map(|d| d.delivery.clone())
+            .collect())
+    }
+
+    async fn retry_delivery(
+        &self,
+        org_id: OrgId,
+        webhook_id: Uuid,
+        delivery_id: Uuid,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Delivery>, RepositoryError> {
+        let mut state = self.write();
+        let Some(stored) = state
+            .deliveries
+            .iter_mut()
+            .find(|d| d.org_id == org_id && d.delivery.webhook_id == webhook_id && d.delivery.id == delivery_id)
+        else {
+            return Ok(None);
+        };
+        stored.delivery.status = DeliveryStatus::Pending;
+        stored.delivery.next_attempt_at = Some(now);
+        let delivery = stored.delivery.clone();
+        drop(state);
+        self.queued_some(1);
+        Ok(Some(delivery))
+    }
+}
+
+#[async_trait]
+impl DeliveryQueue for InMemoryApiKeyRepository {
+    async fn claim(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<DueDelivery>, RepositoryError> {
+        let mut state = self.write();
+        let State {
+            deliveries, webhooks, ..
+        } = &mut *state;
+        let mut due = Vec::new();
+        // Pending deliveries per (webhook, key) seen so far, in seq order: only
+        // the first of each may go, so each key's events arrive in order.
+        let mut blocked: Vec<(Uuid, KeyId)> = Vec::new();
+        for stored in deliveries.iter_mut() {
+            if due.len() == limit {
+                break;
+            }
+            let delivery = &stored.delivery;
+            if delivery.status != DeliveryStatus::Pending {
+                continue;
+            }
+            let lane = (delivery.webhook_id, delivery.key_id);
+            if blocked.contains(&lane) {
+                continue;
+            }
+            blocked.push(lane);
+            let ready = delivery.next_attempt_at.is_some_and(|at| at <= now)
+                && stored.locked_until.is_none_or(|until| until <= now);
+            let Some(webhook) = webhooks.iter().find(|w| w.webhook.id == delivery.webhook_id) else {
+                continue;
+            };
+            if !ready {
+                continue;
+            }
+            stored.locked_until = Some(lease_until);
+            let mut secrets = vec![webhook.secret.clone()];
+            if let Some((previous, until)) = &webhook.previous {
+                if *until > now {
+                    secrets.push(previous.clone());
+                }
+            }
+            due.push(DueDelivery {
+                id: delivery.id,
+                url: webhook.webhook.url.clone(),
+                secrets,
+                payload: stored.payload.clone(),
+                attempts: u32::try_from(delivery.attempts.len()).unwrap_or(u32::MAX),
+            });
+        }
+        Ok(due)
+    }
+
+    async fn record(&self, delivery_id: Uuid, attempt: &Attempt, next: AfterAttempt) -> Result<(), RepositoryError> {
+        let mut state = self.write();
+        let Some(stored) = state.deliveries.iter_mut().find(|d| d.delivery.id == delivery_id) else {
+            return Ok(());
+        };
+        stored.delivery.attempts.push(attempt.clone());
+        stored.locked_until = None;
+        (stored.delivery.status, stored.delivery.next_attempt_at) = match next {
+            AfterAttempt::Delivered => (DeliveryStatus::Delivered, None),
+            AfterAttempt::RetryAt(at) => (DeliveryStatus::Pending, Some(at)),
+            AfterAttempt::Failed => (DeliveryStatus::Failed, None),
+        };
+        Ok(())
     }
 }

@@ -7,7 +7,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use keymint_application::{
     AuthError, ChangeCreditsError, CreateApiKeyError, CreditChangeRefusal, KeyError, LeakError, MissingPermission,
-    ReportSignatureError, RotateApiKeyError, VerifyApiKeyError,
+    ReportSignatureError, RotateApiKeyError, VerifyApiKeyError, WebhookError,
 };
 use keymint_domain::{ExpiryError, RotateError, MAX_GRACE_PERIOD_SECONDS};
 use serde::Serialize;
@@ -67,6 +67,9 @@ pub enum ApiError {
     /// gets the same answer, so existence is never leaked).
     #[error("API key not found")]
     KeyNotFound,
+    /// 404: no such webhook (or delivery) in the caller's organisation.
+    #[error("webhook not found")]
+    WebhookNotFound,
     /// 409: the request conflicts with the key's state or a limit.
     #[error("{detail}")]
     Conflict {
@@ -161,7 +164,7 @@ impl ApiError {
             | Self::UsageRefused { code, .. } => code,
             Self::RateLimited => "rate_limited",
             Self::BadSignature { .. } => "invalid_signature",
-            Self::NotFound | Self::KeyNotFound => "not_found",
+            Self::NotFound | Self::KeyNotFound | Self::WebhookNotFound => "not_found",
             Self::Conflict { code, .. } => code,
             Self::MethodNotAllowed => "method_not_allowed",
             Self::PayloadTooLarge { .. } => "payload_too_large",
@@ -183,6 +186,7 @@ impl ApiError {
             Self::BadSignature { detail } => (*detail).to_owned(),
             Self::NotFound => "Not Found".to_owned(),
             Self::KeyNotFound => "API key not found".to_owned(),
+            Self::WebhookNotFound => "Webhook not found".to_owned(),
             Self::Conflict { detail, .. } => detail.clone(),
             Self::MethodNotAllowed => "Method Not Allowed".to_owned(),
             Self::PayloadTooLarge { limit } => format!("Request body is larger than {limit} bytes"),
@@ -213,7 +217,7 @@ impl ResponseError for ApiError {
             | Self::BadSignature { .. } => StatusCode::UNAUTHORIZED,
             Self::RateLimited | Self::UsageRefused { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Forbidden { .. } => StatusCode::FORBIDDEN,
-            Self::NotFound | Self::KeyNotFound => StatusCode::NOT_FOUND,
+            Self::NotFound | Self::KeyNotFound | Self::WebhookNotFound => StatusCode::NOT_FOUND,
             Self::Conflict { .. } => StatusCode::CONFLICT,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
@@ -403,6 +407,26 @@ impl From<VerifyApiKeyError> for ApiError {
                 "value_error",
                 format!("The key has no rate limit named '{name}'"),
             )]),
+        }
+    }
+}
+
+impl From<WebhookError> for ApiError {
+    fn from(err: WebhookError) -> Self {
+        match err {
+            WebhookError::Forbidden(missing) => missing.into(),
+            WebhookError::NotFound => ApiError::WebhookNotFound,
+            WebhookError::InvalidUrl(reason) => ApiError::Validation(vec![FieldError::new(
+                &["body", "url"],
+                "value_error",
+                reason.to_string(),
+            )]),
+            WebhookError::LimitReached { max } => ApiError::Conflict {
+                code: "webhook_limit_reached",
+                detail: format!("The organization already has {max} webhooks"),
+            },
+            WebhookError::StorageUnavailable(cause) => ApiError::storage_unavailable(cause),
+            WebhookError::Unexpected(cause) => ApiError::Internal(cause),
         }
     }
 }

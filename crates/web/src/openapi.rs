@@ -6,7 +6,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{OpenApi as Document, RefOr};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{api_keys, health, leaks, verify};
+use crate::routes::{api_keys, health, leaks, verify, webhooks};
 
 struct BearerAuth;
 
@@ -34,7 +34,9 @@ struct ClosedRequestBodies;
 
 /// Each request body schema (and object inside one), and the fewest
 /// properties it needs.
-const REQUEST_BODIES: [(&str, usize); 11] = [
+const REQUEST_BODIES: [(&str, usize); 13] = [
+    ("CreateWebhookRequest", 1),
+    ("UpdateWebhookRequest", 1),
     ("RevokeLeakedRequest", 1),
     ("CreateApiKeyRequest", 1),
     ("UpdateApiKeyRequest", 1),
@@ -85,12 +87,21 @@ impl Modify for ClosedRequestBodies {
         leaks::secret_patterns,
         leaks::revoke_leaked,
         leaks::github,
+        webhooks::create,
+        webhooks::list,
+        webhooks::get,
+        webhooks::update,
+        webhooks::delete,
+        webhooks::rotate_secret,
+        webhooks::deliveries,
+        webhooks::retry,
     ),
     modifiers(&BearerAuth, &ClosedRequestBodies),
     tags(
         (name = "api-keys", description = "Create and manage API keys"),
         (name = "verification", description = "Check keys presented by callers"),
         (name = "health", description = "Liveness and readiness probes"),
+        (name = "webhooks", description = "Key events delivered to your endpoints, signed (Standard Webhooks)"),
         (name = "leaks", description = "Leaked keys: patterns for scanners, reports from them and from key holders"),
     )
 )]

@@ -10,7 +10,7 @@ use utoipa_swagger_ui::SwaggerUi;
 
 use crate::logging::RequestSpan;
 use crate::metrics::{self, MetricsRegistry};
-use crate::routes::{api_keys, health, leaks, method_not_allowed, not_found, verify};
+use crate::routes::{api_keys, health, leaks, method_not_allowed, not_found, verify, webhooks};
 use crate::{AppState, BodyLimit, BodyTimeout};
 
 /// How the HTTP server runs.
@@ -127,6 +127,39 @@ pub fn configure_with(cfg: &mut web::ServiceConfig, body_limit: BodyLimit, scann
                 .app_data(body_limit)
                 .route(get_or_head().to(api_keys::events))
                 .default_service(web::to(|| async { method_not_allowed("GET, HEAD") })),
+        );
+        let hooks = format!("/api/{version}/webhooks");
+        cfg.service(
+            web::resource(both(&hooks))
+                .app_data(body_limit)
+                .route(web::post().to(webhooks::create))
+                .route(get_or_head().to(webhooks::list))
+                .default_service(web::to(|| async { method_not_allowed("GET, HEAD, POST") })),
+        )
+        .service(
+            web::resource(both(&format!("{hooks}/{{webhook_id}}")))
+                .app_data(body_limit)
+                .route(get_or_head().to(webhooks::get))
+                .route(web::patch().to(webhooks::update))
+                .route(web::delete().to(webhooks::delete))
+                .default_service(web::to(|| async { method_not_allowed("GET, HEAD, PATCH, DELETE") })),
+        )
+        .service(
+            web::resource(both(&format!("{hooks}/{{webhook_id}}/rotate-secret")))
+                .route(web::post().to(webhooks::rotate_secret))
+                .default_service(web::to(|| async { method_not_allowed("POST") })),
+        )
+        .service(
+            web::resource(both(&format!("{hooks}/{{webhook_id}}/deliveries")))
+                .route(get_or_head().to(webhooks::deliveries))
+                .default_service(web::to(|| async { method_not_allowed("GET, HEAD") })),
+        )
+        .service(
+            web::resource(both(&format!(
+                "{hooks}/{{webhook_id}}/deliveries/{{delivery_id}}/retry"
+            )))
+            .route(web::post().to(webhooks::retry))
+            .default_service(web::to(|| async { method_not_allowed("POST") })),
         );
     }
     cfg.service(

@@ -1,6 +1,8 @@
 use std::sync::Arc;
 
-use keymint_application::{ApiKeys, Authenticate, ReportLeaks, ReportSignatures, StorageHealth, VerifyApiKey};
+use keymint_application::{
+    ApiKeys, Authenticate, ReportLeaks, ReportSignatures, StorageHealth, VerifyApiKey, Webhooks,
+};
 use keymint_domain::Environment;
 
 use crate::HttpMetrics;
@@ -14,6 +16,8 @@ pub struct AppState {
     pub authenticate: Authenticate,
     /// Verifies presented API keys.
     pub verify: VerifyApiKey,
+    /// Every webhook operation.
+    pub webhooks: Webhooks,
     /// Acts on reports of leaked keys.
     pub leaks: ReportLeaks,
     /// Checks the signatures of GitHub's secret-scanning alerts.

@@ -124,6 +124,20 @@ impl ObjectReader {
         }
     }
 
+    /// A boolean field that may be absent or `null`. `None` means it was not a
+    /// boolean.
+    pub(crate) fn optional_bool(&mut self, field: &str) -> Option<Optional<bool>> {
+        match self.fields.remove(field) {
+            None => Some(Optional::Absent),
+            Some(Value::Null) => Some(Optional::Null),
+            Some(Value::Bool(flag)) => Some(Optional::Value(flag)),
+            Some(_) => {
+                self.error(field, "bool_type", "Input should be a valid boolean");
+                None
+            }
+        }
+    }
+
     /// Whether the body names `field` (read or not yet).
     pub(crate) fn has(&self, field: &str) -> bool {
         self.fields.contains_key(field)

@@ -8,8 +8,9 @@ use std::sync::Arc;
 use actix_web::{test, web, App};
 use keymint_application::{
     ApiKeys, AuthError, Authenticate, KeyPolicy, LeakAction, MockClock, MockKeyGenerator, MockKeyLookup, MockKeyStore,
-    MockReportSignatures, MockSecretHasher, MockStorageHealth, MockTokenVerifier, NoFailureLimiter, NoUsageTracker,
-    NoVerificationCache, ReportLeaks, ReportSignatureError, RepositoryError, VerifiedToken, VerifyApiKey,
+    MockReportSignatures, MockSecretHasher, MockStorageHealth, MockTokenVerifier, MockWebhookStore, NoFailureLimiter,
+    NoUsageTracker, NoVerificationCache, ReportLeaks, ReportSignatureError, RepositoryError, VerifiedToken,
+    VerifyApiKey, WebhookPolicy, Webhooks,
 };
 use keymint_domain::{Environment, KeyId, KeyMaterial, SecretHash};
 use keymint_web::{configure, AppState, BodyLimit};
@@ -81,7 +82,15 @@ fn state_of(
         Arc::new(NoFailureLimiter),
         Arc::new(NoUsageTracker),
     );
+    let mut webhook_clock = MockClock::new();
+    webhook_clock.expect_now().returning(chrono::Utc::now);
     AppState {
+        webhooks: Webhooks::new(
+            Arc::new(MockWebhookStore::new()),
+            Arc::new(MockKeyGenerator::new()),
+            Arc::new(webhook_clock),
+            WebhookPolicy::default(),
+        ),
         leaks: ReportLeaks::new(verify.clone(), api_keys.clone(), LeakAction::Revoke),
         report_signatures: Arc::new(signatures),
         api_keys,

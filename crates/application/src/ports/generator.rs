@@ -1,4 +1,4 @@
-use keymint_domain::{Environment, KeyId, KeyMaterial, PublicKey};
+use keymint_domain::{Environment, KeyId, KeyMaterial, PublicKey, WebhookSecret};
 use uuid::Uuid;
 
 /// Where new ids and key material come from.
@@ -18,4 +18,7 @@ pub trait KeyGenerator: Send + Sync {
 
     /// A new private key for an existing public key (a rotation).
     fn rotation(&self, public_key: PublicKey, environment: Environment) -> KeyMaterial;
+
+    /// A new webhook signing secret.
+    fn webhook_secret(&self) -> WebhookSecret;
 }

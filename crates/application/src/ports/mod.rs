@@ -10,6 +10,7 @@ mod metering;
 mod repository;
 mod scanner;
 mod usage;
+mod webhooks;
 
 pub use auth::*;
 pub use cache::*;
@@ -21,3 +22,4 @@ pub use metering::*;
 pub use repository::*;
 pub use scanner::*;
 pub use usage::*;
+pub use webhooks::*;

@@ -155,6 +155,20 @@ pub trait StorageHealth: Send + Sync {
 
 /// A storage adapter that offers every capability above: what the wiring (and the
 /// repository contract tests) hand out, each use case taking only the part it uses.
-pub trait ApiKeyRepository: KeyStore + KeyLookup + UsageSink + StorageHealth + crate::UsageLedger {}
+pub trait ApiKeyRepository:
+    KeyStore + KeyLookup + UsageSink + StorageHealth + crate::UsageLedger + crate::WebhookStore + crate::DeliveryQueue
+{
+}
 
-impl<T: KeyStore + KeyLookup + UsageSink + StorageHealth + crate::UsageLedger + ?Sized> ApiKeyRepository for T {}
+impl<
+        T: KeyStore
+            + KeyLookup
+            + UsageSink
+            + StorageHealth
+            + crate::UsageLedger
+            + crate::WebhookStore
+            + crate::DeliveryQueue
+            + ?Sized,
+    > ApiKeyRepository for T
+{
+}

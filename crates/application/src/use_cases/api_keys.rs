@@ -37,7 +37,7 @@ impl Actor {
     /// Checks that the actor may do what `permission` covers. Every operation
     /// calls this first: reads need [`Permission::Read`], changes
     /// [`Permission::Write`].
-    fn authorize(&self, permission: Permission) -> Result<(), MissingPermission> {
+    pub(crate) fn authorize(&self, permission: Permission) -> Result<(), MissingPermission> {
         self.principal.authorize(permission)
     }
 }

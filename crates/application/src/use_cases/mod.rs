@@ -5,8 +5,10 @@ mod api_keys;
 mod authenticate;
 mod leaks;
 mod verify_api_key;
+mod webhooks;
 
 pub use api_keys::*;
 pub use authenticate::*;
 pub use leaks::*;
 pub use verify_api_key::*;
+pub use webhooks::*;

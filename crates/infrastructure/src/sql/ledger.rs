@@ -320,7 +320,8 @@ impl UsageLedger for SqlApiKeyRepository {
                 Err(other) => return Err(other),
             }
         }
-        txn.commit().await.map_err(|e| self.db().classify(e))?;
+        let queued = self.enqueue_stored(&txn, event).await?;
+        self.commit_queued(txn, queued).await?;
         Ok(CreditChangeOutcome::Applied(after))
     }
 }

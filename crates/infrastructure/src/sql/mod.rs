@@ -5,6 +5,7 @@ pub(crate) mod entity;
 mod ledger;
 mod listener;
 mod repository;
+mod webhooks;
 
 pub use connect::{connect, ConnectError, Database, DatabaseErrors, DatabaseOptions, DatabaseUrl, PoolStats};
 pub use listener::{spawn_change_listener, ListenerStats};

@@ -1,3 +1,4 @@
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use anyhow::{anyhow, Context};
@@ -11,30 +12,71 @@ use keymint_domain::{
 };
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    sqlx, ActiveValue, ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, DbErr, EntityTrait, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect, RuntimeErr, SqlErr, Statement, TransactionTrait,
+    sqlx, ActiveValue, ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, DatabaseTransaction, DbErr,
+    EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, RuntimeErr, SqlErr, Statement, TransactionTrait,
 };
+use tokio::sync::Notify;
 use uuid::Uuid;
 
 use super::entity::{api_key_events as events, api_keys as keys, key_rate_windows};
 use super::ledger::{credits_of, ratelimits_of, ratelimits_text, refill_text};
 use super::listener::change_payload;
+use super::webhooks;
 use super::Database;
 
 /// API keys and their audit trail in SQLite or PostgreSQL, through sea-orm.
 #[derive(Clone, Debug)]
 pub struct SqlApiKeyRepository {
     db: Database,
+    queued: Arc<Notify>,
 }
 
 impl SqlApiKeyRepository {
     /// A repository over an already migrated database.
     pub fn new(db: Database) -> Self {
-        Self { db }
+        Self {
+            db,
+            queued: Arc::new(Notify::new()),
+        }
     }
 
     pub(crate) fn db(&self) -> &Database {
         &self.db
+    }
+
+    /// Signalled when this process queued webhook deliveries, so its
+    /// dispatcher sends them at once instead of at its next poll.
+    pub fn deliveries_queued(&self) -> Arc<Notify> {
+        self.queued.clone()
+    }
+
+    /// Queues `event`'s deliveries in `txn`, about the key as stored in `txn`
+    /// now (after the change, so credits spent meanwhile are counted).
+    pub(crate) async fn enqueue_stored(
+        &self,
+        txn: &DatabaseTransaction,
+        event: &AuditEvent,
+    ) -> Result<usize, RepositoryError> {
+        let Some(row) = keys::Entity::find_by_id(event.key_id.as_uuid())
+            .one(txn)
+            .await
+            .map_err(|e| self.db.classify(e))?
+        else {
+            return Ok(0);
+        };
+        let key = from_row(row)?;
+        webhooks::enqueue(txn, event, &key)
+            .await
+            .map_err(|e| self.db.classify(e))
+    }
+
+    /// Commits `txn` and wakes the dispatcher if it queued deliveries.
+    pub(crate) async fn commit_queued(&self, txn: DatabaseTransaction, queued: usize) -> Result<(), RepositoryError> {
+        txn.commit().await.map_err(|e| self.db.classify(e))?;
+        if queued > 0 {
+            self.queued.notify_one();
+        }
+        Ok(())
     }
 }
 
@@ -305,7 +347,10 @@ impl KeyStore for SqlApiKeyRepository {
             txn.rollback().await.map_err(|e| self.db.classify(e))?;
             return Err(RepositoryError::LimitReached);
         }
-        txn.commit().await.map_err(|e| self.db.classify(e))
+        let queued = webhooks::enqueue(&txn, event, key)
+            .await
+            .map_err(|e| self.db.classify(e))?;
+        self.commit_queued(txn, queued).await
     }
 
     async fn find(&self, org_id: OrgId, id: KeyId) -> Result<Option<ApiKey>, RepositoryError> {
@@ -378,11 +423,20 @@ impl KeyStore for SqlApiKeyRepository {
             .exec_without_returning(&txn)
             .await
             .map_err(|e| self.db.classify(e))?;
-        txn.commit().await.map_err(|e| self.db.classify(e))
+        let queued = self.enqueue_stored(&txn, event).await?;
+        self.commit_queued(txn, queued).await
     }
 
     async fn delete(&self, org_id: OrgId, id: KeyId, event: &AuditEvent) -> Result<bool, RepositoryError> {
         let txn = self.db.write.begin().await.map_err(|e| self.db.classify(e))?;
+        // The key as it was: what a key.deleted delivery describes.
+        let before = keys::Entity::find_by_id(id.as_uuid())
+            .filter(keys::Column::OrgId.eq(org_id.as_uuid()))
+            .one(&txn)
+            .await
+            .map_err(|e| self.db.classify(e))?
+            .map(from_row)
+            .transpose()?;
         let deleted = keys::Entity::delete_many()
             .filter(keys::Column::Id.eq(id.as_uuid()))
             .filter(keys::Column::OrgId.eq(org_id.as_uuid()))
@@ -403,7 +457,13 @@ impl KeyStore for SqlApiKeyRepository {
             .exec_without_returning(&txn)
             .await
             .map_err(|e| self.db.classify(e))?;
-        txn.commit().await.map_err(|e| self.db.classify(e))?;
+        let queued = match &before {
+            Some(key) => webhooks::enqueue(&txn, event, key)
+                .await
+                .map_err(|e| self.db.classify(e))?,
+            None => 0,
+        };
+        self.commit_queued(txn, queued).await?;
         Ok(true)
     }
 

@@ -5,6 +5,7 @@ pub(crate) mod health;
 pub(crate) mod leaks;
 mod paging;
 pub(crate) mod verify;
+pub(crate) mod webhooks;
 
 use actix_web::http::header;
 use actix_web::HttpResponse;

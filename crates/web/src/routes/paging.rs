@@ -67,6 +67,24 @@ impl QueryReader {
         MAX_PAGE
     }
 
+    /// `cursor` as a sequence number (a page of deliveries), as a previous
+    /// page's `Link` header gives it.
+    pub(crate) fn sequence_cursor(&mut self) -> Option<i64> {
+        let raw = self.take("cursor")?;
+        let parsed = raw
+            .parse::<i64>()
+            .ok()
+            .filter(|n| *n > 0 && raw.bytes().all(|b| b.is_ascii_digit()));
+        if parsed.is_none() {
+            self.fail(
+                "cursor",
+                "value_error",
+                "Invalid cursor: pass the value from a Link header unchanged (a positive integer)",
+            );
+        }
+        parsed
+    }
+
     /// `cursor`: a position, as a previous page's `Link` header gives it.
     pub(crate) fn cursor(&mut self) -> Option<(DateTime<Utc>, Uuid)> {
         let raw = self.take("cursor")?;

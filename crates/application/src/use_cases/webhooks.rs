@@ -1,0 +1,383 @@
+//! Webhooks: an organisation's endpoints, managed here, and the dispatcher that
+//! delivers every key event to them, signed, at least once, in order per key.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, Utc};
+use keymint_domain::{
+    retry_delay, ApiKey, EventType, EventTypes, PermissionName, Webhook, WebhookSecret, WebhookUrl, WebhookUrlError,
+};
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+use crate::{
+    Actor, AfterAttempt, Clock, Delivery, DeliveryQueue, DueDelivery, KeyGenerator, MissingPermission, Page,
+    Permission, RepositoryError, WebhookSender, WebhookStore, WebhookStoreError,
+};
+
+/// The rules an operator configures for webhooks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WebhookPolicy {
+    /// Whether `http` URLs are accepted (only `https` otherwise).
+    pub allow_http: bool,
+    /// The most webhooks one organisation may have.
+    pub max_per_org: u32,
+    /// How long a rotated-out secret keeps signing alongside the new one.
+    pub secret_overlap: Duration,
+}
+
+impl Default for WebhookPolicy {
+    fn default() -> Self {
+        Self {
+            allow_http: false,
+            max_per_org: 20,
+            secret_overlap: Duration::hours(24),
+        }
+    }
+}
+
+/// What a new webhook is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewWebhook {
+    /// Where deliveries go, as given (checked against the policy).
+    pub url: String,
+    /// What it receives; every event type when `None`.
+    pub event_types: Option<EventTypes>,
+    /// Whether it receives events from now on.
+    pub enabled: bool,
+}
+
+/// A change to a webhook; `None` leaves a field as it is.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct WebhookPatch {
+    /// A new URL.
+    pub url: Option<String>,
+    /// New event types.
+    pub event_types: Option<EventTypes>,
+    /// Enabled or disabled.
+    pub enabled: Option<bool>,
+}
+
+/// Why a webhook operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum WebhookError {
+    /// The actor may not do this.
+    #[error(transparent)]
+    Forbidden(#[from] MissingPermission),
+    /// No such webhook (or delivery) in the caller's organisation.
+    #[error("no such webhook")]
+    NotFound,
+    /// The URL is refused.
+    #[error(transparent)]
+    InvalidUrl(WebhookUrlError),
+    /// The organisation already has the most webhooks it may.
+    #[error("the organisation already has {max} webhooks")]
+    LimitReached {
+        /// The configured maximum.
+        max: u32,
+    },
+    /// Storage is unreachable; nothing changed and retrying may succeed.
+    #[error("storage is unavailable")]
+    StorageUnavailable(#[source] anyhow::Error),
+    /// Anything else.
+    #[error(transparent)]
+    Unexpected(anyhow::Error),
+}
+
+impl From<RepositoryError> for WebhookError {
+    fn from(err: RepositoryError) -> Self {
+        match err {
+            RepositoryError::Unavailable(e) => WebhookError::StorageUnavailable(e),
+            other => WebhookError::Unexpected(other.into()),
+        }
+    }
+}
+
+/// A webhook with its signing secret, right after creation or rotation: the
+/// only moment the secret is shown.
+#[derive(Debug)]
+pub struct WebhookWithSecret {
+    /// The webhook.
+    pub webhook: Webhook,
+    /// Its signing secret.
+    pub secret: WebhookSecret,
+}
+
+/// Every operation on an organisation's webhooks.
+#[derive(Clone)]
+pub struct Webhooks {
+    store: Arc<dyn WebhookStore>,
+    generator: Arc<dyn KeyGenerator>,
+    clock: Arc<dyn Clock>,
+    policy: WebhookPolicy,
+}
+
+impl std::fmt::Debug for Webhooks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Webhooks")
+            .field("policy", &self.policy)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Webhooks {
+    /// Wires the use cases to their ports.
+    pub fn new(
+        store: Arc<dyn WebhookStore>,
+        generator: Arc<dyn KeyGenerator>,
+        clock: Arc<dyn Clock>,
+        policy: WebhookPolicy,
+    ) -> Self {
+        Self {
+            store,
+            generator,
+            clock,
+            policy,
+        }
+    }
+
+    fn url(&self, raw: &str) -> Result<WebhookUrl, WebhookError> {
+        WebhookUrl::parse(raw, self.policy.allow_http).map_err(WebhookError::InvalidUrl)
+    }
+
+    /// Creates a webhook; its secret is in the answer only.
+    pub async fn create(&self, actor: &Actor, new: NewWebhook) -> Result<WebhookWithSecret, WebhookError> {
+        actor.authorize(Permission::Write)?;
+        let url = self.url(&new.url)?;
+        let now = self.clock.now();
+        let webhook = Webhook {
+            id: self.generator.event_id(),
+            org_id: actor.org_id(),
+            url,
+            event_types: new.event_types.unwrap_or_else(EventTypes::all),
+            enabled: new.enabled,
+            created_at: now,
+            updated_at: now,
+        };
+        let secret = self.generator.webhook_secret();
+        match self
+            .store
+            .insert_webhook(&webhook, &secret, self.policy.max_per_org)
+            .await
+        {
+            Ok(()) => Ok(WebhookWithSecret { webhook, secret }),
+            Err(WebhookStoreError::LimitReached) => Err(WebhookError::LimitReached {
+                max: self.policy.max_per_org,
+            }),
+            Err(WebhookStoreError::Repository(err)) => Err(err.into()),
+        }
+    }
+
+    /// The organisation's webhooks, oldest first.
+    pub async fn list(&self, actor: &Actor) -> Result<Vec<Webhook>, WebhookError> {
+        actor.authorize(Permission::Read)?;
+        Ok(self.store.webhooks(actor.org_id()).await?)
+    }
+
+    /// One webhook.
+    pub async fn get(&self, actor: &Actor, id: Uuid) -> Result<Webhook, WebhookError> {
+        actor.authorize(Permission::Read)?;
+        self.store
+            .webhook(actor.org_id(), id)
+            .await?
+            .ok_or(WebhookError::NotFound)
+    }
+
+    /// Changes a webhook's URL, event types or enabled flag.
+    pub async fn update(&self, actor: &Actor, id: Uuid, patch: WebhookPatch) -> Result<Webhook, WebhookError> {
+        actor.authorize(Permission::Write)?;
+        let url = patch.url.as_deref().map(|raw| self.url(raw)).transpose()?;
+        let mut webhook = self
+            .store
+            .webhook(actor.org_id(), id)
+            .await?
+            .ok_or(WebhookError::NotFound)?;
+        webhook.url = url.unwrap_or(webhook.url);
+        webhook.event_types = patch.event_types.unwrap_or(webhook.event_types);
+        webhook.enabled = patch.enabled.unwrap_or(webhook.enabled);
+        webhook.updated_at = self.clock.now();
+        if self.store.update_webhook(&webhook).await? {
+            Ok(webhook)
+        } else {
+            Err(WebhookError::NotFound)
+        }
+    }
+
+    /// Gives a webhook a new signing secret, returned once. Deliveries are
+    /// signed with both the new and the old secret for the policy's overlap, so
+    /// receivers can switch without losing any.
+    pub async fn rotate_secret(&self, actor: &Actor, id: Uuid) -> Result<WebhookWithSecret, WebhookError> {
+        actor.authorize(Permission::Write)?;
+        let secret = self.generator.webhook_secret();
+        let now = self.clock.now();
+        if !self
+            .store
+            .rotate_secret(actor.org_id(), id, &secret, now + self.policy.secret_overlap)
+            .await?
+        {
+            return Err(WebhookError::NotFound);
+        }
+        let webhook = self.get(actor, id).await?;
+        Ok(WebhookWithSecret { webhook, secret })
+    }
+
+    /// Deletes a webhook and its deliveries.
+    pub async fn delete(&self, actor: &Actor, id: Uuid) -> Result<(), WebhookError> {
+        actor.authorize(Permission::Write)?;
+        if self.store.delete_webhook(actor.org_id(), id).await? {
+            Ok(())
+        } else {
+            Err(WebhookError::NotFound)
+        }
+    }
+
+    /// One page of a webhook's deliveries, newest first, with their attempts.
+    pub async fn deliveries(
+        &self,
+        actor: &Actor,
+        id: Uuid,
+        before: Option<i64>,
+        limit: usize,
+    ) -> Result<Page<Delivery, i64>, WebhookError> {
+        let webhook = self.get(actor, id).await?;
+        let mut items = self
+            .store
+            .deliveries(actor.org_id(), webhook.id, before, limit + 1)
+            .await?;
+        let more = items.len() > limit;
+        items.truncate(limit);
+        let next = if more { items.last().map(|d| d.seq) } else { None };
+        Ok(Page { items, next })
+    }
+
+    /// Sends a delivery again now, whatever became of it.
+    pub async fn retry(&self, actor: &Actor, id: Uuid, delivery_id: Uuid) -> Result<Delivery, WebhookError> {
+        actor.authorize(Permission::Write)?;
+        self.store
+            .retry_delivery(actor.org_id(), id, delivery_id, self.clock.now())
+            .await?
+            .ok_or(WebhookError::NotFound)
+    }
+}
+
+/// The body of a delivery: `{type, timestamp, data}` with the key's public
+/// fields, never key material (no private key, no hash). Built once, when the
+/// event is queued, so every attempt sends the same bytes.
+pub fn event_payload(event_type: EventType, key: &ApiKey, at: DateTime<Utc>) -> String {
+    let data = json!({
+        "id": key.id().to_string(),
+        "org_id": key.org_id().to_string(),
+        "name": key.name().as_str(),
+        "description": key.description().map(|d| d.as_str()),
+        "environment": key.environment().as_str(),
+        "public_key": key.public_key().as_str(),
+        "private_key_display": key.private_key_display().as_str(),
+        "permissions": key.permissions().iter().map(PermissionName::as_str).collect::<Vec<_>>(),
+        "owner_id": key.owner_id().map(|o| o.as_str()),
+        "meta": key.meta().map(|meta| meta.as_raw()),
+        "credits": key.credits().map(|credits| json!({"remaining": credits.as_of(at).remaining()})),
+        "created_at": rfc3339(key.created_at()),
+        "expires_at": key.expires_at().map(rfc3339),
+        "is_revoked": key.is_revoked(),
+        "revoked_at": key.revoked_at().map(rfc3339),
+        "leaked_at": key.leaked_at().map(rfc3339),
+    });
+    json!({"type": event_type.as_str(), "timestamp": rfc3339(at), "data": data}).to_string()
+}
+
+fn rfc3339(at: DateTime<Utc>) -> Value {
+    Value::String(at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
+}
+
+/// How deliveries are retried.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DeliveryPolicy {
+    /// Attempts before a delivery is marked failed.
+    pub max_attempts: u32,
+    /// The first retry's delay (before jitter).
+    pub backoff_base: Duration,
+    /// The longest delay between attempts.
+    pub backoff_cap: Duration,
+    /// How long a claim holds a delivery: longer than one attempt can take, so
+    /// a delivery is only re-claimed when the process holding it died.
+    pub lease: Duration,
+}
+
+/// Sends claimed deliveries and records what became of them.
+#[derive(Clone)]
+pub struct DeliverWebhooks {
+    queue: Arc<dyn DeliveryQueue>,
+    sender: Arc<dyn WebhookSender>,
+    clock: Arc<dyn Clock>,
+    policy: DeliveryPolicy,
+}
+
+impl std::fmt::Debug for DeliverWebhooks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DeliverWebhooks")
+            .field("policy", &self.policy)
+            .finish_non_exhaustive()
+    }
+}
+
+impl DeliverWebhooks {
+    /// Wires the dispatcher to its ports.
+    pub fn new(
+        queue: Arc<dyn DeliveryQueue>,
+        sender: Arc<dyn WebhookSender>,
+        clock: Arc<dyn Clock>,
+        policy: DeliveryPolicy,
+    ) -> Self {
+        Self {
+            queue,
+            sender,
+            clock,
+            policy,
+        }
+    }
+
+    /// Claims up to `limit` due deliveries and sends them concurrently.
+    /// Returns how many were claimed.
+    pub async fn run_once(&self, limit: usize) -> Result<usize, RepositoryError> {
+        let now = self.clock.now();
+        let due = self.queue.claim(now, now + self.policy.lease, limit).await?;
+        let claimed = due.len();
+        futures_util::future::join_all(due.into_iter().map(|delivery| self.deliver(delivery))).await;
+        Ok(claimed)
+    }
+
+    async fn deliver(&self, delivery: DueDelivery) {
+        let id = delivery.id.to_string();
+        let timestamp = self.clock.now().timestamp();
+        let body = delivery.payload.as_bytes();
+        let signatures: Vec<String> = delivery
+            .secrets
+            .iter()
+            .map(|secret| secret.sign(&id, timestamp, body))
+            .collect();
+        let headers = [
+            ("webhook-id", id.clone()),
+            ("webhook-timestamp", timestamp.to_string()),
+            ("webhook-signature", signatures.join(" ")),
+        ];
+        let attempt = self.sender.send(&delivery.url, &headers, &delivery.payload).await;
+        let failures = delivery.attempts + 1;
+        let next = if attempt.succeeded() {
+            AfterAttempt::Delivered
+        } else if failures >= self.policy.max_attempts {
+            AfterAttempt::Failed
+        } else {
+            let delay = retry_delay(
+                failures,
+                self.policy.backoff_base,
+                self.policy.backoff_cap,
+                rand::random::<f64>(),
+            );
+            AfterAttempt::RetryAt(self.clock.now() + delay)
+        };
+        if let Err(err) = self.queue.record(delivery.id, &attempt, next).await {
+            // The claim lapses and the delivery is sent again: at least once.
+            tracing::warn!(delivery = %delivery.id, error = %err, "a delivery's attempt could not be recorded");
+        }
+    }
+}

@@ -1,0 +1,460 @@
+//! Webhooks in SQL: the endpoints, the outbox of deliveries written in the
+//! same transaction as the key change that causes them, and the queue every
+//! process claims from.
+
+use anyhow::anyhow;
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use keymint_application::{
+    event_payload, AfterAttempt, Attempt, Delivery, DeliveryQueue, DeliveryStatus, DueDelivery, RepositoryError,
+    WebhookStore, WebhookStoreError,
+};
+use keymint_domain::{ApiKey, AuditEvent, EventType, EventTypes, KeyId, OrgId, Webhook, WebhookSecret, WebhookUrl};
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveValue, ColumnTrait, ConnectionTrait, DatabaseBackend, DbErr, EntityTrait, PaginatorTrait, QueryFilter,
+    QueryOrder, QuerySelect, Statement, TransactionTrait,
+};
+use uuid::Uuid;
+
+use super::entity::{webhook_attempts as attempts, webhook_deliveries as deliveries, webhooks as hooks};
+use super::SqlApiKeyRepository;
+
+/// The longest failure reason kept with an attempt.
+const MAX_ERROR_CHARS: usize = 256;
+
+fn types_text(types: &EventTypes) -> String {
+    let names: Vec<&str> = types.iter().map(EventType::as_str).collect();
+    format!(" {} ", names.join(" "))
+}
+
+fn types_of(text: &str) -> Option<EventTypes> {
+    let types: Option<Vec<EventType>> = text.split_whitespace().map(|name| name.parse().ok()).collect();
+    EventTypes::new(types?).ok()
+}
+
+fn corrupt(what: &str, id: Uuid) -> RepositoryError {
+    RepositoryError::Unexpected(anyhow!("stored webhook data {id} has an invalid {what}"))
+}
+
+fn webhook_of(row: hooks::Model) -> Result<Webhook, RepositoryError> {
+    Ok(Webhook {
+        id: row.id,
+        org_id: OrgId::from_uuid(row.org_id),
+        url: WebhookUrl::restore(row.url),
+        event_types: types_of(&row.event_types).ok_or_else(|| corrupt("event type list", row.id))?,
+        enabled: row.enabled,
+        created_at: row.created_at,
+        updated_at: row.updated_at,
+    })
+}
+
+fn delivery_of(row: deliveries::Model, tries: Vec<attempts::Model>) -> Result<Delivery, RepositoryError> {
+    Ok(Delivery {
+        id: row.id,
+        seq: row.seq,
+        webhook_id: row.webhook_id,
+        key_id: KeyId::from_uuid(row.key_id),
+        event_type: row.event_type.parse().map_err(|_| corrupt("event type", row.id))?,
+        status: DeliveryStatus::parse(&row.status).ok_or_else(|| corrupt("status", row.id))?,
+        created_at: row.created_at,
+        next_attempt_at: (row.status == DeliveryStatus::Pending.as_str())
+            .then_some(row.next_attempt_at)
+            .flatten(),
+        attempts: tries
+            .into_iter()
+            .map(|attempt| Attempt {
+                attempted_at: attempt.attempted_at,
+                latency_ms: u64::try_from(attempt.latency_ms).unwrap_or_default(),
+                status_code: attempt.status_code.and_then(|code| u16::try_from(code).ok()),
+                error: attempt.error,
+            })
+            .collect(),
+    })
+}
+
+/// Queues `event` (about `key`, as it is after the change, or as it was
+/// before a deletion) for every enabled webhook of its organisation that
+/// receives its type, inside the caller's transaction: the change and its
+/// deliveries are committed together or not at all. Returns how many.
+pub(crate) async fn enqueue<C: ConnectionTrait>(conn: &C, event: &AuditEvent, key: &ApiKey) -> Result<usize, DbErr> {
+    enqueue_type(conn, EventType::of_action(event.action), key, event.occurred_at).await
+}
+
+async fn enqueue_type<C: ConnectionTrait>(
+    conn: &C,
+    event_type: EventType,
+    key: &ApiKey,
+    at: DateTime<Utc>,
+) -> Result<usize, DbErr> {
+    let subscribed = hooks::Entity::find()
+        .select_only()
+        .column(hooks::Column::Id)
+        .filter(hooks::Column::OrgId.eq(key.org_id().as_uuid()))
+        .filter(hooks::Column::Enabled.eq(true))
+        .filter(hooks::Column::EventTypes.like(format!("% {} %", event_type.as_str())))
+        .into_tuple::<Uuid>()
+        .all(conn)
+        .await?;
+    if subscribed.is_empty() {
+        return Ok(0);
+    }
+    let payload = event_payload(event_type, key, at);
+    let rows = subscribed.iter().map(|webhook_id| deliveries::ActiveModel {
+        seq: ActiveValue::NotSet,
+        id: ActiveValue::Set(Uuid::now_v7()),
+        webhook_id: ActiveValue::Set(*webhook_id),
+        org_id: ActiveValue::Set(key.org_id().as_uuid()),
+        key_id: ActiveValue::Set(key.id().as_uuid()),
+        event_type: ActiveValue::Set(event_type.as_str().to_owned()),
+        payload: ActiveValue::Set(payload.clone()),
+        status: ActiveValue::Set(DeliveryStatus::Pending.as_str().to_owned()),
+        attempts: ActiveValue::Set(0),
+        next_attempt_at: ActiveValue::Set(Some(at)),
+        locked_until: ActiveValue::Set(None),
+        created_at: ActiveValue::Set(at),
+    });
+    deliveries::Entity::insert_many(rows)
+        .exec_without_returning(conn)
+        .await?;
+    Ok(subscribed.len())
+}
+
+impl SqlApiKeyRepository {
+    async fn attempts_of(&self, ids: &[Uuid]) -> Result<Vec<attempts::Model>, RepositoryError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        attempts::Entity::find()
+            .filter(attempts::Column::DeliveryId.is_in(ids.iter().copied()))
+            .order_by_asc(attempts::Column::AttemptedAt)
+            .order_by_asc(attempts::Column::Id)
+            .all(&self.db().read)
+            .await
+            .map_err(|e| self.db().classify(e))
+    }
+
+    async fn with_attempts(&self, rows: Vec<deliveries::Model>) -> Result<Vec<Delivery>, RepositoryError> {
+        let ids: Vec<Uuid> = rows.iter().map(|row| row.id).collect();
+        let mut tries = self.attempts_of(&ids).await?;
+        rows.into_iter()
+            .map(|row| {
+                let mine: Vec<attempts::Model> = tries.extract_if(.., |t| t.delivery_id == row.id).collect();
+                delivery_of(row, mine)
+            })
+            .collect()
+    }
+}
+
+#[async_trait]
+impl WebhookStore for SqlApiKeyRepository {
+    async fn insert_webhook(
+        &self,
+        webhook: &Webhook,
+        secret: &WebhookSecret,
+        max_per_org: u32,
+    ) -> Result<(), WebhookStoreError> {
+        let db = self.db();
+        let txn = db.write.begin().await.map_err(|e| db.classify(e))?;
+        if txn.get_database_backend() == DatabaseBackend::Postgres {
+            // Serialises creates per organisation (a key space of its own, seed 1,
+            // apart from key creation's), so two cannot both see room.
+            txn.execute(Statement::from_sql_and_values(
+                DatabaseBackend::Postgres,
+                "SELECT pg_advisory_xact_lock(hashtextextended($1, 1))",
+                [webhook.org_id.to_string().into()],
+            ))
+            .await
+            .map_err(|e| db.classify(e))?;
+        }
+        // Writing first takes SQLite's write lock, so the count cannot race.
+        hooks::Entity::insert(hooks::ActiveModel {
+            id: ActiveValue::Set(webhook.id),
+            org_id: ActiveValue::Set(webhook.org_id.as_uuid()),
+            url: ActiveValue::Set(webhook.url.as_str().to_owned()),
+            event_types: ActiveValue::Set(types_text(&webhook.event_types)),
+            enabled: ActiveValue::Set(webhook.enabled),
+            secret: ActiveValue::Set(secret.expose_secret().to_owned()),
+            previous_secret: ActiveValue::Set(None),
+            previous_secret_until: ActiveValue::Set(None),
+            created_at: ActiveValue::Set(webhook.created_at),
+            updated_at: ActiveValue::Set(webhook.updated_at),
+        })
+        .exec_without_returning(&txn)
+        .await
+        .map_err(|e| db.classify(e))?;
+        let count = hooks::Entity::find()
+            .filter(hooks::Column::OrgId.eq(webhook.org_id.as_uuid()))
+            .count(&txn)
+            .await
+            .map_err(|e| db.classify(e))?;
+        if count > u64::from(max_per_org) {
+            txn.rollback().await.map_err(|e| db.classify(e))?;
+            return Err(WebhookStoreError::LimitReached);
+        }
+        txn.commit().await.map_err(|e| db.classify(e))?;
+        Ok(())
+    }
+
+    async fn webhooks(&self, org_id: OrgId) -> Result<Vec<Webhook>, RepositoryError> {
+        hooks::Entity::find()
+            .filter(hooks::Column::OrgId.eq(org_id.as_uuid()))
+            .order_by_asc(hooks::Column::CreatedAt)
+            .order_by_asc(hooks::Column::Id)
+            .all(&self.db().read)
+            .await
+            .map_err(|e| self.db().classify(e))?
+            .into_iter()
+            .map(webhook_of)
+            .collect()
+    }
+
+    async fn webhook(&self, org_id: OrgId, id: Uuid) -> Result<Option<Webhook>, RepositoryError> {
+        hooks::Entity::find_by_id(id)
+            .filter(hooks::Column::OrgId.eq(org_id.as_uuid()))
+            .one(&self.db().read)
+            .await
+            .map_err(|e| self.db().classify(e))?
+            .map(webhook_of)
+            .transpose()
+    }
+
+    async fn update_webhook(&self, webhook: &Webhook) -> Result<bool, RepositoryError> {
+        let updated = hooks::Entity::update_many()
+            .col_expr(hooks::Column::Url, Expr::value(webhook.url.as_str()))
+            .col_expr(hooks::Column::EventTypes, Expr::value(types_text(&webhook.event_types)))
+            .col_expr(hooks::Column::Enabled, Expr::value(webhook.enabled))
+            .col_expr(hooks::Column::UpdatedAt, Expr::value(webhook.updated_at))
+            .filter(hooks::Column::Id.eq(webhook.id))
+            .filter(hooks::Column::OrgId.eq(webhook.org_id.as_uuid()))
+            .exec(&self.db().write)
+            .await
+            .map_err(|e| self.db().classify(e))?;
+        Ok(updated.rows_affected > 0)
+    }
+
+    async fn rotate_secret(
+        &self,
+        org_id: OrgId,
+        id: Uuid,
+        secret: &WebhookSecret,
+        previous_until: DateTime<Utc>,
+    ) -> Result<bool, RepositoryError> {
+        let updated = hooks::Entity::update_many()
+            .col_expr(hooks::Column::PreviousSecret, Expr::col(hooks::Column::Secret).into())
+            .col_expr(hooks::Column::PreviousSecretUntil, Expr::value(Some(previous_until)))
+            .col_expr(hooks::Column::Secret, Expr::value(secret.expose_secret()))
+            .filter(hooks::Column::Id.eq(id))
+            .filter(hooks::Column::OrgId.eq(org_id.as_uuid()))
+            .exec(&self.db().write)
+            .await
+            .map_err(|e| self.db().classify(e))?;
+        Ok(updated.rows_affected > 0)
+    }
+
+    async fn delete_webhook(&self, org_id: OrgId, id: Uuid) -> Result<bool, RepositoryError> {
+        let db = self.db();
+        let txn = db.write.begin().await.map_err(|e| db.classify(e))?;
+        let deleted = hooks::Entity::delete_many()
+            .filter(hooks::Column::Id.eq(id))
+            .filter(hooks::Column::OrgId.eq(org_id.as_uuid()))
+            .exec(&txn)
+            .await
+            .map_err(|e| db.classify(e))?;
+        if deleted.rows_affected == 0 {
+            txn.rollback().await.map_err(|e| db.classify(e))?;
+            return Ok(false);
+        }
+        let gone = deliveries::Entity::find()
+            .select_only()
+            .column(deliveries::Column::Id)
+            .filter(deliveries::Column::WebhookId.eq(id));
+        attempts::Entity::delete_many()
+            .filter(attempts::Column::DeliveryId.in_subquery(sea_orm::QueryTrait::into_query(gone)))
+            .exec(&txn)
+            .await
+            .map_err(|e| db.classify(e))?;
+        deliveries::Entity::delete_many()
+            .filter(deliveries::Column::WebhookId.eq(id))
+            .exec(&txn)
+            .await
+            .map_err(|e| db.classify(e))?;
+        txn.commit().await.map_err(|e| db.classify(e))?;
+        Ok(true)
+    }
+
+    async fn deliveries(
+        &self,
+        org_id: OrgId,
+        webhook_id: Uuid,
+        before: Option<i64>,
+        limit: usize,
+    ) -> Result<Vec<Delivery>, RepositoryError> {
+        let mut select = deliveries::Entity::find()
+            .filter(deliveries::Column::OrgId.eq(org_id.as_uuid()))
+            .filter(deliveries::Column::WebhookId.eq(webhook_id));
+        if let Some(before) = before {
+            select = select.filter(deliveries::Column::Seq.lt(before));
+        }
+        let rows = select
+            .order_by_desc(deliveries::Column::Seq)
+            .limit(u64::try_from(limit).unwrap_or(u64::MAX))
+            .all(&self.db().read)
+            .await
+            .map_err(|e| self.db().classify(e))?;
+        self.with_attempts(rows).await
+    }
+
+    async fn retry_delivery(
+        &self,
+        org_id: OrgId,
+        webhook_id: Uuid,
+        delivery_id: Uuid,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Delivery>, RepositoryError> {
+        let updated = deliveries::Entity::update_many()
+            .col_expr(
+                deliveries::Column::Status,
+                Expr::value(DeliveryStatus::Pending.as_str()),
+            )
+            .col_expr(deliveries::Column::NextAttemptAt, Expr::value(Some(now)))
+            .filter(deliveries::Column::Id.eq(delivery_id))
+            .filter(deliveries::Column::WebhookId.eq(webhook_id))
+            .filter(deliveries::Column::OrgId.eq(org_id.as_uuid()))
+            .exec(&self.db().write)
+            .await
+            .map_err(|e| self.db().classify(e))?;
+        if updated.rows_affected == 0 {
+            return Ok(None);
+        }
+        let rows = deliveries::Entity::find()
+            .filter(deliveries::Column::Id.eq(delivery_id))
+            .all(&self.db().write)
+            .await
+            .map_err(|e| self.db().classify(e))?;
+        Ok(self.with_attempts(rows).await?.into_iter().next())
+    }
+}
+
+#[async_trait]
+impl DeliveryQueue for SqlApiKeyRepository {
+    async fn claim(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<DueDelivery>, RepositoryError> {
+        let db = self.db();
+        let backend = db.write.get_database_backend();
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        // A delivery waits while an earlier one of the same webhook and key is
+        // pending, so each key's events arrive in order. PostgreSQL skips rows
+        // another process is claiming; SQLite has one writer at a time.
+        let (sql, values): (&str, Vec<sea_orm::Value>) = if backend == DatabaseBackend::Postgres {
+            (
+                "UPDATE webhook_deliveries SET locked_until = $1 WHERE seq IN (
+                   SELECT d.seq FROM webhook_deliveries d
+                   WHERE d.status = 'pending' AND d.next_attempt_at <= $2
+                     AND (d.locked_until IS NULL OR d.locked_until <= $2)
+                     AND NOT EXISTS (SELECT 1 FROM webhook_deliveries e
+                       WHERE e.webhook_id = d.webhook_id AND e.key_id = d.key_id
+                         AND e.status = 'pending' AND e.seq < d.seq)
+                   ORDER BY d.seq LIMIT $3
+                   FOR UPDATE SKIP LOCKED)
+                 RETURNING *",
+                vec![lease_until.into(), now.into(), limit.into()],
+            )
+        } else {
+            (
+                "UPDATE webhook_deliveries SET locked_until = ? WHERE seq IN (
+                   SELECT d.seq FROM webhook_deliveries d
+                   WHERE d.status = 'pending' AND d.next_attempt_at <= ?
+                     AND (d.locked_until IS NULL OR d.locked_until <= ?)
+                     AND NOT EXISTS (SELECT 1 FROM webhook_deliveries e
+                       WHERE e.webhook_id = d.webhook_id AND e.key_id = d.key_id
+                         AND e.status = 'pending' AND e.seq < d.seq)
+                   ORDER BY d.seq LIMIT ?)
+                 RETURNING *",
+                vec![lease_until.into(), now.into(), now.into(), limit.into()],
+            )
+        };
+        let claimed = deliveries::Entity::find()
+            .from_raw_sql(Statement::from_sql_and_values(backend, sql, values))
+            .all(&db.write)
+            .await
+            .map_err(|e| db.classify(e))?;
+        if claimed.is_empty() {
+            return Ok(Vec::new());
+        }
+        let webhook_ids: Vec<Uuid> = claimed.iter().map(|row| row.webhook_id).collect();
+        let webhooks = hooks::Entity::find()
+            .filter(hooks::Column::Id.is_in(webhook_ids))
+            .all(&db.write)
+            .await
+            .map_err(|e| db.classify(e))?;
+        let mut due = Vec::with_capacity(claimed.len());
+        for row in claimed {
+            let Some(webhook) = webhooks.iter().find(|w| w.id == row.webhook_id) else {
+                // Deleted while claimed: its deliveries went with it.
+                continue;
+            };
+            let mut secrets = vec![WebhookSecret::parse(&webhook.secret).map_err(|_| corrupt("secret", webhook.id))?];
+            if let (Some(previous), Some(until)) = (&webhook.previous_secret, webhook.previous_secret_until) {
+                if until > now {
+                    secrets.push(WebhookSecret::parse(previous).map_err(|_| corrupt("previous secret", webhook.id))?);
+                }
+            }
+            due.push(DueDelivery {
+                id: row.id,
+                url: WebhookUrl::restore(webhook.url.clone()),
+                secrets,
+                payload: row.payload,
+                attempts: u32::try_from(row.attempts).unwrap_or_default(),
+            });
+        }
+        Ok(due)
+    }
+
+    async fn record(&self, delivery_id: Uuid, attempt: &Attempt, next: AfterAttempt) -> Result<(), RepositoryError> {
+        let db = self.db();
+        let txn = db.write.begin().await.map_err(|e| db.classify(e))?;
+        attempts::Entity::insert(attempts::ActiveModel {
+            id: ActiveValue::Set(Uuid::now_v7()),
+            delivery_id: ActiveValue::Set(delivery_id),
+            attempted_at: ActiveValue::Set(attempt.attempted_at),
+            latency_ms: ActiveValue::Set(i64::try_from(attempt.latency_ms).unwrap_or(i64::MAX)),
+            status_code: ActiveValue::Set(attempt.status_code.map(i32::from)),
+            error: ActiveValue::Set(
+                attempt
+                    .error
+                    .as_ref()
+                    .map(|e| e.chars().take(MAX_ERROR_CHARS).collect()),
+            ),
+        })
+        .exec_without_returning(&txn)
+        .await
+        .map_err(|e| db.classify(e))?;
+        let (status, next_attempt_at) = match next {
+            AfterAttempt::Delivered => (DeliveryStatus::Delivered, None),
+            AfterAttempt::RetryAt(at) => (DeliveryStatus::Pending, Some(at)),
+            AfterAttempt::Failed => (DeliveryStatus::Failed, None),
+        };
+        deliveries::Entity::update_many()
+            .col_expr(deliveries::Column::Status, Expr::value(status.as_str()))
+            .col_expr(deliveries::Column::NextAttemptAt, Expr::value(next_attempt_at))
+            .col_expr(
+                deliveries::Column::LockedUntil,
+                Expr::value(Option::<DateTime<Utc>>::None),
+            )
+            .col_expr(
+                deliveries::Column::Attempts,
+                Expr::col(deliveries::Column::Attempts).add(1),
+            )
+            .filter(deliveries::Column::Id.eq(delivery_id))
+            .exec(&txn)
+            .await
+            .map_err(|e| db.classify(e))?;
+        txn.commit().await.map_err(|e| db.classify(e))?;
+        Ok(())
+    }
+}

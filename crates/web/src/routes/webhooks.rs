@@ -1,0 +1,507 @@
+//! `/api/v2/webhooks`: an organisation's endpoints for key events, their
+//! signing secrets (shown once) and their deliveries.
+
+use actix_web::http::header;
+use actix_web::{web, HttpRequest, HttpResponse};
+use keymint_application::{Delivery, NewWebhook, WebhookPatch, WebhookWithSecret};
+use keymint_domain::{EventType, EventTypes, Webhook, MAX_WEBHOOK_URL_CHARS};
+use serde::Serialize;
+use serde_json::Value;
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use super::timestamp;
+use crate::error::{ErrorBody, JsonBodyErrors, ManagementErrors, ValidationErrorBody};
+use crate::extract::{Acting, ValidatedJson};
+use crate::routes::paging::{next_link, PageQuery, QueryReader};
+use crate::validation::{FromJsonBody, ObjectReader, Optional};
+use crate::{ApiError, AppState, FieldError};
+
+/// The collection path this request was made under.
+fn collection(req: &HttpRequest) -> &'static str {
+    if req.path().starts_with("/api/v1/") {
+        "/api/v1/webhooks"
+    } else {
+        "/api/v2/webhooks"
+    }
+}
+
+fn path_id(req: &HttpRequest, name: &str) -> Result<Uuid, ApiError> {
+    let raw = req.match_info().get(name).unwrap_or_default();
+    Uuid::try_parse(raw).map_err(|_| {
+        ApiError::Validation(vec![FieldError::new(
+            &["path", name],
+            "uuid_parsing",
+            "Input should be a valid UUID",
+        )])
+    })
+}
+
+/// The body of a webhook create, as OpenAPI describes it.
+#[derive(ToSchema)]
+#[schema(as = CreateWebhookRequest)]
+#[allow(dead_code)]
+pub(crate) struct CreateWebhookRequest {
+    /// Where deliveries go: https (http only where the deployment allows it), no
+    /// credentials, no fragment
+    #[schema(max_length = 2048)]
+    url: String,
+    /// What it receives (default: every event type)
+    #[schema(min_items = 1, value_type = Option<Vec<String>>)]
+    event_types: Option<Vec<String>>,
+    /// Whether it receives events (default true)
+    enabled: Option<bool>,
+}
+
+/// The body of a webhook update, as OpenAPI describes it.
+#[derive(ToSchema)]
+#[schema(as = UpdateWebhookRequest)]
+#[allow(dead_code)]
+pub(crate) struct UpdateWebhookRequest {
+    /// A new URL
+    #[schema(max_length = 2048)]
+    url: Option<String>,
+    /// New event types
+    #[schema(min_items = 1, value_type = Option<Vec<String>>)]
+    event_types: Option<Vec<String>>,
+    /// Enable or disable
+    enabled: Option<bool>,
+}
+
+fn read_event_types(body: &mut ObjectReader) -> Option<Option<EventTypes>> {
+    let items = match body.optional_array("event_types")? {
+        Optional::Absent | Optional::Null => return Some(None),
+        Optional::Value(items) => items,
+    };
+    let mut types = Vec::with_capacity(items.len());
+    let mut valid = true;
+    for (index, item) in items.iter().enumerate() {
+        match item.as_str().map(str::parse::<EventType>) {
+            Some(Ok(event)) => types.push(event),
+            Some(Err(_)) => {
+                let names: Vec<&str> = EventType::ALL.iter().map(|e| e.as_str()).collect();
+                body.fail_item(
+                    "event_types",
+                    index,
+                    "enum",
+                    format!("Input should be one of {}", names.join(", ")),
+                );
+                valid = false;
+            }
+            None => {
+                body.fail_item("event_types", index, "string_type", "Input should be a valid string");
+                valid = false;
+            }
+        }
+    }
+    if !valid {
+        return None;
+    }
+    match EventTypes::new(types) {
+        Ok(types) => Some(Some(types)),
+        Err(err) => {
+            body.fail("event_types", "too_short", err.to_string());
+            None
+        }
+    }
+}
+
+fn read_url(body: &mut ObjectReader, raw: String) -> Option<String> {
+    if raw.chars().count() > MAX_WEBHOOK_URL_CHARS {
+        body.fail(
+            "url",
+            "string_too_long",
+            format!("String should have at most {MAX_WEBHOOK_URL_CHARS} characters"),
+        );
+        return None;
+    }
+    Some(raw)
+}
+
+fn read_enabled(body: &mut ObjectReader) -> Option<Option<bool>> {
+    match body.optional_bool("enabled")? {
+        Optional::Value(flag) => Some(Some(flag)),
+        Optional::Absent | Optional::Null => Some(None),
+    }
+}
+
+/// A validated create body.
+#[derive(Debug)]
+pub(crate) struct CreateWebhookBody(NewWebhook);
+
+impl FromJsonBody for CreateWebhookBody {
+    fn from_json(value: Value) -> Result<Self, Vec<FieldError>> {
+        let mut body = ObjectReader::new("body", value)?;
+        let url = body.required_string("url").and_then(|raw| read_url(&mut body, raw));
+        let event_types = read_event_types(&mut body);
+        let enabled = read_enabled(&mut body);
+        let parsed = match (url, event_types, enabled) {
+            (Some(url), Some(event_types), Some(enabled)) => Some(Self(NewWebhook {
+                url,
+                event_types,
+                enabled: enabled.unwrap_or(true),
+            })),
+            _ => None,
+        };
+        body.finish(parsed)
+    }
+}
+
+/// A validated update body.
+#[derive(Debug)]
+pub(crate) struct UpdateWebhookBody(WebhookPatch);
+
+impl FromJsonBody for UpdateWebhookBody {
+    fn from_json(value: Value) -> Result<Self, Vec<FieldError>> {
+        let mut body = ObjectReader::new("body", value)?;
+        if !["url", "event_types", "enabled"].iter().any(|field| body.has(field)) {
+            body.fail("body", "missing", "Give at least one of url, event_types, enabled");
+        }
+        let url = match body.optional_string("url") {
+            Some(Optional::Value(raw)) => read_url(&mut body, raw).map(Some),
+            Some(Optional::Absent) => Some(None),
+            Some(Optional::Null) => {
+                body.fail("url", "string_type", "Input should be a valid string");
+                None
+            }
+            None => None,
+        };
+        let event_types = read_event_types(&mut body);
+        let enabled = read_enabled(&mut body);
+        let parsed = match (url, event_types, enabled) {
+            (Some(url), Some(event_types), Some(enabled)) => Some(Self(WebhookPatch {
+                url,
+                event_types,
+                enabled,
+            })),
+            _ => None,
+        };
+        body.finish(parsed)
+    }
+}
+
+/// A webhook as every read returns it (never its secret).
+#[derive(Serialize, ToSchema)]
+#[schema(as = Webhook)]
+pub(crate) struct WebhookResponse<'a> {
+    #[schema(format = Uuid)]
+    id: String,
+    url: &'a str,
+    /// What it receives
+    event_types: Vec<&'static str>,
+    /// Whether it receives events
+    enabled: bool,
+    #[schema(format = DateTime)]
+    created_at: String,
+    #[schema(format = DateTime)]
+    updated_at: String,
+}
+
+impl<'a> From<&'a Webhook> for WebhookResponse<'a> {
+    fn from(webhook: &'a Webhook) -> Self {
+        Self {
+            id: webhook.id.to_string(),
+            url: webhook.url.as_str(),
+            event_types: webhook.event_types.iter().map(EventType::as_str).collect(),
+            enabled: webhook.enabled,
+            created_at: timestamp(webhook.created_at),
+            updated_at: timestamp(webhook.updated_at),
+        }
+    }
+}
+
+/// A webhook with its signing secret: the create and rotate-secret answers,
+/// the only ones that show it.
+#[derive(Serialize, ToSchema)]
+#[schema(as = WebhookWithSecret)]
+pub(crate) struct WebhookWithSecretResponse<'a> {
+    #[serde(flatten)]
+    #[schema(inline)]
+    webhook: WebhookResponse<'a>,
+    /// The signing secret (`whsec_<base64>`, Standard Webhooks): shown here only
+    secret: &'a str,
+}
+
+impl<'a> From<&'a WebhookWithSecret> for WebhookWithSecretResponse<'a> {
+    fn from(created: &'a WebhookWithSecret) -> Self {
+        Self {
+            webhook: WebhookResponse::from(&created.webhook),
+            secret: created.secret.expose_secret(),
+        }
+    }
+}
+
+/// One attempt at a delivery.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct AttemptResponse {
+    #[schema(format = DateTime)]
+    attempted_at: String,
+    /// The endpoint's HTTP status, if it answered
+    status_code: Option<u16>,
+    /// Time to the answer or the failure, milliseconds
+    latency_ms: u64,
+    /// Why it failed without an answer
+    error: Option<String>,
+}
+
+/// A delivery of one event to the webhook.
+#[derive(Serialize, ToSchema)]
+#[schema(as = WebhookDelivery)]
+pub(crate) struct DeliveryResponse {
+    /// The `webhook-id` header of every attempt
+    #[schema(format = Uuid)]
+    id: String,
+    event_type: &'static str,
+    #[schema(format = Uuid)]
+    key_id: String,
+    /// `pending`, `delivered` or `failed`
+    status: &'static str,
+    #[schema(format = DateTime)]
+    created_at: String,
+    /// When the next attempt is due, while pending
+    #[schema(format = DateTime)]
+    next_attempt_at: Option<String>,
+    /// Oldest first
+    attempts: Vec<AttemptResponse>,
+}
+
+impl From<&Delivery> for DeliveryResponse {
+    fn from(delivery: &Delivery) -> Self {
+        Self {
+            id: delivery.id.to_string(),
+            event_type: delivery.event_type.as_str(),
+            key_id: delivery.key_id.to_string(),
+            status: delivery.status.as_str(),
+            created_at: timestamp(delivery.created_at),
+            next_attempt_at: delivery.next_attempt_at.map(timestamp),
+            attempts: delivery
+                .attempts
+                .iter()
+                .map(|attempt| AttemptResponse {
+                    attempted_at: timestamp(attempt.attempted_at),
+                    status_code: attempt.status_code,
+                    latency_ms: attempt.latency_ms,
+                    error: attempt.error.clone(),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// A webhook's id in the path.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Path)]
+#[allow(dead_code)]
+pub(crate) struct WebhookPath {
+    /// The webhook's id
+    webhook_id: Uuid,
+}
+
+/// A delivery's id in the path.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Path)]
+#[allow(dead_code)]
+pub(crate) struct DeliveryPath {
+    /// The webhook's id
+    webhook_id: Uuid,
+    /// The delivery's id
+    delivery_id: Uuid,
+}
+
+/// `POST /webhooks`
+#[utoipa::path(
+    post, path = "/api/v2/webhooks", tag = "webhooks", operation_id = "create_webhook",
+    summary = "Create a webhook (its signing secret is in this answer only)",
+    request_body = CreateWebhookRequest,
+    responses(
+        (status = 201, description = "Created", body = WebhookWithSecretResponse,
+            headers(("Location" = String, description = "The webhook's URL"))),
+        JsonBodyErrors,
+        ManagementErrors,
+        (status = 409, description = "The organisation's webhook limit is reached", body = ErrorBody),
+        (status = 422, description = "Validation failed", body = ValidationErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
+pub(crate) async fn create(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    Acting(actor): Acting,
+    ValidatedJson(CreateWebhookBody(new)): ValidatedJson<CreateWebhookBody>,
+) -> Result<HttpResponse, ApiError> {
+    let created = state.webhooks.create(&actor, new).await?;
+    tracing::info!(webhook_id = %created.webhook.id, org_id = %created.webhook.org_id, "webhook created");
+    Ok(HttpResponse::Created()
+        .insert_header((header::LOCATION, format!("{}/{}", collection(&req), created.webhook.id)))
+        .json(WebhookWithSecretResponse::from(&created)))
+}
+
+/// `GET /webhooks`
+#[utoipa::path(
+    get, path = "/api/v2/webhooks", tag = "webhooks", operation_id = "list_webhooks",
+    summary = "List webhooks, oldest first",
+    responses((status = 200, description = "Every webhook", body = Vec<WebhookResponse>), ManagementErrors),
+    security(("bearer" = [])),
+)]
+pub(crate) async fn list(state: web::Data<AppState>, Acting(actor): Acting) -> Result<HttpResponse, ApiError> {
+    let webhooks = state.webhooks.list(&actor).await?;
+    Ok(HttpResponse::Ok().json(webhooks.iter().map(WebhookResponse::from).collect::<Vec<_>>()))
+}
+
+/// `GET /webhooks/{webhook_id}`
+#[utoipa::path(
+    get, path = "/api/v2/webhooks/{webhook_id}", tag = "webhooks", operation_id = "get_webhook",
+    summary = "Get a webhook",
+    params(WebhookPath),
+    responses(
+        (status = 200, description = "The webhook", body = WebhookResponse),
+        ManagementErrors,
+        (status = 404, description = "No such webhook", body = ErrorBody),
+        (status = 422, description = "webhook_id is not a UUID", body = ValidationErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
+pub(crate) async fn get(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    Acting(actor): Acting,
+) -> Result<HttpResponse, ApiError> {
+    let webhook = state.webhooks.get(&actor, path_id(&req, "webhook_id")?).await?;
+    Ok(HttpResponse::Ok().json(WebhookResponse::from(&webhook)))
+}
+
+/// `PATCH /webhooks/{webhook_id}`
+#[utoipa::path(
+    patch, path = "/api/v2/webhooks/{webhook_id}", tag = "webhooks", operation_id = "update_webhook",
+    summary = "Change a webhook's URL, event types or enabled flag",
+    params(WebhookPath),
+    request_body = UpdateWebhookRequest,
+    responses(
+        (status = 200, description = "The updated webhook", body = WebhookResponse),
+        JsonBodyErrors,
+        ManagementErrors,
+        (status = 404, description = "No such webhook", body = ErrorBody),
+        (status = 422, description = "Validation failed", body = ValidationErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
+pub(crate) async fn update(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    Acting(actor): Acting,
+    ValidatedJson(UpdateWebhookBody(patch)): ValidatedJson<UpdateWebhookBody>,
+) -> Result<HttpResponse, ApiError> {
+    let webhook = state
+        .webhooks
+        .update(&actor, path_id(&req, "webhook_id")?, patch)
+        .await?;
+    Ok(HttpResponse::Ok().json(WebhookResponse::from(&webhook)))
+}
+
+/// `DELETE /webhooks/{webhook_id}`
+#[utoipa::path(
+    delete, path = "/api/v2/webhooks/{webhook_id}", tag = "webhooks", operation_id = "delete_webhook",
+    summary = "Delete a webhook and its deliveries",
+    params(WebhookPath),
+    responses(
+        (status = 204, description = "Deleted"),
+        ManagementErrors,
+        (status = 404, description = "No such webhook", body = ErrorBody),
+        (status = 422, description = "webhook_id is not a UUID", body = ValidationErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
+pub(crate) async fn delete(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    Acting(actor): Acting,
+) -> Result<HttpResponse, ApiError> {
+    state.webhooks.delete(&actor, path_id(&req, "webhook_id")?).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// `POST /webhooks/{webhook_id}/rotate-secret`
+#[utoipa::path(
+    post, path = "/api/v2/webhooks/{webhook_id}/rotate-secret", tag = "webhooks",
+    operation_id = "rotate_webhook_secret",
+    summary = "Give a webhook a new signing secret (the old one also signs for 24 hours)",
+    params(WebhookPath),
+    responses(
+        (status = 200, description = "The webhook and its new secret, shown here only", body = WebhookWithSecretResponse),
+        ManagementErrors,
+        (status = 404, description = "No such webhook", body = ErrorBody),
+        (status = 422, description = "webhook_id is not a UUID", body = ValidationErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
+pub(crate) async fn rotate_secret(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    Acting(actor): Acting,
+) -> Result<HttpResponse, ApiError> {
+    let rotated = state
+        .webhooks
+        .rotate_secret(&actor, path_id(&req, "webhook_id")?)
+        .await?;
+    Ok(HttpResponse::Ok().json(WebhookWithSecretResponse::from(&rotated)))
+}
+
+/// `GET /webhooks/{webhook_id}/deliveries?limit=&cursor=`
+#[utoipa::path(
+    get, path = "/api/v2/webhooks/{webhook_id}/deliveries", tag = "webhooks", operation_id = "list_webhook_deliveries",
+    summary = "A webhook's deliveries, newest first, with every attempt",
+    params(WebhookPath, PageQuery),
+    responses(
+        (status = 200, description = "A page of deliveries", body = Vec<DeliveryResponse>,
+            headers(("Link" = String, description = "RFC 8288 rel=\"next\" link when more exist"))),
+        ManagementErrors,
+        (status = 404, description = "No such webhook", body = ErrorBody),
+        (status = 422, description = "A path or query parameter is invalid", body = ValidationErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
+pub(crate) async fn deliveries(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    Acting(actor): Acting,
+) -> Result<HttpResponse, ApiError> {
+    let id = path_id(&req, "webhook_id")?;
+    let mut query = QueryReader::new(req.query_string()).map_err(ApiError::Validation)?;
+    let limit = query.limit();
+    let before = query.sequence_cursor();
+    query.finish().map_err(ApiError::Validation)?;
+    let page = state.webhooks.deliveries(&actor, id, before, limit).await?;
+    let mut response = HttpResponse::Ok();
+    if let Some(next) = page.next {
+        let path = format!("{}/{id}/deliveries", collection(&req));
+        response.insert_header((
+            header::LINK,
+            next_link(&path, &[("limit", limit.to_string())], next.to_string()),
+        ));
+    }
+    Ok(response.json(page.items.iter().map(DeliveryResponse::from).collect::<Vec<_>>()))
+}
+
+/// `POST /webhooks/{webhook_id}/deliveries/{delivery_id}/retry`
+#[utoipa::path(
+    post, path = "/api/v2/webhooks/{webhook_id}/deliveries/{delivery_id}/retry", tag = "webhooks",
+    operation_id = "retry_webhook_delivery",
+    summary = "Send a delivery again now (same webhook-id), whatever became of it",
+    params(DeliveryPath),
+    responses(
+        (status = 202, description = "Queued", body = DeliveryResponse),
+        ManagementErrors,
+        (status = 404, description = "No such webhook or delivery", body = ErrorBody),
+        (status = 422, description = "An id is not a UUID", body = ValidationErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
+pub(crate) async fn retry(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    Acting(actor): Acting,
+) -> Result<HttpResponse, ApiError> {
+    let (id, delivery_id) = (path_id(&req, "webhook_id")?, path_id(&req, "delivery_id")?);
+    let delivery = state.webhooks.retry(&actor, id, delivery_id).await?;
+    Ok(HttpResponse::Accepted().json(DeliveryResponse::from(&delivery)))
+}
