@@ -200,10 +200,23 @@ impl Storage {
 const DELIVERY_BATCH: usize = 32;
 
 /// Sends due webhook deliveries until aborted: at once when this process
-/// queued some, else every `poll` (other processes' events, retries).
-fn spawn_dispatcher(deliver: DeliverWebhooks, queued: Arc<Notify>, poll: Duration) -> tokio::task::JoinHandle<()> {
+/// queued some, else every `poll` (other processes' events, retries); and
+/// every `sweep`, queues the events no change causes.
+fn spawn_dispatcher(
+    deliver: DeliverWebhooks,
+    queued: Arc<Notify>,
+    poll: Duration,
+    sweep: Duration,
+) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
+        let mut swept: Option<tokio::time::Instant> = None;
         loop {
+            if swept.is_none_or(|at| at.elapsed() >= sweep) {
+                swept = Some(tokio::time::Instant::now());
+                if let Err(err) = deliver.announce().await {
+                    tracing::warn!(error = format!("{err:#}"), "keys could not be swept for announcements");
+                }
+            }
             match deliver.run_once(DELIVERY_BATCH).await {
                 // A full batch: more may be due right away.
                 Ok(claimed) if claimed == DELIVERY_BATCH => continue,
@@ -300,7 +313,12 @@ impl Application {
             parts.clock.clone(),
             settings.delivery_policy(),
         );
-        let dispatcher = spawn_dispatcher(deliver, queued, settings.webhooks.poll_interval);
+        let dispatcher = spawn_dispatcher(
+            deliver,
+            queued,
+            settings.webhooks.poll_interval,
+            settings.webhooks.sweep_interval,
+        );
         let state = AppState {
             webhooks: Webhooks::new(
                 repository.clone(),

@@ -14,6 +14,7 @@ mod m20261126_000007_key_meta;
 mod m20261126_000008_key_usage_limits;
 mod m20261126_000009_key_leaks;
 mod m20261126_000010_webhooks;
+mod m20261126_000011_key_announcements;
 
 /// Every migration, in order.
 #[derive(Debug)]
@@ -33,6 +34,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000008_key_usage_limits::Migration),
             Box::new(m20261126_000009_key_leaks::Migration),
             Box::new(m20261126_000010_webhooks::Migration),
+            Box::new(m20261126_000011_key_announcements::Migration),
         ]
     }
 }

@@ -107,6 +107,13 @@ pub struct WebhookSettings {
     /// How long a rotated-out signing secret keeps signing (`secret_overlap_hours`).
     #[serde(rename = "secret_overlap_hours", deserialize_with = "values::hours")]
     pub secret_overlap: Duration,
+    /// How many days before `expires_at` a key's `key.expiring` goes out.
+    pub expiring_notice_days: u32,
+    /// At how many credits left a key's `key.credits_low` goes out.
+    pub credits_low_threshold: u64,
+    /// How often keys are swept for those two events (`sweep_interval_seconds`).
+    #[serde(rename = "sweep_interval_seconds", deserialize_with = "values::positive_seconds")]
+    pub sweep_interval: Duration,
 }
 
 /// `[leaks]`
@@ -531,6 +538,9 @@ impl Settings {
         if self.webhooks.max_attempts == 0 {
             return Err(invalid("webhooks.max_attempts", "must be greater than 0"));
         }
+        if self.webhooks.expiring_notice_days > 365 {
+            return Err(invalid("webhooks.expiring_notice_days", "must be at most 365"));
+        }
         if self.webhooks.max_per_org == 0 {
             return Err(invalid("webhooks.max_per_org", "must be greater than 0"));
         }
@@ -593,6 +603,8 @@ impl Settings {
             backoff_base: chrono_duration(self.webhooks.backoff_base),
             backoff_cap: chrono_duration(self.webhooks.backoff_cap),
             lease: chrono_duration(self.webhooks.timeout) * 2 + chrono::Duration::seconds(5),
+            expiring_notice: chrono::Duration::days(i64::from(self.webhooks.expiring_notice_days)),
+            credits_low_at: self.webhooks.credits_low_threshold,
         }
     }
 

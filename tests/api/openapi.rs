@@ -34,7 +34,10 @@ fn served_routes() -> BTreeSet<(String, String)> {
             ("delete", format!("/api/{version}/webhooks/{{webhook_id}}")),
             ("post", format!("/api/{version}/webhooks/{{webhook_id}}/rotate-secret")),
             ("get", format!("/api/{version}/webhooks/{{webhook_id}}/deliveries")),
-            ("post", format!("/api/{version}/webhooks/{{webhook_id}}/deliveries/{{delivery_id}}/retry")),
+            (
+                "post",
+                format!("/api/{version}/webhooks/{{webhook_id}}/deliveries/{{delivery_id}}/retry"),
+            ),
         ] {
             routes.insert((method.to_owned(), path));
         }

@@ -413,7 +413,99 @@ async fn deliveries_never_reach_private_addresses_unless_allowed_nor_follow_redi
     );
 }
 
+async fn expiring_and_low_credit_keys_are_announced_once(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let app = spawn_app_with(
+        test_settings(backend, &dir).merge(("webhooks.credits_low_threshold", 5)),
+        dir,
+    )
+    .await;
+    let receiver = Receiver::start().await;
+    create_webhook(
+        &app,
+        json!({"url": receiver.url, "event_types": ["key.expiring", "key.credits_low"]}),
+    )
+    .await;
+    let in_days = |days: i64| (chrono::Utc::now() + chrono::Duration::days(days)).to_rfc3339();
+    let soon = json_of(
+        app.create_key(&json!({"name": "soon", "expires_at": in_days(3)})).await,
+        201,
+    )
+    .await;
+    json_of(
+        app.create_key(&json!({"name": "later", "expires_at": in_days(30)}))
+            .await,
+        201,
+    )
+    .await;
+    let spending = json_of(
+        app.create_key(&json!({"name": "spending", "credits": {"remaining": 8}}))
+            .await,
+        201,
+    )
+    .await;
+    let low = json_of(
+        app.create_key(&json!({"name": "low", "credits": {"remaining": 3}}))
+            .await,
+        201,
+    )
+    .await;
+
+    let first = receiver.wait_for(2, WAIT).await;
+    let mut seen: Vec<(String, String)> = first
+        .iter()
+        .map(|r| {
+            (
+                r.json()["type"].as_str().unwrap().to_owned(),
+                r.json()["data"]["name"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    seen.sort();
+    assert_eq!(
+        seen,
+        [
+            ("key.credits_low".to_owned(), "low".to_owned()),
+            ("key.expiring".to_owned(), "soon".to_owned())
+        ]
+    );
+    assert_eq!(
+        first
+            .iter()
+            .find(|r| r.json()["type"] == "key.expiring")
+            .unwrap()
+            .json()["data"]["expires_at"],
+        soon["expires_at"]
+    );
+
+    for _ in 0..3 {
+        assert_eq!(
+            app.verify(spending["private_key"].as_str().unwrap()).await["code"],
+            "VALID"
+        );
+    }
+    let third = receiver.wait_for(3, WAIT).await;
+    assert_eq!(third[2].json()["type"], "key.credits_low");
+    assert_eq!(third[2].json()["data"]["credits"]["remaining"], 5);
+    // Later sweeps announce nothing again.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(receiver.received().len(), 3);
+
+    // A person setting the credits anew makes running low news again.
+    let path = format!("/api/v2/api-keys/{}", low["id"].as_str().unwrap());
+    json_of(
+        app.call(Method::PATCH, &path, Some(&json!({"credits": {"remaining": 2}})))
+            .await,
+        200,
+    )
+    .await;
+    let again = receiver.wait_for(4, WAIT).await;
+    assert_eq!(again[3].json()["type"], "key.credits_low");
+    assert_eq!(again[3].json()["data"]["credits"]["remaining"], 2);
+}
+
 for_each_backend!(
+    expiring_and_low_credit_keys_are_announced_once,
     webhooks_are_managed_and_show_their_secret_once,
     webhook_bodies_are_checked_field_by_field,
     every_key_event_is_delivered_signed_in_order_with_public_fields_only,

@@ -123,6 +123,7 @@ pub fn test_settings(backend: Backend, dir: &TempDir) -> figment::Figment {
         .merge(("webhooks.poll_interval_ms", 50))
         .merge(("webhooks.backoff_base_seconds", 1))
         .merge(("webhooks.backoff_cap_seconds", 2))
+        .merge(("webhooks.sweep_interval_seconds", 1))
 }
 
 pub async fn spawn_app(backend: Backend) -> TestApp {

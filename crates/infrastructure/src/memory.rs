@@ -5,8 +5,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use keymint_application::{
     event_payload, AfterAttempt, Attempt, CreditChange, CreditChangeOutcome, Delivery, DeliveryQueue, DeliveryStatus,
-    DueDelivery, EventQuery, Idempotency, KeyLookup, KeyQuery, KeyStore, RepositoryError, StorageHealth, UsageLedger,
-    UsageSink, WebhookStore, WebhookStoreError,
+    DueDelivery, EventQuery, Idempotency, KeyLookup, KeyQuery, KeyStore, RepositoryError, StorageHealth, Sweep,
+    UsageLedger, UsageSink, WebhookStore, WebhookStoreError,
 };
 use keymint_domain::{
     ApiKey, AuditEvent, Credits, Demand, EventType, KeyId, Ledger, LookupId, OrgId, Outcome, Webhook, WebhookSecret,
@@ -33,6 +33,11 @@ struct State {
     /// credits it left, and when.
     answers: HashMap<(OrgId, String), (String, Credits, DateTime<Utc>)>,
     webhooks: Vec<StoredWebhook>,
+    /// Keys whose `key.expiring` went out.
+    expiry_announced: std::collections::HashSet<KeyId>,
+    /// Keys whose `key.credits_low` went out (forgotten when a person changes
+    /// their credits).
+    credits_low_announced: std::collections::HashSet<KeyId>,
     /// In `seq` order.
     deliveries: Vec<StoredDelivery>,
     next_seq: i64,
@@ -209,7 +214,9 @@ impl KeyStore for InMemoryApiKeyRepository {
         // Usage is recorded separately; a change must not roll it back.
         parts.last_used_at = last_used_at;
         // Nor may it undo spending, unless it sets the credits anew.
-        if !event.fields.iter().any(|field| field == "credits") {
+        if event.fields.iter().any(|field| field == "credits") {
+            state.credits_low_announced.remove(&key.id());
+        } else {
             parts.credits = credits;
         }
         let stored = ApiKey::restore(parts);
@@ -354,6 +361,7 @@ impl UsageLedger for InMemoryApiKeyRepository {
         parts.credits = Some(after);
         let stored = ApiKey::restore(parts);
         state.keys.insert(id, stored.clone());
+        state.credits_low_announced.remove(&id);
         let queued = state.record(event, &stored);
         if let Some(idempotency) = idempotency {
             state.answers.insert(
@@ -558,6 +566,38 @@ impl DeliveryQueue for InMemoryApiKeyRepository {
             });
         }
         Ok(due)
+    }
+
+    async fn announce(&self, sweep: Sweep, now: DateTime<Utc>) -> Result<usize, RepositoryError> {
+        let mut state = self.write();
+        let mut due: Vec<(EventType, ApiKey)> = Vec::new();
+        for key in state.keys.values() {
+            let expiring = !key.is_revoked()
+                && key
+                    .expires_at()
+                    .is_some_and(|at| at > now && at <= sweep.expiring_before);
+            if expiring && !state.expiry_announced.contains(&key.id()) {
+                due.push((EventType::KeyExpiring, key.clone()));
+            }
+            let low = key
+                .credits()
+                .is_some_and(|credits| credits.as_of(now).remaining() <= sweep.credits_at_most);
+            if low && !state.credits_low_announced.contains(&key.id()) {
+                due.push((EventType::KeyCreditsLow, key.clone()));
+            }
+        }
+        let mut queued = 0;
+        for (event_type, key) in &due {
+            if *event_type == EventType::KeyExpiring {
+                state.expiry_announced.insert(key.id());
+            } else {
+                state.credits_low_announced.insert(key.id());
+            }
+            queued += state.enqueue(*event_type, key, now);
+        }
+        drop(state);
+        self.queued_some(queued);
+        Ok(due.len())
     }
 
     async fn record(&self, delivery_id: Uuid, attempt: &Attempt, next: AfterAttempt) -> Result<(), RepositoryError> {

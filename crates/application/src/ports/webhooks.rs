@@ -197,6 +197,24 @@ pub trait DeliveryQueue: Send + Sync {
 
     /// Records an attempt and what follows it, releasing the claim.
     async fn record(&self, delivery_id: Uuid, attempt: &Attempt, next: AfterAttempt) -> Result<(), RepositoryError>;
+
+    /// Queues the events no change causes, each once per key: `key.expiring`
+    /// for unrevoked keys expiring after `now` and at or before
+    /// `sweep.expiring_before`, and `key.credits_low` for keys whose credits
+    /// (as of `now`, refills counted) are at most `sweep.credits_at_most`. A
+    /// key is marked announced in the same transaction as its deliveries, so
+    /// several processes sweeping at once announce it once. Returns how many
+    /// keys were announced.
+    async fn announce(&self, sweep: Sweep, now: DateTime<Utc>) -> Result<usize, RepositoryError>;
+}
+
+/// What a sweep for announcements looks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Sweep {
+    /// Announce keys expiring up to this time.
+    pub expiring_before: DateTime<Utc>,
+    /// Announce keys with at most this many credits left.
+    pub credits_at_most: u64,
 }
 
 /// Sends one delivery over HTTP.

@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use crate::{
     Actor, AfterAttempt, Clock, Delivery, DeliveryQueue, DueDelivery, KeyGenerator, MissingPermission, Page,
-    Permission, RepositoryError, WebhookSender, WebhookStore, WebhookStoreError,
+    Permission, RepositoryError, Sweep, WebhookSender, WebhookStore, WebhookStoreError,
 };
 
 /// The rules an operator configures for webhooks.
@@ -301,6 +301,10 @@ pub struct DeliveryPolicy {
     /// How long a claim holds a delivery: longer than one attempt can take, so
     /// a delivery is only re-claimed when the process holding it died.
     pub lease: Duration,
+    /// How long before its `expires_at` a key's `key.expiring` goes out.
+    pub expiring_notice: Duration,
+    /// At how many credits left a key's `key.credits_low` goes out.
+    pub credits_low_at: u64,
 }
 
 /// Sends claimed deliveries and records what became of them.
@@ -344,6 +348,17 @@ impl DeliverWebhooks {
         let claimed = due.len();
         futures_util::future::join_all(due.into_iter().map(|delivery| self.deliver(delivery))).await;
         Ok(claimed)
+    }
+
+    /// Queues the events no change causes (`key.expiring`, `key.credits_low`),
+    /// once per key. Returns how many keys were announced.
+    pub async fn announce(&self) -> Result<usize, RepositoryError> {
+        let now = self.clock.now();
+        let sweep = Sweep {
+            expiring_before: now + self.policy.expiring_notice,
+            credits_at_most: self.policy.credits_low_at,
+        };
+        self.queue.announce(sweep, now).await
     }
 
     async fn deliver(&self, delivery: DueDelivery) {

@@ -320,6 +320,9 @@ impl UsageLedger for SqlApiKeyRepository {
                 Err(other) => return Err(other),
             }
         }
+        super::webhooks::rearm_credits_low(&txn, id)
+            .await
+            .map_err(|e| self.db().classify(e))?;
         let queued = self.enqueue_stored(&txn, event).await?;
         self.commit_queued(txn, queued).await?;
         Ok(CreditChangeOutcome::Applied(after))

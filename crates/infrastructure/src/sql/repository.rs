@@ -160,7 +160,7 @@ fn permissions_of(text: &str) -> Option<Permissions> {
 }
 
 /// A row that breaks a domain rule is a corrupt row: reported, never half-loaded.
-fn from_row(row: keys::Model) -> Result<ApiKey, RepositoryError> {
+pub(crate) fn from_row(row: keys::Model) -> Result<ApiKey, RepositoryError> {
     let id = row.id;
     let corrupt = |what: &str| RepositoryError::Unexpected(anyhow!("stored key {id} has an invalid {what}"));
     let previous = match (
@@ -423,6 +423,11 @@ impl KeyStore for SqlApiKeyRepository {
             .exec_without_returning(&txn)
             .await
             .map_err(|e| self.db.classify(e))?;
+        if event.fields.iter().any(|field| field == "credits") {
+            webhooks::rearm_credits_low(&txn, key.id())
+                .await
+                .map_err(|e| self.db.classify(e))?;
+        }
         let queued = self.enqueue_stored(&txn, event).await?;
         self.commit_queued(txn, queued).await
     }

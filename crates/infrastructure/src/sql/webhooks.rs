@@ -6,18 +6,20 @@ use anyhow::anyhow;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use keymint_application::{
-    event_payload, AfterAttempt, Attempt, Delivery, DeliveryQueue, DeliveryStatus, DueDelivery, RepositoryError,
+    event_payload, AfterAttempt, Attempt, Delivery, DeliveryQueue, DeliveryStatus, DueDelivery, RepositoryError, Sweep,
     WebhookStore, WebhookStoreError,
 };
 use keymint_domain::{ApiKey, AuditEvent, EventType, EventTypes, KeyId, OrgId, Webhook, WebhookSecret, WebhookUrl};
-use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::{Alias, Expr};
 use sea_orm::{
     ActiveValue, ColumnTrait, ConnectionTrait, DatabaseBackend, DbErr, EntityTrait, PaginatorTrait, QueryFilter,
     QueryOrder, QuerySelect, Statement, TransactionTrait,
 };
 use uuid::Uuid;
 
-use super::entity::{webhook_attempts as attempts, webhook_deliveries as deliveries, webhooks as hooks};
+use super::entity::{
+    api_keys as keys, webhook_attempts as attempts, webhook_deliveries as deliveries, webhooks as hooks,
+};
 use super::SqlApiKeyRepository;
 
 /// The longest failure reason kept with an attempt.
@@ -120,7 +122,85 @@ async fn enqueue_type<C: ConnectionTrait>(
     Ok(subscribed.len())
 }
 
+/// The column recording that a key's `key.expiring` went out.
+const EXPIRY_ANNOUNCED: &str = "expiry_announced_at";
+/// The column recording that a key's `key.credits_low` went out.
+const CREDITS_LOW_ANNOUNCED: &str = "credits_low_announced_at";
+/// The most keys one sweep announces of each kind; the next sweep takes the rest.
+const SWEEP_BATCH: u64 = 100;
+
+fn announced_column(event_type: EventType) -> &'static str {
+    if event_type == EventType::KeyExpiring {
+        EXPIRY_ANNOUNCED
+    } else {
+        CREDITS_LOW_ANNOUNCED
+    }
+}
+
+/// Forgets that a key's low credits were announced: a person changed them,
+/// so running low again is news again.
+pub(crate) async fn rearm_credits_low<C: ConnectionTrait>(conn: &C, key_id: KeyId) -> Result<(), DbErr> {
+    let backend = conn.get_database_backend();
+    let placeholder = if backend == DatabaseBackend::Postgres {
+        "$1"
+    } else {
+        "?"
+    };
+    conn.execute(Statement::from_sql_and_values(
+        backend,
+        format!("UPDATE api_keys SET {CREDITS_LOW_ANNOUNCED} = NULL WHERE id = {placeholder}"),
+        [key_id.as_uuid().into()],
+    ))
+    .await?;
+    Ok(())
+}
+
 impl SqlApiKeyRepository {
+    /// Marks one key announced for `event_type` and queues its deliveries, in
+    /// one transaction, unless another sweep did first or `still` no longer
+    /// holds for the key as stored. Returns whether it was announced.
+    async fn announce_one(
+        &self,
+        id: Uuid,
+        event_type: EventType,
+        now: DateTime<Utc>,
+        still: impl Fn(&ApiKey) -> bool,
+    ) -> Result<bool, RepositoryError> {
+        let db = self.db();
+        let txn = db.write.begin().await.map_err(|e| db.classify(e))?;
+        let backend = txn.get_database_backend();
+        let column = announced_column(event_type);
+        let sql = if backend == DatabaseBackend::Postgres {
+            format!("UPDATE api_keys SET {column} = $1 WHERE id = $2 AND {column} IS NULL")
+        } else {
+            format!("UPDATE api_keys SET {column} = ? WHERE id = ? AND {column} IS NULL")
+        };
+        let claimed = txn
+            .execute(Statement::from_sql_and_values(backend, sql, [now.into(), id.into()]))
+            .await
+            .map_err(|e| db.classify(e))?;
+        let key = match keys::Entity::find_by_id(id)
+            .one(&txn)
+            .await
+            .map_err(|e| db.classify(e))?
+        {
+            Some(row) if claimed.rows_affected() > 0 => super::repository::from_row(row)?,
+            _ => {
+                txn.rollback().await.map_err(|e| db.classify(e))?;
+                return Ok(false);
+            }
+        };
+        if !still(&key) {
+            txn.rollback().await.map_err(|e| db.classify(e))?;
+            return Ok(false);
+        }
+        let queued = enqueue_type(&txn, event_type, &key, now)
+            .await
+            .map_err(|e| db.classify(e))?;
+        self.commit_queued(txn, queued).await?;
+        Ok(true)
+    }
+
     async fn attempts_of(&self, ids: &[Uuid]) -> Result<Vec<attempts::Model>, RepositoryError> {
         if ids.is_empty() {
             return Ok(Vec::new());
@@ -413,6 +493,50 @@ impl DeliveryQueue for SqlApiKeyRepository {
             });
         }
         Ok(due)
+    }
+
+    async fn announce(&self, sweep: Sweep, now: DateTime<Utc>) -> Result<usize, RepositoryError> {
+        let db = self.db();
+        let expiring: Vec<Uuid> = keys::Entity::find()
+            .select_only()
+            .column(keys::Column::Id)
+            .filter(keys::Column::IsRevoked.eq(false))
+            .filter(keys::Column::ExpiresAt.gt(now))
+            .filter(keys::Column::ExpiresAt.lte(sweep.expiring_before))
+            .filter(Expr::col(Alias::new(EXPIRY_ANNOUNCED)).is_null())
+            .limit(SWEEP_BATCH)
+            .into_tuple()
+            .all(&db.read)
+            .await
+            .map_err(|e| db.classify(e))?;
+        let low: Vec<Uuid> = keys::Entity::find()
+            .select_only()
+            .column(keys::Column::Id)
+            .filter(keys::Column::CreditsRemaining.lte(i64::try_from(sweep.credits_at_most).unwrap_or(i64::MAX)))
+            .filter(Expr::col(Alias::new(CREDITS_LOW_ANNOUNCED)).is_null())
+            .limit(SWEEP_BATCH)
+            .into_tuple()
+            .all(&db.read)
+            .await
+            .map_err(|e| db.classify(e))?;
+        let mut announced = 0;
+        for id in expiring {
+            if self.announce_one(id, EventType::KeyExpiring, now, |_| true).await? {
+                announced += 1;
+            }
+        }
+        for id in low {
+            // The stored balance is the last settled one: a refill since then
+            // is counted before calling the key low.
+            let still_low = |key: &ApiKey| {
+                key.credits()
+                    .is_some_and(|credits| credits.as_of(now).remaining() <= sweep.credits_at_most)
+            };
+            if self.announce_one(id, EventType::KeyCreditsLow, now, still_low).await? {
+                announced += 1;
+            }
+        }
+        Ok(announced)
     }
 
     async fn record(&self, delivery_id: Uuid, attempt: &Attempt, next: AfterAttempt) -> Result<(), RepositoryError> {
