@@ -513,3 +513,76 @@ for_each_backend!(
     a_slow_endpoint_times_out_and_a_key_waits_for_its_earlier_events,
     deliveries_never_reach_private_addresses_unless_allowed_nor_follow_redirects,
 );
+
+/// Kills the example receiver however the test ends.
+struct Python(std::process::Child);
+
+impl Drop for Python {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The receiver the README shows (`examples/webhook_receiver.py`), run as
+/// written against real deliveries: it accepts Keymint's signatures, refuses
+/// a forged one, and prints each event once.
+#[tokio::test]
+async fn the_readme_receiver_example_verifies_real_deliveries() {
+    use std::io::BufRead;
+    let app = spawn_app(Backend::Sqlite).await;
+    let placeholder = create_webhook(&app, json!({"url": "https://placeholder.example/", "enabled": false})).await;
+    let secret = placeholder["secret"].as_str().unwrap().to_owned();
+    let mut receiver = Python(
+        std::process::Command::new("python3")
+            .arg("examples/webhook_receiver.py")
+            .arg("0")
+            .env("KEYMINT_WEBHOOK_SECRET", &secret)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("python3 runs the example"),
+    );
+    let (lines_tx, mut lines) = tokio::sync::mpsc::unbounded_channel::<String>();
+    let stdout = receiver.0.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = lines_tx.send(line);
+        }
+    });
+    let mut next_line = async |within: Duration| tokio::time::timeout(within, lines.recv()).await.ok().flatten();
+    let first = next_line(Duration::from_secs(10)).await.expect("the receiver starts");
+    let port = first.strip_prefix("listening on ").unwrap().trim().to_owned();
+    let url = format!("http://127.0.0.1:{port}/");
+    // The example's secret is this webhook's: point it at the receiver.
+    let path = format!("/api/v2/webhooks/{}", placeholder["id"].as_str().unwrap());
+    json_of(
+        app.call(Method::PATCH, &path, Some(&json!({"url": url, "enabled": true})))
+            .await,
+        200,
+    )
+    .await;
+
+    let key = app.create_named("billing-service").await;
+    let line = next_line(Duration::from_secs(20)).await.expect("the event is printed");
+    assert_eq!(
+        line,
+        format!("key.created {} billing-service", key["id"].as_str().unwrap())
+    );
+
+    let forged = reqwest::Client::new()
+        .post(&url)
+        .header("webhook-id", "msg_forged")
+        .header("webhook-timestamp", chrono::Utc::now().timestamp().to_string())
+        .header("webhook-signature", "v1,bm90IGEgc2lnbmF0dXJl")
+        .body(r#"{"type":"key.deleted","timestamp":"x","data":{"id":"x","name":"x"}}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 401);
+    assert_eq!(
+        next_line(Duration::from_millis(500)).await,
+        None,
+        "the forged event was not printed"
+    );
+}
