@@ -9,7 +9,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 work=$(mktemp -d)
 server=
-cleanup() { [ -n "$server" ] && kill "$server" 2>/dev/null; wait 2>/dev/null || true; rm -rf "$work"; }
+keys_server=
+cleanup() {
+    [ -n "$server" ] && kill "$server" 2>/dev/null
+    [ -n "$keys_server" ] && kill "$keys_server" 2>/dev/null
+    wait 2>/dev/null || true
+    rm -rf "$work"
+}
 trap cleanup EXIT
 
 cargo build -q --bin keymint
@@ -17,8 +23,18 @@ bin=target/debug/keymint
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 base="http://127.0.0.1:$port"
 
+# A stand-in for GitHub's key endpoint (this machine has no internet): one key
+# set with no keys, so every generated alert is refused for its unknown key id
+# (401), as it would be against GitHub's real set.
+mkdir -p "$work/keys/meta/public_keys"
+echo '{"public_keys": []}' > "$work/keys/meta/public_keys/secret_scanning"
+keys_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+(cd "$work/keys" && exec python3 -m http.server "$keys_port" --bind 127.0.0.1 >/dev/null 2>&1) &
+keys_server=$!
+
 KEYMINT_SERVER__LISTEN="127.0.0.1:$port" \
 KEYMINT_DATABASE__URL="memory:" \
+KEYMINT_LEAKS__GITHUB_KEYS_URL="http://127.0.0.1:$keys_port/meta/public_keys/secret_scanning" \
 KEYMINT_HASHING__MEMORY_KIB=64 KEYMINT_HASHING__ITERATIONS=1 \
 KEYMINT_KEYS__MAX_ACTIVE_PER_ORG=100000 \
 KEYMINT_VERIFY__MAX_FAILURES_PER_CLIENT=0 KEYMINT_VERIFY__MAX_FAILURES_PER_KEY=0 \

@@ -193,6 +193,19 @@ pub(crate) struct PageQuery {
     cursor: Option<String>,
 }
 
+/// The paging parameters of a list ordered by sequence (deliveries).
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub(crate) struct SequencePageQuery {
+    /// Page size
+    #[param(schema_with = limit_schema)]
+    limit: Option<u32>,
+    /// Where the previous page ended, from its `Link` header
+    #[param(minimum = 1)]
+    cursor: Option<i64>,
+}
+
 /// The filters of the key list.
 #[derive(IntoParams)]
 #[into_params(parameter_in = Query)]

@@ -13,7 +13,7 @@ use uuid::Uuid;
 use super::timestamp;
 use crate::error::{ErrorBody, JsonBodyErrors, ManagementErrors, ValidationErrorBody};
 use crate::extract::{Acting, ValidatedJson};
-use crate::routes::paging::{next_link, PageQuery, QueryReader};
+use crate::routes::paging::{next_link, QueryReader, SequencePageQuery};
 use crate::validation::{FromJsonBody, ObjectReader, Optional};
 use crate::{ApiError, AppState, FieldError};
 
@@ -44,7 +44,7 @@ fn path_id(req: &HttpRequest, name: &str) -> Result<Uuid, ApiError> {
 pub(crate) struct CreateWebhookRequest {
     /// Where deliveries go: https (http only where the deployment allows it), no
     /// credentials, no fragment
-    #[schema(max_length = 2048)]
+    #[schema(max_length = 2048, pattern = "^https?://[^\\s@#]+$")]
     url: String,
     /// What it receives (default: every event type)
     #[schema(min_items = 1, value_type = Option<Vec<String>>)]
@@ -59,7 +59,7 @@ pub(crate) struct CreateWebhookRequest {
 #[allow(dead_code)]
 pub(crate) struct UpdateWebhookRequest {
     /// A new URL
-    #[schema(max_length = 2048)]
+    #[schema(max_length = 2048, pattern = "^https?://[^\\s@#]+$")]
     url: Option<String>,
     /// New event types
     #[schema(min_items = 1, value_type = Option<Vec<String>>)]
@@ -450,7 +450,7 @@ pub(crate) async fn rotate_secret(
 #[utoipa::path(
     get, path = "/api/v2/webhooks/{webhook_id}/deliveries", tag = "webhooks", operation_id = "list_webhook_deliveries",
     summary = "A webhook's deliveries, newest first, with every attempt",
-    params(WebhookPath, PageQuery),
+    params(WebhookPath, SequencePageQuery),
     responses(
         (status = 200, description = "A page of deliveries", body = Vec<DeliveryResponse>,
             headers(("Link" = String, description = "RFC 8288 rel=\"next\" link when more exist"))),
