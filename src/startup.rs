@@ -196,10 +196,12 @@ impl Storage {
     }
 }
 
-/// How many due deliveries one round claims.
-const DELIVERY_BATCH: usize = 32;
+/// How many deliveries one process sends at once. Each waits at most one
+/// attempt's timeout; a slow endpoint holds one of these, never the others'.
+const DELIVERIES_IN_FLIGHT: usize = 64;
 
-/// Sends due webhook deliveries until aborted: at once when this process
+/// Sends due webhook deliveries until aborted, up to [`DELIVERIES_IN_FLIGHT`]
+/// at once: claiming more as soon as any finishes, at once when this process
 /// queued some, else every `poll` (other processes' events, retries); and
 /// every `sweep`, queues the events no change causes.
 fn spawn_dispatcher(
@@ -209,6 +211,7 @@ fn spawn_dispatcher(
     sweep: Duration,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
+        let mut in_flight = tokio::task::JoinSet::new();
         let mut swept: Option<tokio::time::Instant> = None;
         loop {
             if swept.is_none_or(|at| at.elapsed() >= sweep) {
@@ -217,15 +220,27 @@ fn spawn_dispatcher(
                     tracing::warn!(error = format!("{err:#}"), "keys could not be swept for announcements");
                 }
             }
-            match deliver.run_once(DELIVERY_BATCH).await {
-                // A full batch: more may be due right away.
-                Ok(claimed) if claimed == DELIVERY_BATCH => continue,
-                Ok(_) => {}
-                Err(err) => tracing::warn!(error = format!("{err:#}"), "webhook deliveries could not be claimed"),
+            let room = DELIVERIES_IN_FLIGHT - in_flight.len();
+            let mut full = false;
+            if room > 0 {
+                match deliver.claim(room).await {
+                    Ok(due) => {
+                        full = due.len() == room;
+                        for delivery in due {
+                            let deliver = deliver.clone();
+                            in_flight.spawn(async move { deliver.deliver(delivery).await });
+                        }
+                    }
+                    Err(err) => tracing::warn!(error = format!("{err:#}"), "webhook deliveries could not be claimed"),
+                }
+            }
+            if full {
+                continue;
             }
             tokio::select! {
                 () = queued.notified() => {}
                 () = tokio::time::sleep(poll) => {}
+                Some(_) = in_flight.join_next(), if !in_flight.is_empty() => {}
             }
         }
     })

@@ -120,6 +120,41 @@ async fn no_private_key_hash_or_token_appears_in_trace_level_logs() {
     let statuses = misuse(&app, &private_key, &token).await;
     assert!(statuses.iter().all(|s| (200..500).contains(s)), "{statuses:?}");
 
+    // A webhook's secrets (the first and a rotated one), signed deliveries, and
+    // a leaked key reported by its holder, in the query string too.
+    let receiver = support::receiver::Receiver::start().await;
+    let webhook: Value = app
+        .call(
+            reqwest::Method::POST,
+            "/api/v2/webhooks",
+            Some(&json!({"url": receiver.url})),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let rotated: Value = app
+        .call(
+            reqwest::Method::POST,
+            &format!("/api/v2/webhooks/{}/rotate-secret", webhook["id"].as_str().unwrap()),
+            None,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let leaked: Value = app.create_key(&json!({"name": "leaked"})).await.json().await.unwrap();
+    let leaked_key = leaked["private_key"].as_str().unwrap().to_owned();
+    let reported = app
+        .client
+        .post(app.url(&format!("/api/v2/api-keys/revoke-leaked?key={leaked_key}")))
+        .json(&json!({"key": leaked_key, "url": "https://gist.example/x"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reported.status().as_u16(), 202);
+    receiver.wait_for(2, std::time::Duration::from_secs(20)).await;
+
     let db = keymint_infrastructure::sql::connect(
         app.settings.database.url.sql().unwrap(),
         &keymint_infrastructure::sql::DatabaseOptions::default(),
@@ -148,11 +183,16 @@ async fn no_private_key_hash_or_token_appears_in_trace_level_logs() {
     let private_key = private_key.as_str();
     let hash_tail = hash.rsplit('$').next().unwrap();
     let token_signature = token.rsplit('.').next().unwrap();
+    let signature = receiver.received()[0].signature.clone();
     for (what, secret) in [
         ("private key", private_key),
         ("secret part of the key", &private_key[25..]),
         ("argon2 hash", hash_tail),
         ("bearer token signature", token_signature),
+        ("leaked key", &leaked_key[25..]),
+        ("webhook secret", &webhook["secret"].as_str().unwrap()[6..]),
+        ("rotated webhook secret", &rotated["secret"].as_str().unwrap()[6..]),
+        ("delivery signature", &signature[3..20]),
     ] {
         assert!(!logs.contains(secret), "the {what} appeared in the log");
     }

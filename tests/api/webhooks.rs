@@ -504,7 +504,70 @@ async fn expiring_and_low_credit_keys_are_announced_once(backend: Backend) {
     assert_eq!(again[3].json()["data"]["credits"]["remaining"], 2);
 }
 
+async fn a_slow_or_endless_endpoint_holds_up_nobody_else(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let app = spawn_app_with(test_settings(backend, &dir).merge(("webhooks.timeout_seconds", 5)), dir).await;
+    let (slow, endless, fast) = (
+        Receiver::start().await,
+        Receiver::start().await,
+        Receiver::start().await,
+    );
+    slow.delay(Duration::from_secs(4));
+    endless.endless();
+    let other = uuid::Uuid::new_v4();
+    let created = |org, url: &str| {
+        let body = json!({"url": url, "event_types": ["key.created"]});
+        let app = &app;
+        async move {
+            json_of(
+                app.call_as(org, Method::POST, "/api/v2/webhooks", Some(&body)).await,
+                201,
+            )
+            .await
+        }
+    };
+    let slow_hook = created(app.org_id, &slow.url).await;
+    let endless_hook = created(other, &endless.url).await;
+    created(other, &fast.url).await;
+    app.create_named("slowly delivered").await;
+    slow.wait_for(1, WAIT).await;
+    // While that attempt waits for its answer, another organisation's event
+    // is claimed and delivered: the slow endpoint holds one slot, not the
+    // dispatcher.
+    json_of(
+        app.call_as(
+            other,
+            Method::POST,
+            "/api/v2/api-keys",
+            Some(&json!({"name": "promptly delivered"})),
+        )
+        .await,
+        201,
+    )
+    .await;
+    fast.wait_for(1, WAIT).await;
+    let pending = deliveries(&app, &slow_hook).await;
+    assert_eq!(pending[0]["status"], "pending");
+    assert_eq!(pending[0]["attempts"], json!([]));
+
+    // An answer that never ends is cut off after 64 KiB and counts as the 200
+    // it is, not as a timeout.
+    let path = format!("/api/v2/webhooks/{}/deliveries", endless_hook["id"].as_str().unwrap());
+    let deadline = std::time::Instant::now() + WAIT;
+    let attempt = loop {
+        let listed = json_of(app.call_as(other, Method::GET, &path, None).await, 200).await;
+        if listed[0]["status"] != "pending" {
+            break listed[0]["attempts"][0].clone();
+        }
+        assert!(std::time::Instant::now() < deadline, "{listed}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(attempt["status_code"], 200, "{attempt}");
+    assert_eq!(attempt["error"], Value::Null);
+}
+
 for_each_backend!(
+    a_slow_or_endless_endpoint_holds_up_nobody_else,
     expiring_and_low_credit_keys_are_announced_once,
     webhooks_are_managed_and_show_their_secret_once,
     webhook_bodies_are_checked_field_by_field,

@@ -32,6 +32,8 @@ struct Script {
     statuses: VecDeque<u16>,
     /// How long to wait before answering each request.
     delay: Duration,
+    /// Answer 200 with a body that never ends.
+    endless: bool,
 }
 
 pub struct Receiver {
@@ -69,11 +71,18 @@ impl Receiver {
                                 body: String::from_utf8_lossy(&body).into_owned(),
                                 at: Instant::now(),
                             });
-                            let (status, delay) = {
+                            let (status, delay, endless) = {
                                 let mut plan = plan.lock().unwrap();
-                                (plan.statuses.pop_front().unwrap_or(200), plan.delay)
+                                (plan.statuses.pop_front().unwrap_or(200), plan.delay, plan.endless)
                             };
                             tokio::time::sleep(delay).await;
+                            if endless {
+                                let chunk = web::Bytes::from(vec![b'x'; 64 * 1024]);
+                                let body = futures_util::stream::repeat_with(move || {
+                                    Ok::<_, std::convert::Infallible>(chunk.clone())
+                                });
+                                return HttpResponse::Ok().streaming(body);
+                            }
                             if status == 302 {
                                 return HttpResponse::Found().insert_header(("location", "/elsewhere")).finish();
                             }
@@ -108,6 +117,11 @@ impl Receiver {
     /// Answer the next requests with these statuses (then 200).
     pub fn answer(&self, statuses: &[u16]) {
         self.script.lock().unwrap().statuses.extend(statuses);
+    }
+
+    /// Answer every request from now on with a body that never ends.
+    pub fn endless(&self) {
+        self.script.lock().unwrap().endless = true;
     }
 
     /// Wait this long before answering every request from now on.

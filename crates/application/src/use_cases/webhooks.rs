@@ -340,14 +340,11 @@ impl DeliverWebhooks {
         }
     }
 
-    /// Claims up to `limit` due deliveries and sends them concurrently.
-    /// Returns how many were claimed.
-    pub async fn run_once(&self, limit: usize) -> Result<usize, RepositoryError> {
+    /// Claims up to `limit` due deliveries for this process, each leased for
+    /// one attempt. Send each with [`DeliverWebhooks::deliver`].
+    pub async fn claim(&self, limit: usize) -> Result<Vec<DueDelivery>, RepositoryError> {
         let now = self.clock.now();
-        let due = self.queue.claim(now, now + self.policy.lease, limit).await?;
-        let claimed = due.len();
-        futures_util::future::join_all(due.into_iter().map(|delivery| self.deliver(delivery))).await;
-        Ok(claimed)
+        self.queue.claim(now, now + self.policy.lease, limit).await
     }
 
     /// Queues the events no change causes (`key.expiring`, `key.credits_low`),
@@ -361,7 +358,9 @@ impl DeliverWebhooks {
         self.queue.announce(sweep, now).await
     }
 
-    async fn deliver(&self, delivery: DueDelivery) {
+    /// Makes one attempt at a claimed delivery and records what became of it:
+    /// delivered, retried later with backoff, or failed for good.
+    pub async fn deliver(&self, delivery: DueDelivery) {
         let id = delivery.id.to_string();
         let timestamp = self.clock.now().timestamp();
         let body = delivery.payload.as_bytes();
