@@ -216,7 +216,7 @@ fn spawn_dispatcher(
         loop {
             if swept.is_none_or(|at| at.elapsed() >= sweep) {
                 swept = Some(tokio::time::Instant::now());
-                if let Err(err) = deliver.announce().await {
+                if let Err(err) = deliver.sweep().await {
                     tracing::warn!(error = format!("{err:#}"), "keys could not be swept for announcements");
                 }
             }

@@ -8,10 +8,14 @@ mod support;
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
-use keymint_application::{ApiKeyRepository, EventQuery, KeyCursor, KeyQuery, OrganizationDirectory, RepositoryError};
+use keymint_application::{
+    AfterAttempt, ApiKeyRepository, Attempt, DeliveryStatus, EventQuery, KeyCursor, KeyQuery, OrganizationDirectory,
+    RepositoryError, WebhookStoreError,
+};
 use keymint_domain::{
-    ApiKey, AuditAction, AuditEvent, Credential, Environment, KeyId, KeyMaterial, KeyName, LeakReport, LeakSource,
-    LeakUrl, NewApiKey, OrgId, OwnerId, SecretHash, MAX_LEAK_URL_CHARS,
+    ApiKey, AuditAction, AuditEvent, Credential, Environment, EventType, EventTypes, KeyId, KeyMaterial, KeyName,
+    LeakReport, LeakSource, LeakUrl, NewApiKey, OrgId, OwnerId, SecretHash, Webhook, WebhookSecret, WebhookUrl,
+    MAX_LEAK_URL_CHARS,
 };
 use keymint_infrastructure::sql::{connect, DatabaseUrl, SqlApiKeyRepository};
 use keymint_infrastructure::{InMemoryApiKeyRepository, InMemoryOrganizationDirectory, SqlOrganizationDirectory};
@@ -360,6 +364,141 @@ async fn a_leak_and_where_it_was_seen_read_back_identically(backend: Backend) {
     assert_eq!(events[1].leak, None);
 }
 
+fn webhook(org: OrgId, at: DateTime<Utc>) -> Webhook {
+    Webhook {
+        id: Uuid::now_v7(),
+        org_id: org,
+        url: WebhookUrl::parse("https://hooks.example.com/keymint", false).unwrap(),
+        event_types: EventTypes::all(),
+        enabled: true,
+        created_at: at,
+        updated_at: at,
+    }
+}
+
+async fn a_change_queues_its_delivery_which_is_claimed_once_recorded_and_pruned(backend: Backend) {
+    let s = subject(backend).await;
+    let owner = org();
+    let hook = webhook(owner, t(0));
+    let secret = WebhookSecret::generate(&mut rand_core::OsRng);
+    s.repository.insert_webhook(&hook, &secret, 5).await.unwrap();
+    let k = key(owner, "hooked", t(1), Environment::Live);
+    insert(&*s.repository, &k).await;
+    // Another organisation's change reaches none of this webhook's deliveries.
+    insert(&*s.repository, &key(org(), "elsewhere", t(1), Environment::Live)).await;
+
+    let claimed = s.repository.claim(t(2), t(60), 10).await.unwrap();
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(claimed[0].secrets.len(), 1);
+    assert_eq!(claimed[0].secrets[0].expose_secret(), secret.expose_secret());
+    let payload: serde_json::Value = serde_json::from_str(&claimed[0].payload).unwrap();
+    assert_eq!(payload["type"], "key.created");
+    assert_eq!(payload["data"]["id"], k.id().to_string());
+    assert!(s.repository.claim(t(3), t(60), 10).await.unwrap().is_empty(), "leased");
+
+    let attempt = Attempt {
+        attempted_at: t(3),
+        latency_ms: 12,
+        status_code: None,
+        error: Some("reset\0by peer\n".to_owned()),
+    };
+    s.repository
+        .record(claimed[0].id, &attempt, AfterAttempt::RetryAt(t(10)))
+        .await
+        .unwrap();
+    assert!(
+        s.repository.claim(t(5), t(60), 10).await.unwrap().is_empty(),
+        "not due yet"
+    );
+    let again = s.repository.claim(t(10), t(70), 10).await.unwrap();
+    assert_eq!((again.len(), again[0].attempts), (1, 1));
+    let delivered = Attempt {
+        status_code: Some(204),
+        error: None,
+        ..attempt.clone()
+    };
+    s.repository
+        .record(again[0].id, &delivered, AfterAttempt::Delivered)
+        .await
+        .unwrap();
+    let listed = s.repository.deliveries(owner, hook.id, None, 10).await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].status, DeliveryStatus::Delivered);
+    assert_eq!(listed[0].event_type, EventType::KeyCreated);
+    let errors: Vec<Option<&str>> = listed[0].attempts.iter().map(|a| a.error.as_deref()).collect();
+    assert_eq!(errors, [Some("reset by peer "), None], "stored alike on every engine");
+    assert!(s
+        .repository
+        .deliveries(org(), hook.id, None, 10)
+        .await
+        .unwrap()
+        .is_empty());
+
+    assert_eq!(
+        s.repository.prune(t(1)).await.unwrap(),
+        0,
+        "kept until the retention passes"
+    );
+    assert_eq!(s.repository.prune(t(100)).await.unwrap(), 1);
+    assert!(s
+        .repository
+        .deliveries(owner, hook.id, None, 10)
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+async fn a_disabled_webhooks_deliveries_wait_and_a_deleted_ones_go(backend: Backend) {
+    let s = subject(backend).await;
+    let owner = org();
+    let mut hook = webhook(owner, t(0));
+    s.repository
+        .insert_webhook(&hook, &WebhookSecret::generate(&mut rand_core::OsRng), 5)
+        .await
+        .unwrap();
+    insert(&*s.repository, &key(owner, "waiting", t(1), Environment::Live)).await;
+    hook.enabled = false;
+    assert!(s.repository.update_webhook(&hook).await.unwrap());
+    assert!(s.repository.claim(t(2), t(60), 10).await.unwrap().is_empty());
+    hook.enabled = true;
+    assert!(s.repository.update_webhook(&hook).await.unwrap());
+    let claimed = s.repository.claim(t(3), t(60), 10).await.unwrap();
+    assert_eq!(claimed.len(), 1);
+
+    // Deleted while its delivery was in flight: the attempt lands nowhere.
+    assert!(s.repository.delete_webhook(owner, hook.id).await.unwrap());
+    let attempt = Attempt {
+        attempted_at: t(4),
+        latency_ms: 1,
+        status_code: Some(200),
+        error: None,
+    };
+    s.repository
+        .record(claimed[0].id, &attempt, AfterAttempt::Delivered)
+        .await
+        .unwrap();
+    assert!(s
+        .repository
+        .deliveries(owner, hook.id, None, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    let second = webhook(owner, t(5));
+    s.repository
+        .insert_webhook(&second, &WebhookSecret::generate(&mut rand_core::OsRng), 1)
+        .await
+        .unwrap();
+    let over = s
+        .repository
+        .insert_webhook(
+            &webhook(owner, t(6)),
+            &WebhookSecret::generate(&mut rand_core::OsRng),
+            1,
+        )
+        .await;
+    assert!(matches!(over, Err(WebhookStoreError::LimitReached)), "{over:?}");
+}
+
 async fn usage_only_moves_forward_and_skips_missing_keys(backend: Backend) {
     let s = subject(backend).await;
     let k = key(org(), "used", t(0), Environment::Live);
@@ -550,6 +689,8 @@ for_each_backend!(
     lists_are_newest_first_filtered_and_paged_without_gaps,
     updates_are_compare_and_set_and_never_roll_back_usage,
     a_leak_and_where_it_was_seen_read_back_identically,
+    a_change_queues_its_delivery_which_is_claimed_once_recorded_and_pruned,
+    a_disabled_webhooks_deliveries_wait_and_a_deleted_ones_go,
     usage_only_moves_forward_and_skips_missing_keys,
     lookups_find_the_current_and_the_rotated_out_private_key,
     deletion_is_scoped_and_keeps_the_audit_trail,

@@ -111,6 +111,8 @@ pub struct WebhookSettings {
     pub expiring_notice_days: u32,
     /// At how many credits left a key's `key.credits_low` goes out.
     pub credits_low_threshold: u64,
+    /// How many days settled deliveries and their attempts are kept.
+    pub retention_days: u32,
     /// How often keys are swept for those two events (`sweep_interval_seconds`).
     #[serde(rename = "sweep_interval_seconds", deserialize_with = "values::positive_seconds")]
     pub sweep_interval: Duration,
@@ -538,6 +540,9 @@ impl Settings {
         if self.webhooks.max_attempts == 0 {
             return Err(invalid("webhooks.max_attempts", "must be greater than 0"));
         }
+        if self.webhooks.retention_days == 0 || self.webhooks.retention_days > 3650 {
+            return Err(invalid("webhooks.retention_days", "must be between 1 and 3650"));
+        }
         if self.webhooks.expiring_notice_days > 365 {
             return Err(invalid("webhooks.expiring_notice_days", "must be at most 365"));
         }
@@ -605,6 +610,7 @@ impl Settings {
             lease: chrono_duration(self.webhooks.timeout) * 2 + chrono::Duration::seconds(5),
             expiring_notice: chrono::Duration::days(i64::from(self.webhooks.expiring_notice_days)),
             credits_low_at: self.webhooks.credits_low_threshold,
+            retention: chrono::Duration::days(i64::from(self.webhooks.retention_days)),
         }
     }
 

@@ -282,7 +282,7 @@ pub struct Webhook {
     pub url: WebhookUrl,
     /// What it receives.
     pub event_types: EventTypes,
-    /// Whether new events are delivered to it.
+    /// Whether events are queued for it and its queued deliveries sent.
     pub enabled: bool,
     /// When it was created.
     pub created_at: DateTime<Utc>,

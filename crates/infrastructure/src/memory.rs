@@ -547,7 +547,8 @@ impl DeliveryQueue for InMemoryApiKeyRepository {
             let Some(webhook) = webhooks.iter().find(|w| w.webhook.id == delivery.webhook_id) else {
                 continue;
             };
-            if !ready {
+            // A disabled webhook's deliveries wait, in order, until it is enabled.
+            if !ready || !webhook.webhook.enabled {
                 continue;
             }
             stored.locked_until = Some(lease_until);
@@ -600,12 +601,24 @@ impl DeliveryQueue for InMemoryApiKeyRepository {
         Ok(due.len())
     }
 
+    async fn prune(&self, before: DateTime<Utc>) -> Result<usize, RepositoryError> {
+        let mut state = self.write();
+        let count = state.deliveries.len();
+        state
+            .deliveries
+            .retain(|d| d.delivery.status == DeliveryStatus::Pending || d.delivery.created_at >= before);
+        Ok(count - state.deliveries.len())
+    }
+
     async fn record(&self, delivery_id: Uuid, attempt: &Attempt, next: AfterAttempt) -> Result<(), RepositoryError> {
         let mut state = self.write();
         let Some(stored) = state.deliveries.iter_mut().find(|d| d.delivery.id == delivery_id) else {
             return Ok(());
         };
-        stored.delivery.attempts.push(attempt.clone());
+        stored.delivery.attempts.push(Attempt {
+            error: attempt.stored_error(),
+            ..attempt.clone()
+        });
         stored.locked_until = None;
         (stored.delivery.status, stored.delivery.next_attempt_at) = match next {
             AfterAttempt::Delivered => (DeliveryStatus::Delivered, None),

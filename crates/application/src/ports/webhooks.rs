@@ -51,7 +51,23 @@ pub struct Attempt {
     pub error: Option<String>,
 }
 
+/// The longest failure reason an attempt keeps.
+pub const MAX_ATTEMPT_ERROR_CHARS: usize = 256;
+
 impl Attempt {
+    /// The failure reason as every store keeps it alike: control characters
+    /// (which PostgreSQL refuses in text, as NUL, or which forge log lines)
+    /// as spaces, at most [`MAX_ATTEMPT_ERROR_CHARS`]. Stores record this.
+    pub fn stored_error(&self) -> Option<String> {
+        self.error.as_ref().map(|reason| {
+            reason
+                .chars()
+                .map(|c| if c.is_control() { ' ' } else { c })
+                .take(MAX_ATTEMPT_ERROR_CHARS)
+                .collect()
+        })
+    }
+
     /// Whether the endpoint accepted the event (any 2xx).
     pub fn succeeded(&self) -> bool {
         self.status_code.is_some_and(|code| (200..300).contains(&code))
@@ -187,7 +203,8 @@ pub trait DeliveryQueue: Send + Sync {
     /// Claims up to `limit` pending deliveries due at `now` until
     /// `lease_until`: no other claim returns them before then, in this process
     /// or another. A delivery is not due while an earlier one of the same
-    /// webhook and key is pending, so each key's events arrive in order.
+    /// webhook and key is pending, so each key's events arrive in order, nor
+    /// while its webhook is disabled (it waits, in order, until re-enabled).
     async fn claim(
         &self,
         now: DateTime<Utc>,
@@ -206,6 +223,10 @@ pub trait DeliveryQueue: Send + Sync {
     /// several processes sweeping at once announce it once. Returns how many
     /// keys were announced.
     async fn announce(&self, sweep: Sweep, now: DateTime<Utc>) -> Result<usize, RepositoryError>;
+
+    /// Forgets settled (delivered or failed) deliveries made before `before`,
+    /// with their attempts, so the history stays bounded. Returns how many.
+    async fn prune(&self, before: DateTime<Utc>) -> Result<usize, RepositoryError>;
 }
 
 /// What a sweep for announcements looks for.

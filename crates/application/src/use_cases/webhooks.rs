@@ -305,6 +305,8 @@ pub struct DeliveryPolicy {
     pub expiring_notice: Duration,
     /// At how many credits left a key's `key.credits_low` goes out.
     pub credits_low_at: u64,
+    /// How long settled deliveries (and their attempts) are kept.
+    pub retention: Duration,
 }
 
 /// Sends claimed deliveries and records what became of them.
@@ -347,15 +349,19 @@ impl DeliverWebhooks {
         self.queue.claim(now, now + self.policy.lease, limit).await
     }
 
-    /// Queues the events no change causes (`key.expiring`, `key.credits_low`),
-    /// once per key. Returns how many keys were announced.
-    pub async fn announce(&self) -> Result<usize, RepositoryError> {
+    /// The periodic work: queues the events no change causes (`key.expiring`,
+    /// `key.credits_low`, once per key) and forgets settled deliveries older
+    /// than the retention. Returns how many keys were announced and how many
+    /// deliveries forgotten.
+    pub async fn sweep(&self) -> Result<(usize, usize), RepositoryError> {
         let now = self.clock.now();
         let sweep = Sweep {
             expiring_before: now + self.policy.expiring_notice,
             credits_at_most: self.policy.credits_low_at,
         };
-        self.queue.announce(sweep, now).await
+        let announced = self.queue.announce(sweep, now).await?;
+        let pruned = self.queue.prune(now - self.policy.retention).await?;
+        Ok((announced, pruned))
     }
 
     /// Makes one attempt at a claimed delivery and records what became of it:

@@ -22,9 +22,6 @@ use super::entity::{
 };
 use super::SqlApiKeyRepository;
 
-/// The longest failure reason kept with an attempt.
-const MAX_ERROR_CHARS: usize = 256;
-
 fn types_text(types: &EventTypes) -> String {
     let names: Vec<&str> = types.iter().map(EventType::as_str).collect();
     format!(" {} ", names.join(" "))
@@ -436,6 +433,7 @@ impl DeliveryQueue for SqlApiKeyRepository {
                    SELECT d.seq FROM webhook_deliveries d
                    WHERE d.status = 'pending' AND d.next_attempt_at <= $2
                      AND (d.locked_until IS NULL OR d.locked_until <= $2)
+                     AND EXISTS (SELECT 1 FROM webhooks w WHERE w.id = d.webhook_id AND w.enabled)
                      AND NOT EXISTS (SELECT 1 FROM webhook_deliveries e
                        WHERE e.webhook_id = d.webhook_id AND e.key_id = d.key_id
                          AND e.status = 'pending' AND e.seq < d.seq)
@@ -450,6 +448,7 @@ impl DeliveryQueue for SqlApiKeyRepository {
                    SELECT d.seq FROM webhook_deliveries d
                    WHERE d.status = 'pending' AND d.next_attempt_at <= ?
                      AND (d.locked_until IS NULL OR d.locked_until <= ?)
+                     AND EXISTS (SELECT 1 FROM webhooks w WHERE w.id = d.webhook_id AND w.enabled)
                      AND NOT EXISTS (SELECT 1 FROM webhook_deliveries e
                        WHERE e.webhook_id = d.webhook_id AND e.key_id = d.key_id
                          AND e.status = 'pending' AND e.seq < d.seq)
@@ -539,31 +538,40 @@ impl DeliveryQueue for SqlApiKeyRepository {
         Ok(announced)
     }
 
+    async fn prune(&self, before: DateTime<Utc>) -> Result<usize, RepositoryError> {
+        let db = self.db();
+        let settled = || {
+            deliveries::Entity::find()
+                .select_only()
+                .column(deliveries::Column::Id)
+                .filter(deliveries::Column::Status.ne(DeliveryStatus::Pending.as_str()))
+                .filter(deliveries::Column::CreatedAt.lt(before))
+        };
+        let txn = db.write.begin().await.map_err(|e| db.classify(e))?;
+        attempts::Entity::delete_many()
+            .filter(attempts::Column::DeliveryId.in_subquery(sea_orm::QueryTrait::into_query(settled())))
+            .exec(&txn)
+            .await
+            .map_err(|e| db.classify(e))?;
+        let pruned = deliveries::Entity::delete_many()
+            .filter(deliveries::Column::Status.ne(DeliveryStatus::Pending.as_str()))
+            .filter(deliveries::Column::CreatedAt.lt(before))
+            .exec(&txn)
+            .await
+            .map_err(|e| db.classify(e))?;
+        txn.commit().await.map_err(|e| db.classify(e))?;
+        Ok(usize::try_from(pruned.rows_affected).unwrap_or(usize::MAX))
+    }
+
     async fn record(&self, delivery_id: Uuid, attempt: &Attempt, next: AfterAttempt) -> Result<(), RepositoryError> {
         let db = self.db();
         let txn = db.write.begin().await.map_err(|e| db.classify(e))?;
-        attempts::Entity::insert(attempts::ActiveModel {
-            id: ActiveValue::Set(Uuid::now_v7()),
-            delivery_id: ActiveValue::Set(delivery_id),
-            attempted_at: ActiveValue::Set(attempt.attempted_at),
-            latency_ms: ActiveValue::Set(i64::try_from(attempt.latency_ms).unwrap_or(i64::MAX)),
-            status_code: ActiveValue::Set(attempt.status_code.map(i32::from)),
-            error: ActiveValue::Set(
-                attempt
-                    .error
-                    .as_ref()
-                    .map(|e| e.chars().take(MAX_ERROR_CHARS).collect()),
-            ),
-        })
-        .exec_without_returning(&txn)
-        .await
-        .map_err(|e| db.classify(e))?;
         let (status, next_attempt_at) = match next {
             AfterAttempt::Delivered => (DeliveryStatus::Delivered, None),
             AfterAttempt::RetryAt(at) => (DeliveryStatus::Pending, Some(at)),
             AfterAttempt::Failed => (DeliveryStatus::Failed, None),
         };
-        deliveries::Entity::update_many()
+        let updated = deliveries::Entity::update_many()
             .col_expr(deliveries::Column::Status, Expr::value(status.as_str()))
             .col_expr(deliveries::Column::NextAttemptAt, Expr::value(next_attempt_at))
             .col_expr(
@@ -578,6 +586,22 @@ impl DeliveryQueue for SqlApiKeyRepository {
             .exec(&txn)
             .await
             .map_err(|e| db.classify(e))?;
+        // Its webhook was deleted during the attempt: nothing to record it on.
+        if updated.rows_affected == 0 {
+            txn.rollback().await.map_err(|e| db.classify(e))?;
+            return Ok(());
+        }
+        attempts::Entity::insert(attempts::ActiveModel {
+            id: ActiveValue::Set(Uuid::now_v7()),
+            delivery_id: ActiveValue::Set(delivery_id),
+            attempted_at: ActiveValue::Set(attempt.attempted_at),
+            latency_ms: ActiveValue::Set(i64::try_from(attempt.latency_ms).unwrap_or(i64::MAX)),
+            status_code: ActiveValue::Set(attempt.status_code.map(i32::from)),
+            error: ActiveValue::Set(attempt.stored_error()),
+        })
+        .exec_without_returning(&txn)
+        .await
+        .map_err(|e| db.classify(e))?;
         txn.commit().await.map_err(|e| db.classify(e))?;
         Ok(())
     }
