@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # How long one GitHub secret-scanning alert batch takes to answer: TOKENS tokens
-# (default 1000), all genuine keys of this deployment (the worst case: each costs
-# an argon2 verification and a write), all well-formed strangers (a lookup each),
-# and all garbage (no I/O). The batch is signed with a P-256 key made here and
+# (default 1000) of each kind: garbage (no I/O), well-formed strangers (a lookup
+# each), genuine keys in use (verified once before: the verification cache
+# proves them) and genuine keys never verified (the worst case: each costs an
+# argon2 verification); each genuine one is then revoked and audited. The batch is signed with a P-256 key made here and
 # published by a local stand-in for GitHub's key endpoint. Prints each answer's
 # time (curl's time_total) and the process's peak RSS.
 # Usage: benches/load/run-github.sh BINARY [TOKENS]
@@ -35,7 +36,7 @@ pids+=($server)
 for _ in $(seq 1 100); do curl -fs "$base/readyz" >/dev/null && break; sleep 0.1; done
 token=$("$bin" dev-token --org 3c90c3cc-0d44-4b50-8888-8dd25736052a --ttl 3600)
 
-seq 1 "$tokens" | xargs -P 4 -I{} curl -fs -X POST "$base/api/v2/api-keys" -H "Authorization: Bearer $token" \
+seq 1 $((2 * tokens)) | xargs -P 4 -I{} curl -fs -X POST "$base/api/v2/api-keys" -H "Authorization: Bearer $token" \
     -H 'Content-Type: application/json' -d '{"name":"leaky {}"}' -o "$work/key{}.json"
 
 python3 - "$work" "$tokens" <<'PY'
@@ -53,12 +54,22 @@ def stranger():
     return body + base62(zlib.crc32(body.encode()), 6)
 def alert(token, i):
     return {"token": token, "type": "keymint_private_key", "url": f"https://github.com/o/r/blob/main/f{i}.env", "source": "commit"}
-genuine = [json.load(open(f"{work}/key{i}.json"))["private_key"] for i in range(1, n + 1)]
-for name, found in [("genuine", genuine), ("strangers", [stranger() for _ in range(n)]), ("garbage", [f"sk_live_{i}" for i in range(n)])]:
+keys = [json.load(open(f"{work}/key{i}.json"))["private_key"] for i in range(1, 2 * n + 1)]
+open(f"{work}/in-use.keys", "w").write("\n".join(keys[:n]) + "\n")
+batches = [
+    ("garbage", [f"sk_live_{i}" for i in range(n)]),
+    ("strangers", [stranger() for _ in range(n)]),
+    ("genuine-in-use", keys[:n]),
+    ("genuine-cold", keys[n:]),
+]
+for name, found in batches:
     json.dump([alert(t, i) for i, t in enumerate(found)], open(f"{work}/{name}.json", "w"))
 PY
 
-for name in garbage strangers genuine; do
+# Keys in use have been verified recently, so this process has them cached.
+xargs -P 4 -I{} curl -fs -o /dev/null -X POST "$base/api/v2/api-keys/verify" -H 'x-api-key: {}' < "$work/in-use.keys"
+
+for name in garbage strangers genuine-in-use genuine-cold; do
     signature=$(openssl dgst -sha256 -sign "$work/github.pem" "$work/$name.json" | base64 -w0)
     out=$(curl -s -o "$work/$name.answer" -w '%{http_code} %{time_total}' -X POST "$base/api/v2/secret-scanning/github" \
         -H 'Content-Type: application/json' -H 'Github-Public-Key-Identifier: bench' \

@@ -109,25 +109,26 @@ impl ReportLeaks {
                 VerifyApiKeyError::StorageUnavailable(e) => LeakError::StorageUnavailable(e),
                 other => LeakError::Unexpected(other.into()),
             })?;
-        let (key, lookup_id) = match identity {
-            Identity::Holder { key, lookup_id } => (key, lookup_id),
+        let (key_id, org_id, lookup_id) = match identity {
+            Identity::Holder {
+                key_id,
+                org_id,
+                lookup_id,
+            } => (key_id, org_id, lookup_id),
             Identity::Unknown => return Ok(LeakVerdict::NotOurs),
             Identity::RateLimited => return Ok(LeakVerdict::RateLimited),
         };
         let actor = Actor::new(
-            &Principal::new(key.org_id(), reporter.subject.clone()),
+            &Principal::new(org_id, reporter.subject.clone()),
             reporter.request_id.clone(),
         );
         let take_out_of_use = self.action == LeakAction::Revoke;
         match self
             .keys
-            .report_leak(&actor, key.id(), &lookup_id, report, take_out_of_use)
+            .report_leak(&actor, key_id, &lookup_id, report, take_out_of_use)
             .await
         {
-            Ok(changed) => Ok(LeakVerdict::Genuine {
-                key_id: key.id(),
-                changed,
-            }),
+            Ok(changed) => Ok(LeakVerdict::Genuine { key_id, changed }),
             // Deleted since it was identified: nothing is left to leak.
             Err(KeyError::NotFound) => Ok(LeakVerdict::NotOurs),
             Err(KeyError::StorageUnavailable(e)) => Err(LeakError::StorageUnavailable(e)),

@@ -4,7 +4,7 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use chrono::{DateTime, Utc};
-use keymint_domain::{ApiKey, Demand, KeyFormat, LookupId, PermissionQuery, PrivateKey, Settlement};
+use keymint_domain::{ApiKey, Demand, KeyFormat, KeyId, LookupId, OrgId, PermissionQuery, PrivateKey, Settlement};
 use tokio::sync::watch;
 use zeroize::Zeroizing;
 
@@ -59,8 +59,10 @@ pub enum Identity {
     /// The stored key the private key with `lookup_id` belongs to: the secret
     /// matched. It may be revoked or expired.
     Holder {
-        /// The stored key.
-        key: Box<ApiKey>,
+        /// The key.
+        key_id: KeyId,
+        /// Its organisation.
+        org_id: OrgId,
         /// Which of its private keys was presented (the current or a rotated-out
         /// one in its grace period).
         lookup_id: LookupId,
@@ -312,16 +314,25 @@ impl VerifyApiKey {
         })
     }
 
-    /// Whose private key `presented` is: the format, the failure budgets (per
-    /// `budget`), one indexed read and one argon2 verification, as a
-    /// verification does, but never from the cache: a report acts on the stored
-    /// key and must be sure of the secret.
+    /// Whose private key `presented` is: the format, then the cache of
+    /// successful verifications (a hit proves the whole secret: entries are
+    /// keyed by a keyed digest of the presented key), else the failure budgets
+    /// (per `budget`), one indexed read and one argon2 verification, as a
+    /// verification does. A leaked key in use is identified without hashing.
     pub async fn identify(&self, presented: &str, budget: Budget) -> Result<Identity, VerifyApiKeyError> {
         let Ok(key) = self.format.parse(presented) else {
             return Ok(Identity::Unknown);
         };
         let now = self.clock.now();
         let lookup_id = key.lookup_id();
+        // A rotated-out key past its grace period is cached no more than it is valid.
+        if let Some(verified) = self.cache.get(&key).filter(|v| v.valid_until.is_none_or(|at| at > now)) {
+            return Ok(Identity::Holder {
+                key_id: verified.key_id,
+                org_id: verified.org_id,
+                lookup_id,
+            });
+        }
         let client = match budget {
             Budget::Client(client) if !self.limiter.try_reserve(&lookup_id, client, now) => {
                 return Ok(Identity::RateLimited)
@@ -336,7 +347,8 @@ impl VerifyApiKey {
         }
         Ok(match found? {
             Some((key, _)) => Identity::Holder {
-                key: Box::new(key),
+                key_id: key.id(),
+                org_id: key.org_id(),
                 lookup_id,
             },
             None => Identity::Unknown,

@@ -357,3 +357,70 @@ async fn storage_outages_are_errors_not_verdicts() {
         Err(VerifyApiKeyError::StorageUnavailable(_))
     ));
 }
+
+fn cached_verification(key: &ApiKey, valid_until: Option<DateTime<Utc>>) -> VerifiedKey {
+    VerifiedKey {
+        key_id: key.id(),
+        org_id: key.org_id(),
+        environment: Environment::Live,
+        name: "svc".into(),
+        expires_at: None,
+        valid_until,
+        permissions: Default::default(),
+        owner_id: None,
+        meta: None,
+        ratelimits: Default::default(),
+        has_credits: false,
+        usage: None,
+    }
+}
+
+#[tokio::test]
+async fn identifying_a_reported_key_in_use_takes_no_hash_and_no_budget() {
+    let f = fixture(21, None);
+    let mut ports = Ports::new();
+    let hit = cached_verification(&f.key, None);
+    ports.cache = MockVerificationCache::new();
+    ports.cache.expect_get().returning(move |_| Some(hit.clone()));
+    ports.repository.expect_find_by_lookup().never();
+    ports.hasher = MockSecretHasher::new();
+    ports.hasher.expect_verify().never();
+    ports.limiter = MockFailureLimiter::new();
+    ports.limiter.expect_try_reserve().never();
+
+    let identity = ports
+        .use_case()
+        .identify(&f.presented, Budget::Client(None))
+        .await
+        .unwrap();
+    assert!(
+        matches!(identity, Identity::Holder { key_id, org_id, ref lookup_id }
+            if key_id == f.key.id() && org_id == f.key.org_id() && lookup_id == f.key.lookup_id()),
+        "{identity:?}"
+    );
+}
+
+#[tokio::test]
+async fn identifying_an_uncached_key_proves_its_secret_and_spends_budget_only_on_failure() {
+    let f = fixture(22, None);
+    // A cached verification whose grace period lapsed proves nothing.
+    let mut ports = Ports::new().storing(f.key.clone());
+    let lapsed = cached_verification(&f.key, Some(now() - Duration::seconds(1)));
+    ports.cache = MockVerificationCache::new();
+    ports.cache.expect_get().returning(move |_| Some(lapsed.clone()));
+    let identity = ports.use_case().identify(&f.presented, Budget::Exempt).await.unwrap();
+    assert!(matches!(identity, Identity::Holder { key_id, .. } if key_id == f.key.id()));
+
+    // The right lookup id with a wrong secret is nobody's key, and a failure.
+    let stranger = fixture(23, None);
+    let mut parts = f.key.parts().clone();
+    parts.credential.secret_hash = stranger.key.secret_hash().clone();
+    let mut ports = Ports::new().storing(ApiKey::restore(parts));
+    ports.limiter = kept_as_a_failure();
+    let identity = ports
+        .use_case()
+        .identify(&f.presented, Budget::Client(None))
+        .await
+        .unwrap();
+    assert!(matches!(identity, Identity::Unknown), "{identity:?}");
+}
