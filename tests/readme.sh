@@ -37,6 +37,11 @@ check '204$' "the delete's 204"
 check '"credits":{"remaining":999}' "the metered key's first verification"
 check 'RATE_LIMITED' "the burst over 10 a second refused"
 check '"remaining":14[0-9][0-9],"refill"' "the top-up"
+check '"secret":"whsec_"' "the webhook's secret, shown once"
+check '"type":"keymint_private_key","regex"' "the secret-scanning pattern"
+check '{"status":"received"}' "the self-report's 202"
+check '^REVOKED$' "the reported key refused"
+check '"action":"leaked","leak":{"source":"self_report"' "the leak in the audit trail"
 # The responses follow each other on one line: count occurrences, not lines.
 [ "$(grep -o '"private_key":"sk_live_' "$work/out" | wc -l)" -eq 2 ] || { echo "readme: expected two rotations"; cat "$work/out"; exit 1; }
 echo "readme: the walkthrough ran as written ($(grep -c . "$work/walkthrough.sh") lines)"

@@ -3,8 +3,9 @@
 # (default 1000) of each kind: garbage (no I/O), well-formed strangers (a lookup
 # each), genuine keys in use (verified once before: the verification cache
 # proves them) and genuine keys never verified (the worst case: each costs an
-# argon2 verification); each genuine one is then revoked and audited. The batch is signed with a P-256 key made here and
-# published by a local stand-in for GitHub's key endpoint. Prints each answer's
+# argon2 verification); each genuine one is then revoked and audited. The
+# batches are signed with a P-256 key made here and published by a local
+# stand-in for GitHub's key endpoint. Prints each answer's
 # time (curl's time_total) and the process's peak RSS.
 # Usage: benches/load/run-github.sh BINARY [TOKENS]
 # Needs curl, openssl and python3.
