@@ -142,6 +142,7 @@ impl VerificationParts {
             database,
             listener: listens.then(|| self.listener.clone()),
             meter: Some(self.meter.stats()),
+            webhooks: None,
         }
     }
 
@@ -292,10 +293,27 @@ impl Application {
         let verifier = token_verifier(&settings.auth.mode).await?;
         let parts = VerificationParts::new(&settings, repository.clone())?;
         parts.listen_for_changes(&settings).await;
+        let sender = HttpWebhookSender::new(
+            settings.webhooks.timeout,
+            settings.webhooks.allow_private_targets,
+            parts.clock.clone(),
+        )?;
+        let deliver = DeliverWebhooks::new(
+            repository.clone(),
+            Arc::new(sender),
+            parts.clock.clone(),
+            settings.delivery_policy(),
+        );
         let mut registry = Registry::default();
         metrics::register_process(&mut registry);
         let keymint = registry.sub_registry_with_prefix("keymint");
-        metrics::register(keymint, parts.observed(&settings, database.clone()));
+        metrics::register(
+            keymint,
+            Observed {
+                webhooks: Some(deliver.stats()),
+                ..parts.observed(&settings, database.clone())
+            },
+        );
         let http_metrics = HttpMetrics::register(keymint);
         let registry = MetricsRegistry(Arc::new(registry));
         let api_keys = ApiKeys::new(
@@ -317,17 +335,6 @@ impl Application {
         // Fetched on the first alert, not at start-up: most deployments never
         // receive one, and some cannot reach GitHub at all.
         github.spawn_refresh();
-        let sender = HttpWebhookSender::new(
-            settings.webhooks.timeout,
-            settings.webhooks.allow_private_targets,
-            parts.clock.clone(),
-        )?;
-        let deliver = DeliverWebhooks::new(
-            repository.clone(),
-            Arc::new(sender),
-            parts.clock.clone(),
-            settings.delivery_policy(),
-        );
         let dispatcher = spawn_dispatcher(
             deliver,
             queued,

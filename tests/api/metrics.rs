@@ -261,3 +261,61 @@ async fn another_process_s_changes_are_counted_with_their_lag() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+#[tokio::test]
+async fn webhook_attempts_and_leak_reports_are_counted_by_outcome() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let receiver = crate::support::receiver::Receiver::start().await;
+    receiver.answer(&[500]);
+    let webhook = app
+        .call(
+            Method::POST,
+            "/api/v2/webhooks",
+            Some(&serde_json::json!({"url": receiver.url, "event_types": ["key.created", "key.leaked"]})),
+        )
+        .await;
+    assert_eq!(webhook.status().as_u16(), 201);
+    let key = app.create_named("counted").await;
+    let leaked = key["private_key"].as_str().unwrap();
+    for body in [
+        serde_json::json!({"key": leaked}),
+        serde_json::json!({"key": "sk_live_nope"}),
+    ] {
+        let report = app
+            .client
+            .post(app.url("/api/v2/api-keys/revoke-leaked"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(report.status().as_u16(), 202);
+    }
+    // key.created fails once and is delivered on retry; then key.leaked.
+    receiver.wait_for(3, Duration::from_secs(20)).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let text = loop {
+        let text = scrape(&app).await;
+        if sample(&text, "keymint_webhook_attempts_total{outcome=\"delivered\"}") == Some(2.0) {
+            break text;
+        }
+        assert!(std::time::Instant::now() < deadline, "{text}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(value(&text, "keymint_webhook_attempts_total{outcome=\"retry\"}"), 1.0);
+    assert_eq!(value(&text, "keymint_webhook_attempts_total{outcome=\"failed\"}"), 0.0);
+    assert_eq!(
+        value(
+            &text,
+            "keymint_leak_reports_total{reporter=\"holder\",verdict=\"genuine\"}"
+        ),
+        1.0
+    );
+    assert_eq!(
+        value(
+            &text,
+            "keymint_leak_reports_total{reporter=\"holder\",verdict=\"not_ours\"}"
+        ),
+        1.0
+    );
+    assert!(!text.contains(&leaked[25..]));
+}

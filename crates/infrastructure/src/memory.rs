@@ -620,11 +620,7 @@ impl DeliveryQueue for InMemoryApiKeyRepository {
             ..attempt.clone()
         });
         stored.locked_until = None;
-        (stored.delivery.status, stored.delivery.next_attempt_at) = match next {
-            AfterAttempt::Delivered => (DeliveryStatus::Delivered, None),
-            AfterAttempt::RetryAt(at) => (DeliveryStatus::Pending, Some(at)),
-            AfterAttempt::Failed => (DeliveryStatus::Failed, None),
-        };
+        (stored.delivery.status, stored.delivery.next_attempt_at) = next.status();
         Ok(())
     }
 }

@@ -11,6 +11,8 @@ use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::{Registry, Unit};
 
 use crate::sql::{Database, ListenerStats};
+use keymint_application::DeliveryStats;
+
 use crate::{CoalescingUsageTracker, HashingLoad, MeterStats, ShardedVerificationCache, WindowFailureLimiter};
 
 /// The adapters whose state is exported; any may be absent (no database in
@@ -31,6 +33,8 @@ pub struct Observed {
     pub listener: Option<Arc<ListenerStats>>,
     /// The settlement of rate limits and credits.
     pub meter: Option<Arc<MeterStats>>,
+    /// The webhook dispatcher.
+    pub webhooks: Option<Arc<DeliveryStats>>,
 }
 
 /// Registers the adapters' metrics in `registry` (which names them; Keymint's
@@ -218,6 +222,18 @@ impl Collector for Observed {
                 "usage_settled_verifications",
                 "Metered verifications settled (divided by settlements: the mean batch)",
                 &[(&[], meter.settled())],
+            )?;
+        }
+        if let Some(webhooks) = &self.webhooks {
+            counter(
+                e,
+                "webhook_attempts",
+                "Webhook delivery attempts by this process, by outcome (retry: failed, tried again later; failed: the last try)",
+                &[
+                    (&[("outcome", "delivered")], webhooks.delivered()),
+                    (&[("outcome", "retry")], webhooks.retried()),
+                    (&[("outcome", "failed")], webhooks.failed()),
+                ],
             )?;
         }
         if let Some(database) = &self.database {

@@ -36,6 +36,12 @@ struct CodeLabels {
     code: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct LeakLabels {
+    reporter: &'static str,
+    verdict: &'static str,
+}
+
 /// Upper bounds, in seconds, of the latency buckets: a cached verification
 /// takes well under a millisecond, an argon2 hash tens of milliseconds, and a
 /// request waiting on a saturated hasher or database up to seconds.
@@ -55,6 +61,7 @@ pub struct HttpMetrics {
     requests: Family<RequestLabels, Counter>,
     latency: Family<RouteLabels, Histogram, fn() -> Histogram>,
     verifications: Family<CodeLabels, Counter>,
+    leak_reports: Family<LeakLabels, Counter>,
 }
 
 impl Default for HttpMetrics {
@@ -63,6 +70,7 @@ impl Default for HttpMetrics {
             requests: Family::default(),
             latency: Family::new_with_constructor(latency_histogram),
             verifications: Family::default(),
+            leak_reports: Family::default(),
         }
     }
 }
@@ -87,7 +95,17 @@ impl HttpMetrics {
             "API key verifications answered, by code",
             metrics.verifications.clone(),
         );
+        registry.register(
+            "leak_reports",
+            "Leaked-key reports, by reporter (github, holder) and verdict (genuine, not_ours, rate_limited)",
+            metrics.leak_reports.clone(),
+        );
         metrics
+    }
+
+    /// Counts a leak report's verdict.
+    pub fn leak_report(&self, reporter: &'static str, verdict: &'static str) {
+        self.leak_reports.get_or_create(&LeakLabels { reporter, verdict }).inc();
     }
 
     /// Counts a verification verdict.

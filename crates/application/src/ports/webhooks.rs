@@ -125,6 +125,18 @@ pub enum AfterAttempt {
     Failed,
 }
 
+impl AfterAttempt {
+    /// The delivery's status from now on, and when it is next due (pending
+    /// deliveries only).
+    pub fn status(self) -> (DeliveryStatus, Option<DateTime<Utc>>) {
+        match self {
+            AfterAttempt::Delivered => (DeliveryStatus::Delivered, None),
+            AfterAttempt::RetryAt(at) => (DeliveryStatus::Pending, Some(at)),
+            AfterAttempt::Failed => (DeliveryStatus::Failed, None),
+        }
+    }
+}
+
 /// Why a webhook could not be stored.
 #[derive(Debug, thiserror::Error)]
 pub enum WebhookStoreError {

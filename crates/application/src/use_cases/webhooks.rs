@@ -1,6 +1,7 @@
 //! Webhooks: an organisation's endpoints, managed here, and the dispatcher that
 //! delivers every key event to them, signed, at least once, in order per key.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
@@ -309,6 +310,40 @@ pub struct DeliveryPolicy {
     pub retention: Duration,
 }
 
+/// What became of this process's delivery attempts, for metrics.
+#[derive(Debug, Default)]
+pub struct DeliveryStats {
+    delivered: AtomicU64,
+    retried: AtomicU64,
+    failed: AtomicU64,
+}
+
+impl DeliveryStats {
+    /// Attempts the endpoint accepted.
+    pub fn delivered(&self) -> u64 {
+        self.delivered.load(Ordering::Relaxed)
+    }
+
+    /// Attempts that failed and will be retried.
+    pub fn retried(&self) -> u64 {
+        self.retried.load(Ordering::Relaxed)
+    }
+
+    /// Attempts that failed for the last time (the delivery is `failed`).
+    pub fn failed(&self) -> u64 {
+        self.failed.load(Ordering::Relaxed)
+    }
+
+    fn count(&self, next: AfterAttempt) {
+        let counter = match next {
+            AfterAttempt::Delivered => &self.delivered,
+            AfterAttempt::RetryAt(_) => &self.retried,
+            AfterAttempt::Failed => &self.failed,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
 /// Sends claimed deliveries and records what became of them.
 #[derive(Clone)]
 pub struct DeliverWebhooks {
@@ -316,6 +351,7 @@ pub struct DeliverWebhooks {
     sender: Arc<dyn WebhookSender>,
     clock: Arc<dyn Clock>,
     policy: DeliveryPolicy,
+    stats: Arc<DeliveryStats>,
 }
 
 impl std::fmt::Debug for DeliverWebhooks {
@@ -339,7 +375,13 @@ impl DeliverWebhooks {
             sender,
             clock,
             policy,
+            stats: Arc::default(),
         }
+    }
+
+    /// What became of this dispatcher's attempts.
+    pub fn stats(&self) -> Arc<DeliveryStats> {
+        self.stats.clone()
     }
 
     /// Claims up to `limit` due deliveries for this process, each leased for
@@ -395,6 +437,7 @@ impl DeliverWebhooks {
             );
             AfterAttempt::RetryAt(self.clock.now() + delay)
         };
+        self.stats.count(next);
         if let Err(err) = self.queue.record(delivery.id, &attempt, next).await {
             // The claim lapses and the delivery is sent again: at least once.
             tracing::warn!(delivery = %delivery.id, error = %err, "a delivery's attempt could not be recorded");

@@ -566,11 +566,7 @@ impl DeliveryQueue for SqlApiKeyRepository {
     async fn record(&self, delivery_id: Uuid, attempt: &Attempt, next: AfterAttempt) -> Result<(), RepositoryError> {
         let db = self.db();
         let txn = db.write.begin().await.map_err(|e| db.classify(e))?;
-        let (status, next_attempt_at) = match next {
-            AfterAttempt::Delivered => (DeliveryStatus::Delivered, None),
-            AfterAttempt::RetryAt(at) => (DeliveryStatus::Pending, Some(at)),
-            AfterAttempt::Failed => (DeliveryStatus::Failed, None),
-        };
+        let (status, next_attempt_at) = next.status();
         let updated = deliveries::Entity::update_many()
             .col_expr(deliveries::Column::Status, Expr::value(status.as_str()))
             .col_expr(deliveries::Column::NextAttemptAt, Expr::value(next_attempt_at))

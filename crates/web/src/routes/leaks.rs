@@ -154,12 +154,22 @@ pub(crate) async fn revoke_leaked(
         source: LeakSource::self_report(),
         url: body.url,
     };
-    match state.leaks.report(&body.key, &report, &reporter).await? {
+    let verdict = state.leaks.report(&body.key, &report, &reporter).await?;
+    state.metrics.leak_report("holder", verdict_name(&verdict));
+    match verdict {
         LeakVerdict::RateLimited => Err(ApiError::RateLimited),
         verdict => {
             log_verdict(&verdict, &report);
             Ok(HttpResponse::Accepted().json(LeakReceived { status: "received" }))
         }
+    }
+}
+
+fn verdict_name(verdict: &LeakVerdict) -> &'static str {
+    match verdict {
+        LeakVerdict::Genuine { .. } => "genuine",
+        LeakVerdict::NotOurs => "not_ours",
+        LeakVerdict::RateLimited => "rate_limited",
     }
 }
 
@@ -308,11 +318,12 @@ pub(crate) async fn github(
             unique.push(alert);
         }
     }
-    let leaks = &state.leaks;
+    let (leaks, metrics) = (&state.leaks, &state.metrics);
     let reporter = &reporter;
     let verdicts: Vec<(&str, LeakVerdict)> = futures_util::stream::iter(unique)
         .map(|alert| async move {
             let verdict = leaks.report(&alert.token, &alert.report, reporter).await?;
+            metrics.leak_report("github", verdict_name(&verdict));
             log_verdict(&verdict, &alert.report);
             Ok::<_, ApiError>((alert.token.as_str(), verdict))
         })
