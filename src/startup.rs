@@ -35,6 +35,8 @@ pub struct Application {
     metrics: Option<(SocketAddr, ServerHandle)>,
     database: Option<Database>,
     usage: Arc<CoalescingUsageTracker>,
+    /// How many more times the shutdown flush is tried (one per pooled connection).
+    flush_attempts: u32,
     /// Sends webhook deliveries until the server stops.
     dispatcher: tokio::task::JoinHandle<()>,
 }
@@ -390,6 +392,7 @@ impl Application {
             metrics,
             database,
             usage: parts.usage,
+            flush_attempts: settings.database.max_connections,
             dispatcher,
         })
     }
@@ -419,7 +422,18 @@ impl Application {
             metrics.stop(true).await;
         }
         // In-flight requests are done: whatever usage they recorded is written now.
-        match self.usage.flush().await {
+        // A PostgreSQL connection opened by an HTTP worker died with the worker's
+        // runtime (its socket belonged to it); a failed flush keeps its uses and
+        // drops that connection, so trying once per pooled connection reaches a
+        // live or a fresh one.
+        let mut flushed = self.usage.flush().await;
+        for _ in 0..self.flush_attempts {
+            if flushed.is_ok() {
+                break;
+            }
+            flushed = self.usage.flush().await;
+        }
+        match flushed {
             Ok(written) => tracing::info!(keys = written, "key usage flushed"),
             Err(err) => tracing::error!(error = format!("{err:#}"), "key usage could not be flushed at shutdown"),
         }
