@@ -1,9 +1,11 @@
-//! `keymint`: run the service, apply migrations, or mint a development token.
+//! `keymint`: run the service, apply migrations, mint a development token, or
+//! manage and verify keys on a running server.
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use keymint::client::{self, Connection, Failure, KeysCommand};
 use keymint::configuration::StorageUrl;
 use keymint::startup::connect_and_migrate;
 use keymint::{telemetry, Application, Settings};
@@ -37,10 +39,75 @@ enum Command {
         #[arg(long, default_value_t = 3600)]
         ttl: u64,
     },
+    /// Manage keys on a running server (KEYMINT_URL, KEYMINT_TOKEN).
+    Keys {
+        #[command(flatten)]
+        connection: Connection,
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+    /// Ask a running server whether a key is valid (exit code 0 if it is).
+    Verify {
+        /// The private key; `-` reads it from standard input (keeps it out of
+        /// the shell history and `ps`).
+        key: String,
+        /// A permission query the key must satisfy, e.g. "billing.read AND billing.write".
+        #[arg(long)]
+        permissions: Option<String>,
+        #[command(flatten)]
+        connection: Connection,
+    },
+}
+
+/// Runs a client command against a server, printing its answer or its failure.
+fn client_command(command: Command) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("keymint: cannot start the async runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        match command {
+            Command::Keys { connection, command } => client::keys(&connection, command).await,
+            Command::Verify {
+                key,
+                permissions,
+                connection,
+            } => {
+                let key = if key == "-" {
+                    let mut line = String::new();
+                    std::io::stdin()
+                        .read_line(&mut line)
+                        .map_err(|e| Failure::from(anyhow::anyhow!("reading the key from stdin: {e}")))?;
+                    line.trim().to_owned()
+                } else {
+                    key
+                };
+                client::verify(&connection, &key, permissions).await
+            }
+            _ => Ok(String::new()),
+        }
+    });
+    match result {
+        Ok(out) => {
+            print!("{out}");
+            ExitCode::SUCCESS
+        }
+        Err(failure) => {
+            eprintln!("keymint: {}", failure.message);
+            ExitCode::from(failure.code)
+        }
+    }
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // A client needs no server configuration: it talks to a server over HTTP.
+    if let Some(command @ (Command::Keys { .. } | Command::Verify { .. })) = cli.command {
+        return client_command(command);
+    }
     let settings = match Settings::load() {
         Ok(settings) => settings,
         Err(err) => {

@@ -231,3 +231,204 @@ async fn sigterm_drains_and_writes_pending_key_usage_before_exiting() {
         .unwrap();
     assert!(key.last_used_at().is_some(), "no update is lost on SIGTERM");
 }
+
+/// A real Keymint process for the client commands, killed when dropped.
+struct Server {
+    child: std::process::Child,
+    url: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn server() -> Server {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/keymint.db", dir.path().display());
+    let mut child = keymint(
+        &dir,
+        &[],
+        &[
+            ("KEYMINT_SERVER__LISTEN", "127.0.0.1:0"),
+            ("KEYMINT_DATABASE__URL", &url),
+            ("KEYMINT_HASHING__MEMORY_KIB", "64"),
+            ("KEYMINT_HASHING__ITERATIONS", "1"),
+        ],
+    )
+    .stdout(Stdio::piped())
+    .spawn()
+    .unwrap();
+    let address = support::stdout::listening_address(&support::stdout::lines_of(child.stdout.take().unwrap()));
+    Server {
+        child,
+        url: format!("http://{address}"),
+        _dir: dir,
+    }
+}
+
+/// Runs a client command as a person would, with the server and token in the
+/// environment; returns (exit code, stdout, stderr).
+fn client(server: &Server, token: &str, args: &[&str]) -> (i32, String, String) {
+    let output = run(args, &[("KEYMINT_URL", server.url.as_str()), ("KEYMINT_TOKEN", token)]);
+    (
+        output.status.code().unwrap(),
+        String::from_utf8(output.stdout).unwrap(),
+        String::from_utf8(output.stderr).unwrap(),
+    )
+}
+
+#[test]
+fn the_client_manages_a_key_end_to_end_against_a_running_server() {
+    let server = server();
+    let org = Uuid::new_v4().to_string();
+    let token = String::from_utf8(run(&["dev-token", "--org", &org], &[]).stdout).unwrap();
+    let token = token.trim();
+
+    let (code, out, err) = client(
+        &server,
+        token,
+        &["keys", "create", "--name", "billing", "--permission", "billing.read"],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("shown once and never again"),
+        "the warning goes to stderr: {err}"
+    );
+    let private_key = out
+        .lines()
+        .find_map(|line| line.strip_prefix("private_key "))
+        .unwrap()
+        .trim()
+        .to_owned();
+    assert!(private_key.starts_with("sk_live_"), "{out}");
+    assert!(!err.contains(&private_key[8..]), "the key itself is on stdout only");
+
+    let (code, out, _) = client(&server, token, &["keys", "list"]);
+    assert_eq!(code, 0);
+    let header = out.lines().next().unwrap();
+    assert!(
+        header.starts_with("ID") && header.contains("STATE") && header.contains("LAST USED"),
+        "{out}"
+    );
+    assert!(
+        out.lines().nth(1).unwrap().contains("billing") && out.contains("active"),
+        "{out}"
+    );
+    let (_, listed, _) = client(&server, token, &["keys", "list", "--json"]);
+    let listed: serde_json::Value = serde_json::from_str(&listed).unwrap();
+    let id = listed[0]["id"].as_str().unwrap().to_owned();
+    assert!(listed[0].get("private_key").is_none());
+
+    let (code, out, _) = client(&server, token, &["verify", &private_key]);
+    assert_eq!((code, out.starts_with("VALID: billing")), (0, true), "{out}");
+    let piped = keymint(
+        &tempfile::tempdir().unwrap(),
+        &["verify", "-"],
+        &[("KEYMINT_URL", &server.url)],
+    )
+    .stdin(Stdio::piped())
+    .stdout(Stdio::piped())
+    .spawn()
+    .and_then(|mut child| {
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(format!("{private_key}\n").as_bytes())?;
+        child.wait_with_output()
+    })
+    .unwrap();
+    assert!(piped.status.success(), "a key read from stdin");
+
+    let (code, out, _) = client(
+        &server,
+        token,
+        &["keys", "update", &id, "--name", "billing-v2", "--clear-description"],
+    );
+    assert_eq!(code, 0);
+    assert!(out.contains("billing-v2"), "{out}");
+    let (code, out, err) = client(
+        &server,
+        token,
+        &["keys", "rotate", &id, "--grace-period", "60", "--json"],
+    );
+    assert_eq!(code, 0, "{err}");
+    let rotated: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert!(rotated["private_key"].as_str().unwrap().starts_with("sk_live_"));
+    assert!(err.contains("shown once"));
+    let (code, out, _) = client(&server, token, &["keys", "revoke", &id]);
+    assert_eq!((code, out.starts_with(&format!("revoked {id}"))), (0, true), "{out}");
+    let (code, out, _) = client(&server, token, &["keys", "events", &id]);
+    assert_eq!(code, 0);
+    let actions: Vec<&str> = out
+        .lines()
+        .skip(1)
+        .map(|l| l.split_whitespace().nth(1).unwrap())
+        .collect();
+    assert_eq!(actions, ["revoked", "rotated", "updated", "created"], "{out}");
+    let current = rotated["private_key"].as_str().unwrap();
+    let (code, out, err) = client(&server, token, &["verify", current]);
+    assert_eq!((code, out.trim()), (1, "REVOKED"), "{err}");
+    let (code, out, _) = client(&server, token, &["verify", &private_key]);
+    assert_eq!(
+        (code, out.trim()),
+        (1, "NOT_FOUND"),
+        "revoking ended the old key's grace too"
+    );
+    let (code, _, _) = client(&server, token, &["keys", "get", &id]);
+    assert_eq!(code, 0);
+    let (code, out, _) = client(&server, token, &["keys", "delete", &id]);
+    assert_eq!((code, out.trim().to_owned()), (0, format!("deleted {id}")));
+    let (code, _, err) = client(&server, token, &["keys", "get", &id]);
+    assert_eq!(code, 1);
+    assert!(err.contains("API key not found (404 not_found, request "), "{err}");
+}
+
+#[test]
+fn the_client_fails_with_the_apis_message_and_a_nonzero_exit() {
+    let server = server();
+    let token = String::from_utf8(run(&["dev-token", "--org", &Uuid::new_v4().to_string()], &[]).stdout).unwrap();
+    let token = token.trim();
+
+    let (code, out, err) = client(
+        &server,
+        token,
+        &["keys", "create", "--name", "", "--expires-at", "yesterday"],
+    );
+    assert_eq!((code, out.as_str()), (1, ""));
+    assert!(
+        err.contains("name: ") && err.contains("expires_at: "),
+        "every field is named: {err}"
+    );
+    assert!(err.contains("(422 validation_error, request "), "{err}");
+
+    let (code, _, err) = client(&server, "", &["keys", "list"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("no token"), "{err}");
+    let (code, _, err) = client(&server, &format!("{token}x"), &["keys", "list"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("401 invalid_token"), "{err}");
+    assert!(!err.contains(token), "the token is not echoed");
+
+    let unreachable = run(
+        &["keys", "list", "--url", "http://127.0.0.1:9"],
+        &[("KEYMINT_TOKEN", token)],
+    );
+    assert_eq!(unreachable.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&unreachable.stderr).contains("cannot reach http://127.0.0.1:9"));
+
+    let help = String::from_utf8(run(&["keys", "--help"], &[]).stdout).unwrap();
+    for command in [
+        "list", "create", "get", "update", "rotate", "revoke", "delete", "events",
+    ] {
+        assert!(help.contains(command), "{help}");
+    }
+    assert!(help.contains("KEYMINT_TOKEN") && help.contains("--json"), "{help}");
+    let top = String::from_utf8(run(&["--help"], &[]).stdout).unwrap();
+    assert!(top.contains("keys") && top.contains("verify"), "{top}");
+}

@@ -1,0 +1,580 @@
+//! `keymint keys …` and `keymint verify`: a client of a running Keymint's REST
+//! API, for people at a terminal (tables) and scripts (`--json`, exit codes).
+//! It does nothing the API does not: every command is one or a few requests
+//! with the caller's token.
+
+use std::fmt::Write as _;
+
+use anyhow::Context;
+use clap::{Args, Subcommand, ValueEnum};
+use serde_json::{json, Map, Value};
+
+/// Where the server is and who is asking.
+#[derive(Debug, Args)]
+pub struct Connection {
+    /// The Keymint server's base URL.
+    #[arg(long, env = "KEYMINT_URL", default_value = "http://127.0.0.1:8080", global = true)]
+    pub url: String,
+    /// A bearer token for the organisation (`keymint dev-token` makes one in
+    /// development). Prefer the environment variable: arguments show in `ps`.
+    #[arg(long, env = "KEYMINT_TOKEN", hide_env_values = true, global = true)]
+    pub token: Option<String>,
+    /// Print the API's JSON instead of a table.
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+/// What to do with keys.
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// List keys, newest first.
+    List {
+        /// Only keys of this environment.
+        #[arg(long)]
+        environment: Option<EnvironmentArg>,
+        /// Only revoked (true) or unrevoked (false) keys.
+        #[arg(long)]
+        revoked: Option<bool>,
+        /// Only keys of this owner.
+        #[arg(long)]
+        owner: Option<String>,
+        /// At most this many keys (1 to 100).
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+    },
+    /// Create a key; its private key is printed once.
+    Create {
+        /// The key's name.
+        #[arg(long)]
+        name: String,
+        /// What it is for.
+        #[arg(long)]
+        description: Option<String>,
+        /// live or test (the server's default when absent).
+        #[arg(long)]
+        environment: Option<EnvironmentArg>,
+        /// When it stops working (RFC 3339, e.g. 2027-06-30T00:00:00Z).
+        #[arg(long)]
+        expires_at: Option<String>,
+        /// A permission it grants (repeat for several).
+        #[arg(long = "permission")]
+        permissions: Vec<String>,
+        /// Whom it belongs to, in your terms.
+        #[arg(long)]
+        owner: Option<String>,
+    },
+    /// Show one key.
+    Get {
+        /// The key's id.
+        id: String,
+    },
+    /// Rename a key or change its description.
+    Update {
+        /// The key's id.
+        id: String,
+        /// A new name.
+        #[arg(long)]
+        name: Option<String>,
+        /// A new description.
+        #[arg(long, conflicts_with = "clear_description")]
+        description: Option<String>,
+        /// Remove the description.
+        #[arg(long)]
+        clear_description: bool,
+    },
+    /// Give a key a new private key, printed once.
+    Rotate {
+        /// The key's id.
+        id: String,
+        /// Seconds the old private key keeps working (0 to 604800).
+        #[arg(long, default_value_t = 0)]
+        grace_period: u32,
+    },
+    /// Revoke a key, for good.
+    Revoke {
+        /// The key's id.
+        id: String,
+    },
+    /// Delete a key (its audit trail stays).
+    Delete {
+        /// The key's id.
+        id: String,
+    },
+    /// Show a key's audit trail, newest first.
+    Events {
+        /// The key's id.
+        id: String,
+    },
+}
+
+/// A key's environment.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum EnvironmentArg {
+    /// Production traffic.
+    Live,
+    /// Test and staging traffic.
+    Test,
+}
+
+impl EnvironmentArg {
+    fn as_str(self) -> &'static str {
+        match self {
+            EnvironmentArg::Live => "live",
+            EnvironmentArg::Test => "test",
+        }
+    }
+}
+
+/// A failed command: what to print, and the exit code.
+#[derive(Debug)]
+pub struct Failure {
+    /// The message for stderr.
+    pub message: String,
+    /// 1 for a refusal by the server or an unreachable server.
+    pub code: u8,
+}
+
+impl From<anyhow::Error> for Failure {
+    fn from(err: anyhow::Error) -> Self {
+        Self {
+            message: format!("{err:#}"),
+            code: 1,
+        }
+    }
+}
+
+struct Client {
+    http: reqwest::Client,
+    base: String,
+    token: Option<String>,
+}
+
+impl Client {
+    fn new(connection: &Connection) -> anyhow::Result<Self> {
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("keymint-cli/", env!("CARGO_PKG_VERSION")))
+            .timeout(std::time::Duration::from_secs(30))
+            .build()
+            .context("cannot build the HTTP client")?;
+        Ok(Self {
+            http,
+            base: connection.url.trim_end_matches('/').to_owned(),
+            token: connection.token.clone().filter(|token| !token.trim().is_empty()),
+        })
+    }
+
+    /// Sends a request and returns the JSON body of a 2xx answer (`Null` for
+    /// none), or the API's message as a failure.
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+        auth: bool,
+    ) -> Result<Value, Failure> {
+        let mut request = self.http.request(method, format!("{}{path}", self.base));
+        if auth {
+            let token = self.token.as_deref().ok_or_else(|| Failure {
+                message: "no token: pass --token or set KEYMINT_TOKEN".to_owned(),
+                code: 1,
+            })?;
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request
+            .send()
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot reach {}: {}", self.base, causes(&e.without_url())))?;
+        let status = response.status();
+        let request_id = response
+            .headers()
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let text = response
+            .text()
+            .await
+            .map_err(|e| anyhow::anyhow!("reading the answer: {e}"))?;
+        let body: Value = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
+        if status.is_success() {
+            return Ok(body);
+        }
+        Err(Failure {
+            message: api_message(status.as_u16(), &body, request_id.as_deref()),
+            code: 1,
+        })
+    }
+}
+
+/// An error and its causes, innermost last ("connection refused" is a cause).
+fn causes(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let _ = write!(text, ": {cause}");
+        source = cause.source();
+    }
+    text
+}
+
+/// The API's error body in a line: its detail (each failing field for a
+/// validation error), code and request id.
+fn api_message(status: u16, body: &Value, request_id: Option<&str>) -> String {
+    let detail = match &body["detail"] {
+        Value::String(detail) => detail.clone(),
+        Value::Array(fields) => fields
+            .iter()
+            .map(|field| {
+                let loc: Vec<String> = field["loc"]
+                    .as_array()
+                    .map(|parts| {
+                        parts
+                            .iter()
+                            .skip(1)
+                            .map(|p| p.as_str().map(str::to_owned).unwrap_or_else(|| p.to_string()))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                format!("{}: {}", loc.join("."), field["msg"].as_str().unwrap_or_default())
+            })
+            .collect::<Vec<_>>()
+            .join("; "),
+        _ => format!("HTTP {status}"),
+    };
+    let mut message = format!("{detail} ({status}");
+    if let Some(code) = body["code"].as_str() {
+        let _ = write!(message, " {code}");
+    }
+    if let Some(id) = request_id {
+        let _ = write!(message, ", request {id}");
+    }
+    message.push(')');
+    message
+}
+
+fn text(value: &Value) -> String {
+    match value {
+        Value::Null => "-".to_owned(),
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// A key's state in a word.
+fn state(key: &Value) -> &'static str {
+    if key["is_revoked"] == true {
+        "revoked"
+    } else if key["leaked_at"].is_string() {
+        "leaked"
+    } else if key["expires_at"]
+        .as_str()
+        .and_then(|at| chrono::DateTime::parse_from_rfc3339(at).ok())
+        .is_some_and(|at| at <= chrono::Utc::now())
+    {
+        "expired"
+    } else {
+        "active"
+    }
+}
+
+/// Columns padded to their widest cell; the last is not padded.
+fn table(header: &[&str], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    let mut line = |cells: Vec<String>| {
+        let last = cells.len().saturating_sub(1);
+        for (i, (cell, width)) in cells.iter().zip(&widths).enumerate() {
+            if i == last {
+                out.push_str(cell);
+            } else {
+                let _ = write!(out, "{cell:<width$}  ");
+            }
+        }
+        out.push('\n');
+    };
+    line(header.iter().map(|h| (*h).to_owned()).collect());
+    for row in rows {
+        line(row.clone());
+    }
+    out
+}
+
+fn key_rows(keys: &[Value]) -> String {
+    let rows: Vec<Vec<String>> = keys
+        .iter()
+        .map(|key| {
+            vec![
+                text(&key["id"]),
+                text(&key["name"]),
+                text(&key["environment"]),
+                state(key).to_owned(),
+                text(&key["private_key_display"]),
+                text(&key["created_at"]),
+                text(&key["last_used_at"]),
+            ]
+        })
+        .collect();
+    table(&["ID", "NAME", "ENV", "STATE", "KEY", "CREATED", "LAST USED"], &rows)
+}
+
+fn key_detail(key: &Value) -> String {
+    let fields = [
+        "id",
+        "name",
+        "description",
+        "environment",
+        "public_key",
+        "private_key_display",
+        "permissions",
+        "owner_id",
+        "meta",
+        "ratelimits",
+        "credits",
+        "created_at",
+        "expires_at",
+        "last_used_at",
+        "revoked_at",
+        "leaked_at",
+    ];
+    let rows: Vec<Vec<String>> = fields
+        .iter()
+        .map(|field| vec![(*field).to_owned(), text(&key[*field])])
+        .chain(std::iter::once(vec!["state".to_owned(), state(key).to_owned()]))
+        .collect();
+    table(&["FIELD", "VALUE"], &rows)
+}
+
+/// Prints a new private key: to stdout, once, with the warning on stderr so
+/// that `… | tee` or `$(…)` capture the key alone.
+fn reveal(created: &Value, json: bool) -> String {
+    eprintln!("keymint: this private key is shown once and never again; store it now (Keymint keeps only a hash)");
+    if json {
+        return format!("{created}\n");
+    }
+    let mut out = key_detail(created);
+    let _ = writeln!(out, "\nprivate_key  {}", text(&created["private_key"]));
+    out
+}
+
+fn path_of(id: &str) -> String {
+    // Ids are UUIDs; anything else is sent escaped so it cannot change the path.
+    let escaped: String = id
+        .chars()
+        .flat_map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                vec![c]
+            } else {
+                format!("%{:02X}", c as u32 & 0xff).chars().collect()
+            }
+        })
+        .collect();
+    format!("/api/v2/api-keys/{escaped}")
+}
+
+/// Runs a `keys` command and returns what to print on stdout.
+pub async fn keys(connection: &Connection, command: KeysCommand) -> Result<String, Failure> {
+    let client = Client::new(connection)?;
+    let json = connection.json;
+    let get = reqwest::Method::GET;
+    let post = reqwest::Method::POST;
+    Ok(match command {
+        KeysCommand::List {
+            environment,
+            revoked,
+            owner,
+            limit,
+        } => {
+            let mut query = vec![("limit", limit.to_string())];
+            if let Some(environment) = environment {
+                query.push(("environment", environment.as_str().to_owned()));
+            }
+            if let Some(revoked) = revoked {
+                query.push(("is_revoked", revoked.to_string()));
+            }
+            if let Some(owner) = owner {
+                query.push(("owner_id", owner));
+            }
+            let encoded = serde_urlencoded::to_string(&query).map_err(anyhow::Error::from)?;
+            let keys = client
+                .call(get, &format!("/api/v2/api-keys?{encoded}"), None, true)
+                .await?;
+            if json {
+                format!("{keys}\n")
+            } else {
+                key_rows(keys.as_array().map(Vec::as_slice).unwrap_or_default())
+            }
+        }
+        KeysCommand::Create {
+            name,
+            description,
+            environment,
+            expires_at,
+            permissions,
+            owner,
+        } => {
+            let mut body = Map::new();
+            body.insert("name".into(), json!(name));
+            if let Some(description) = description {
+                body.insert("description".into(), json!(description));
+            }
+            if let Some(environment) = environment {
+                body.insert("environment".into(), json!(environment.as_str()));
+            }
+            if let Some(expires_at) = expires_at {
+                body.insert("expires_at".into(), json!(expires_at));
+            }
+            if !permissions.is_empty() {
+                body.insert("permissions".into(), json!(permissions));
+            }
+            if let Some(owner) = owner {
+                body.insert("owner_id".into(), json!(owner));
+            }
+            let created = client
+                .call(post, "/api/v2/api-keys", Some(Value::Object(body)), true)
+                .await?;
+            reveal(&created, json)
+        }
+        KeysCommand::Get { id } => {
+            let key = client.call(get, &path_of(&id), None, true).await?;
+            if json {
+                format!("{key}\n")
+            } else {
+                key_detail(&key)
+            }
+        }
+        KeysCommand::Update {
+            id,
+            name,
+            description,
+            clear_description,
+        } => {
+            let mut body = Map::new();
+            if let Some(name) = name {
+                body.insert("name".into(), json!(name));
+            }
+            if let Some(description) = description {
+                body.insert("description".into(), json!(description));
+            }
+            if clear_description {
+                body.insert("description".into(), Value::Null);
+            }
+            if body.is_empty() {
+                return Err(Failure {
+                    message: "nothing to change: give --name, --description or --clear-description".to_owned(),
+                    code: 2,
+                });
+            }
+            let key = client
+                .call(reqwest::Method::PATCH, &path_of(&id), Some(Value::Object(body)), true)
+                .await?;
+            if json {
+                format!("{key}\n")
+            } else {
+                key_detail(&key)
+            }
+        }
+        KeysCommand::Rotate { id, grace_period } => {
+            let body = json!({"grace_period_seconds": grace_period});
+            let rotated = client
+                .call(post, &format!("{}/rotate", path_of(&id)), Some(body), true)
+                .await?;
+            reveal(&rotated, json)
+        }
+        KeysCommand::Revoke { id } => {
+            let revoked = client
+                .call(reqwest::Method::PUT, &format!("{}/revoke", path_of(&id)), None, true)
+                .await?;
+            if json {
+                format!("{revoked}\n")
+            } else {
+                format!("revoked {} at {}\n", text(&revoked["id"]), text(&revoked["revoked_at"]))
+            }
+        }
+        KeysCommand::Delete { id } => {
+            client.call(reqwest::Method::DELETE, &path_of(&id), None, true).await?;
+            if json {
+                format!("{}\n", json!({"deleted": id}))
+            } else {
+                format!("deleted {id}\n")
+            }
+        }
+        KeysCommand::Events { id } => {
+            let events = client
+                .call(get, &format!("{}/events?limit=100", path_of(&id)), None, true)
+                .await?;
+            if json {
+                format!("{events}\n")
+            } else {
+                let rows: Vec<Vec<String>> = events
+                    .as_array()
+                    .map(Vec::as_slice)
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|event| {
+                        let mut detail = event["fields"]
+                            .as_array()
+                            .map(|f| f.iter().map(text).collect::<Vec<_>>().join(", "))
+                            .unwrap_or_default();
+                        if let Some(source) = event["leak"]["source"].as_str() {
+                            detail = format!("source {source} {}", text(&event["leak"]["url"]));
+                        }
+                        vec![
+                            text(&event["occurred_at"]),
+                            text(&event["action"]),
+                            text(&event["actor"]),
+                            if detail.is_empty() { "-".to_owned() } else { detail },
+                        ]
+                    })
+                    .collect();
+                table(&["WHEN", "ACTION", "ACTOR", "DETAIL"], &rows)
+            }
+        }
+    })
+}
+
+/// Runs `keymint verify` and returns what to print; a key that is not valid
+/// is a failure (exit code 1) whose message is the verdict.
+pub async fn verify(connection: &Connection, key: &str, permissions: Option<String>) -> Result<String, Failure> {
+    let client = Client::new(connection)?;
+    let mut body = json!({"key": key});
+    if let Some(query) = permissions {
+        body["permissions"] = json!(query);
+    }
+    let verdict = client
+        .call(reqwest::Method::POST, "/api/v2/api-keys/verify", Some(body), false)
+        .await?;
+    let code = text(&verdict["code"]);
+    let out = if connection.json {
+        format!("{verdict}\n")
+    } else if verdict["valid"] == true {
+        format!(
+            "{code}: {} ({}, {})\n",
+            text(&verdict["name"]),
+            text(&verdict["key_id"]),
+            text(&verdict["environment"])
+        )
+    } else {
+        format!("{code}\n")
+    };
+    if verdict["valid"] == true {
+        Ok(out)
+    } else {
+        // Scripts branch on the exit code; the verdict still goes to stdout.
+        print!("{out}");
+        Err(Failure {
+            message: format!("the key is not valid: {code}"),
+            code: 1,
+        })
+    }
+}
