@@ -59,14 +59,19 @@ enum Command {
     },
 }
 
+/// The async runtime `builder` makes, or the reason printed and the exit code.
+fn runtime(mut builder: tokio::runtime::Builder) -> Result<tokio::runtime::Runtime, ExitCode> {
+    builder.enable_all().build().map_err(|err| {
+        eprintln!("keymint: cannot start the async runtime: {err}");
+        ExitCode::FAILURE
+    })
+}
+
 /// Runs a client command against a server, printing its answer or its failure.
 fn client_command(command: Command) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let runtime = match runtime(tokio::runtime::Builder::new_current_thread()) {
         Ok(runtime) => runtime,
-        Err(err) => {
-            eprintln!("keymint: cannot start the async runtime: {err}");
-            return ExitCode::FAILURE;
-        }
+        Err(code) => return code,
     };
     let result = runtime.block_on(async move {
         match command {
@@ -119,12 +124,9 @@ fn main() -> ExitCode {
         Command::DevToken { org, sub, ttl } => dev_token(&settings, org, sub, ttl),
         command => {
             telemetry::init(&settings.log, std::io::stdout, std::io::stdout().is_terminal());
-            let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+            let runtime = match runtime(tokio::runtime::Builder::new_multi_thread()) {
                 Ok(runtime) => runtime,
-                Err(err) => {
-                    eprintln!("keymint: cannot start the async runtime: {err}");
-                    return ExitCode::FAILURE;
-                }
+                Err(code) => return code,
             };
             let result = runtime.block_on(async move {
                 match command {

@@ -164,25 +164,9 @@ fn serving_with_the_development_secret_logs_a_loud_warning() {
 
 #[tokio::test]
 async fn sigterm_drains_and_writes_pending_key_usage_before_exiting() {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}/keymint.db", dir.path().display());
-    let mut child = keymint(
-        &dir,
-        &[],
-        &[
-            ("KEYMINT_SERVER__LISTEN", "127.0.0.1:0"),
-            ("KEYMINT_DATABASE__URL", &url),
-            ("KEYMINT_HASHING__MEMORY_KIB", "64"),
-            ("KEYMINT_HASHING__ITERATIONS", "1"),
-            // Only the shutdown flush can write last_used_at within this test.
-            ("KEYMINT_VERIFY__USAGE_FLUSH_SECONDS", "3600"),
-        ],
-    )
-    .stdout(Stdio::piped())
-    .spawn()
-    .unwrap();
-    let address = support::stdout::listening_address(&support::stdout::lines_of(child.stdout.take().unwrap()));
-
+    // Only the shutdown flush can write last_used_at within this test.
+    let mut server = server_with(&[("KEYMINT_VERIFY__USAGE_FLUSH_SECONDS", "3600")]);
+    let address = server.url.trim_start_matches("http://").to_owned();
     let org = Uuid::new_v4();
     let token = String::from_utf8(run(&["dev-token", "--org", &org.to_string()], &[]).stdout).unwrap();
     let client = reqwest::Client::new();
@@ -208,17 +192,15 @@ async fn sigterm_drains_and_writes_pending_key_usage_before_exiting() {
     assert_eq!(verdict["code"], "VALID");
 
     let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
+        .args(["-TERM", &server.child.id().to_string()])
         .status()
         .unwrap();
     assert!(status.success());
-    let exit = tokio::task::spawn_blocking(move || child.wait())
-        .await
-        .unwrap()
-        .unwrap();
+    // The server is another process: waiting for it blocks nothing it needs.
+    let exit = server.child.wait().unwrap();
     assert!(exit.success(), "graceful exit: {exit:?}");
 
-    let db = keymint_infrastructure::sql::connect(&url.parse().unwrap(), &Default::default())
+    let db = keymint_infrastructure::sql::connect(&server.database_url.parse().unwrap(), &Default::default())
         .await
         .unwrap();
     let repository = keymint_infrastructure::sql::SqlApiKeyRepository::new(db);
@@ -232,10 +214,11 @@ async fn sigterm_drains_and_writes_pending_key_usage_before_exiting() {
     assert!(key.last_used_at().is_some(), "no update is lost on SIGTERM");
 }
 
-/// A real Keymint process for the client commands, killed when dropped.
+/// A real Keymint process on SQLite in a temporary directory, killed when dropped.
 struct Server {
     child: std::process::Child,
     url: String,
+    database_url: String,
     _dir: tempfile::TempDir,
 }
 
@@ -247,25 +230,25 @@ impl Drop for Server {
 }
 
 fn server() -> Server {
+    server_with(&[])
+}
+
+fn server_with(extra: &[(&str, &str)]) -> Server {
     let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}/keymint.db", dir.path().display());
-    let mut child = keymint(
-        &dir,
-        &[],
-        &[
-            ("KEYMINT_SERVER__LISTEN", "127.0.0.1:0"),
-            ("KEYMINT_DATABASE__URL", &url),
-            ("KEYMINT_HASHING__MEMORY_KIB", "64"),
-            ("KEYMINT_HASHING__ITERATIONS", "1"),
-        ],
-    )
-    .stdout(Stdio::piped())
-    .spawn()
-    .unwrap();
+    let database_url = format!("sqlite://{}/keymint.db", dir.path().display());
+    let mut env = vec![
+        ("KEYMINT_SERVER__LISTEN", "127.0.0.1:0"),
+        ("KEYMINT_DATABASE__URL", database_url.as_str()),
+        ("KEYMINT_HASHING__MEMORY_KIB", "64"),
+        ("KEYMINT_HASHING__ITERATIONS", "1"),
+    ];
+    env.extend_from_slice(extra);
+    let mut child = keymint(&dir, &[], &env).stdout(Stdio::piped()).spawn().unwrap();
     let address = support::stdout::listening_address(&support::stdout::lines_of(child.stdout.take().unwrap()));
     Server {
         child,
         url: format!("http://{address}"),
+        database_url,
         _dir: dir,
     }
 }
