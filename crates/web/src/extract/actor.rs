@@ -15,9 +15,14 @@ use crate::{ApiError, FieldError};
 #[derive(Clone, Debug)]
 pub(crate) struct Acting(pub(crate) Actor);
 
+/// The id the request logger gave this request (the `x-request-id` header).
+pub(crate) fn request_id(req: &HttpRequest) -> Option<String> {
+    req.extensions().get::<RequestId>().map(ToString::to_string)
+}
+
 fn actor_of(req: &HttpRequest, payload: &mut actix_web::dev::Payload) -> impl Future<Output = Result<Actor, ApiError>> {
     let authenticated = Authenticated::from_request(req, payload);
-    let request_id = req.extensions().get::<RequestId>().map(ToString::to_string);
+    let request_id = request_id(req);
     async move {
         let Authenticated(principal) = authenticated.await?;
         Ok(Actor::new(&principal, request_id))
@@ -48,15 +53,21 @@ pub(crate) struct ActingOnKey {
     pub(crate) key_id: KeyId,
 }
 
-fn key_id_of(req: &HttpRequest) -> Result<KeyId, ApiError> {
-    let raw = req.match_info().get("key_id").unwrap_or_default();
-    Uuid::try_parse(raw).map(KeyId::from_uuid).map_err(|_| {
+/// The UUID in the path segment `name`, or a 422 naming it. Callers judge
+/// the path only once the caller is authenticated.
+pub(crate) fn path_uuid(req: &HttpRequest, name: &str) -> Result<Uuid, ApiError> {
+    let raw = req.match_info().get(name).unwrap_or_default();
+    Uuid::try_parse(raw).map_err(|_| {
         ApiError::Validation(vec![FieldError::new(
-            &["path", "key_id"],
+            &["path", name],
             "uuid_parsing",
             "Input should be a valid UUID",
         )])
     })
+}
+
+fn key_id_of(req: &HttpRequest) -> Result<KeyId, ApiError> {
+    path_uuid(req, "key_id").map(KeyId::from_uuid)
 }
 
 impl FromRequest for ActingOnKey {

@@ -6,7 +6,7 @@ mod api_key;
 mod auth;
 mod json;
 
-pub(crate) use actor::{Acting, ActingOnKey};
+pub(crate) use actor::{path_uuid, request_id, Acting, ActingOnKey};
 pub(crate) use api_key::presented_api_key;
 pub use api_key::{RequiredPermissions, UsageCost, VerifiedApiKey};
 pub use auth::Authenticated;

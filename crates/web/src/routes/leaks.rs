@@ -1,18 +1,17 @@
 //! Leak response: the patterns secret scanners look for, GitHub's
 //! secret-scanning alerts, and reports from whoever holds a leaked key.
 
-use actix_web::{web, HttpMessage, HttpRequest, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use futures_util::StreamExt;
 use keymint_application::{Budget, LeakVerdict, ReportSignatureError, Reporter};
 use keymint_domain::{LeakReport, LeakSource, LeakUrl, Subject};
 use serde::Serialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-use tracing_actix_web::RequestId;
 use utoipa::ToSchema;
 
 use crate::error::{ErrorBody, JsonBodyErrors, ValidationErrorBody};
-use crate::extract::{parse_json, RawBody, ValidatedJson};
+use crate::extract::{parse_json, request_id, RawBody, ValidatedJson};
 use crate::validation::{FromJsonBody, ObjectReader, Optional};
 use crate::{ApiError, AppState, FieldError};
 
@@ -118,10 +117,6 @@ impl FromJsonBody for RevokeLeakedBody {
 pub(crate) struct LeakReceived {
     /// Always `received`.
     status: &'static str,
-}
-
-fn request_id(req: &HttpRequest) -> Option<String> {
-    req.extensions().get::<RequestId>().map(ToString::to_string)
 }
 
 /// Whoever holds a leaked private key can kill it, with no other credential:

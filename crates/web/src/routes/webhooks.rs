@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use super::timestamp;
 use crate::error::{ErrorBody, JsonBodyErrors, ManagementErrors, ValidationErrorBody};
-use crate::extract::{Acting, ValidatedJson};
+use crate::extract::{path_uuid, Acting, ValidatedJson};
 use crate::routes::paging::{next_link, QueryReader, SequencePageQuery};
 use crate::validation::{FromJsonBody, ObjectReader, Optional};
 use crate::{ApiError, AppState, FieldError};
@@ -24,17 +24,6 @@ fn collection(req: &HttpRequest) -> &'static str {
     } else {
         "/api/v2/webhooks"
     }
-}
-
-fn path_id(req: &HttpRequest, name: &str) -> Result<Uuid, ApiError> {
-    let raw = req.match_info().get(name).unwrap_or_default();
-    Uuid::try_parse(raw).map_err(|_| {
-        ApiError::Validation(vec![FieldError::new(
-            &["path", name],
-            "uuid_parsing",
-            "Input should be a valid UUID",
-        )])
-    })
 }
 
 /// The body of a webhook create, as OpenAPI describes it.
@@ -366,7 +355,7 @@ pub(crate) async fn get(
     state: web::Data<AppState>,
     Acting(actor): Acting,
 ) -> Result<HttpResponse, ApiError> {
-    let webhook = state.webhooks.get(&actor, path_id(&req, "webhook_id")?).await?;
+    let webhook = state.webhooks.get(&actor, path_uuid(&req, "webhook_id")?).await?;
     Ok(HttpResponse::Ok().json(WebhookResponse::from(&webhook)))
 }
 
@@ -393,7 +382,7 @@ pub(crate) async fn update(
 ) -> Result<HttpResponse, ApiError> {
     let webhook = state
         .webhooks
-        .update(&actor, path_id(&req, "webhook_id")?, patch)
+        .update(&actor, path_uuid(&req, "webhook_id")?, patch)
         .await?;
     Ok(HttpResponse::Ok().json(WebhookResponse::from(&webhook)))
 }
@@ -416,7 +405,7 @@ pub(crate) async fn delete(
     state: web::Data<AppState>,
     Acting(actor): Acting,
 ) -> Result<HttpResponse, ApiError> {
-    state.webhooks.delete(&actor, path_id(&req, "webhook_id")?).await?;
+    state.webhooks.delete(&actor, path_uuid(&req, "webhook_id")?).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -441,7 +430,7 @@ pub(crate) async fn rotate_secret(
 ) -> Result<HttpResponse, ApiError> {
     let rotated = state
         .webhooks
-        .rotate_secret(&actor, path_id(&req, "webhook_id")?)
+        .rotate_secret(&actor, path_uuid(&req, "webhook_id")?)
         .await?;
     Ok(HttpResponse::Ok().json(WebhookWithSecretResponse::from(&rotated)))
 }
@@ -465,7 +454,7 @@ pub(crate) async fn deliveries(
     state: web::Data<AppState>,
     Acting(actor): Acting,
 ) -> Result<HttpResponse, ApiError> {
-    let id = path_id(&req, "webhook_id")?;
+    let id = path_uuid(&req, "webhook_id")?;
     let mut query = QueryReader::new(req.query_string()).map_err(ApiError::Validation)?;
     let limit = query.limit();
     let before = query.sequence_cursor();
@@ -501,7 +490,7 @@ pub(crate) async fn retry(
     state: web::Data<AppState>,
     Acting(actor): Acting,
 ) -> Result<HttpResponse, ApiError> {
-    let (id, delivery_id) = (path_id(&req, "webhook_id")?, path_id(&req, "delivery_id")?);
+    let (id, delivery_id) = (path_uuid(&req, "webhook_id")?, path_uuid(&req, "delivery_id")?);
     let delivery = state.webhooks.retry(&actor, id, delivery_id).await?;
     Ok(HttpResponse::Accepted().json(DeliveryResponse::from(&delivery)))
 }
