@@ -6,9 +6,9 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use keymint_application::{EventQuery, KeyLookup, KeyQuery, KeyStore, RepositoryError, StorageHealth, UsageSink};
 use keymint_domain::{
-    ApiKey, ApiKeyParts, AuditEvent, Credential, KeyDescription, KeyDisplay, KeyId, KeyMeta, KeyName, LeakReport,
-    LeakSource, LeakUrl, LookupId, OrgId, OwnerId, PermissionName, Permissions, PreviousCredential, PublicKey,
-    SecretHash, Subject,
+    ApiKey, ApiKeyParts, AuditEvent, Credential, EventType, KeyDescription, KeyDisplay, KeyId, KeyMeta, KeyName,
+    LeakReport, LeakSource, LeakUrl, LookupId, OrgId, OwnerId, PermissionName, Permissions, PreviousCredential,
+    PublicKey, SecretHash, Subject,
 };
 use sea_orm::sea_query::Expr;
 use sea_orm::{
@@ -51,12 +51,20 @@ impl SqlApiKeyRepository {
     }
 
     /// Queues `event`'s deliveries in `txn`, about the key as stored in `txn`
-    /// now (after the change, so credits spent meanwhile are counted).
+    /// now (after the change, so credits spent meanwhile are counted). The key
+    /// is read only when some webhook receives the event.
     pub(crate) async fn enqueue_stored(
         &self,
         txn: &DatabaseTransaction,
         event: &AuditEvent,
     ) -> Result<usize, RepositoryError> {
+        let event_type = EventType::of_action(event.action);
+        let subscribed = webhooks::subscribers(txn, event.org_id, event_type)
+            .await
+            .map_err(|e| self.db.classify(e))?;
+        if subscribed.is_empty() {
+            return Ok(0);
+        }
         let Some(row) = keys::Entity::find_by_id(event.key_id.as_uuid())
             .one(txn)
             .await
@@ -65,7 +73,7 @@ impl SqlApiKeyRepository {
             return Ok(0);
         };
         let key = from_row(row)?;
-        webhooks::enqueue(txn, event, &key)
+        webhooks::queue(txn, &subscribed, event_type, &key, event.occurred_at)
             .await
             .map_err(|e| self.db.classify(e))
     }
@@ -434,14 +442,22 @@ impl KeyStore for SqlApiKeyRepository {
 
     async fn delete(&self, org_id: OrgId, id: KeyId, event: &AuditEvent) -> Result<bool, RepositoryError> {
         let txn = self.db.write.begin().await.map_err(|e| self.db.classify(e))?;
-        // The key as it was: what a key.deleted delivery describes.
-        let before = keys::Entity::find_by_id(id.as_uuid())
-            .filter(keys::Column::OrgId.eq(org_id.as_uuid()))
-            .one(&txn)
+        let subscribed = webhooks::subscribers(&txn, org_id, EventType::KeyDeleted)
             .await
-            .map_err(|e| self.db.classify(e))?
-            .map(from_row)
-            .transpose()?;
+            .map_err(|e| self.db.classify(e))?;
+        // The key as it was: what a key.deleted delivery describes, read only
+        // when some webhook receives it.
+        let before = if subscribed.is_empty() {
+            None
+        } else {
+            keys::Entity::find_by_id(id.as_uuid())
+                .filter(keys::Column::OrgId.eq(org_id.as_uuid()))
+                .one(&txn)
+                .await
+                .map_err(|e| self.db.classify(e))?
+                .map(from_row)
+                .transpose()?
+        };
         let deleted = keys::Entity::delete_many()
             .filter(keys::Column::Id.eq(id.as_uuid()))
             .filter(keys::Column::OrgId.eq(org_id.as_uuid()))
@@ -463,7 +479,7 @@ impl KeyStore for SqlApiKeyRepository {
             .await
             .map_err(|e| self.db.classify(e))?;
         let queued = match &before {
-            Some(key) => webhooks::enqueue(&txn, event, key)
+            Some(key) => webhooks::queue(&txn, &subscribed, EventType::KeyDeleted, key, event.occurred_at)
                 .await
                 .map_err(|e| self.db.classify(e))?,
             None => 0,

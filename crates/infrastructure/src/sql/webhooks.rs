@@ -86,15 +86,36 @@ async fn enqueue_type<C: ConnectionTrait>(
     key: &ApiKey,
     at: DateTime<Utc>,
 ) -> Result<usize, DbErr> {
-    let subscribed = hooks::Entity::find()
+    let subscribed = subscribers(conn, key.org_id(), event_type).await?;
+    queue(conn, &subscribed, event_type, key, at).await
+}
+
+/// The enabled webhooks of `org_id` that receive `event_type`. Asked first,
+/// so a change in an organisation without webhooks reads nothing more.
+pub(crate) async fn subscribers<C: ConnectionTrait>(
+    conn: &C,
+    org_id: OrgId,
+    event_type: EventType,
+) -> Result<Vec<Uuid>, DbErr> {
+    hooks::Entity::find()
         .select_only()
         .column(hooks::Column::Id)
-        .filter(hooks::Column::OrgId.eq(key.org_id().as_uuid()))
+        .filter(hooks::Column::OrgId.eq(org_id.as_uuid()))
         .filter(hooks::Column::Enabled.eq(true))
         .filter(hooks::Column::EventTypes.like(format!("% {} %", event_type.as_str())))
         .into_tuple::<Uuid>()
         .all(conn)
-        .await?;
+        .await
+}
+
+/// Queues one delivery of `event_type` about `key` per webhook in `subscribed`.
+pub(crate) async fn queue<C: ConnectionTrait>(
+    conn: &C,
+    subscribed: &[Uuid],
+    event_type: EventType,
+    key: &ApiKey,
+    at: DateTime<Utc>,
+) -> Result<usize, DbErr> {
     if subscribed.is_empty() {
         return Ok(0);
     }
