@@ -318,10 +318,11 @@ impl Application {
         );
         let http_metrics = HttpMetrics::register(keymint);
         let registry = MetricsRegistry(Arc::new(registry));
+        let generator = Arc::new(OsKeyGenerator::new(settings.keys.format()));
         let api_keys = ApiKeys::new(
             repository.clone(),
             parts.hasher.clone(),
-            Arc::new(OsKeyGenerator::new(settings.keys.format())),
+            generator.clone(),
             parts.clock.clone(),
             settings.key_policy(),
         )
@@ -346,7 +347,7 @@ impl Application {
         let state = AppState {
             webhooks: Webhooks::new(
                 repository.clone(),
-                Arc::new(OsKeyGenerator::default()),
+                generator,
                 parts.clock.clone(),
                 settings.webhook_policy(),
             ),
