@@ -648,7 +648,7 @@ impl ApiKeys {
 
 /// Turns `limit + 1` fetched items into a page and, if the extra one exists, a
 /// cursor after the last item kept.
-fn paginate<T, C>(mut items: Vec<T>, limit: usize, cursor: impl Fn(&T) -> C) -> Page<T, C> {
+pub(crate) fn paginate<T, C>(mut items: Vec<T>, limit: usize, cursor: impl Fn(&T) -> C) -> Page<T, C> {
     let more = items.len() > limit;
     items.truncate(limit);
     let next = if more { items.last().map(cursor) } else { None };

@@ -11,6 +11,7 @@ use keymint_domain::{
 use serde_json::{json, Value};
 use uuid::Uuid;
 
+use crate::use_cases::api_keys::paginate;
 use crate::{
     Actor, AfterAttempt, Clock, Delivery, DeliveryQueue, DueDelivery, KeyGenerator, MissingPermission, Page,
     Permission, RepositoryError, Sweep, WebhookSender, WebhookStore, WebhookStoreError,
@@ -241,14 +242,11 @@ impl Webhooks {
         limit: usize,
     ) -> Result<Page<Delivery, i64>, WebhookError> {
         let webhook = self.get(actor, id).await?;
-        let mut items = self
+        let items = self
             .store
             .deliveries(actor.org_id(), webhook.id, before, limit + 1)
             .await?;
-        let more = items.len() > limit;
-        items.truncate(limit);
-        let next = if more { items.last().map(|d| d.seq) } else { None };
-        Ok(Page { items, next })
+        Ok(paginate(items, limit, |delivery| delivery.seq))
     }
 
     /// Sends a delivery again now, whatever became of it.
