@@ -573,17 +573,10 @@ impl DeliveryQueue for InMemoryApiKeyRepository {
         let mut state = self.write();
         let mut due: Vec<(EventType, ApiKey)> = Vec::new();
         for key in state.keys.values() {
-            let expiring = !key.is_revoked()
-                && key
-                    .expires_at()
-                    .is_some_and(|at| at > now && at <= sweep.expiring_before);
-            if expiring && !state.expiry_announced.contains(&key.id()) {
+            if sweep.finds_expiring(key, now) && !state.expiry_announced.contains(&key.id()) {
                 due.push((EventType::KeyExpiring, key.clone()));
             }
-            let low = key
-                .credits()
-                .is_some_and(|credits| credits.as_of(now).remaining() <= sweep.credits_at_most);
-            if low && !state.credits_low_announced.contains(&key.id()) {
+            if sweep.finds_low_credits(key, now) && !state.credits_low_announced.contains(&key.id()) {
                 due.push((EventType::KeyCreditsLow, key.clone()));
             }
         }

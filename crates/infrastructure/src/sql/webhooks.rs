@@ -541,17 +541,16 @@ impl DeliveryQueue for SqlApiKeyRepository {
             .map_err(|e| db.classify(e))?;
         let mut announced = 0;
         for id in expiring {
-            if self.announce_one(id, EventType::KeyExpiring, now, |_| true).await? {
+            if self
+                .announce_one(id, EventType::KeyExpiring, now, |key| sweep.finds_expiring(key, now))
+                .await?
+            {
                 announced += 1;
             }
         }
         for id in low {
-            // The stored balance is the last settled one: a refill since then
-            // is counted before calling the key low.
-            let still_low = |key: &ApiKey| {
-                key.credits()
-                    .is_some_and(|credits| credits.as_of(now).remaining() <= sweep.credits_at_most)
-            };
+            // The query selects by the stored balance; the rule is the sweep's.
+            let still_low = |key: &ApiKey| sweep.finds_low_credits(key, now);
             if self.announce_one(id, EventType::KeyCreditsLow, now, still_low).await? {
                 announced += 1;
             }
