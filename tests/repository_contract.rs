@@ -14,8 +14,8 @@ use keymint_application::{
 };
 use keymint_domain::{
     ApiKey, AuditAction, AuditEvent, Credential, Environment, EventType, EventTypes, KeyId, KeyMaterial, KeyName,
-    LeakReport, LeakSource, LeakUrl, NewApiKey, OrgId, OwnerId, SecretHash, Webhook, WebhookSecret, WebhookUrl,
-    MAX_LEAK_URL_CHARS,
+    LeakReport, LeakSource, LeakUrl, NameSearch, NewApiKey, OrgId, OwnerId, SecretHash, Webhook, WebhookSecret,
+    WebhookUrl, MAX_LEAK_URL_CHARS,
 };
 use keymint_infrastructure::sql::{connect, DatabaseUrl, SqlApiKeyRepository};
 use keymint_infrastructure::{InMemoryApiKeyRepository, InMemoryOrganizationDirectory, SqlOrganizationDirectory};
@@ -240,6 +240,7 @@ async fn lists_are_newest_first_filtered_and_paged_without_gaps(backend: Backend
             environment: None,
             revoked: None,
             owner_id: None,
+            name: None,
             after,
             limit: 3,
         };
@@ -260,6 +261,7 @@ async fn lists_are_newest_first_filtered_and_paged_without_gaps(backend: Backend
         environment: Some(Environment::Test),
         revoked: Some(false),
         owner_id: None,
+        name: None,
         after: None,
         limit: 100,
     };
@@ -677,6 +679,61 @@ async fn text_at_every_limit_reads_back_identically(backend: Backend) {
     assert!(Actor::new("a\0b").is_err() && Actor::new("x".repeat(MAX_SUBJECT_CHARS + 1)).is_err());
 }
 
+/// Every engine folds case the same way (Unicode, not SQLite's ASCII-only
+/// rule) and takes LIKE's wildcards in a search as plain text.
+async fn name_search_ignores_case_alike_everywhere_and_wildcards_are_text(backend: Backend) {
+    let s = subject(backend).await;
+    let owner = org();
+    let names = ["Élan Billing", "élan-reports", "ÉLAN_ops", "100% done", "plain", "a\\b"];
+    for (i, name) in names.iter().enumerate() {
+        insert(&*s.repository, &key(owner, name, t(i as i64), Environment::Live)).await;
+    }
+    insert(&*s.repository, &key(org(), "élan elsewhere", t(9), Environment::Live)).await;
+    let mut renamed = key(owner, "Renamed Later", t(10), Environment::Test);
+    insert(&*s.repository, &renamed).await;
+    let read = renamed.revision();
+    renamed.rename(KeyName::new("ÅNGSTRÖM").unwrap());
+    s.repository
+        .update(&renamed, read, &event(&renamed, AuditAction::Updated, t(11)))
+        .await
+        .unwrap();
+
+    let search = |text: &str| {
+        let query = KeyQuery {
+            org_id: owner,
+            environment: None,
+            revoked: None,
+            owner_id: None,
+            name: Some(NameSearch::new(text).unwrap()),
+            after: None,
+            limit: 100,
+        };
+        let repository = s.repository.clone();
+        async move {
+            let mut found: Vec<String> = repository
+                .list(&query)
+                .await
+                .unwrap()
+                .iter()
+                .map(|k| k.name().as_str().to_owned())
+                .collect();
+            found.sort();
+            found
+        }
+    };
+    assert_eq!(search("ÉLAN").await, ["ÉLAN_ops", "Élan Billing", "élan-reports"]);
+    assert_eq!(search("élan_").await, ["ÉLAN_ops"], "_ is a character, not a wildcard");
+    assert_eq!(search("%").await, ["100% done"], "% is a character, not a wildcard");
+    assert_eq!(search("a\\").await, ["a\\b"]);
+    assert_eq!(
+        search("ångström").await,
+        ["ÅNGSTRÖM"],
+        "a rename is searched by its new name"
+    );
+    assert!(search("renamed").await.is_empty());
+    assert!(search("zzz").await.is_empty());
+}
+
 async fn storage_answers_the_readiness_probe(backend: Backend) {
     let s = subject(backend).await;
     s.repository.ping().await.unwrap();
@@ -695,5 +752,6 @@ for_each_backend!(
     lookups_find_the_current_and_the_rotated_out_private_key,
     deletion_is_scoped_and_keeps_the_audit_trail,
     text_at_every_limit_reads_back_identically,
+    name_search_ignores_case_alike_everywhere_and_wildcards_are_text,
     storage_answers_the_readiness_probe,
 );

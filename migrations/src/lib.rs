@@ -15,6 +15,7 @@ mod m20261126_000008_key_usage_limits;
 mod m20261126_000009_key_leaks;
 mod m20261126_000010_webhooks;
 mod m20261126_000011_key_announcements;
+mod m20261127_000012_key_name_search;
 
 /// Every migration, in order.
 #[derive(Debug)]
@@ -35,6 +36,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000009_key_leaks::Migration),
             Box::new(m20261126_000010_webhooks::Migration),
             Box::new(m20261126_000011_key_announcements::Migration),
+            Box::new(m20261127_000012_key_name_search::Migration),
         ]
     }
 }

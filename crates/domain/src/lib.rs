@@ -65,7 +65,7 @@ pub use leak::{
 };
 pub use meta::{KeyMeta, KeyMetaError, MAX_META_BYTES};
 pub use metering::{Demand, Ledger, LimitState, Outcome, Settlement, WindowCount};
-pub use name::{KeyName, KeyNameError, MAX_NAME_CHARS};
+pub use name::{KeyName, KeyNameError, NameSearch, MAX_NAME_CHARS};
 pub use owner::{OwnerId, OwnerIdError, MAX_OWNER_ID_CHARS};
 pub use permission::{
     PermissionName, PermissionNameError, PermissionQuery, PermissionQueryError, Permissions, PermissionsError,

@@ -60,6 +60,52 @@ impl KeyName {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// The name as searches compare it: Unicode lower case. Stores keep it beside
+    /// the name so that every database matches the same way (SQLite's `lower()`
+    /// and `LIKE` fold only ASCII, PostgreSQL's fold by locale).
+    pub fn folded(&self) -> String {
+        self.0.to_lowercase()
+    }
+}
+
+/// A search of key names: the keys whose name contains this text, ignoring case.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct NameSearch(String);
+
+impl NameSearch {
+    /// Validates a search. It follows a name's rules on length and characters: a
+    /// name cannot hold a control character, so no search needs one, and one of
+    /// white space alone would find nearly every key by accident.
+    pub fn new(raw: &str) -> Result<Self, KeyNameError> {
+        let chars = raw.chars().count();
+        if chars == 0 {
+            return Err(KeyNameError::Empty);
+        }
+        if chars > MAX_NAME_CHARS {
+            return Err(KeyNameError::TooLong(chars));
+        }
+        if raw.chars().any(char::is_control) {
+            return Err(KeyNameError::ControlCharacter);
+        }
+        if raw.chars().any(is_bidi_control) {
+            return Err(KeyNameError::BidiControl);
+        }
+        if is_blank(raw) {
+            return Err(KeyNameError::Blank);
+        }
+        Ok(Self(raw.to_lowercase()))
+    }
+
+    /// The search as given, folded as [`KeyName::folded`] folds names.
+    pub fn folded(&self) -> &str {
+        &self.0
+    }
+
+    /// Whether `name` contains the search, ignoring case.
+    pub fn matches(&self, name: &KeyName) -> bool {
+        name.folded().contains(&self.0)
+    }
 }
 
 impl fmt::Display for KeyName {
@@ -71,6 +117,26 @@ impl fmt::Display for KeyName {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_search_matches_any_part_of_a_name_in_any_case() {
+        let name = KeyName::new("Billing-Service Ключ").unwrap();
+        for hit in ["billing", "SERVICE", "g-s", "ключ", "КЛЮЧ", "e К"] {
+            assert!(NameSearch::new(hit).unwrap().matches(&name), "{hit}");
+        }
+        for miss in ["billings", "%", "_", "ключи"] {
+            assert!(!NameSearch::new(miss).unwrap().matches(&name), "{miss}");
+        }
+    }
+
+    #[test]
+    fn a_search_refuses_what_no_name_can_hold() {
+        assert_eq!(NameSearch::new(""), Err(KeyNameError::Empty));
+        assert_eq!(NameSearch::new(" \u{200b}"), Err(KeyNameError::Blank));
+        assert_eq!(NameSearch::new(&"a".repeat(101)), Err(KeyNameError::TooLong(101)));
+        assert_eq!(NameSearch::new("a\0b"), Err(KeyNameError::ControlCharacter));
+        assert_eq!(NameSearch::new("a\u{202e}"), Err(KeyNameError::BidiControl));
+    }
 
     #[test]
     fn accepts_one_to_a_hundred_characters_counted_as_scalar_values() {

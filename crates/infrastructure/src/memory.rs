@@ -183,6 +183,7 @@ impl KeyStore for InMemoryApiKeyRepository {
             .filter(|key| query.environment.is_none_or(|env| key.environment() == env))
             .filter(|key| query.revoked.is_none_or(|revoked| key.is_revoked() == revoked))
             .filter(|key| query.owner_id.is_none() || key.owner_id() == query.owner_id.as_ref())
+            .filter(|key| query.name.as_ref().is_none_or(|search| search.matches(key.name())))
             .filter(|key| {
                 query
                     .after

@@ -1,6 +1,6 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use keymint_domain::{ApiKey, AuditEvent, Environment, KeyId, LookupId, OrgId, OwnerId};
+use keymint_domain::{ApiKey, AuditEvent, Environment, KeyId, LookupId, NameSearch, OrgId, OwnerId};
 use uuid::Uuid;
 
 /// What a repository may fail with.
@@ -44,6 +44,8 @@ pub struct KeyQuery {
     pub revoked: Option<bool>,
     /// Only keys of this owner.
     pub owner_id: Option<OwnerId>,
+    /// Only keys whose name contains this, ignoring case.
+    pub name: Option<NameSearch>,
     /// Start after this key.
     pub after: Option<KeyCursor>,
     /// At most this many keys.

@@ -3,8 +3,8 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, Utc};
 use keymint_domain::{
     check_expiry, ApiKey, AuditAction, AuditEvent, Credential, Credits, Environment, ExpiryError, KeyDescription,
-    KeyId, KeyMaterial, KeyMeta, KeyName, LeakReport, LookupId, NewApiKey, OrgId, OwnerId, Permissions, PrivateKey,
-    RateLimits, RotateError,
+    KeyId, KeyMaterial, KeyMeta, KeyName, LeakReport, LookupId, NameSearch, NewApiKey, OrgId, OwnerId, Permissions,
+    PrivateKey, RateLimits, RotateError,
 };
 
 use crate::{
@@ -88,6 +88,8 @@ pub struct KeyFilter {
     pub revoked: Option<bool>,
     /// Only keys of this owner.
     pub owner_id: Option<OwnerId>,
+    /// Only keys whose name contains this, ignoring case.
+    pub name: Option<NameSearch>,
 }
 
 /// A change to a key's name and description; `None` leaves a field as it is.
@@ -426,6 +428,7 @@ impl ApiKeys {
             environment: filter.environment,
             revoked: filter.revoked,
             owner_id: filter.owner_id,
+            name: filter.name,
             after,
             limit: limit + 1,
         };

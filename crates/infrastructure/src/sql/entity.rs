@@ -11,6 +11,8 @@ pub mod api_keys {
         pub id: Uuid,
         pub org_id: Uuid,
         pub name: String,
+        /// The name as searches compare it (`KeyName::folded`).
+        pub name_folded: String,
         pub description: Option<String>,
         pub environment: String,
         #[sea_orm(unique)]

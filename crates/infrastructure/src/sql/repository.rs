@@ -10,7 +10,7 @@ use keymint_domain::{
     LeakReport, LeakSource, LeakUrl, LookupId, OrgId, OwnerId, PermissionName, Permissions, PreviousCredential,
     PublicKey, SecretHash, Subject,
 };
-use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::{Expr, LikeExpr};
 use sea_orm::{
     sqlx, ActiveValue, ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, DatabaseTransaction, DbErr,
     EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, RuntimeErr, SqlErr, Statement, TransactionTrait,
@@ -130,6 +130,7 @@ fn to_row(key: &ApiKey) -> keys::ActiveModel {
         id: ActiveValue::Set(parts.id.as_uuid()),
         org_id: ActiveValue::Set(parts.org_id.as_uuid()),
         name: ActiveValue::Set(parts.name.as_str().to_owned()),
+        name_folded: ActiveValue::Set(parts.name.folded()),
         description: ActiveValue::Set(parts.description.as_ref().map(|d| d.as_str().to_owned())),
         environment: ActiveValue::Set(parts.environment.as_str().to_owned()),
         public_key: ActiveValue::Set(parts.public_key.as_str().to_owned()),
@@ -154,6 +155,18 @@ fn to_row(key: &ApiKey) -> keys::ActiveModel {
         credits_refill: ActiveValue::Set(parts.credits.and_then(|c| c.refill()).map(|r| refill_text(&r))),
         leaked_at: ActiveValue::Set(parts.leaked_at),
     }
+}
+
+/// `text` with LIKE's wildcards and its escape character made literal.
+fn escape_like(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            escaped.push('\\');
+        }
+        escaped.push(c);
+    }
+    escaped
 }
 
 /// Names joined by single spaces: permission and field names hold no whitespace,
@@ -381,6 +394,13 @@ impl KeyStore for SqlApiKeyRepository {
         }
         if let Some(owner) = &query.owner_id {
             select = select.filter(keys::Column::OwnerId.eq(owner.as_str()));
+        }
+        if let Some(search) = &query.name {
+            // Both sides are folded already, so the engines' own case rules
+            // for LIKE (SQLite's ASCII-insensitive, PostgreSQL's sensitive)
+            // never come into play; the escape makes `%`, `_` and `\` literal.
+            let pattern = format!("%{}%", escape_like(search.folded()));
+            select = select.filter(Expr::col(keys::Column::NameFolded).like(LikeExpr::new(pattern).escape('\\')));
         }
         if let Some(after) = query.after {
             select = select.filter(

@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use keymint_application::{EventCursor, KeyCursor};
-use keymint_domain::{Environment, KeyId, OwnerId};
+use keymint_domain::{Environment, KeyId, NameSearch, OwnerId};
 use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
 use utoipa::openapi::RefOr;
 use utoipa::IntoParams;
@@ -123,6 +123,18 @@ impl QueryReader {
         }
     }
 
+    /// `name`: text a key's name contains, ignoring case.
+    pub(crate) fn name_search(&mut self) -> Option<NameSearch> {
+        let raw = self.take("name")?;
+        match NameSearch::new(&raw) {
+            Ok(search) => Some(search),
+            Err(err) => {
+                self.fail("name", "value_error", err.to_string());
+                None
+            }
+        }
+    }
+
     /// A boolean parameter: `true`/`false` (also `1`/`0`, `yes`/`no`, `on`/`off`).
     pub(crate) fn boolean(&mut self, name: &str) -> Option<bool> {
         let raw = self.take(name)?;
@@ -167,6 +179,17 @@ fn owner_id_query_schema() -> impl Into<RefOr<Schema>> {
         .description(Some("Only keys of this owner (exact match)"))
         .min_length(Some(1))
         .max_length(Some(keymint_domain::MAX_OWNER_ID_CHARS))
+        .pattern(Some(crate::routes::api_keys::visible_text_pattern()))
+}
+
+/// `name`'s schema in a query: what a name may hold, without the need for a
+/// visible character.
+fn name_query_schema() -> impl Into<RefOr<Schema>> {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .description(Some("Only keys whose name contains this text, ignoring case"))
+        .min_length(Some(1))
+        .max_length(Some(keymint_domain::MAX_NAME_CHARS))
         .pattern(Some(crate::routes::api_keys::visible_text_pattern()))
 }
 
@@ -219,6 +242,9 @@ pub(crate) struct KeyListQuery {
     /// Only keys of this owner (exact match)
     #[param(schema_with = owner_id_query_schema)]
     owner_id: Option<String>,
+    /// Only keys whose name contains this text, ignoring case
+    #[param(schema_with = name_query_schema)]
+    name: Option<String>,
 }
 
 /// `<micros since epoch>.<id, simple form>`: a plain position, so the OpenAPI

@@ -52,7 +52,7 @@ pub(crate) async fn create(
     Ok(responses::created(StatusCode::CREATED, location, &created))
 }
 
-/// `GET /api-keys?limit=&cursor=&environment=&is_revoked=&owner_id=`
+/// `GET /api-keys?limit=&cursor=&environment=&is_revoked=&owner_id=&name=`
 #[utoipa::path(
     get, path = "/api/v2/api-keys", tag = "api-keys", operation_id = "list_api_keys",
     summary = "List API Keys, newest first",
@@ -77,6 +77,7 @@ pub(crate) async fn list(
         environment: query.environment(),
         revoked: query.boolean("is_revoked"),
         owner_id: query.owner_id(),
+        name: query.name_search(),
     };
     query.finish().map_err(ApiError::Validation)?;
 
@@ -97,6 +98,10 @@ pub(crate) async fn list(
                     .as_ref()
                     .map(|o| o.as_str().to_owned())
                     .unwrap_or_default(),
+            ),
+            (
+                "name",
+                filter.name.as_ref().map(|n| n.folded().to_owned()).unwrap_or_default(),
             ),
         ];
         let cursor = encode_cursor(next.created_at, next.id.as_uuid());
