@@ -15,17 +15,17 @@ use keymint_domain::KeyFormat;
 use keymint_infrastructure::metrics::{self, Observed};
 use keymint_infrastructure::sql::{self, Database, DatabaseUrl, ListenerStats, SqlApiKeyRepository};
 use keymint_infrastructure::{
-    Argon2Hasher, BatchingMeter, CoalescingUsageTracker, GithubKeysConfig, GithubReportSignatures, Hs256Verifier,
-    HttpWebhookSender, InMemoryApiKeyRepository, InMemoryOrganizationDirectory, JwksVerifier, OsKeyGenerator,
-    ShardedVerificationCache, SqlOrganizationDirectory, SystemClock, WindowFailureLimiter,
+    Argon2Hasher, BatchingMeter, CoalescingUsageTracker, DevTokenRequest, GithubKeysConfig, GithubReportSignatures,
+    Hs256Verifier, HttpWebhookSender, InMemoryApiKeyRepository, InMemoryOrganizationDirectory, JwksVerifier,
+    OsKeyGenerator, ShardedVerificationCache, SqlOrganizationDirectory, SystemClock, WindowFailureLimiter,
 };
 use keymint_migrations::{Migrator, MigratorTrait};
-use keymint_web::{AppState, HttpMetrics, HttpSettings, MetricsRegistry};
+use keymint_web::{AppState, ConsoleSignIn, HttpMetrics, HttpSettings, MetricsRegistry};
 use prometheus_client::registry::Registry;
 use secrecy::ExposeSecret;
 use tokio::sync::Notify;
 
-use crate::configuration::{AuthMode, DatabaseSettings, Settings, StorageUrl};
+use crate::configuration::{AuthMode, DatabaseSettings, Profile, Settings, StorageUrl};
 
 /// A built, bound, not yet running Keymint.
 pub struct Application {
@@ -384,6 +384,7 @@ impl Application {
             workers: settings.server.workers,
             shutdown_timeout: settings.server.shutdown_timeout,
             metrics: (settings.metrics.enabled && settings.metrics.listen.is_none()).then_some(registry),
+            console: settings.console.enabled.then(|| console_sign_in(&settings)),
         };
         let server = keymint_web::serve(listener, state, http)?;
         tracing::info!(%address, "Keymint listening");
@@ -443,5 +444,39 @@ impl Application {
         }
         tracing::info!("Keymint stopped");
         result
+    }
+}
+
+/// How the console signs people in: at the issuer when it has a client id
+/// there; in the development profile, with tokens this process signs (only
+/// when it verifies them with that same secret); otherwise not at all.
+fn console_sign_in(settings: &Settings) -> ConsoleSignIn {
+    let rules = &settings.auth.hs256.rules;
+    if let (Some(client_id), Some(issuer)) = (&settings.console.client_id, &rules.issuer) {
+        return ConsoleSignIn::Oidc {
+            issuer: issuer.clone(),
+            client_id: client_id.clone(),
+            audience: rules.audience.clone(),
+            scope: settings.console.scope.clone(),
+            org_claim: rules.org_claim.clone(),
+        };
+    }
+    match &settings.auth.mode {
+        AuthMode::Hs256(config) if settings.profile == Profile::Development => {
+            let config = config.clone();
+            let ttl_seconds = settings.console.dev_session_minutes.saturating_mul(60);
+            ConsoleSignIn::Development(Arc::new(move |org_id, subject| {
+                let now = keymint_infrastructure::unix_now();
+                DevTokenRequest {
+                    org_id,
+                    subject: subject.to_owned(),
+                    ttl_seconds,
+                }
+                .sign(&config, now)
+                .map(|token| (token, now.saturating_add(ttl_seconds)))
+                .map_err(|err| err.to_string())
+            }))
+        }
+        _ => ConsoleSignIn::Unavailable,
     }
 }

@@ -31,8 +31,8 @@ pub const DEVELOPMENT_SECRET: &str = "keymint-development-secret-do-not-use-in-p
 pub const MEMORY_URL: &str = "memory:";
 
 const EMBEDDED_DEFAULTS: &str = include_str!("../../config/default.toml");
-const SECTIONS: [&str; 10] = [
-    "server", "database", "auth", "hashing", "keys", "verify", "log", "metrics", "leaks", "webhooks",
+const SECTIONS: [&str; 11] = [
+    "server", "database", "auth", "hashing", "keys", "verify", "log", "metrics", "leaks", "webhooks", "console",
 ];
 const MIN_PRODUCTION_SECRET_BYTES: usize = 32;
 
@@ -78,6 +78,24 @@ pub struct Settings {
     pub leaks: LeakSettings,
     /// Webhook deliveries.
     pub webhooks: WebhookSettings,
+    /// The web console.
+    pub console: ConsoleSettings,
+}
+
+/// `[console]`
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsoleSettings {
+    /// Whether `/console` is served.
+    pub enabled: bool,
+    /// The console's client id at the OIDC issuer (`auth.issuer`); set, the
+    /// console signs people in there with the authorization-code flow and PKCE.
+    #[serde(deserialize_with = "values::optional_text")]
+    pub client_id: Option<String>,
+    /// The scopes the console asks the issuer for.
+    pub scope: String,
+    /// How long a development sign-in lasts (`dev_session_minutes`).
+    pub dev_session_minutes: u64,
 }
 
 /// `[webhooks]`
@@ -563,6 +581,15 @@ impl Settings {
         }
         if self.keys.max_expiry_days == 0 || self.keys.max_expiry_days > 36_500 {
             return Err(invalid("keys.max_expiry_days", "must be between 1 and 36500"));
+        }
+        if self.console.client_id.is_some() && self.auth.hs256.rules.issuer.is_none() {
+            return Err(invalid(
+                "console.client_id",
+                "needs auth.issuer: the console signs people in at that issuer",
+            ));
+        }
+        if self.console.dev_session_minutes == 0 || self.console.dev_session_minutes > 24 * 60 {
+            return Err(invalid("console.dev_session_minutes", "must be between 1 and 1440"));
         }
         if self.database.max_connections == 0 {
             return Err(invalid("database.max_connections", "must be greater than 0"));

@@ -8,6 +8,7 @@ mod support;
 
 mod authentication;
 mod budgets;
+mod console;
 mod create_api_key;
 mod extractor;
 mod faults;

@@ -5,6 +5,7 @@
 //! domain types, so one response can name every failing field (FastAPI's shape),
 //! and no request type can skip a domain constructor.
 
+mod console;
 mod error;
 mod extract;
 mod logging;
@@ -15,6 +16,7 @@ mod server;
 mod state;
 mod validation;
 
+pub use console::{ConsoleSignIn, DevSigner};
 pub use error::{ApiError, FieldError};
 pub use extract::{
     Authenticated, BodyLimit, BodyTimeout, OptionalJson, RequiredPermissions, UsageCost, ValidatedJson, VerifiedApiKey,

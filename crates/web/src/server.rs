@@ -8,6 +8,7 @@ use actix_web::{guard, web, App, HttpMessage, HttpServer};
 use tracing_actix_web::{RequestId, TracingLogger};
 use utoipa_swagger_ui::SwaggerUi;
 
+use crate::console::{console_routes, ConsoleSignIn};
 use crate::logging::RequestSpan;
 use crate::metrics::{self, MetricsRegistry};
 use crate::routes::{api_keys, health, leaks, method_not_allowed, not_found, verify, webhooks};
@@ -29,6 +30,8 @@ pub struct HttpSettings {
     /// Serve `/metrics` on this listener too (when metrics have no address of
     /// their own).
     pub metrics: Option<MetricsRegistry>,
+    /// Serve the web console at `/console`, signing people in this way.
+    pub console: Option<ConsoleSignIn>,
 }
 
 impl Default for HttpSettings {
@@ -40,6 +43,7 @@ impl Default for HttpSettings {
             workers: 0,
             shutdown_timeout: Duration::from_secs(30),
             metrics: None,
+            console: None,
         }
     }
 }
@@ -243,6 +247,7 @@ pub fn serve(listener: TcpListener, state: AppState, settings: HttpSettings) -> 
     let document = crate::openapi();
     let document_json = web::Bytes::from(serde_json::to_vec(&document).unwrap_or_default());
     let exposed = settings.metrics.clone();
+    let sign_in = settings.console.clone();
     let mut server = HttpServer::new(move || {
         let observed = state.metrics.clone();
         App::new()
@@ -279,6 +284,11 @@ pub fn serve(listener: TcpListener, state: AppState, settings: HttpSettings) -> 
             .app_data(web::JsonConfig::default().limit(limit.0))
             .configure(|cfg| configure_with(cfg, limit, scanner_limit))
             .configure(|cfg| documentation(cfg, &document, &document_json))
+            .configure(|cfg| {
+                if let Some(sign_in) = &sign_in {
+                    console_routes(cfg, sign_in.clone());
+                }
+            })
             .configure(|cfg| {
                 if let Some(registry) = &exposed {
                     metrics_route(cfg, registry);

@@ -1,0 +1,1058 @@
+// Keymint console: a client of Keymint's public HTTP API, nothing more. It
+// builds every element with the DOM API (never from HTML strings), so text from
+// the API is always text. The session lives in sessionStorage (this tab only,
+// gone when it closes), never in localStorage or a URL; the page's
+// Content-Security-Policy allows no script but this file.
+
+const API = '/api/v2/api-keys';
+const SESSION = 'keymint.console.session';
+const PENDING = 'keymint.console.oidc';
+const DRAFTS = 'keymint.console.drafts';
+const PAGE_SIZE = 20;
+
+let config = null;
+let session = null;
+let discovery = null;
+// A private key shown once: set by create or rotate, cleared as soon as the
+// reveal is rendered, so a reload or a later visit never finds it.
+let pendingReveal = null;
+// The page to rebuild after signing in again.
+let rendering = 0;
+
+// ---------------------------------------------------------------- elements
+
+function h(tag, attrs, ...children) {
+  const el = document.createElement(tag);
+  for (const [name, value] of Object.entries(attrs || {})) {
+    if (value === undefined || value === null || value === false) continue;
+    if (name === 'text') el.textContent = value;
+    else if (name === 'class') el.className = value;
+    else if (name.startsWith('on')) el.addEventListener(name.slice(2), value);
+    else if (value === true) el.setAttribute(name, '');
+    else el.setAttribute(name, String(value));
+  }
+  for (const child of children.flat()) {
+    if (child === null || child === undefined || child === false) continue;
+    el.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return el;
+}
+
+function time(iso) {
+  if (!iso) return h('span', { text: 'never' });
+  const at = new Date(iso);
+  return h('time', { datetime: iso, title: at.toISOString() }, at.toLocaleString(undefined, {
+    dateStyle: 'medium', timeStyle: 'short',
+  }));
+}
+
+let toastTimer = 0;
+function toast(message) {
+  const el = document.getElementById('toast');
+  el.textContent = message;
+  clearTimeout(toastTimer);
+  toastTimer = setTimeout(() => { el.textContent = ''; }, 6000);
+}
+
+function page(title, ...children) {
+  document.title = `${title} · Keymint console`;
+  const main = document.getElementById('main');
+  main.replaceChildren(h('div', { class: 'page' }, ...children));
+  return main;
+}
+
+// An error as the API gave it: its message and the request id to quote.
+function errorView(error, doing) {
+  const box = h('div', { class: 'alert', role: 'alert', tabindex: '-1' });
+  box.append(h('p', {}, h('strong', { text: doing ? `${doing}: ` : '' }), error.message));
+  if (error.fields && error.fields.length) {
+    box.append(h('ul', {}, error.fields.map((f) => h('li', {}, f.field ? `${f.field}: ` : '', f.msg))));
+  }
+  if (error.requestId) {
+    box.append(h('p', { class: 'request-id' }, 'Request id: ', h('code', { text: error.requestId })));
+  }
+  return box;
+}
+
+function showError(slot, error, doing) {
+  if (error instanceof SessionEnded) return;
+  const view = errorView(error, doing);
+  slot.replaceChildren(...view.childNodes);
+  slot.setAttribute('role', 'alert');
+  slot.focus();
+}
+
+// ---------------------------------------------------------------- the API
+
+class ApiError extends Error {
+  constructor(message, { status = 0, code = '', fields = [], requestId = '' } = {}) {
+    super(message);
+    this.status = status;
+    this.code = code;
+    this.fields = fields;
+    this.requestId = requestId;
+  }
+}
+
+class SessionEnded extends Error {}
+
+function sessionValid() {
+  return session && session.expires_at * 1000 > Date.now() + 5000;
+}
+
+async function call(path, { method = 'GET', body, bearer = true, headers = {} } = {}) {
+  if (bearer && !sessionValid()) {
+    sessionEnded();
+    throw new SessionEnded('Your session has ended.');
+  }
+  const sent = { ...headers };
+  if (bearer) sent.Authorization = `Bearer ${session.token}`;
+  if (body !== undefined) sent['Content-Type'] = 'application/json';
+  let response;
+  try {
+    response = await fetch(path, {
+      method, headers: sent, body: body === undefined ? undefined : JSON.stringify(body),
+      cache: 'no-store', credentials: 'omit', redirect: 'error',
+    });
+  } catch {
+    throw new ApiError('Keymint could not be reached. Check the connection and try again.');
+  }
+  const requestId = response.headers.get('x-request-id') || '';
+  const text = await response.text();
+  let data = null;
+  try { data = text ? JSON.parse(text) : null; } catch { data = null; }
+  if (response.status === 401 && bearer) {
+    sessionEnded();
+    throw new SessionEnded('Your session has ended.');
+  }
+  if (!response.ok) {
+    const detail = data && data.detail;
+    if (Array.isArray(detail)) {
+      const fields = detail.map((d) => ({
+        field: Array.isArray(d.loc) ? d.loc.slice(1).join('.') : '',
+        msg: d.msg,
+      }));
+      throw new ApiError('The request has invalid fields.', {
+        status: response.status, code: data.code, fields, requestId,
+      });
+    }
+    const message = typeof detail === 'string' ? detail : `Keymint answered ${response.status}.`;
+    throw new ApiError(message, { status: response.status, code: data && data.code, requestId });
+  }
+  return { data, headers: response.headers, requestId };
+}
+
+// ---------------------------------------------------------------- session
+
+function loadSession() {
+  try {
+    const stored = JSON.parse(sessionStorage.getItem(SESSION) || 'null');
+    session = stored && stored.token ? stored : null;
+  } catch {
+    session = null;
+  }
+}
+
+function claimsOf(token) {
+  try {
+    const part = token.split('.')[1].replace(/-/g, '+').replace(/_/g, '/');
+    const bytes = Uint8Array.from(atob(part), (c) => c.charCodeAt(0));
+    return JSON.parse(new TextDecoder().decode(bytes));
+  } catch {
+    return {};
+  }
+}
+
+function startSession(token, expiresAt, mode) {
+  const claims = claimsOf(token);
+  session = {
+    token,
+    mode,
+    expires_at: expiresAt || claims.exp || Math.floor(Date.now() / 1000) + 300,
+    subject: claims.name || claims.email || claims.sub || '',
+    org_id: claims[config.org_claim || 'org_id'] || '',
+  };
+  sessionStorage.setItem(SESSION, JSON.stringify(session));
+}
+
+function endSession() {
+  session = null;
+  sessionStorage.removeItem(SESSION);
+}
+
+// What the person typed on this page, kept across a sign-in (never secrets:
+// inputs marked data-secret are left out).
+function saveDrafts() {
+  const values = {};
+  for (const el of document.querySelectorAll('main [data-draft]')) {
+    if (el.dataset.secret !== undefined) continue;
+    values[el.dataset.draft] = el.type === 'radio' ? (el.checked ? el.value : values[el.dataset.draft]) : el.value;
+  }
+  sessionStorage.setItem(DRAFTS, JSON.stringify({ path: location.pathname, values }));
+}
+
+function restoreDrafts() {
+  let saved = null;
+  try { saved = JSON.parse(sessionStorage.getItem(DRAFTS) || 'null'); } catch { saved = null; }
+  if (!saved || saved.path !== location.pathname) return;
+  sessionStorage.removeItem(DRAFTS);
+  for (const el of document.querySelectorAll('main [data-draft]')) {
+    const value = saved.values[el.dataset.draft];
+    if (value === undefined) continue;
+    if (el.type === 'radio') el.checked = el.value === value;
+    else el.value = value;
+  }
+}
+
+let endedDialog = null;
+function sessionEnded() {
+  endSession();
+  saveDrafts();
+  if (endedDialog && endedDialog.open) return;
+  endedDialog = h('dialog', { 'aria-labelledby': 'ended-title', class: 'session-ended' });
+  const body = h('div');
+  endedDialog.append(
+    h('h2', { id: 'ended-title', text: 'Your session has ended' }),
+    h('p', { text: 'Sign in again to carry on. What you typed on this page is kept.' }),
+    body,
+  );
+  const done = () => {
+    endedDialog.close();
+    endedDialog.remove();
+    updateChrome();
+    toast('Signed in again. Repeat the last action to complete it.');
+  };
+  body.append(signInForm(done, true));
+  document.body.append(endedDialog);
+  endedDialog.addEventListener('cancel', (event) => event.preventDefault());
+  endedDialog.showModal();
+}
+
+// ---------------------------------------------------------------- OIDC
+
+function base64url(bytes) {
+  let text = '';
+  for (const b of bytes) text += String.fromCharCode(b);
+  return btoa(text).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+}
+
+function randomText(n) {
+  return base64url(crypto.getRandomValues(new Uint8Array(n)));
+}
+
+async function discover() {
+  if (discovery) return discovery;
+  const base = config.issuer.endsWith('/') ? config.issuer : `${config.issuer}/`;
+  const response = await fetch(`${base}.well-known/openid-configuration`, { credentials: 'omit' });
+  if (!response.ok) throw new ApiError(`The identity provider answered ${response.status} to discovery.`);
+  discovery = await response.json();
+  return discovery;
+}
+
+function redirectUri() {
+  return `${location.origin}/console`;
+}
+
+// The authorization-code flow with PKCE. The answer comes back in the URL's
+// fragment (response_mode=fragment), which browsers never send to a server, so
+// the code reaches no log; the verifier stays in this tab's sessionStorage.
+async function startOidc(returnTo) {
+  const verifier = randomText(32);
+  const digest = await crypto.subtle.digest('SHA-256', new TextEncoder().encode(verifier));
+  const state = randomText(16);
+  sessionStorage.setItem(PENDING, JSON.stringify({ state, verifier, returnTo }));
+  const provider = await discover();
+  const url = new URL(provider.authorization_endpoint);
+  const params = {
+    response_type: 'code',
+    response_mode: 'fragment',
+    client_id: config.client_id,
+    redirect_uri: redirectUri(),
+    scope: config.scope,
+    state,
+    code_challenge: base64url(new Uint8Array(digest)),
+    code_challenge_method: 'S256',
+  };
+  if (config.audience) params.audience = config.audience;
+  for (const [k, v] of Object.entries(params)) url.searchParams.set(k, v);
+  location.assign(url.toString());
+}
+
+async function finishOidc() {
+  const answer = new URLSearchParams(location.hash.slice(1));
+  if (!answer.has('code') && !answer.has('error')) return null;
+  history.replaceState(null, '', location.pathname + location.search);
+  let pending = null;
+  try { pending = JSON.parse(sessionStorage.getItem(PENDING) || 'null'); } catch { pending = null; }
+  sessionStorage.removeItem(PENDING);
+  if (answer.has('error')) {
+    throw new ApiError(`The identity provider refused the sign-in: ${answer.get('error_description') || answer.get('error')}`);
+  }
+  if (!pending || answer.get('state') !== pending.state) {
+    throw new ApiError('This sign-in answer was not asked for by this tab; sign in again.');
+  }
+  const provider = await discover();
+  const form = new URLSearchParams({
+    grant_type: 'authorization_code',
+    code: answer.get('code'),
+    redirect_uri: redirectUri(),
+    client_id: config.client_id,
+    code_verifier: pending.verifier,
+  });
+  const response = await fetch(provider.token_endpoint, {
+    method: 'POST', body: form, credentials: 'omit',
+    headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+  });
+  const tokens = await response.json().catch(() => ({}));
+  if (!response.ok || !tokens.access_token) {
+    throw new ApiError(`The identity provider refused the code: ${tokens.error_description || tokens.error || response.status}`);
+  }
+  const expiresAt = tokens.expires_in ? Math.floor(Date.now() / 1000) + Number(tokens.expires_in) : 0;
+  startSession(tokens.access_token, expiresAt, 'oidc');
+  return pending.returnTo || '/console';
+}
+
+async function signOut() {
+  const mode = session && session.mode;
+  endSession();
+  sessionStorage.removeItem(DRAFTS);
+  if (mode === 'oidc') {
+    const provider = await discover().catch(() => null);
+    if (provider && provider.end_session_endpoint) {
+      const url = new URL(provider.end_session_endpoint);
+      url.searchParams.set('client_id', config.client_id);
+      url.searchParams.set('post_logout_redirect_uri', redirectUri());
+      location.assign(url.toString());
+      return;
+    }
+  }
+  navigate('/console/sign-in', { replace: true });
+  toast('Signed out.');
+}
+
+// ---------------------------------------------------------------- sign-in
+
+function field({ id, label, hint, input, error = true }) {
+  const describedBy = [hint ? `${id}-hint` : '', error ? `${id}-error` : ''].filter(Boolean).join(' ');
+  if (describedBy) input.setAttribute('aria-describedby', describedBy);
+  input.id = id;
+  return h('div', { class: 'field' },
+    h('label', { for: id, text: label }),
+    hint ? h('p', { class: 'hint', id: `${id}-hint`, text: hint }) : null,
+    input,
+    error ? h('p', { class: 'field-error', id: `${id}-error` }) : null);
+}
+
+// Marks the fields a 422 names; returns the messages it could not place.
+function markFields(form, error, prefix) {
+  for (const el of form.querySelectorAll('[aria-invalid]')) el.removeAttribute('aria-invalid');
+  for (const el of form.querySelectorAll('.field-error')) el.textContent = '';
+  const unplaced = [];
+  for (const f of error.fields || []) {
+    const name = f.field.split('.')[0];
+    const input = form.querySelector(`#${prefix}-${CSS.escape(name)}`);
+    const slot = form.querySelector(`#${prefix}-${CSS.escape(name)}-error`);
+    if (input && slot) {
+      input.setAttribute('aria-invalid', 'true');
+      slot.textContent = slot.textContent ? `${slot.textContent} ${f.msg}` : f.msg;
+    } else {
+      unplaced.push(f);
+    }
+  }
+  return unplaced;
+}
+
+function signInForm(done, again, returnTo) {
+  if (!config || config.sign_in === 'unavailable') {
+    return h('div', {},
+      h('p', { text: 'No sign-in is configured on this server.' }),
+      h('p', {}, 'Set ', h('code', { text: 'auth.issuer' }), ' and ', h('code', { text: 'console.client_id' }),
+        ' to sign in with your identity provider, or run Keymint in the development profile.'));
+  }
+  if (config.sign_in === 'oidc') {
+    const host = new URL(config.issuer).host;
+    const alert = h('div', { class: 'alert', tabindex: '-1' });
+    const button = h('button', { type: 'button', class: 'button', text: `Sign in with ${host}` });
+    button.addEventListener('click', async () => {
+      button.disabled = true;
+      saveDrafts();
+      try {
+        await startOidc(returnTo || location.pathname + location.search);
+      } catch (error) {
+        button.disabled = false;
+        showError(alert, error, 'Could not start the sign-in');
+      }
+    });
+    return h('div', {}, alert, button);
+  }
+  const alert = h('div', { class: 'alert', tabindex: '-1' });
+  const org = h('input', {
+    type: 'text', name: 'org_id', autocomplete: 'off', spellcheck: 'false', inputmode: 'text',
+    value: (session && session.org_id) || lastOrg() || '',
+  });
+  const name = h('input', { type: 'text', name: 'name', autocomplete: 'username', value: lastName() || 'developer' });
+  const submit = h('button', { type: 'submit', class: 'button', text: again ? 'Sign in again' : 'Sign in' });
+  const fresh = h('button', { type: 'button', class: 'button secondary', text: 'New organisation id' });
+  fresh.addEventListener('click', () => { org.value = crypto.randomUUID(); org.focus(); });
+  const form = h('form', { novalidate: true, class: 'sign-in' },
+    h('p', { class: 'banner', text: 'Development sign-in: anyone who can reach this server can act for any organisation.' }),
+    alert,
+    field({ id: 'dev-org_id', label: 'Organisation id', hint: 'The UUID of the organisation to act for.', input: org }),
+    field({ id: 'dev-name', label: 'Your name', hint: 'Recorded as the actor in audit trails.', input: name }),
+    h('div', { class: 'actions' }, submit, again ? null : fresh));
+  form.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    submit.disabled = true;
+    try {
+      const { data } = await call('/console/dev-session', {
+        method: 'POST', bearer: false, body: { org_id: org.value.trim(), name: name.value.trim() },
+      });
+      localStorage.setItem('keymint.console.last-org', org.value.trim());
+      localStorage.setItem('keymint.console.last-name', name.value.trim());
+      startSession(data.access_token, data.expires_at, 'development');
+      session.org_id = org.value.trim();
+      sessionStorage.setItem(SESSION, JSON.stringify(session));
+      done();
+    } catch (error) {
+      const unplaced = error.fields ? markFields(form, error, 'dev') : [];
+      if (!error.fields || unplaced.length) showError(alert, { ...error, message: error.message, fields: unplaced }, 'Could not sign in');
+      else alert.replaceChildren();
+      const invalid = form.querySelector('[aria-invalid="true"]');
+      if (invalid) invalid.focus();
+    } finally {
+      submit.disabled = false;
+    }
+  });
+  return form;
+}
+
+// The last organisation and name are remembered to save typing; neither is a
+// secret (the token is not kept here).
+function lastOrg() { return localStorage.getItem('keymint.console.last-org'); }
+function lastName() { return localStorage.getItem('keymint.console.last-name'); }
+
+function signInPage() {
+  const next = new URLSearchParams(location.search).get('next');
+  const target = next && next.startsWith('/console') && !next.startsWith('//') ? next : '/console';
+  if (sessionValid()) {
+    navigate(target, { replace: true });
+    return;
+  }
+  page('Sign in',
+    h('h1', { text: 'Sign in to Keymint' }),
+    h('p', { class: 'lead', text: 'The console manages your organisation\'s API keys with the same API your scripts use.' }),
+    h('div', { class: 'card' }, signInForm(() => { updateChrome(); navigate(target, { replace: true }); }, false, target)));
+}
+
+// ---------------------------------------------------------------- keys list
+
+function statusBadge(key) {
+  if (key.is_revoked) return h('span', { class: 'badge bad', text: 'Revoked' });
+  if (key.expires_at && new Date(key.expires_at) <= new Date()) return h('span', { class: 'badge bad', text: 'Expired' });
+  if (key.leaked_at) return h('span', { class: 'badge warn', text: 'Leaked' });
+  return h('span', { class: 'badge ok', text: 'Active' });
+}
+
+const COLUMNS = ['Name', 'Environment', 'Key', 'Owner', 'Created', 'Last used', 'Status'];
+
+function keyRow(key) {
+  const cells = [
+    h('a', { href: `/console/keys/${key.id}`, text: key.name }),
+    h('span', { class: 'badge', text: key.environment }),
+    h('code', { text: key.private_key_display }),
+    key.owner_id ? h('span', { text: key.owner_id }) : h('span', { text: '—' }),
+    time(key.created_at),
+    time(key.last_used_at),
+    statusBadge(key),
+  ];
+  return h('tr', {}, cells.map((cell, i) => h('td', { 'data-label': COLUMNS[i], class: i === 0 ? 'name' : '' }, cell)));
+}
+
+function keysTable(rows) {
+  return h('table', {},
+    h('caption', { class: 'visually-hidden', text: 'API keys, newest first' }),
+    h('thead', {}, h('tr', {}, COLUMNS.map((c) => h('th', { scope: 'col', text: c })))),
+    h('tbody', {}, rows));
+}
+
+function skeletonRows(n) {
+  return Array.from({ length: n }, () => h('tr', { 'aria-hidden': 'true' },
+    COLUMNS.map((c) => h('td', { 'data-label': c }, h('span', { class: 'skeleton-bar' })))));
+}
+
+async function keysPage() {
+  const query = new URLSearchParams(location.search);
+  const filters = {
+    name: query.get('name') || '',
+    environment: query.get('environment') || '',
+    is_revoked: query.get('is_revoked') || '',
+    owner_id: query.get('owner_id') || '',
+  };
+  const select = (name, options) => h('select', { name }, options.map(([value, label]) =>
+    h('option', { value, selected: filters[name] === value, text: label })));
+  const nameInput = h('input', { type: 'search', name: 'name', value: filters.name, maxlength: '100', autocomplete: 'off' });
+  const ownerInput = h('input', { type: 'text', name: 'owner_id', value: filters.owner_id, maxlength: '255', autocomplete: 'off' });
+  const form = h('form', { class: 'filters card', role: 'search', 'aria-label': 'Filter keys' },
+    field({ id: 'filter-name', label: 'Name contains', input: nameInput, error: false }),
+    field({ id: 'filter-environment', label: 'Environment', error: false,
+      input: select('environment', [['', 'All'], ['live', 'Live'], ['test', 'Test']]) }),
+    field({ id: 'filter-status', label: 'Status', error: false,
+      input: select('is_revoked', [['', 'All'], ['false', 'Not revoked'], ['true', 'Revoked']]) }),
+    field({ id: 'filter-owner', label: 'Owner', input: ownerInput, error: false }),
+    h('div', { class: 'actions' },
+      h('button', { type: 'submit', class: 'button', text: 'Apply filters' }),
+      h('a', { href: '/console', class: 'button quiet', text: 'Clear' })));
+  form.addEventListener('submit', (event) => {
+    event.preventDefault();
+    const next = new URLSearchParams();
+    for (const [k, v] of new FormData(form)) if (String(v).trim()) next.set(k, String(v).trim());
+    navigate(`/console${next.toString() ? `?${next}` : ''}`);
+  });
+  const alert = h('div', { class: 'alert', tabindex: '-1' });
+  const results = h('div', { class: 'results', 'aria-busy': 'true' }, keysTable(skeletonRows(5)));
+  // Made when the rows arrive, inside the results: nothing on the page sits
+  // below them to be pushed down as they fill in.
+  const pager = h('nav', { class: 'pager', 'aria-label': 'Pages' });
+  const status = h('p', { class: 'visually-hidden', role: 'status', 'aria-live': 'polite' });
+  page('Keys',
+    h('div', { class: 'page-head' },
+      h('h1', { text: 'API keys' }),
+      h('a', { href: '/console/keys/new', class: 'button', text: 'Create key' })),
+    form, alert, status, results);
+
+  const params = new URLSearchParams({ limit: String(PAGE_SIZE) });
+  for (const [k, v] of Object.entries(filters)) if (v) params.set(k, v);
+  if (query.get('cursor')) params.set('cursor', query.get('cursor'));
+  const token = rendering;
+  try {
+    const { data, headers } = await call(`${API}?${params}`);
+    if (token !== rendering) return;
+    results.removeAttribute('aria-busy');
+    const filtered = Object.values(filters).some(Boolean);
+    if (!data.length) {
+      results.replaceChildren(h('div', { class: 'empty' },
+        filtered ? 'No keys match these filters.' : 'No keys yet. ',
+        filtered ? null : h('a', { href: '/console/keys/new', text: 'Create the first one.' })));
+    } else {
+      results.replaceChildren(keysTable(data.map(keyRow)));
+    }
+    status.textContent = `${data.length} ${data.length === 1 ? 'key' : 'keys'} shown.`;
+    const link = headers.get('link') || '';
+    const next = /<[^>]*[?&]cursor=([^&>]+)[^>]*>;\s*rel="next"/.exec(link);
+    const newer = query.get('cursor')
+      ? h('button', { type: 'button', class: 'button quiet', text: 'Previous page', onclick: () => history.back() })
+      : h('span');
+    const older = next
+      ? h('button', {
+        type: 'button', class: 'button quiet', text: 'Next page',
+        onclick: () => {
+          const forward = new URLSearchParams(location.search);
+          forward.set('cursor', decodeURIComponent(next[1]));
+          navigate(`/console?${forward}`);
+        },
+      })
+      : h('span');
+    pager.replaceChildren(newer, older);
+    if (next || query.get('cursor')) results.append(pager);
+  } catch (error) {
+    if (token !== rendering) return;
+    results.removeAttribute('aria-busy');
+    results.replaceChildren(h('div', { class: 'empty', text: 'The keys could not be loaded.' }));
+    showError(alert, error, 'Could not list the keys');
+  }
+}
+
+// ---------------------------------------------------------------- create
+
+function createPage() {
+  const alert = h('div', { class: 'alert', tabindex: '-1' });
+  const input = (attrs) => h('input', { type: 'text', autocomplete: 'off', ...attrs });
+  const name = input({ name: 'name', maxlength: '100', 'data-draft': 'name' });
+  const description = h('textarea', { name: 'description', maxlength: '255', rows: '3', 'data-draft': 'description' });
+  const live = h('input', { type: 'radio', name: 'environment', value: 'live', checked: true, id: 'create-environment-live', 'data-draft': 'environment' });
+  const test = h('input', { type: 'radio', name: 'environment', value: 'test', id: 'create-environment-test', 'data-draft': 'environment' });
+  const expires = h('input', { type: 'datetime-local', name: 'expires_at', 'data-draft': 'expires_at' });
+  const owner = input({ name: 'owner_id', maxlength: '255', 'data-draft': 'owner_id' });
+  const permissions = input({ name: 'permissions', 'data-draft': 'permissions', spellcheck: 'false' });
+  const credits = h('input', { type: 'number', name: 'credits', min: '0', step: '1', inputmode: 'numeric', 'data-draft': 'credits' });
+  const submit = h('button', { type: 'submit', class: 'button', text: 'Create key' });
+  const environment = h('fieldset', { 'aria-describedby': 'create-environment-error', id: 'create-environment' },
+    h('legend', { text: 'Environment' }),
+    h('label', { for: 'create-environment-live' }, live, 'Live'),
+    h('label', { for: 'create-environment-test' }, test, 'Test'),
+    h('p', { class: 'field-error', id: 'create-environment-error' }));
+  const form = h('form', { novalidate: true, class: 'card' },
+    alert,
+    field({ id: 'create-name', label: 'Name', hint: 'Required. Up to 100 characters, shown in lists and audit trails.', input: name }),
+    field({ id: 'create-description', label: 'Description (optional)', hint: 'Up to 255 characters.', input: description }),
+    environment,
+    field({ id: 'create-expires_at', label: 'Expires (optional)', hint: 'Your local time. Empty: the key never expires.', input: expires }),
+    field({ id: 'create-owner_id', label: 'Owner (optional)', hint: 'Whom the key belongs to, in your terms, e.g. a user or team id.', input: owner }),
+    field({ id: 'create-permissions', label: 'Permissions (optional)', hint: 'Separated by spaces or commas, e.g. documents.read documents.write', input: permissions }),
+    field({ id: 'create-credits', label: 'Credits (optional)', hint: 'How many verifications the key allows. Empty: unlimited.', input: credits }),
+    h('div', { class: 'actions' }, submit, h('a', { href: '/console', class: 'button quiet', text: 'Cancel' })));
+  form.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    const body = {
+      name: name.value,
+      environment: live.checked ? 'live' : 'test',
+    };
+    if (description.value) body.description = description.value;
+    if (expires.value) {
+      const at = new Date(expires.value);
+      body.expires_at = Number.isNaN(at.getTime()) ? expires.value : at.toISOString();
+    }
+    if (owner.value) body.owner_id = owner.value;
+    const names = permissions.value.split(/[\s,]+/).filter(Boolean);
+    if (names.length) body.permissions = names;
+    if (credits.value !== '') body.credits = { remaining: Number(credits.value) };
+    submit.disabled = true;
+    submit.textContent = 'Creating…';
+    try {
+      const { data } = await call(API, { method: 'POST', body });
+      sessionStorage.removeItem(DRAFTS);
+      pendingReveal = { id: data.id, privateKey: data.private_key, why: 'created' };
+      navigate(`/console/keys/${data.id}`);
+      toast(`Created “${data.name}”.`);
+    } catch (error) {
+      if (error instanceof SessionEnded) return;
+      const unplaced = error.fields ? markFields(form, error, 'create') : [];
+      const count = (error.fields || []).length;
+      const summary = error.fields
+        ? new ApiError(`The key was not created: ${count} ${count === 1 ? 'field needs' : 'fields need'} attention.`,
+          { fields: unplaced, requestId: error.requestId })
+        : error;
+      showError(alert, summary, error.fields ? '' : 'The key was not created');
+      const first = form.querySelector('[aria-invalid="true"]');
+      if (first) first.focus();
+    } finally {
+      submit.disabled = false;
+      submit.textContent = 'Create key';
+    }
+  });
+  page('Create key',
+    h('div', { class: 'page-head' }, h('h1', { text: 'Create an API key' })),
+    h('p', { class: 'lead', text: 'The private key is shown once, right after it is created. Keymint keeps only a hash of it.' }),
+    form);
+  restoreDrafts();
+}
+
+// ---------------------------------------------------------------- reveal
+
+function revealPanel(reveal, onDone) {
+  let secret = reveal.privateKey;
+  const masked = `${secret.slice(0, secret.indexOf('_', secret.indexOf('_') + 1) + 1)}${'•'.repeat(24)}`;
+  const shown = h('code', { class: 'secret', id: 'reveal-secret', text: masked, 'aria-live': 'polite' });
+  const toggle = h('button', { type: 'button', class: 'button secondary', 'aria-pressed': 'false', 'aria-controls': 'reveal-secret', text: 'Show key' });
+  const copy = h('button', { type: 'button', class: 'button', text: 'Copy key' });
+  const copied = h('p', { role: 'status', class: 'hint' });
+  const done = h('button', { type: 'button', class: 'button quiet', text: 'I have saved it' });
+  toggle.addEventListener('click', () => {
+    const show = toggle.getAttribute('aria-pressed') !== 'true';
+    toggle.setAttribute('aria-pressed', String(show));
+    toggle.textContent = show ? 'Hide key' : 'Show key';
+    shown.textContent = show ? secret : masked;
+  });
+  copy.addEventListener('click', async () => {
+    try {
+      await navigator.clipboard.writeText(secret);
+      copied.textContent = 'Copied to the clipboard.';
+    } catch {
+      copied.textContent = 'The browser refused the clipboard: choose Show key and copy it by hand.';
+    }
+  });
+  const panel = h('section', { class: 'card reveal', 'aria-labelledby': 'reveal-title', tabindex: '-1', id: 'reveal' },
+    h('h2', { id: 'reveal-title', text: reveal.why === 'rotated' ? 'Copy the new private key now' : 'Copy your new private key now' }),
+    h('p', { class: 'warning', text: 'This is the only time Keymint shows this key: it is not stored and can never be shown again. If it is lost, rotate the key.' }),
+    shown,
+    h('div', { class: 'actions' }, toggle, copy, done),
+    copied);
+  done.addEventListener('click', () => {
+    secret = '';
+    panel.remove();
+    onDone();
+  });
+  return panel;
+}
+
+// ---------------------------------------------------------------- key detail
+
+const ACTIONS = {
+  created: 'Created',
+  updated: 'Updated',
+  rotated: 'Rotated',
+  revoked: 'Revoked',
+  deleted: 'Deleted',
+  leaked: 'Reported leaked',
+  credits_changed: 'Credits changed',
+};
+
+function eventItem(event) {
+  const what = ACTIONS[event.action] || event.action;
+  const extra = event.fields && event.fields.length ? `: ${event.fields.join(', ')}` : '';
+  const leak = event.leak ? ` (${event.leak.source}${event.leak.url ? `, ${event.leak.url}` : ''})` : '';
+  return h('li', { 'data-action': event.action },
+    h('span', { class: 'what', text: `${what}${extra}${leak}` }),
+    h('span', { class: 'meta' }, time(event.occurred_at), event.actor ? ` · by ${event.actor}` : '',
+      event.request_id ? ` · request ${event.request_id}` : ''));
+}
+
+function detailRows(key) {
+  const text = (v) => (v === null || v === undefined || v === '' ? '—' : String(v));
+  const rows = [
+    ['Status', statusBadge(key)],
+    ['Key id', h('code', { text: key.id })],
+    ['Environment', text(key.environment)],
+    ['Private key', h('code', { text: key.private_key_display })],
+    ['Public key', h('code', { text: key.public_key })],
+    ['Description', text(key.description)],
+    ['Owner', text(key.owner_id)],
+    ['Permissions', key.permissions.length ? key.permissions.join(', ') : 'none'],
+    ['Rate limits', key.ratelimits.length
+      ? key.ratelimits.map((r) => `${r.name}: ${r.limit} per ${r.duration_ms / 1000} s`).join('; ') : 'none'],
+    ['Credits', key.credits
+      ? `${key.credits.remaining} remaining${key.credits.refill ? `, refilled ${key.credits.refill.interval} to ${key.credits.refill.amount}` : ''}`
+      : 'unlimited'],
+    ['Metadata', key.meta ? h('pre', { class: 'mono', text: JSON.stringify(key.meta, null, 2) }) : '—'],
+    ['Created', time(key.created_at)],
+    ['Last used', time(key.last_used_at)],
+    ['Expires', key.expires_at ? time(key.expires_at) : 'never'],
+    ['Revoked', key.revoked_at ? time(key.revoked_at) : 'no'],
+    ['Reported leaked', key.leaked_at ? time(key.leaked_at) : 'no'],
+    ['Organisation', h('code', { text: key.org_id })],
+  ];
+  return rows.flatMap(([label, value]) => [h('dt', { text: label }), h('dd', {}, value)]);
+}
+
+function confirmDialog({ title, body, confirm, danger, typed, onConfirm }) {
+  const alert = h('div', { class: 'alert', tabindex: '-1' });
+  const ok = h('button', { type: 'submit', class: `button${danger ? ' danger' : ''}`, text: confirm });
+  const cancel = h('button', { type: 'button', class: 'button quiet', text: 'Cancel' });
+  const dialog = h('dialog', { 'aria-labelledby': 'confirm-title' });
+  const form = h('form', { method: 'dialog', novalidate: true },
+    h('h2', { id: 'confirm-title', text: title }), ...body, alert,
+    h('div', { class: 'actions' }, cancel, ok));
+  if (typed) {
+    const input = form.querySelector('input[data-confirm]');
+    ok.disabled = true;
+    input.addEventListener('input', () => { ok.disabled = input.value !== typed; });
+  }
+  cancel.addEventListener('click', () => dialog.close());
+  dialog.addEventListener('close', () => dialog.remove());
+  form.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    ok.disabled = true;
+    try {
+      await onConfirm(form);
+      dialog.close();
+    } catch (error) {
+      ok.disabled = false;
+      if (error instanceof SessionEnded) return;
+      showError(alert, error, 'It did not happen');
+    }
+  });
+  dialog.append(form);
+  document.body.append(dialog);
+  dialog.showModal();
+  return dialog;
+}
+
+async function keyPage(id) {
+  const alert = h('div', { class: 'alert', tabindex: '-1' });
+  const heading = h('h1', { text: 'API key' });
+  const badges = h('div');
+  const actions = h('div', { class: 'actions' });
+  const details = h('dl', { class: 'details', 'aria-busy': 'true' },
+    ['Status', 'Key id', 'Environment', 'Private key', 'Public key', 'Description'].flatMap((l) =>
+      [h('dt', { text: l }), h('dd', {}, h('span', { class: 'skeleton-bar' }))]));
+  const timeline = h('ol', { class: 'timeline', 'aria-busy': 'true' });
+  const older = h('div');
+  const revealSlot = h('div');
+  page('Key',
+    h('p', {}, h('a', { href: '/console', text: '← All keys' })),
+    h('div', { class: 'page-head' }, h('div', {}, heading, badges), actions),
+    alert,
+    revealSlot,
+    h('div', { class: 'layout' },
+      h('section', { class: 'card', 'aria-labelledby': 'details-title' },
+        h('h2', { id: 'details-title', text: 'Details' }), details),
+      h('section', { class: 'card', 'aria-labelledby': 'timeline-title' },
+        h('h2', { id: 'timeline-title', text: 'Audit trail' }), timeline, older)));
+
+  if (pendingReveal && pendingReveal.id === id) {
+    const reveal = pendingReveal;
+    pendingReveal = null;
+    const panel = revealPanel(reveal, () => heading.focus());
+    revealSlot.replaceChildren(panel);
+    heading.setAttribute('tabindex', '-1');
+    setTimeout(() => panel.focus(), 0);
+  }
+
+  const token = rendering;
+  let key = null;
+  const loadEvents = async (cursor) => {
+    const params = new URLSearchParams({ limit: '50' });
+    if (cursor) params.set('cursor', cursor);
+    const { data, headers } = await call(`${API}/${id}/events?${params}`);
+    if (!cursor) timeline.replaceChildren();
+    timeline.removeAttribute('aria-busy');
+    timeline.append(...data.map(eventItem));
+    const next = /<[^>]*[?&]cursor=([^&>]+)[^>]*>;\s*rel="next"/.exec(headers.get('link') || '');
+    older.replaceChildren(next ? h('button', {
+      type: 'button', class: 'button quiet', text: 'Show older events',
+      onclick: () => loadEvents(decodeURIComponent(next[1])).catch((e) => showError(alert, e, 'Could not load events')),
+    }) : '');
+  };
+  const show = (loaded) => {
+    key = loaded;
+    document.title = `${key.name} · Keymint console`;
+    heading.textContent = key.name;
+    badges.replaceChildren(statusBadge(key), ' ', h('span', { class: 'badge', text: key.environment }));
+    details.removeAttribute('aria-busy');
+    details.replaceChildren(...detailRows(key));
+    actions.replaceChildren(
+      h('button', { type: 'button', class: 'button secondary', text: 'Rotate', disabled: key.is_revoked, onclick: rotate }),
+      h('button', { type: 'button', class: 'button danger secondary', text: 'Revoke', disabled: key.is_revoked, onclick: revoke }),
+      h('button', { type: 'button', class: 'button danger', text: 'Delete', onclick: remove }));
+  };
+  const refresh = async () => {
+    const { data } = await call(`${API}/${id}`);
+    show(data);
+    await loadEvents();
+  };
+  const rotate = () => {
+    const grace = h('select', { id: 'rotate-grace', name: 'grace' },
+      [['0', 'None: the current private key stops working now'], ['3600', '1 hour'], ['86400', '24 hours'], ['604800', '7 days']]
+        .map(([value, label]) => h('option', { value, text: label })));
+    confirmDialog({
+      title: `Rotate “${key.name}”?`,
+      body: [
+        h('p', { text: 'A new private key replaces the current one. During the grace period the current private key keeps working, so the integration can switch without downtime.' }),
+        h('div', { class: 'field' }, h('label', { for: 'rotate-grace', text: 'Grace period' }), grace),
+      ],
+      confirm: 'Rotate key',
+      onConfirm: async () => {
+        const seconds = Number(grace.value);
+        const { data } = await call(`${API}/${id}/rotate`, {
+          method: 'POST', body: seconds ? { grace_period_seconds: seconds } : undefined,
+        });
+        const panel = revealPanel({ id, privateKey: data.private_key, why: 'rotated' }, () => heading.focus());
+        revealSlot.replaceChildren(panel);
+        toast(`Rotated “${data.name}”.`);
+        await refresh();
+        setTimeout(() => panel.focus(), 0);
+      },
+    });
+  };
+  const revoke = () => confirmDialog({
+    title: `Revoke “${key.name}”?`,
+    body: [h('p', { text: `“${key.name}” (${key.private_key_display}) stops verifying at once, everywhere. Revoking cannot be undone.` })],
+    confirm: 'Revoke key',
+    danger: true,
+    onConfirm: async () => {
+      await call(`${API}/${id}/revoke`, { method: 'PUT' });
+      toast(`Revoked “${key.name}”.`);
+      await refresh();
+      heading.focus();
+    },
+  });
+  const remove = () => confirmDialog({
+    title: `Delete “${key.name}”?`,
+    body: [
+      h('p', { text: `“${key.name}” is removed and stops verifying. Its audit trail is kept. This cannot be undone.` }),
+      h('div', { class: 'field' },
+        h('label', { for: 'delete-confirm' }, 'Type the key\'s name, ', h('strong', { text: key.name }), ', to confirm'),
+        h('input', { type: 'text', id: 'delete-confirm', autocomplete: 'off', spellcheck: 'false', 'data-confirm': true })),
+    ],
+    confirm: 'Delete key',
+    danger: true,
+    typed: key.name,
+    onConfirm: async () => {
+      await call(`${API}/${id}`, { method: 'DELETE' });
+      navigate('/console');
+      toast(`Deleted “${key.name}”.`);
+    },
+  });
+  try {
+    const { data } = await call(`${API}/${id}`);
+    if (token !== rendering) return;
+    show(data);
+    await loadEvents();
+  } catch (error) {
+    if (token !== rendering) return;
+    details.removeAttribute('aria-busy');
+    timeline.removeAttribute('aria-busy');
+    if (error.status === 404) heading.textContent = 'Key not found';
+    showError(alert, error, 'Could not load the key');
+  }
+}
+
+// ---------------------------------------------------------------- verify
+
+function verifyPage() {
+  const alert = h('div', { class: 'alert', tabindex: '-1' });
+  const key = h('input', { type: 'password', name: 'key', autocomplete: 'off', spellcheck: 'false', 'data-secret': true });
+  const show = h('button', { type: 'button', class: 'button quiet', 'aria-pressed': 'false', 'aria-controls': 'verify-key', text: 'Show' });
+  show.addEventListener('click', () => {
+    const visible = key.type === 'password';
+    key.type = visible ? 'text' : 'password';
+    show.setAttribute('aria-pressed', String(visible));
+    show.textContent = visible ? 'Hide' : 'Show';
+  });
+  const permissions = h('input', { type: 'text', name: 'permissions', autocomplete: 'off', spellcheck: 'false', 'data-draft': 'permissions' });
+  const submit = h('button', { type: 'submit', class: 'button', text: 'Verify' });
+  const result = h('section', { class: 'card', 'aria-labelledby': 'verdict', hidden: true });
+  key.id = 'verify-key';
+  key.setAttribute('aria-describedby', 'verify-key-hint verify-key-error');
+  const form = h('form', { novalidate: true, class: 'card' },
+    alert,
+    h('div', { class: 'field' },
+      h('label', { for: 'verify-key', text: 'Private key' }),
+      h('p', { class: 'hint', id: 'verify-key-hint', text: 'The key as a caller presents it, e.g. sk_live_…' }),
+      h('div', { class: 'with-button' }, key, show),
+      h('p', { class: 'field-error', id: 'verify-key-error' })),
+    field({ id: 'verify-permissions', label: 'Required permissions (optional)', hint: 'A permission the key must hold, or a query such as a.read AND b.write.', input: permissions }),
+    h('div', { class: 'actions' }, submit));
+  form.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    const body = { key: key.value.trim() };
+    if (permissions.value.trim()) body.permissions = permissions.value.trim();
+    submit.disabled = true;
+    try {
+      const { data, requestId } = await call(`${API}/verify`, { method: 'POST', bearer: false, body });
+      alert.replaceChildren();
+      for (const el of form.querySelectorAll('.field-error')) el.textContent = '';
+      key.removeAttribute('aria-invalid');
+      const rows = [
+        ['Code', h('code', { text: data.code })],
+        ['Key', data.key_id ? h('a', { href: `/console/keys/${data.key_id}`, text: data.name || data.key_id }) : '—'],
+        ['Environment', data.environment || '—'],
+        ['Expires', data.expires_at ? time(data.expires_at) : (data.valid ? 'never' : '—')],
+        ['Permissions', data.permissions ? data.permissions.join(', ') || 'none' : '—'],
+        ['Credits left', data.credits ? String(data.credits.remaining) : (data.valid ? 'unlimited' : '—')],
+        ['Request id', h('code', { text: requestId })],
+      ];
+      result.replaceChildren(
+        h('h2', { id: 'verdict', class: 'verdict', text: data.valid ? 'Valid' : `Not valid: ${data.code}` }),
+        h('dl', { class: 'details' }, rows.flatMap(([l, v]) => [h('dt', { text: l }), h('dd', {}, v)])));
+      result.hidden = false;
+      result.setAttribute('tabindex', '-1');
+      result.focus();
+    } catch (error) {
+      result.hidden = true;
+      const unplaced = error.fields ? markFields(form, error, 'verify') : [];
+      showError(alert, error.fields ? new ApiError('The key was not checked.', { fields: unplaced, requestId: error.requestId }) : error,
+        error.fields ? '' : 'Could not verify');
+      const first = form.querySelector('[aria-invalid="true"]');
+      if (first) first.focus();
+    } finally {
+      submit.disabled = false;
+    }
+  });
+  page('Verify',
+    h('div', { class: 'page-head' }, h('h1', { text: 'Verify a key' })),
+    h('p', { class: 'lead', text: 'Checks a key exactly as your services do (POST /api/v2/api-keys/verify). It is a real verification: it counts as a use, spends credits and counts against rate limits.' }),
+    form, result);
+  restoreDrafts();
+}
+
+// ---------------------------------------------------------------- routing
+
+const ROUTES = [
+  [/^\/console\/?$/, keysPage, 'keys'],
+  [/^\/console\/keys\/new\/?$/, createPage, 'new'],
+  [/^\/console\/keys\/([0-9a-fA-F-]{36})\/?$/, keyPage, 'keys'],
+  [/^\/console\/verify\/?$/, verifyPage, 'verify'],
+  [/^\/console\/sign-in\/?$/, signInPage, ''],
+];
+
+function notFoundPage() {
+  page('Not found',
+    h('h1', { text: 'Page not found' }),
+    h('p', {}, 'There is no console page here. ', h('a', { href: '/console', text: 'Go to the keys.' })));
+}
+
+function updateChrome() {
+  const signedIn = sessionValid();
+  document.getElementById('nav').hidden = !signedIn;
+  document.getElementById('who').hidden = !signedIn;
+  document.getElementById('dev-banner').hidden = !(config && config.sign_in === 'development');
+  if (signedIn) {
+    const who = [session.subject, session.org_id ? `organisation ${session.org_id}` : ''].filter(Boolean).join(' · ');
+    document.getElementById('who-text').textContent = who;
+  }
+}
+
+function render(focus) {
+  rendering += 1;
+  for (const dialog of document.querySelectorAll('dialog:not(.session-ended)')) dialog.remove();
+  const path = location.pathname;
+  const found = ROUTES.find(([pattern]) => pattern.test(path));
+  updateChrome();
+  for (const link of document.querySelectorAll('[data-nav]')) {
+    if (found && link.dataset.nav === found[2] && (found[2] !== 'keys' || path === '/console' || path === '/console/')) {
+      link.setAttribute('aria-current', 'page');
+    } else {
+      link.removeAttribute('aria-current');
+    }
+  }
+  if (!found) return notFoundPage();
+  const [pattern, view] = found;
+  if (view !== signInPage && !sessionValid()) {
+    const next = encodeURIComponent(location.pathname + location.search);
+    history.replaceState(null, '', `/console/sign-in?next=${next}`);
+    signInPage();
+  } else {
+    view(...(pattern.exec(path).slice(1)));
+  }
+  if (focus) {
+    const heading = document.querySelector('main h1');
+    if (heading) {
+      heading.setAttribute('tabindex', '-1');
+      heading.focus();
+    }
+  }
+  return undefined;
+}
+
+function navigate(url, { replace = false } = {}) {
+  if (replace) history.replaceState(null, '', url);
+  else history.pushState(null, '', url);
+  render(true);
+}
+
+document.addEventListener('click', (event) => {
+  const link = event.target.closest('a[href]');
+  if (!link || link.getAttribute('href').startsWith('#') || event.defaultPrevented || event.button !== 0 || event.metaKey || event.ctrlKey || event.shiftKey || event.altKey) return;
+  const url = new URL(link.href, location.href);
+  if (url.origin !== location.origin || !url.pathname.startsWith('/console') || url.pathname.startsWith('/console/assets')) return;
+  event.preventDefault();
+  navigate(url.pathname + url.search);
+});
+window.addEventListener('popstate', () => render(true));
+
+async function start() {
+  document.getElementById('sign-out').addEventListener('click', signOut);
+  try {
+    const response = await fetch('/console/config.json', { cache: 'no-store' });
+    config = await response.json();
+  } catch {
+    config = { sign_in: 'unavailable' };
+  }
+  loadSession();
+  if (config.sign_in === 'oidc') {
+    try {
+      const returnTo = await finishOidc();
+      if (returnTo) history.replaceState(null, '', returnTo);
+    } catch (error) {
+      endSession();
+      history.replaceState(null, '', '/console/sign-in');
+      render(false);
+      showError(document.querySelector('main .alert') || document.getElementById('main'), error, 'Not signed in');
+      return;
+    }
+  }
+  render(false);
+}
+
+start();

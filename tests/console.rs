@@ -1,0 +1,1004 @@
+//! The web console as people use it: headless Chromium, driven over WebDriver,
+//! against a real `keymint` process on SQLite. Each page is also checked with
+//! axe-core (no violation of serious or critical impact), at a desktop width and
+//! at 360 px in the dark theme.
+//!
+//! These tests need Debian's `chromium` and `chromium-driver` and axe-core
+//! (`npm ci` in `tests/browser`); `.ci/run` installs all three and runs them with
+//! `--include-ignored`. `KEYMINT_CONSOLE_SCREENSHOTS=<dir>` saves a screenshot
+//! of each page there (how `docs/console-*.png` are made).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod support;
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use fantoccini::key::Key;
+use fantoccini::wd::WebDriverCompatibleCommand;
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+const NEEDS_BROWSER: &str =
+    "needs chromium, chromium-driver (Debian) and axe-core (npm ci in tests/browser); .ci/run installs them";
+
+// ---------------------------------------------------------------- processes
+
+struct Keymint {
+    child: Child,
+    url: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Keymint {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn keymint(extra: &[(&str, &str)]) -> Keymint {
+    let dir = tempfile::tempdir().unwrap();
+    let database_url = format!("sqlite://{}/keymint.db", dir.path().display());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_keymint"))
+        .current_dir(dir.path())
+        .env_clear()
+        .env("KEYMINT_SERVER__LISTEN", "127.0.0.1:0")
+        .env("KEYMINT_DATABASE__URL", &database_url)
+        .env("KEYMINT_HASHING__MEMORY_KIB", "64")
+        .env("KEYMINT_HASHING__ITERATIONS", "1")
+        .envs(extra.iter().copied())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let address = support::stdout::listening_address(&support::stdout::lines_of(child.stdout.take().unwrap()));
+    Keymint {
+        child,
+        url: format!("http://{address}"),
+        _dir: dir,
+    }
+}
+
+struct Driver {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn chromedriver() -> Driver {
+    let port = free_port();
+    let child = Command::new(std::env::var("KEYMINT_CHROMEDRIVER").unwrap_or_else(|_| "chromedriver".into()))
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start chromedriver ({e}): {NEEDS_BROWSER}"));
+    let started = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "chromedriver did not listen"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Driver {
+        child,
+        url: format!("http://127.0.0.1:{port}/"),
+    }
+}
+
+/// A Chrome DevTools command, through chromedriver's `goog/cdp/execute`.
+#[derive(Debug)]
+struct Cdp(&'static str, Value);
+
+impl WebDriverCompatibleCommand for Cdp {
+    fn endpoint(&self, base: &url::Url, session: Option<&str>) -> Result<url::Url, url::ParseError> {
+        base.join(&format!("session/{}/goog/cdp/execute", session.unwrap_or_default()))
+    }
+
+    fn method_and_body(&self, _: &url::Url) -> (http::Method, Option<String>) {
+        (
+            http::Method::POST,
+            Some(json!({"cmd": self.0, "params": self.1}).to_string()),
+        )
+    }
+}
+
+/// How the page is shown.
+#[derive(Clone, Copy)]
+enum Screen {
+    Desktop,
+    /// 360 px wide, in the dark theme.
+    NarrowDark,
+}
+
+async fn browser(driver: &Driver, screen: Screen) -> Client {
+    let mut caps = serde_json::Map::new();
+    caps.insert("browserName".into(), json!("chrome"));
+    caps.insert(
+        "goog:chromeOptions".into(),
+        json!({
+            "binary": std::env::var("KEYMINT_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into()),
+            "args": ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
+                     "--window-size=1280,900", "--lang=en-GB"],
+        }),
+    );
+    let client = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+        .capabilities(caps)
+        .connect(&driver.url)
+        .await
+        .unwrap_or_else(|e| panic!("cannot start Chromium ({e}): {NEEDS_BROWSER}"));
+    if let Screen::NarrowDark = screen {
+        client
+            .issue_cmd(Cdp(
+                "Emulation.setDeviceMetricsOverride",
+                json!({"width": 360, "height": 740, "deviceScaleFactor": 1, "mobile": true}),
+            ))
+            .await
+            .unwrap();
+        client
+            .issue_cmd(Cdp(
+                "Emulation.setEmulatedMedia",
+                json!({"features": [{"name": "prefers-color-scheme", "value": "dark"}]}),
+            ))
+            .await
+            .unwrap();
+    }
+    client
+}
+
+// ---------------------------------------------------------------- page helpers
+
+const PATIENCE: Duration = Duration::from_secs(15);
+
+async fn js(c: &Client, script: &str) -> Value {
+    c.execute(script, vec![]).await.unwrap()
+}
+
+/// Waits until `css` matches an element whose text contains `text`.
+async fn wait_text(c: &Client, css: &str, text: &str) -> fantoccini::elements::Element {
+    let started = Instant::now();
+    let mut last = String::new();
+    loop {
+        if let Ok(elements) = c.find_all(Locator::Css(css)).await {
+            for element in elements {
+                if let Ok(Some(seen)) = element.prop("textContent").await {
+                    if seen.contains(text) {
+                        return element;
+                    }
+                    last = seen;
+                }
+            }
+        }
+        assert!(
+            started.elapsed() < PATIENCE,
+            "no {css} with text {text:?} (last seen: {last:?}) on {}",
+            c.current_url().await.map(|u| u.to_string()).unwrap_or_default()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn wait_for(c: &Client, css: &str) -> fantoccini::elements::Element {
+    c.wait()
+        .at_most(PATIENCE)
+        .for_element(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("no {css}: {e}"))
+}
+
+async fn wait_gone(c: &Client, css: &str) {
+    let started = Instant::now();
+    while !c.find_all(Locator::Css(css)).await.unwrap().is_empty() {
+        assert!(started.elapsed() < PATIENCE, "{css} is still there");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn path(c: &Client) -> String {
+    c.current_url().await.unwrap().path().to_owned()
+}
+
+async fn click(c: &Client, css: &str) {
+    wait_for(c, css).await.click().await.unwrap();
+}
+
+async fn fill(c: &Client, css: &str, text: &str) {
+    let input = wait_for(c, css).await;
+    input.clear().await.unwrap();
+    input.send_keys(text).await.unwrap();
+}
+
+/// Runs axe-core on the page as it is; fails on any violation of serious or
+/// critical impact, naming the rule and the elements.
+async fn accessible(c: &Client, what: &str) {
+    let loaded = js(c, "return typeof window.axe !== 'undefined'").await;
+    if loaded != json!(true) {
+        let source = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/browser/node_modules/axe-core/axe.min.js"
+        ))
+        .unwrap_or_else(|e| panic!("axe-core is missing ({e}): {NEEDS_BROWSER}"));
+        c.execute(&format!("{source}\nreturn true;"), vec![]).await.unwrap();
+    }
+    let result = c
+        .execute_async(
+            "const done = arguments[arguments.length - 1];
+             axe.run(document, { resultTypes: ['violations'] })
+                .then((r) => done(r.violations.map((v) => ({
+                    id: v.id, impact: v.impact, help: v.help,
+                    nodes: v.nodes.map((n) => n.target.join(' ')) }))))
+                .catch((e) => done([{ id: 'axe-error', impact: 'critical', help: String(e), nodes: [] }]));",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let grave: Vec<&Value> = result
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|v| matches!(v["impact"].as_str(), Some("serious" | "critical")))
+        .collect();
+    assert!(grave.is_empty(), "axe on {what}: {grave:#?}");
+}
+
+async fn screenshot(c: &Client, name: &str) {
+    if let Ok(dir) = std::env::var("KEYMINT_CONSOLE_SCREENSHOTS") {
+        // Let fonts and the toast settle so the picture shows the page at rest.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let png = c.screenshot().await.unwrap();
+        std::fs::write(format!("{dir}/console-{name}.png"), png).unwrap();
+    }
+}
+
+/// The page's text never wider than the window: nothing to scroll sideways.
+async fn fits_the_width(c: &Client, what: &str) {
+    let sizes = js(
+        c,
+        "return [document.documentElement.scrollWidth, document.documentElement.clientWidth]",
+    )
+    .await;
+    let (scroll, client) = (sizes[0].as_u64().unwrap(), sizes[1].as_u64().unwrap());
+    assert!(scroll <= client, "{what} scrolls sideways: {scroll} px in {client} px");
+}
+
+async fn sign_in(c: &Client, keymint: &Keymint, org: Uuid) {
+    c.goto(&format!("{}/console", keymint.url)).await.unwrap();
+    wait_text(c, "h1", "Sign in to Keymint").await;
+    fill(c, "#dev-org_id", &org.to_string()).await;
+    fill(c, "#dev-name", "alice").await;
+    click(c, "form.sign-in button[type=submit]").await;
+    wait_text(c, "h1", "API keys").await;
+}
+
+// ---------------------------------------------------------------- the API, directly
+
+async fn token_for(keymint: &Keymint, org: Uuid) -> String {
+    let session: Value = reqwest::Client::new()
+        .post(format!("{}/console/dev-session", keymint.url))
+        .json(&json!({"org_id": org.to_string(), "name": "setup"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    session["access_token"].as_str().unwrap().to_owned()
+}
+
+async fn create(keymint: &Keymint, token: &str, body: Value) -> Value {
+    let response = reqwest::Client::new()
+        .post(format!("{}/api/v2/api-keys", keymint.url))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    response.json().await.unwrap()
+}
+
+async fn verify(keymint: &Keymint, key: &str) -> Value {
+    reqwest::Client::new()
+        .post(format!("{}/api/v2/api-keys/verify", keymint.url))
+        .json(&json!({"key": key}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+async fn timeline(c: &Client) -> Vec<String> {
+    let items = c.find_all(Locator::Css("ol.timeline li")).await.unwrap();
+    let mut actions = Vec::new();
+    for item in items {
+        actions.push(item.attr("data-action").await.unwrap().unwrap_or_default());
+    }
+    actions
+}
+
+// ---------------------------------------------------------------- tests
+
+#[tokio::test]
+#[ignore = "needs chromium, chromium-driver and axe-core; .ci/run installs them"]
+async fn a_person_manages_a_key_from_sign_in_to_deletion() {
+    let keymint = keymint(&[]);
+    let driver = chromedriver();
+    let c = browser(&driver, Screen::Desktop).await;
+    let org = Uuid::new_v4();
+
+    // Signing in: the development sign-in says plainly what it is.
+    c.goto(&format!("{}/console", keymint.url)).await.unwrap();
+    wait_text(&c, "h1", "Sign in to Keymint").await;
+    assert_eq!(path(&c).await, "/console/sign-in");
+    wait_text(
+        &c,
+        "#dev-banner",
+        "anyone who can reach it can act for any organisation",
+    )
+    .await;
+    accessible(&c, "sign-in").await;
+    screenshot(&c, "sign-in").await;
+    fill(&c, "#dev-org_id", "not-a-uuid").await;
+    click(&c, "form.sign-in button[type=submit]").await;
+    wait_text(&c, "#dev-org_id-error", "org_id must be a UUID").await;
+    fill(&c, "#dev-org_id", &org.to_string()).await;
+    fill(&c, "#dev-name", "alice").await;
+    click(&c, "form.sign-in button[type=submit]").await;
+    wait_text(&c, "h1", "API keys").await;
+    wait_text(&c, ".empty", "No keys yet").await;
+    wait_text(&c, "#who-text", &org.to_string()).await;
+    accessible(&c, "empty key list").await;
+
+    // Creating: the API's 422 is shown beside the field it names.
+    click(&c, "a.button[href='/console/keys/new']").await;
+    wait_text(&c, "h1", "Create an API key").await;
+    fill(&c, "#create-name", "   ").await;
+    fill(&c, "#create-credits", "-1").await;
+    click(&c, "form button[type=submit]").await;
+    wait_text(&c, "#create-name-error", "name must have a visible character").await;
+    wait_text(&c, "#create-credits-error", "greater than or equal to 0").await;
+    let name = c.find(Locator::Css("#create-name")).await.unwrap();
+    assert_eq!(name.attr("aria-invalid").await.unwrap().as_deref(), Some("true"));
+    let summary = wait_text(&c, "form .alert", "2 fields need attention").await;
+    assert!(summary
+        .prop("textContent")
+        .await
+        .unwrap()
+        .unwrap()
+        .contains("Request id"));
+    assert_eq!(
+        js(&c, "return document.activeElement.id").await,
+        json!("create-name"),
+        "focus goes to the first field to mend"
+    );
+    accessible(&c, "create form with errors").await;
+    screenshot(&c, "create-errors").await;
+
+    // A rule the use case checks after the fields: shown the same way.
+    fill(&c, "#create-name", "billing-service").await;
+    wait_for(&c, "#create-credits").await.clear().await.unwrap();
+    js(
+        &c,
+        "document.querySelector('#create-expires_at').value = '2020-01-01T12:00'; return null",
+    )
+    .await;
+    click(&c, "form button[type=submit]").await;
+    wait_text(&c, "#create-expires_at-error", "expires_at must be in the future").await;
+    assert!(c
+        .find_all(Locator::Css("#create-name[aria-invalid]"))
+        .await
+        .unwrap()
+        .is_empty());
+    js(
+        &c,
+        "document.querySelector('#create-expires_at').value = ''; return null",
+    )
+    .await;
+    fill(&c, "#create-description", "Charges cards").await;
+    fill(&c, "#create-permissions", "billing.read, billing.write").await;
+    click(&c, "form button[type=submit]").await;
+
+    // The one-time reveal: hidden until asked, copied, and real.
+    wait_for(&c, "#reveal").await;
+    let key_path = path(&c).await;
+    assert!(key_path.starts_with("/console/keys/"), "{key_path}");
+    let secret = wait_for(&c, "#reveal-secret").await;
+    let masked = secret.text().await.unwrap();
+    assert!(masked.starts_with("sk_live_") && masked.contains('•'), "{masked}");
+    wait_text(&c, "#reveal .warning", "only time Keymint shows this key").await;
+    accessible(&c, "reveal").await;
+    screenshot(&c, "reveal").await;
+    click(&c, "#reveal button[aria-controls=reveal-secret]").await;
+    let private_key = secret.text().await.unwrap();
+    assert!(private_key.starts_with("sk_live_") && !private_key.contains('•'));
+    assert_eq!(verify(&keymint, &private_key).await["code"], "VALID");
+
+    let origin = keymint.url.clone();
+    c.issue_cmd(Cdp(
+        "Browser.grantPermissions",
+        json!({"origin": origin, "permissions": ["clipboardReadWrite", "clipboardSanitizedWrite"]}),
+    ))
+    .await
+    .unwrap();
+    click(&c, "#reveal .actions .button:not(.secondary):not(.quiet)").await;
+    wait_text(&c, "#reveal [role=status]", "Copied to the clipboard.").await;
+    let copied = c
+        .execute_async(
+            "navigator.clipboard.readText().then(arguments[0], (e) => arguments[0]('refused: ' + e))",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(copied, json!(private_key), "the clipboard holds the key");
+    wait_for(&c, "ol.timeline li[data-action=created]").await;
+
+    // Never again: not after a reload, not in storage.
+    c.refresh().await.unwrap();
+    wait_text(&c, "h1", "billing-service").await;
+    wait_for(&c, "ol.timeline li[data-action=created]").await;
+    assert!(c.find_all(Locator::Css("#reveal")).await.unwrap().is_empty());
+    let source = c.source().await.unwrap();
+    assert!(
+        !source.contains(&private_key),
+        "the key is not on the page after a reload"
+    );
+    let stored = js(
+        &c,
+        "return JSON.stringify([Object.entries(sessionStorage), Object.entries(localStorage)])",
+    )
+    .await;
+    assert!(!stored.as_str().unwrap().contains(&private_key), "{stored}");
+    let local = js(&c, "return JSON.stringify(Object.entries(localStorage))").await;
+    let session = js(&c, "return sessionStorage.getItem('keymint.console.session')").await;
+    let token: Value = serde_json::from_str(session.as_str().unwrap()).unwrap();
+    let token = token["token"].as_str().unwrap();
+    assert!(!local.as_str().unwrap().contains(token), "no token in localStorage");
+    assert!(!c.current_url().await.unwrap().as_str().contains(token));
+    wait_text(&c, "dl.details", "billing.read, billing.write").await;
+    wait_text(&c, "dl.details", "Charges cards").await;
+    accessible(&c, "key detail").await;
+    screenshot(&c, "key").await;
+
+    // The verify playground.
+    click(&c, "nav a[href='/console/verify']").await;
+    wait_text(&c, "h1", "Verify a key").await;
+    fill(&c, "#verify-key", &private_key).await;
+    fill(&c, "#verify-permissions", "billing.read").await;
+    click(&c, "form button[type=submit]").await;
+    wait_text(&c, "#verdict", "Valid").await;
+    accessible(&c, "verify result").await;
+    screenshot(&c, "verify").await;
+
+    // Rotating, with a grace period: both private keys verify for its length.
+    click(&c, "section.card a[href^='/console/keys/']").await;
+    wait_text(&c, "h1", "billing-service").await;
+    wait_text(&c, ".page-head .actions button", "Rotate")
+        .await
+        .click()
+        .await
+        .unwrap();
+    wait_text(&c, "dialog h2", "Rotate “billing-service”?").await;
+    accessible(&c, "rotate dialog").await;
+    screenshot(&c, "rotate").await;
+    wait_for(&c, "#rotate-grace")
+        .await
+        .select_by_value("3600")
+        .await
+        .unwrap();
+    click(&c, "dialog button[type=submit]").await;
+    wait_text(&c, "#reveal h2", "Copy the new private key now").await;
+    click(&c, "#reveal button[aria-controls=reveal-secret]").await;
+    let rotated = wait_for(&c, "#reveal-secret").await.text().await.unwrap();
+    assert!(rotated.starts_with("sk_live_") && rotated != private_key);
+    wait_for(&c, "ol.timeline li[data-action=rotated]").await;
+    assert_eq!(verify(&keymint, &rotated).await["code"], "VALID");
+    assert_eq!(
+        verify(&keymint, &private_key).await["code"],
+        "VALID",
+        "in its grace period"
+    );
+    click(&c, "#reveal .actions .quiet").await;
+    wait_gone(&c, "#reveal").await;
+
+    // Revoking, behind a confirmation that names the key.
+    wait_text(&c, ".page-head .actions button", "Revoke")
+        .await
+        .click()
+        .await
+        .unwrap();
+    wait_text(&c, "dialog h2", "Revoke “billing-service”?").await;
+    wait_text(&c, "dialog p", "stops verifying at once").await;
+    click(&c, "dialog button[type=submit]").await;
+    wait_text(&c, ".page-head .badge", "Revoked").await;
+    wait_for(&c, "ol.timeline li[data-action=revoked]").await;
+    wait_text(&c, "#toast", "Revoked “billing-service”.").await;
+    assert_eq!(timeline(&c).await, ["revoked", "rotated", "created"], "newest first");
+    assert_eq!(verify(&keymint, &rotated).await["valid"], false);
+    screenshot(&c, "key-revoked").await;
+
+    click(&c, "nav a[href='/console/verify']").await;
+    fill(&c, "#verify-key", &rotated).await;
+    click(&c, "form button[type=submit]").await;
+    wait_text(&c, "#verdict", "Not valid").await;
+    c.back().await.unwrap();
+    wait_text(&c, "h1", "billing-service").await;
+
+    // Deleting asks for the key's name.
+    wait_text(&c, ".page-head .actions button", "Delete")
+        .await
+        .click()
+        .await
+        .unwrap();
+    wait_text(&c, "dialog h2", "Delete “billing-service”?").await;
+    let confirm = wait_for(&c, "dialog button[type=submit]").await;
+    assert_eq!(confirm.prop("disabled").await.unwrap().as_deref(), Some("true"));
+    fill(&c, "#delete-confirm", "billing").await;
+    assert_eq!(confirm.prop("disabled").await.unwrap().as_deref(), Some("true"));
+    fill(&c, "#delete-confirm", "billing-service").await;
+    assert_eq!(confirm.prop("disabled").await.unwrap().as_deref(), Some("false"));
+    confirm.click().await.unwrap();
+    wait_text(&c, "h1", "API keys").await;
+    wait_text(&c, "#toast", "Deleted “billing-service”.").await;
+    wait_text(&c, ".empty", "No keys yet").await;
+
+    c.close().await.unwrap();
+}
+
+#[tokio::test]
+#[ignore = "needs chromium, chromium-driver and axe-core; .ci/run installs them"]
+async fn the_list_searches_filters_and_pages_without_moving_under_the_reader() {
+    let keymint = keymint(&[]);
+    let org = Uuid::new_v4();
+    let token = token_for(&keymint, org).await;
+    for i in 0..22 {
+        let (name, environment) = if i % 2 == 0 {
+            (format!("Alpha worker {i}"), "live")
+        } else {
+            (format!("beta-job-{i}"), "test")
+        };
+        create(
+            &keymint,
+            &token,
+            json!({"name": name, "environment": environment, "owner_id": if i % 3 == 0 { "team-a" } else { "team-b" }}),
+        )
+        .await;
+    }
+    let driver = chromedriver();
+    let c = browser(&driver, Screen::Desktop).await;
+    sign_in(&c, &keymint, org).await;
+
+    let rows = |c: &Client| {
+        let c = c.clone();
+        async move {
+            c.find_all(Locator::Css("tbody tr:not([aria-hidden])"))
+                .await
+                .unwrap()
+                .len()
+        }
+    };
+    wait_text(&c, "tbody td.name a", "beta-job-21").await;
+    assert_eq!(rows(&c).await, 20, "a page of 20, newest first");
+    accessible(&c, "key list").await;
+    screenshot(&c, "keys").await;
+    click(&c, ".pager button:last-child").await;
+    wait_text(&c, "tbody td.name a", "Alpha worker 0").await;
+    assert_eq!(rows(&c).await, 2);
+    click(&c, ".pager button:first-child").await;
+    wait_text(&c, "tbody td.name a", "beta-job-21").await;
+
+    // Search ignores case; filters combine; all of it lives in the URL.
+    fill(&c, "#filter-name", "ALPHA").await;
+    click(&c, "form.filters button[type=submit]").await;
+    wait_text(&c, "[role=status]", "11 keys shown").await;
+    assert_eq!(rows(&c).await, 11);
+    wait_for(&c, "#filter-owner").await.send_keys("team-a").await.unwrap();
+    click(&c, "form.filters button[type=submit]").await;
+    wait_text(&c, "[role=status]", "4 keys shown").await;
+    assert!(c
+        .current_url()
+        .await
+        .unwrap()
+        .query()
+        .unwrap()
+        .contains("owner_id=team-a"));
+    wait_for(&c, "#filter-environment")
+        .await
+        .select_by_value("test")
+        .await
+        .unwrap();
+    click(&c, "form.filters button[type=submit]").await;
+    wait_text(&c, ".empty", "No keys match these filters.").await;
+    click(&c, "form.filters a.button").await;
+    wait_text(&c, "[role=status]", "20 keys shown").await;
+
+    // A fresh load of a full list: the skeleton holds the place of the rows, so
+    // nothing moves when they arrive (cumulative layout shift, as Chromium
+    // measures it, below the 0.1 that counts as good).
+    c.refresh().await.unwrap();
+    wait_text(&c, "[role=status]", "20 keys shown").await;
+    let shift = c
+        .execute_async(
+            "const done = arguments[0]; let total = 0;
+             new PerformanceObserver((list) => {
+                for (const e of list.getEntries()) if (!e.hadRecentInput) total += e.value;
+             }).observe({ type: 'layout-shift', buffered: true });
+             setTimeout(() => done(total), 300);",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert!(shift.as_f64().unwrap() < 0.1, "layout shift {shift}");
+    c.close().await.unwrap();
+}
+
+#[tokio::test]
+#[ignore = "needs chromium, chromium-driver and axe-core; .ci/run installs them"]
+async fn an_ended_session_signs_in_again_without_losing_the_form_and_sign_out_ends_it() {
+    let keymint = keymint(&[]);
+    let driver = chromedriver();
+    let c = browser(&driver, Screen::Desktop).await;
+    let org = Uuid::new_v4();
+    sign_in(&c, &keymint, org).await;
+    click(&c, "nav a[href='/console/keys/new']").await;
+    wait_text(&c, "h1", "Create an API key").await;
+    fill(&c, "#create-name", "half-written").await;
+    fill(&c, "#create-description", "typed before the session ended").await;
+
+    // The token stops being accepted (as when it expires at the issuer).
+    js(
+        &c,
+        "const s = JSON.parse(sessionStorage.getItem('keymint.console.session'));
+         s.token = s.token.slice(0, -4) + 'AAAA';
+         sessionStorage.setItem('keymint.console.session', JSON.stringify(s));
+         return null;",
+    )
+    .await;
+    // The page keeps its in-memory copy; make it read the changed one.
+    c.refresh().await.unwrap();
+    wait_text(&c, "h1", "Create an API key").await;
+    fill(&c, "#create-name", "half-written").await;
+    fill(&c, "#create-description", "typed before the session ended").await;
+    click(&c, "form button[type=submit]").await;
+    wait_text(&c, "dialog h2", "Your session has ended").await;
+    accessible(&c, "session ended").await;
+    let org_field = wait_for(&c, "dialog #dev-org_id").await;
+    assert_eq!(org_field.prop("value").await.unwrap(), Some(org.to_string()));
+    click(&c, "dialog button[type=submit]").await;
+    wait_gone(&c, "dialog").await;
+    let kept = wait_for(&c, "#create-description").await.prop("value").await.unwrap();
+    assert_eq!(kept.as_deref(), Some("typed before the session ended"));
+    click(&c, "form button[type=submit]").await;
+    wait_for(&c, "#reveal").await;
+
+    click(&c, "#sign-out").await;
+    wait_text(&c, "h1", "Sign in to Keymint").await;
+    assert_eq!(
+        js(&c, "return sessionStorage.getItem('keymint.console.session')").await,
+        Value::Null
+    );
+    c.goto(&format!("{}/console/verify", keymint.url)).await.unwrap();
+    wait_text(&c, "h1", "Sign in to Keymint").await;
+    assert_eq!(path(&c).await, "/console/sign-in");
+    c.close().await.unwrap();
+}
+
+#[tokio::test]
+#[ignore = "needs chromium, chromium-driver and axe-core; .ci/run installs them"]
+async fn every_page_reads_at_360_pixels_in_the_dark_theme() {
+    let keymint = keymint(&[]);
+    let org = Uuid::new_v4();
+    let token = token_for(&keymint, org).await;
+    let created = create(
+        &keymint,
+        &token,
+        json!({"name": "a rather long key name that has to wrap somewhere on a phone", "owner_id": "team-mobile",
+               "permissions": ["documents.read"], "credits": {"remaining": 1000}}),
+    )
+    .await;
+    let driver = chromedriver();
+    let c = browser(&driver, Screen::NarrowDark).await;
+    sign_in(&c, &keymint, org).await;
+
+    let background = js(&c, "return getComputedStyle(document.body).backgroundColor").await;
+    assert_eq!(
+        background,
+        json!("rgb(15, 19, 24)"),
+        "the dark theme follows the system's"
+    );
+
+    wait_for(&c, "tbody td.name a").await;
+    fits_the_width(&c, "the key list").await;
+    accessible(&c, "key list, narrow and dark").await;
+    screenshot(&c, "mobile-dark-keys").await;
+
+    let id = created["id"].as_str().unwrap();
+    c.goto(&format!("{}/console/keys/{id}", keymint.url)).await.unwrap();
+    wait_for(&c, "ol.timeline li[data-action=created]").await;
+    fits_the_width(&c, "a key").await;
+    accessible(&c, "key detail, narrow and dark").await;
+    screenshot(&c, "mobile-dark-key").await;
+
+    for (page, heading) in [
+        ("/console/keys/new", "Create an API key"),
+        ("/console/verify", "Verify a key"),
+    ] {
+        c.goto(&format!("{}{page}", keymint.url)).await.unwrap();
+        wait_text(&c, "h1", heading).await;
+        fits_the_width(&c, page).await;
+        accessible(&c, page).await;
+    }
+    c.close().await.unwrap();
+}
+
+#[tokio::test]
+#[ignore = "needs chromium, chromium-driver and axe-core; .ci/run installs them"]
+async fn the_console_works_from_the_keyboard_alone() {
+    let keymint = keymint(&[]);
+    let driver = chromedriver();
+    let c = browser(&driver, Screen::Desktop).await;
+    let org = Uuid::new_v4();
+    sign_in(&c, &keymint, org).await;
+    let active = |c: &Client| {
+        let c = c.clone();
+        async move {
+            js(
+                &c,
+                "const a = document.activeElement; return (a.id || a.textContent || a.tagName).trim()",
+            )
+            .await
+        }
+    };
+    let press = |c: &Client, keys: String| {
+        let c = c.clone();
+        async move { c.active_element().await.unwrap().send_keys(&keys).await.unwrap() }
+    };
+
+    // The first Tab reaches the skip link, which leads to the content.
+    c.goto(&format!("{}/console/keys/new", keymint.url)).await.unwrap();
+    wait_text(&c, "h1", "Create an API key").await;
+    js(&c, "document.activeElement.blur(); return null").await;
+    c.find(Locator::Css("body"))
+        .await
+        .unwrap()
+        .send_keys(&Key::Tab.to_string())
+        .await
+        .unwrap();
+    assert_eq!(active(&c).await, json!("Skip to content"));
+    press(&c, Key::Enter.to_string()).await;
+    assert_eq!(active(&c).await, json!("main"), "the skip link leads to the content");
+
+    // Into the name field, type, and submit with Enter.
+    press(&c, Key::Tab.to_string()).await;
+    assert_eq!(active(&c).await, json!("create-name"));
+    press(&c, format!("keyboard-key{}", Key::Enter)).await;
+    let reveal = wait_for(&c, "#reveal").await;
+    let _ = reveal;
+    wait_text(&c, "h1", "keyboard-key").await;
+
+    // Show the key with the keyboard: focus is in the reveal.
+    let started = Instant::now();
+    while active(&c).await != json!("reveal") {
+        assert!(started.elapsed() < PATIENCE, "the reveal takes focus");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    press(&c, Key::Tab.to_string()).await;
+    assert_eq!(active(&c).await, json!("Show key"));
+    press(&c, " ".into()).await;
+    let shown = wait_for(&c, "#reveal-secret").await.text().await.unwrap();
+    assert!(!shown.contains('•'), "{shown}");
+
+    // A confirmation opens with focus inside it and Escape leaves it.
+    js(
+        &c,
+        "[...document.querySelectorAll('.page-head .actions button')].find((b) => b.textContent === 'Revoke').focus(); return null",
+    )
+    .await;
+    press(&c, Key::Enter.to_string()).await;
+    wait_text(&c, "dialog h2", "Revoke “keyboard-key”?").await;
+    assert_eq!(
+        js(
+            &c,
+            "return document.querySelector('dialog').contains(document.activeElement)"
+        )
+        .await,
+        json!(true)
+    );
+    press(&c, Key::Escape.to_string()).await;
+    wait_gone(&c, "dialog").await;
+    wait_text(&c, ".page-head .badge", "Active").await;
+    c.close().await.unwrap();
+}
+
+// ---------------------------------------------------------------- OIDC
+
+/// A stand-in for Auth0: discovery, an authorization endpoint that signs the
+/// person in at once, a token endpoint that checks PKCE, and a JWKS.
+struct Issuer {
+    url: String,
+    asked: Arc<Mutex<Vec<String>>>,
+    handle: actix_web::dev::ServerHandle,
+}
+
+async fn issuer(org: Uuid) -> Issuer {
+    use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+    use aws_lc_rs::encoding::AsDer;
+    use aws_lc_rs::rsa::{KeyPair as RsaKeyPair, KeySize};
+    use aws_lc_rs::signature::KeyPair;
+    use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+    use base64::Engine;
+
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/", listener.local_addr().unwrap());
+    let pair = RsaKeyPair::generate(KeySize::Rsa2048).unwrap();
+    let der: aws_lc_rs::encoding::Pkcs8V1Der = pair.as_der().unwrap();
+    let body = STANDARD.encode(der.as_ref());
+    let pem = format!(
+        "-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n",
+        body.as_bytes()
+            .chunks(64)
+            .map(|c| std::str::from_utf8(c).unwrap())
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    let encoding = jsonwebtoken::EncodingKey::from_rsa_pem(pem.as_bytes()).unwrap();
+    let public = pair.public_key();
+    let jwks = json!({"keys": [{
+        "kty": "RSA", "kid": "console-test", "use": "sig", "alg": "RS256",
+        "n": URL_SAFE_NO_PAD.encode(public.modulus().big_endian_without_leading_zero()),
+        "e": URL_SAFE_NO_PAD.encode(public.exponent().big_endian_without_leading_zero()),
+    }]});
+    let asked = Arc::new(Mutex::new(Vec::new()));
+    // The challenge of each code handed out, checked against the verifier.
+    let challenges: Arc<Mutex<Vec<(String, String)>>> = Arc::new(Mutex::new(Vec::new()));
+    let (issuer_url, seen, codes) = (url.clone(), asked.clone(), challenges.clone());
+    let server = HttpServer::new(move || {
+        let (issuer_url, seen, codes, jwks, encoding) = (
+            issuer_url.clone(),
+            seen.clone(),
+            codes.clone(),
+            jwks.clone(),
+            encoding.clone(),
+        );
+        let discovery = json!({
+            "issuer": issuer_url,
+            "authorization_endpoint": format!("{issuer_url}authorize"),
+            "token_endpoint": format!("{issuer_url}oauth/token"),
+            "jwks_uri": format!("{issuer_url}jwks"),
+        });
+        App::new()
+            .wrap(actix_web::middleware::DefaultHeaders::new().add(("Access-Control-Allow-Origin", "*")))
+            .route(
+                "/.well-known/openid-configuration",
+                web::get().to(move || {
+                    let discovery = discovery.clone();
+                    async move { HttpResponse::Ok().json(discovery) }
+                }),
+            )
+            .route(
+                "/jwks",
+                web::get().to(move || {
+                    let jwks = jwks.clone();
+                    async move { HttpResponse::Ok().json(jwks) }
+                }),
+            )
+            .route("/authorize", {
+                let (seen, codes) = (seen.clone(), codes.clone());
+                web::get().to(move |req: HttpRequest| {
+                    let (seen, codes) = (seen.clone(), codes.clone());
+                    async move {
+                        seen.lock().unwrap().push(req.uri().to_string());
+                        let query: std::collections::HashMap<String, String> =
+                            serde_urlencoded::from_str(req.query_string()).unwrap();
+                        let code = Uuid::new_v4().simple().to_string();
+                        codes
+                            .lock()
+                            .unwrap()
+                            .push((code.clone(), query["code_challenge"].clone()));
+                        let back = format!("{}#code={code}&state={}", query["redirect_uri"], query["state"]);
+                        HttpResponse::Found().insert_header(("Location", back)).finish()
+                    }
+                })
+            })
+            .route("/oauth/token", {
+                let (issuer_url, codes, encoding) = (issuer_url.clone(), codes.clone(), encoding.clone());
+                web::post().to(move |form: web::Form<std::collections::HashMap<String, String>>| {
+                    let (issuer_url, codes, encoding) = (issuer_url.clone(), codes.clone(), encoding.clone());
+                    async move {
+                        let held = codes.lock().unwrap().iter().find(|(c, _)| *c == form["code"]).cloned();
+                        let digest =
+                            aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, form["code_verifier"].as_bytes());
+                        let proven =
+                            held.is_some_and(|(_, challenge)| challenge == URL_SAFE_NO_PAD.encode(digest.as_ref()));
+                        if !proven || form["grant_type"] != "authorization_code" || form["client_id"] != "console-test"
+                        {
+                            return HttpResponse::BadRequest().json(json!({"error": "invalid_grant"}));
+                        }
+                        let now = support::unix_now();
+                        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
+                        header.kid = Some("console-test".into());
+                        let token = jsonwebtoken::encode(
+                            &header,
+                            &json!({"iss": issuer_url, "aud": "https://keymint.test", "sub": "auth0|carol",
+                                    "name": "Carol", "org_id": org.to_string(), "iat": now, "exp": now + 600}),
+                            &encoding,
+                        )
+                        .unwrap();
+                        HttpResponse::Ok()
+                            .json(json!({"access_token": token, "token_type": "Bearer", "expires_in": 600}))
+                    }
+                })
+            })
+    })
+    .workers(1)
+    .listen(listener)
+    .unwrap()
+    .run();
+    let handle = server.handle();
+    tokio::spawn(server);
+    Issuer { url, asked, handle }
+}
+
+#[tokio::test]
+#[ignore = "needs chromium, chromium-driver and axe-core; .ci/run installs them"]
+async fn signing_in_at_an_oidc_issuer_uses_pkce_and_keeps_the_code_out_of_urls() {
+    let org = Uuid::new_v4();
+    let issuer = issuer(org).await;
+    let keymint = keymint(&[
+        ("KEYMINT_AUTH__ISSUER", issuer.url.as_str()),
+        ("KEYMINT_AUTH__AUDIENCE", "https://keymint.test"),
+        ("KEYMINT_CONSOLE__CLIENT_ID", "console-test"),
+    ]);
+    let driver = chromedriver();
+    let c = browser(&driver, Screen::Desktop).await;
+    c.goto(&format!("{}/console/verify", keymint.url)).await.unwrap();
+    let host = issuer.url.trim_start_matches("http://").trim_end_matches('/');
+    wait_text(&c, "main button", &format!("Sign in with {host}")).await;
+    assert!(
+        c.find_all(Locator::Css("#dev-org_id")).await.unwrap().is_empty(),
+        "no development sign-in"
+    );
+    accessible(&c, "OIDC sign-in").await;
+    click(&c, "main button").await;
+
+    // Back from the issuer, signed in, on the page first asked for.
+    wait_text(&c, "h1", "Verify a key").await;
+    wait_text(&c, "#who-text", "Carol").await;
+    let url = c.current_url().await.unwrap();
+    assert_eq!(url.path(), "/console/verify");
+    assert_eq!(url.fragment(), None, "the code is gone from the address bar");
+    let asked = issuer.asked.lock().unwrap().clone();
+    assert_eq!(asked.len(), 1);
+    let query: std::collections::HashMap<String, String> =
+        serde_urlencoded::from_str(asked[0].split_once('?').unwrap().1).unwrap();
+    assert_eq!(query["code_challenge_method"], "S256");
+    assert_eq!(query["response_mode"], "fragment");
+    assert_eq!(query["response_type"], "code");
+    assert_eq!(query["client_id"], "console-test");
+    assert_eq!(query["audience"], "https://keymint.test");
+    assert_eq!(query["redirect_uri"], format!("{}/console", keymint.url));
+
+    // The issuer's token works against the API: the console lists keys with it.
+    click(&c, "nav a[href='/console']").await;
+    wait_text(&c, ".empty", "No keys yet").await;
+    click(&c, "#sign-out").await;
+    wait_text(&c, "main button", "Sign in with").await;
+    issuer.handle.stop(false).await;
+    c.close().await.unwrap();
+}
