@@ -155,6 +155,33 @@ async fn no_private_key_hash_or_token_appears_in_trace_level_logs() {
     assert_eq!(reported.status().as_u16(), 202);
     receiver.wait_for(2, std::time::Duration::from_secs(20)).await;
 
+    // The console's development sign-in hands out a token; it is used as the
+    // console uses it, and as a client might misuse it (in a query string).
+    let session: Value = app
+        .client
+        .post(app.url("/console/dev-session"))
+        .json(&json!({"org_id": uuid::Uuid::new_v4().to_string(), "name": "console-user"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let console_token = session["access_token"].as_str().unwrap().to_owned();
+    for path in [
+        "/api/v2/api-keys",
+        &format!("/console/keys?access_token={console_token}"),
+    ] {
+        let answered = app
+            .client
+            .get(app.url(path))
+            .bearer_auth(&console_token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answered.status().as_u16(), 200, "{path}");
+    }
+
     let db = keymint_infrastructure::sql::connect(
         app.settings.database.url.sql().unwrap(),
         &keymint_infrastructure::sql::DatabaseOptions::default(),
@@ -193,6 +220,7 @@ async fn no_private_key_hash_or_token_appears_in_trace_level_logs() {
         ("webhook secret", &webhook["secret"].as_str().unwrap()[6..]),
         ("rotated webhook secret", &rotated["secret"].as_str().unwrap()[6..]),
         ("delivery signature", &signature[3..20]),
+        ("console token signature", console_token.rsplit('.').next().unwrap()),
     ] {
         assert!(!logs.contains(secret), "the {what} appeared in the log");
     }

@@ -539,16 +539,29 @@ async function keysPage() {
     status.textContent = `${data.length} ${data.length === 1 ? 'key' : 'keys'} shown.`;
     const link = headers.get('link') || '';
     const next = /<[^>]*[?&]cursor=([^&>]+)[^>]*>;\s*rel="next"/.exec(link);
-    const newer = query.get('cursor')
-      ? h('button', { type: 'button', class: 'button quiet', text: 'Previous page', onclick: () => history.back() })
-      : h('span');
+    // Cursors only go forward: "Previous" is the page this one was reached
+    // from; a page opened from a link can only go back to the first.
+    const cameFromPrevious = history.state && history.state.paged;
+    let newer = h('span');
+    if (query.get('cursor')) {
+      newer = cameFromPrevious
+        ? h('button', { type: 'button', class: 'button quiet', text: 'Previous page', onclick: () => history.back() })
+        : h('button', {
+          type: 'button', class: 'button quiet', text: 'First page',
+          onclick: () => {
+            const first = new URLSearchParams(location.search);
+            first.delete('cursor');
+            navigate(`/console${first.toString() ? `?${first}` : ''}`);
+          },
+        });
+    }
     const older = next
       ? h('button', {
         type: 'button', class: 'button quiet', text: 'Next page',
         onclick: () => {
           const forward = new URLSearchParams(location.search);
           forward.set('cursor', decodeURIComponent(next[1]));
-          navigate(`/console?${forward}`);
+          navigate(`/console?${forward}`, { state: { paged: true } });
         },
       })
       : h('span');
@@ -641,7 +654,9 @@ function createPage() {
 
 function revealPanel(reveal, onDone) {
   let secret = reveal.privateKey;
-  const masked = `${secret.slice(0, secret.indexOf('_', secret.indexOf('_') + 1) + 1)}${'•'.repeat(24)}`;
+  // The brand and environment stay readable (acme_sk_live_…); the secret does not.
+  const prefix = /^(?:[a-z0-9]+_)?[a-z]+_(?:live|test)_/.exec(secret);
+  const masked = `${prefix ? prefix[0] : ''}${'•'.repeat(24)}`;
   const shown = h('code', { class: 'secret', id: 'reveal-secret', text: masked, 'aria-live': 'polite' });
   const toggle = h('button', { type: 'button', class: 'button secondary', 'aria-pressed': 'false', 'aria-controls': 'reveal-secret', text: 'Show key' });
   const copy = h('button', { type: 'button', class: 'button', text: 'Copy key' });
@@ -655,7 +670,18 @@ function revealPanel(reveal, onDone) {
   });
   copy.addEventListener('click', async () => {
     try {
-      await navigator.clipboard.writeText(secret);
+      if (navigator.clipboard) {
+        await navigator.clipboard.writeText(secret);
+      } else {
+        // Plain-http pages other than localhost get no Clipboard API.
+        const area = h('textarea', { class: 'visually-hidden', 'aria-hidden': 'true', readonly: true });
+        area.value = secret;
+        document.body.append(area);
+        area.select();
+        const done = document.execCommand('copy');
+        area.remove();
+        if (!done) throw new Error('refused');
+      }
       copied.textContent = 'Copied to the clipboard.';
     } catch {
       copied.textContent = 'The browser refused the clipboard: choose Show key and copy it by hand.';
@@ -724,7 +750,7 @@ function detailRows(key) {
   return rows.flatMap(([label, value]) => [h('dt', { text: label }), h('dd', {}, value)]);
 }
 
-function confirmDialog({ title, body, confirm, danger, typed, onConfirm }) {
+function confirmDialog({ title, body, confirm, danger, typed, failure, fields, onConfirm }) {
   const alert = h('div', { class: 'alert', tabindex: '-1' });
   const ok = h('button', { type: 'submit', class: `button${danger ? ' danger' : ''}`, text: confirm });
   const cancel = h('button', { type: 'button', class: 'button quiet', text: 'Cancel' });
@@ -748,7 +774,14 @@ function confirmDialog({ title, body, confirm, danger, typed, onConfirm }) {
     } catch (error) {
       ok.disabled = false;
       if (error instanceof SessionEnded) return;
-      showError(alert, error, 'It did not happen');
+      if (fields && error.fields) {
+        const unplaced = markFields(form, error, fields);
+        showError(alert, new ApiError('Some fields need attention.', { fields: unplaced, requestId: error.requestId }), failure);
+        const first = form.querySelector('[aria-invalid="true"]');
+        if (first) first.focus();
+      } else {
+        showError(alert, error, failure);
+      }
     }
   });
   dialog.append(form);
@@ -811,6 +844,7 @@ async function keyPage(id) {
     details.removeAttribute('aria-busy');
     details.replaceChildren(...detailRows(key));
     actions.replaceChildren(
+      h('button', { type: 'button', class: 'button quiet', text: 'Edit', onclick: edit }),
       h('button', { type: 'button', class: 'button secondary', text: 'Rotate', disabled: key.is_revoked, onclick: rotate }),
       h('button', { type: 'button', class: 'button danger secondary', text: 'Revoke', disabled: key.is_revoked, onclick: revoke }),
       h('button', { type: 'button', class: 'button danger', text: 'Delete', onclick: remove }));
@@ -819,6 +853,34 @@ async function keyPage(id) {
     const { data } = await call(`${API}/${id}`);
     show(data);
     await loadEvents();
+  };
+  const edit = () => {
+    const name = h('input', { type: 'text', name: 'name', maxlength: '100', autocomplete: 'off', value: key.name });
+    const description = h('textarea', { name: 'description', maxlength: '255', rows: '3' });
+    description.value = key.description || '';
+    const owner = h('input', { type: 'text', name: 'owner_id', maxlength: '255', autocomplete: 'off', value: key.owner_id || '' });
+    confirmDialog({
+      title: `Edit “${key.name}”`,
+      body: [
+        field({ id: 'edit-name', label: 'Name', input: name }),
+        field({ id: 'edit-description', label: 'Description', hint: 'Empty: no description.', input: description }),
+        field({ id: 'edit-owner_id', label: 'Owner', hint: 'Empty: no owner.', input: owner }),
+      ],
+      confirm: 'Save changes',
+      failure: 'The key was not changed',
+      fields: 'edit',
+      onConfirm: async () => {
+        const patch = {};
+        if (name.value !== key.name) patch.name = name.value;
+        if (description.value !== (key.description || '')) patch.description = description.value || null;
+        if (owner.value !== (key.owner_id || '')) patch.owner_id = owner.value || null;
+        if (!Object.keys(patch).length) return;
+        const { data } = await call(`${API}/${id}`, { method: 'PATCH', body: patch });
+        toast(`Saved “${data.name}”.`);
+        await refresh();
+        heading.focus();
+      },
+    });
   };
   const rotate = () => {
     const grace = h('select', { id: 'rotate-grace', name: 'grace' },
@@ -831,6 +893,7 @@ async function keyPage(id) {
         h('div', { class: 'field' }, h('label', { for: 'rotate-grace', text: 'Grace period' }), grace),
       ],
       confirm: 'Rotate key',
+      failure: 'The key was not rotated',
       onConfirm: async () => {
         const seconds = Number(grace.value);
         const { data } = await call(`${API}/${id}/rotate`, {
@@ -848,6 +911,7 @@ async function keyPage(id) {
     title: `Revoke “${key.name}”?`,
     body: [h('p', { text: `“${key.name}” (${key.private_key_display}) stops verifying at once, everywhere. Revoking cannot be undone.` })],
     confirm: 'Revoke key',
+    failure: 'The key was not revoked',
     danger: true,
     onConfirm: async () => {
       await call(`${API}/${id}/revoke`, { method: 'PUT' });
@@ -865,6 +929,7 @@ async function keyPage(id) {
         h('input', { type: 'text', id: 'delete-confirm', autocomplete: 'off', spellcheck: 'false', 'data-confirm': true })),
     ],
     confirm: 'Delete key',
+    failure: 'The key was not deleted',
     danger: true,
     typed: key.name,
     onConfirm: async () => {
@@ -1015,9 +1080,9 @@ function render(focus) {
   return undefined;
 }
 
-function navigate(url, { replace = false } = {}) {
-  if (replace) history.replaceState(null, '', url);
-  else history.pushState(null, '', url);
+function navigate(url, { replace = false, state = null } = {}) {
+  if (replace) history.replaceState(state, '', url);
+  else history.pushState(state, '', url);
   render(true);
 }
 
