@@ -265,6 +265,23 @@ async fn screenshot(c: &Client, name: &str) {
     }
 }
 
+/// The page's cumulative layout shift since it loaded, as Chromium scores it
+/// (shifts right after input excluded).
+async fn layout_shift(c: &Client) -> f64 {
+    c.execute_async(
+        "const done = arguments[0]; let total = 0;
+         new PerformanceObserver((list) => {
+            for (const e of list.getEntries()) if (!e.hadRecentInput) total += e.value;
+         }).observe({ type: 'layout-shift', buffered: true });
+         setTimeout(() => done(total), 300);",
+        vec![],
+    )
+    .await
+    .unwrap()
+    .as_f64()
+    .unwrap()
+}
+
 /// The page's text never wider than the window: nothing to scroll sideways.
 async fn fits_the_width(c: &Client, what: &str) {
     let sizes = js(
@@ -641,18 +658,8 @@ async fn the_list_searches_filters_and_pages_without_moving_under_the_reader() {
     // measures it, below the 0.1 that counts as good).
     c.refresh().await.unwrap();
     wait_text(&c, "[role=status]", "20 keys shown").await;
-    let shift = c
-        .execute_async(
-            "const done = arguments[0]; let total = 0;
-             new PerformanceObserver((list) => {
-                for (const e of list.getEntries()) if (!e.hadRecentInput) total += e.value;
-             }).observe({ type: 'layout-shift', buffered: true });
-             setTimeout(() => done(total), 300);",
-            vec![],
-        )
-        .await
-        .unwrap();
-    assert!(shift.as_f64().unwrap() < 0.1, "layout shift {shift}");
+    let shift = layout_shift(&c).await;
+    assert!(shift < 0.1, "layout shift {shift}");
     c.close().await.unwrap();
 }
 
@@ -806,6 +813,8 @@ async fn every_page_reads_at_360_pixels_in_the_dark_theme() {
     let id = created["id"].as_str().unwrap();
     c.goto(&format!("{}/console/keys/{id}", keymint.url)).await.unwrap();
     wait_for(&c, "ol.timeline li[data-action=created]").await;
+    let shift = layout_shift(&c).await;
+    assert!(shift < 0.1, "layout shift of a key's page on a phone: {shift}");
     fits_the_width(&c, "a key").await;
     accessible(&c, "key detail, narrow and dark").await;
     screenshot(&c, "mobile-dark-key").await;
@@ -813,6 +822,7 @@ async fn every_page_reads_at_360_pixels_in_the_dark_theme() {
     for (page, heading) in [
         ("/console/keys/new", "Create an API key"),
         ("/console/verify", "Verify a key"),
+        ("/console/webhooks", "Webhooks"),
     ] {
         c.goto(&format!("{}{page}", keymint.url)).await.unwrap();
         wait_text(&c, "h1", heading).await;
@@ -898,6 +908,89 @@ async fn the_console_works_from_the_keyboard_alone() {
     press(&c, Key::Escape.to_string()).await;
     wait_gone(&c, "dialog").await;
     wait_text(&c, ".page-head .badge", "Active").await;
+    c.close().await.unwrap();
+}
+
+#[tokio::test]
+#[ignore = "needs chromium, chromium-driver and axe-core; .ci/run installs them"]
+async fn webhooks_are_added_watched_and_sent_again_from_the_console() {
+    let receiver = support::receiver::Receiver::start().await;
+    receiver.answer(&[500]);
+    let keymint = keymint(&[
+        ("KEYMINT_WEBHOOKS__ALLOW_HTTP", "true"),
+        ("KEYMINT_WEBHOOKS__ALLOW_PRIVATE_TARGETS", "true"),
+        ("KEYMINT_WEBHOOKS__POLL_INTERVAL_MS", "50"),
+        ("KEYMINT_WEBHOOKS__MAX_ATTEMPTS", "1"),
+    ]);
+    let org = Uuid::new_v4();
+    let token = token_for(&keymint, org).await;
+    let driver = chromedriver();
+    let c = browser(&driver, Screen::Desktop).await;
+    sign_in(&c, &keymint, org).await;
+    click(&c, "nav a[href='/console/webhooks']").await;
+    wait_text(&c, "h1", "Webhooks").await;
+    wait_text(&c, ".empty", "No endpoints yet").await;
+
+    fill(&c, "#hook-url", "ftp://files.example/hooks").await;
+    click(&c, "form button[type=submit]").await;
+    wait_text(&c, "#hook-url-error", "http").await;
+    fill(&c, "#hook-url", &receiver.url).await;
+    click(&c, "#hook-event-key-leaked").await;
+    click(&c, "form button[type=submit]").await;
+    wait_text(&c, "#reveal h2", "signing secret").await;
+    let secret_field = wait_for(&c, "#reveal-secret").await;
+    assert!(secret_field.text().await.unwrap().starts_with("whsec_•"));
+    wait_text(&c, "tbody td.name a", &receiver.url).await;
+    screenshot(&c, "webhooks").await;
+    click(&c, "#reveal button[aria-controls=reveal-secret]").await;
+    let secret = secret_field.text().await.unwrap();
+    assert!(secret.starts_with("whsec_") && !secret.contains('•'));
+    wait_text(&c, "tbody td.name a", &receiver.url).await;
+    wait_text(&c, "tbody td", "key.created, key.updated").await;
+    accessible(&c, "webhooks").await;
+
+    // A delivery that fails (the receiver answers 500, one attempt allowed)
+    // is shown with its attempt and sent again by hand.
+    click(&c, "tbody td.name a").await;
+    wait_text(&c, "h1", &receiver.url).await;
+    create(&keymint, &token, json!({"name": "announced"})).await;
+    let started = Instant::now();
+    while c
+        .find_all(Locator::Css("tr[data-status=failed]"))
+        .await
+        .unwrap()
+        .is_empty()
+    {
+        assert!(started.elapsed() < PATIENCE, "the failed delivery is listed");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        c.refresh().await.unwrap();
+        wait_text(&c, "h1", &receiver.url).await;
+    }
+    wait_text(&c, "tr[data-status=failed]", "HTTP 500").await;
+    accessible(&c, "a webhook with a failed delivery").await;
+    screenshot(&c, "webhook").await;
+    click(&c, "tr[data-status=failed] button").await;
+    wait_for(&c, "tr[data-status=delivered]").await;
+    let received = receiver.received();
+    assert_eq!(received.len(), 2);
+    assert_eq!(received[0].id, received[1].id, "the same delivery, sent again");
+    assert!(support::receiver::signature_is_valid(&secret, &received[1]));
+
+    wait_text(&c, ".page-head .actions button", "Disable")
+        .await
+        .click()
+        .await
+        .unwrap();
+    wait_text(&c, "dl.details .badge", "Disabled").await;
+    wait_text(&c, ".page-head .actions button", "Delete")
+        .await
+        .click()
+        .await
+        .unwrap();
+    wait_text(&c, "dialog h2", &format!("Delete {}?", receiver.url)).await;
+    click(&c, "dialog button[type=submit]").await;
+    wait_text(&c, "h1", "Webhooks").await;
+    wait_text(&c, ".empty", "No endpoints yet").await;
     c.close().await.unwrap();
 }
 

@@ -278,10 +278,17 @@ async function startOidc(returnTo) {
   location.assign(url.toString());
 }
 
+function isAnswer(params) {
+  return params.has('state') && (params.has('code') || params.has('error'));
+}
+
 async function finishOidc() {
-  const answer = new URLSearchParams(location.hash.slice(1));
-  if (!answer.has('code') && !answer.has('error')) return null;
-  history.replaceState(null, '', location.pathname + location.search);
+  // Asked for in the fragment; an issuer that ignores response_mode answers in
+  // the query (Keymint never logs query strings).
+  let answer = new URLSearchParams(location.hash.slice(1));
+  if (!isAnswer(answer)) answer = new URLSearchParams(location.search);
+  if (!isAnswer(answer)) return null;
+  history.replaceState(null, '', location.pathname);
   let pending = null;
   try { pending = JSON.parse(sessionStorage.getItem(PENDING) || 'null'); } catch { pending = null; }
   sessionStorage.removeItem(PENDING);
@@ -652,20 +659,23 @@ function createPage() {
 
 // ---------------------------------------------------------------- reveal
 
+// A secret shown once: a private key (the default) or a webhook's signing
+// secret (`noun: 'secret'`).
 function revealPanel(reveal, onDone) {
   let secret = reveal.privateKey;
-  // The brand and environment stay readable (acme_sk_live_…); the secret does not.
-  const prefix = /^(?:[a-z0-9]+_)?[a-z]+_(?:live|test)_/.exec(secret);
+  const noun = reveal.noun || 'key';
+  // The kind stays readable (acme_sk_live_…, whsec_…); the secret does not.
+  const prefix = /^(?:(?:[a-z0-9]+_)?[a-z]+_(?:live|test)_|whsec_)/.exec(secret);
   const masked = `${prefix ? prefix[0] : ''}${'•'.repeat(24)}`;
   const shown = h('code', { class: 'secret', id: 'reveal-secret', text: masked, 'aria-live': 'polite' });
-  const toggle = h('button', { type: 'button', class: 'button secondary', 'aria-pressed': 'false', 'aria-controls': 'reveal-secret', text: 'Show key' });
-  const copy = h('button', { type: 'button', class: 'button', text: 'Copy key' });
+  const toggle = h('button', { type: 'button', class: 'button secondary', 'aria-pressed': 'false', 'aria-controls': 'reveal-secret', text: `Show ${noun}` });
+  const copy = h('button', { type: 'button', class: 'button', text: `Copy ${noun}` });
   const copied = h('p', { role: 'status', class: 'hint' });
   const done = h('button', { type: 'button', class: 'button quiet', text: 'I have saved it' });
   toggle.addEventListener('click', () => {
     const show = toggle.getAttribute('aria-pressed') !== 'true';
     toggle.setAttribute('aria-pressed', String(show));
-    toggle.textContent = show ? 'Hide key' : 'Show key';
+    toggle.textContent = show ? `Hide ${noun}` : `Show ${noun}`;
     shown.textContent = show ? secret : masked;
   });
   copy.addEventListener('click', async () => {
@@ -684,12 +694,12 @@ function revealPanel(reveal, onDone) {
       }
       copied.textContent = 'Copied to the clipboard.';
     } catch {
-      copied.textContent = 'The browser refused the clipboard: choose Show key and copy it by hand.';
+      copied.textContent = `The browser refused the clipboard: choose Show ${noun} and copy it by hand.`;
     }
   });
   const panel = h('section', { class: 'card reveal', 'aria-labelledby': 'reveal-title', tabindex: '-1', id: 'reveal' },
-    h('h2', { id: 'reveal-title', text: reveal.why === 'rotated' ? 'Copy the new private key now' : 'Copy your new private key now' }),
-    h('p', { class: 'warning', text: 'This is the only time Keymint shows this key: it is not stored and can never be shown again. If it is lost, rotate the key.' }),
+    h('h2', { id: 'reveal-title', text: reveal.title || (reveal.why === 'rotated' ? 'Copy the new private key now' : 'Copy your new private key now') }),
+    h('p', { class: 'warning', text: reveal.warning || 'This is the only time Keymint shows this key: it is not stored and can never be shown again. If it is lost, rotate the key.' }),
     shown,
     h('div', { class: 'actions' }, toggle, copy, done),
     copied);
@@ -750,6 +760,19 @@ function detailRows(key) {
   return rows.flatMap(([label, value]) => [h('dt', { text: label }), h('dd', {}, value)]);
 }
 
+// Every row of the details, before the key arrives: the same labels and as
+// many rows, so the card does not grow (and push the trail below it on a
+// phone) when the values fill in.
+function detailSkeleton() {
+  const placeholder = {
+    id: '', org_id: '', environment: '', private_key_display: '', public_key: '', permissions: [],
+    ratelimits: [], is_revoked: false,
+  };
+  const rows = detailRows(placeholder);
+  for (let i = 1; i < rows.length; i += 2) rows[i].replaceChildren(h('span', { class: 'skeleton-bar' }));
+  return rows;
+}
+
 function confirmDialog({ title, body, confirm, danger, typed, failure, fields, onConfirm }) {
   const alert = h('div', { class: 'alert', tabindex: '-1' });
   const ok = h('button', { type: 'submit', class: `button${danger ? ' danger' : ''}`, text: confirm });
@@ -795,10 +818,9 @@ async function keyPage(id) {
   const heading = h('h1', { text: 'API key' });
   const badges = h('div');
   const actions = h('div', { class: 'actions' });
-  const details = h('dl', { class: 'details', 'aria-busy': 'true' },
-    ['Status', 'Key id', 'Environment', 'Private key', 'Public key', 'Description'].flatMap((l) =>
-      [h('dt', { text: l }), h('dd', {}, h('span', { class: 'skeleton-bar' }))]));
-  const timeline = h('ol', { class: 'timeline', 'aria-busy': 'true' });
+  const details = h('dl', { class: 'details', 'aria-busy': 'true' }, detailSkeleton());
+  const timeline = h('ol', { class: 'timeline', 'aria-busy': 'true' },
+    h('li', { 'aria-hidden': 'true' }, h('span', { class: 'skeleton-bar' }), h('span', { class: 'skeleton-bar' })));
   const older = h('div');
   const revealSlot = h('div');
   page('Key',
@@ -1021,6 +1043,276 @@ function verifyPage() {
   restoreDrafts();
 }
 
+// ---------------------------------------------------------------- webhooks
+
+const HOOKS = '/api/v2/webhooks';
+const EVENT_TYPES = [
+  ['key.created', 'A key is created'],
+  ['key.updated', 'A key is changed'],
+  ['key.rotated', 'A key is rotated'],
+  ['key.revoked', 'A key is revoked'],
+  ['key.deleted', 'A key is deleted'],
+  ['key.leaked', 'A key is reported leaked'],
+  ['key.expiring', 'A key expires soon'],
+  ['key.credits_low', 'A key runs low on credits'],
+];
+
+// One checkbox per event type, in a fieldset that errors can name.
+function eventChoices(prefix, chosen) {
+  const boxes = EVENT_TYPES.map(([value, label]) => {
+    const id = `${prefix}-event-${value.replace(/[._]/g, '-')}`;
+    return h('label', { for: id, class: 'choice' },
+      h('input', { type: 'checkbox', id, name: 'event_types', value, checked: !chosen || chosen.includes(value) }),
+      h('span', {}, label, ' ', h('code', { text: value })));
+  });
+  return h('fieldset', { id: `${prefix}-event_types`, 'aria-describedby': `${prefix}-event_types-hint ${prefix}-event_types-error`, class: 'choices' },
+    h('legend', { text: 'Events' }),
+    h('p', { class: 'hint', id: `${prefix}-event_types-hint`, text: 'Which events are sent to this endpoint.' }),
+    ...boxes,
+    h('p', { class: 'field-error', id: `${prefix}-event_types-error` }));
+}
+
+function chosenEvents(fieldset) {
+  return [...fieldset.querySelectorAll('input[type=checkbox]:checked')].map((box) => box.value);
+}
+
+function deliveryBadge(status) {
+  const kind = { delivered: 'ok', failed: 'bad', pending: 'warn' }[status] || '';
+  return h('span', { class: `badge ${kind}`, text: status });
+}
+
+async function webhooksPage() {
+  const alert = h('div', { class: 'alert', tabindex: '-1' });
+  const results = h('div', { class: 'results', 'aria-busy': 'true' });
+  const revealSlot = h('div');
+  const url = h('input', { type: 'text', name: 'url', inputmode: 'url', autocomplete: 'off', spellcheck: 'false', placeholder: 'https://', 'data-draft': 'url' });
+  const events = eventChoices('hook', null);
+  const submit = h('button', { type: 'submit', class: 'button', text: 'Add endpoint' });
+  const formAlert = h('div', { class: 'alert', tabindex: '-1' });
+  const form = h('form', { novalidate: true, class: 'card', 'aria-labelledby': 'add-hook-title' },
+    h('h2', { id: 'add-hook-title', text: 'Add an endpoint' }),
+    formAlert,
+    field({ id: 'hook-url', label: 'URL', hint: 'Where Keymint POSTs each event, signed (Standard Webhooks).', input: url }),
+    events,
+    h('div', { class: 'actions' }, submit));
+  const table = (hooks) => h('table', {},
+    h('caption', { class: 'visually-hidden', text: 'Webhook endpoints, oldest first' }),
+    h('thead', {}, h('tr', {}, ['Endpoint', 'Events', 'State', 'Created'].map((c) => h('th', { scope: 'col', text: c })))),
+    h('tbody', {}, hooks.map((hook) => h('tr', {},
+      h('td', { 'data-label': 'Endpoint', class: 'name' }, h('a', { href: `/console/webhooks/${hook.id}`, text: hook.url })),
+      h('td', { 'data-label': 'Events', text: hook.event_types.length === EVENT_TYPES.length ? 'all' : hook.event_types.join(', ') }),
+      h('td', { 'data-label': 'State' }, h('span', { class: `badge ${hook.enabled ? 'ok' : ''}`, text: hook.enabled ? 'Enabled' : 'Disabled' })),
+      h('td', { 'data-label': 'Created' }, time(hook.created_at))))));
+  const load = async () => {
+    const { data } = await call(HOOKS);
+    results.removeAttribute('aria-busy');
+    results.replaceChildren(data.length ? table(data)
+      : h('div', { class: 'empty', text: 'No endpoints yet. Add one below to hear about every change to your keys.' }));
+  };
+  form.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    submit.disabled = true;
+    try {
+      const { data } = await call(HOOKS, { method: 'POST', body: { url: url.value.trim(), event_types: chosenEvents(events) } });
+      sessionStorage.removeItem(DRAFTS);
+      markFields(form, { fields: [] }, 'hook');
+      formAlert.replaceChildren();
+      url.value = '';
+      const panel = revealPanel({
+        privateKey: data.secret, noun: 'secret',
+        title: 'Copy the endpoint\'s signing secret now',
+        warning: 'This is the only time Keymint shows this secret. Your receiver checks each delivery\'s signature with it; if it is lost, rotate the secret.',
+      }, () => document.querySelector('main h1').focus());
+      revealSlot.replaceChildren(panel);
+      toast(`Added ${data.url}.`);
+      await load();
+      panel.focus();
+    } catch (error) {
+      if (error instanceof SessionEnded) return;
+      const unplaced = error.fields ? markFields(form, error, 'hook') : [];
+      showError(formAlert, error.fields ? new ApiError('The endpoint was not added.', { fields: unplaced, requestId: error.requestId }) : error,
+        error.fields ? '' : 'The endpoint was not added');
+      const first = form.querySelector('[aria-invalid="true"]');
+      if (first) first.focus();
+    } finally {
+      submit.disabled = false;
+    }
+  });
+  page('Webhooks',
+    h('div', { class: 'page-head' }, h('h1', { text: 'Webhooks' })),
+    h('p', { class: 'lead', text: 'Keymint tells your endpoints about changes to your keys as they happen, signed, retried until they answer.' }),
+    alert, revealSlot, results, form);
+  restoreDrafts();
+  try {
+    await load();
+  } catch (error) {
+    results.removeAttribute('aria-busy');
+    results.replaceChildren();
+    showError(alert, error, 'Could not list the endpoints');
+  }
+}
+
+async function webhookPage(id) {
+  const alert = h('div', { class: 'alert', tabindex: '-1' });
+  const heading = h('h1', { text: 'Webhook endpoint' });
+  const actions = h('div', { class: 'actions' });
+  const details = h('dl', { class: 'details', 'aria-busy': 'true' },
+    ['State', 'Events', 'Endpoint id', 'Created', 'Changed'].flatMap((l) =>
+      [h('dt', { text: l }), h('dd', {}, h('span', { class: 'skeleton-bar' }))]));
+  const deliveries = h('div', { 'aria-busy': 'true' });
+  const older = h('div');
+  const revealSlot = h('div');
+  page('Webhook',
+    h('p', {}, h('a', { href: '/console/webhooks', text: '← All endpoints' })),
+    h('div', { class: 'page-head' }, heading, actions),
+    alert, revealSlot,
+    h('section', { class: 'card', 'aria-labelledby': 'hook-details-title' },
+      h('h2', { id: 'hook-details-title', text: 'Details' }), details),
+    h('section', { class: 'card', 'aria-labelledby': 'deliveries-title' },
+      h('h2', { id: 'deliveries-title', text: 'Deliveries' }),
+      h('p', { class: 'hint', text: 'Newest first, with every attempt. A failed delivery can be sent again.' }),
+      deliveries, older));
+  let hook = null;
+  const token = rendering;
+  const deliveryRow = (d) => {
+    const last = d.attempts[d.attempts.length - 1];
+    const outcome = last
+      ? `${last.status_code ? `HTTP ${last.status_code}` : last.error || 'no answer'} in ${last.latency_ms} ms`
+      : 'not attempted yet';
+    const retry = d.status === 'delivered' ? '' : h('button', {
+      type: 'button', class: 'button quiet', text: 'Send again',
+      'aria-label': `Send the ${d.event_type} delivery again`,
+      onclick: async (event) => {
+        event.target.disabled = true;
+        try {
+          await call(`${HOOKS}/${id}/deliveries/${d.id}/retry`, { method: 'POST' });
+          toast(`The ${d.event_type} delivery is being sent again.`);
+          setTimeout(() => loadDeliveries().catch(() => {}), 800);
+        } catch (error) {
+          event.target.disabled = false;
+          showError(alert, error, 'The delivery was not sent again');
+        }
+      },
+    });
+    return h('tr', { 'data-status': d.status },
+      h('td', { 'data-label': 'Event' }, h('code', { text: d.event_type })),
+      h('td', { 'data-label': 'Status' }, deliveryBadge(d.status)),
+      h('td', { 'data-label': 'Attempts', text: `${d.attempts.length}: ${outcome}` }),
+      h('td', { 'data-label': 'Created' }, time(d.created_at)),
+      h('td', { 'data-label': 'Next attempt' }, d.next_attempt_at ? time(d.next_attempt_at) : '—'),
+      h('td', { 'data-label': '' }, retry));
+  };
+  const loadDeliveries = async (cursor) => {
+    const params = new URLSearchParams({ limit: '20' });
+    if (cursor) params.set('cursor', cursor);
+    const { data, headers } = await call(`${HOOKS}/${id}/deliveries?${params}`);
+    deliveries.removeAttribute('aria-busy');
+    const rows = data.map(deliveryRow);
+    if (!cursor) {
+      deliveries.replaceChildren(data.length ? h('table', {},
+        h('caption', { class: 'visually-hidden', text: 'Deliveries, newest first' }),
+        h('thead', {}, h('tr', {}, ['Event', 'Status', 'Attempts', 'Created', 'Next attempt', 'Action'].map((c) =>
+          h('th', { scope: 'col' }, c === 'Action' ? h('span', { class: 'visually-hidden', text: c }) : c)))),
+        h('tbody', {}, rows)) : h('div', { class: 'empty', text: 'Nothing sent yet: deliveries appear here as keys change.' }));
+    } else {
+      deliveries.querySelector('tbody').append(...rows);
+    }
+    const next = /<[^>]*[?&]cursor=([^&>]+)[^>]*>;\s*rel="next"/.exec(headers.get('link') || '');
+    older.replaceChildren(next ? h('button', {
+      type: 'button', class: 'button quiet', text: 'Show older deliveries',
+      onclick: () => loadDeliveries(decodeURIComponent(next[1])).catch((e) => showError(alert, e, 'Could not load deliveries')),
+    }) : '');
+  };
+  const show = (loaded) => {
+    hook = loaded;
+    document.title = `${hook.url} · Keymint console`;
+    heading.textContent = hook.url;
+    details.removeAttribute('aria-busy');
+    details.replaceChildren(...[
+      ['State', h('span', { class: `badge ${hook.enabled ? 'ok' : ''}`, text: hook.enabled ? 'Enabled' : 'Disabled' })],
+      ['Events', hook.event_types.join(', ')],
+      ['Endpoint id', h('code', { text: hook.id })],
+      ['Created', time(hook.created_at)],
+      ['Changed', time(hook.updated_at)],
+    ].flatMap(([l, v]) => [h('dt', { text: l }), h('dd', {}, v)]));
+    actions.replaceChildren(
+      h('button', { type: 'button', class: 'button quiet', text: 'Edit', onclick: edit }),
+      h('button', { type: 'button', class: 'button secondary', text: hook.enabled ? 'Disable' : 'Enable', onclick: toggle }),
+      h('button', { type: 'button', class: 'button secondary', text: 'Rotate secret', onclick: rotate }),
+      h('button', { type: 'button', class: 'button danger', text: 'Delete', onclick: remove }));
+  };
+  const refresh = async () => {
+    const { data } = await call(`${HOOKS}/${id}`);
+    show(data);
+    await loadDeliveries();
+  };
+  const toggle = async () => {
+    try {
+      const { data } = await call(`${HOOKS}/${id}`, { method: 'PATCH', body: { enabled: !hook.enabled } });
+      show(data);
+      toast(data.enabled ? 'Enabled: waiting deliveries go out now.' : 'Disabled: deliveries wait until it is enabled again.');
+    } catch (error) {
+      showError(alert, error, 'The endpoint was not changed');
+    }
+  };
+  const edit = () => {
+    const url = h('input', { type: 'text', name: 'url', inputmode: 'url', autocomplete: 'off', spellcheck: 'false', value: hook.url });
+    const events = eventChoices('edit', hook.event_types);
+    confirmDialog({
+      title: `Edit ${hook.url}`,
+      body: [field({ id: 'edit-url', label: 'URL', input: url }), events],
+      confirm: 'Save changes',
+      failure: 'The endpoint was not changed',
+      fields: 'edit',
+      onConfirm: async () => {
+        const { data } = await call(`${HOOKS}/${id}`, {
+          method: 'PATCH', body: { url: url.value.trim(), event_types: chosenEvents(events) },
+        });
+        show(data);
+        toast('Saved the endpoint.');
+        heading.focus();
+      },
+    });
+  };
+  const rotate = () => confirmDialog({
+    title: `Rotate the signing secret of ${hook.url}?`,
+    body: [h('p', { text: 'A new secret signs every delivery from now on. The current one keeps signing alongside it for a while (a day by default), so the receiver can switch without rejecting any.' })],
+    confirm: 'Rotate secret',
+    failure: 'The secret was not rotated',
+    onConfirm: async () => {
+      const { data } = await call(`${HOOKS}/${id}/rotate-secret`, { method: 'POST' });
+      const panel = revealPanel({
+        privateKey: data.secret, noun: 'secret', title: 'Copy the new signing secret now',
+        warning: 'This is the only time Keymint shows this secret. Deliveries are signed with both secrets for now; switch the receiver to the new one.',
+      }, () => heading.focus());
+      revealSlot.replaceChildren(panel);
+      toast('Rotated the signing secret.');
+      setTimeout(() => panel.focus(), 0);
+    },
+  });
+  const remove = () => confirmDialog({
+    title: `Delete ${hook.url}?`,
+    body: [h('p', { text: `Nothing more is sent to ${hook.url}, and its deliveries are forgotten. This cannot be undone.` })],
+    confirm: 'Delete endpoint',
+    failure: 'The endpoint was not deleted',
+    danger: true,
+    onConfirm: async () => {
+      await call(`${HOOKS}/${id}`, { method: 'DELETE' });
+      navigate('/console/webhooks');
+      toast(`Deleted ${hook.url}.`);
+    },
+  });
+  try {
+    await refresh();
+  } catch (error) {
+    if (token !== rendering) return;
+    details.removeAttribute('aria-busy');
+    deliveries.removeAttribute('aria-busy');
+    if (error.status === 404) heading.textContent = 'Endpoint not found';
+    showError(alert, error, 'Could not load the endpoint');
+  }
+}
+
 // ---------------------------------------------------------------- routing
 
 const ROUTES = [
@@ -1028,6 +1320,8 @@ const ROUTES = [
   [/^\/console\/keys\/new\/?$/, createPage, 'new'],
   [/^\/console\/keys\/([0-9a-fA-F-]{36})\/?$/, keyPage, 'keys'],
   [/^\/console\/verify\/?$/, verifyPage, 'verify'],
+  [/^\/console\/webhooks\/?$/, webhooksPage, 'webhooks'],
+  [/^\/console\/webhooks\/([0-9a-fA-F-]{36})\/?$/, webhookPage, 'webhooks'],
   [/^\/console\/sign-in\/?$/, signInPage, ''],
 ];
 
