@@ -1141,8 +1141,8 @@ async function webhooksPage() {
   page('Webhooks',
     h('div', { class: 'page-head' }, h('h1', { text: 'Webhooks' })),
     h('p', { class: 'lead', text: 'Keymint tells your endpoints about changes to your keys as they happen, signed, retried until they answer.' }),
-    alert, revealSlot, results, form);
-  restoreDrafts();
+    alert, revealSlot, results);
+  const token = rendering;
   try {
     await load();
   } catch (error) {
@@ -1150,6 +1150,10 @@ async function webhooksPage() {
     results.replaceChildren();
     showError(alert, error, 'Could not list the endpoints');
   }
+  if (token !== rendering) return;
+  // Placed once the list is in, so the list filling in never pushes it down.
+  results.after(form);
+  restoreDrafts();
 }
 
 async function webhookPage(id) {
