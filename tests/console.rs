@@ -1049,6 +1049,7 @@ async fn issuer(org: Uuid) -> Issuer {
             "authorization_endpoint": format!("{issuer_url}authorize"),
             "token_endpoint": format!("{issuer_url}oauth/token"),
             "jwks_uri": format!("{issuer_url}jwks"),
+            "end_session_endpoint": format!("{issuer_url}logout"),
         });
         App::new()
             .wrap(actix_web::middleware::DefaultHeaders::new().add(("Access-Control-Allow-Origin", "*")))
@@ -1066,6 +1067,20 @@ async fn issuer(org: Uuid) -> Issuer {
                     async move { HttpResponse::Ok().json(jwks) }
                 }),
             )
+            .route("/logout", {
+                let seen = seen.clone();
+                web::get().to(move |req: HttpRequest| {
+                    let seen = seen.clone();
+                    async move {
+                        seen.lock().unwrap().push(req.uri().to_string());
+                        let query: std::collections::HashMap<String, String> =
+                            serde_urlencoded::from_str(req.query_string()).unwrap();
+                        HttpResponse::Found()
+                            .insert_header(("Location", query["post_logout_redirect_uri"].clone()))
+                            .finish()
+                    }
+                })
+            })
             .route("/authorize", {
                 let (seen, codes) = (seen.clone(), codes.clone());
                 web::get().to(move |req: HttpRequest| {
@@ -1153,6 +1168,7 @@ async fn signing_in_at_an_oidc_issuer_uses_pkce_and_keeps_the_code_out_of_urls()
     assert_eq!(url.fragment(), None, "the code is gone from the address bar");
     let asked = issuer.asked.lock().unwrap().clone();
     assert_eq!(asked.len(), 1);
+    assert!(asked[0].starts_with("/authorize?"));
     let query: std::collections::HashMap<String, String> =
         serde_urlencoded::from_str(asked[0].split_once('?').unwrap().1).unwrap();
     assert_eq!(query["code_challenge_method"], "S256");
@@ -1165,8 +1181,56 @@ async fn signing_in_at_an_oidc_issuer_uses_pkce_and_keeps_the_code_out_of_urls()
     // The issuer's token works against the API: the console lists keys with it.
     click(&c, "nav a[href='/console']").await;
     wait_text(&c, ".empty", "No keys yet").await;
+
+    // A session that ends mid-form goes through the issuer and back to the
+    // same form, filled in as it was left.
+    click(&c, "nav a[href='/console/keys/new']").await;
+    fill(&c, "#create-name", "typed-before-expiry").await;
+    fill(&c, "#create-description", "kept across the issuer's redirect").await;
+    js(
+        &c,
+        "const s = JSON.parse(sessionStorage.getItem('keymint.console.session'));
+         s.token = s.token.slice(0, -4) + 'AAAA';
+         sessionStorage.setItem('keymint.console.session', JSON.stringify(s));
+         return null;",
+    )
+    .await;
+    c.refresh().await.unwrap();
+    wait_text(&c, "h1", "Create an API key").await;
+    fill(&c, "#create-name", "typed-before-expiry").await;
+    fill(&c, "#create-description", "kept across the issuer's redirect").await;
+    click(&c, "form button[type=submit]").await;
+    wait_text(&c, "dialog h2", "Your session has ended").await;
+    click(&c, "dialog button").await;
+    wait_text(&c, "h1", "Create an API key").await;
+    let started = Instant::now();
+    while wait_for(&c, "#create-description")
+        .await
+        .prop("value")
+        .await
+        .unwrap()
+        .as_deref()
+        != Some("kept across the issuer's redirect")
+    {
+        assert!(started.elapsed() < PATIENCE, "the form is restored after the redirect");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(issuer.asked.lock().unwrap().len(), 2, "signed in at the issuer again");
+    assert_eq!(path(&c).await, "/console/keys/new");
+    click(&c, "form button[type=submit]").await;
+    wait_for(&c, "#reveal").await;
+    wait_text(&c, "h1", "typed-before-expiry").await;
+
+    // Signing out ends the issuer's session too, and comes back signed out.
     click(&c, "#sign-out").await;
     wait_text(&c, "main button", "Sign in with").await;
+    let asked = issuer.asked.lock().unwrap().clone();
+    assert!(asked.last().unwrap().starts_with("/logout?"), "{asked:?}");
+    assert!(asked.last().unwrap().contains("client_id=console-test"));
+    assert_eq!(
+        js(&c, "return sessionStorage.getItem('keymint.console.session')").await,
+        Value::Null
+    );
     issuer.handle.stop(false).await;
     c.close().await.unwrap();
 }
