@@ -727,6 +727,28 @@ async fn editing_a_key_shows_field_errors_in_the_dialog_and_records_the_change()
         (&key["name"], &key["description"], &key["owner_id"]),
         (&json!("after"), &Value::Null, &json!("team-a"))
     );
+
+    // Whatever a name holds is shown as text, never run as markup.
+    let markup = r#"<img src=x onerror="window.pwned=1">"#;
+    wait_text(&c, ".page-head .actions button", "Edit")
+        .await
+        .click()
+        .await
+        .unwrap();
+    fill(&c, "#edit-name", markup).await;
+    click(&c, "dialog button[type=submit]").await;
+    wait_gone(&c, "dialog").await;
+    wait_text(&c, "h1", markup).await;
+    click(&c, "nav a[href='/console']").await;
+    wait_text(&c, "tbody td.name a", markup).await;
+    assert_eq!(
+        js(
+            &c,
+            "return [typeof window.pwned, document.querySelectorAll('main img').length]"
+        )
+        .await,
+        json!(["undefined", 0])
+    );
     c.close().await.unwrap();
 }
 
