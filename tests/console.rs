@@ -754,6 +754,58 @@ async fn editing_a_key_shows_field_errors_in_the_dialog_and_records_the_change()
 
 #[tokio::test]
 #[ignore = "needs chromium, chromium-driver and axe-core; .ci/run installs them"]
+async fn credits_a_rate_limit_and_metadata_are_set_when_creating() {
+    let keymint = keymint(&[]);
+    let driver = chromedriver();
+    let c = browser(&driver, Screen::Desktop).await;
+    sign_in(&c, &keymint, Uuid::new_v4()).await;
+    click(&c, "nav a[href='/console/keys/new']").await;
+    fill(&c, "#create-name", "metered").await;
+    fill(&c, "#create-credits", "100").await;
+    click(&c, "details.advanced summary").await;
+    wait_for(&c, "#create-credits_refill_interval")
+        .await
+        .select_by_value("daily")
+        .await
+        .unwrap();
+    fill(&c, "#create-ratelimit-limit", "0").await;
+    click(&c, "form button[type=submit]").await;
+    // The API names credits.refill.amount and ratelimits.0.limit; each is
+    // shown where it was typed.
+    wait_text(&c, "#create-credits_refill_amount-error", "amount must be from 1").await;
+    wait_text(&c, "#create-ratelimits-error", "limit must be from 1").await;
+    wait_text(&c, "form .alert", "2 fields need attention").await;
+    accessible(&c, "create form with usage limits and errors").await;
+
+    fill(&c, "#create-credits_refill_amount", "100").await;
+    fill(&c, "#create-ratelimit-limit", "10").await;
+    wait_for(&c, "#create-ratelimit-window")
+        .await
+        .select_by_value("60000")
+        .await
+        .unwrap();
+    fill(&c, "#create-meta", "{not json").await;
+    click(&c, "form button[type=submit]").await;
+    wait_text(&c, "#create-meta-error", "Metadata must be JSON").await;
+    fill(&c, "#create-meta", r#"{"plan": "pro"}"#).await;
+    click(&c, "form button[type=submit]").await;
+    wait_for(&c, "#reveal").await;
+    click(&c, "#reveal button[aria-controls=reveal-secret]").await;
+    let private_key = wait_for(&c, "#reveal-secret").await.text().await.unwrap();
+    wait_text(&c, "dl.details", "requests: 10 per 60 s").await;
+    wait_text(&c, "dl.details", "100 remaining, refilled daily to 100").await;
+    wait_text(&c, "dl.details pre", "\"plan\": \"pro\"").await;
+
+    click(&c, "nav a[href='/console/verify']").await;
+    fill(&c, "#verify-key", &private_key).await;
+    click(&c, "form button[type=submit]").await;
+    wait_text(&c, "#verdict", "Valid").await;
+    wait_text(&c, "section.card dl", "99").await;
+    c.close().await.unwrap();
+}
+
+#[tokio::test]
+#[ignore = "needs chromium, chromium-driver and axe-core; .ci/run installs them"]
 async fn an_ended_session_signs_in_again_without_losing_the_form_and_sign_out_ends_it() {
     let keymint = keymint(&[]);
     let driver = chromedriver();

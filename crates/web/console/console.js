@@ -356,9 +356,16 @@ function markFields(form, error, prefix) {
   for (const el of form.querySelectorAll('.field-error')) el.textContent = '';
   const unplaced = [];
   for (const f of error.fields || []) {
-    const name = f.field.split('.')[0];
-    const input = form.querySelector(`#${prefix}-${CSS.escape(name)}`);
-    const slot = form.querySelector(`#${prefix}-${CSS.escape(name)}-error`);
+    // The most specific field the form has: credits.refill.amount is shown at
+    // #…-credits_refill_amount if there is one, else at #…-credits.
+    const parts = f.field.split('.');
+    let input = null;
+    let slot = null;
+    for (let n = parts.length; n > 0 && !(input && slot); n -= 1) {
+      const name = CSS.escape(parts.slice(0, n).join('_'));
+      input = form.querySelector(`#${prefix}-${name}`);
+      slot = form.querySelector(`#${prefix}-${name}-error`);
+    }
     if (input && slot) {
       input.setAttribute('aria-invalid', 'true');
       slot.textContent = slot.textContent ? `${slot.textContent} ${f.msg}` : f.msg;
@@ -595,6 +602,28 @@ function createPage() {
   const owner = input({ name: 'owner_id', maxlength: '255', 'data-draft': 'owner_id' });
   const permissions = input({ name: 'permissions', 'data-draft': 'permissions', spellcheck: 'false' });
   const credits = h('input', { type: 'number', name: 'credits', min: '0', step: '1', inputmode: 'numeric', 'data-draft': 'credits' });
+  const refill = h('select', { name: 'refill', 'data-draft': 'refill' },
+    [['', 'Never'], ['daily', 'Every day (UTC)'], ['monthly', 'Every month, on the 1st (UTC)']].map(([value, label]) => h('option', { value, text: label })));
+  const refillAmount = h('input', { type: 'number', name: 'refill_amount', min: '1', step: '1', inputmode: 'numeric', 'data-draft': 'refill_amount' });
+  const limitName = input({ name: 'ratelimit_name', value: 'requests', maxlength: '64', 'data-draft': 'ratelimit_name', spellcheck: 'false' });
+  const limit = h('input', { type: 'number', name: 'ratelimit_limit', min: '1', step: '1', inputmode: 'numeric', 'data-draft': 'ratelimit_limit' });
+  const windowSize = h('select', { name: 'ratelimit_window', 'data-draft': 'ratelimit_window' },
+    [['1000', 'second'], ['60000', 'minute'], ['3600000', 'hour'], ['86400000', 'day']].map(([value, label]) => h('option', { value, text: `per ${label}` })));
+  const meta = h('textarea', { name: 'meta', rows: '3', spellcheck: 'false', 'data-draft': 'meta', class: 'mono' });
+  const ratelimits = h('fieldset', { id: 'create-ratelimits', 'aria-describedby': 'create-ratelimits-hint create-ratelimits-error' },
+    h('legend', { text: 'Rate limit (optional)' }),
+    h('p', { class: 'hint', id: 'create-ratelimits-hint', text: 'Every verification takes one use; over the limit, verifications answer RATE_LIMITED until the window ends. Empty limit: none. (More than one: the API or `keymint keys`.)' }),
+    h('div', { class: 'inline-fields' },
+      field({ id: 'create-ratelimit-name', label: 'Name', input: limitName, error: false }),
+      field({ id: 'create-ratelimit-limit', label: 'Uses', input: limit, error: false }),
+      field({ id: 'create-ratelimit-window', label: 'Window', input: windowSize, error: false })),
+    h('p', { class: 'field-error', id: 'create-ratelimits-error' }));
+  const advanced = h('details', { class: 'advanced' },
+    h('summary', { text: 'Usage limits and metadata' }),
+    field({ id: 'create-credits_refill_interval', label: 'Refill credits', hint: 'Sets the credits back to an amount, once a period.', input: refill }),
+    field({ id: 'create-credits_refill_amount', label: 'Refill to', input: refillAmount }),
+    ratelimits,
+    field({ id: 'create-meta', label: 'Metadata (optional)', hint: 'A JSON object of your own, returned with the key and its verifications, e.g. {"plan": "pro"}.', input: meta }));
   const submit = h('button', { type: 'submit', class: 'button', text: 'Create key' });
   const environment = h('fieldset', { 'aria-describedby': 'create-environment-error', id: 'create-environment' },
     h('legend', { text: 'Environment' }),
@@ -610,6 +639,7 @@ function createPage() {
     field({ id: 'create-owner_id', label: 'Owner (optional)', hint: 'Whom the key belongs to, in your terms, e.g. a user or team id.', input: owner }),
     field({ id: 'create-permissions', label: 'Permissions (optional)', hint: 'Separated by spaces or commas, e.g. documents.read documents.write', input: permissions }),
     field({ id: 'create-credits', label: 'Credits (optional)', hint: 'How many verifications the key allows. Empty: unlimited.', input: credits }),
+    advanced,
     h('div', { class: 'actions' }, submit, h('a', { href: '/console', class: 'button quiet', text: 'Cancel' })));
   form.addEventListener('submit', async (event) => {
     event.preventDefault();
@@ -625,7 +655,28 @@ function createPage() {
     if (owner.value) body.owner_id = owner.value;
     const names = permissions.value.split(/[\s,]+/).filter(Boolean);
     if (names.length) body.permissions = names;
-    if (credits.value !== '') body.credits = { remaining: Number(credits.value) };
+    if (credits.value !== '' || refill.value) {
+      body.credits = {};
+      if (credits.value !== '') body.credits.remaining = Number(credits.value);
+      if (refill.value) body.credits.refill = { interval: refill.value, amount: Number(refillAmount.value || 0) };
+    }
+    if (limit.value !== '') {
+      body.ratelimits = [{ name: limitName.value.trim(), limit: Number(limit.value), duration_ms: Number(windowSize.value) }];
+    }
+    for (const el of [meta]) { el.removeAttribute('aria-invalid'); }
+    document.getElementById('create-meta-error').textContent = '';
+    if (meta.value.trim()) {
+      try {
+        body.meta = JSON.parse(meta.value);
+      } catch {
+        // Not JSON at all: said here, as the API could only say the same.
+        advanced.open = true;
+        meta.setAttribute('aria-invalid', 'true');
+        document.getElementById('create-meta-error').textContent = 'Metadata must be JSON, e.g. {"plan": "pro"}.';
+        meta.focus();
+        return;
+      }
+    }
     submit.disabled = true;
     submit.textContent = 'Creating…';
     try {
@@ -644,7 +695,11 @@ function createPage() {
         : error;
       showError(alert, summary, error.fields ? '' : 'The key was not created');
       const first = form.querySelector('[aria-invalid="true"]');
-      if (first) first.focus();
+      if (first) {
+        const folded = first.closest('details');
+        if (folded) folded.open = true;
+        (first.matches('input, select, textarea') ? first : first.querySelector('input, select, textarea') || first).focus();
+      }
     } finally {
       submit.disabled = false;
       submit.textContent = 'Create key';
