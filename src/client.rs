@@ -26,6 +26,8 @@ pub struct Connection {
 
 /// What to do with keys.
 #[derive(Debug, Subcommand)]
+// One command is parsed once per process: the variants' sizes do not matter.
+#[allow(clippy::large_enum_variant)]
 pub enum KeysCommand {
     /// List keys, newest first.
     List {
@@ -38,6 +40,9 @@ pub enum KeysCommand {
         /// Only keys of this owner.
         #[arg(long)]
         owner: Option<String>,
+        /// Only keys whose name contains this, ignoring case.
+        #[arg(long)]
+        name: Option<String>,
         /// At most this many keys (1 to 100).
         #[arg(long, default_value_t = 100)]
         limit: u32,
@@ -57,11 +62,25 @@ pub enum KeysCommand {
         #[arg(long)]
         expires_at: Option<String>,
         /// A permission it grants (repeat for several).
-        #[arg(long = "permission")]
+        #[arg(long = "permission", value_name = "PERMISSION")]
         permissions: Vec<String>,
         /// Whom it belongs to, in your terms.
         #[arg(long)]
         owner: Option<String>,
+        /// How many verifications it allows (unlimited when absent).
+        #[arg(long, value_name = "N")]
+        credits: Option<u64>,
+        /// Set the credits back once a period: daily:AMOUNT or monthly:AMOUNT
+        /// (UTC; monthly on the 1st).
+        #[arg(long, value_name = "INTERVAL:AMOUNT", value_parser = parse_refill, requires = "credits")]
+        refill: Option<Value>,
+        /// A rate limit, NAME=LIMIT/WINDOW with a window in s, m, h or d, e.g.
+        /// requests=100/1m (repeat for several).
+        #[arg(long = "ratelimit", value_name = "NAME=LIMIT/WINDOW", value_parser = parse_ratelimit)]
+        ratelimits: Vec<Value>,
+        /// Your own data about the key: a JSON object, e.g. '{"plan": "pro"}'.
+        #[arg(long, value_name = "JSON", value_parser = parse_meta)]
+        meta: Option<Value>,
     },
     /// Show one key.
     Get {
@@ -105,6 +124,48 @@ pub enum KeysCommand {
         /// The key's id.
         id: String,
     },
+}
+
+/// `daily:AMOUNT` or `monthly:AMOUNT`, as the API's `credits.refill`. Only the
+/// shape is checked here; the server checks the values and names what it refuses.
+fn parse_refill(raw: &str) -> Result<Value, String> {
+    let (interval, amount) = raw
+        .split_once(':')
+        .ok_or("expected daily:AMOUNT or monthly:AMOUNT, e.g. daily:1000")?;
+    if !matches!(interval, "daily" | "monthly") {
+        return Err(format!("{interval:?} is not daily or monthly"));
+    }
+    let amount: u64 = amount
+        .parse()
+        .map_err(|_| format!("{amount:?} is not a whole number"))?;
+    Ok(json!({"interval": interval, "amount": amount}))
+}
+
+/// `NAME=LIMIT/WINDOW`, the window a number with `s`, `m`, `h` or `d`.
+fn parse_ratelimit(raw: &str) -> Result<Value, String> {
+    const SHAPE: &str = "expected NAME=LIMIT/WINDOW, e.g. requests=100/1m";
+    let (name, rest) = raw.split_once('=').ok_or(SHAPE)?;
+    let (limit, window) = rest.split_once('/').ok_or(SHAPE)?;
+    let limit: u64 = limit.parse().map_err(|_| format!("{limit:?} is not a whole number"))?;
+    let split = window.find(|c: char| !c.is_ascii_digit()).unwrap_or(window.len());
+    let (count, unit) = window.split_at(split);
+    let count: u64 = count
+        .parse()
+        .map_err(|_| format!("{window:?} is not a window such as 1s, 10m, 1h or 1d"))?;
+    let unit_ms: u64 = match unit {
+        "s" | "" => 1_000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        _ => return Err(format!("{window:?} is not a window such as 1s, 10m, 1h or 1d")),
+    };
+    let duration_ms = count.checked_mul(unit_ms).ok_or(format!("{window:?} is too long"))?;
+    Ok(json!({"name": name, "limit": limit, "duration_ms": duration_ms}))
+}
+
+/// A JSON value; the server says whether it is an acceptable `meta`.
+fn parse_meta(raw: &str) -> Result<Value, String> {
+    serde_json::from_str(raw).map_err(|e| format!("not JSON: {e}"))
 }
 
 /// A key's environment.
@@ -393,6 +454,7 @@ pub async fn keys(connection: &Connection, command: KeysCommand) -> Result<Strin
             environment,
             revoked,
             owner,
+            name,
             limit,
         } => {
             let mut query = vec![("limit", limit.to_string())];
@@ -404,6 +466,9 @@ pub async fn keys(connection: &Connection, command: KeysCommand) -> Result<Strin
             }
             if let Some(owner) = owner {
                 query.push(("owner_id", owner));
+            }
+            if let Some(name) = name {
+                query.push(("name", name));
             }
             let encoded = serde_urlencoded::to_string(&query).map_err(anyhow::Error::from)?;
             let keys = client
@@ -422,6 +487,10 @@ pub async fn keys(connection: &Connection, command: KeysCommand) -> Result<Strin
             expires_at,
             permissions,
             owner,
+            credits,
+            refill,
+            ratelimits,
+            meta,
         } => {
             let mut body = Map::new();
             body.insert("name".into(), json!(name));
@@ -439,6 +508,15 @@ pub async fn keys(connection: &Connection, command: KeysCommand) -> Result<Strin
             }
             if let Some(owner) = owner {
                 body.insert("owner_id".into(), json!(owner));
+            }
+            if let Some(remaining) = credits {
+                body.insert("credits".into(), json!({"remaining": remaining, "refill": refill}));
+            }
+            if !ratelimits.is_empty() {
+                body.insert("ratelimits".into(), Value::Array(ratelimits));
+            }
+            if let Some(meta) = meta {
+                body.insert("meta".into(), meta);
             }
             let created = client
                 .call(post, "/api/v2/api-keys", Some(Value::Object(body)), true)

@@ -415,3 +415,80 @@ fn the_client_fails_with_the_apis_message_and_a_nonzero_exit() {
     let top = String::from_utf8(run(&["--help"], &[]).stdout).unwrap();
     assert!(top.contains("keys") && top.contains("verify"), "{top}");
 }
+
+#[test]
+fn credits_rate_limits_and_metadata_are_set_on_create_and_lists_search_by_name() {
+    let server = server();
+    let org = Uuid::new_v4().to_string();
+    let token = String::from_utf8(run(&["dev-token", "--org", &org], &[]).stdout).unwrap();
+    let token = token.trim();
+
+    let (code, out, err) = client(
+        &server,
+        token,
+        &[
+            "keys",
+            "create",
+            "--name",
+            "Metered Élan",
+            "--credits",
+            "100",
+            "--refill",
+            "daily:100",
+            "--ratelimit",
+            "requests=10/1m",
+            "--ratelimit",
+            "burst=2/1s",
+            "--meta",
+            r#"{"plan": "pro"}"#,
+            "--json",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    let created: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let id = created["id"].as_str().unwrap();
+    let (code, out, _) = client(&server, token, &["keys", "get", id, "--json"]);
+    assert_eq!(code, 0);
+    let key: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(key["credits"]["remaining"], 100);
+    assert_eq!(key["credits"]["refill"]["interval"], "daily");
+    assert_eq!(key["ratelimits"][0]["duration_ms"], 60_000);
+    assert_eq!(key["ratelimits"][1]["name"], "burst");
+    assert_eq!(key["meta"]["plan"], "pro");
+
+    client(&server, token, &["keys", "create", "--name", "other"]);
+    let (code, out, _) = client(&server, token, &["keys", "list", "--name", "élan", "--json"]);
+    assert_eq!(code, 0);
+    let found: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(found.as_array().unwrap().len(), 1);
+    assert_eq!(found[0]["name"], "Metered Élan");
+
+    // A malformed option is a usage error naming it; a value the server refuses
+    // is its 422, named.
+    let (code, _, err) = client(
+        &server,
+        token,
+        &["keys", "create", "--name", "x", "--ratelimit", "requests=10"],
+    );
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("--ratelimit") && err.contains("NAME=LIMIT/WINDOW"),
+        "{err}"
+    );
+    let (code, _, err) = client(
+        &server,
+        token,
+        &["keys", "create", "--name", "x", "--refill", "daily:5"],
+    );
+    assert_eq!(code, 2, "a refill needs credits: {err}");
+    let (code, _, err) = client(
+        &server,
+        token,
+        &["keys", "create", "--name", "x", "--ratelimit", "r=0/1m"],
+    );
+    assert_eq!(code, 1);
+    assert!(err.contains("limit must be from 1"), "{err}");
+    let (code, _, err) = client(&server, token, &["keys", "create", "--name", "x", "--meta", "[1]"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("meta"), "{err}");
+}
