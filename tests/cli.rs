@@ -214,43 +214,14 @@ async fn sigterm_drains_and_writes_pending_key_usage_before_exiting() {
     assert!(key.last_used_at().is_some(), "no update is lost on SIGTERM");
 }
 
-/// A real Keymint process on SQLite in a temporary directory, killed when dropped.
-struct Server {
-    child: std::process::Child,
-    url: String,
-    database_url: String,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+type Server = support::process::KeymintProcess;
 
 fn server() -> Server {
     server_with(&[])
 }
 
 fn server_with(extra: &[(&str, &str)]) -> Server {
-    let dir = tempfile::tempdir().unwrap();
-    let database_url = format!("sqlite://{}/keymint.db", dir.path().display());
-    let mut env = vec![
-        ("KEYMINT_SERVER__LISTEN", "127.0.0.1:0"),
-        ("KEYMINT_DATABASE__URL", database_url.as_str()),
-        ("KEYMINT_HASHING__MEMORY_KIB", "64"),
-        ("KEYMINT_HASHING__ITERATIONS", "1"),
-    ];
-    env.extend_from_slice(extra);
-    let mut child = keymint(&dir, &[], &env).stdout(Stdio::piped()).spawn().unwrap();
-    let address = support::stdout::listening_address(&support::stdout::lines_of(child.stdout.take().unwrap()));
-    Server {
-        child,
-        url: format!("http://{address}"),
-        database_url,
-        _dir: dir,
-    }
+    support::process::spawn_keymint(extra)
 }
 
 /// Runs a client command as a person would, with the server and token in the

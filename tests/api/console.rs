@@ -186,6 +186,18 @@ async fn a_bad_development_sign_in_names_each_field() {
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
 }
 
+/// The route does not exist: the same 404 as any unknown path.
+async fn there_is_no_development_sign_in(app: &TestApp) {
+    let response = app
+        .client
+        .post(app.url("/console/dev-session"))
+        .json(&json!({"org_id": Uuid::new_v4().to_string()}))
+        .send()
+        .await
+        .unwrap();
+    error_body(response, 404, "not_found").await;
+}
+
 #[tokio::test]
 async fn outside_the_development_profile_there_is_no_development_sign_in() {
     let dir = tempfile::tempdir().unwrap();
@@ -195,14 +207,7 @@ async fn outside_the_development_profile_there_is_no_development_sign_in() {
     let app = spawn_app_with(production, dir).await;
     let config: Value = get(&app, "/console/config.json").await.json().await.unwrap();
     assert_eq!(config, json!({"sign_in": "unavailable"}));
-    let response = app
-        .client
-        .post(app.url("/console/dev-session"))
-        .json(&json!({"org_id": Uuid::new_v4().to_string()}))
-        .send()
-        .await
-        .unwrap();
-    error_body(response, 404, "not_found").await;
+    there_is_no_development_sign_in(&app).await;
 }
 
 #[tokio::test]
@@ -226,14 +231,7 @@ async fn with_a_client_id_the_console_signs_in_at_the_issuer() {
         policy.contains("connect-src 'self' https://tenant.eu.auth0.com;"),
         "{policy}"
     );
-    let response = app
-        .client
-        .post(app.url("/console/dev-session"))
-        .json(&json!({"org_id": Uuid::new_v4().to_string()}))
-        .send()
-        .await
-        .unwrap();
-    error_body(response, 404, "not_found").await;
+    there_is_no_development_sign_in(&app).await;
 }
 
 #[tokio::test]

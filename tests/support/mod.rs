@@ -9,6 +9,7 @@
 
 mod app;
 mod in_process;
+pub mod process;
 pub mod receiver;
 pub mod stdout;
 

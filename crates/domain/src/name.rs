@@ -32,27 +32,33 @@ pub enum KeyNameError {
     BidiControl,
 }
 
+/// The rules a name's text follows, in the order their errors are reported.
+fn check_name_text(raw: &str) -> Result<(), KeyNameError> {
+    let chars = raw.chars().count();
+    if chars == 0 {
+        return Err(KeyNameError::Empty);
+    }
+    if chars > MAX_NAME_CHARS {
+        return Err(KeyNameError::TooLong(chars));
+    }
+    if raw.chars().any(char::is_control) {
+        return Err(KeyNameError::ControlCharacter);
+    }
+    if raw.chars().any(is_bidi_control) {
+        return Err(KeyNameError::BidiControl);
+    }
+    if is_blank(raw) {
+        return Err(KeyNameError::Blank);
+    }
+    Ok(())
+}
+
 impl KeyName {
     /// Validates a name. Length is counted in Unicode scalar values, as the
     /// specification counts, not in bytes: `"ключ"` has 4 characters.
     pub fn new(raw: impl Into<String>) -> Result<Self, KeyNameError> {
         let raw = raw.into();
-        let chars = raw.chars().count();
-        if chars == 0 {
-            return Err(KeyNameError::Empty);
-        }
-        if chars > MAX_NAME_CHARS {
-            return Err(KeyNameError::TooLong(chars));
-        }
-        if raw.chars().any(char::is_control) {
-            return Err(KeyNameError::ControlCharacter);
-        }
-        if raw.chars().any(is_bidi_control) {
-            return Err(KeyNameError::BidiControl);
-        }
-        if is_blank(&raw) {
-            return Err(KeyNameError::Blank);
-        }
+        check_name_text(&raw)?;
         Ok(Self(raw))
     }
 
@@ -74,26 +80,11 @@ impl KeyName {
 pub struct NameSearch(String);
 
 impl NameSearch {
-    /// Validates a search. It follows a name's rules on length and characters: a
-    /// name cannot hold a control character, so no search needs one, and one of
-    /// white space alone would find nearly every key by accident.
+    /// Validates a search. It follows a name's rules: a name cannot hold a
+    /// control character, so no search needs one, and one of white space alone
+    /// would find nearly every key by accident.
     pub fn new(raw: &str) -> Result<Self, KeyNameError> {
-        let chars = raw.chars().count();
-        if chars == 0 {
-            return Err(KeyNameError::Empty);
-        }
-        if chars > MAX_NAME_CHARS {
-            return Err(KeyNameError::TooLong(chars));
-        }
-        if raw.chars().any(char::is_control) {
-            return Err(KeyNameError::ControlCharacter);
-        }
-        if raw.chars().any(is_bidi_control) {
-            return Err(KeyNameError::BidiControl);
-        }
-        if is_blank(raw) {
-            return Err(KeyNameError::Blank);
-        }
+        check_name_text(raw)?;
         Ok(Self(raw.to_lowercase()))
     }
 

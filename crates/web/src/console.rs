@@ -101,6 +101,9 @@ impl Asset {
     }
 }
 
+/// Which embedded file a route serves.
+type PickAsset = fn(&Assets) -> &Asset;
+
 struct Assets {
     script: Asset,
     style: Asset,
@@ -281,31 +284,25 @@ pub fn console_routes(cfg: &mut web::ServiceConfig, sign_in: ConsoleSignIn) {
     let policy = HeaderValue::from_str(&content_security_policy(&sign_in))
         .unwrap_or_else(|_| HeaderValue::from_static("default-src 'none'"));
     let console = web::Data::new(Console { sign_in, policy });
-    let asset = |pick: fn(&Assets) -> &Asset| {
-        move |req: HttpRequest| {
-            let response = pick(assets()).respond(&req);
-            async move { response }
-        }
-    };
     let get = || web::route().guard(actix_web::guard::Any(actix_web::guard::Get()).or(actix_web::guard::Head()));
+    let mut scope = web::scope("/console").app_data(console);
+    let files: [(&str, PickAsset); 3] = [
+        ("/assets/console.js", |a| &a.script),
+        ("/assets/console.css", |a| &a.style),
+        ("/assets/icon.svg", |a| &a.icon),
+    ];
+    for (path, pick) in files {
+        scope = scope.service(
+            web::resource(path)
+                .route(get().to(move |req: HttpRequest| {
+                    let response = pick(assets()).respond(&req);
+                    async move { response }
+                }))
+                .default_service(web::to(|| async { method_not_allowed("GET, HEAD") })),
+        );
+    }
     cfg.service(
-        web::scope("/console")
-            .app_data(console)
-            .service(
-                web::resource("/assets/console.js")
-                    .route(get().to(asset(|a| &a.script)))
-                    .default_service(web::to(|| async { method_not_allowed("GET, HEAD") })),
-            )
-            .service(
-                web::resource("/assets/console.css")
-                    .route(get().to(asset(|a| &a.style)))
-                    .default_service(web::to(|| async { method_not_allowed("GET, HEAD") })),
-            )
-            .service(
-                web::resource("/assets/icon.svg")
-                    .route(get().to(asset(|a| &a.icon)))
-                    .default_service(web::to(|| async { method_not_allowed("GET, HEAD") })),
-            )
+        scope
             .service(
                 web::resource("/config.json")
                     .route(get().to(config))
