@@ -28,39 +28,10 @@ const NEEDS_BROWSER: &str =
 
 // ---------------------------------------------------------------- processes
 
-struct Keymint {
-    child: Child,
-    url: String,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Keymint {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+type Keymint = support::process::KeymintProcess;
 
 fn keymint(extra: &[(&str, &str)]) -> Keymint {
-    let dir = tempfile::tempdir().unwrap();
-    let database_url = format!("sqlite://{}/keymint.db", dir.path().display());
-    let mut child = Command::new(env!("CARGO_BIN_EXE_keymint"))
-        .current_dir(dir.path())
-        .env_clear()
-        .env("KEYMINT_SERVER__LISTEN", "127.0.0.1:0")
-        .env("KEYMINT_DATABASE__URL", &database_url)
-        .env("KEYMINT_HASHING__MEMORY_KIB", "64")
-        .env("KEYMINT_HASHING__ITERATIONS", "1")
-        .envs(extra.iter().copied())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let address = support::stdout::listening_address(&support::stdout::lines_of(child.stdout.take().unwrap()));
-    Keymint {
-        child,
-        url: format!("http://{address}"),
-        _dir: dir,
-    }
+    support::process::spawn_keymint(extra)
 }
 
 struct Driver {
@@ -291,6 +262,20 @@ async fn fits_the_width(c: &Client, what: &str) {
     .await;
     let (scroll, client) = (sizes[0].as_u64().unwrap(), sizes[1].as_u64().unwrap());
     assert!(scroll <= client, "{what} scrolls sideways: {scroll} px in {client} px");
+}
+
+/// Makes the stored token one the API refuses (as when it expires at the
+/// issuer) and reloads, so the page holds it without knowing yet.
+async fn spoil_the_session(c: &Client) {
+    js(
+        c,
+        "const s = JSON.parse(sessionStorage.getItem('keymint.console.session'));
+         s.token = s.token.slice(0, -4) + 'AAAA';
+         sessionStorage.setItem('keymint.console.session', JSON.stringify(s));
+         return null;",
+    )
+    .await;
+    c.refresh().await.unwrap();
 }
 
 async fn sign_in(c: &Client, keymint: &Keymint, org: Uuid) {
@@ -801,6 +786,38 @@ async fn credits_a_rate_limit_and_metadata_are_set_when_creating() {
     click(&c, "form button[type=submit]").await;
     wait_text(&c, "#verdict", "Valid").await;
     wait_text(&c, "section.card dl", "99").await;
+
+    // Credits are changed from the key's page; a change the API refuses
+    // (below zero) is said in the dialog, and nothing moves.
+    click(&c, "section.card a[href^='/console/keys/']").await;
+    wait_text(&c, ".page-head .actions button", "Credits")
+        .await
+        .click()
+        .await
+        .unwrap();
+    wait_text(&c, "dialog h2", "Change the credits of “metered”").await;
+    wait_for(&c, "#credits-op")
+        .await
+        .select_by_value("decrement")
+        .await
+        .unwrap();
+    fill(&c, "#credits-value", "500").await;
+    click(&c, "dialog button[type=submit]").await;
+    wait_text(&c, "dialog .alert", "The credits were not changed").await;
+    wait_text(&c, "dialog .alert", "Request id").await;
+    accessible(&c, "credits dialog with a refusal").await;
+    wait_for(&c, "#credits-op")
+        .await
+        .select_by_value("increment")
+        .await
+        .unwrap();
+    fill(&c, "#credits-value", "1").await;
+    click(&c, "dialog button[type=submit]").await;
+    wait_gone(&c, "dialog").await;
+    wait_text(&c, "#toast", "100 credits remaining.").await;
+    wait_text(&c, "dl.details", "100 remaining").await;
+    let changed = wait_for(&c, "ol.timeline li[data-action=updated]").await;
+    assert!(changed.prop("textContent").await.unwrap().unwrap().contains("credits"));
     c.close().await.unwrap();
 }
 
@@ -813,21 +830,7 @@ async fn an_ended_session_signs_in_again_without_losing_the_form_and_sign_out_en
     let org = Uuid::new_v4();
     sign_in(&c, &keymint, org).await;
     click(&c, "nav a[href='/console/keys/new']").await;
-    wait_text(&c, "h1", "Create an API key").await;
-    fill(&c, "#create-name", "half-written").await;
-    fill(&c, "#create-description", "typed before the session ended").await;
-
-    // The token stops being accepted (as when it expires at the issuer).
-    js(
-        &c,
-        "const s = JSON.parse(sessionStorage.getItem('keymint.console.session'));
-         s.token = s.token.slice(0, -4) + 'AAAA';
-         sessionStorage.setItem('keymint.console.session', JSON.stringify(s));
-         return null;",
-    )
-    .await;
-    // The page keeps its in-memory copy; make it read the changed one.
-    c.refresh().await.unwrap();
+    spoil_the_session(&c).await;
     wait_text(&c, "h1", "Create an API key").await;
     fill(&c, "#create-name", "half-written").await;
     fill(&c, "#create-description", "typed before the session ended").await;
@@ -1259,17 +1262,7 @@ async fn signing_in_at_an_oidc_issuer_uses_pkce_and_keeps_the_code_out_of_urls()
     // A session that ends mid-form goes through the issuer and back to the
     // same form, filled in as it was left.
     click(&c, "nav a[href='/console/keys/new']").await;
-    fill(&c, "#create-name", "typed-before-expiry").await;
-    fill(&c, "#create-description", "kept across the issuer's redirect").await;
-    js(
-        &c,
-        "const s = JSON.parse(sessionStorage.getItem('keymint.console.session'));
-         s.token = s.token.slice(0, -4) + 'AAAA';
-         sessionStorage.setItem('keymint.console.session', JSON.stringify(s));
-         return null;",
-    )
-    .await;
-    c.refresh().await.unwrap();
+    spoil_the_session(&c).await;
     wait_text(&c, "h1", "Create an API key").await;
     fill(&c, "#create-name", "typed-before-expiry").await;
     fill(&c, "#create-description", "kept across the issuer's redirect").await;

@@ -16,7 +16,8 @@ let discovery = null;
 // A private key shown once: set by create or rotate, cleared as soon as the
 // reveal is rendered, so a reload or a later visit never finds it.
 let pendingReveal = null;
-// The page to rebuild after signing in again.
+// Counts page renders: an answer that arrives after its page was left is
+// dropped instead of drawn over the next page.
 let rendering = 0;
 
 // ---------------------------------------------------------------- elements
@@ -376,6 +377,27 @@ function markFields(form, error, prefix) {
   return unplaced;
 }
 
+// A refused form: the API's message beside each field it names, the rest and
+// the request id in the form's alert, focus on the first field to mend (in a
+// folded section, opened).
+function showRefusal(form, alert, error, prefix, failure) {
+  if (error instanceof SessionEnded) return;
+  if (!error.fields) {
+    showError(alert, error, failure);
+    return;
+  }
+  const unplaced = markFields(form, error, prefix);
+  const count = error.fields.length;
+  showError(alert, new ApiError(`${failure}: ${count} ${count === 1 ? 'field needs' : 'fields need'} attention.`,
+    { fields: unplaced, requestId: error.requestId }), '');
+  const first = form.querySelector('[aria-invalid="true"]');
+  if (first) {
+    const folded = first.closest('details');
+    if (folded) folded.open = true;
+    (first.matches('input, select, textarea') ? first : first.querySelector('input, select, textarea') || first).focus();
+  }
+}
+
 function signInForm(done, again, returnTo) {
   if (!config || config.sign_in === 'unavailable') {
     return h('div', {},
@@ -428,11 +450,7 @@ function signInForm(done, again, returnTo) {
       sessionStorage.setItem(SESSION, JSON.stringify(session));
       done();
     } catch (error) {
-      const unplaced = error.fields ? markFields(form, error, 'dev') : [];
-      if (!error.fields || unplaced.length) showError(alert, { ...error, message: error.message, fields: unplaced }, 'Could not sign in');
-      else alert.replaceChildren();
-      const invalid = form.querySelector('[aria-invalid="true"]');
-      if (invalid) invalid.focus();
+      showRefusal(form, alert, error, 'dev', 'Not signed in');
     } finally {
       submit.disabled = false;
     }
@@ -686,20 +704,7 @@ function createPage() {
       navigate(`/console/keys/${data.id}`);
       toast(`Created “${data.name}”.`);
     } catch (error) {
-      if (error instanceof SessionEnded) return;
-      const unplaced = error.fields ? markFields(form, error, 'create') : [];
-      const count = (error.fields || []).length;
-      const summary = error.fields
-        ? new ApiError(`The key was not created: ${count} ${count === 1 ? 'field needs' : 'fields need'} attention.`,
-          { fields: unplaced, requestId: error.requestId })
-        : error;
-      showError(alert, summary, error.fields ? '' : 'The key was not created');
-      const first = form.querySelector('[aria-invalid="true"]');
-      if (first) {
-        const folded = first.closest('details');
-        if (folded) folded.open = true;
-        (first.matches('input, select, textarea') ? first : first.querySelector('input, select, textarea') || first).focus();
-      }
+      showRefusal(form, alert, error, 'create', 'The key was not created');
     } finally {
       submit.disabled = false;
       submit.textContent = 'Create key';
@@ -852,14 +857,8 @@ function confirmDialog({ title, body, confirm, danger, typed, failure, fields, o
     } catch (error) {
       ok.disabled = false;
       if (error instanceof SessionEnded) return;
-      if (fields && error.fields) {
-        const unplaced = markFields(form, error, fields);
-        showError(alert, new ApiError('Some fields need attention.', { fields: unplaced, requestId: error.requestId }), failure);
-        const first = form.querySelector('[aria-invalid="true"]');
-        if (first) first.focus();
-      } else {
-        showError(alert, error, failure);
-      }
+      if (fields) showRefusal(form, alert, error, fields, failure);
+      else showError(alert, error, failure);
     }
   });
   dialog.append(form);
@@ -922,6 +921,7 @@ async function keyPage(id) {
     details.replaceChildren(...detailRows(key));
     actions.replaceChildren(
       h('button', { type: 'button', class: 'button quiet', text: 'Edit', onclick: edit }),
+      key.credits ? h('button', { type: 'button', class: 'button quiet', text: 'Credits', onclick: credits }) : null,
       h('button', { type: 'button', class: 'button secondary', text: 'Rotate', disabled: key.is_revoked, onclick: rotate }),
       h('button', { type: 'button', class: 'button danger secondary', text: 'Revoke', disabled: key.is_revoked, onclick: revoke }),
       h('button', { type: 'button', class: 'button danger', text: 'Delete', onclick: remove }));
@@ -954,6 +954,36 @@ async function keyPage(id) {
         if (!Object.keys(patch).length) return;
         const { data } = await call(`${API}/${id}`, { method: 'PATCH', body: patch });
         toast(`Saved “${data.name}”.`);
+        await refresh();
+        heading.focus();
+      },
+    });
+  };
+  const credits = () => {
+    const op = h('select', { name: 'op' },
+      [['increment', 'Add'], ['decrement', 'Take away'], ['set', 'Set to']].map(([value, label]) => h('option', { value, text: label })));
+    const value = h('input', { type: 'number', name: 'value', min: '0', step: '1', inputmode: 'numeric' });
+    // One change per dialog, however often it is submitted: a retry after a
+    // lost answer replays the first instead of applying twice.
+    const idempotency = crypto.randomUUID();
+    confirmDialog({
+      title: `Change the credits of “${key.name}”`,
+      body: [
+        h('p', { text: `${key.credits.remaining} remaining now. The change is applied at once, in step with the verifications spending them.` }),
+        h('div', { class: 'inline-fields' },
+          field({ id: 'credits-op', label: 'Change', input: op }),
+          field({ id: 'credits-value', label: 'Credits', input: value })),
+      ],
+      confirm: 'Apply',
+      failure: 'The credits were not changed',
+      fields: 'credits',
+      onConfirm: async () => {
+        const { data } = await call(`${API}/${id}/credits`, {
+          method: 'POST',
+          headers: { 'Idempotency-Key': idempotency },
+          body: { op: op.value, value: value.value === '' ? null : Number(value.value) },
+        });
+        toast(`${data.remaining} credits remaining.`);
         await refresh();
         heading.focus();
       },
@@ -1082,11 +1112,7 @@ function verifyPage() {
       result.focus();
     } catch (error) {
       result.hidden = true;
-      const unplaced = error.fields ? markFields(form, error, 'verify') : [];
-      showError(alert, error.fields ? new ApiError('The key was not checked.', { fields: unplaced, requestId: error.requestId }) : error,
-        error.fields ? '' : 'Could not verify');
-      const first = form.querySelector('[aria-invalid="true"]');
-      if (first) first.focus();
+      showRefusal(form, alert, error, 'verify', 'The key was not checked');
     } finally {
       submit.disabled = false;
     }
@@ -1183,12 +1209,7 @@ async function webhooksPage() {
       await load();
       panel.focus();
     } catch (error) {
-      if (error instanceof SessionEnded) return;
-      const unplaced = error.fields ? markFields(form, error, 'hook') : [];
-      showError(formAlert, error.fields ? new ApiError('The endpoint was not added.', { fields: unplaced, requestId: error.requestId }) : error,
-        error.fields ? '' : 'The endpoint was not added');
-      const first = form.querySelector('[aria-invalid="true"]');
-      if (first) first.focus();
+      showRefusal(form, formAlert, error, 'hook', 'The endpoint was not added');
     } finally {
       submit.disabled = false;
     }
