@@ -225,6 +225,16 @@ async fn accessible(c: &Client, what: &str) {
         .filter(|v| matches!(v["impact"].as_str(), Some("serious" | "critical")))
         .collect();
     assert!(grave.is_empty(), "axe on {what}: {grave:#?}");
+    // And no programming slip shows through as text.
+    let slip = js(
+        c,
+        "const main = document.querySelector('main').cloneNode(true);
+         main.querySelectorAll('pre, code, input, textarea').forEach((e) => e.remove());
+         const text = main.textContent;
+         return ['null', 'undefined', 'NaN', '[object Object]'].find((s) => text.includes(s)) || null;",
+    )
+    .await;
+    assert_eq!(slip, Value::Null, "{what} shows a programming value as text");
 }
 
 async fn screenshot(c: &Client, name: &str) {

@@ -919,12 +919,13 @@ async function keyPage(id) {
     badges.replaceChildren(statusBadge(key), ' ', h('span', { class: 'badge', text: key.environment }));
     details.removeAttribute('aria-busy');
     details.replaceChildren(...detailRows(key));
-    actions.replaceChildren(
+    actions.replaceChildren(...[
       h('button', { type: 'button', class: 'button quiet', text: 'Edit', onclick: edit }),
       key.credits ? h('button', { type: 'button', class: 'button quiet', text: 'Credits', onclick: credits }) : null,
       h('button', { type: 'button', class: 'button secondary', text: 'Rotate', disabled: key.is_revoked, onclick: rotate }),
       h('button', { type: 'button', class: 'button danger secondary', text: 'Revoke', disabled: key.is_revoked, onclick: revoke }),
-      h('button', { type: 'button', class: 'button danger', text: 'Delete', onclick: remove }));
+      h('button', { type: 'button', class: 'button danger', text: 'Delete', onclick: remove }),
+    ].filter(Boolean));
   };
   const refresh = async () => {
     const { data } = await call(`${API}/${id}`);
