@@ -13,7 +13,7 @@
 mod support;
 
 use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -35,15 +35,8 @@ fn keymint(extra: &[(&str, &str)]) -> Keymint {
 }
 
 struct Driver {
-    child: Child,
+    _child: support::process::Reaped,
     url: String,
-}
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 fn free_port() -> u16 {
@@ -67,7 +60,7 @@ fn chromedriver() -> Driver {
         std::thread::sleep(Duration::from_millis(50));
     }
     Driver {
-        child,
+        _child: support::process::Reaped(child),
         url: format!("http://127.0.0.1:{port}/"),
     }
 }
@@ -182,6 +175,15 @@ async fn wait_gone(c: &Client, css: &str) {
 
 async fn path(c: &Client) -> String {
     c.current_url().await.unwrap().path().to_owned()
+}
+
+/// Presses one of the page's own actions (beside its heading) by its label.
+async fn action(c: &Client, label: &str) {
+    wait_text(c, ".page-head .actions button", label)
+        .await
+        .click()
+        .await
+        .unwrap();
 }
 
 async fn click(c: &Client, css: &str) {
@@ -501,11 +503,7 @@ async fn a_person_manages_a_key_from_sign_in_to_deletion() {
     // Rotating, with a grace period: both private keys verify for its length.
     click(&c, "section.card a[href^='/console/keys/']").await;
     wait_text(&c, "h1", "billing-service").await;
-    wait_text(&c, ".page-head .actions button", "Rotate")
-        .await
-        .click()
-        .await
-        .unwrap();
+    action(&c, "Rotate").await;
     wait_text(&c, "dialog h2", "Rotate “billing-service”?").await;
     accessible(&c, "rotate dialog").await;
     screenshot(&c, "rotate").await;
@@ -530,11 +528,7 @@ async fn a_person_manages_a_key_from_sign_in_to_deletion() {
     wait_gone(&c, "#reveal").await;
 
     // Revoking, behind a confirmation that names the key.
-    wait_text(&c, ".page-head .actions button", "Revoke")
-        .await
-        .click()
-        .await
-        .unwrap();
+    action(&c, "Revoke").await;
     wait_text(&c, "dialog h2", "Revoke “billing-service”?").await;
     wait_text(&c, "dialog p", "stops verifying at once").await;
     click(&c, "dialog button[type=submit]").await;
@@ -553,11 +547,7 @@ async fn a_person_manages_a_key_from_sign_in_to_deletion() {
     wait_text(&c, "h1", "billing-service").await;
 
     // Deleting asks for the key's name.
-    wait_text(&c, ".page-head .actions button", "Delete")
-        .await
-        .click()
-        .await
-        .unwrap();
+    action(&c, "Delete").await;
     wait_text(&c, "dialog h2", "Delete “billing-service”?").await;
     let confirm = wait_for(&c, "dialog button[type=submit]").await;
     assert_eq!(confirm.prop("disabled").await.unwrap().as_deref(), Some("true"));
@@ -681,11 +671,7 @@ async fn editing_a_key_shows_field_errors_in_the_dialog_and_records_the_change()
     .await
     .unwrap();
     wait_for(&c, "ol.timeline li[data-action=created]").await;
-    wait_text(&c, ".page-head .actions button", "Edit")
-        .await
-        .click()
-        .await
-        .unwrap();
+    action(&c, "Edit").await;
     wait_text(&c, "dialog h2", "Edit “before”").await;
     fill(&c, "#edit-name", "\u{200b}").await;
     click(&c, "dialog button[type=submit]").await;
@@ -725,11 +711,7 @@ async fn editing_a_key_shows_field_errors_in_the_dialog_and_records_the_change()
 
     // Whatever a name holds is shown as text, never run as markup.
     let markup = r#"<img src=x onerror="window.pwned=1">"#;
-    wait_text(&c, ".page-head .actions button", "Edit")
-        .await
-        .click()
-        .await
-        .unwrap();
+    action(&c, "Edit").await;
     fill(&c, "#edit-name", markup).await;
     click(&c, "dialog button[type=submit]").await;
     wait_gone(&c, "dialog").await;
@@ -800,11 +782,7 @@ async fn credits_a_rate_limit_and_metadata_are_set_when_creating() {
     // Credits are changed from the key's page; a change the API refuses
     // (below zero) is said in the dialog, and nothing moves.
     click(&c, "section.card a[href^='/console/keys/']").await;
-    wait_text(&c, ".page-head .actions button", "Credits")
-        .await
-        .click()
-        .await
-        .unwrap();
+    action(&c, "Credits").await;
     wait_text(&c, "dialog h2", "Change the credits of “metered”").await;
     wait_for(&c, "#credits-op")
         .await
@@ -1063,17 +1041,9 @@ async fn webhooks_are_added_watched_and_sent_again_from_the_console() {
     assert_eq!(received[0].id, received[1].id, "the same delivery, sent again");
     assert!(support::receiver::signature_is_valid(&secret, &received[1]));
 
-    wait_text(&c, ".page-head .actions button", "Disable")
-        .await
-        .click()
-        .await
-        .unwrap();
+    action(&c, "Disable").await;
     wait_text(&c, "dl.details .badge", "Disabled").await;
-    wait_text(&c, ".page-head .actions button", "Delete")
-        .await
-        .click()
-        .await
-        .unwrap();
+    action(&c, "Delete").await;
     wait_text(&c, "dialog h2", &format!("Delete {}?", receiver.url)).await;
     click(&c, "dialog button[type=submit]").await;
     wait_text(&c, "h1", "Webhooks").await;

@@ -7,7 +7,7 @@
 mod support;
 
 use std::collections::HashSet;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
@@ -15,15 +15,8 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 
 struct Process {
-    child: Child,
+    child: support::process::Reaped,
     base: String,
-}
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 fn start(url: &str) -> Process {
@@ -48,7 +41,7 @@ fn start_with(url: &str, extra: &[(&str, &str)]) -> Process {
         .unwrap();
     // Owned by a Process from here, so it is killed and reaped on every path.
     let mut process = Process {
-        child,
+        child: support::process::Reaped(child),
         base: String::new(),
     };
     let lines = support::stdout::lines_of(process.child.stdout.take().unwrap());

@@ -1,21 +1,40 @@
 //! A real `keymint` process, as the CLI and the console meet it.
 
+use std::ops::{Deref, DerefMut};
 use std::process::{Child, Command, Stdio};
+
+/// A child process that is killed and reaped when dropped, so a failing test
+/// leaves nothing running.
+pub struct Reaped(pub Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Deref for Reaped {
+    type Target = Child;
+
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl DerefMut for Reaped {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
 
 /// A Keymint on SQLite in a temporary directory, killed when dropped.
 pub struct KeymintProcess {
-    pub child: Child,
+    pub child: Reaped,
     /// `http://127.0.0.1:<port>`.
     pub url: String,
     pub database_url: String,
     _dir: tempfile::TempDir,
-}
-
-impl Drop for KeymintProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// Starts the binary on a free port with cheap hashing and only the given
@@ -24,7 +43,7 @@ impl Drop for KeymintProcess {
 pub fn spawn_keymint(extra: &[(&str, &str)]) -> KeymintProcess {
     let dir = tempfile::tempdir().unwrap();
     let database_url = format!("sqlite://{}/keymint.db", dir.path().display());
-    let mut child = Command::new(env!("CARGO_BIN_EXE_keymint"))
+    let child = Command::new(env!("CARGO_BIN_EXE_keymint"))
         .current_dir(dir.path())
         .env_clear()
         .env("KEYMINT_SERVER__LISTEN", "127.0.0.1:0")
@@ -35,6 +54,8 @@ pub fn spawn_keymint(extra: &[(&str, &str)]) -> KeymintProcess {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
+    // Reaped from here, so a start that fails leaves nothing running.
+    let mut child = Reaped(child);
     let address = super::stdout::listening_address(&super::stdout::lines_of(child.stdout.take().unwrap()));
     KeymintProcess {
         child,
