@@ -42,6 +42,7 @@ check '"type":"keymint_private_key","regex"' "the secret-scanning pattern"
 check '{"status":"received"}' "the self-report's 202"
 check '^REVOKED$' "the reported key refused"
 check '"action":"leaked","leak":{"source":"self_report"' "the leak in the audit trail"
+check '^200 text/html; charset=utf-8$' "the console's page"
 # The responses follow each other on one line: count occurrences, not lines.
 [ "$(grep -o '"private_key":"sk_live_' "$work/out" | wc -l)" -eq 2 ] || { echo "readme: expected two rotations"; cat "$work/out"; exit 1; }
 echo "readme: the walkthrough ran as written ($(grep -c . "$work/walkthrough.sh") lines)"
