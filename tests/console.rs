@@ -811,6 +811,56 @@ async fn credits_a_rate_limit_and_metadata_are_set_when_creating() {
 
 #[tokio::test]
 #[ignore = "needs chromium, chromium-driver and axe-core; .ci/run installs them"]
+async fn a_long_trail_pages_and_missing_things_say_so() {
+    let keymint = keymint(&[]);
+    let org = Uuid::new_v4();
+    let token = token_for(&keymint, org).await;
+    let created = create(&keymint, &token, json!({"name": "busy"})).await;
+    let id = created["id"].as_str().unwrap();
+    let http = reqwest::Client::new();
+    for i in 0..55 {
+        let renamed = http
+            .patch(format!("{}/api/v2/api-keys/{id}", keymint.url))
+            .bearer_auth(&token)
+            .json(&json!({"name": format!("busy-{i}")}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(renamed.status(), 200);
+    }
+    let driver = chromedriver();
+    let c = browser(&driver, Screen::Desktop).await;
+    sign_in(&c, &keymint, org).await;
+    c.goto(&format!("{}/console/keys/{id}", keymint.url)).await.unwrap();
+    wait_text(&c, "h1", "busy-54").await;
+    wait_for(&c, "ol.timeline li[data-action=updated]").await;
+    assert_eq!(timeline(&c).await.len(), 50, "the newest 50 first");
+    wait_text(&c, "section button", "Show older events")
+        .await
+        .click()
+        .await
+        .unwrap();
+    wait_for(&c, "ol.timeline li[data-action=created]").await;
+    assert_eq!(timeline(&c).await.len(), 56);
+    assert!(
+        c.find_all(Locator::Css("section button")).await.unwrap().is_empty(),
+        "nothing older"
+    );
+
+    c.goto(&format!("{}/console/keys/{}", keymint.url, Uuid::new_v4()))
+        .await
+        .unwrap();
+    wait_text(&c, "h1", "Key not found").await;
+    wait_text(&c, "main .alert", "Request id").await;
+    accessible(&c, "a key that does not exist").await;
+    c.goto(&format!("{}/console/no-such-page", keymint.url)).await.unwrap();
+    wait_text(&c, "h1", "Page not found").await;
+    accessible(&c, "a console page that does not exist").await;
+    c.close().await.unwrap();
+}
+
+#[tokio::test]
+#[ignore = "needs chromium, chromium-driver and axe-core; .ci/run installs them"]
 async fn an_ended_session_signs_in_again_without_losing_the_form_and_sign_out_ends_it() {
     let keymint = keymint(&[]);
     let driver = chromedriver();
@@ -871,9 +921,17 @@ async fn every_page_reads_at_360_pixels_in_the_dark_theme() {
     );
 
     wait_for(&c, "tbody td.name a").await;
+    // On a phone the filters are folded, so the keys come first.
+    assert_eq!(
+        js(&c, "return document.querySelector('details.filter-box').open").await,
+        json!(false)
+    );
     fits_the_width(&c, "the key list").await;
     accessible(&c, "key list, narrow and dark").await;
     screenshot(&c, "mobile-dark-keys").await;
+    click(&c, "details.filter-box summary").await;
+    assert!(wait_for(&c, "#filter-name").await.is_displayed().await.unwrap());
+    accessible(&c, "key list with its filters open, narrow and dark").await;
 
     let id = created["id"].as_str().unwrap();
     c.goto(&format!("{}/console/keys/{id}", keymint.url)).await.unwrap();

@@ -524,7 +524,7 @@ async function keysPage() {
     h('option', { value, selected: filters[name] === value, text: label })));
   const nameInput = h('input', { type: 'search', name: 'name', value: filters.name, maxlength: '100', autocomplete: 'off' });
   const ownerInput = h('input', { type: 'text', name: 'owner_id', value: filters.owner_id, maxlength: '255', autocomplete: 'off' });
-  const form = h('form', { class: 'filters card', role: 'search', 'aria-label': 'Filter keys' },
+  const form = h('form', { class: 'filters', role: 'search', 'aria-label': 'Filter keys' },
     field({ id: 'filter-name', label: 'Name contains', input: nameInput, error: false }),
     field({ id: 'filter-environment', label: 'Environment', error: false,
       input: select('environment', [['', 'All'], ['live', 'Live'], ['test', 'Test']]) }),
@@ -550,7 +550,12 @@ async function keysPage() {
     h('div', { class: 'page-head' },
       h('h1', { text: 'API keys' }),
       h('a', { href: '/console/keys/new', class: 'button', text: 'Create key' })),
-    form, alert, status, results);
+    // Folded on a phone unless a filter is on, so the keys come first there.
+    h('details', {
+      class: 'filter-box card',
+      open: window.matchMedia('(min-width: 721px)').matches || Object.values(filters).some(Boolean),
+    }, h('summary', { text: 'Filters' }), form),
+    alert, status, results);
 
   const params = new URLSearchParams({ limit: String(PAGE_SIZE) });
   for (const [k, v] of Object.entries(filters)) if (v) params.set(k, v);
