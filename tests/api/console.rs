@@ -184,6 +184,21 @@ async fn a_bad_development_sign_in_names_each_field() {
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+
+    // The name becomes the token's subject: what authentication would refuse
+    // (a bidirectional override, white space alone, 65 characters) is refused
+    // here, not handed out as a token that then fails.
+    for name in ["alice\u{202e}", "   ", &"a".repeat(65)] {
+        let response = app
+            .client
+            .post(app.url("/console/dev-session"))
+            .json(&json!({"org_id": Uuid::new_v4().to_string(), "name": name}))
+            .send()
+            .await
+            .unwrap();
+        let body = error_body(response, 422, "validation_error").await;
+        assert_eq!(body["detail"][0]["loc"], json!(["body", "name"]), "{name:?}");
+    }
 }
 
 /// The route does not exist: the same 404 as any unknown path.

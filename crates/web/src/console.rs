@@ -12,8 +12,11 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
+use keymint_domain::Subject;
+
 use crate::extract::ValidatedJson;
 use crate::routes::method_not_allowed;
+use crate::server::get_or_head;
 use crate::validation::{ObjectReader, Optional};
 use crate::{ApiError, FieldError, FromJsonBody};
 
@@ -22,7 +25,7 @@ use crate::{ApiError, FieldError, FromJsonBody};
 pub type DevSigner = Arc<dyn Fn(Uuid, &str) -> Result<(String, u64), String> + Send + Sync>;
 
 /// How people sign in to the console.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub enum ConsoleSignIn {
     /// The authorization-code flow with PKCE against an OIDC issuer.
     Oidc {
@@ -41,7 +44,6 @@ pub enum ConsoleSignIn {
     /// an organisation and gets a token for it.
     Development(DevSigner),
     /// Neither is configured: the console says how to configure one.
-    #[default]
     Unavailable,
 }
 
@@ -216,7 +218,7 @@ const MAX_DEV_NAME_CHARS: usize = 64;
 /// A development sign-in: who, for which organisation.
 struct DevSessionBody {
     org_id: Uuid,
-    name: String,
+    name: Subject,
 }
 
 impl FromJsonBody for DevSessionBody {
@@ -229,23 +231,29 @@ impl FromJsonBody for DevSessionBody {
             }
             parsed
         });
+        // The name becomes the token's `sub`, so it follows a subject's rules
+        // (the ones authentication judges it by), kept short and visible.
         let name = match body.optional_string("name") {
-            Some(Optional::Value(name)) => {
-                let chars = name.chars().count();
-                if name.trim().is_empty() || chars > MAX_DEV_NAME_CHARS || name.chars().any(char::is_control) {
+            Some(Optional::Value(name)) => match Subject::new(name) {
+                Ok(subject)
+                    if !subject.as_str().trim().is_empty()
+                        && subject.as_str().chars().count() <= MAX_DEV_NAME_CHARS =>
+                {
+                    Some(subject)
+                }
+                _ => {
                     body.fail(
                         "name",
                         "value_error",
                         format!(
-                            "name must have 1 to {MAX_DEV_NAME_CHARS} characters, a visible one, no control characters"
+                            "name must have 1 to {MAX_DEV_NAME_CHARS} characters, a visible one, \
+                             no control or bidirectional characters"
                         ),
                     );
                     None
-                } else {
-                    Some(name)
                 }
-            }
-            Some(_) => Some("developer".to_owned()),
+            },
+            Some(_) => Subject::new("developer").ok(),
             None => None,
         };
         let parsed = org_id.zip(name).map(|(org_id, name)| Self { org_id, name });
@@ -264,7 +272,7 @@ async fn dev_session(
         return Err(ApiError::NotFound);
     };
     let DevSessionBody { org_id, name } = body;
-    match sign(org_id, &name) {
+    match sign(org_id, name.as_str()) {
         Ok((token, expires_at)) => {
             tracing::info!(%org_id, "development console session started");
             Ok(HttpResponse::build(StatusCode::CREATED).json(SessionBody {
@@ -284,7 +292,6 @@ pub fn console_routes(cfg: &mut web::ServiceConfig, sign_in: ConsoleSignIn) {
     let policy = HeaderValue::from_str(&content_security_policy(&sign_in))
         .unwrap_or_else(|_| HeaderValue::from_static("default-src 'none'"));
     let console = web::Data::new(Console { sign_in, policy });
-    let get = || web::route().guard(actix_web::guard::Any(actix_web::guard::Get()).or(actix_web::guard::Head()));
     let mut scope = web::scope("/console").app_data(console);
     let files: [(&str, PickAsset); 3] = [
         ("/assets/console.js", |a| &a.script),
@@ -294,7 +301,7 @@ pub fn console_routes(cfg: &mut web::ServiceConfig, sign_in: ConsoleSignIn) {
     for (path, pick) in files {
         scope = scope.service(
             web::resource(path)
-                .route(get().to(move |req: HttpRequest| {
+                .route(get_or_head().to(move |req: HttpRequest| {
                     let response = pick(assets()).respond(&req);
                     async move { response }
                 }))
@@ -305,7 +312,7 @@ pub fn console_routes(cfg: &mut web::ServiceConfig, sign_in: ConsoleSignIn) {
         scope
             .service(
                 web::resource("/config.json")
-                    .route(get().to(config))
+                    .route(get_or_head().to(config))
                     .default_service(web::to(|| async { method_not_allowed("GET, HEAD") })),
             )
             .service(
@@ -315,7 +322,7 @@ pub fn console_routes(cfg: &mut web::ServiceConfig, sign_in: ConsoleSignIn) {
             )
             .service(
                 web::resource(["", "/{tail:.*}"])
-                    .route(get().to(page))
+                    .route(get_or_head().to(page))
                     .default_service(web::to(|| async { method_not_allowed("GET, HEAD") })),
             ),
     );

@@ -56,7 +56,7 @@ fn both(path: &str) -> [String; 2] {
 
 /// A route for GET and for HEAD (HTTP says HEAD works wherever GET does; actix
 /// sends the same status and headers without the body).
-fn get_or_head() -> actix_web::Route {
+pub(crate) fn get_or_head() -> actix_web::Route {
     web::route().guard(guard::Any(guard::Get()).or(guard::Head()))
 }
 

@@ -182,8 +182,8 @@ fn owner_id_query_schema() -> impl Into<RefOr<Schema>> {
         .pattern(Some(crate::routes::api_keys::visible_text_pattern()))
 }
 
-/// `name`'s schema in a query: what a name may hold, without the need for a
-/// visible character.
+/// `name`'s schema in a query: what a name may hold (`NameSearch` follows a
+/// name's rules).
 fn name_query_schema() -> impl Into<RefOr<Schema>> {
     ObjectBuilder::new()
         .schema_type(Type::String)
