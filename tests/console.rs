@@ -90,6 +90,14 @@ enum Screen {
     NarrowDark,
 }
 
+/// A chromedriver and a browser session through it; the driver must outlive
+/// the session, so both are handed back.
+async fn open_browser(screen: Screen) -> (Driver, Client) {
+    let driver = chromedriver();
+    let client = browser(&driver, screen).await;
+    (driver, client)
+}
+
 async fn browser(driver: &Driver, screen: Screen) -> Client {
     let mut caps = serde_json::Map::new();
     caps.insert("browserName".into(), json!("chrome"));
@@ -353,8 +361,7 @@ async fn timeline(c: &Client) -> Vec<String> {
 #[ignore = "needs chromium, chromium-driver and axe-core; .ci/run installs them"]
 async fn a_person_manages_a_key_from_sign_in_to_deletion() {
     let keymint = keymint(&[]);
-    let driver = chromedriver();
-    let c = browser(&driver, Screen::Desktop).await;
+    let (_driver, c) = open_browser(Screen::Desktop).await;
     let org = Uuid::new_v4();
 
     // Signing in: the development sign-in says plainly what it is.
@@ -582,8 +589,7 @@ async fn the_list_searches_filters_and_pages_without_moving_under_the_reader() {
         )
         .await;
     }
-    let driver = chromedriver();
-    let c = browser(&driver, Screen::Desktop).await;
+    let (_driver, c) = open_browser(Screen::Desktop).await;
     sign_in(&c, &keymint, org).await;
 
     let rows = |c: &Client| {
@@ -660,8 +666,7 @@ async fn editing_a_key_shows_field_errors_in_the_dialog_and_records_the_change()
         json!({"name": "before", "description": "old words", "owner_id": "team-a"}),
     )
     .await;
-    let driver = chromedriver();
-    let c = browser(&driver, Screen::Desktop).await;
+    let (_driver, c) = open_browser(Screen::Desktop).await;
     sign_in(&c, &keymint, org).await;
     c.goto(&format!(
         "{}/console/keys/{}",
@@ -733,8 +738,7 @@ async fn editing_a_key_shows_field_errors_in_the_dialog_and_records_the_change()
 #[ignore = "needs chromium, chromium-driver and axe-core; .ci/run installs them"]
 async fn credits_a_rate_limit_and_metadata_are_set_when_creating() {
     let keymint = keymint(&[]);
-    let driver = chromedriver();
-    let c = browser(&driver, Screen::Desktop).await;
+    let (_driver, c) = open_browser(Screen::Desktop).await;
     sign_in(&c, &keymint, Uuid::new_v4()).await;
     click(&c, "nav a[href='/console/keys/new']").await;
     fill(&c, "#create-name", "metered").await;
@@ -828,8 +832,7 @@ async fn a_long_trail_pages_and_missing_things_say_so() {
             .unwrap();
         assert_eq!(renamed.status(), 200);
     }
-    let driver = chromedriver();
-    let c = browser(&driver, Screen::Desktop).await;
+    let (_driver, c) = open_browser(Screen::Desktop).await;
     sign_in(&c, &keymint, org).await;
     c.goto(&format!("{}/console/keys/{id}", keymint.url)).await.unwrap();
     wait_text(&c, "h1", "busy-54").await;
@@ -863,8 +866,7 @@ async fn a_long_trail_pages_and_missing_things_say_so() {
 #[ignore = "needs chromium, chromium-driver and axe-core; .ci/run installs them"]
 async fn an_ended_session_signs_in_again_without_losing_the_form_and_sign_out_ends_it() {
     let keymint = keymint(&[]);
-    let driver = chromedriver();
-    let c = browser(&driver, Screen::Desktop).await;
+    let (_driver, c) = open_browser(Screen::Desktop).await;
     let org = Uuid::new_v4();
     sign_in(&c, &keymint, org).await;
     click(&c, "nav a[href='/console/keys/new']").await;
@@ -909,8 +911,7 @@ async fn every_page_reads_at_360_pixels_in_the_dark_theme() {
                "permissions": ["documents.read"], "credits": {"remaining": 1000}}),
     )
     .await;
-    let driver = chromedriver();
-    let c = browser(&driver, Screen::NarrowDark).await;
+    let (_driver, c) = open_browser(Screen::NarrowDark).await;
     sign_in(&c, &keymint, org).await;
 
     let background = js(&c, "return getComputedStyle(document.body).backgroundColor").await;
@@ -959,8 +960,7 @@ async fn every_page_reads_at_360_pixels_in_the_dark_theme() {
 #[ignore = "needs chromium, chromium-driver and axe-core; .ci/run installs them"]
 async fn the_console_works_from_the_keyboard_alone() {
     let keymint = keymint(&[]);
-    let driver = chromedriver();
-    let c = browser(&driver, Screen::Desktop).await;
+    let (_driver, c) = open_browser(Screen::Desktop).await;
     let org = Uuid::new_v4();
     sign_in(&c, &keymint, org).await;
     let active = |c: &Client| {
@@ -1047,8 +1047,7 @@ async fn webhooks_are_added_watched_and_sent_again_from_the_console() {
     ]);
     let org = Uuid::new_v4();
     let token = token_for(&keymint, org).await;
-    let driver = chromedriver();
-    let c = browser(&driver, Screen::Desktop).await;
+    let (_driver, c) = open_browser(Screen::Desktop).await;
     sign_in(&c, &keymint, org).await;
     click(&c, "nav a[href='/console/webhooks']").await;
     wait_text(&c, "h1", "Webhooks").await;
@@ -1263,8 +1262,7 @@ async fn signing_in_at_an_oidc_issuer_uses_pkce_and_keeps_the_code_out_of_urls()
         ("KEYMINT_AUTH__AUDIENCE", "https://keymint.test"),
         ("KEYMINT_CONSOLE__CLIENT_ID", "console-test"),
     ]);
-    let driver = chromedriver();
-    let c = browser(&driver, Screen::Desktop).await;
+    let (_driver, c) = open_browser(Screen::Desktop).await;
     c.goto(&format!("{}/console/verify", keymint.url)).await.unwrap();
     let host = issuer.url.trim_start_matches("http://").trim_end_matches('/');
     wait_text(&c, "main button", &format!("Sign in with {host}")).await;

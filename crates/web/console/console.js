@@ -143,6 +143,13 @@ async function call(path, { method = 'GET', body, bearer = true, headers = {} } 
   return { data, headers: response.headers, requestId };
 }
 
+// Where the next page starts, from a list's `Link: <…cursor=…>; rel="next"`
+// header, or null on the last page.
+function nextCursor(headers) {
+  const next = /<[^>]*[?&]cursor=([^&>]+)[^>]*>;\s*rel="next"/.exec(headers.get('link') || '');
+  return next ? decodeURIComponent(next[1]) : null;
+}
+
 // ---------------------------------------------------------------- session
 
 function loadSession() {
@@ -574,8 +581,7 @@ async function keysPage() {
       results.replaceChildren(keysTable(data.map(keyRow)));
     }
     status.textContent = `${data.length} ${data.length === 1 ? 'key' : 'keys'} shown.`;
-    const link = headers.get('link') || '';
-    const next = /<[^>]*[?&]cursor=([^&>]+)[^>]*>;\s*rel="next"/.exec(link);
+    const next = nextCursor(headers);
     // Cursors only go forward: "Previous" is the page this one was reached
     // from; a page opened from a link can only go back to the first.
     const cameFromPrevious = history.state && history.state.paged;
@@ -597,7 +603,7 @@ async function keysPage() {
         type: 'button', class: 'button quiet', text: 'Next page',
         onclick: () => {
           const forward = new URLSearchParams(location.search);
-          forward.set('cursor', decodeURIComponent(next[1]));
+          forward.set('cursor', next);
           navigate(`/console?${forward}`, { state: { paged: true } });
         },
       })
@@ -822,20 +828,27 @@ function detailRows(key) {
     ['Reported leaked', key.leaked_at ? time(key.leaked_at) : 'no'],
     ['Organisation', h('code', { text: key.org_id })],
   ];
+  return definitions(rows);
+}
+
+// [label, value] pairs as a description list's dt and dd elements.
+function definitions(rows) {
   return rows.flatMap(([label, value]) => [h('dt', { text: label }), h('dd', {}, value)]);
 }
 
-// Every row of the details, before the key arrives: the same labels and as
-// many rows, so the card does not grow (and push the trail below it on a
-// phone) when the values fill in.
-function detailSkeleton() {
-  const placeholder = {
-    id: '', org_id: '', environment: '', private_key_display: '', public_key: '', permissions: [],
-    ratelimits: [], is_revoked: false,
-  };
-  const rows = detailRows(placeholder);
+// The rows of a details list before its data arrives: the same labels and as
+// many rows, values held by placeholders, so the card does not grow (and push
+// what is below it on a phone) when the values fill in.
+function skeleton(rows) {
   for (let i = 1; i < rows.length; i += 2) rows[i].replaceChildren(h('span', { class: 'skeleton-bar' }));
   return rows;
+}
+
+function detailSkeleton() {
+  return skeleton(detailRows({
+    id: '', org_id: '', environment: '', private_key_display: '', public_key: '', permissions: [],
+    ratelimits: [], is_revoked: false,
+  }));
 }
 
 function confirmDialog({ title, body, confirm, danger, typed, failure, fields, onConfirm }) {
@@ -911,10 +924,10 @@ async function keyPage(id) {
     if (!cursor) timeline.replaceChildren();
     timeline.removeAttribute('aria-busy');
     timeline.append(...data.map(eventItem));
-    const next = /<[^>]*[?&]cursor=([^&>]+)[^>]*>;\s*rel="next"/.exec(headers.get('link') || '');
+    const next = nextCursor(headers);
     older.replaceChildren(next ? h('button', {
       type: 'button', class: 'button quiet', text: 'Show older events',
-      onclick: () => loadEvents(decodeURIComponent(next[1])).catch((e) => showError(alert, e, 'Could not load events')),
+      onclick: () => loadEvents(next).catch((e) => showError(alert, e, 'Could not load events')),
     }) : '');
   };
   const show = (loaded) => {
@@ -1112,7 +1125,7 @@ function verifyPage() {
       ];
       result.replaceChildren(
         h('h2', { id: 'verdict', class: 'verdict', text: data.valid ? 'Valid' : `Not valid: ${data.code}` }),
-        h('dl', { class: 'details' }, rows.flatMap(([l, v]) => [h('dt', { text: l }), h('dd', {}, v)])));
+        h('dl', { class: 'details' }, definitions(rows)));
       result.hidden = false;
       result.setAttribute('tabindex', '-1');
       result.focus();
@@ -1163,6 +1176,20 @@ function chosenEvents(fieldset) {
   return [...fieldset.querySelectorAll('input[type=checkbox]:checked')].map((box) => box.value);
 }
 
+function hookState(hook) {
+  return h('span', { class: `badge ${hook.enabled ? 'ok' : ''}`, text: hook.enabled ? 'Enabled' : 'Disabled' });
+}
+
+function hookRows(hook) {
+  return definitions([
+    ['State', hookState(hook)],
+    ['Events', hook.event_types.join(', ')],
+    ['Endpoint id', h('code', { text: hook.id })],
+    ['Created', time(hook.created_at)],
+    ['Changed', time(hook.updated_at)],
+  ]);
+}
+
 function deliveryBadge(status) {
   const kind = { delivered: 'ok', failed: 'bad', pending: 'warn' }[status] || '';
   return h('span', { class: `badge ${kind}`, text: status });
@@ -1188,7 +1215,7 @@ async function webhooksPage() {
     h('tbody', {}, hooks.map((hook) => h('tr', {},
       h('td', { 'data-label': 'Endpoint', class: 'name' }, h('a', { href: `/console/webhooks/${hook.id}`, text: hook.url })),
       h('td', { 'data-label': 'Events', text: hook.event_types.length === EVENT_TYPES.length ? 'all' : hook.event_types.join(', ') }),
-      h('td', { 'data-label': 'State' }, h('span', { class: `badge ${hook.enabled ? 'ok' : ''}`, text: hook.enabled ? 'Enabled' : 'Disabled' })),
+      h('td', { 'data-label': 'State' }, hookState(hook)),
       h('td', { 'data-label': 'Created' }, time(hook.created_at))))));
   const load = async () => {
     const { data } = await call(HOOKS);
@@ -1243,8 +1270,7 @@ async function webhookPage(id) {
   const heading = h('h1', { text: 'Webhook endpoint' });
   const actions = h('div', { class: 'actions' });
   const details = h('dl', { class: 'details', 'aria-busy': 'true' },
-    ['State', 'Events', 'Endpoint id', 'Created', 'Changed'].flatMap((l) =>
-      [h('dt', { text: l }), h('dd', {}, h('span', { class: 'skeleton-bar' }))]));
+    skeleton(hookRows({ enabled: false, event_types: [], id: '' })));
   const deliveries = h('div', { 'aria-busy': 'true' });
   const older = h('div');
   const revealSlot = h('div');
@@ -1303,10 +1329,10 @@ async function webhookPage(id) {
     } else {
       deliveries.querySelector('tbody').append(...rows);
     }
-    const next = /<[^>]*[?&]cursor=([^&>]+)[^>]*>;\s*rel="next"/.exec(headers.get('link') || '');
+    const next = nextCursor(headers);
     older.replaceChildren(next ? h('button', {
       type: 'button', class: 'button quiet', text: 'Show older deliveries',
-      onclick: () => loadDeliveries(decodeURIComponent(next[1])).catch((e) => showError(alert, e, 'Could not load deliveries')),
+      onclick: () => loadDeliveries(next).catch((e) => showError(alert, e, 'Could not load deliveries')),
     }) : '');
   };
   const show = (loaded) => {
@@ -1314,13 +1340,7 @@ async function webhookPage(id) {
     document.title = `${hook.url} · Keymint console`;
     heading.textContent = hook.url;
     details.removeAttribute('aria-busy');
-    details.replaceChildren(...[
-      ['State', h('span', { class: `badge ${hook.enabled ? 'ok' : ''}`, text: hook.enabled ? 'Enabled' : 'Disabled' })],
-      ['Events', hook.event_types.join(', ')],
-      ['Endpoint id', h('code', { text: hook.id })],
-      ['Created', time(hook.created_at)],
-      ['Changed', time(hook.updated_at)],
-    ].flatMap(([l, v]) => [h('dt', { text: l }), h('dd', {}, v)]));
+    details.replaceChildren(...hookRows(hook));
     actions.replaceChildren(
       h('button', { type: 'button', class: 'button quiet', text: 'Edit', onclick: edit }),
       h('button', { type: 'button', class: 'button secondary', text: hook.enabled ? 'Disable' : 'Enable', onclick: toggle }),
