@@ -25,6 +25,13 @@ fn keymint(dir: &tempfile::TempDir, args: &[&str], env: &[(&str, &str)]) -> Comm
     command
 }
 
+/// A development token for `org`, as `keymint dev-token` prints it.
+fn dev_token(org: Uuid) -> String {
+    let output = run(&["dev-token", "--org", &org.to_string()], &[]);
+    assert!(output.status.success());
+    String::from_utf8(output.stdout).unwrap().trim().to_owned()
+}
+
 fn run(args: &[&str], env: &[(&str, &str)]) -> Output {
     let dir = tempfile::tempdir().unwrap();
     keymint(&dir, args, env).output().unwrap()
@@ -168,11 +175,11 @@ async fn sigterm_drains_and_writes_pending_key_usage_before_exiting() {
     let mut server = server_with(&[("KEYMINT_VERIFY__USAGE_FLUSH_SECONDS", "3600")]);
     let address = server.url.trim_start_matches("http://").to_owned();
     let org = Uuid::new_v4();
-    let token = String::from_utf8(run(&["dev-token", "--org", &org.to_string()], &[]).stdout).unwrap();
+    let token = dev_token(org);
     let client = reqwest::Client::new();
     let created: serde_json::Value = client
         .post(format!("http://{address}/api/v2/api-keys"))
-        .bearer_auth(token.trim())
+        .bearer_auth(&token)
         .json(&serde_json::json!({"name": "used before shutdown"}))
         .send()
         .await
@@ -238,9 +245,8 @@ fn client(server: &Server, token: &str, args: &[&str]) -> (i32, String, String) 
 #[test]
 fn the_client_manages_a_key_end_to_end_against_a_running_server() {
     let server = server();
-    let org = Uuid::new_v4().to_string();
-    let token = String::from_utf8(run(&["dev-token", "--org", &org], &[]).stdout).unwrap();
-    let token = token.trim();
+    let token = dev_token(Uuid::new_v4());
+    let token = token.as_str();
 
     let (code, out, err) = client(
         &server,
@@ -346,8 +352,8 @@ fn the_client_manages_a_key_end_to_end_against_a_running_server() {
 #[test]
 fn the_client_fails_with_the_apis_message_and_a_nonzero_exit() {
     let server = server();
-    let token = String::from_utf8(run(&["dev-token", "--org", &Uuid::new_v4().to_string()], &[]).stdout).unwrap();
-    let token = token.trim();
+    let token = dev_token(Uuid::new_v4());
+    let token = token.as_str();
 
     let (code, out, err) = client(
         &server,
@@ -390,9 +396,8 @@ fn the_client_fails_with_the_apis_message_and_a_nonzero_exit() {
 #[test]
 fn credits_rate_limits_and_metadata_are_set_on_create_and_lists_search_by_name() {
     let server = server();
-    let org = Uuid::new_v4().to_string();
-    let token = String::from_utf8(run(&["dev-token", "--org", &org], &[]).stdout).unwrap();
-    let token = token.trim();
+    let token = dev_token(Uuid::new_v4());
+    let token = token.as_str();
 
     let (code, out, err) = client(
         &server,
