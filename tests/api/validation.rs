@@ -55,6 +55,26 @@ async fn each_invalid_field_is_a_422_naming_it(backend: Backend) {
         (json!({"name": "\u{FEFF}"}), at("name", "value_error")),
         (json!({"name": "invoice\u{202E}fdp.exe"}), at("name", "value_error")),
         (json!({"name": "\u{2066}isolated\u{2069}"}), at("name", "value_error")),
+        // The second hardening round's invisible names and inner separators.
+        (json!({"name": "\u{2800}"}), at("name", "value_error")),
+        (json!({"name": "\u{0301}"}), at("name", "value_error")),
+        (json!({"name": "\u{13430}"}), at("name", "value_error")),
+        (json!({"name": "\u{110BD}"}), at("name", "value_error")),
+        (json!({"name": "\u{0600}"}), at("name", "value_error")),
+        (json!({"name": "a\u{2028}b"}), at("name", "value_error")),
+        (json!({"name": "a\u{206A}b"}), at("name", "value_error")),
+        (
+            json!({"name": "ok", "owner_id": "\u{2800}"}),
+            at("owner_id", "value_error"),
+        ),
+        (
+            json!({"name": "ok", "owner_id": "x\u{FFF9}y"}),
+            at("owner_id", "value_error"),
+        ),
+        (
+            json!({"name": "ok", "description": "one\u{2029}two"}),
+            at("description", "value_error"),
+        ),
         (
             json!({"name": "ok", "description": "\u{1b}[2Jcleared"}),
             at("description", "value_error"),

@@ -1,6 +1,6 @@
 use std::fmt;
 
-use crate::text::is_bidi_control;
+use crate::text::{check_characters, Lines, TextError};
 
 /// The most characters (Unicode scalar values) a description may have.
 pub const MAX_DESCRIPTION_CHARS: usize = 255;
@@ -22,12 +22,11 @@ pub enum KeyDescriptionError {
     /// The description holds a NUL character.
     #[error("description must not contain NUL characters")]
     Nul,
-    /// The description holds a control character other than a newline or a tab.
-    #[error("description must not contain control characters other than newline and tab")]
-    ControlCharacter,
-    /// The description holds a bidirectional embedding, override or isolate.
-    #[error("description must not contain bidirectional control characters (U+202A-U+202E, U+2066-U+2069)")]
-    BidiControl,
+    /// It breaks the text rule ([`crate::text`]): a control character other
+    /// than a newline or a tab, a bidirectional control or an invisible
+    /// character.
+    #[error("description {0}")]
+    Text(#[from] TextError),
 }
 
 impl KeyDescription {
@@ -41,12 +40,7 @@ impl KeyDescription {
         if raw.contains('\0') {
             return Err(KeyDescriptionError::Nul);
         }
-        if raw.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
-            return Err(KeyDescriptionError::ControlCharacter);
-        }
-        if raw.chars().any(is_bidi_control) {
-            return Err(KeyDescriptionError::BidiControl);
-        }
+        check_characters(&raw, Lines::Multiple)?;
         Ok(Self(raw))
     }
 
@@ -85,15 +79,19 @@ mod tests {
     #[test]
     fn refuses_escapes_and_other_controls_but_keeps_newlines_and_tabs() {
         for bad in ["\u{1b}[2J", "bell\u{7}", "carriage\rreturn", "del\u{7f}", "c1\u{9b}31m"] {
-            assert_eq!(
-                KeyDescription::new(bad),
-                Err(KeyDescriptionError::ControlCharacter),
+            assert!(
+                matches!(
+                    KeyDescription::new(bad),
+                    Err(KeyDescriptionError::Text(TextError::Control(_)))
+                ),
                 "{bad:?}"
             );
         }
         assert_eq!(
             KeyDescription::new("see \u{202E}fdp.exe"),
-            Err(KeyDescriptionError::BidiControl)
+            Err(KeyDescriptionError::Text(TextError::BidiControl('\u{202E}')))
         );
+        assert!(KeyDescription::new("line one\u{2028}line two").is_err());
+        assert!(KeyDescription::new("").is_ok());
     }
 }

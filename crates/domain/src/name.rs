@@ -1,13 +1,14 @@
 use std::fmt;
 
-use crate::text::{is_bidi_control, is_blank};
+use crate::text::{check_visible_text, Lines, TextError};
 
 /// The most characters (Unicode scalar values) a key name may have.
 pub const MAX_NAME_CHARS: usize = 100;
 
-/// A user-friendly name for a key: 1 to 100 characters, at least one of them
-/// visible, no control characters (they break logs, terminals and CSV exports)
-/// and no bidirectional overrides (they make a name read as another).
+/// A user-friendly name for a key: 1 to 100 characters following the text
+/// rule ([`crate::text`]): at least one of them visible, no control characters
+/// (they break logs, terminals and CSV exports), no bidirectional overrides
+/// (they make a name read as another), nothing invisible.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct KeyName(String);
 
@@ -20,16 +21,10 @@ pub enum KeyNameError {
     /// The name is longer than [`MAX_NAME_CHARS`].
     #[error("name must have at most {MAX_NAME_CHARS} characters, got {0}")]
     TooLong(usize),
-    /// The name has characters but none is visible: white space, zero-width
-    /// characters, a byte-order mark.
-    #[error("name must have a visible character")]
-    Blank,
-    /// The name holds a control character such as NUL, newline or escape.
-    #[error("name must not contain control characters")]
-    ControlCharacter,
-    /// The name holds a bidirectional embedding, override or isolate.
-    #[error("name must not contain bidirectional control characters (U+202A-U+202E, U+2066-U+2069)")]
-    BidiControl,
+    /// The name breaks the text rule ([`crate::text`]): a control, a
+    /// bidirectional control or an invisible character, or nothing visible.
+    #[error("name {0}")]
+    Text(#[from] TextError),
 }
 
 /// The rules a name's text follows, in the order their errors are reported.
@@ -41,16 +36,7 @@ fn check_name_text(raw: &str) -> Result<(), KeyNameError> {
     if chars > MAX_NAME_CHARS {
         return Err(KeyNameError::TooLong(chars));
     }
-    if raw.chars().any(char::is_control) {
-        return Err(KeyNameError::ControlCharacter);
-    }
-    if raw.chars().any(is_bidi_control) {
-        return Err(KeyNameError::BidiControl);
-    }
-    if is_blank(raw) {
-        return Err(KeyNameError::Blank);
-    }
-    Ok(())
+    Ok(check_visible_text(raw, Lines::Single)?)
 }
 
 impl KeyName {
@@ -123,10 +109,17 @@ mod tests {
     #[test]
     fn a_search_refuses_what_no_name_can_hold() {
         assert_eq!(NameSearch::new(""), Err(KeyNameError::Empty));
-        assert_eq!(NameSearch::new(" \u{200b}"), Err(KeyNameError::Blank));
+        assert_eq!(NameSearch::new("  "), Err(KeyNameError::Text(TextError::Blank)));
+        assert!(NameSearch::new(" \u{200b}").is_err());
         assert_eq!(NameSearch::new(&"a".repeat(101)), Err(KeyNameError::TooLong(101)));
-        assert_eq!(NameSearch::new("a\0b"), Err(KeyNameError::ControlCharacter));
-        assert_eq!(NameSearch::new("a\u{202e}"), Err(KeyNameError::BidiControl));
+        assert_eq!(
+            NameSearch::new("a\0b"),
+            Err(KeyNameError::Text(TextError::Control('\0')))
+        );
+        assert_eq!(
+            NameSearch::new("a\u{202e}"),
+            Err(KeyNameError::Text(TextError::BidiControl('\u{202e}')))
+        );
     }
 
     #[test]
@@ -140,20 +133,33 @@ mod tests {
     #[test]
     fn refuses_empty_blank_and_control_characters() {
         assert_eq!(KeyName::new(""), Err(KeyNameError::Empty));
-        assert_eq!(KeyName::new("   "), Err(KeyNameError::Blank));
-        assert_eq!(KeyName::new("\u{3000}"), Err(KeyNameError::Blank));
-        assert_eq!(KeyName::new("a\0b"), Err(KeyNameError::ControlCharacter));
-        assert_eq!(KeyName::new("a\nb"), Err(KeyNameError::ControlCharacter));
-        assert_eq!(KeyName::new("\u{1b}[31m"), Err(KeyNameError::ControlCharacter));
+        assert_eq!(KeyName::new("   "), Err(KeyNameError::Text(TextError::Blank)));
+        assert_eq!(KeyName::new("\u{3000}"), Err(KeyNameError::Text(TextError::Blank)));
+        assert_eq!(KeyName::new("a\0b"), Err(KeyNameError::Text(TextError::Control('\0'))));
+        assert_eq!(KeyName::new("a\nb"), Err(KeyNameError::Text(TextError::Control('\n'))));
+        assert_eq!(
+            KeyName::new("\u{1b}[31m"),
+            Err(KeyNameError::Text(TextError::Control('\u{1b}')))
+        );
     }
 
     #[test]
     fn refuses_names_that_show_nothing_or_read_as_another() {
-        for invisible in ["\u{200B}", "\u{FEFF}", "\u{200B}\u{200C}\u{200D}", " \u{2060} "] {
-            assert_eq!(KeyName::new(invisible), Err(KeyNameError::Blank), "{invisible:?}");
+        for invisible in [
+            "\u{200B}",
+            "\u{FEFF}",
+            "\u{200B}\u{200C}\u{200D}",
+            " \u{2060} ",
+            "\u{2800}",
+            "\u{0301}",
+        ] {
+            assert!(KeyName::new(invisible).is_err(), "{invisible:?}");
         }
         for bidi in ["admin\u{202E}txt.exe", "\u{2066}x\u{2069}", "a\u{202A}b"] {
-            assert_eq!(KeyName::new(bidi), Err(KeyNameError::BidiControl), "{bidi:?}");
+            assert!(
+                matches!(KeyName::new(bidi), Err(KeyNameError::Text(TextError::BidiControl(_)))),
+                "{bidi:?}"
+            );
         }
         assert!(KeyName::new("zero\u{200D}width joiner inside").is_ok());
         assert!(KeyName::new("עברית").is_ok(), "right-to-left text itself is fine");

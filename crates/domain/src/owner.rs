@@ -2,14 +2,14 @@
 
 use std::fmt;
 
-use crate::text::{is_bidi_control, is_blank};
+use crate::text::{check_visible_text, Lines, TextError};
 
 /// The most characters in an owner id.
 pub const MAX_OWNER_ID_CHARS: usize = 255;
 
 /// The caller's own id for a key's owner (a user, a customer, a service):
-/// 1–255 characters, a visible one at least, no control or bidirectional
-/// control characters. Keymint never interprets it; lists filter by it exactly.
+/// 1–255 characters following the text rule ([`crate::text`]): a visible one
+/// at least, no control, bidirectional control or invisible characters. Keymint never interprets it; lists filter by it exactly.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct OwnerId(String);
 
@@ -22,13 +22,11 @@ pub enum OwnerIdError {
     /// More than [`MAX_OWNER_ID_CHARS`].
     #[error("owner_id must have at most {MAX_OWNER_ID_CHARS} characters, got {0}")]
     TooLong(usize),
-    /// Only white space or invisible characters.
-    #[error("owner_id must have a visible character")]
-    Blank,
-    /// A control or bidirectional control character (NUL included: not every
-    /// database stores it).
-    #[error("owner_id must not contain control or bidirectional control characters")]
-    ControlCharacter,
+    /// It breaks the text rule ([`crate::text`]): a control (NUL included:
+    /// not every database stores it), a bidirectional control or an invisible
+    /// character, or nothing visible.
+    #[error("owner_id {0}")]
+    Text(#[from] TextError),
 }
 
 impl OwnerId {
@@ -42,12 +40,7 @@ impl OwnerId {
         if chars > MAX_OWNER_ID_CHARS {
             return Err(OwnerIdError::TooLong(chars));
         }
-        if raw.chars().any(|c| c.is_control() || is_bidi_control(c)) {
-            return Err(OwnerIdError::ControlCharacter);
-        }
-        if is_blank(&raw) {
-            return Err(OwnerIdError::Blank);
-        }
+        check_visible_text(&raw, Lines::Single)?;
         Ok(Self(raw))
     }
 
@@ -79,9 +72,17 @@ mod tests {
         }
         assert_eq!(OwnerId::new(""), Err(OwnerIdError::Empty));
         assert_eq!(OwnerId::new("x".repeat(256)), Err(OwnerIdError::TooLong(256)));
-        assert_eq!(OwnerId::new(" \u{200B} "), Err(OwnerIdError::Blank));
-        for bad in ["a\0b", "a\u{1b}b", "a\u{202E}b", "a\nb"] {
-            assert_eq!(OwnerId::new(bad), Err(OwnerIdError::ControlCharacter), "{bad:?}");
+        assert_eq!(OwnerId::new(" \u{3000} "), Err(OwnerIdError::Text(TextError::Blank)));
+        for bad in [
+            "a\0b",
+            "a\u{1b}b",
+            "a\u{202E}b",
+            "a\nb",
+            "\u{2800}",
+            "a\u{2028}b",
+            " \u{200B} ",
+        ] {
+            assert!(matches!(OwnerId::new(bad), Err(OwnerIdError::Text(_))), "{bad:?}");
         }
     }
 }

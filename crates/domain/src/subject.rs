@@ -1,13 +1,14 @@
 use std::fmt;
 
-use crate::text::is_bidi_control;
+use crate::text::{check_visible_text, Lines, TextError};
 
 /// The most characters a subject may have: what every supported database stores.
 pub const MAX_SUBJECT_CHARS: usize = 255;
 
 /// Who acted, as the identity provider names them (a token's `sub`, e.g.
-/// `auth0|64b1…`): 1 to 255 characters, no control characters, no bidirectional
-/// overrides. It is stored in the audit trail, so whatever a token carries is
+/// `auth0|64b1…`): 1 to 255 characters following the text rule
+/// ([`crate::text`]): something visible, no control, bidirectional control or
+/// invisible characters. It is stored in the audit trail, so whatever a token carries is
 /// judged here, once, and every database is handed only what all of them store.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Subject(String);
@@ -18,9 +19,10 @@ pub enum SubjectError {
     /// Empty, or longer than [`MAX_SUBJECT_CHARS`].
     #[error("a subject must have 1 to {MAX_SUBJECT_CHARS} characters, got {0}")]
     Length(usize),
-    /// A control character (NUL included) or a bidirectional control.
-    #[error("a subject must not contain control characters")]
-    ControlCharacter,
+    /// It breaks the text rule ([`crate::text`]): a control (NUL included),
+    /// a bidirectional control or an invisible character, or nothing visible.
+    #[error("a subject {0}")]
+    Text(#[from] TextError),
 }
 
 impl Subject {
@@ -31,9 +33,7 @@ impl Subject {
         if chars == 0 || chars > MAX_SUBJECT_CHARS {
             return Err(SubjectError::Length(chars));
         }
-        if raw.chars().any(|c| c.is_control() || is_bidi_control(c)) {
-            return Err(SubjectError::ControlCharacter);
-        }
+        check_visible_text(&raw, Lines::Single)?;
         Ok(Self(raw))
     }
 
@@ -59,8 +59,16 @@ mod tests {
         assert!(Subject::new("ü".repeat(255)).is_ok(), "255 characters, 510 bytes");
         assert_eq!(Subject::new("x".repeat(256)), Err(SubjectError::Length(256)));
         assert_eq!(Subject::new(""), Err(SubjectError::Length(0)));
-        for bad in ["a\0b", "line\nbreak", "\u{1b}[31m", "x\u{202E}y"] {
-            assert_eq!(Subject::new(bad), Err(SubjectError::ControlCharacter), "{bad:?}");
+        for bad in [
+            "a\0b",
+            "line\nbreak",
+            "\u{1b}[31m",
+            "x\u{202E}y",
+            "\u{0301}",
+            "a\u{FFF9}b",
+            " ",
+        ] {
+            assert!(matches!(Subject::new(bad), Err(SubjectError::Text(_))), "{bad:?}");
         }
     }
 }
