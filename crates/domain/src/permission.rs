@@ -4,7 +4,10 @@
 //! parentheses: `billing.read AND (billing.write OR admin)`. `AND` binds tighter
 //! than `OR`, as in SQL. A held permission ending in `*` grants every name that
 //! starts with what precedes the `*` (`billing.*` grants `billing.read`; `*`
-//! grants everything); a query's names are matched as written.
+//! grants everything); a query's names are matched as written, and must be
+//! concrete: no `*` (a query asking for `billing.*` would be granted by any
+//! `billing.` wildcard, not by the permissions it seems to name) and no empty
+//! `.` part.
 
 use std::fmt;
 
@@ -33,6 +36,11 @@ pub enum PermissionNameError {
     /// A character outside `[A-Za-z0-9_.:*-]`.
     #[error("permission may contain only letters, digits and _ . : * - (found {0:?})")]
     InvalidCharacter(char),
+    /// In a query: a wildcard or an empty `.` part. A query names the
+    /// permission a call needs; `*` is for what a key holds, and `billing.`
+    /// or `billing..x` names nothing a call could need.
+    #[error("a query names the permission a call needs: no '*' and no empty '.' part")]
+    NotConcrete,
 }
 
 fn is_permission_char(c: char) -> bool {
@@ -60,6 +68,12 @@ impl PermissionName {
     /// The name.
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    /// Whether the name could be what a call needs: no `*`, and no empty part
+    /// between, before or after its dots. Only such names are queried.
+    pub fn is_concrete(&self) -> bool {
+        !self.0.contains('*') && self.0.split('.').all(|part| !part.is_empty())
     }
 
     /// Whether holding this permission grants `required`: the same name, or a
@@ -295,6 +309,13 @@ impl<'a> Parser<'a> {
             Token::Word(word) => {
                 let (at, _) = self.bump();
                 PermissionName::new(word)
+                    .and_then(|name| {
+                        if name.is_concrete() {
+                            Ok(name)
+                        } else {
+                            Err(PermissionNameError::NotConcrete)
+                        }
+                    })
                     .map(PermissionQuery::Require)
                     .map_err(|error| PermissionQueryError::InvalidName { at, error })
             }
@@ -497,7 +518,7 @@ mod tests {
     #[test]
     fn malformed_queries_say_where_and_what() {
         use PermissionQueryError::*;
-        let cases: [(&str, PermissionQueryError); 9] = [
+        let cases: [(&str, PermissionQueryError); 12] = [
             ("", Empty),
             ("   ", Empty),
             (
@@ -549,6 +570,27 @@ mod tests {
                 },
             ),
             (
+                "a AND billing.*",
+                InvalidName {
+                    at: 7,
+                    error: PermissionNameError::NotConcrete,
+                },
+            ),
+            (
+                "billing.",
+                InvalidName {
+                    at: 1,
+                    error: PermissionNameError::NotConcrete,
+                },
+            ),
+            (
+                "billing..x OR y",
+                InvalidName {
+                    at: 1,
+                    error: PermissionNameError::NotConcrete,
+                },
+            ),
+            (
                 "a AND b/c",
                 InvalidName {
                     at: 7,
@@ -572,12 +614,18 @@ mod tests {
         assert!(PermissionQuery::parse("a and b").is_err());
     }
 
+    /// A name a key may hold: wildcards included.
     fn arb_name() -> impl Strategy<Value = PermissionName> {
         "[a-c][a-c.*]{0,3}".prop_map(|raw| PermissionName::new(raw).unwrap())
     }
 
+    /// A name a query may ask for: concrete.
+    fn arb_asked() -> impl Strategy<Value = PermissionName> {
+        "[a-c]{1,2}(\\.[a-c]{1,2}){0,1}".prop_map(|raw| PermissionName::new(raw).unwrap())
+    }
+
     fn arb_query() -> impl Strategy<Value = PermissionQuery> {
-        arb_name()
+        arb_asked()
             .prop_map(PermissionQuery::Require)
             .prop_recursive(4, 24, 4, |inner| {
                 prop_oneof![
