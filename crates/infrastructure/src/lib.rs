@@ -31,4 +31,4 @@ pub use memory::InMemoryApiKeyRepository;
 pub use meter::{BatchingMeter, MeterStats};
 pub use organizations::{InMemoryOrganizationDirectory, SqlOrganizationDirectory};
 pub use usage::{CoalescingUsageTracker, UsageStats};
-pub use webhook_sender::{is_public_address, HttpWebhookSender, MAX_RESPONSE_BYTES};
+pub use webhook_sender::{HttpWebhookSender, MAX_RESPONSE_BYTES};
