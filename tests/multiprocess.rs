@@ -495,3 +495,78 @@ async fn two_processes_deliver_each_event_once() {
     drop(processes);
     support::drop_test_database(&url);
 }
+
+/// Two processes share the senders fairly: an organisation whose endpoints
+/// hang holds at most its share across both (the in-flight counts are read
+/// from the database), and another organisation's delivery goes at once from
+/// whichever process claims it.
+#[tokio::test]
+#[ignore = "needs PostgreSQL: set KEYMINT_TEST_POSTGRES_URL"]
+async fn hanging_endpoints_of_one_organisation_delay_no_other_across_two_processes() {
+    let url = support::postgres_test_database();
+    let mut settings = WEBHOOK_TEST_SETTINGS.to_vec();
+    settings.push(("KEYMINT_WEBHOOKS__TIMEOUT_SECONDS", "30"));
+    let processes = [start_with(&url, &settings), start_with(&url, &settings)];
+    let (hanging, healthy) = (
+        support::receiver::Receiver::start().await,
+        support::receiver::Receiver::start().await,
+    );
+    hanging.delay(Duration::from_secs(120));
+    let client = reqwest::Client::new();
+    let busy = token(Uuid::new_v4());
+    for i in 0..20 {
+        post(
+            &client,
+            &processes[i % 2],
+            &busy,
+            "/api/v2/webhooks",
+            json!({"url": hanging.url, "event_types": ["key.created"]}),
+        )
+        .await;
+    }
+    let creates = (0..40).map(|i| {
+        post(
+            &client,
+            &processes[i % 2],
+            &busy,
+            "/api/v2/api-keys",
+            json!({"name": format!("busy {i}")}),
+        )
+    });
+    join_all(creates).await;
+    hanging.wait_for(16, Duration::from_secs(20)).await;
+
+    let quiet = token(Uuid::new_v4());
+    post(
+        &client,
+        &processes[1],
+        &quiet,
+        "/api/v2/webhooks",
+        json!({"url": healthy.url, "event_types": ["key.created"]}),
+    )
+    .await;
+    let created = Instant::now();
+    post(
+        &client,
+        &processes[0],
+        &quiet,
+        "/api/v2/api-keys",
+        json!({"name": "quiet"}),
+    )
+    .await;
+    let received = healthy.wait_for(1, Duration::from_secs(2)).await;
+    eprintln!(
+        "the quiet organisation's delivery arrived after {:?}",
+        received[0].at - created
+    );
+    // Both processes poll; give one that ignored the caps time to show it.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let held = hanging.received().len();
+    assert!(
+        held <= 20,
+        "its share (16), or one per endpoint (20), across both processes: {held}"
+    );
+
+    drop(processes);
+    support::drop_test_database(&url);
+}

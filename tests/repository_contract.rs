@@ -13,9 +13,9 @@ use keymint_application::{
     RepositoryError, WebhookStoreError,
 };
 use keymint_domain::{
-    ApiKey, AuditAction, AuditEvent, Credential, Environment, EventType, EventTypes, KeyId, KeyMaterial, KeyName,
-    LeakReport, LeakSource, LeakUrl, NameSearch, NewApiKey, OrgId, OwnerId, SecretHash, Webhook, WebhookSecret,
-    WebhookUrl, MAX_LEAK_URL_CHARS,
+    ApiKey, AuditAction, AuditEvent, BreakerPolicy, Credential, EndpointHealth, EndpointState, Environment, EventType,
+    EventTypes, FairShare, KeyId, KeyMaterial, KeyName, LeakReport, LeakSource, LeakUrl, NameSearch, NewApiKey, OrgId,
+    OwnerId, SecretHash, Webhook, WebhookSecret, WebhookUrl, MAX_LEAK_URL_CHARS,
 };
 use keymint_infrastructure::sql::{connect, DatabaseUrl, SqlApiKeyRepository};
 use keymint_infrastructure::{InMemoryApiKeyRepository, InMemoryOrganizationDirectory, SqlOrganizationDirectory};
@@ -375,6 +375,24 @@ fn webhook(org: OrgId, at: DateTime<Utc>) -> Webhook {
         enabled: true,
         created_at: at,
         updated_at: at,
+        health: EndpointHealth::default(),
+    }
+}
+
+/// Room for every test claim, with caps wide enough not to matter.
+fn wide() -> FairShare {
+    FairShare {
+        room: 10,
+        per_endpoint: 10,
+        per_org: 10,
+    }
+}
+
+fn breaker() -> BreakerPolicy {
+    BreakerPolicy {
+        failures_to_pause: 2,
+        first_pause: Duration::seconds(30),
+        longest_pause: Duration::seconds(100),
     }
 }
 
@@ -389,14 +407,17 @@ async fn a_change_queues_its_delivery_which_is_claimed_once_recorded_and_pruned(
     // Another organisation's change reaches none of this webhook's deliveries.
     insert(&*s.repository, &key(org(), "elsewhere", t(1), Environment::Live)).await;
 
-    let claimed = s.repository.claim(t(2), t(60), 10).await.unwrap();
+    let claimed = s.repository.claim(t(2), t(60), wide()).await.unwrap();
     assert_eq!(claimed.len(), 1);
     assert_eq!(claimed[0].secrets.len(), 1);
     assert_eq!(claimed[0].secrets[0].expose_secret(), secret.expose_secret());
     let payload: serde_json::Value = serde_json::from_str(&claimed[0].payload).unwrap();
     assert_eq!(payload["type"], "key.created");
     assert_eq!(payload["data"]["id"], k.id().to_string());
-    assert!(s.repository.claim(t(3), t(60), 10).await.unwrap().is_empty(), "leased");
+    assert!(
+        s.repository.claim(t(3), t(60), wide()).await.unwrap().is_empty(),
+        "leased"
+    );
 
     let attempt = Attempt {
         attempted_at: t(3),
@@ -405,14 +426,14 @@ async fn a_change_queues_its_delivery_which_is_claimed_once_recorded_and_pruned(
         error: Some("reset\0by peer\n".to_owned()),
     };
     s.repository
-        .record(claimed[0].id, &attempt, AfterAttempt::RetryAt(t(10)))
+        .record(claimed[0].id, &attempt, AfterAttempt::RetryAt(t(10)), breaker(), t(3))
         .await
         .unwrap();
     assert!(
-        s.repository.claim(t(5), t(60), 10).await.unwrap().is_empty(),
+        s.repository.claim(t(5), t(60), wide()).await.unwrap().is_empty(),
         "not due yet"
     );
-    let again = s.repository.claim(t(10), t(70), 10).await.unwrap();
+    let again = s.repository.claim(t(10), t(70), wide()).await.unwrap();
     assert_eq!((again.len(), again[0].attempts), (1, 1));
     let delivered = Attempt {
         status_code: Some(204),
@@ -420,7 +441,7 @@ async fn a_change_queues_its_delivery_which_is_claimed_once_recorded_and_pruned(
         ..attempt.clone()
     };
     s.repository
-        .record(again[0].id, &delivered, AfterAttempt::Delivered)
+        .record(again[0].id, &delivered, AfterAttempt::Delivered, breaker(), t(10))
         .await
         .unwrap();
     let listed = s.repository.deliveries(owner, hook.id, None, 10).await.unwrap();
@@ -461,10 +482,10 @@ async fn a_disabled_webhooks_deliveries_wait_and_a_deleted_ones_go(backend: Back
     insert(&*s.repository, &key(owner, "waiting", t(1), Environment::Live)).await;
     hook.enabled = false;
     assert!(s.repository.update_webhook(&hook).await.unwrap());
-    assert!(s.repository.claim(t(2), t(60), 10).await.unwrap().is_empty());
+    assert!(s.repository.claim(t(2), t(60), wide()).await.unwrap().is_empty());
     hook.enabled = true;
     assert!(s.repository.update_webhook(&hook).await.unwrap());
-    let claimed = s.repository.claim(t(3), t(60), 10).await.unwrap();
+    let claimed = s.repository.claim(t(3), t(60), wide()).await.unwrap();
     assert_eq!(claimed.len(), 1);
 
     // Deleted while its delivery was in flight: the attempt lands nowhere.
@@ -476,7 +497,7 @@ async fn a_disabled_webhooks_deliveries_wait_and_a_deleted_ones_go(backend: Back
         error: None,
     };
     s.repository
-        .record(claimed[0].id, &attempt, AfterAttempt::Delivered)
+        .record(claimed[0].id, &attempt, AfterAttempt::Delivered, breaker(), t(4))
         .await
         .unwrap();
     assert!(s
@@ -749,7 +770,8 @@ async fn names_stored_before_search_are_folded_by_its_migration(backend: Backend
     let repository: Arc<dyn ApiKeyRepository> = Arc::new(SqlApiKeyRepository::new(db.clone()));
     let owner = org();
     insert(&*repository, &key(owner, "ÅNGSTRÖM Old", t(0), Environment::Live)).await;
-    Migrator::down(&db.write, Some(1)).await.unwrap();
+    // Back to before 000012 (000013 came after it), then forward again.
+    Migrator::down(&db.write, Some(2)).await.unwrap();
     Migrator::up(&db.write, None).await.unwrap();
     let query = KeyQuery {
         org_id: owner,
@@ -779,6 +801,189 @@ async fn postgres_names_stored_before_search_are_folded_by_its_migration() {
     names_stored_before_search_are_folded_by_its_migration(Backend::Postgres).await;
 }
 
+/// A busy organisation's deliveries take at most its share of the senders,
+/// counted across claims (and processes) by their leases, and a quiet one's
+/// delivery goes in the same claim.
+async fn deliveries_are_shared_fairly_between_organisations_and_endpoints(backend: Backend) {
+    let s = subject(backend).await;
+    let busy = org();
+    let mut busy_hooks = Vec::new();
+    for _ in 0..3 {
+        let hook = webhook(busy, t(0));
+        s.repository
+            .insert_webhook(&hook, &WebhookSecret::generate(&mut rand_core::OsRng), 5)
+            .await
+            .unwrap();
+        busy_hooks.push(hook.id);
+    }
+    for i in 0..4 {
+        insert(
+            &*s.repository,
+            &key(busy, &format!("busy {i}"), t(1), Environment::Live),
+        )
+        .await;
+    }
+    let quiet = org();
+    let quiet_hook = webhook(quiet, t(0));
+    s.repository
+        .insert_webhook(&quiet_hook, &WebhookSecret::generate(&mut rand_core::OsRng), 5)
+        .await
+        .unwrap();
+    insert(&*s.repository, &key(quiet, "quiet", t(2), Environment::Live)).await;
+    let share = FairShare {
+        room: 64,
+        per_endpoint: 1,
+        per_org: 2,
+    };
+
+    let first = s.repository.claim(t(3), t(60), share).await.unwrap();
+    let mut endpoints: Vec<Uuid> = first.iter().map(|d| d.webhook_id).collect();
+    assert!(
+        endpoints.contains(&quiet_hook.id),
+        "the quiet organisation is served at once"
+    );
+    assert_eq!(
+        first.len(),
+        4,
+        "one per busy endpoint (two under the organisation's cap, then one per idle endpoint), one quiet"
+    );
+    endpoints.sort();
+    endpoints.dedup();
+    assert_eq!(endpoints.len(), 4, "one per endpoint");
+    assert!(
+        s.repository.claim(t(4), t(60), share).await.unwrap().is_empty(),
+        "leased deliveries count against the caps"
+    );
+    let done = Attempt {
+        attempted_at: t(4),
+        latency_ms: 1,
+        status_code: Some(200),
+        error: None,
+    };
+    for delivery in &first {
+        s.repository
+            .record(delivery.id, &done, AfterAttempt::Delivered, breaker(), t(5))
+            .await
+            .unwrap();
+    }
+    let second = s.repository.claim(t(6), t(60), share).await.unwrap();
+    assert_eq!(second.len(), 3, "the busy organisation's next share");
+    assert!(second.iter().all(|d| busy_hooks.contains(&d.webhook_id)));
+    // A lease that lapsed (its process died) no longer counts.
+    let third = s.repository.claim(t(61), t(120), share).await.unwrap();
+    assert_eq!(third.len(), 3);
+}
+
+/// An endpoint whose attempts keep failing is paused: none of its deliveries
+/// goes until the pause ends, then one probes it, and a success resumes it.
+async fn a_failing_endpoint_is_paused_probed_and_resumed(backend: Backend) {
+    let s = subject(backend).await;
+    let owner = org();
+    let hook = webhook(owner, t(0));
+    s.repository
+        .insert_webhook(&hook, &WebhookSecret::generate(&mut rand_core::OsRng), 5)
+        .await
+        .unwrap();
+    for i in 0..3 {
+        insert(&*s.repository, &key(owner, &format!("k{i}"), t(1), Environment::Live)).await;
+    }
+    let failed = Attempt {
+        attempted_at: t(2),
+        latency_ms: 5000,
+        status_code: None,
+        error: Some("timed out".to_owned()),
+    };
+    let claimed = s.repository.claim(t(2), t(60), wide()).await.unwrap();
+    assert_eq!(claimed.len(), 3);
+    let first = s
+        .repository
+        .record(claimed[0].id, &failed, AfterAttempt::RetryAt(t(3)), breaker(), t(7))
+        .await
+        .unwrap();
+    assert!(!first.paused);
+    let second = s
+        .repository
+        .record(claimed[1].id, &failed, AfterAttempt::RetryAt(t(3)), breaker(), t(7))
+        .await
+        .unwrap();
+    assert!(second.paused, "the second failure in a row pauses it");
+    let stored = s.repository.webhook(owner, hook.id).await.unwrap().unwrap();
+    assert_eq!(stored.health.consecutive_failures, 2);
+    assert_eq!(stored.health.paused_until, Some(t(37)));
+    assert_eq!(stored.health.state(t(10)), EndpointState::Paused);
+    s.repository
+        .record(claimed[2].id, &failed, AfterAttempt::RetryAt(t(3)), breaker(), t(8))
+        .await
+        .unwrap();
+    assert!(
+        s.repository.claim(t(20), t(80), wide()).await.unwrap().is_empty(),
+        "nothing goes to a paused endpoint"
+    );
+    let probe = s.repository.claim(t(40), t(100), wide()).await.unwrap();
+    assert_eq!(probe.len(), 1, "one delivery probes it after the pause");
+    let delivered = Attempt {
+        status_code: Some(204),
+        error: None,
+        ..failed.clone()
+    };
+    let resumed = s
+        .repository
+        .record(probe[0].id, &delivered, AfterAttempt::Delivered, breaker(), t(41))
+        .await
+        .unwrap();
+    assert!(resumed.closed);
+    let stored = s.repository.webhook(owner, hook.id).await.unwrap().unwrap();
+    assert_eq!(stored.health, EndpointHealth::default());
+    assert_eq!(s.repository.claim(t(42), t(100), wide()).await.unwrap().len(), 2);
+}
+
+/// "Send again" on a paused endpoint's delivery probes it now.
+async fn a_manual_retry_probes_a_paused_endpoint_at_once(backend: Backend) {
+    let s = subject(backend).await;
+    let owner = org();
+    let hook = webhook(owner, t(0));
+    s.repository
+        .insert_webhook(&hook, &WebhookSecret::generate(&mut rand_core::OsRng), 5)
+        .await
+        .unwrap();
+    insert(&*s.repository, &key(owner, "k", t(1), Environment::Live)).await;
+    let failed = Attempt {
+        attempted_at: t(2),
+        latency_ms: 1,
+        status_code: Some(500),
+        error: None,
+    };
+    for at in [2, 10] {
+        let claimed = s.repository.claim(t(at), t(at + 5), wide()).await.unwrap();
+        s.repository
+            .record(
+                claimed[0].id,
+                &failed,
+                AfterAttempt::RetryAt(t(at + 1)),
+                breaker(),
+                t(at),
+            )
+            .await
+            .unwrap();
+    }
+    assert!(
+        s.repository.claim(t(20), t(30), wide()).await.unwrap().is_empty(),
+        "paused"
+    );
+    let delivery = s
+        .repository
+        .deliveries(owner, hook.id, None, 1)
+        .await
+        .unwrap()
+        .remove(0);
+    s.repository
+        .retry_delivery(owner, hook.id, delivery.id, t(21))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(s.repository.claim(t(21), t(30), wide()).await.unwrap().len(), 1);
+}
+
 async fn storage_answers_the_readiness_probe(backend: Backend) {
     let s = subject(backend).await;
     s.repository.ping().await.unwrap();
@@ -793,6 +998,9 @@ for_each_backend!(
     a_leak_and_where_it_was_seen_read_back_identically,
     a_change_queues_its_delivery_which_is_claimed_once_recorded_and_pruned,
     a_disabled_webhooks_deliveries_wait_and_a_deleted_ones_go,
+    deliveries_are_shared_fairly_between_organisations_and_endpoints,
+    a_failing_endpoint_is_paused_probed_and_resumed,
+    a_manual_retry_probes_a_paused_endpoint_at_once,
     usage_only_moves_forward_and_skips_missing_keys,
     lookups_find_the_current_and_the_rotated_out_private_key,
     deletion_is_scoped_and_keeps_the_audit_trail,

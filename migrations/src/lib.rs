@@ -16,6 +16,7 @@ mod m20261126_000009_key_leaks;
 mod m20261126_000010_webhooks;
 mod m20261126_000011_key_announcements;
 mod m20261127_000012_key_name_search;
+mod m20261203_000013_webhook_breakers;
 
 /// Every migration, in order.
 #[derive(Debug)]
@@ -37,6 +38,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000010_webhooks::Migration),
             Box::new(m20261126_000011_key_announcements::Migration),
             Box::new(m20261127_000012_key_name_search::Migration),
+            Box::new(m20261203_000013_webhook_breakers::Migration),
         ]
     }
 }

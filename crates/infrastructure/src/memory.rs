@@ -1,16 +1,16 @@
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, PoisonError, RwLock};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use keymint_application::{
     event_payload, AfterAttempt, Attempt, CreditChange, CreditChangeOutcome, Delivery, DeliveryQueue, DeliveryStatus,
-    DueDelivery, EventQuery, Idempotency, KeyLookup, KeyQuery, KeyStore, RepositoryError, StorageHealth, Sweep,
-    UsageLedger, UsageSink, WebhookStore, WebhookStoreError,
+    DueDelivery, EventQuery, Idempotency, KeyLookup, KeyQuery, KeyStore, Recorded, RepositoryError, StorageHealth,
+    Sweep, UsageLedger, UsageSink, WebhookStore, WebhookStoreError,
 };
 use keymint_domain::{
-    ApiKey, AuditEvent, Credits, Demand, EventType, KeyId, Ledger, LookupId, OrgId, Outcome, Webhook, WebhookSecret,
-    WindowCount,
+    pick_fairly, ApiKey, AuditEvent, BreakerPolicy, Candidate, Credits, Demand, EventType, FairShare, InFlight, KeyId,
+    Ledger, LookupId, OrgId, Outcome, Webhook, WebhookSecret, WindowCount,
 };
 use tokio::sync::Notify;
 use uuid::Uuid;
@@ -435,6 +435,7 @@ impl WebhookStore for InMemoryApiKeyRepository {
         stored.webhook.event_types = webhook.event_types.clone();
         stored.webhook.enabled = webhook.enabled;
         stored.webhook.updated_at = webhook.updated_at;
+        stored.webhook.health = webhook.health;
         Ok(true)
     }
 
@@ -508,6 +509,13 @@ impl WebhookStore for InMemoryApiKeyRepository {
         stored.delivery.status = DeliveryStatus::Pending;
         stored.delivery.next_attempt_at = Some(now);
         let delivery = stored.delivery.clone();
+        // A person asking to send again is asking now: a paused endpoint is
+        // probed at once (one delivery at a time) rather than after its pause.
+        if let Some(webhook) = state.webhooks.iter_mut().find(|w| w.webhook.id == webhook_id) {
+            if webhook.webhook.health.paused_until.is_some_and(|until| until > now) {
+                webhook.webhook.health.paused_until = Some(now);
+            }
+        }
         drop(state);
         self.queued_some(1);
         Ok(Some(delivery))
@@ -520,38 +528,65 @@ impl DeliveryQueue for InMemoryApiKeyRepository {
         &self,
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
-        limit: usize,
+        share: FairShare,
     ) -> Result<Vec<DueDelivery>, RepositoryError> {
         let mut state = self.write();
         let State {
             deliveries, webhooks, ..
         } = &mut *state;
-        let mut due = Vec::new();
+        let mut in_flight = InFlight::default();
+        let mut candidates = Vec::new();
+        let mut per_endpoint: HashMap<Uuid, usize> = HashMap::new();
         // Pending deliveries per (webhook, key) seen so far, in seq order: only
         // the first of each may go, so each key's events arrive in order.
-        let mut blocked: Vec<(Uuid, KeyId)> = Vec::new();
-        for stored in deliveries.iter_mut() {
-            if due.len() == limit {
-                break;
-            }
+        let mut blocked: HashSet<(Uuid, KeyId)> = HashSet::new();
+        for stored in deliveries.iter() {
             let delivery = &stored.delivery;
             if delivery.status != DeliveryStatus::Pending {
                 continue;
             }
-            let lane = (delivery.webhook_id, delivery.key_id);
-            if blocked.contains(&lane) {
+            if stored.locked_until.is_some_and(|until| until > now) {
+                in_flight.add(delivery.webhook_id, stored.org_id, 1);
+            }
+            if !blocked.insert((delivery.webhook_id, delivery.key_id)) {
                 continue;
             }
-            blocked.push(lane);
-            let ready = delivery.next_attempt_at.is_some_and(|at| at <= now)
-                && stored.locked_until.is_none_or(|until| until <= now);
+            let Some(due_at) = delivery.next_attempt_at.filter(|at| *at <= now) else {
+                continue;
+            };
             let Some(webhook) = webhooks.iter().find(|w| w.webhook.id == delivery.webhook_id) else {
                 continue;
             };
+            let health = webhook.webhook.health;
             // A disabled webhook's deliveries wait, in order, until it is enabled.
-            if !ready || !webhook.webhook.enabled {
+            let paused = health.paused_until.is_some_and(|until| until > now);
+            let leased = stored.locked_until.is_some_and(|until| until > now);
+            if !webhook.webhook.enabled || paused || leased {
                 continue;
             }
+            candidates.push(Candidate {
+                seq: delivery.seq,
+                webhook_id: delivery.webhook_id,
+                org_id: stored.org_id,
+                due_at,
+                probing: health.paused_until.is_some(),
+            });
+            *per_endpoint.entry(delivery.webhook_id).or_default() += 1;
+        }
+        // As the SQL adapter reads them: each endpoint's oldest due, up to its cap.
+        candidates.sort_by_key(|c| (c.due_at, c.seq));
+        let mut kept: HashMap<Uuid, usize> = HashMap::new();
+        candidates.retain(|c| {
+            let count = kept.entry(c.webhook_id).or_default();
+            *count += 1;
+            *count <= share.per_endpoint
+        });
+        let picked: HashSet<i64> = pick_fairly(candidates, in_flight, share).into_iter().collect();
+        let mut due = Vec::with_capacity(picked.len());
+        for stored in deliveries.iter_mut().filter(|d| picked.contains(&d.delivery.seq)) {
+            let Some(webhook) = webhooks.iter().find(|w| w.webhook.id == stored.delivery.webhook_id) else {
+                continue;
+            };
             stored.locked_until = Some(lease_until);
             let mut secrets = vec![webhook.secret.clone()];
             if let Some((previous, until)) = &webhook.previous {
@@ -560,14 +595,24 @@ impl DeliveryQueue for InMemoryApiKeyRepository {
                 }
             }
             due.push(DueDelivery {
-                id: delivery.id,
+                id: stored.delivery.id,
+                webhook_id: stored.delivery.webhook_id,
                 url: webhook.webhook.url.clone(),
                 secrets,
                 payload: stored.payload.clone(),
-                attempts: u32::try_from(delivery.attempts.len()).unwrap_or(u32::MAX),
+                attempts: u32::try_from(stored.delivery.attempts.len()).unwrap_or(u32::MAX),
             });
         }
         Ok(due)
+    }
+
+    async fn paused_endpoints(&self, now: DateTime<Utc>) -> Result<usize, RepositoryError> {
+        let state = self.read();
+        Ok(state
+            .webhooks
+            .iter()
+            .filter(|w| w.webhook.health.paused_until.is_some_and(|until| until > now))
+            .count())
     }
 
     async fn announce(&self, sweep: Sweep, now: DateTime<Utc>) -> Result<usize, RepositoryError> {
@@ -604,10 +649,20 @@ impl DeliveryQueue for InMemoryApiKeyRepository {
         Ok(count - state.deliveries.len())
     }
 
-    async fn record(&self, delivery_id: Uuid, attempt: &Attempt, next: AfterAttempt) -> Result<(), RepositoryError> {
+    async fn record(
+        &self,
+        delivery_id: Uuid,
+        attempt: &Attempt,
+        next: AfterAttempt,
+        breaker: BreakerPolicy,
+        now: DateTime<Utc>,
+    ) -> Result<Recorded, RepositoryError> {
         let mut state = self.write();
-        let Some(stored) = state.deliveries.iter_mut().find(|d| d.delivery.id == delivery_id) else {
-            return Ok(());
+        let State {
+            deliveries, webhooks, ..
+        } = &mut *state;
+        let Some(stored) = deliveries.iter_mut().find(|d| d.delivery.id == delivery_id) else {
+            return Ok(Recorded::default());
         };
         stored.delivery.attempts.push(Attempt {
             error: attempt.stored_error(),
@@ -615,6 +670,15 @@ impl DeliveryQueue for InMemoryApiKeyRepository {
         });
         stored.locked_until = None;
         (stored.delivery.status, stored.delivery.next_attempt_at) = next.status();
-        Ok(())
+        let Some(webhook) = webhooks.iter_mut().find(|w| w.webhook.id == stored.delivery.webhook_id) else {
+            return Ok(Recorded::default());
+        };
+        let before = webhook.webhook.health;
+        let after = before.after_attempt(attempt.succeeded(), now, breaker);
+        webhook.webhook.health = after;
+        Ok(Recorded {
+            paused: after.opened_from(&before),
+            closed: before.paused_until.is_some() && after.paused_until.is_none(),
+        })
     }
 }

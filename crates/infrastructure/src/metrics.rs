@@ -235,6 +235,23 @@ impl Collector for Observed {
                     (&[("outcome", "failed")], webhooks.failed()),
                 ],
             )?;
+            counter(
+                e,
+                "webhook_breaker_transitions",
+                "Webhook endpoints' circuit breakers moved by this process's attempts \
+                 (paused: failures in a row paused it; resumed: a success ended a pause)",
+                &[
+                    (&[("to", "paused")], webhooks.breakers_opened()),
+                    (&[("to", "resumed")], webhooks.breakers_closed()),
+                ],
+            )?;
+            gauge(
+                e,
+                "webhook_endpoints_paused",
+                "Webhook endpoints paused by their circuit breaker, deployment-wide, as of the last sweep",
+                None,
+                &[(&[], signed(webhooks.paused_endpoints()))],
+            )?;
         }
         if let Some(database) = &self.database {
             let pools = database.pools();

@@ -1,6 +1,6 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use keymint_domain::{ApiKey, EventType, KeyId, OrgId, Webhook, WebhookSecret, WebhookUrl};
+use keymint_domain::{ApiKey, BreakerPolicy, EventType, FairShare, KeyId, OrgId, Webhook, WebhookSecret, WebhookUrl};
 use uuid::Uuid;
 
 use crate::RepositoryError;
@@ -103,6 +103,8 @@ pub struct Delivery {
 pub struct DueDelivery {
     /// The delivery's id (`webhook-id`).
     pub id: Uuid,
+    /// Its endpoint.
+    pub webhook_id: Uuid,
     /// Where to send it.
     pub url: WebhookUrl,
     /// What to sign it with: the current secret, and a rotated-out one while it
@@ -112,6 +114,15 @@ pub struct DueDelivery {
     pub payload: String,
     /// Attempts made before this one.
     pub attempts: u32,
+}
+
+/// What recording an attempt did to its endpoint's breaker.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Recorded {
+    /// The endpoint was paused by this attempt's failure.
+    pub paused: bool,
+    /// The endpoint was paused or probed, and this attempt's success closed it.
+    pub closed: bool,
 }
 
 /// What happens to a delivery after an attempt.
@@ -212,20 +223,36 @@ pub trait WebhookStore: Send + Sync {
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]
 pub trait DeliveryQueue: Send + Sync {
-    /// Claims up to `limit` pending deliveries due at `now` until
+    /// Claims up to `share.room` pending deliveries due at `now` until
     /// `lease_until`: no other claim returns them before then, in this process
     /// or another. A delivery is not due while an earlier one of the same
     /// webhook and key is pending, so each key's events arrive in order, nor
-    /// while its webhook is disabled (it waits, in order, until re-enabled).
+    /// while its webhook is disabled (it waits, in order, until re-enabled) or
+    /// paused by its breaker. Which due deliveries are taken is
+    /// [`keymint_domain::pick_fairly`]'s to say, with every process's leased
+    /// deliveries counted as in flight.
     async fn claim(
         &self,
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
-        limit: usize,
+        share: FairShare,
     ) -> Result<Vec<DueDelivery>, RepositoryError>;
 
-    /// Records an attempt and what follows it, releasing the claim.
-    async fn record(&self, delivery_id: Uuid, attempt: &Attempt, next: AfterAttempt) -> Result<(), RepositoryError>;
+    /// Records an attempt that ended at `now` and what follows it, releasing
+    /// the claim, and moves its endpoint's breaker by
+    /// [`keymint_domain::EndpointHealth::after_attempt`], atomically with
+    /// other attempts at the same endpoint.
+    async fn record(
+        &self,
+        delivery_id: Uuid,
+        attempt: &Attempt,
+        next: AfterAttempt,
+        breaker: BreakerPolicy,
+        now: DateTime<Utc>,
+    ) -> Result<Recorded, RepositoryError>;
+
+    /// How many endpoints are paused by their breaker at `now`.
+    async fn paused_endpoints(&self, now: DateTime<Utc>) -> Result<usize, RepositoryError>;
 
     /// Queues the events no change causes, each once per key: `key.expiring`
     /// for unrevoked keys expiring after `now` and at or before

@@ -169,6 +169,8 @@ pub mod webhooks {
         pub previous_secret_until: Option<DateTimeUtc>,
         pub created_at: DateTimeUtc,
         pub updated_at: DateTimeUtc,
+        pub consecutive_failures: i32,
+        pub paused_until: Option<DateTimeUtc>,
     }
 
     /// Written by hand so that signing secrets never reach a log through `{:?}`.

@@ -6,14 +6,17 @@ use anyhow::anyhow;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use keymint_application::{
-    event_payload, AfterAttempt, Attempt, Delivery, DeliveryQueue, DeliveryStatus, DueDelivery, RepositoryError, Sweep,
-    WebhookStore, WebhookStoreError,
+    event_payload, AfterAttempt, Attempt, Delivery, DeliveryQueue, DeliveryStatus, DueDelivery, Recorded,
+    RepositoryError, Sweep, WebhookStore, WebhookStoreError,
 };
-use keymint_domain::{ApiKey, AuditEvent, EventType, EventTypes, KeyId, OrgId, Webhook, WebhookSecret, WebhookUrl};
+use keymint_domain::{
+    pick_fairly, ApiKey, AuditEvent, BreakerPolicy, Candidate, EndpointHealth, EventType, EventTypes, FairShare,
+    InFlight, KeyId, OrgId, Webhook, WebhookSecret, WebhookUrl,
+};
 use sea_orm::sea_query::{Alias, Expr};
 use sea_orm::{
-    ActiveValue, ColumnTrait, ConnectionTrait, DatabaseBackend, DbErr, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, QuerySelect, Statement, TransactionTrait,
+    ActiveValue, ColumnTrait, ConnectionTrait, DatabaseBackend, DbErr, EntityTrait, FromQueryResult, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect, Statement, TransactionTrait,
 };
 use uuid::Uuid;
 
@@ -36,8 +39,75 @@ fn corrupt(what: &str, id: Uuid) -> RepositoryError {
     RepositoryError::Unexpected(anyhow!("stored webhook data {id} has an invalid {what}"))
 }
 
+fn health_of(row: &hooks::Model) -> EndpointHealth {
+    EndpointHealth {
+        consecutive_failures: u32::try_from(row.consecutive_failures).unwrap_or_default(),
+        paused_until: row.paused_until,
+    }
+}
+
+/// The advisory lock key that serialises claims across processes
+/// (`keymint.webhook_claims`, as a number).
+const CLAIM_LOCK: i64 = 0x6b6d_7768_636c_6d00;
+
+/// The deliveries that could be sent now: each (webhook, key) lane's first
+/// pending one, due and not leased, of an enabled endpoint that is not paused;
+/// at most `per_endpoint` per endpoint, its oldest due.
+const CANDIDATES_SQL: &str = "SELECT seq, webhook_id, org_id, next_attempt_at, probing FROM (
+    SELECT d.seq, d.webhook_id, d.org_id, d.next_attempt_at,
+           (w.paused_until IS NOT NULL) AS probing,
+           ROW_NUMBER() OVER (PARTITION BY d.webhook_id ORDER BY d.next_attempt_at, d.seq) AS place
+    FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id
+    WHERE d.status = 'pending' AND d.next_attempt_at <= ?
+      AND (d.locked_until IS NULL OR d.locked_until <= ?)
+      AND w.enabled AND (w.paused_until IS NULL OR w.paused_until <= ?)
+      AND NOT EXISTS (SELECT 1 FROM webhook_deliveries e
+        WHERE e.webhook_id = d.webhook_id AND e.key_id = d.key_id
+          AND e.status = 'pending' AND e.seq < d.seq)
+  ) lanes WHERE place <= ?";
+
+/// Deliveries leased now (in flight in some process), per endpoint.
+const IN_FLIGHT_SQL: &str = "SELECT webhook_id, org_id, COUNT(*) AS in_flight FROM webhook_deliveries
+    WHERE status = 'pending' AND locked_until > ? GROUP BY webhook_id, org_id";
+
+/// `sql` with PostgreSQL's numbered placeholders where it is the backend.
+fn placeholders(backend: DatabaseBackend, sql: &str) -> String {
+    if backend != DatabaseBackend::Postgres {
+        return sql.to_owned();
+    }
+    let mut numbered = String::with_capacity(sql.len() + 16);
+    let mut n = 0;
+    for c in sql.chars() {
+        if c == '?' {
+            n += 1;
+            numbered.push_str(&format!("${n}"));
+        } else {
+            numbered.push(c);
+        }
+    }
+    numbered
+}
+
+#[derive(Debug, FromQueryResult)]
+struct CandidateRow {
+    seq: i64,
+    webhook_id: Uuid,
+    org_id: Uuid,
+    next_attempt_at: DateTime<Utc>,
+    probing: bool,
+}
+
+#[derive(Debug, FromQueryResult)]
+struct InFlightRow {
+    webhook_id: Uuid,
+    org_id: Uuid,
+    in_flight: i64,
+}
+
 fn webhook_of(row: hooks::Model) -> Result<Webhook, RepositoryError> {
+    let health = health_of(&row);
     Ok(Webhook {
+        health,
         id: row.id,
         org_id: OrgId::from_uuid(row.org_id),
         url: WebhookUrl::restore(row.url),
@@ -277,6 +347,8 @@ impl WebhookStore for SqlApiKeyRepository {
             previous_secret_until: ActiveValue::Set(None),
             created_at: ActiveValue::Set(webhook.created_at),
             updated_at: ActiveValue::Set(webhook.updated_at),
+            consecutive_failures: ActiveValue::Set(0),
+            paused_until: ActiveValue::Set(None),
         })
         .exec_without_returning(&txn)
         .await
@@ -323,6 +395,11 @@ impl WebhookStore for SqlApiKeyRepository {
             .col_expr(hooks::Column::EventTypes, Expr::value(types_text(&webhook.event_types)))
             .col_expr(hooks::Column::Enabled, Expr::value(webhook.enabled))
             .col_expr(hooks::Column::UpdatedAt, Expr::value(webhook.updated_at))
+            .col_expr(
+                hooks::Column::ConsecutiveFailures,
+                Expr::value(i32::try_from(webhook.health.consecutive_failures).unwrap_or(i32::MAX)),
+            )
+            .col_expr(hooks::Column::PausedUntil, Expr::value(webhook.health.paused_until))
             .filter(hooks::Column::Id.eq(webhook.id))
             .filter(hooks::Column::OrgId.eq(webhook.org_id.as_uuid()))
             .exec(&self.db().write)
@@ -425,6 +502,15 @@ impl WebhookStore for SqlApiKeyRepository {
         if updated.rows_affected == 0 {
             return Ok(None);
         }
+        // A person asking to send again is asking now: a paused endpoint is
+        // probed at once (one delivery at a time) rather than after its pause.
+        hooks::Entity::update_many()
+            .col_expr(hooks::Column::PausedUntil, Expr::value(Some(now)))
+            .filter(hooks::Column::Id.eq(webhook_id))
+            .filter(hooks::Column::PausedUntil.gt(now))
+            .exec(&self.db().write)
+            .await
+            .map_err(|e| self.db().classify(e))?;
         let rows = deliveries::Entity::find()
             .filter(deliveries::Column::Id.eq(delivery_id))
             .all(&self.db().write)
@@ -440,58 +526,91 @@ impl DeliveryQueue for SqlApiKeyRepository {
         &self,
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
-        limit: usize,
+        share: FairShare,
     ) -> Result<Vec<DueDelivery>, RepositoryError> {
         let db = self.db();
         let backend = db.write.get_database_backend();
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        // A delivery waits while an earlier one of the same webhook and key is
-        // pending, so each key's events arrive in order. PostgreSQL skips rows
-        // another process is claiming; SQLite has one writer at a time.
-        let (sql, values): (&str, Vec<sea_orm::Value>) = if backend == DatabaseBackend::Postgres {
-            (
-                "UPDATE webhook_deliveries SET locked_until = $1 WHERE seq IN (
-                   SELECT d.seq FROM webhook_deliveries d
-                   WHERE d.status = 'pending' AND d.next_attempt_at <= $2
-                     AND (d.locked_until IS NULL OR d.locked_until <= $2)
-                     AND EXISTS (SELECT 1 FROM webhooks w WHERE w.id = d.webhook_id AND w.enabled)
-                     AND NOT EXISTS (SELECT 1 FROM webhook_deliveries e
-                       WHERE e.webhook_id = d.webhook_id AND e.key_id = d.key_id
-                         AND e.status = 'pending' AND e.seq < d.seq)
-                   ORDER BY d.seq LIMIT $3
-                   FOR UPDATE SKIP LOCKED)
-                 RETURNING *",
-                vec![lease_until.into(), now.into(), limit.into()],
-            )
-        } else {
-            (
-                "UPDATE webhook_deliveries SET locked_until = ? WHERE seq IN (
-                   SELECT d.seq FROM webhook_deliveries d
-                   WHERE d.status = 'pending' AND d.next_attempt_at <= ?
-                     AND (d.locked_until IS NULL OR d.locked_until <= ?)
-                     AND EXISTS (SELECT 1 FROM webhooks w WHERE w.id = d.webhook_id AND w.enabled)
-                     AND NOT EXISTS (SELECT 1 FROM webhook_deliveries e
-                       WHERE e.webhook_id = d.webhook_id AND e.key_id = d.key_id
-                         AND e.status = 'pending' AND e.seq < d.seq)
-                   ORDER BY d.seq LIMIT ?)
-                 RETURNING *",
-                vec![lease_until.into(), now.into(), now.into(), limit.into()],
-            )
-        };
-        let claimed = deliveries::Entity::find()
-            .from_raw_sql(Statement::from_sql_and_values(backend, sql, values))
-            .all(&db.write)
+        let txn = db.write.begin().await.map_err(|e| db.classify(e))?;
+        if backend == DatabaseBackend::Postgres {
+            // Claims are short and serialised across processes, so the in-flight
+            // counts each one reads are exact and the caps hold cluster-wide.
+            txn.execute(Statement::from_string(
+                backend,
+                format!("SELECT pg_advisory_xact_lock({CLAIM_LOCK})"),
+            ))
             .await
             .map_err(|e| db.classify(e))?;
-        if claimed.is_empty() {
+        }
+        let per_endpoint = i64::try_from(share.per_endpoint).unwrap_or(i64::MAX);
+        let candidates = CandidateRow::find_by_statement(Statement::from_sql_and_values(
+            backend,
+            placeholders(backend, CANDIDATES_SQL),
+            [now.into(), now.into(), now.into(), per_endpoint.into()],
+        ))
+        .all(&txn)
+        .await
+        .map_err(|e| db.classify(e))?;
+        if candidates.is_empty() {
+            txn.rollback().await.map_err(|e| db.classify(e))?;
             return Ok(Vec::new());
         }
+        let mut in_flight = InFlight::default();
+        for row in InFlightRow::find_by_statement(Statement::from_sql_and_values(
+            backend,
+            placeholders(backend, IN_FLIGHT_SQL),
+            [now.into()],
+        ))
+        .all(&txn)
+        .await
+        .map_err(|e| db.classify(e))?
+        {
+            in_flight.add(
+                row.webhook_id,
+                OrgId::from_uuid(row.org_id),
+                usize::try_from(row.in_flight).unwrap_or_default(),
+            );
+        }
+        let candidates = candidates
+            .into_iter()
+            .map(|row| Candidate {
+                seq: row.seq,
+                webhook_id: row.webhook_id,
+                org_id: OrgId::from_uuid(row.org_id),
+                due_at: row.next_attempt_at,
+                probing: row.probing,
+            })
+            .collect();
+        let picked = pick_fairly(candidates, in_flight, share);
+        if picked.is_empty() {
+            txn.rollback().await.map_err(|e| db.classify(e))?;
+            return Ok(Vec::new());
+        }
+        // Guarded again: on SQLite another process may have claimed one since.
+        let list = vec!["?"; picked.len()].join(", ");
+        let sql = format!(
+            "UPDATE webhook_deliveries SET locked_until = ? WHERE seq IN ({list})
+               AND status = 'pending' AND (locked_until IS NULL OR locked_until <= ?)
+             RETURNING *"
+        );
+        let mut values: Vec<sea_orm::Value> = vec![lease_until.into()];
+        values.extend(picked.iter().map(|seq| sea_orm::Value::from(*seq)));
+        values.push(now.into());
+        let claimed = deliveries::Entity::find()
+            .from_raw_sql(Statement::from_sql_and_values(
+                backend,
+                placeholders(backend, &sql),
+                values,
+            ))
+            .all(&txn)
+            .await
+            .map_err(|e| db.classify(e))?;
         let webhook_ids: Vec<Uuid> = claimed.iter().map(|row| row.webhook_id).collect();
         let webhooks = hooks::Entity::find()
             .filter(hooks::Column::Id.is_in(webhook_ids))
-            .all(&db.write)
+            .all(&txn)
             .await
             .map_err(|e| db.classify(e))?;
+        txn.commit().await.map_err(|e| db.classify(e))?;
         let mut due = Vec::with_capacity(claimed.len());
         for row in claimed {
             let Some(webhook) = webhooks.iter().find(|w| w.id == row.webhook_id) else {
@@ -506,6 +625,7 @@ impl DeliveryQueue for SqlApiKeyRepository {
             }
             due.push(DueDelivery {
                 id: row.id,
+                webhook_id: row.webhook_id,
                 url: WebhookUrl::restore(webhook.url.clone()),
                 secrets,
                 payload: row.payload,
@@ -513,6 +633,16 @@ impl DeliveryQueue for SqlApiKeyRepository {
             });
         }
         Ok(due)
+    }
+
+    async fn paused_endpoints(&self, now: DateTime<Utc>) -> Result<usize, RepositoryError> {
+        let db = self.db();
+        let paused = hooks::Entity::find()
+            .filter(hooks::Column::PausedUntil.gt(now))
+            .count(&db.read)
+            .await
+            .map_err(|e| db.classify(e))?;
+        Ok(usize::try_from(paused).unwrap_or(usize::MAX))
     }
 
     async fn announce(&self, sweep: Sweep, now: DateTime<Utc>) -> Result<usize, RepositoryError> {
@@ -583,7 +713,14 @@ impl DeliveryQueue for SqlApiKeyRepository {
         Ok(usize::try_from(pruned.rows_affected).unwrap_or(usize::MAX))
     }
 
-    async fn record(&self, delivery_id: Uuid, attempt: &Attempt, next: AfterAttempt) -> Result<(), RepositoryError> {
+    async fn record(
+        &self,
+        delivery_id: Uuid,
+        attempt: &Attempt,
+        next: AfterAttempt,
+        breaker: BreakerPolicy,
+        now: DateTime<Utc>,
+    ) -> Result<Recorded, RepositoryError> {
         let db = self.db();
         let txn = db.write.begin().await.map_err(|e| db.classify(e))?;
         let (status, next_attempt_at) = next.status();
@@ -605,7 +742,7 @@ impl DeliveryQueue for SqlApiKeyRepository {
         // Its webhook was deleted during the attempt: nothing to record it on.
         if updated.rows_affected == 0 {
             txn.rollback().await.map_err(|e| db.classify(e))?;
-            return Ok(());
+            return Ok(Recorded::default());
         }
         attempts::Entity::insert(attempts::ActiveModel {
             id: ActiveValue::Set(Uuid::now_v7()),
@@ -618,7 +755,46 @@ impl DeliveryQueue for SqlApiKeyRepository {
         .exec_without_returning(&txn)
         .await
         .map_err(|e| db.classify(e))?;
+        // The breaker is read and written under the webhook's row lock (SQLite's
+        // write lock, taken above), so attempts ending together all count.
+        let webhook_id = deliveries::Entity::find()
+            .filter(deliveries::Column::Id.eq(delivery_id))
+            .select_only()
+            .column(deliveries::Column::WebhookId)
+            .into_tuple::<Uuid>()
+            .one(&txn)
+            .await
+            .map_err(|e| db.classify(e))?;
+        let webhook = match webhook_id {
+            Some(id) => hooks::Entity::find_by_id(id)
+                .lock_exclusive()
+                .one(&txn)
+                .await
+                .map_err(|e| db.classify(e))?,
+            None => None,
+        };
+        let mut recorded = Recorded::default();
+        if let Some(webhook) = webhook {
+            let before = health_of(&webhook);
+            let after = before.after_attempt(attempt.succeeded(), now, breaker);
+            if after != before {
+                hooks::Entity::update_many()
+                    .col_expr(
+                        hooks::Column::ConsecutiveFailures,
+                        Expr::value(i32::try_from(after.consecutive_failures).unwrap_or(i32::MAX)),
+                    )
+                    .col_expr(hooks::Column::PausedUntil, Expr::value(after.paused_until))
+                    .filter(hooks::Column::Id.eq(webhook.id))
+                    .exec(&txn)
+                    .await
+                    .map_err(|e| db.classify(e))?;
+            }
+            recorded = Recorded {
+                paused: after.opened_from(&before),
+                closed: before.paused_until.is_some() && after.paused_until.is_none(),
+            };
+        }
         txn.commit().await.map_err(|e| db.classify(e))?;
-        Ok(())
+        Ok(recorded)
     }
 }
