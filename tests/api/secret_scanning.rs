@@ -287,3 +287,86 @@ async fn a_signed_alert_that_is_not_a_list_of_tokens_is_refused() {
     let empty = json_of(alert(&app, Some("k"), Some(&github.sign(b"[]")), b"[]").await, 200).await;
     assert_eq!(empty, json!([]));
 }
+
+/// Sends the head of an alert promising a 1 MiB body, then a little of it, and
+/// reads what comes back before the rest is sent.
+async fn answer_before_the_body(app: &TestApp, headers: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let address = app.address.trim_start_matches("http://").to_owned();
+    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    let head = format!(
+        "POST /api/v2/secret-scanning/github HTTP/1.1\r\nHost: keymint\r\n{headers}\
+         Content-Type: application/json\r\nContent-Length: 1048576\r\n\r\n"
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.write_all(&[b' '; 1024]).await.unwrap();
+    let mut answer = vec![0; 4096];
+    let read = tokio::time::timeout(std::time::Duration::from_secs(5), stream.read(&mut answer))
+        .await
+        .expect("answered without waiting for the rest of the body")
+        .unwrap();
+    String::from_utf8_lossy(&answer[..read]).into_owned()
+}
+
+/// The headers are judged before a byte of the body is buffered: an alert
+/// with no signature, a malformed one or a key GitHub does not publish is
+/// answered while its body is still arriving.
+#[tokio::test]
+async fn an_unsigned_or_unknown_key_alert_is_refused_before_its_body_is_read() {
+    let github = GithubKey::new("current");
+    let server = KeyServer::start(vec![github.published(true)]).await;
+    let app = app_trusting(&server, 3600).await;
+    let signature = github.sign(b"[]");
+    for headers in [
+        String::new(),
+        "Github-Public-Key-Identifier: current\r\n".to_owned(),
+        format!(
+            "Github-Public-Key-Identifier: current\r\nGithub-Public-Key-Signature: {}\r\n",
+            "A".repeat(200)
+        ),
+        format!("Github-Public-Key-Identifier: unknown\r\nGithub-Public-Key-Signature: {signature}\r\n"),
+    ] {
+        let answer = answer_before_the_body(&app, &headers).await;
+        assert!(answer.starts_with("HTTP/1.1 401"), "{headers:?}: {answer}");
+        assert!(answer.contains(r#""code":"invalid_signature""#), "{answer}");
+    }
+}
+
+/// Alerts being received share a memory budget of their own: past it, one is
+/// answered 503 with Retry-After before its body is read (GitHub retries),
+/// and once the others are gone the next is read and checked as usual.
+#[tokio::test]
+async fn alerts_beyond_their_memory_budget_are_turned_away_unread() {
+    use tokio::io::AsyncWriteExt;
+    let github = GithubKey::new("current");
+    let server = KeyServer::start(vec![github.published(true)]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let figment = test_settings(Backend::Sqlite, &dir)
+        .merge(("leaks.github_keys_url", server.url.clone()))
+        .merge(("leaks.github_body_memory_bytes", 2 * 1024 * 1024));
+    let app = spawn_app_with(figment, dir).await;
+    let signature = github.sign(b"[]");
+    let headers = format!("Github-Public-Key-Identifier: current\r\nGithub-Public-Key-Signature: {signature}\r\n");
+    let address = app.address.trim_start_matches("http://").to_owned();
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        let mut stream = tokio::net::TcpStream::connect(&address).await.unwrap();
+        let head = format!(
+            "POST /api/v2/secret-scanning/github HTTP/1.1\r\nHost: keymint\r\n{headers}\
+             Content-Type: application/json\r\nContent-Length: 1048576\r\n\r\n["
+        );
+        stream.write_all(head.as_bytes()).await.unwrap();
+        held.push(stream);
+    }
+    // Both are reserved once their heads are read; the third finds no room.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let answer = answer_before_the_body(&app, &headers).await;
+    assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+    assert!(answer.to_ascii_lowercase().contains("retry-after: "), "{answer}");
+    assert!(answer.contains(r#""code":"server_busy""#), "{answer}");
+    drop(held);
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let body = b"[]";
+    let response = alert(&app, Some("current"), Some(&github.sign(body)), body).await;
+    assert_eq!(json_of(response, 200).await, json!([]));
+}

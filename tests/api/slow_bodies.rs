@@ -170,4 +170,40 @@ for_each_backend!(
     a_body_that_trickles_is_cut_off_with_a_408,
     many_stalled_bodies_are_all_released,
     a_rotation_with_no_body_uses_no_grace_period_whatever_its_content_type,
+    stalled_bodies_hold_at_most_the_body_memory_budget,
 );
+
+/// Bodies being received share a memory budget: stalled uploads that fill it
+/// make the next body a 503 with Retry-After before it is read, whatever the
+/// number of connections, and their room comes back when they go.
+async fn stalled_bodies_hold_at_most_the_body_memory_budget(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let app = spawn_app_with(
+        test_settings(backend, &dir).merge(("server.body_memory_bytes", 2 * 16384)),
+        dir,
+    )
+    .await;
+    // Unauthenticated routes too: verify takes no token.
+    let mut stalled = Vec::new();
+    for _ in 0..2 {
+        stalled.push(start_post(&app, "/api/v2/api-keys/verify", 16384, b"{").await);
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut refused = start_post(&app, "/api/v2/api-keys/verify", 16384, b"{").await;
+    let mut answer = vec![0; 4096];
+    let read = tokio::time::timeout(Duration::from_secs(5), refused.read(&mut answer))
+        .await
+        .expect("answered before the body arrived")
+        .unwrap();
+    let answer = String::from_utf8_lossy(&answer[..read]).into_owned();
+    assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+    assert!(answer.to_ascii_lowercase().contains("retry-after: "), "{answer}");
+    assert!(answer.contains(r#""code":"server_busy""#), "{answer}");
+    drop(stalled);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let created = app.create_named("after the stall").await;
+    assert_eq!(
+        app.verify(created["private_key"].as_str().unwrap()).await["code"],
+        "VALID"
+    );
+}

@@ -21,6 +21,8 @@ use crate::remote_keys::{Keys, RemoteKeySet};
 /// GitHub's published secret-scanning keys.
 pub const GITHUB_SECRET_SCANNING_KEYS_URL: &str = "https://api.github.com/meta/public_keys/secret_scanning";
 
+/// The longest DER ECDSA signature over P-256 (two 33-byte integers and framing).
+const MAX_SIGNATURE_BYTES: usize = 72;
 /// The longest key id and signature accepted: GitHub's are a 64-digit hex id
 /// and a ~100-character signature; anything far longer is not theirs.
 const MAX_HEADER_CHARS: usize = 512;
@@ -154,15 +156,27 @@ impl GithubReportSignatures {
 #[async_trait]
 impl ReportSignatures for GithubReportSignatures {
     async fn check(&self, key_id: &str, signature: &str, body: &[u8]) -> Result<(), ReportSignatureError> {
-        if key_id.is_empty() || key_id.len() > MAX_HEADER_CHARS || signature.len() > MAX_HEADER_CHARS {
-            return Err(ReportSignatureError::Malformed);
-        }
-        let signature = STANDARD
-            .decode(signature.trim())
-            .map_err(|_| ReportSignatureError::Malformed)?;
+        let signature = decoded_signature(key_id, signature)?;
         let key = self.key(key_id).await?;
         key.verify_sig(body, &signature)
             .map_err(|_| ReportSignatureError::Invalid)
+    }
+
+    async fn precheck(&self, key_id: &str, signature: &str) -> Result<(), ReportSignatureError> {
+        decoded_signature(key_id, signature)?;
+        self.key(key_id).await.map(|_| ())
+    }
+}
+
+/// The signature's bytes, when both headers have the form GitHub sends: a key
+/// id and a base64 ASN.1 ECDSA signature (P-256: at most 72 bytes).
+fn decoded_signature(key_id: &str, signature: &str) -> Result<Vec<u8>, ReportSignatureError> {
+    if key_id.is_empty() || key_id.len() > MAX_HEADER_CHARS || signature.len() > MAX_HEADER_CHARS {
+        return Err(ReportSignatureError::Malformed);
+    }
+    match STANDARD.decode(signature.trim()) {
+        Ok(bytes) if (8..=MAX_SIGNATURE_BYTES).contains(&bytes.len()) => Ok(bytes),
+        _ => Err(ReportSignatureError::Malformed),
     }
 }
 

@@ -19,7 +19,8 @@ mod validation;
 pub use console::{ConsoleSignIn, DevSigner};
 pub use error::{ApiError, FieldError};
 pub use extract::{
-    Authenticated, BodyLimit, BodyTimeout, OptionalJson, RequiredPermissions, UsageCost, ValidatedJson, VerifiedApiKey,
+    Authenticated, BodyBudget, BodyLimit, BodyTimeout, OptionalJson, RequiredPermissions, UsageCost, ValidatedJson,
+    VerifiedApiKey,
 };
 pub use logging::causes;
 pub use metrics::{HttpMetrics, MetricsRegistry};

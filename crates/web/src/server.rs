@@ -12,7 +12,7 @@ use crate::console::{console_routes, ConsoleSignIn};
 use crate::logging::RequestSpan;
 use crate::metrics::{self, MetricsRegistry};
 use crate::routes::{api_keys, health, leaks, method_not_allowed, not_found, verify, webhooks};
-use crate::{AppState, BodyLimit, BodyTimeout};
+use crate::{AppState, BodyBudget, BodyLimit, BodyTimeout};
 
 /// How the HTTP server runs.
 #[derive(Clone, Debug)]
@@ -23,6 +23,11 @@ pub struct HttpSettings {
     pub body_timeout: Duration,
     /// The most bytes a secret-scanning alert may have.
     pub scanner_body_limit: usize,
+    /// The most bytes request bodies being received may hold together (every
+    /// route but secret-scanning alerts, which have their own).
+    pub body_memory: usize,
+    /// The most bytes secret-scanning alerts being received may hold together.
+    pub scanner_body_memory: usize,
     /// Worker threads; 0 means one per core.
     pub workers: usize,
     /// How long in-flight requests may take to finish on shutdown.
@@ -40,6 +45,8 @@ impl Default for HttpSettings {
             body_limit: BodyLimit::default().0,
             body_timeout: BodyTimeout::default().0,
             scanner_body_limit: DEFAULT_SCANNER_BODY_LIMIT.0,
+            body_memory: 32 * 1024 * 1024,
+            scanner_body_memory: 8 * 1024 * 1024,
             workers: 0,
             shutdown_timeout: Duration::from_secs(30),
             metrics: None,
@@ -60,8 +67,11 @@ pub(crate) fn get_or_head() -> actix_web::Route {
     web::route().guard(guard::Any(guard::Get()).or(guard::Head()))
 }
 
-/// The body limit of secret-scanning alerts when none is configured: GitHub
-/// sends batches of up to about a thousand tokens.
+/// The body limit of secret-scanning alerts when none is configured. GitHub's
+/// partner documentation sets no maximum ("may send a single message with
+/// more than one secret match"); an entry is about 350 bytes (token, type, a
+/// blob URL, source), so 1 MiB holds some 3 000 matches, more than one push
+/// or one scanned repository produces.
 pub const DEFAULT_SCANNER_BODY_LIMIT: BodyLimit = BodyLimit(1024 * 1024);
 
 /// Registers every route, under `/api/v2` and its mirror `/api/v1`. A path answers
@@ -72,6 +82,17 @@ pub fn configure(cfg: &mut web::ServiceConfig, body_limit: BodyLimit) {
 
 /// [`configure`], with the body limit of secret-scanning alerts.
 pub fn configure_with(cfg: &mut web::ServiceConfig, body_limit: BodyLimit, scanner_body_limit: BodyLimit) {
+    configure_routes(cfg, body_limit, scanner_body_limit, None);
+}
+
+/// Registers every route; secret-scanning alerts get their own body budget
+/// when one is given (the app's applies to every other route).
+fn configure_routes(
+    cfg: &mut web::ServiceConfig,
+    body_limit: BodyLimit,
+    scanner_body_limit: BodyLimit,
+    scanner_budget: Option<&BodyBudget>,
+) {
     for version in ["v1", "v2"] {
         let collection = format!("/api/{version}/api-keys");
         cfg.service(
@@ -94,12 +115,16 @@ pub fn configure_with(cfg: &mut web::ServiceConfig, body_limit: BodyLimit, scann
                 .route(web::post().to(leaks::revoke_leaked))
                 .default_service(web::to(|| async { method_not_allowed("POST") })),
         )
-        .service(
-            web::resource(both(&format!("/api/{version}/secret-scanning/github")))
+        .service({
+            let alerts = web::resource(both(&format!("/api/{version}/secret-scanning/github")))
                 .app_data(scanner_body_limit)
                 .route(web::post().to(leaks::github))
-                .default_service(web::to(|| async { method_not_allowed("POST") })),
-        )
+                .default_service(web::to(|| async { method_not_allowed("POST") }));
+            match scanner_budget {
+                Some(budget) => alerts.app_data(budget.clone()),
+                None => alerts,
+            }
+        })
         .service(
             web::resource(both(&format!("{collection}/{{key_id}}")))
                 .app_data(body_limit)
@@ -244,6 +269,9 @@ pub fn serve(listener: TcpListener, state: AppState, settings: HttpSettings) -> 
     let limit = BodyLimit(settings.body_limit);
     let scanner_limit = BodyLimit(settings.scanner_body_limit);
     let body_timeout = BodyTimeout(settings.body_timeout);
+    // One of each for the whole server, shared by every worker.
+    let body_budget = BodyBudget::new(settings.body_memory);
+    let scanner_budget = BodyBudget::new(settings.scanner_body_memory);
     let document = crate::openapi();
     let document_json = web::Bytes::from(serde_json::to_vec(&document).unwrap_or_default());
     let exposed = settings.metrics.clone();
@@ -279,10 +307,11 @@ pub fn serve(listener: TcpListener, state: AppState, settings: HttpSettings) -> 
             .app_data(state.clone())
             .app_data(limit)
             .app_data(body_timeout)
+            .app_data(body_budget.clone())
             // Guards for any extractor that bypasses ValidatedJson.
             .app_data(web::PayloadConfig::new(limit.0))
             .app_data(web::JsonConfig::default().limit(limit.0))
-            .configure(|cfg| configure_with(cfg, limit, scanner_limit))
+            .configure(|cfg| configure_routes(cfg, limit, scanner_limit, Some(&scanner_budget)))
             .configure(|cfg| documentation(cfg, &document, &document_json))
             .configure(|cfg| {
                 if let Some(sign_in) = &sign_in {

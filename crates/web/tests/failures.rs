@@ -21,6 +21,7 @@ fn verifier_accepting() -> MockTokenVerifier {
     let mut verifier = MockTokenVerifier::new();
     verifier.expect_verify().returning(|_| {
         Ok(VerifiedToken {
+            subject: Some("auth0|tester".to_owned()),
             organization: Some(Uuid::nil().to_string()),
             ..VerifiedToken::default()
         })
@@ -234,6 +235,7 @@ async fn github_alerts_are_503_while_its_keys_cannot_be_fetched_and_401_when_the
     ] {
         let mut signatures = MockReportSignatures::new();
         let failure = std::sync::Mutex::new(Some(failure));
+        signatures.expect_precheck().times(1).returning(|_, _| Ok(()));
         signatures
             .expect_check()
             .times(1)
@@ -256,4 +258,34 @@ async fn github_alerts_are_503_while_its_keys_cannot_be_fetched_and_401_when_the
         assert_eq!((got, body["code"].as_str()), (status, Some(code)), "{body}");
         assert!(!body.to_string().contains("github.com unreachable"));
     }
+}
+
+#[actix_web::test]
+async fn a_github_alert_whose_headers_fail_is_refused_without_checking_its_body() {
+    let mut signatures = MockReportSignatures::new();
+    signatures
+        .expect_precheck()
+        .times(1)
+        .returning(|_, _| Err(ReportSignatureError::UnknownKey));
+    signatures.expect_check().times(0);
+    let state = state_of(
+        MockKeyStore::new(),
+        MockStorageHealth::new(),
+        MockTokenVerifier::new(),
+        MockKeyLookup::new(),
+        signatures,
+    );
+    let request = test::TestRequest::post()
+        .uri("/api/v2/secret-scanning/github")
+        .insert_header(("github-public-key-identifier", "made-up"))
+        .insert_header(("github-public-key-signature", "MEUCIQ=="))
+        .set_json(json!([{"token": "sk_live_x", "type": "keymint_private_key"}]));
+
+    let (status, _, body) = call(state, request).await;
+
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (401, Some("invalid_signature")),
+        "{body}"
+    );
 }

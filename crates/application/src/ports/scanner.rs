@@ -26,4 +26,9 @@ pub trait ReportSignatures: Send + Sync {
     /// Accepts `body` when `signature` (as sent) is the scanner's signature of
     /// it with the key named `key_id`.
     async fn check(&self, key_id: &str, signature: &str, body: &[u8]) -> Result<(), ReportSignatureError>;
+
+    /// What can be judged before the body is read: both headers well formed,
+    /// and the key one the scanner publishes. A report that fails this is
+    /// refused without buffering its body.
+    async fn precheck(&self, key_id: &str, signature: &str) -> Result<(), ReportSignatureError>;
 }

@@ -1,9 +1,12 @@
 use std::future::Future;
 use std::pin::Pin;
 
+use std::sync::Arc;
+
 use actix_web::http::header;
 use actix_web::{web, FromRequest, HttpMessage, HttpRequest};
 use futures_util::StreamExt;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::validation::FromJsonBody;
 use crate::ApiError;
@@ -30,6 +33,41 @@ impl Default for BodyTimeout {
     }
 }
 
+/// The memory that request bodies being received may hold together, in bytes,
+/// shared by the routes it is registered on. A body's bytes are reserved
+/// before they are buffered (all of a declared `Content-Length` at once,
+/// chunk by chunk otherwise) and given back when it has been read; a body
+/// that finds no room is answered 503 at once, before it is buffered. So a
+/// crowd of slow or abandoned uploads, authenticated or not, holds at most
+/// this much, however many connections carry it.
+#[derive(Clone, Debug)]
+pub struct BodyBudget(Arc<Semaphore>);
+
+impl BodyBudget {
+    /// A budget of `bytes`.
+    pub fn new(bytes: usize) -> Self {
+        Self(Arc::new(Semaphore::new(bytes.min(Semaphore::MAX_PERMITS))))
+    }
+
+    /// Bytes free now.
+    pub fn available(&self) -> usize {
+        self.0.available_permits()
+    }
+
+    fn reserve(&self, bytes: usize) -> Result<OwnedSemaphorePermit, ApiError> {
+        let bytes = u32::try_from(bytes).map_err(|_| busy())?;
+        self.0.clone().try_acquire_many_owned(bytes).map_err(|_| busy())
+    }
+}
+
+fn busy() -> ApiError {
+    ApiError::Unavailable {
+        code: "server_busy",
+        detail: "Too many request bodies are being received at once; retry shortly",
+        cause: None,
+    }
+}
+
 /// A JSON body, size-limited, time-limited, parsed, and validated into `T` with
 /// every failing field reported at once: 415 if not declared JSON, 413 if too
 /// large, 408 if it does not arrive in time, 400 if not JSON, 422 if JSON of the
@@ -52,6 +90,7 @@ struct BodyRead {
     timeout: std::time::Duration,
     declared: Option<usize>,
     json: bool,
+    budget: Option<BodyBudget>,
     payload: actix_web::dev::Payload,
 }
 
@@ -66,6 +105,7 @@ impl BodyRead {
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.trim().parse::<usize>().ok()),
             json: is_json(req),
+            budget: req.app_data::<BodyBudget>().cloned(),
             payload: payload.take(),
         }
     }
@@ -77,12 +117,21 @@ impl BodyRead {
             return Err(ApiError::PayloadTooLarge { limit });
         }
         let capacity = self.declared.unwrap_or(0).min(limit);
+        let budget = self.budget.take();
+        // Held until the body is read, then given back.
+        let mut reserved = Vec::new();
+        if let (Some(budget), Some(declared)) = (&budget, self.declared.filter(|len| *len > 0)) {
+            reserved.push(budget.reserve(declared)?);
+        }
         let read = async {
             let mut body = web::BytesMut::with_capacity(capacity);
             while let Some(chunk) = self.payload.next().await {
                 let chunk = chunk.map_err(|e| ApiError::MalformedJson(format!("the body could not be read ({e})")))?;
                 if body.len() + chunk.len() > limit {
                     return Err(ApiError::PayloadTooLarge { limit });
+                }
+                if let (Some(budget), None) = (&budget, self.declared) {
+                    reserved.push(budget.reserve(chunk.len())?);
                 }
                 body.extend_from_slice(&chunk);
             }
@@ -117,19 +166,13 @@ impl<T: FromJsonBody + 'static> FromRequest for ValidatedJson<T> {
     }
 }
 
-/// A body exactly as received, size- and time-limited like every other: for
-/// routes that check a signature over the raw bytes before parsing anything.
-#[derive(Debug)]
-pub struct RawBody(pub web::BytesMut);
-
-impl FromRequest for RawBody {
-    type Error = ApiError;
-    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
-
-    fn from_request(req: &HttpRequest, payload: &mut actix_web::dev::Payload) -> Self::Future {
-        let read = BodyRead::new(req, payload);
-        Box::pin(async move { read.bytes().await.map(RawBody) })
-    }
+/// Reads a body exactly as received, size-, time- and budget-limited like
+/// every other, from a handler that first checked what the headers can tell:
+/// for routes that check a signature over the raw bytes, where refusing a
+/// request must not cost its body's memory.
+pub(crate) async fn read_raw_body(req: &HttpRequest, payload: web::Payload) -> Result<web::BytesMut, ApiError> {
+    let mut payload = payload.into_inner();
+    BodyRead::new(req, &mut payload).bytes().await
 }
 
 /// Like [`ValidatedJson`], for routes whose body is optional: a request with no

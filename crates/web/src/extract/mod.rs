@@ -7,8 +7,8 @@ mod auth;
 mod json;
 
 pub(crate) use actor::{path_uuid, request_id, Acting, ActingOnKey};
-pub(crate) use api_key::presented_api_key;
+pub(crate) use api_key::{one_key, presented_api_key};
 pub use api_key::{RequiredPermissions, UsageCost, VerifiedApiKey};
 pub use auth::Authenticated;
-pub(crate) use json::parse_json;
-pub use json::{BodyLimit, BodyTimeout, OptionalJson, RawBody, ValidatedJson};
+pub(crate) use json::{parse_json, read_raw_body};
+pub use json::{BodyBudget, BodyLimit, BodyTimeout, OptionalJson, ValidatedJson};

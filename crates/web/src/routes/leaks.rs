@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 
 use crate::error::{ErrorBody, JsonBodyErrors, ValidationErrorBody};
-use crate::extract::{parse_json, request_id, RawBody, ValidatedJson};
+use crate::extract::{parse_json, read_raw_body, request_id, ValidatedJson};
 use crate::validation::{FromJsonBody, ObjectReader, Optional};
 use crate::{ApiError, AppState, FieldError};
 
@@ -294,10 +294,15 @@ fn alerts(body: &[u8]) -> Result<Vec<Alert>, ApiError> {
 pub(crate) async fn github(
     req: HttpRequest,
     state: web::Data<AppState>,
-    RawBody(body): RawBody,
+    payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
+    // Everything the headers can tell is checked before a byte of the body is
+    // buffered: a flood of unsigned, badly signed or unknown-key alerts costs
+    // no memory for their bodies.
     let key_id = header_text(&req, "github-public-key-identifier")?;
     let signature = header_text(&req, "github-public-key-signature")?;
+    state.report_signatures.precheck(key_id, signature).await?;
+    let body = read_raw_body(&req, payload).await?;
     state.report_signatures.check(key_id, signature, &body).await?;
     let alerts = alerts(&body)?;
     let reporter = Reporter {
