@@ -56,6 +56,20 @@ async fn the_example_service_serves_valid_keys_and_refuses_the_rest() {
     assert_eq!(body["organization"], org.to_string());
     let bearer = test::call_service(&app, call(Some(("authorization", format!("Bearer {key}"))))).await;
     assert_eq!(bearer.status().as_u16(), 200);
+    // Two different keys in the two headers: refused, whichever would win;
+    // the same key in both is one key.
+    let both = |other: &str| {
+        test::TestRequest::get()
+            .uri("/reports")
+            .insert_header(("x-api-key", key.clone()))
+            .insert_header(("authorization", format!("Bearer {other}")))
+            .to_request()
+    };
+    let ambiguous = test::call_service(&app, both("sk_live_junk")).await;
+    assert_eq!(ambiguous.status().as_u16(), 401);
+    let body: Value = test::read_body_json(ambiguous).await;
+    assert_eq!(body["code"], "ambiguous_api_key");
+    assert_eq!(test::call_service(&app, both(&key)).await.status().as_u16(), 200);
 
     for (header, code) in [
         (None, "api_key_required"),

@@ -340,8 +340,35 @@ async fn a_key_sent_twice_is_refused_as_ambiguous(backend: Backend) {
             .post(&url)
             .header("authorization", format!("Bearer {key}"))
             .header("authorization", "Bearer sk_live_other"),
+        // Two presentations that differ, whichever would have won before.
+        app.client
+            .post(&url)
+            .header("x-api-key", "junk")
+            .json(&json!({"key": key})),
+        app.client
+            .post(&url)
+            .header("x-api-key", &key)
+            .header("authorization", "Bearer sk_live_other"),
+        app.client
+            .post(&url)
+            .header("authorization", "Bearer sk_live_other")
+            .json(&json!({"key": key})),
     ] {
         error_body(request.send().await.unwrap(), 401, "ambiguous_api_key").await;
+    }
+    // The same key presented twice is one key.
+    for request in [
+        app.client
+            .post(&url)
+            .header("x-api-key", &key)
+            .header("authorization", format!("Bearer {key}")),
+        app.client
+            .post(&url)
+            .header("x-api-key", &key)
+            .json(&json!({"key": key})),
+    ] {
+        let verdict: Value = request.send().await.unwrap().json().await.unwrap();
+        assert_eq!(verdict["code"], "VALID", "{verdict}");
     }
 }
 

@@ -10,6 +10,14 @@ use keymint_domain::{Demand, PermissionQuery, PermissionQueryError, Settlement};
 
 use crate::ApiError;
 
+/// Refused when a request presents two different keys: which one counts
+/// would depend on the order Keymint reads them in, and a proxy or framework
+/// in front may read another.
+const AMBIGUOUS: ApiError = ApiError::ApiKeyRejected {
+    code: "ambiguous_api_key",
+    detail: "Send the API key once: in one x-api-key header, one Authorization header or the body",
+};
+
 /// The one value of header `name`, `None` if absent; an error if it is repeated,
 /// since proxies and frameworks disagree on which of two values counts.
 fn single<'a>(req: &'a HttpRequest, name: &header::HeaderName) -> Result<Option<&'a header::HeaderValue>, ApiError> {
@@ -17,27 +25,34 @@ fn single<'a>(req: &'a HttpRequest, name: &header::HeaderName) -> Result<Option<
     let first = values.next();
     match values.next() {
         None => Ok(first),
-        Some(_) => Err(ApiError::ApiKeyRejected {
-            code: "ambiguous_api_key",
-            detail: "Send the API key once: one x-api-key or one Authorization header",
-        }),
+        Some(_) => Err(AMBIGUOUS),
     }
 }
 
-/// The API key a request presents: `x-api-key: sk_…`, or else
-/// `Authorization: Bearer sk_…`.
+/// `found` joined with another presentation of a key: the same key twice is
+/// one key, two different ones are refused.
+pub(crate) fn one_key(found: Option<String>, other: Option<String>) -> Result<Option<String>, ApiError> {
+    match (found, other) {
+        (Some(a), Some(b)) if a != b => Err(AMBIGUOUS),
+        (found, other) => Ok(found.or(other)),
+    }
+}
+
+/// The API key a request presents: `x-api-key: sk_…` or
+/// `Authorization: Bearer sk_…`. Both, with different keys, is
+/// `ambiguous_api_key`; an `Authorization` header of another scheme presents
+/// no key.
 pub(crate) fn presented_api_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
     let x_api_key = header::HeaderName::from_static("x-api-key");
-    if let Some(key) = single(req, &x_api_key)?.and_then(|v| v.to_str().ok()) {
-        return Ok(Some(key.trim().to_owned()));
-    }
-    let Some(authorization) = single(req, &header::AUTHORIZATION)?.and_then(|v| v.to_str().ok()) else {
-        return Ok(None);
-    };
-    Ok(authorization
-        .split_once(' ')
+    let from_header = single(req, &x_api_key)?
+        .and_then(|v| v.to_str().ok())
+        .map(|key| key.trim().to_owned());
+    let bearer = single(req, &header::AUTHORIZATION)?
+        .and_then(|v| v.to_str().ok())
+        .and_then(|authorization| authorization.split_once(' '))
         .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .map(|(_, token)| token.trim().to_owned()))
+        .map(|(_, token)| token.trim().to_owned());
+    one_key(from_header, bearer)
 }
 
 /// A request authenticated by a valid Keymint API key.

@@ -13,7 +13,7 @@ use utoipa::ToSchema;
 
 use super::timestamp;
 use crate::error::{ErrorBody, JsonBodyErrors, ValidationErrorBody};
-use crate::extract::{presented_api_key, OptionalJson};
+use crate::extract::{one_key, presented_api_key, OptionalJson};
 use crate::validation::{FromJsonBody, Nested, ObjectReader, Optional};
 use crate::{ApiError, AppState, FieldError};
 
@@ -323,10 +323,15 @@ pub(crate) async fn verify(
     state: web::Data<AppState>,
     body: OptionalJson<VerifyBody>,
 ) -> Result<HttpResponse, ApiError> {
+    let in_headers = presented_api_key(&req)?;
     let (presented, required, demand) = match body.0 {
-        Some(body) => (body.key, body.permissions, body.demand),
+        Some(body) => (
+            one_key(Some(body.key), in_headers)?.unwrap_or_default(),
+            body.permissions,
+            body.demand,
+        ),
         None => (
-            presented_api_key(&req)?.ok_or_else(|| {
+            in_headers.ok_or_else(|| {
                 ApiError::Validation(vec![FieldError::new(
                     &["body", "key"],
                     "missing",
