@@ -199,17 +199,15 @@ impl Storage {
     }
 }
 
-/// How many deliveries one process sends at once. Each waits at most one
-/// attempt's timeout; a slow endpoint holds one of these, never the others'.
-const DELIVERIES_IN_FLIGHT: usize = 64;
-
-/// Sends due webhook deliveries until aborted, up to [`DELIVERIES_IN_FLIGHT`]
-/// at once: claiming more as soon as any finishes, at once when this process
-/// queued some, else every `poll` (other processes' events, retries); and
-/// every `sweep`, queues the events no change causes.
+/// Sends due webhook deliveries until aborted, up to `senders` at once (each
+/// waits at most one attempt's timeout; the claim shares them fairly between
+/// organisations and endpoints): claiming more as soon as any finishes, at
+/// once when this process queued some, else every `poll` (other processes'
+/// events, retries); and every `sweep`, queues the events no change causes.
 fn spawn_dispatcher(
     deliver: DeliverWebhooks,
     queued: Arc<Notify>,
+    senders: usize,
     poll: Duration,
     sweep: Duration,
 ) -> tokio::task::JoinHandle<()> {
@@ -223,7 +221,7 @@ fn spawn_dispatcher(
                     tracing::warn!(error = format!("{err:#}"), "keys could not be swept for announcements");
                 }
             }
-            let room = DELIVERIES_IN_FLIGHT - in_flight.len();
+            let room = senders.saturating_sub(in_flight.len());
             let mut full = false;
             if room > 0 {
                 match deliver.claim(room).await {
@@ -341,6 +339,7 @@ impl Application {
         let dispatcher = spawn_dispatcher(
             deliver,
             queued,
+            settings.webhooks.max_in_flight,
             settings.webhooks.poll_interval,
             settings.webhooks.sweep_interval,
         );
@@ -363,7 +362,7 @@ impl Application {
         tracing::info!(
             auth = %settings.describe_auth(),
             require_permissions = settings.auth.require_permissions,
-            "bearer tokens are verified"
+            "management API tokens are verified"
         );
         if settings.uses_development_secret() {
             tracing::warn!(
@@ -381,10 +380,12 @@ impl Application {
             body_limit: settings.server.body_limit_bytes,
             body_timeout: settings.server.body_timeout,
             scanner_body_limit: settings.leaks.github_body_limit_bytes,
+            body_memory: settings.server.body_memory_bytes,
+            scanner_body_memory: settings.leaks.github_body_memory_bytes,
             workers: settings.server.workers,
             shutdown_timeout: settings.server.shutdown_timeout,
             metrics: (settings.metrics.enabled && settings.metrics.listen.is_none()).then_some(registry),
-            console: settings.console.enabled.then(|| console_sign_in(&settings)),
+            console: settings.console.enabled.then(|| console_sign_in(&settings, address)),
         };
         let server = keymint_web::serve(listener, state, http)?;
         tracing::info!(%address, "Keymint listening");
@@ -449,8 +450,9 @@ impl Application {
 
 /// How the console signs people in: at the issuer when it has a client id
 /// there; in the development profile, with tokens this process signs (only
-/// when it verifies them with that same secret); otherwise not at all.
-fn console_sign_in(settings: &Settings) -> ConsoleSignIn {
+/// when it verifies them with that same secret, and only on a loopback
+/// listener unless `console.allow_remote_dev_sign_in`); otherwise not at all.
+fn console_sign_in(settings: &Settings, listening: SocketAddr) -> ConsoleSignIn {
     let rules = &settings.auth.hs256.rules;
     if let (Some(client_id), Some(issuer)) = (&settings.console.client_id, &rules.issuer) {
         return ConsoleSignIn::Oidc {
@@ -463,6 +465,25 @@ fn console_sign_in(settings: &Settings) -> ConsoleSignIn {
     }
     match &settings.auth.mode {
         AuthMode::Hs256(config) if settings.profile == Profile::Development => {
+            // Whoever reaches the development sign-in acts for any organisation,
+            // with tokens signed by whatever secret is configured: a strong
+            // secret on a development profile must not make it a skeleton key.
+            if !listening.ip().is_loopback() {
+                if !settings.console.allow_remote_dev_sign_in {
+                    tracing::warn!(
+                        %listening,
+                        "the console's development sign-in is off: this listener is reachable from other hosts; \
+                         sign in with an OIDC issuer (console.client_id), or set \
+                         console.allow_remote_dev_sign_in = true on a trusted network"
+                    );
+                    return ConsoleSignIn::Unavailable;
+                }
+                tracing::warn!(
+                    %listening,
+                    "!!! the console's development sign-in is reachable from other hosts: anyone who reaches \
+                     /console gets a token for any organisation (console.allow_remote_dev_sign_in) !!!"
+                );
+            }
             let config = config.clone();
             let ttl_seconds = settings.console.dev_session_minutes.saturating_mul(60);
             ConsoleSignIn::Development(Arc::new(move |org_id, subject| {

@@ -225,3 +225,62 @@ async fn no_private_key_hash_or_token_appears_in_trace_level_logs() {
         assert!(!logs.contains(secret), "the {what} appeared in the log");
     }
 }
+
+/// The lines a `keymint` process logs until it listens, started with `env`.
+fn start_up_lines(env: &[(&str, &str)]) -> Vec<String> {
+    let dir = tempfile::tempdir().unwrap();
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_keymint"))
+        .current_dir(dir.path())
+        .env_clear()
+        .env("KEYMINT_DATABASE__URL", "memory:")
+        .envs(env.iter().copied())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut child = support::process::Reaped(child);
+    let lines = support::stdout::lines_of(child.stdout.take().unwrap());
+    let mut seen = Vec::new();
+    loop {
+        let line = lines
+            .recv_timeout(std::time::Duration::from_secs(30))
+            .expect("keymint starts listening");
+        let done = line.contains("Keymint listening");
+        seen.push(line);
+        if done {
+            return seen;
+        }
+    }
+}
+
+/// A development profile reachable from other hosts says what that means for
+/// the console's development sign-in, whichever way it is configured, and the
+/// start-up lines reach the log in Keymint's own words.
+#[test]
+fn start_up_warns_when_the_development_sign_in_could_be_reached_from_elsewhere() {
+    let refused = start_up_lines(&[("KEYMINT_SERVER__LISTEN", "0.0.0.0:0")]);
+    assert!(
+        refused
+            .iter()
+            .any(|l| l.contains("WARN") && l.contains("development sign-in is off")),
+        "{refused:#?}"
+    );
+    assert!(
+        refused.iter().any(|l| l.contains("management API tokens are verified")),
+        "the redactor leaves Keymint's own words alone: {refused:#?}"
+    );
+    let allowed = start_up_lines(&[
+        ("KEYMINT_SERVER__LISTEN", "0.0.0.0:0"),
+        ("KEYMINT_CONSOLE__ALLOW_REMOTE_DEV_SIGN_IN", "true"),
+    ]);
+    assert!(
+        allowed
+            .iter()
+            .any(|l| l.contains("WARN") && l.contains("reachable from other hosts")),
+        "{allowed:#?}"
+    );
+    let local = start_up_lines(&[("KEYMINT_SERVER__LISTEN", "127.0.0.1:0")]);
+    assert!(
+        !local.iter().any(|l| l.contains("development sign-in")),
+        "nothing to warn about on loopback: {local:#?}"
+    );
+}

@@ -96,6 +96,9 @@ pub struct ConsoleSettings {
     pub scope: String,
     /// How long a development sign-in lasts (`dev_session_minutes`).
     pub dev_session_minutes: u64,
+    /// Offer the development sign-in on a listener other hosts can reach
+    /// (only loopback listeners offer it otherwise).
+    pub allow_remote_dev_sign_in: bool,
 }
 
 /// `[webhooks]`
@@ -134,6 +137,20 @@ pub struct WebhookSettings {
     /// How often keys are swept for those two events (`sweep_interval_seconds`).
     #[serde(rename = "sweep_interval_seconds", deserialize_with = "values::positive_seconds")]
     pub sweep_interval: Duration,
+    /// The most deliveries one process sends at once.
+    pub max_in_flight: usize,
+    /// The most deliveries in flight to one endpoint, all processes together.
+    pub max_in_flight_per_endpoint: usize,
+    /// The most deliveries in flight for one organisation, all processes together.
+    pub max_in_flight_per_org: usize,
+    /// Consecutive failed attempts that pause an endpoint.
+    pub breaker_failures: u32,
+    /// The first pause (`breaker_pause_seconds`).
+    #[serde(rename = "breaker_pause_seconds", deserialize_with = "values::positive_seconds")]
+    pub breaker_pause: Duration,
+    /// The longest pause (`breaker_max_pause_seconds`).
+    #[serde(rename = "breaker_max_pause_seconds", deserialize_with = "values::positive_seconds")]
+    pub breaker_max_pause: Duration,
 }
 
 /// `[leaks]`
@@ -163,6 +180,8 @@ pub struct LeakSettings {
     pub github_keys_timeout: Duration,
     /// The largest alert batch read, bytes.
     pub github_body_limit_bytes: usize,
+    /// What alert batches being received may hold together, bytes.
+    pub github_body_memory_bytes: usize,
 }
 
 /// `[metrics]`
@@ -186,6 +205,8 @@ pub struct ServerSettings {
     pub listen: SocketAddr,
     /// Request body limit, bytes.
     pub body_limit_bytes: usize,
+    /// What request bodies being received may hold together, bytes.
+    pub body_memory_bytes: usize,
     /// How long a request body may take to arrive, whole (`body_timeout_seconds`).
     #[serde(rename = "body_timeout_seconds", deserialize_with = "values::positive_seconds")]
     pub body_timeout: Duration,
@@ -564,6 +585,24 @@ impl Settings {
         if self.webhooks.expiring_notice_days > 365 {
             return Err(invalid("webhooks.expiring_notice_days", "must be at most 365"));
         }
+        if self.webhooks.max_in_flight == 0 {
+            return Err(invalid("webhooks.max_in_flight", "must be greater than 0"));
+        }
+        if self.webhooks.max_in_flight_per_endpoint == 0 {
+            return Err(invalid("webhooks.max_in_flight_per_endpoint", "must be greater than 0"));
+        }
+        if self.webhooks.max_in_flight_per_org == 0 {
+            return Err(invalid("webhooks.max_in_flight_per_org", "must be greater than 0"));
+        }
+        if self.webhooks.breaker_failures == 0 {
+            return Err(invalid("webhooks.breaker_failures", "must be greater than 0"));
+        }
+        if self.webhooks.breaker_max_pause < self.webhooks.breaker_pause {
+            return Err(invalid(
+                "webhooks.breaker_max_pause_seconds",
+                "must be at least webhooks.breaker_pause_seconds",
+            ));
+        }
         if self.webhooks.max_per_org == 0 {
             return Err(invalid("webhooks.max_per_org", "must be greater than 0"));
         }
@@ -571,6 +610,18 @@ impl Settings {
             return Err(invalid(
                 "webhooks.backoff_cap_seconds",
                 "must be at least webhooks.backoff_base_seconds",
+            ));
+        }
+        if self.server.body_memory_bytes < self.server.body_limit_bytes {
+            return Err(invalid(
+                "server.body_memory_bytes",
+                "must be at least server.body_limit_bytes",
+            ));
+        }
+        if self.leaks.github_body_memory_bytes < self.leaks.github_body_limit_bytes {
+            return Err(invalid(
+                "leaks.github_body_memory_bytes",
+                "must be at least leaks.github_body_limit_bytes",
             ));
         }
         if self.leaks.github_body_limit_bytes == 0 {
@@ -621,6 +672,7 @@ impl Settings {
     pub fn webhook_policy(&self) -> keymint_application::WebhookPolicy {
         keymint_application::WebhookPolicy {
             allow_http: self.webhooks.allow_http,
+            allow_private_targets: self.webhooks.allow_private_targets,
             max_per_org: self.webhooks.max_per_org,
             secret_overlap: chrono_duration(self.webhooks.secret_overlap),
         }
@@ -638,6 +690,13 @@ impl Settings {
             expiring_notice: chrono::Duration::days(i64::from(self.webhooks.expiring_notice_days)),
             credits_low_at: self.webhooks.credits_low_threshold,
             retention: chrono::Duration::days(i64::from(self.webhooks.retention_days)),
+            max_in_flight_per_endpoint: self.webhooks.max_in_flight_per_endpoint,
+            max_in_flight_per_org: self.webhooks.max_in_flight_per_org,
+            breaker: keymint_domain::BreakerPolicy {
+                failures_to_pause: self.webhooks.breaker_failures,
+                first_pause: chrono_duration(self.webhooks.breaker_pause),
+                longest_pause: chrono_duration(self.webhooks.breaker_max_pause),
+            },
         }
     }
 

@@ -188,7 +188,14 @@ async fn a_bad_development_sign_in_names_each_field() {
     // The name becomes the token's subject: what authentication would refuse
     // (a bidirectional override, white space alone, 65 characters) is refused
     // here, not handed out as a token that then fails.
-    for name in ["alice\u{202e}", "   ", &"a".repeat(65)] {
+    for name in [
+        "alice\u{202e}",
+        "   ",
+        &"a".repeat(65),
+        "\u{2800}",
+        "\u{0301}",
+        "a\u{2028}b",
+    ] {
         let response = app
             .client
             .post(app.url("/console/dev-session"))
@@ -223,6 +230,29 @@ async fn outside_the_development_profile_there_is_no_development_sign_in() {
     let config: Value = get(&app, "/console/config.json").await.json().await.unwrap();
     assert_eq!(config, json!({"sign_in": "unavailable"}));
     there_is_no_development_sign_in(&app).await;
+}
+
+/// A development profile on a listener other hosts can reach (a strong
+/// secret set, the profile kept) offers no development sign-in unless asked:
+/// anyone reaching it would get a token for any organisation.
+#[tokio::test]
+async fn the_development_sign_in_is_only_on_loopback_unless_allowed() {
+    for (allowed, expected) in [
+        (false, json!({"sign_in": "unavailable"})),
+        (true, json!({"sign_in": "development"})),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let exposed = test_settings(Backend::Memory, &dir)
+            .merge(("server.listen", "0.0.0.0:0"))
+            .merge(("auth.hs256_secret", "an-operator-chosen-secret-of-at-least-32-bytes"))
+            .merge(("console.allow_remote_dev_sign_in", allowed));
+        let app = spawn_app_with(exposed, dir).await;
+        let config: Value = get(&app, "/console/config.json").await.json().await.unwrap();
+        assert_eq!(config, expected, "allowed: {allowed}");
+        if !allowed {
+            there_is_no_development_sign_in(&app).await;
+        }
+    }
 }
 
 #[tokio::test]
