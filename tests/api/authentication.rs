@@ -119,7 +119,7 @@ async fn issuer_and_audience_are_enforced_when_configured(backend: Backend) {
         .merge(("auth.audience", "https://keymint.example"));
     let app = spawn_app_with(figment, dir).await;
     let org = app.org_id.to_string();
-    let base = |iss: &str, aud: Value| json!({"org_id": org, "exp": unix_now() + 60, "iss": iss, "aud": aud});
+    let base = |iss: &str, aud: Value| json!({"org_id": org, "sub": "auth0|alice", "exp": unix_now() + 60, "iss": iss, "aud": aud});
 
     let ok = post_with_authorization(&app, Some(&format!("Bearer {}", app.token()))).await;
     assert_eq!(ok.status().as_u16(), 201, "dev tokens carry the configured iss and aud");
@@ -169,18 +169,26 @@ async fn a_sub_that_no_database_could_store_is_401_naming_the_claim(backend: Bac
     let secret = "keymint-development-secret-do-not-use-in-production";
     let org = app.org_id.to_string();
     let token = |sub: &str| signed(json!({"org_id": org, "exp": unix_now() + 60, "sub": sub}), secret);
-    for sub in [
+    let unrecordable = [
         "x".repeat(256),
         "nul\u{0}byte".to_owned(),
         "\u{1b}[2J".to_owned(),
         String::new(),
-    ] {
-        let response = post_with_authorization(&app, Some(&format!("Bearer {}", token(&sub)))).await;
+        // Shows nothing: the audit trail would name an invisible actor.
+        "\u{2800}".to_owned(),
+        "\u{200B}".to_owned(),
+    ]
+    .map(|sub| (format!("{sub:?}"), token(&sub)));
+    // No sub at all, or one that is not a string: refused, not recorded as nobody.
+    let missing = signed(json!({"org_id": org, "exp": unix_now() + 60}), secret);
+    let numeric = signed(json!({"org_id": org, "exp": unix_now() + 60, "sub": 12345}), secret);
+    for (what, token) in unrecordable
+        .into_iter()
+        .chain([("no sub".to_owned(), missing), ("numeric sub".to_owned(), numeric)])
+    {
+        let response = post_with_authorization(&app, Some(&format!("Bearer {token}"))).await;
         let body = error_body(response, 401, "invalid_token").await;
-        assert!(
-            body["detail"].as_str().unwrap().contains("sub claim"),
-            "{sub:?}: {body}"
-        );
+        assert!(body["detail"].as_str().unwrap().contains("sub claim"), "{what}: {body}");
     }
     // At the limit, in characters of several bytes, on every database alike.
     let sub = "ü".repeat(255);

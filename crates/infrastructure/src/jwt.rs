@@ -79,8 +79,15 @@ impl ClaimRules {
                 .map(|scope| scope.split_whitespace().map(str::to_owned).collect())
                 .unwrap_or_default(),
         };
+        // A `sub` that is not a string (a number, say) is not silently dropped:
+        // the audit trail would record a change by nobody.
+        let subject = match claims.get("sub") {
+            None => None,
+            Some(Value::String(sub)) => Some(sub.clone()),
+            Some(_) => return Err(InvalidToken::UnusableSubject),
+        };
         Ok(VerifiedToken {
-            subject: claims.get("sub").and_then(Value::as_str).map(str::to_owned),
+            subject,
             organization: claims.get(&self.org_claim).and_then(Value::as_str).map(str::to_owned),
             permissions,
         })

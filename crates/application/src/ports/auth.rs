@@ -114,10 +114,11 @@ pub enum InvalidToken {
     /// The token is larger than any real token.
     #[error("the token is too large")]
     TooLarge,
-    /// `sub` cannot be recorded as who acted: empty, longer than
-    /// [`MAX_SUBJECT_CHARS`], or holding a control character.
+    /// `sub` cannot be recorded as who acted: missing (RFC 9068 requires it
+    /// of JWT access tokens), not a string (RFC 7519's StringOrURI), empty,
+    /// longer than [`MAX_SUBJECT_CHARS`], or breaking the text rule.
     #[error(
-        "the token's sub claim is unusable: it must have 1 to {MAX_SUBJECT_CHARS} characters and no control characters"
+        "the token's sub claim is missing or unusable: it must be a string of 1 to {MAX_SUBJECT_CHARS} visible characters"
     )]
     UnusableSubject,
 }

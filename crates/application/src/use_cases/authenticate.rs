@@ -45,11 +45,14 @@ impl Authenticate {
         let verified = self.verifier.verify(token).await?;
         // The subject is stored with every change this caller makes: judged once
         // here, so every database is handed only what all of them can store.
+        // Every change is audited with who made it, so a token that does not
+        // say who (no `sub`) is refused rather than recorded as nobody.
         let subject = verified
             .subject
             .map(Subject::new)
             .transpose()
-            .map_err(|_| InvalidToken::UnusableSubject)?;
+            .map_err(|_| InvalidToken::UnusableSubject)?
+            .ok_or(InvalidToken::UnusableSubject)?;
         let raw = verified
             .organization
             .filter(|org| !org.trim().is_empty())
@@ -64,7 +67,7 @@ impl Authenticate {
                 other => AuthError::Unavailable(other.into()),
             })?,
         };
-        let principal = Principal::new(org_id, subject);
+        let principal = Principal::new(org_id, Some(subject));
         Ok(if self.require_permissions {
             principal.with_permissions(verified.permissions)
         } else {
