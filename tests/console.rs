@@ -1044,6 +1044,9 @@ async fn webhooks_are_added_watched_and_sent_again_from_the_console() {
         ("KEYMINT_WEBHOOKS__ALLOW_PRIVATE_TARGETS", "true"),
         ("KEYMINT_WEBHOOKS__POLL_INTERVAL_MS", "50"),
         ("KEYMINT_WEBHOOKS__MAX_ATTEMPTS", "1"),
+        // One failure pauses the endpoint for an hour: its breaker shows.
+        ("KEYMINT_WEBHOOKS__BREAKER_FAILURES", "1"),
+        ("KEYMINT_WEBHOOKS__BREAKER_PAUSE_SECONDS", "3600"),
     ]);
     let org = Uuid::new_v4();
     let token = token_for(&keymint, org).await;
@@ -1089,10 +1092,16 @@ async fn webhooks_are_added_watched_and_sent_again_from_the_console() {
         wait_text(&c, "h1", &receiver.url).await;
     }
     wait_text(&c, "tr[data-status=failed]", "HTTP 500").await;
+    // The failure paused the endpoint: the page says so, and until when.
+    wait_text(&c, "dl.details .badge", "Paused").await;
+    wait_text(&c, "dl.details", "Nothing is sent until").await;
     accessible(&c, "a webhook with a failed delivery").await;
     screenshot(&c, "webhook").await;
+    // Sending it again probes the paused endpoint at once; its 200 resumes it.
     click(&c, "tr[data-status=failed] button").await;
     wait_for(&c, "tr[data-status=delivered]").await;
+    c.refresh().await.unwrap();
+    wait_text(&c, "dl.details .badge", "Enabled").await;
     let received = receiver.received();
     assert_eq!(received.len(), 2);
     assert_eq!(received[0].id, received[1].id, "the same delivery, sent again");

@@ -378,24 +378,53 @@ async fn deliveries_never_reach_private_addresses_unless_allowed_nor_follow_redi
         .next()
         .unwrap()
         .to_owned();
-    let literal = create_webhook(&app, json!({"url": receiver.url, "event_types": ["key.created"]})).await;
-    let named = create_webhook(
-        &app,
-        json!({"url": format!("http://localhost:{port}/hooks"), "event_types": ["key.created"]}),
+    // Every spelling that can be judged without DNS is refused when it is
+    // registered, naming the field: no delivery could ever succeed.
+    for host in [
+        "127.0.0.1".to_owned(),
+        "localhost".to_owned(),
+        "LOCALHOST.".to_owned(),
+        "api.localhost".to_owned(),
+        "[::ffff:127.0.0.1]".to_owned(),
+        "0x7f.1".to_owned(),
+        "2130706433".to_owned(),
+        "[2002:7f00:1::]".to_owned(),
+        "[64:ff9b::a9fe:a9fe]".to_owned(),
+        "[2001:0:4136:e378:8000:63bf:80ff:fffe]".to_owned(),
+        "169.254.169.254".to_owned(),
+        "[fd00::1]".to_owned(),
+    ] {
+        let url = format!("http://{host}:{port}/hooks");
+        let response = app
+            .call(Method::POST, "/api/v2/webhooks", Some(&json!({"url": url})))
+            .await;
+        let body = error_body(response, 422, "validation_error").await;
+        assert_eq!(body["detail"][0]["loc"], json!(["body", "url"]), "{url}: {body}");
+        assert!(
+            body["detail"][0]["msg"].as_str().unwrap().contains("private"),
+            "{url}: {body}"
+        );
+    }
+    // A name is judged after resolution: one that resolves only to loopback is
+    // refused by the sender, attempt by attempt.
+    let sender = keymint_infrastructure::HttpWebhookSender::new(
+        Duration::from_secs(2),
+        false,
+        std::sync::Arc::new(keymint_infrastructure::SystemClock),
     )
-    .await;
-    let mapped = create_webhook(
-        &app,
-        json!({"url": format!("http://[::ffff:127.0.0.1]:{port}/hooks"), "event_types": ["key.created"]}),
-    )
-    .await;
-    app.create_named("contained").await;
-    for webhook in [&literal, &named, &mapped] {
-        let settled = settled(&app, webhook, 1).await;
-        assert_eq!(settled[0]["status"], "failed");
-        let error = settled[0]["attempts"][0]["error"].as_str().unwrap();
+    .unwrap();
+    for url in [
+        receiver.url.clone(),
+        format!("http://[::ffff:127.0.0.1]:{port}/hooks"),
+        format!("http://localhost:{port}/hooks"),
+    ] {
+        let url = keymint_domain::WebhookUrl::parse(&url, true).unwrap();
+        let attempt = keymint_application::WebhookSender::send(&sender, &url, &[], "{}").await;
+        let error = attempt.error.unwrap_or_default();
         assert!(error.contains("private, loopback or link-local"), "{error}");
     }
+    let public = create_webhook(&app, json!({"url": "https://hooks.example.com/keymint"})).await;
+    assert_eq!(public["health"]["state"], "healthy");
     assert!(receiver.received().is_empty(), "nothing reached the private address");
 
     let open = spawn_app(backend).await;
@@ -566,8 +595,126 @@ async fn a_slow_or_endless_endpoint_holds_up_nobody_else(backend: Backend) {
     assert_eq!(attempt["error"], Value::Null);
 }
 
+/// An organisation whose endpoints accept connections and never answer holds
+/// at most its share of the senders: another organisation's delivery goes at
+/// once (the second hardening round measured 460 s before this).
+async fn a_tenants_hanging_endpoints_never_delay_another_tenants_delivery(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let app = spawn_app_with(
+        test_settings(backend, &dir)
+            .merge(("webhooks.timeout_seconds", 30))
+            .merge(("webhooks.max_per_org", 21))
+            .merge(("keys.max_active_per_org", 100)),
+        dir,
+    )
+    .await;
+    let (hanging, healthy) = (Receiver::start().await, Receiver::start().await);
+    hanging.delay(Duration::from_secs(120));
+    for _ in 0..20 {
+        create_webhook(&app, json!({"url": hanging.url, "event_types": ["key.created"]})).await;
+    }
+    for i in 0..40 {
+        app.create_named(&format!("busy {i}")).await;
+    }
+    hanging.wait_for(16, WAIT).await;
+    let quiet = uuid::Uuid::new_v4();
+    let body = json!({"url": healthy.url, "event_types": ["key.created"]});
+    json_of(
+        app.call_as(quiet, Method::POST, "/api/v2/webhooks", Some(&body)).await,
+        201,
+    )
+    .await;
+    let created = std::time::Instant::now();
+    json_of(
+        app.call_as(quiet, Method::POST, "/api/v2/api-keys", Some(&json!({"name": "quiet"})))
+            .await,
+        201,
+    )
+    .await;
+    let received = healthy.wait_for(1, Duration::from_secs(2)).await;
+    eprintln!(
+        "{backend:?}: the quiet organisation's delivery arrived after {:?}",
+        received[0].at - created
+    );
+    assert_eq!(received[0].json()["type"], "key.created");
+    // Nor do they delay the busy organisation's own healthy endpoint.
+    let own = Receiver::start().await;
+    create_webhook(&app, json!({"url": own.url, "event_types": ["key.created"]})).await;
+    let created = std::time::Instant::now();
+    app.create_named("busy but healthy").await;
+    let received = own.wait_for(1, Duration::from_secs(2)).await;
+    eprintln!(
+        "{backend:?}: the busy organisation's healthy endpoint got its delivery after {:?}",
+        received[0].at - created
+    );
+    let held = hanging.received().len();
+    assert!(
+        held <= 21,
+        "the busy organisation holds its share (16), or one per endpoint (20, then 21): {held}"
+    );
+}
+
+/// An endpoint that keeps failing is paused by its breaker, and says so in
+/// the webhook's answer and in /metrics; a success resumes it.
+async fn an_endpoint_that_keeps_failing_is_paused_visibly_and_resumes(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let app = spawn_app_with(
+        test_settings(backend, &dir)
+            .merge(("webhooks.breaker_failures", 2))
+            .merge(("webhooks.breaker_pause_seconds", 3600)),
+        dir,
+    )
+    .await;
+    let receiver = Receiver::start().await;
+    receiver.answer(&[500, 503]);
+    let webhook = create_webhook(&app, json!({"url": receiver.url, "event_types": ["key.created"]})).await;
+    let path = format!("/api/v2/webhooks/{}", webhook["id"].as_str().unwrap());
+    app.create_named("failing").await;
+    receiver.wait_for(2, WAIT).await;
+    let deadline = std::time::Instant::now() + WAIT;
+    let paused = loop {
+        let read = json_of(app.call(Method::GET, &path, None).await, 200).await;
+        if read["health"]["state"] == "paused" {
+            break read;
+        }
+        assert!(std::time::Instant::now() < deadline, "{read}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(paused["health"]["consecutive_failures"], 2);
+    assert!(paused["health"]["paused_until"].is_string(), "{paused}");
+    let metrics = app
+        .client
+        .get(format!("{}/metrics", app.address))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("keymint_webhook_breaker_transitions_total{to=\"paused\"} 1"),
+        "{metrics}"
+    );
+    // Paused for an hour: the retry due in a second or two is not sent.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(receiver.received().len(), 2, "nothing is sent while paused");
+    // "Send again" probes it now; its 200 resumes it.
+    let delivery = &deliveries(&app, &webhook).await[0];
+    let retry = format!("{path}/deliveries/{}/retry", delivery["id"].as_str().unwrap());
+    assert_eq!(app.call(Method::POST, &retry, None).await.status().as_u16(), 202);
+    receiver.wait_for(3, WAIT).await;
+    settled(&app, &webhook, 1).await;
+    let resumed = json_of(app.call(Method::GET, &path, None).await, 200).await;
+    assert_eq!(
+        resumed["health"],
+        json!({"state": "healthy", "consecutive_failures": 0, "paused_until": null})
+    );
+}
+
 for_each_backend!(
     a_slow_or_endless_endpoint_holds_up_nobody_else,
+    a_tenants_hanging_endpoints_never_delay_another_tenants_delivery,
+    an_endpoint_that_keeps_failing_is_paused_visibly_and_resumes,
     expiring_and_low_credit_keys_are_announced_once,
     webhooks_are_managed_and_show_their_secret_once,
     webhook_bodies_are_checked_field_by_field,

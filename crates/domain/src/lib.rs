@@ -27,10 +27,12 @@
 // item is reachable from the crate root (nothing `pub` hides in a private module).
 #![warn(missing_docs, unreachable_pub)]
 
+mod address;
 mod api_key;
 mod audit;
 mod base62;
 mod credits;
+mod delivery;
 mod description;
 mod environment;
 mod ids;
@@ -43,15 +45,17 @@ mod owner;
 mod permission;
 mod ratelimit;
 mod subject;
-mod text;
+pub mod text;
 mod webhook;
 
+pub use address::is_public_address;
 pub use api_key::{
     check_expiry, ApiKey, ApiKeyParts, Credential, ExpiryError, NewApiKey, PreviousCredential, RotateError, SecretHash,
     SecretHashError, MAX_GRACE_PERIOD_SECONDS,
 };
 pub use audit::{AuditAction, AuditEvent, UnknownAuditAction};
 pub use credits::{Credits, CreditsError, Refill, RefillInterval, MAX_CREDITS};
+pub use delivery::{pick_fairly, BreakerPolicy, Candidate, EndpointHealth, EndpointState, FairShare, InFlight};
 pub use description::{KeyDescription, KeyDescriptionError, MAX_DESCRIPTION_CHARS};
 pub use environment::{Environment, UnknownEnvironment};
 pub use ids::{KeyId, OrgId};
@@ -76,7 +80,10 @@ pub use ratelimit::{
     MAX_WINDOW_MS, MIN_WINDOW_MS,
 };
 pub use subject::{Subject, SubjectError, MAX_SUBJECT_CHARS};
-pub use text::{is_bidi_control, is_blank, is_invisible};
+pub use text::{
+    check_characters, check_visible_text, classify, is_bidi_control, is_blank, is_invisible, CharClass, Lines,
+    TextError,
+};
 pub use webhook::{
     retry_delay, EventType, EventTypes, NoEventTypes, UnknownEventType, Webhook, WebhookSecret, WebhookSecretError,
     WebhookUrl, WebhookUrlError, MAX_WEBHOOK_URL_CHARS,

@@ -17,7 +17,7 @@ use sha2::Sha256;
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
-use crate::{AuditAction, OrgId};
+use crate::{AuditAction, EndpointHealth, OrgId};
 
 /// Something that happened to a key, as a webhook names it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -147,8 +147,9 @@ pub const MAX_WEBHOOK_URL_CHARS: usize = 2048;
 /// deployment allows it) with a host, no credentials and no fragment.
 ///
 /// Whether the host may be reached (private, loopback and link-local addresses
-/// are refused unless allowed) is decided when delivering, after DNS
-/// resolution: a name can change what it points at.
+/// are refused unless allowed) is judged twice: at registration for a literal
+/// address or a `localhost` name ([`WebhookUrl::public_only`]), and when
+/// delivering, after DNS resolution, since a name can change what it points at.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct WebhookUrl(String);
 
@@ -167,6 +168,10 @@ pub enum WebhookUrlError {
     /// Has a `#fragment`, which is never sent.
     #[error("must not have a fragment")]
     Fragment,
+    /// Its host is an address that is not on the public internet, or a name
+    /// that always means this machine (`localhost`).
+    #[error("must not point at a private, loopback, link-local or reserved address")]
+    PrivateAddress,
 }
 
 impl WebhookUrl {
@@ -193,6 +198,29 @@ impl WebhookUrl {
         // Kept as given (not re-serialised), so that what the customer sent is
         // what they read back and what is called.
         Ok(Self(raw.to_owned()))
+    }
+
+    /// Refuses a URL whose host can be judged without DNS and is not public:
+    /// an IP literal in any spelling the URL standard reads (`0x7f.1`,
+    /// `[::ffff:7f00:1]`, `[2002:7f00:1::]`; see [`crate::is_public_address`])
+    /// or `localhost` and its subdomains (RFC 6761). Deliveries would only ever
+    /// fail, so the customer hears it now rather than after eight attempts.
+    pub fn public_only(self) -> Result<Self, WebhookUrlError> {
+        let url = url::Url::parse(&self.0).map_err(|_| WebhookUrlError::Malformed)?;
+        let public = match url.host() {
+            Some(url::Host::Ipv4(ip)) => crate::is_public_address(ip.into()),
+            Some(url::Host::Ipv6(ip)) => crate::is_public_address(ip.into()),
+            Some(url::Host::Domain(name)) => {
+                let name = name.trim_end_matches('.').to_ascii_lowercase();
+                name != "localhost" && !name.ends_with(".localhost")
+            }
+            None => false,
+        };
+        if public {
+            Ok(self)
+        } else {
+            Err(WebhookUrlError::PrivateAddress)
+        }
     }
 
     /// Restores a stored URL, which was checked when it was set.
@@ -288,6 +316,8 @@ pub struct Webhook {
     pub created_at: DateTime<Utc>,
     /// When it last changed.
     pub updated_at: DateTime<Utc>,
+    /// How it has been answering: its circuit breaker.
+    pub health: EndpointHealth,
 }
 
 /// How long to wait before retrying a delivery that failed `failures` times

@@ -1176,13 +1176,37 @@ function chosenEvents(fieldset) {
   return [...fieldset.querySelectorAll('input[type=checkbox]:checked')].map((box) => box.value);
 }
 
+// An enabled endpoint's state is its circuit breaker's: paused endpoints get
+// nothing until the time shown, then one delivery probes them.
 function hookState(hook) {
-  return h('span', { class: `badge ${hook.enabled ? 'ok' : ''}`, text: hook.enabled ? 'Enabled' : 'Disabled' });
+  if (!hook.enabled) return h('span', { class: 'badge', text: 'Disabled' });
+  const health = hook.health || { state: 'healthy', consecutive_failures: 0 };
+  const failures = health.consecutive_failures;
+  const [kind, text] = {
+    healthy: ['ok', 'Enabled'],
+    failing: ['warn', `Failing: ${failures} in a row`],
+    paused: ['bad', 'Paused: keeps failing'],
+    probing: ['warn', 'Probing after a pause'],
+  }[health.state] || ['', health.state];
+  return h('span', { class: `badge ${kind}`, text });
+}
+
+function hookHealth(hook) {
+  const health = hook.health;
+  if (!health) return '';
+  if (health.state === 'paused') {
+    return h('span', {}, `Nothing is sent until `, time(health.paused_until),
+      `, after ${health.consecutive_failures} failed attempts in a row; then one delivery tries again. Send a delivery again to try now.`);
+  }
+  if (health.state === 'probing') return 'The pause is over: one delivery at a time tries the endpoint until one succeeds.';
+  if (health.state === 'failing') return `The last ${health.consecutive_failures} attempts failed.`;
+  return 'Its last attempt succeeded (or none was made yet).';
 }
 
 function hookRows(hook) {
   return definitions([
     ['State', hookState(hook)],
+    ['Delivery health', hookHealth(hook)],
     ['Events', hook.event_types.join(', ')],
     ['Endpoint id', h('code', { text: hook.id })],
     ['Created', time(hook.created_at)],

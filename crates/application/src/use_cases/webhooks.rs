@@ -6,7 +6,8 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
 use keymint_domain::{
-    retry_delay, ApiKey, EventType, EventTypes, PermissionName, Webhook, WebhookSecret, WebhookUrl, WebhookUrlError,
+    retry_delay, ApiKey, BreakerPolicy, EndpointHealth, EventType, EventTypes, FairShare, PermissionName, Webhook,
+    WebhookSecret, WebhookUrl, WebhookUrlError,
 };
 use serde_json::{json, Value};
 use uuid::Uuid;
@@ -14,7 +15,7 @@ use uuid::Uuid;
 use crate::use_cases::api_keys::paginate;
 use crate::{
     Actor, AfterAttempt, Clock, Delivery, DeliveryQueue, DueDelivery, KeyGenerator, MissingPermission, Page,
-    Permission, RepositoryError, Sweep, WebhookSender, WebhookStore, WebhookStoreError,
+    Permission, Recorded, RepositoryError, Sweep, WebhookSender, WebhookStore, WebhookStoreError,
 };
 
 /// The rules an operator configures for webhooks.
@@ -22,6 +23,9 @@ use crate::{
 pub struct WebhookPolicy {
     /// Whether `http` URLs are accepted (only `https` otherwise).
     pub allow_http: bool,
+    /// Whether URLs may name private, loopback and link-local addresses
+    /// (only public ones otherwise).
+    pub allow_private_targets: bool,
     /// The most webhooks one organisation may have.
     pub max_per_org: u32,
     /// How long a rotated-out secret keeps signing alongside the new one.
@@ -32,6 +36,7 @@ impl Default for WebhookPolicy {
     fn default() -> Self {
         Self {
             allow_http: false,
+            allow_private_targets: false,
             max_per_org: 20,
             secret_overlap: Duration::hours(24),
         }
@@ -139,7 +144,12 @@ impl Webhooks {
     }
 
     fn url(&self, raw: &str) -> Result<WebhookUrl, WebhookError> {
-        WebhookUrl::parse(raw, self.policy.allow_http).map_err(WebhookError::InvalidUrl)
+        let url = WebhookUrl::parse(raw, self.policy.allow_http).map_err(WebhookError::InvalidUrl)?;
+        if self.policy.allow_private_targets {
+            Ok(url)
+        } else {
+            url.public_only().map_err(WebhookError::InvalidUrl)
+        }
     }
 
     /// Creates a webhook; its secret is in the answer only.
@@ -155,6 +165,7 @@ impl Webhooks {
             enabled: new.enabled,
             created_at: now,
             updated_at: now,
+            health: EndpointHealth::default(),
         };
         let secret = self.generator.webhook_secret();
         match self
@@ -194,6 +205,13 @@ impl Webhooks {
             .webhook(actor.org_id(), id)
             .await?
             .ok_or(WebhookError::NotFound)?;
+        // A new address, or an endpoint switched back on, starts with a clean
+        // record: its pause was about what it was before.
+        let moved = url.as_ref().is_some_and(|url| *url != webhook.url);
+        let switched_on = patch.enabled == Some(true) && !webhook.enabled;
+        if moved || switched_on {
+            webhook.health = EndpointHealth::default();
+        }
         webhook.url = url.unwrap_or(webhook.url);
         webhook.event_types = patch.event_types.unwrap_or(webhook.event_types);
         webhook.enabled = patch.enabled.unwrap_or(webhook.enabled);
@@ -306,6 +324,12 @@ pub struct DeliveryPolicy {
     pub credits_low_at: u64,
     /// How long settled deliveries (and their attempts) are kept.
     pub retention: Duration,
+    /// The most deliveries in flight to one endpoint, across every process.
+    pub max_in_flight_per_endpoint: usize,
+    /// The most deliveries in flight for one organisation, across every process.
+    pub max_in_flight_per_org: usize,
+    /// When an endpoint that keeps failing is paused.
+    pub breaker: BreakerPolicy,
 }
 
 /// What became of this process's delivery attempts, for metrics.
@@ -314,6 +338,9 @@ pub struct DeliveryStats {
     delivered: AtomicU64,
     retried: AtomicU64,
     failed: AtomicU64,
+    paused: AtomicU64,
+    closed: AtomicU64,
+    paused_now: AtomicU64,
 }
 
 impl DeliveryStats {
@@ -330,6 +357,21 @@ impl DeliveryStats {
     /// Attempts that failed for the last time (the delivery is `failed`).
     pub fn failed(&self) -> u64 {
         self.failed.load(Ordering::Relaxed)
+    }
+
+    /// Times an endpoint's breaker opened (paused it) in this process.
+    pub fn breakers_opened(&self) -> u64 {
+        self.paused.load(Ordering::Relaxed)
+    }
+
+    /// Times a success closed a paused or probed endpoint's breaker here.
+    pub fn breakers_closed(&self) -> u64 {
+        self.closed.load(Ordering::Relaxed)
+    }
+
+    /// Endpoints paused across the deployment, as of the last sweep.
+    pub fn paused_endpoints(&self) -> u64 {
+        self.paused_now.load(Ordering::Relaxed)
     }
 
     fn count(&self, next: AfterAttempt) {
@@ -382,11 +424,17 @@ impl DeliverWebhooks {
         self.stats.clone()
     }
 
-    /// Claims up to `limit` due deliveries for this process, each leased for
-    /// one attempt. Send each with [`DeliverWebhooks::deliver`].
-    pub async fn claim(&self, limit: usize) -> Result<Vec<DueDelivery>, RepositoryError> {
+    /// Claims up to `room` due deliveries for this process, each leased for
+    /// one attempt, sharing the senders fairly between organisations and
+    /// endpoints. Send each with [`DeliverWebhooks::deliver`].
+    pub async fn claim(&self, room: usize) -> Result<Vec<DueDelivery>, RepositoryError> {
         let now = self.clock.now();
-        self.queue.claim(now, now + self.policy.lease, limit).await
+        let share = FairShare {
+            room,
+            per_endpoint: self.policy.max_in_flight_per_endpoint,
+            per_org: self.policy.max_in_flight_per_org,
+        };
+        self.queue.claim(now, now + self.policy.lease, share).await
     }
 
     /// The periodic work: queues the events no change causes (`key.expiring`,
@@ -401,6 +449,10 @@ impl DeliverWebhooks {
         };
         let announced = self.queue.announce(sweep, now).await?;
         let pruned = self.queue.prune(now - self.policy.retention).await?;
+        let paused = self.queue.paused_endpoints(now).await?;
+        self.stats
+            .paused_now
+            .store(u64::try_from(paused).unwrap_or(u64::MAX), Ordering::Relaxed);
         Ok((announced, pruned))
     }
 
@@ -436,9 +488,25 @@ impl DeliverWebhooks {
             AfterAttempt::RetryAt(self.clock.now() + delay)
         };
         self.stats.count(next);
-        if let Err(err) = self.queue.record(delivery.id, &attempt, next).await {
+        let recorded = self
+            .queue
+            .record(delivery.id, &attempt, next, self.policy.breaker, self.clock.now())
+            .await;
+        match recorded {
+            Ok(Recorded { paused, closed }) => {
+                if paused {
+                    self.stats.paused.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(webhook = %delivery.webhook_id, "a webhook endpoint keeps failing: paused");
+                }
+                if closed {
+                    self.stats.closed.fetch_add(1, Ordering::Relaxed);
+                    tracing::info!(webhook = %delivery.webhook_id, "a paused webhook endpoint answered again");
+                }
+            }
             // The claim lapses and the delivery is sent again: at least once.
-            tracing::warn!(delivery = %delivery.id, error = %err, "a delivery's attempt could not be recorded");
+            Err(err) => {
+                tracing::warn!(delivery = %delivery.id, error = %err, "a delivery's attempt could not be recorded")
+            }
         }
     }
 }

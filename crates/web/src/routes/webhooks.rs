@@ -3,8 +3,9 @@
 
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
+use chrono::Utc;
 use keymint_application::{Delivery, NewWebhook, WebhookPatch, WebhookWithSecret};
-use keymint_domain::{EventType, EventTypes, Webhook, MAX_WEBHOOK_URL_CHARS};
+use keymint_domain::{EndpointHealth, EndpointState, EventType, EventTypes, Webhook, MAX_WEBHOOK_URL_CHARS};
 use serde::Serialize;
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
@@ -26,6 +27,30 @@ fn collection(req: &HttpRequest) -> &'static str {
     }
 }
 
+/// An event type's name, as OpenAPI describes it: the server refuses any
+/// other (422 naming the item).
+#[derive(Serialize, ToSchema)]
+#[schema(as = EventType)]
+#[allow(dead_code)]
+pub(crate) enum EventTypeName {
+    #[serde(rename = "key.created")]
+    Created,
+    #[serde(rename = "key.updated")]
+    Updated,
+    #[serde(rename = "key.rotated")]
+    Rotated,
+    #[serde(rename = "key.revoked")]
+    Revoked,
+    #[serde(rename = "key.deleted")]
+    Deleted,
+    #[serde(rename = "key.leaked")]
+    Leaked,
+    #[serde(rename = "key.expiring")]
+    Expiring,
+    #[serde(rename = "key.credits_low")]
+    CreditsLow,
+}
+
 /// The body of a webhook create, as OpenAPI describes it.
 #[derive(ToSchema)]
 #[schema(as = CreateWebhookRequest)]
@@ -36,7 +61,7 @@ pub(crate) struct CreateWebhookRequest {
     #[schema(max_length = 2048, pattern = "^https?://[^\\s@#]+$")]
     url: String,
     /// What it receives (default: every event type)
-    #[schema(min_items = 1, value_type = Option<Vec<String>>)]
+    #[schema(min_items = 1, value_type = Option<Vec<EventTypeName>>)]
     event_types: Option<Vec<String>>,
     /// Whether it receives events (default true)
     enabled: Option<bool>,
@@ -47,11 +72,11 @@ pub(crate) struct CreateWebhookRequest {
 #[schema(as = UpdateWebhookRequest)]
 #[allow(dead_code)]
 pub(crate) struct UpdateWebhookRequest {
-    /// A new URL
-    #[schema(max_length = 2048, pattern = "^https?://[^\\s@#]+$")]
+    /// A new URL (it cannot be removed: `null` is refused)
+    #[schema(max_length = 2048, pattern = "^https?://[^\\s@#]+$", nullable = false)]
     url: Option<String>,
     /// New event types
-    #[schema(min_items = 1, value_type = Option<Vec<String>>)]
+    #[schema(min_items = 1, value_type = Option<Vec<EventTypeName>>)]
     event_types: Option<Vec<String>>,
     /// Enable or disable
     enabled: Option<bool>,
@@ -177,6 +202,7 @@ pub(crate) struct WebhookResponse<'a> {
     id: String,
     url: &'a str,
     /// What it receives
+    #[schema(value_type = Vec<EventTypeName>)]
     event_types: Vec<&'static str>,
     /// Whether it receives events
     enabled: bool,
@@ -184,6 +210,55 @@ pub(crate) struct WebhookResponse<'a> {
     created_at: String,
     #[schema(format = DateTime)]
     updated_at: String,
+    /// How the endpoint has been answering: its circuit breaker
+    health: HealthResponse,
+}
+
+/// Where an endpoint's circuit breaker stands.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+#[schema(as = WebhookHealthState)]
+pub(crate) enum HealthState {
+    /// Its last attempt succeeded, or none was made
+    Healthy,
+    /// Recent attempts failed, not yet enough to pause it
+    Failing,
+    /// Nothing is sent to it until `paused_until`; its deliveries wait, spending no attempts
+    Paused,
+    /// The pause is over: one delivery at a time tries it until one succeeds
+    Probing,
+}
+
+/// An endpoint's circuit breaker: after `webhooks.breaker_failures` failed
+/// attempts in a row it is paused, and probed after the pause.
+#[derive(Serialize, ToSchema)]
+#[schema(as = WebhookHealth)]
+pub(crate) struct HealthResponse {
+    state: HealthState,
+    /// Attempts that failed in a row (0 after any success)
+    consecutive_failures: u32,
+    /// While paused: when it is probed again
+    #[schema(format = DateTime)]
+    paused_until: Option<String>,
+}
+
+impl HealthResponse {
+    fn new(health: &EndpointHealth) -> Self {
+        let state = match health.state(Utc::now()) {
+            EndpointState::Healthy => HealthState::Healthy,
+            EndpointState::Failing => HealthState::Failing,
+            EndpointState::Paused => HealthState::Paused,
+            EndpointState::Probing => HealthState::Probing,
+        };
+        Self {
+            paused_until: match state {
+                HealthState::Paused => health.paused_until.map(timestamp),
+                _ => None,
+            },
+            state,
+            consecutive_failures: health.consecutive_failures,
+        }
+    }
 }
 
 impl<'a> From<&'a Webhook> for WebhookResponse<'a> {
@@ -195,6 +270,7 @@ impl<'a> From<&'a Webhook> for WebhookResponse<'a> {
             enabled: webhook.enabled,
             created_at: timestamp(webhook.created_at),
             updated_at: timestamp(webhook.updated_at),
+            health: HealthResponse::new(&webhook.health),
         }
     }
 }
