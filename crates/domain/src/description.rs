@@ -30,6 +30,15 @@ pub enum KeyDescriptionError {
 }
 
 impl KeyDescription {
+    /// Restores a description stored by an earlier release, which was checked by
+    /// the rules of its day: text the current rule refuses (a zero-width
+    /// space the old hand list allowed) still reads back, so no stored key
+    /// becomes unreadable, unverifiable or unrevocable after an upgrade.
+    /// Only storage adapters call this; everything new goes through `new`.
+    pub fn restore(raw: impl Into<String>) -> Self {
+        Self(raw.into())
+    }
+
     /// Validates a description; length is counted in Unicode scalar values.
     pub fn new(raw: impl Into<String>) -> Result<Self, KeyDescriptionError> {
         let raw = raw.into();

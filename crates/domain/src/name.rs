@@ -40,6 +40,15 @@ fn check_name_text(raw: &str) -> Result<(), KeyNameError> {
 }
 
 impl KeyName {
+    /// Restores a name stored by an earlier release, which was checked by
+    /// the rules of its day: text the current rule refuses (a zero-width
+    /// space the old hand list allowed) still reads back, so no stored key
+    /// becomes unreadable, unverifiable or unrevocable after an upgrade.
+    /// Only storage adapters call this; everything new goes through `new`.
+    pub fn restore(raw: impl Into<String>) -> Self {
+        Self(raw.into())
+    }
+
     /// Validates a name. Length is counted in Unicode scalar values, as the
     /// specification counts, not in bytes: `"ключ"` has 4 characters.
     pub fn new(raw: impl Into<String>) -> Result<Self, KeyNameError> {
