@@ -69,9 +69,9 @@ impl InFlight {
 /// An endpoint and its candidates.
 type Endpoint = (Uuid, Vec<Candidate>);
 
-/// The deliveries to claim, as `seq`s: round-robin over organisations (the
-/// one waiting longest first), and within each over its endpoints, each
-/// endpoint's oldest due first; never past [`FairShare::per_endpoint`]
+/// The deliveries to claim, as `seq`s: each next one for the organisation
+/// with the fewest in flight (the one waiting longest among equals), and
+/// within it round-robin over its endpoints, each endpoint's oldest due first; never past [`FairShare::per_endpoint`]
 /// counting `in_flight`, nor past [`FairShare::per_org`] except for an
 /// endpoint's first delivery in flight (so an organisation's hanging
 /// endpoints delay none of its others; an organisation has a bounded number
@@ -104,40 +104,55 @@ pub fn pick_fairly(mut candidates: Vec<Candidate>, mut in_flight: InFlight, shar
     }
     let mut picked = Vec::new();
     let mut turn: HashMap<OrgId, usize> = HashMap::new();
-    loop {
-        let mut progressed = false;
-        for (org_id, endpoints) in &mut orgs {
-            if picked.len() == share.room {
-                return picked;
-            }
-            let org_full = in_flight.org(*org_id) >= share.per_org;
-            // This organisation's next endpoint with room, from where it left off.
+    while picked.len() < share.room {
+        // The organisation with the fewest deliveries in flight goes next (the
+        // one waiting longest among equals): a busy organisation's backlog,
+        // however old, never comes before a quiet one's first delivery.
+        let mut best: Option<(usize, usize, usize)> = None; // (in flight, org, endpoint)
+        for (at, (org_id, endpoints)) in orgs.iter().enumerate() {
             let start = turn.get(org_id).copied().unwrap_or_default();
-            let count = endpoints.len();
-            for step in 0..count {
-                let at = (start + step) % count;
-                let (webhook_id, queue) = &mut endpoints[at];
-                let Some(next) = queue.last() else { continue };
-                let cap = if next.probing { 1 } else { share.per_endpoint };
-                let busy = in_flight.endpoint(*webhook_id);
-                // An endpoint with nothing in flight may always send one, so an
-                // organisation's own hanging endpoints cannot hold up its others.
-                if busy >= cap || (org_full && busy > 0) {
-                    continue;
-                }
-                if let Some(candidate) = queue.pop() {
-                    in_flight.add(candidate.webhook_id, candidate.org_id, 1);
-                    picked.push(candidate.seq);
-                    turn.insert(*org_id, at + 1);
-                    progressed = true;
-                    break;
+            if let Some(endpoint) = next_endpoint(endpoints, start, &in_flight, share, *org_id) {
+                let load = in_flight.org(*org_id);
+                if best.is_none_or(|(least, _, _)| load < least) {
+                    best = Some((load, at, endpoint));
                 }
             }
         }
-        if !progressed {
+        let Some((_, at, endpoint)) = best else {
             return picked;
+        };
+        let (org_id, endpoints) = &mut orgs[at];
+        if let Some(candidate) = endpoints[endpoint].1.pop() {
+            in_flight.add(candidate.webhook_id, candidate.org_id, 1);
+            picked.push(candidate.seq);
+            turn.insert(*org_id, endpoint + 1);
         }
     }
+    picked
+}
+
+/// The organisation's next endpoint (from `start`, round-robin) whose oldest
+/// candidate may go now.
+fn next_endpoint(
+    endpoints: &[Endpoint],
+    start: usize,
+    in_flight: &InFlight,
+    share: FairShare,
+    org_id: OrgId,
+) -> Option<usize> {
+    let org_full = in_flight.org(org_id) >= share.per_org;
+    let count = endpoints.len();
+    (0..count).map(|step| (start + step) % count).find(|&at| {
+        let (webhook_id, queue) = &endpoints[at];
+        let Some(next) = queue.last() else {
+            return false;
+        };
+        let cap = if next.probing { 1 } else { share.per_endpoint };
+        let busy = in_flight.endpoint(*webhook_id);
+        // An endpoint with nothing in flight may always send one, so an
+        // organisation's own hanging endpoints cannot hold up its others.
+        busy < cap && !(org_full && busy > 0)
+    })
 }
 
 /// When an endpoint that keeps failing is paused.
@@ -286,6 +301,19 @@ mod tests {
             "org 1 gets its 3, then one per idle endpoint (20 in all); org 2 its 1: {picked:?}"
         );
         assert_eq!(&picked[..2], &[0, 1000], "one from each organisation in turn");
+    }
+
+    #[test]
+    fn a_freed_sender_goes_to_the_least_busy_organisation_however_old_the_backlog() {
+        // Organisation 1 has 20 in flight and an older backlog on idle
+        // endpoints; organisation 2 has nothing in flight.
+        let mut candidates: Vec<Candidate> = (0..40).map(|i| candidate(i, 200 + i as u128, 1, i)).collect();
+        candidates.push(candidate(1000, 7, 2, 10_000));
+        let mut busy = InFlight::default();
+        for endpoint in 0..20 {
+            busy.add(Uuid::from_u128(100 + endpoint), OrgId::from_uuid(Uuid::from_u128(1)), 1);
+        }
+        assert_eq!(pick_fairly(candidates, busy, share(1)), vec![1000]);
     }
 
     #[test]
