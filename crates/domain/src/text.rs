@@ -115,10 +115,17 @@ pub enum TextError {
     Blank,
 }
 
-/// Checks `text` against the rule: no refused character, and no joiner
-/// except right after a visible character, a mark or another joiner.
+/// Whether `c` selects a variation (U+FE00–U+FE0F, U+E0100–U+E01EF).
+fn is_variation_selector(c: char) -> bool {
+    matches!(c, '\u{FE00}'..='\u{FE0F}' | '\u{E0100}'..='\u{E01EF}')
+}
+
+/// Checks `text` against the rule: no refused character, and a joiner only
+/// right after a character it can join (a visible one or a mark), or a ZWJ
+/// right after a variation selector (❤️‍🔥). So no run of joiners can hide
+/// text after a visible character.
 pub fn check_characters(text: &str, lines: Lines) -> Result<(), TextError> {
-    let mut joinable = false;
+    let mut previous: Option<(char, CharClass)> = None;
     for c in text.chars() {
         let class = classify(c);
         match class {
@@ -126,13 +133,19 @@ pub fn check_characters(text: &str, lines: Lines) -> Result<(), TextError> {
             CharClass::Control => return Err(TextError::Control(c)),
             CharClass::BidiControl => return Err(TextError::BidiControl(c)),
             CharClass::Hidden => return Err(TextError::Hidden(c)),
-            CharClass::Joiner if !joinable => return Err(TextError::Hidden(c)),
+            CharClass::Joiner => {
+                let joins = match previous {
+                    Some((_, CharClass::Visible | CharClass::Mark | CharClass::BlankGlyph)) => true,
+                    Some((before, CharClass::Joiner)) => c == '\u{200D}' && is_variation_selector(before),
+                    _ => false,
+                };
+                if !joins {
+                    return Err(TextError::Hidden(c));
+                }
+            }
             _ => {}
         }
-        joinable = matches!(
-            class,
-            CharClass::Visible | CharClass::Mark | CharClass::Joiner | CharClass::BlankGlyph
-        );
+        previous = Some((c, class));
     }
     Ok(())
 }
@@ -212,7 +225,21 @@ mod tests {
 
     #[test]
     fn joiners_need_something_to_join() {
-        for text in ["\u{200D}a", "\u{FE0F}", " \u{200C}x", "\u{200D}"] {
+        assert_eq!(
+            check_visible_text("\u{2764}\u{FE0F}\u{200D}\u{1F525}", Lines::Single),
+            Ok(())
+        );
+        let hidden_run = format!("admin{}", "\u{FE0F}".repeat(40));
+        let smuggled = format!("ok{}", "\u{E0100}\u{E0101}\u{E0102}");
+        for text in [
+            "\u{200D}a",
+            "\u{FE0F}",
+            " \u{200C}x",
+            "\u{200D}",
+            "a\u{200D}\u{200D}b",
+            &hidden_run,
+            &smuggled,
+        ] {
             assert!(check_visible_text(text, Lines::Single).is_err(), "{text:?}");
         }
     }
