@@ -353,6 +353,14 @@ async fn a_key_sent_twice_is_refused_as_ambiguous(backend: Backend) {
             .post(&url)
             .header("authorization", "Bearer sk_live_other")
             .json(&json!({"key": key})),
+        // Bytes that are not text still present something.
+        app.client
+            .post(&url)
+            .header(
+                "x-api-key",
+                reqwest::header::HeaderValue::from_bytes(b"sk_live_\xff").unwrap(),
+            )
+            .header("authorization", format!("Bearer {key}")),
     ] {
         error_body(request.send().await.unwrap(), 401, "ambiguous_api_key").await;
     }
@@ -365,6 +373,11 @@ async fn a_key_sent_twice_is_refused_as_ambiguous(backend: Backend) {
         app.client
             .post(&url)
             .header("x-api-key", &key)
+            .json(&json!({"key": key})),
+        // A bearer JWT (a gateway's or SDK's on every call) is not a key.
+        app.client
+            .post(&url)
+            .header("authorization", format!("Bearer {}", app.token()))
             .json(&json!({"key": key})),
     ] {
         let verdict: Value = request.send().await.unwrap().json().await.unwrap();

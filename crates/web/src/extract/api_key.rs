@@ -38,20 +38,32 @@ pub(crate) fn one_key(found: Option<String>, other: Option<String>) -> Result<Op
     }
 }
 
+/// A header's text; bytes that are not text still present something (it
+/// cannot be a key, and it must not make another presentation win unseen).
+fn text_of(value: &header::HeaderValue) -> String {
+    String::from_utf8_lossy(value.as_bytes()).trim().to_owned()
+}
+
+/// Whether a bearer token is a JWT (three base64url parts, the first a JSON
+/// header): never an API key, but what a gateway or SDK sends to every call.
+fn is_jwt(token: &str) -> bool {
+    token.starts_with("eyJ") && token.split('.').count() == 3
+}
+
 /// The API key a request presents: `x-api-key: sk_…` or
 /// `Authorization: Bearer sk_…`. Both, with different keys, is
-/// `ambiguous_api_key`; an `Authorization` header of another scheme presents
-/// no key.
+/// `ambiguous_api_key`; an `Authorization` header of another scheme, or a
+/// bearer JWT, presents no key.
 pub(crate) fn presented_api_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
     let x_api_key = header::HeaderName::from_static("x-api-key");
-    let from_header = single(req, &x_api_key)?
-        .and_then(|v| v.to_str().ok())
-        .map(|key| key.trim().to_owned());
+    let from_header = single(req, &x_api_key)?.map(text_of);
     let bearer = single(req, &header::AUTHORIZATION)?
-        .and_then(|v| v.to_str().ok())
-        .and_then(|authorization| authorization.split_once(' '))
-        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .map(|(_, token)| token.trim().to_owned());
+        .map(text_of)
+        .and_then(|authorization| {
+            let (scheme, token) = authorization.split_once(' ')?;
+            let token = token.trim();
+            (scheme.eq_ignore_ascii_case("bearer") && !is_jwt(token)).then(|| token.to_owned())
+        });
     one_key(from_header, bearer)
 }
 

@@ -313,6 +313,7 @@ impl VerifyResponse {
         description = "Optional when the key is sent as x-api-key or Authorization: Bearer"),
     responses(
         (status = 200, description = "The verdict, valid or not", body = VerifyResponse),
+        (status = 401, description = "Two different keys presented (body, x-api-key, Authorization: Bearer): ambiguous_api_key", body = ErrorBody),
         JsonBodyErrors,
         (status = 422, description = "No key in the body or headers", body = ValidationErrorBody),
         (status = 503, description = "Storage unavailable", body = ErrorBody),
