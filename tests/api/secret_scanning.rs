@@ -353,12 +353,14 @@ async fn alerts_beyond_their_memory_budget_are_turned_away_unread() {
         let mut stream = tokio::net::TcpStream::connect(&address).await.unwrap();
         let head = format!(
             "POST /api/v2/secret-scanning/github HTTP/1.1\r\nHost: keymint\r\n{headers}\
-             Content-Type: application/json\r\nContent-Length: 1048576\r\n\r\n["
+             Content-Type: application/json\r\nContent-Length: 1048576\r\n\r\n"
         );
         stream.write_all(head.as_bytes()).await.unwrap();
+        // All but the last byte: what it holds is what it sent.
+        stream.write_all(&vec![b' '; 1048575]).await.unwrap();
         held.push(stream);
     }
-    // Both are reserved once their heads are read; the third finds no room.
+    // Both hold their megabyte; the third finds no room.
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     let answer = answer_before_the_body(&app, &headers).await;
     assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");

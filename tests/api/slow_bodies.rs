@@ -174,8 +174,8 @@ for_each_backend!(
 );
 
 /// Bodies being received share a memory budget: stalled uploads that fill it
-/// make the next body a 503 with Retry-After before it is read, whatever the
-/// number of connections, and their room comes back when they go.
+/// make the next body a 503 with Retry-After before its bytes are buffered,
+/// whatever the number of connections, and their room comes back when they go.
 async fn stalled_bodies_hold_at_most_the_body_memory_budget(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
     let app = spawn_app_with(
@@ -184,12 +184,15 @@ async fn stalled_bodies_hold_at_most_the_body_memory_budget(backend: Backend) {
     )
     .await;
     // Unauthenticated routes too: verify takes no token.
+    // Two uploads send all but the last byte of their 16 KiB and stall: they
+    // hold the whole budget (a promise alone would hold nothing).
     let mut stalled = Vec::new();
+    let almost = [b' '; 16383];
     for _ in 0..2 {
-        stalled.push(start_post(&app, "/api/v2/api-keys/verify", 16384, b"{").await);
+        stalled.push(start_post(&app, "/api/v2/api-keys/verify", 16384, &almost).await);
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let mut refused = start_post(&app, "/api/v2/api-keys/verify", 16384, b"{").await;
+    let mut refused = start_post(&app, "/api/v2/api-keys/verify", 16384, &[b' '; 4096]).await;
     let mut answer = vec![0; 4096];
     let read = tokio::time::timeout(Duration::from_secs(5), refused.read(&mut answer))
         .await

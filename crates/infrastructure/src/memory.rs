@@ -9,8 +9,8 @@ use keymint_application::{
     Sweep, UsageLedger, UsageSink, WebhookStore, WebhookStoreError,
 };
 use keymint_domain::{
-    pick_fairly, ApiKey, AuditEvent, BreakerPolicy, Candidate, Credits, Demand, EventType, FairShare, InFlight, KeyId,
-    Ledger, LookupId, OrgId, Outcome, Webhook, WebhookSecret, WindowCount,
+    pick_fairly, ApiKey, AuditEvent, BreakerPolicy, Candidate, Credits, Demand, EndpointHealth, EventType, FairShare,
+    InFlight, KeyId, Ledger, LookupId, OrgId, Outcome, Webhook, WebhookSecret, WindowCount,
 };
 use tokio::sync::Notify;
 use uuid::Uuid;
@@ -435,8 +435,19 @@ impl WebhookStore for InMemoryApiKeyRepository {
         stored.webhook.event_types = webhook.event_types.clone();
         stored.webhook.enabled = webhook.enabled;
         stored.webhook.updated_at = webhook.updated_at;
-        stored.webhook.health = webhook.health;
         Ok(true)
+    }
+
+    async fn reset_health(&self, org_id: OrgId, id: Uuid) -> Result<(), RepositoryError> {
+        let mut state = self.write();
+        if let Some(stored) = state
+            .webhooks
+            .iter_mut()
+            .find(|w| w.webhook.id == id && w.webhook.org_id == org_id)
+        {
+            stored.webhook.health = EndpointHealth::default();
+        }
+        Ok(())
     }
 
     async fn rotate_secret(

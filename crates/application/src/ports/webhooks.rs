@@ -179,9 +179,14 @@ pub trait WebhookStore: Send + Sync {
     /// One webhook; `None` for unknown ids and other organisations' webhooks.
     async fn webhook(&self, org_id: OrgId, id: Uuid) -> Result<Option<Webhook>, RepositoryError>;
 
-    /// Replaces a webhook's URL, event types, enabled flag and `updated_at`.
-    /// Returns whether it existed.
+    /// Replaces a webhook's URL, event types, enabled flag and `updated_at`
+    /// (never its health, which deliveries move meanwhile). Returns whether it
+    /// existed.
     async fn update_webhook(&self, webhook: &Webhook) -> Result<bool, RepositoryError>;
+
+    /// Gives a webhook a clean record (healthy, not paused): for a new URL or
+    /// an endpoint enabled again.
+    async fn reset_health(&self, org_id: OrgId, id: Uuid) -> Result<(), RepositoryError>;
 
     /// Replaces the signing secret; the previous one is still used to sign
     /// (alongside) until `previous_until`. Returns whether the webhook existed.

@@ -209,18 +209,18 @@ impl Webhooks {
         // record: its pause was about what it was before.
         let moved = url.as_ref().is_some_and(|url| *url != webhook.url);
         let switched_on = patch.enabled == Some(true) && !webhook.enabled;
-        if moved || switched_on {
-            webhook.health = EndpointHealth::default();
-        }
         webhook.url = url.unwrap_or(webhook.url);
         webhook.event_types = patch.event_types.unwrap_or(webhook.event_types);
         webhook.enabled = patch.enabled.unwrap_or(webhook.enabled);
         webhook.updated_at = self.clock.now();
-        if self.store.update_webhook(&webhook).await? {
-            Ok(webhook)
-        } else {
-            Err(WebhookError::NotFound)
+        if !self.store.update_webhook(&webhook).await? {
+            return Err(WebhookError::NotFound);
         }
+        if moved || switched_on {
+            self.store.reset_health(webhook.org_id, webhook.id).await?;
+            webhook.health = EndpointHealth::default();
+        }
+        Ok(webhook)
     }
 
     /// Gives a webhook a new signing secret, returned once. Deliveries are

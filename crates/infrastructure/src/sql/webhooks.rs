@@ -395,17 +395,24 @@ impl WebhookStore for SqlApiKeyRepository {
             .col_expr(hooks::Column::EventTypes, Expr::value(types_text(&webhook.event_types)))
             .col_expr(hooks::Column::Enabled, Expr::value(webhook.enabled))
             .col_expr(hooks::Column::UpdatedAt, Expr::value(webhook.updated_at))
-            .col_expr(
-                hooks::Column::ConsecutiveFailures,
-                Expr::value(i32::try_from(webhook.health.consecutive_failures).unwrap_or(i32::MAX)),
-            )
-            .col_expr(hooks::Column::PausedUntil, Expr::value(webhook.health.paused_until))
             .filter(hooks::Column::Id.eq(webhook.id))
             .filter(hooks::Column::OrgId.eq(webhook.org_id.as_uuid()))
             .exec(&self.db().write)
             .await
             .map_err(|e| self.db().classify(e))?;
         Ok(updated.rows_affected > 0)
+    }
+
+    async fn reset_health(&self, org_id: OrgId, id: Uuid) -> Result<(), RepositoryError> {
+        hooks::Entity::update_many()
+            .col_expr(hooks::Column::ConsecutiveFailures, Expr::value(0))
+            .col_expr(hooks::Column::PausedUntil, Expr::value(Option::<DateTime<Utc>>::None))
+            .filter(hooks::Column::Id.eq(id))
+            .filter(hooks::Column::OrgId.eq(org_id.as_uuid()))
+            .exec(&self.db().write)
+            .await
+            .map_err(|e| self.db().classify(e))?;
+        Ok(())
     }
 
     async fn rotate_secret(
@@ -723,6 +730,24 @@ impl DeliveryQueue for SqlApiKeyRepository {
     ) -> Result<Recorded, RepositoryError> {
         let db = self.db();
         let txn = db.write.begin().await.map_err(|e| db.classify(e))?;
+        // The webhook's row first, then the delivery's: the order a deletion
+        // takes them in, so the two never wait on each other.
+        let webhook_id = deliveries::Entity::find()
+            .filter(deliveries::Column::Id.eq(delivery_id))
+            .select_only()
+            .column(deliveries::Column::WebhookId)
+            .into_tuple::<Uuid>()
+            .one(&txn)
+            .await
+            .map_err(|e| db.classify(e))?;
+        let webhook = match webhook_id {
+            Some(id) => hooks::Entity::find_by_id(id)
+                .lock_exclusive()
+                .one(&txn)
+                .await
+                .map_err(|e| db.classify(e))?,
+            None => None,
+        };
         let (status, next_attempt_at) = next.status();
         let updated = deliveries::Entity::update_many()
             .col_expr(deliveries::Column::Status, Expr::value(status.as_str()))
@@ -755,24 +780,8 @@ impl DeliveryQueue for SqlApiKeyRepository {
         .exec_without_returning(&txn)
         .await
         .map_err(|e| db.classify(e))?;
-        // The breaker is read and written under the webhook's row lock (SQLite's
-        // write lock, taken above), so attempts ending together all count.
-        let webhook_id = deliveries::Entity::find()
-            .filter(deliveries::Column::Id.eq(delivery_id))
-            .select_only()
-            .column(deliveries::Column::WebhookId)
-            .into_tuple::<Uuid>()
-            .one(&txn)
-            .await
-            .map_err(|e| db.classify(e))?;
-        let webhook = match webhook_id {
-            Some(id) => hooks::Entity::find_by_id(id)
-                .lock_exclusive()
-                .one(&txn)
-                .await
-                .map_err(|e| db.classify(e))?,
-            None => None,
-        };
+        // The breaker is read and written under the webhook's row lock (taken
+        // above; SQLite's write lock), so attempts ending together all count.
         let mut recorded = Recorded::default();
         if let Some(webhook) = webhook {
             let before = health_of(&webhook);

@@ -34,12 +34,12 @@ impl Default for BodyTimeout {
 }
 
 /// The memory that request bodies being received may hold together, in bytes,
-/// shared by the routes it is registered on. A body's bytes are reserved
-/// before they are buffered (all of a declared `Content-Length` at once,
-/// chunk by chunk otherwise) and given back when it has been read; a body
-/// that finds no room is answered 503 at once, before it is buffered. So a
-/// crowd of slow or abandoned uploads, authenticated or not, holds at most
-/// this much, however many connections carry it.
+/// shared by the routes it is registered on. Each chunk's bytes are reserved
+/// as it arrives, before it is buffered, and given back when the body has
+/// been read; a body that finds no room is answered 503 at once. So a crowd
+/// of slow or abandoned uploads, authenticated or not, holds at most this
+/// much, however many connections carry it, and a client must send the
+/// bytes it holds.
 #[derive(Clone, Debug)]
 pub struct BodyBudget(Arc<Semaphore>);
 
@@ -116,13 +116,13 @@ impl BodyRead {
         if self.declared.is_some_and(|len| len > limit) {
             return Err(ApiError::PayloadTooLarge { limit });
         }
-        let capacity = self.declared.unwrap_or(0).min(limit);
+        // Grown as bytes arrive, not allocated for what a header promises.
+        let capacity = self.declared.unwrap_or(0).min(limit).min(16 * 1024);
         let budget = self.budget.take();
-        // Held until the body is read, then given back.
+        // Held until the body is read, then given back. Only bytes that
+        // arrived are reserved: a client promising a large body and sending
+        // nothing holds nothing.
         let mut reserved = Vec::new();
-        if let (Some(budget), Some(declared)) = (&budget, self.declared.filter(|len| *len > 0)) {
-            reserved.push(budget.reserve(declared)?);
-        }
         let read = async {
             let mut body = web::BytesMut::with_capacity(capacity);
             while let Some(chunk) = self.payload.next().await {
@@ -130,7 +130,7 @@ impl BodyRead {
                 if body.len() + chunk.len() > limit {
                     return Err(ApiError::PayloadTooLarge { limit });
                 }
-                if let (Some(budget), None) = (&budget, self.declared) {
+                if let Some(budget) = &budget {
                     reserved.push(budget.reserve(chunk.len())?);
                 }
                 body.extend_from_slice(&chunk);

@@ -297,8 +297,10 @@ pub(crate) async fn github(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     // Everything the headers can tell is checked before a byte of the body is
-    // buffered: a flood of unsigned, badly signed or unknown-key alerts costs
-    // no memory for their bodies.
+    // buffered: a flood of unsigned or unknown-key alerts costs no memory for
+    // their bodies. A well-formed signature by a key GitHub publishes can only
+    // be judged against the body, so those bodies are read, within the
+    // alerts' own budget.
     let key_id = header_text(&req, "github-public-key-identifier")?;
     let signature = header_text(&req, "github-public-key-signature")?;
     state.report_signatures.precheck(key_id, signature).await?;
