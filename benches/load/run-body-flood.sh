@@ -65,12 +65,19 @@ async def hold(path, headers, length, answers, opened):
         for start in range(0, len(body), 65536):
             writer.write(body[start:start + 65536])
             await asyncio.wait_for(writer.drain(), timeout=20)
+    except ConnectionResetError:
+        # Answered and closed while the body was still coming: the reset
+        # discards the answer on this side.
+        answers["reset while sending (answered early)"] += 1
+        return None
     except (OSError, asyncio.TimeoutError):
         pass
     opened.append(writer)
     try:
         line = await asyncio.wait_for(reader.readline(), timeout=3)
         status = line.decode(errors="replace").split(" ")[1] if line else "closed"
+    except ConnectionResetError:
+        status = "reset (answered early)"
     except (OSError, asyncio.TimeoutError, IndexError):
         status = "no answer (body held)"
     answers[status] += 1
