@@ -678,7 +678,7 @@ async fn editing_a_key_shows_field_errors_in_the_dialog_and_records_the_change()
     wait_for(&c, "ol.timeline li[data-action=created]").await;
     action(&c, "Edit").await;
     wait_text(&c, "dialog h2", "Edit “before”").await;
-    fill(&c, "#edit-name", "\u{200b}").await;
+    fill(&c, "#edit-name", "\u{3000}").await;
     click(&c, "dialog button[type=submit]").await;
     wait_text(&c, "#edit-name-error", "name must have a visible character").await;
     wait_text(&c, "dialog .alert", "Request id").await;
