@@ -8,16 +8,17 @@ use std::time::Duration;
 use actix_web::dev::{Server, ServerHandle};
 use anyhow::Context;
 use keymint_application::{
-    ApiKeyRepository, ApiKeys, Authenticate, Clock, DeliverWebhooks, OrganizationDirectory, ReportLeaks, TokenVerifier,
-    VerificationCache, VerifyApiKey, Webhooks,
+    ApiKeyRepository, ApiKeys, Authenticate, Clock, DeliverWebhooks, LookupDigests, OrganizationDirectory, ReportLeaks,
+    TokenVerifier, VerificationCache, VerifyApiKey, VerifyStats, Webhooks,
 };
 use keymint_domain::KeyFormat;
 use keymint_infrastructure::metrics::{self, Observed};
 use keymint_infrastructure::sql::{self, Database, DatabaseUrl, ListenerStats, SqlApiKeyRepository};
 use keymint_infrastructure::{
     Argon2Hasher, BatchingMeter, CoalescingUsageTracker, DevTokenRequest, GithubKeysConfig, GithubReportSignatures,
-    Hs256Verifier, HttpWebhookSender, InMemoryApiKeyRepository, InMemoryOrganizationDirectory, JwksVerifier,
-    OsKeyGenerator, ShardedVerificationCache, SqlOrganizationDirectory, SystemClock, WindowFailureLimiter,
+    Hs256Verifier, HttpWebhookSender, InMemoryApiKeyRepository, InMemoryOrganizationDirectory, JwksVerifier, KeyHasher,
+    LookupDigestFilter, OsKeyGenerator, ShardedVerificationCache, SqlOrganizationDirectory, SystemClock,
+    WindowFailureLimiter,
 };
 use keymint_migrations::{Migrator, MigratorTrait};
 use keymint_web::{AppState, ConsoleSignIn, HttpMetrics, HttpSettings, MetricsRegistry};
@@ -89,7 +90,9 @@ pub async fn key_verifier(settings: &Settings) -> anyhow::Result<KeyVerifier> {
 
 /// The hashing, caching, limiting and usage adapters a verifier is made of.
 struct VerificationParts {
-    hasher: Arc<Argon2Hasher>,
+    hasher: Arc<KeyHasher>,
+    digests: Arc<LookupDigestFilter>,
+    stats: Arc<VerifyStats>,
     clock: Arc<dyn Clock>,
     cache: Arc<ShardedVerificationCache>,
     limiter: Arc<WindowFailureLimiter>,
@@ -104,8 +107,11 @@ impl VerificationParts {
         let meter = Arc::new(BatchingMeter::new(repository.clone()));
         let usage = Arc::new(CoalescingUsageTracker::new(repository));
         usage.spawn_flusher(verify.usage_flush);
+        let argon2 = Argon2Hasher::new(settings.argon2_params()).map_err(|e| e.0)?;
         Ok(Self {
-            hasher: Arc::new(Argon2Hasher::new(settings.argon2_params()).map_err(|e| e.0)?),
+            hasher: Arc::new(KeyHasher::new(settings.hash_scheme(), argon2)),
+            digests: Arc::new(LookupDigestFilter::new()),
+            stats: Arc::default(),
             clock: Arc::new(SystemClock),
             cache: Arc::new(ShardedVerificationCache::new(verify.cache_capacity, verify.cache_ttl)),
             limiter: Arc::new(WindowFailureLimiter::new(
@@ -133,6 +139,19 @@ impl VerificationParts {
         }
     }
 
+    /// Loads the lookup digest filter before serving, then keeps it current
+    /// with other processes' imports. If storage does not answer now, the
+    /// filter reads storage for every foreign key until a load succeeds.
+    async fn load_digests(&self, settings: &Settings, repository: Arc<dyn ApiKeyRepository>) {
+        let source: Arc<dyn LookupDigests> = repository;
+        if let Err(err) = self.digests.refresh(source.as_ref()).await {
+            tracing::warn!(error = %err, "the lookup digest filter could not load yet; imported keys are read from storage until it does");
+        }
+        self.digests
+            .clone()
+            .spawn_refresh(source, settings.verify.digest_refresh);
+    }
+
     /// What of these the metrics export, with the database's pools.
     fn observed(&self, settings: &Settings, database: Option<Database>) -> Observed {
         let listens = matches!(settings.database.url, StorageUrl::Sql(DatabaseUrl::Postgres(_)));
@@ -145,6 +164,8 @@ impl VerificationParts {
             listener: listens.then(|| self.listener.clone()),
             meter: Some(self.meter.stats()),
             webhooks: None,
+            verify: Some(self.stats.clone()),
+            digests: Some(self.digests.clone()),
         }
     }
 
@@ -159,6 +180,8 @@ impl VerificationParts {
         )
         .with_meter(self.meter.clone())
         .with_key_format(format)
+        .with_digest_filter(self.digests.clone())
+        .with_stats(self.stats.clone())
     }
 }
 
@@ -293,6 +316,7 @@ impl Application {
         let verifier = token_verifier(&settings.auth.mode).await?;
         let parts = VerificationParts::new(&settings, repository.clone())?;
         parts.listen_for_changes(&settings).await;
+        parts.load_digests(&settings, repository.clone()).await;
         let sender = HttpWebhookSender::new(
             settings.webhooks.timeout,
             settings.webhooks.allow_private_targets,
@@ -325,7 +349,8 @@ impl Application {
             settings.key_policy(),
         )
         .with_cache(parts.cache.clone())
-        .with_ledger(repository.clone());
+        .with_ledger(repository.clone())
+        .with_digest_filter(parts.digests.clone());
         let verify = parts.use_case(repository.clone(), settings.keys.format());
         let github = Arc::new(GithubReportSignatures::new(GithubKeysConfig {
             url: settings.leaks.github_keys_url.clone(),
@@ -378,6 +403,7 @@ impl Application {
         let metrics = serve_metrics(&settings, &registry)?;
         let http = HttpSettings {
             body_limit: settings.server.body_limit_bytes,
+            import_body_limit: settings.server.import_body_limit_bytes,
             body_timeout: settings.server.body_timeout,
             scanner_body_limit: settings.leaks.github_body_limit_bytes,
             body_memory: settings.server.body_memory_bytes,

@@ -20,7 +20,7 @@ use jsonwebtoken::Algorithm;
 use keymint_application::LeakAction;
 use keymint_domain::{Environment, KeyFormat, KeyPrefix};
 use keymint_infrastructure::sql::{DatabaseOptions, DatabaseUrl};
-use keymint_infrastructure::{Argon2Params, ClaimRules, Hs256Config, JwksConfig, JwksSource};
+use keymint_infrastructure::{Argon2Params, ClaimRules, HashScheme, Hs256Config, JwksConfig, JwksSource};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
@@ -205,6 +205,8 @@ pub struct ServerSettings {
     pub listen: SocketAddr,
     /// Request body limit, bytes.
     pub body_limit_bytes: usize,
+    /// Request body limit of key imports, bytes.
+    pub import_body_limit_bytes: usize,
     /// What request bodies being received may hold together, bytes.
     pub body_memory_bytes: usize,
     /// How long a request body may take to arrive, whole (`body_timeout_seconds`).
@@ -391,10 +393,22 @@ impl TryFrom<AuthFile> for AuthSettings {
     }
 }
 
+/// How new private keys are hashed (`hashing.algorithm`).
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum HashAlgorithm {
+    /// SHA-256: Keymint's keys carry 256 random bits.
+    Sha256,
+    /// argon2id at `[hashing]`'s cost, for password-grade cost on every key.
+    Argon2id,
+}
+
 /// `[hashing]`
 #[derive(Clone, Copy, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HashingSettings {
+    /// How new private keys are hashed.
+    pub algorithm: HashAlgorithm,
     /// Memory, KiB.
     pub memory_kib: u32,
     /// Iterations.
@@ -448,6 +462,10 @@ pub struct VerifySettings {
     /// The failure window (`failure_window_seconds`).
     #[serde(rename = "failure_window_seconds", deserialize_with = "values::positive_seconds")]
     pub failure_window: Duration,
+    /// How often the lookup digest filter checks for keys imported by other
+    /// processes (`digest_refresh_seconds`).
+    #[serde(rename = "digest_refresh_seconds", deserialize_with = "values::positive_seconds")]
+    pub digest_refresh: Duration,
 }
 
 /// `[log]`
@@ -612,6 +630,15 @@ impl Settings {
                 "must be at least webhooks.backoff_base_seconds",
             ));
         }
+        if self.server.import_body_limit_bytes == 0 {
+            return Err(invalid("server.import_body_limit_bytes", "must be greater than 0"));
+        }
+        if self.server.body_memory_bytes < self.server.import_body_limit_bytes {
+            return Err(invalid(
+                "server.body_memory_bytes",
+                "must be at least server.import_body_limit_bytes",
+            ));
+        }
         if self.server.body_memory_bytes < self.server.body_limit_bytes {
             return Err(invalid(
                 "server.body_memory_bytes",
@@ -732,6 +759,14 @@ impl Settings {
                     rules(&config.rules)
                 )
             }
+        }
+    }
+
+    /// How new keys are hashed.
+    pub fn hash_scheme(&self) -> HashScheme {
+        match self.hashing.algorithm {
+            HashAlgorithm::Sha256 => HashScheme::Sha256,
+            HashAlgorithm::Argon2id => HashScheme::Argon2id(self.argon2_params()),
         }
     }
 

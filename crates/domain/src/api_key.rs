@@ -2,15 +2,21 @@ use std::fmt;
 
 use chrono::{DateTime, DurationRound, Utc};
 
+use base64::Engine as _;
+
 use crate::{
-    Credits, Environment, KeyDescription, KeyDisplay, KeyId, KeyMeta, KeyName, LookupId, OrgId, OwnerId, Permissions,
-    PublicKey, RateLimits,
+    Credits, Environment, KeyDescription, KeyDigest, KeyDisplay, KeyId, KeyMeta, KeyName, LookupId, OrgId, OwnerId,
+    Permissions, PublicKey, RateLimits,
 };
 
-/// A slow, salted hash of a private key, as a PHC string (`$argon2id$v=19$…`).
+/// The hash of a private key, as a PHC-style string that names how it was
+/// made: `$sha256$<digest>` (a key of 256 random bits needs no work factor) or
+/// `$argon2id$v=19$m=…,t=…,p=…$<salt>$<hash>` (keys hashed by earlier
+/// releases, or by a deployment configured for password-grade cost).
 ///
-/// It is the only stored trace of the secret. It is not the secret, but it still
-/// lets an attacker run offline guesses, so `Debug` does not print it either.
+/// It is the only stored trace of the secret. It is not the secret, but for a
+/// key with little entropy it allows offline guessing, so `Debug` does not
+/// print it either.
 #[derive(Clone, PartialEq, Eq)]
 pub struct SecretHash(String);
 
@@ -34,7 +40,32 @@ impl SecretHash {
     pub fn expose(&self) -> &str {
         &self.0
     }
+
+    /// The stored form of a SHA-256 digest: `$sha256$` and the digest in
+    /// base64 without padding, as PHC strings write their hashes.
+    pub fn sha256(digest: &KeyDigest) -> Self {
+        let encoded = base64::engine::general_purpose::STANDARD_NO_PAD.encode(digest.as_bytes());
+        Self(format!("{SHA256_PHC_LEAD}{encoded}"))
+    }
+
+    /// The algorithm the string names (`sha256`, `argon2id`, …).
+    pub fn algorithm(&self) -> &str {
+        self.0[1..].split('$').next().unwrap_or_default()
+    }
+
+    /// The digest of a `$sha256$` hash; `None` for any other algorithm or a
+    /// damaged string.
+    pub fn sha256_digest(&self) -> Option<KeyDigest> {
+        let encoded = self.0.strip_prefix(SHA256_PHC_LEAD)?;
+        let mut bytes = [0u8; 32];
+        match base64::engine::general_purpose::STANDARD_NO_PAD.decode_slice(encoded, &mut bytes) {
+            Ok(32) if encoded.len() == 43 => Some(KeyDigest::from_bytes(bytes)),
+            _ => None,
+        }
+    }
 }
+
+const SHA256_PHC_LEAD: &str = "$sha256$";
 
 impl fmt::Debug for SecretHash {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -170,12 +201,17 @@ impl NewApiKey {
 /// enough to recompute it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Credential {
-    /// The lookup id embedded in the private key.
+    /// The lookup id embedded in the private key. A key brought in from another
+    /// system has none: it gets a random one that no presented key carries, and
+    /// is found by [`Credential::lookup_digest`].
     pub lookup_id: LookupId,
-    /// The slow hash of the private key.
+    /// The hash of the private key.
     pub secret_hash: SecretHash,
     /// The masked form people see.
     pub display: KeyDisplay,
+    /// For a key that carries no lookup id (brought in from another system):
+    /// its SHA-256 digest, by which it is found.
+    pub lookup_digest: Option<KeyDigest>,
 }
 
 /// The private key that a rotation replaced, still accepted until `valid_until`.
@@ -185,6 +221,8 @@ pub struct PreviousCredential {
     pub lookup_id: LookupId,
     /// The replaced private key's hash.
     pub secret_hash: SecretHash,
+    /// The replaced private key's digest, if it was found by digest.
+    pub lookup_digest: Option<KeyDigest>,
     /// The end of the grace period (exclusive).
     pub valid_until: DateTime<Utc>,
 }
@@ -405,6 +443,43 @@ impl ApiKey {
             .map(|previous| (&previous.secret_hash, Some(previous.valid_until)))
     }
 
+    /// The same for a private key found by its digest: the current private
+    /// key's hash if it has `digest`, or the replaced one's during its grace
+    /// period. Digests are compared in constant time.
+    pub fn hash_for_digest(
+        &self,
+        digest: &KeyDigest,
+        now: DateTime<Utc>,
+    ) -> Option<(&SecretHash, Option<DateTime<Utc>>)> {
+        let current = &self.parts.credential;
+        if current.lookup_digest.is_some_and(|own| own.matches(digest)) {
+            return Some((&current.secret_hash, None));
+        }
+        self.parts
+            .previous
+            .as_ref()
+            .filter(|previous| previous.lookup_digest.is_some_and(|own| own.matches(digest)))
+            .filter(|previous| now < previous.valid_until)
+            .map(|previous| (&previous.secret_hash, Some(previous.valid_until)))
+    }
+
+    /// Replaces the stored hash `old` (of the current or the replaced private
+    /// key) with `new`: the same private key, hashed anew. Returns whether one
+    /// matched. Not a change anyone made: the revision stays.
+    pub fn rehash(&mut self, old: &SecretHash, new: SecretHash) -> bool {
+        if &self.parts.credential.secret_hash == old {
+            self.parts.credential.secret_hash = new;
+            return true;
+        }
+        match self.parts.previous.as_mut() {
+            Some(previous) if &previous.secret_hash == old => {
+                previous.secret_hash = new;
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// Whether the key has expired at `now`.
     pub fn is_expired(&self, now: DateTime<Utc>) -> bool {
         self.parts.expires_at.is_some_and(|at| at <= now)
@@ -615,6 +690,7 @@ impl ApiKey {
         self.parts.previous = (grace > chrono::Duration::zero()).then(|| PreviousCredential {
             lookup_id: replaced.lookup_id,
             secret_hash: replaced.secret_hash,
+            lookup_digest: replaced.lookup_digest,
             valid_until: now + grace,
         });
         // Rotation is the remedy for a flagged leak: the key is no longer marked.
@@ -669,6 +745,7 @@ mod tests {
             lookup_id: material.lookup_id(),
             secret_hash: SecretHash::new(format!("$argon2id$stub{seed}")).unwrap(),
             display: material.private_key().display(),
+            lookup_digest: None,
         }
     }
 
@@ -885,5 +962,56 @@ mod tests {
         assert_eq!(SecretHash::new("plain"), Err(SecretHashError));
         let hash = SecretHash::new("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA");
         assert_eq!(hash.map(|h| format!("{h:?}")), Ok("SecretHash(<redacted>)".to_owned()));
+    }
+
+    #[test]
+    fn a_sha256_hash_names_its_algorithm_and_gives_its_digest_back() {
+        let digest = KeyDigest::of("sk_live_some-key-from-elsewhere");
+        let hash = SecretHash::sha256(&digest);
+        assert!(hash.expose().starts_with("$sha256$"));
+        assert_eq!(hash.expose().len(), "$sha256$".len() + 43);
+        assert_eq!(hash.algorithm(), "sha256");
+        assert_eq!(hash.sha256_digest(), Some(digest));
+        assert_eq!(SecretHash::new(hash.expose()).ok(), Some(hash));
+        let argon = SecretHash::new("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA").unwrap();
+        assert_eq!(argon.algorithm(), "argon2id");
+        assert_eq!(argon.sha256_digest(), None);
+        assert_eq!(SecretHash::new("$sha256$tooshort").unwrap().sha256_digest(), None);
+    }
+
+    #[test]
+    fn a_key_found_by_digest_keeps_its_digest_through_a_rotation_for_the_grace_period() {
+        let digest = KeyDigest::of("xoxb-an-imported-key-of-another-system");
+        let mut imported = key(None);
+        imported.parts.credential.lookup_digest = Some(digest);
+        imported.parts.credential.secret_hash = SecretHash::sha256(&digest);
+        assert!(imported
+            .hash_for_digest(&digest, at(0))
+            .is_some_and(|(_, until)| until.is_none()));
+        assert!(imported.hash_for_digest(&KeyDigest::of("other"), at(0)).is_none());
+
+        imported.rotate(credential(9), Duration::seconds(60), at(0)).unwrap();
+        let (hash, until) = imported.hash_for_digest(&digest, at(59)).unwrap();
+        assert_eq!((hash.sha256_digest(), until), (Some(digest), Some(at(60))));
+        assert!(imported.hash_for_digest(&digest, at(60)).is_none());
+    }
+
+    #[test]
+    fn a_rehash_replaces_only_the_hash_it_names_and_is_no_revision() {
+        let mut stored = key(None);
+        stored.rotate(credential(9), Duration::seconds(60), at(0)).unwrap();
+        let revision = stored.revision();
+        let (current, previous) = (
+            stored.secret_hash().clone(),
+            stored.previous_credential().unwrap().secret_hash.clone(),
+        );
+        let new = SecretHash::sha256(&KeyDigest::of("the same private key"));
+        assert!(!stored.rehash(&SecretHash::new("$argon2id$other").unwrap(), new.clone()));
+        assert!(stored.rehash(&previous, new.clone()));
+        assert_eq!(stored.previous_credential().map(|p| &p.secret_hash), Some(&new));
+        assert_eq!(stored.secret_hash(), &current);
+        assert!(stored.rehash(&current, new.clone()));
+        assert_eq!(stored.secret_hash(), &new);
+        assert_eq!(stored.revision(), revision);
     }
 }

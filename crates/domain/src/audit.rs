@@ -11,6 +11,9 @@ use crate::{KeyId, LeakReport, OrgId, Subject};
 pub enum AuditAction {
     /// The key was created.
     Created,
+    /// The key was brought in from another key system, with the private key it
+    /// already had.
+    Imported,
     /// Its name or description changed.
     Updated,
     /// It was revoked.
@@ -29,6 +32,7 @@ impl AuditAction {
     pub fn as_str(self) -> &'static str {
         match self {
             AuditAction::Created => "created",
+            AuditAction::Imported => "imported",
             AuditAction::Updated => "updated",
             AuditAction::Revoked => "revoked",
             AuditAction::Rotated => "rotated",
@@ -55,6 +59,7 @@ impl FromStr for AuditAction {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s {
             "created" => Ok(AuditAction::Created),
+            "imported" => Ok(AuditAction::Imported),
             "updated" => Ok(AuditAction::Updated),
             "revoked" => Ok(AuditAction::Revoked),
             "rotated" => Ok(AuditAction::Rotated),
@@ -98,6 +103,7 @@ mod tests {
     fn actions_round_trip_through_their_names() {
         for action in [
             AuditAction::Created,
+            AuditAction::Imported,
             AuditAction::Updated,
             AuditAction::Revoked,
             AuditAction::Rotated,

@@ -36,6 +36,7 @@ mod delivery;
 mod description;
 mod environment;
 mod ids;
+mod imported;
 mod key_material;
 mod leak;
 mod meta;
@@ -59,6 +60,9 @@ pub use delivery::{pick_fairly, BreakerPolicy, Candidate, EndpointHealth, Endpoi
 pub use description::{KeyDescription, KeyDescriptionError, MAX_DESCRIPTION_CHARS};
 pub use environment::{Environment, UnknownEnvironment};
 pub use ids::{KeyId, OrgId};
+pub use imported::{
+    ForeignKey, ForeignKeyError, KeyDigest, KeyDigestError, PresentedKey, MAX_FOREIGN_KEY_CHARS, MIN_FOREIGN_KEY_CHARS,
+};
 pub use key_material::{
     KeyDisplay, KeyFormat, KeyFormatError, KeyMaterial, KeyPrefix, KeyPrefixError, LookupId, PrivateKey, PublicKey,
     CHECKSUM_CHARS, LOOKUP_ID_CHARS, MAX_PREFIX_CHARS, PUBLIC_KEY_RANDOM_CHARS, SECRET_CHARS,

@@ -67,10 +67,11 @@ impl EventType {
         }
     }
 
-    /// The event an audited change announces.
+    /// The event an audited change announces. An imported key is, for those
+    /// who watch, a key that now exists: `key.created`.
     pub fn of_action(action: AuditAction) -> Self {
         match action {
-            AuditAction::Created => EventType::KeyCreated,
+            AuditAction::Created | AuditAction::Imported => EventType::KeyCreated,
             AuditAction::Updated => EventType::KeyUpdated,
             AuditAction::Revoked => EventType::KeyRevoked,
             AuditAction::Rotated => EventType::KeyRotated,
@@ -352,6 +353,7 @@ mod tests {
         }
         assert_eq!("key.viewed".parse::<EventType>(), Err(UnknownEventType));
         assert_eq!(EventType::of_action(AuditAction::Leaked), EventType::KeyLeaked);
+        assert_eq!(EventType::of_action(AuditAction::Imported), EventType::KeyCreated);
         let set = EventTypes::new([EventType::KeyRevoked, EventType::KeyCreated, EventType::KeyRevoked]).unwrap();
         assert_eq!(
             set.iter().collect::<Vec<_>>(),

@@ -6,7 +6,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use keymint_application::{VerificationCache, VerifiedKey};
-use keymint_domain::{KeyId, PrivateKey};
+use keymint_domain::{KeyId, PresentedKey};
 use rand_core::{OsRng, RngCore};
 
 /// Successful verifications, keyed by a keyed BLAKE3 digest of the presented key.
@@ -27,7 +27,7 @@ pub struct ShardedVerificationCache {
     digest_key: [u8; 32],
     shards: Box<[Mutex<Shard>]>,
     /// Lock order: `by_key` before any shard. Only writers take it (a put follows
-    /// an argon2 verification, so it is rare next to hits), never a hit.
+    /// a storage read and a hash comparison, so it is rare next to hits), never a hit.
     by_key: Mutex<HashMap<KeyId, Vec<Digest>>>,
     ttl: Duration,
     capacity: usize,
@@ -142,7 +142,7 @@ impl ShardedVerificationCache {
         }
     }
 
-    fn digest(&self, presented: &PrivateKey) -> Digest {
+    fn digest(&self, presented: &PresentedKey) -> Digest {
         *blake3::keyed_hash(&self.digest_key, presented.expose_secret().as_bytes()).as_bytes()
     }
 
@@ -183,7 +183,7 @@ impl ShardedVerificationCache {
 }
 
 impl VerificationCache for ShardedVerificationCache {
-    fn get(&self, presented: &PrivateKey) -> Option<VerifiedKey> {
+    fn get(&self, presented: &PresentedKey) -> Option<VerifiedKey> {
         let digest = self.digest(presented);
         let miss = || {
             self.counts.misses.fetch_add(1, Relaxed);
@@ -208,7 +208,7 @@ impl VerificationCache for ShardedVerificationCache {
         None
     }
 
-    fn put(&self, presented: &PrivateKey, verified: VerifiedKey) {
+    fn put(&self, presented: &PresentedKey, verified: VerifiedKey) {
         let digest = self.digest(presented);
         let mut index = lock(&self.by_key);
         let Some(mut shard) = self.shard(&digest) else { return };
@@ -226,7 +226,7 @@ impl VerificationCache for ShardedVerificationCache {
             self.counts.expired.fetch_add(swept as u64, Relaxed);
             if shard.entries.len() >= shard.capacity {
                 // Full of live entries: drop an arbitrary one. It only costs that
-                // key one more argon2 check.
+                // key one more storage read.
                 if let Some(victim) = shard.entries.keys().next().copied() {
                     if let Some(dropped) = shard.entries.remove(&victim) {
                         self.counts.crowded_out.fetch_add(1, Relaxed);
@@ -252,7 +252,7 @@ impl VerificationCache for ShardedVerificationCache {
         }
     }
 
-    fn evict(&self, presented: &PrivateKey) {
+    fn evict(&self, presented: &PresentedKey) {
         let digest = self.digest(presented);
         let mut index = lock(&self.by_key);
         let Some(mut shard) = self.shard(&digest) else { return };
@@ -288,13 +288,14 @@ impl VerificationCache for ShardedVerificationCache {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use keymint_domain::{Environment, KeyMaterial, OrgId};
+    use keymint_domain::{Environment, KeyMaterial, LookupId, OrgId};
     use uuid::Uuid;
 
     fn verified(id: u128) -> VerifiedKey {
         VerifiedKey {
             key_id: KeyId::from_uuid(Uuid::from_u128(id)),
             org_id: OrgId::from_uuid(Uuid::nil()),
+            lookup_id: LookupId::parse("0123456789abcdef").unwrap(),
             environment: Environment::Live,
             name: "k".into(),
             expires_at: None,
@@ -308,8 +309,18 @@ mod tests {
         }
     }
 
-    fn new_key() -> KeyMaterial {
-        KeyMaterial::generate(Environment::Live, &mut OsRng)
+    /// A presented key, as the verifier hands it to the cache.
+    struct Presented(PresentedKey);
+
+    impl Presented {
+        fn private_key(&self) -> &PresentedKey {
+            &self.0
+        }
+    }
+
+    fn new_key() -> Presented {
+        let (_, private_key) = KeyMaterial::generate(Environment::Live, &mut OsRng).into_parts();
+        Presented(PresentedKey::Issued(private_key))
     }
 
     /// Every indexed digest has its entry, and every entry is indexed once.
@@ -337,7 +348,7 @@ mod tests {
         let (old, new) = (new_key(), new_key());
         cache.put(old.private_key(), verified(1));
         cache.put(new.private_key(), verified(1));
-        let others: Vec<KeyMaterial> = (0..200).map(|_| new_key()).collect();
+        let others: Vec<Presented> = (0..200).map(|_| new_key()).collect();
         for (i, other) in (2..).zip(&others) {
             cache.put(other.private_key(), verified(i));
         }

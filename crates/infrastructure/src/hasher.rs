@@ -7,7 +7,7 @@ use argon2::{Algorithm, Argon2, Block, Params, Version};
 use async_trait::async_trait;
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TryRecvError};
 use keymint_application::{HashError, SecretHasher};
-use keymint_domain::{PrivateKey, SecretHash};
+use keymint_domain::{KeyDigest, PrivateKey, SecretHash};
 use prometheus_client::metrics::histogram::Histogram;
 use tokio::sync::oneshot;
 use zeroize::{Zeroize, Zeroizing};
@@ -307,6 +307,9 @@ fn serve(mut worker: Argon2Worker, jobs: &Receiver<Job>, load: &HashingLoad, rel
 pub struct Argon2Hasher {
     jobs: Sender<Job>,
     load: Arc<HashingLoad>,
+    /// How the hashes it makes start (`$argon2id$v=19$m=…,t=…,p=…$`): a stored
+    /// hash that starts otherwise was made with other parameters.
+    phc_lead: String,
 }
 
 impl Argon2Hasher {
@@ -332,7 +335,15 @@ impl Argon2Hasher {
                 })
                 .map_err(|e| hash_error("cannot start a hashing thread", e))?;
         }
-        Ok(Self { jobs: sender, load })
+        let phc_lead = format!(
+            "$argon2id$v=19$m={},t={},p={}$",
+            params.memory_kib, params.iterations, params.parallelism
+        );
+        Ok(Self {
+            jobs: sender,
+            load,
+            phc_lead,
+        })
     }
 
     /// How busy hashing is.
@@ -371,6 +382,71 @@ impl SecretHasher for Argon2Hasher {
         match self.run(Work::Verify(secret, hash.expose().to_owned())).await? {
             Done::Verified(matched) => Ok(matched),
             Done::Hashed(_) => Err(hash_error("hashing failed", "wrong answer from the hashing thread")),
+        }
+    }
+
+    fn needs_rehash(&self, hash: &SecretHash) -> bool {
+        !hash.expose().starts_with(&self.phc_lead)
+    }
+}
+
+/// How a deployment hashes the private keys it stores.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HashScheme {
+    /// SHA-256 of the whole key: for keys of 256 random bits, an approved
+    /// one-way function is all a stored copy needs (NIST SP 800-63B), and a
+    /// verification costs a microsecond instead of an argon2 run.
+    Sha256,
+    /// argon2id at the given cost, for deployments that want password-grade
+    /// cost whatever the key.
+    Argon2id(Argon2Params),
+}
+
+/// The deployment's hasher: new keys in its [`HashScheme`]; stored hashes
+/// verified by the algorithm they name, so keys hashed with argon2 by earlier
+/// releases keep verifying (on the argon2 threads) until they are hashed anew.
+#[derive(Clone, Debug)]
+pub struct KeyHasher {
+    scheme: HashScheme,
+    argon2: Argon2Hasher,
+}
+
+impl KeyHasher {
+    /// New keys hashed per `scheme`; argon2 hashes, old or new, run on
+    /// `argon2`'s threads.
+    pub fn new(scheme: HashScheme, argon2: Argon2Hasher) -> Self {
+        Self { scheme, argon2 }
+    }
+
+    /// How busy the argon2 threads are.
+    pub fn load(&self) -> &Arc<HashingLoad> {
+        self.argon2.load()
+    }
+}
+
+#[async_trait]
+impl SecretHasher for KeyHasher {
+    async fn hash(&self, key: &PrivateKey) -> Result<SecretHash, HashError> {
+        match self.scheme {
+            HashScheme::Sha256 => Ok(SecretHash::sha256(&KeyDigest::of(key.expose_secret()))),
+            HashScheme::Argon2id(_) => self.argon2.hash(key).await,
+        }
+    }
+
+    async fn verify(&self, key: &PrivateKey, hash: &SecretHash) -> Result<bool, HashError> {
+        if hash.algorithm() != "sha256" {
+            return self.argon2.verify(key, hash).await;
+        }
+        let stored = hash
+            .sha256_digest()
+            .ok_or_else(|| hash_error("unusable stored hash", "not a SHA-256 digest"))?;
+        Ok(stored.matches(&KeyDigest::of(key.expose_secret())))
+    }
+
+    fn needs_rehash(&self, hash: &SecretHash) -> bool {
+        match self.scheme {
+            HashScheme::Sha256 => hash.algorithm() != "sha256",
+            HashScheme::Argon2id(_) => self.argon2.needs_rehash(hash),
         }
     }
 }
@@ -425,6 +501,51 @@ mod tests {
         })
         .unwrap();
         assert!(stronger.verify(key.private_key(), &old).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn sha256_hashes_verify_only_their_key_and_argon2_hashes_keep_verifying_until_rehashed() {
+        let hasher = KeyHasher::new(HashScheme::Sha256, cheap());
+        let key = KeyMaterial::generate(Environment::Live, &mut rand_core::OsRng);
+        let other = KeyMaterial::generate(Environment::Live, &mut rand_core::OsRng);
+
+        let hash = hasher.hash(key.private_key()).await.unwrap();
+        assert_eq!(
+            hash,
+            SecretHash::sha256(&KeyDigest::of(key.private_key().expose_secret()))
+        );
+        assert!(hasher.verify(key.private_key(), &hash).await.unwrap());
+        assert!(!hasher.verify(other.private_key(), &hash).await.unwrap());
+        assert!(!hasher.needs_rehash(&hash));
+
+        let old = cheap().hash(key.private_key()).await.unwrap();
+        assert!(hasher.verify(key.private_key(), &old).await.unwrap());
+        assert!(!hasher.verify(other.private_key(), &old).await.unwrap());
+        assert!(hasher.needs_rehash(&old));
+
+        let damaged = SecretHash::new("$sha256$not-a-digest").unwrap();
+        assert!(hasher.verify(key.private_key(), &damaged).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn a_password_grade_deployment_rehashes_sha256_and_other_argon2_costs() {
+        let hasher = KeyHasher::new(HashScheme::Argon2id(CHEAP), cheap());
+        let key = KeyMaterial::generate(Environment::Live, &mut rand_core::OsRng);
+        let own = hasher.hash(key.private_key()).await.unwrap();
+        assert_eq!(own.algorithm(), "argon2id");
+        assert!(!hasher.needs_rehash(&own));
+        let sha = SecretHash::sha256(&KeyDigest::of(key.private_key().expose_secret()));
+        assert!(hasher.needs_rehash(&sha));
+        let costlier = Argon2Hasher::new(Argon2Params {
+            memory_kib: 128,
+            ..CHEAP
+        })
+        .unwrap()
+        .hash(key.private_key())
+        .await
+        .unwrap();
+        assert!(hasher.needs_rehash(&costlier));
+        assert!(hasher.verify(key.private_key(), &costlier).await.unwrap());
     }
 
     #[tokio::test]

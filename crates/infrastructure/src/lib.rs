@@ -1,9 +1,11 @@
 //! Adapters implementing Keymint's ports: sea-orm repositories (SQLite, PostgreSQL),
-//! an in-memory repository, the argon2id hasher, the JWT verifier, the system clock
+//! an in-memory repository, the key hasher (SHA-256, argon2id for older hashes), the
+//! lookup digest filter, the JWT verifier, the system clock
 //! and the secure key generator.
 
 mod cache;
 mod clock;
+mod digest_filter;
 mod failure_limiter;
 mod generator;
 mod github;
@@ -21,10 +23,11 @@ mod webhook_sender;
 
 pub use cache::{CacheStats, ShardedVerificationCache};
 pub use clock::{unix_now, SystemClock};
+pub use digest_filter::LookupDigestFilter;
 pub use failure_limiter::{BudgetStats, WindowFailureLimiter};
 pub use generator::OsKeyGenerator;
 pub use github::{GithubKeysConfig, GithubReportSignatures, GITHUB_SECRET_SCANNING_KEYS_URL};
-pub use hasher::{Argon2Hasher, Argon2Params, Argon2Worker, HashingLoad};
+pub use hasher::{Argon2Hasher, Argon2Params, Argon2Worker, HashScheme, HashingLoad, KeyHasher};
 pub use jwks::{parse_algorithm, JwksConfig, JwksSource, JwksVerifier, UnsupportedAlgorithm, SUPPORTED_ALGORITHMS};
 pub use jwt::{ClaimRules, DevTokenRequest, Hs256Config, Hs256Verifier};
 pub use memory::InMemoryApiKeyRepository;

@@ -5,12 +5,12 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use keymint_application::{
     event_payload, AfterAttempt, Attempt, CreditChange, CreditChangeOutcome, Delivery, DeliveryQueue, DeliveryStatus,
-    DueDelivery, EventQuery, Idempotency, KeyLookup, KeyQuery, KeyStore, Recorded, RepositoryError, StorageHealth,
-    Sweep, UsageLedger, UsageSink, WebhookStore, WebhookStoreError,
+    DueDelivery, EventQuery, Idempotency, KeyLookup, KeyQuery, KeyStore, LookupDigests, Recorded, RepositoryError,
+    StorageHealth, Sweep, UsageLedger, UsageSink, WebhookStore, WebhookStoreError,
 };
 use keymint_domain::{
     pick_fairly, ApiKey, AuditEvent, BreakerPolicy, Candidate, Credits, Demand, EndpointHealth, EventType, FairShare,
-    InFlight, KeyId, Ledger, LookupId, OrgId, Outcome, Webhook, WebhookSecret, WindowCount,
+    InFlight, KeyDigest, KeyId, Ledger, LookupId, OrgId, Outcome, SecretHash, Webhook, WebhookSecret, WindowCount,
 };
 use tokio::sync::Notify;
 use uuid::Uuid;
@@ -41,6 +41,8 @@ struct State {
     /// In `seq` order.
     deliveries: Vec<StoredDelivery>,
     next_seq: i64,
+    /// Counts lookup digests added.
+    digest_generation: i64,
 }
 
 #[derive(Debug)]
@@ -102,15 +104,29 @@ impl State {
         subscribed.len()
     }
 
-    /// Whether `candidate`'s id, public key or any lookup id clashes with another key.
+    /// Whether `candidate`'s id, public key, any lookup id or any lookup
+    /// digest clashes with another key.
     fn clashes(&self, candidate: &ApiKey) -> bool {
         let lookups = |key: &ApiKey| {
             std::iter::once(key.lookup_id().clone()).chain(key.previous_credential().map(|p| p.lookup_id.clone()))
         };
+        let candidate_digests: Vec<KeyDigest> = lookup_digests(candidate).collect();
         self.keys.values().filter(|key| key.id() != candidate.id()).any(|key| {
-            key.public_key() == candidate.public_key() || lookups(key).any(|l| lookups(candidate).any(|c| c == l))
+            key.public_key() == candidate.public_key()
+                || lookups(key).any(|l| lookups(candidate).any(|c| c == l))
+                || lookup_digests(key).any(|d| candidate_digests.contains(&d))
         })
     }
+}
+
+/// The lookup digests of `key`'s current and rotated-out private keys.
+fn lookup_digests(key: &ApiKey) -> impl Iterator<Item = KeyDigest> + '_ {
+    let parts = key.parts();
+    parts
+        .credential
+        .lookup_digest
+        .into_iter()
+        .chain(parts.previous.as_ref().and_then(|p| p.lookup_digest))
 }
 
 impl InMemoryApiKeyRepository {
@@ -162,6 +178,9 @@ impl KeyStore for InMemoryApiKeyRepository {
             .count();
         if active + usize::from(key.is_active(now)) > usize::try_from(max_active).unwrap_or(usize::MAX) {
             return Err(RepositoryError::LimitReached);
+        }
+        if key.parts().credential.lookup_digest.is_some() {
+            state.digest_generation += 1;
         }
         state.keys.insert(key.id(), key.clone());
         let queued = state.record(event, key);
@@ -272,6 +291,31 @@ impl KeyLookup for InMemoryApiKeyRepository {
                 key.lookup_id() == lookup_id || key.previous_credential().is_some_and(|p| &p.lookup_id == lookup_id)
             })
             .cloned())
+    }
+
+    async fn find_by_digest(&self, digest: &KeyDigest) -> Result<Option<ApiKey>, RepositoryError> {
+        let state = self.read();
+        Ok(state
+            .keys
+            .values()
+            .find(|key| lookup_digests(key).any(|d| &d == digest))
+            .cloned())
+    }
+
+    async fn rehash(&self, id: KeyId, old: &SecretHash, new: &SecretHash) -> Result<bool, RepositoryError> {
+        let mut state = self.write();
+        Ok(state.keys.get_mut(&id).is_some_and(|key| key.rehash(old, new.clone())))
+    }
+}
+
+#[async_trait]
+impl LookupDigests for InMemoryApiKeyRepository {
+    async fn digest_generation(&self) -> Result<i64, RepositoryError> {
+        Ok(self.read().digest_generation)
+    }
+
+    async fn lookup_digests(&self) -> Result<Vec<KeyDigest>, RepositoryError> {
+        Ok(self.read().keys.values().flat_map(lookup_digests).collect())
     }
 }
 

@@ -11,9 +11,11 @@ use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::{Registry, Unit};
 
 use crate::sql::{Database, ListenerStats};
-use keymint_application::DeliveryStats;
+use keymint_application::{DeliveryStats, VerifyStats};
 
-use crate::{CoalescingUsageTracker, HashingLoad, MeterStats, ShardedVerificationCache, WindowFailureLimiter};
+use crate::{
+    CoalescingUsageTracker, HashingLoad, LookupDigestFilter, MeterStats, ShardedVerificationCache, WindowFailureLimiter,
+};
 
 /// The adapters whose state is exported; any may be absent (no database in
 /// memory mode, no listener on SQLite).
@@ -35,6 +37,10 @@ pub struct Observed {
     pub meter: Option<Arc<MeterStats>>,
     /// The webhook dispatcher.
     pub webhooks: Option<Arc<DeliveryStats>>,
+    /// Verification beyond the cache: hash checks, rehashes, digest reads.
+    pub verify: Option<Arc<VerifyStats>>,
+    /// The lookup digest filter.
+    pub digests: Option<Arc<LookupDigestFilter>>,
 }
 
 /// Registers the adapters' metrics in `registry` (which names them; Keymint's
@@ -135,6 +141,51 @@ impl Collector for Observed {
                 "The most verifications cached",
                 None,
                 &[(&[], signed(stats.capacity))],
+            )?;
+        }
+        if let Some(verify) = &self.verify {
+            let (sha256, argon2) = verify.hash_checks();
+            counter(
+                e,
+                "key_hash_checks",
+                "Presented keys compared with a stored hash, by the stored hash's algorithm",
+                &[
+                    (&[("algorithm", "sha256")], sha256),
+                    (&[("algorithm", "argon2id")], argon2),
+                ],
+            )?;
+            counter(
+                e,
+                "key_rehashes",
+                "Stored hashes replaced by the current form after their key verified, by outcome",
+                &[
+                    (&[("outcome", "ok")], verify.rehashed()),
+                    (&[("outcome", "error")], verify.rehash_failures()),
+                ],
+            )?;
+            counter(
+                e,
+                "key_digest_lookups",
+                "Presented keys looked up by digest, by whether storage was read",
+                &[
+                    (&[("result", "read")], verify.digest_reads()),
+                    (&[("result", "filtered")], verify.digest_filtered()),
+                ],
+            )?;
+        }
+        if let Some(digests) = &self.digests {
+            gauge(
+                e,
+                "lookup_digests",
+                "Lookup digests in this process's filter (keys brought in from other systems); -1 before its first load",
+                None,
+                &[(&[], digests.digests().map_or(-1, signed))],
+            )?;
+            counter(
+                e,
+                "lookup_digest_reloads",
+                "Times the lookup digest filter reloaded after an import anywhere",
+                &[(&[], digests.reloads())],
             )?;
         }
         if let Some(hashing) = &self.hashing {
@@ -394,11 +445,13 @@ mod tests {
             },
         );
         let key = KeyMaterial::generate(Environment::Live, &mut OsRng);
-        assert!(cache.get(key.private_key()).is_none());
+        let lookup_id = key.lookup_id();
+        let (_, private_key) = key.into_parts();
+        assert!(cache.get(&keymint_domain::PresentedKey::Issued(private_key)).is_none());
         let client = Some("192.0.2.1".parse().unwrap());
         let now = chrono::Utc::now();
-        assert!(budgets.try_reserve(&key.lookup_id(), client, now));
-        assert!(!budgets.try_reserve(&key.lookup_id(), client, now));
+        assert!(budgets.try_reserve(&lookup_id, client, now));
+        assert!(!budgets.try_reserve(&lookup_id, client, now));
 
         let text = exposition(&registry);
         for line in [

@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use std::sync::Arc;
 
-use keymint_domain::{Environment, KeyId, KeyMeta, OrgId, Outcome, Permissions, PrivateKey, RateLimits};
+use keymint_domain::{Environment, KeyId, KeyMeta, LookupId, OrgId, Outcome, Permissions, PresentedKey, RateLimits};
 
 /// What a successful verification established about a presented key.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -12,6 +12,8 @@ pub struct VerifiedKey {
     pub key_id: KeyId,
     /// Its organisation.
     pub org_id: OrgId,
+    /// Which of its private keys was presented (the lookup id stored for it).
+    pub lookup_id: LookupId,
     /// Its environment.
     pub environment: Environment,
     /// Its name.
@@ -36,7 +38,8 @@ pub struct VerifiedKey {
     pub usage: Option<Arc<Outcome>>,
 }
 
-/// Remembers successful verifications so the hot path need not run argon2 again.
+/// Remembers successful verifications so the hot path needs no storage read (nor,
+/// for keys hashed with argon2, a hash).
 ///
 /// Implementations MUST key entries by a keyed digest of the presented key (never
 /// the key itself), MUST bound their size and entry lifetime, and MUST make
@@ -44,11 +47,11 @@ pub struct VerifiedKey {
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 pub trait VerificationCache: Send + Sync {
     /// A remembered successful verification of `presented`, if any.
-    fn get(&self, presented: &PrivateKey) -> Option<VerifiedKey>;
+    fn get(&self, presented: &PresentedKey) -> Option<VerifiedKey>;
     /// Remembers that `presented` verified as `verified`.
-    fn put(&self, presented: &PrivateKey, verified: VerifiedKey);
+    fn put(&self, presented: &PresentedKey, verified: VerifiedKey);
     /// Forgets the remembered verification of `presented` alone (it lapsed).
-    fn evict(&self, presented: &PrivateKey);
+    fn evict(&self, presented: &PresentedKey);
     /// Forgets every remembered verification of key `id` (revoked, rotated, deleted
     /// or renamed).
     fn evict_key(&self, id: KeyId);
@@ -62,11 +65,11 @@ pub trait VerificationCache: Send + Sync {
 pub struct NoVerificationCache;
 
 impl VerificationCache for NoVerificationCache {
-    fn get(&self, _: &PrivateKey) -> Option<VerifiedKey> {
+    fn get(&self, _: &PresentedKey) -> Option<VerifiedKey> {
         None
     }
-    fn put(&self, _: &PrivateKey, _: VerifiedKey) {}
-    fn evict(&self, _: &PrivateKey) {}
+    fn put(&self, _: &PresentedKey, _: VerifiedKey) {}
+    fn evict(&self, _: &PresentedKey) {}
     fn evict_key(&self, _: KeyId) {}
     fn evict_all(&self) {}
 }

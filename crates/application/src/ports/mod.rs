@@ -3,6 +3,7 @@
 mod auth;
 mod cache;
 mod clock;
+mod digests;
 mod failure_limiter;
 mod generator;
 mod hasher;
@@ -15,6 +16,7 @@ mod webhooks;
 pub use auth::*;
 pub use cache::*;
 pub use clock::*;
+pub use digests::*;
 pub use failure_limiter::*;
 pub use generator::*;
 pub use hasher::*;

@@ -1,6 +1,8 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use keymint_domain::{ApiKey, AuditEvent, Environment, KeyId, LookupId, NameSearch, OrgId, OwnerId};
+use keymint_domain::{
+    ApiKey, AuditEvent, Environment, KeyDigest, KeyId, LookupId, NameSearch, OrgId, OwnerId, SecretHash,
+};
 use uuid::Uuid;
 
 /// What a repository may fail with.
@@ -87,8 +89,8 @@ pub trait KeyStore: Send + Sync {
     /// Stores a newly issued key and its `created` event, unless the organisation
     /// already has `max_active` keys that are unrevoked and unexpired at `now`.
     ///
-    /// MUST return [`RepositoryError::Conflict`] when the id, public key or lookup
-    /// id is taken, [`RepositoryError::LimitReached`] at the limit (checked
+    /// MUST return [`RepositoryError::Conflict`] when the id, public key, lookup
+    /// id or lookup digest is taken, [`RepositoryError::LimitReached`] at the limit (checked
     /// atomically with the insert), [`RepositoryError::Unavailable`] when storage
     /// cannot be reached.
     async fn insert(
@@ -133,6 +135,35 @@ pub trait KeyLookup: Send + Sync {
     /// MUST be one indexed read, and MUST return [`RepositoryError::Unavailable`]
     /// when storage cannot be reached.
     async fn find_by_lookup(&self, lookup_id: &LookupId) -> Result<Option<ApiKey>, RepositoryError>;
+
+    /// Loads the key whose current or rotated-out private key has the lookup
+    /// digest `digest` (a key brought in from another system), in any
+    /// organisation.
+    ///
+    /// MUST be one indexed read, and MUST return [`RepositoryError::Unavailable`]
+    /// when storage cannot be reached.
+    async fn find_by_digest(&self, digest: &KeyDigest) -> Result<Option<ApiKey>, RepositoryError>;
+
+    /// Replaces the stored hash `old` of key `id` (its current or rotated-out
+    /// private key's) with `new`, a hash of the same private key in the
+    /// deployment's current form. Returns whether `old` was still stored (a
+    /// rotation may have replaced it meanwhile: then nothing is written).
+    /// Neither the revision nor the audit trail changes: nobody changed the key.
+    async fn rehash(&self, id: KeyId, old: &SecretHash, new: &SecretHash) -> Result<bool, RepositoryError>;
+}
+
+/// Every lookup digest stored, for a process's filter of which digests are
+/// worth a storage read.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait LookupDigests: Send + Sync {
+    /// A number that changes whenever a lookup digest is added (keys brought
+    /// in). It may also change at other times; it never changes back.
+    async fn digest_generation(&self) -> Result<i64, RepositoryError>;
+
+    /// Every lookup digest of a current or rotated-out private key, in any
+    /// organisation.
+    async fn lookup_digests(&self) -> Result<Vec<KeyDigest>, RepositoryError>;
 }
 
 /// Where coalesced key usage (`last_used_at`) is written.
@@ -158,13 +189,21 @@ pub trait StorageHealth: Send + Sync {
 /// A storage adapter that offers every capability above: what the wiring (and the
 /// repository contract tests) hand out, each use case taking only the part it uses.
 pub trait ApiKeyRepository:
-    KeyStore + KeyLookup + UsageSink + StorageHealth + crate::UsageLedger + crate::WebhookStore + crate::DeliveryQueue
+    KeyStore
+    + KeyLookup
+    + LookupDigests
+    + UsageSink
+    + StorageHealth
+    + crate::UsageLedger
+    + crate::WebhookStore
+    + crate::DeliveryQueue
 {
 }
 
 impl<
         T: KeyStore
             + KeyLookup
+            + LookupDigests
             + UsageSink
             + StorageHealth
             + crate::UsageLedger

@@ -1,16 +1,20 @@
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use chrono::{DateTime, Utc};
-use keymint_domain::{ApiKey, Demand, KeyFormat, KeyId, LookupId, OrgId, PermissionQuery, PrivateKey, Settlement};
+use keymint_domain::{
+    ApiKey, Demand, KeyFormat, KeyId, LookupId, OrgId, PermissionQuery, PresentedKey, PrivateKey, SecretHash,
+    Settlement,
+};
 use tokio::sync::watch;
 use zeroize::Zeroizing;
 
 use crate::{
-    Clock, FailureLimiter, KeyLookup, Meter, RepositoryError, SecretHasher, UsageTracker, VerificationCache,
-    VerifiedKey,
+    Clock, DigestFilter, FailureLimiter, KeyLookup, Meter, NoDigestFilter, RepositoryError, SecretHasher, UsageTracker,
+    VerificationCache, VerifiedKey,
 };
 
 /// The answer to "is this key good?".
@@ -105,10 +109,13 @@ pub enum VerifyApiKeyError {
 
 /// Verifies presented private keys: the hot path.
 ///
-/// In order: the format and checksum (no I/O), the cache of successful
-/// verifications (no I/O), the failure limits (no I/O), one indexed read, one
-/// argon2 verification. Only then are revocation and expiry reported, so that
-/// nobody without the secret learns a key's state.
+/// In order: recognising the key (this deployment's format and checksum, or a
+/// key brought in from another system; no I/O), the cache of successful
+/// verifications (no I/O), the failure limits (no I/O), one indexed read (by
+/// lookup id, or by digest when the digest filter says a stored key may have
+/// it), one hash comparison. Only then are revocation and expiry reported, so
+/// that nobody without the secret learns a key's state. A key that verifies
+/// against a hash in an older form is hashed anew (one write).
 #[derive(Clone)]
 pub struct VerifyApiKey {
     lookup: Arc<dyn KeyLookup>,
@@ -120,6 +127,48 @@ pub struct VerifyApiKey {
     meter: Arc<dyn Meter>,
     flights: Arc<Flights>,
     format: Arc<KeyFormat>,
+    digests: Arc<dyn DigestFilter>,
+    stats: Arc<VerifyStats>,
+}
+
+/// What verification did beyond the cache, for metrics.
+#[derive(Debug, Default)]
+pub struct VerifyStats {
+    rehashed: AtomicU64,
+    rehash_failures: AtomicU64,
+    digest_reads: AtomicU64,
+    digest_filtered: AtomicU64,
+    sha256_checks: AtomicU64,
+    argon2_checks: AtomicU64,
+}
+
+impl VerifyStats {
+    /// Stored hashes replaced by the current form after their key verified.
+    pub fn rehashed(&self) -> u64 {
+        self.rehashed.load(Relaxed)
+    }
+
+    /// Replacements that failed (storage); the key verified all the same and
+    /// is hashed anew on a later verification.
+    pub fn rehash_failures(&self) -> u64 {
+        self.rehash_failures.load(Relaxed)
+    }
+
+    /// Storage reads by lookup digest.
+    pub fn digest_reads(&self) -> u64 {
+        self.digest_reads.load(Relaxed)
+    }
+
+    /// Presented keys answered by the digest filter alone, with no read.
+    pub fn digest_filtered(&self) -> u64 {
+        self.digest_filtered.load(Relaxed)
+    }
+
+    /// Presented keys compared with a stored hash, by the stored hash's
+    /// algorithm: `(sha256, argon2)`.
+    pub fn hash_checks(&self) -> (u64, u64) {
+        (self.sha256_checks.load(Relaxed), self.argon2_checks.load(Relaxed))
+    }
 }
 
 /// The meter of a verifier wired without one: a metered key cannot be
@@ -228,7 +277,27 @@ impl VerifyApiKey {
             meter: Arc::new(NoMeter),
             flights: Arc::default(),
             format: Arc::default(),
+            digests: Arc::new(NoDigestFilter),
+            stats: Arc::default(),
         }
+    }
+
+    /// The same verifier, skipping the storage read for presented keys whose
+    /// digest `digests` says no stored key has.
+    pub fn with_digest_filter(mut self, digests: Arc<dyn DigestFilter>) -> Self {
+        self.digests = digests;
+        self
+    }
+
+    /// The same verifier, counting into `stats` (shared with whoever reports them).
+    pub fn with_stats(mut self, stats: Arc<VerifyStats>) -> Self {
+        self.stats = stats;
+        self
+    }
+
+    /// What verification did beyond the cache.
+    pub fn stats(&self) -> &Arc<VerifyStats> {
+        &self.stats
     }
 
     /// The same verifier, recognising keys in `format` (by default, `sk_…`
@@ -320,36 +389,36 @@ impl VerifyApiKey {
     /// (per `budget`), one indexed read and one argon2 verification, as a
     /// verification does. A leaked key in use is identified without hashing.
     pub async fn identify(&self, presented: &str, budget: Budget) -> Result<Identity, VerifyApiKeyError> {
-        let Ok(key) = self.format.parse(presented) else {
+        let Some(key) = PresentedKey::recognise(&self.format, presented) else {
             return Ok(Identity::Unknown);
         };
         let now = self.clock.now();
-        let lookup_id = key.lookup_id();
         // A rotated-out key past its grace period is cached no more than it is valid.
         if let Some(verified) = self.cache.get(&key).filter(|v| v.valid_until.is_none_or(|at| at > now)) {
             return Ok(Identity::Holder {
                 key_id: verified.key_id,
                 org_id: verified.org_id,
-                lookup_id,
+                lookup_id: verified.lookup_id,
             });
         }
+        let budget_id = budget_id(&key);
         let client = match budget {
-            Budget::Client(client) if !self.limiter.try_reserve(&lookup_id, client, now) => {
+            Budget::Client(client) if !self.limiter.try_reserve(&budget_id, client, now) => {
                 return Ok(Identity::RateLimited)
             }
             Budget::Client(client) => Some(client),
             Budget::Exempt => None,
         };
-        let found = self.holder_of(&key, &lookup_id, now).await;
+        let found = self.holder_of(&key, now).await;
         // As in a verification: the holder of the secret and an outage spend no budget.
         if let (Some(client), Ok(Some(_)) | Err(_)) = (client, &found) {
-            self.limiter.refund(&lookup_id, client, now);
+            self.limiter.refund(&budget_id, client, now);
         }
         Ok(match found? {
-            Some((key, _)) => Identity::Holder {
-                key_id: key.id(),
-                org_id: key.org_id(),
-                lookup_id,
+            Some(holder) => Identity::Holder {
+                key_id: holder.key.id(),
+                org_id: holder.key.org_id(),
+                lookup_id: holder.lookup_id,
             },
             None => Identity::Unknown,
         })
@@ -357,7 +426,7 @@ impl VerifyApiKey {
 
     /// The format, secret, revoked and expired steps.
     async fn authenticate(&self, presented: &str, client: Option<IpAddr>) -> Result<Verification, VerifyApiKeyError> {
-        let Ok(key) = self.format.parse(presented) else {
+        let Some(key) = PresentedKey::recognise(&self.format, presented) else {
             return Ok(Verification::NotFound);
         };
         let now = self.clock.now();
@@ -409,29 +478,33 @@ impl VerifyApiKey {
     /// hash, then revoked and expired.
     async fn verify_uncached(
         &self,
-        key: &PrivateKey,
+        key: &PresentedKey,
         client: Option<IpAddr>,
         now: DateTime<Utc>,
     ) -> Result<Verification, VerifyApiKeyError> {
-        let lookup_id = key.lookup_id();
+        let budget_id = budget_id(key);
         // Reserved before any I/O, so concurrent guesses cannot overshoot the
         // budget; kept as a failure unless the secret turns out right.
-        if !self.limiter.try_reserve(&lookup_id, client, now) {
+        if !self.limiter.try_reserve(&budget_id, client, now) {
             return Ok(Verification::RateLimited);
         }
-        let stored = match self.holder_of(key, &lookup_id, now).await {
-            Ok(Some(stored)) => stored,
+        let holder = match self.holder_of(key, now).await {
+            Ok(Some(holder)) => holder,
             Ok(None) => return Ok(Verification::NotFound),
             Err(err) => {
                 // No verdict (storage or hashing failed): the attempt was no guess
                 // either, and an outage must not spend anyone's budget.
-                self.limiter.refund(&lookup_id, client, now);
+                self.limiter.refund(&budget_id, client, now);
                 return Err(err);
             }
         };
         // The caller holds the secret: whatever the key's state, this was no guess.
-        self.limiter.refund(&lookup_id, client, now);
-        let (stored, valid_until) = stored;
+        self.limiter.refund(&budget_id, client, now);
+        let Holder {
+            key: stored,
+            lookup_id,
+            valid_until,
+        } = holder;
         if stored.is_revoked() {
             return Ok(Verification::Revoked);
         }
@@ -441,6 +514,7 @@ impl VerifyApiKey {
         let verified = VerifiedKey {
             key_id: stored.id(),
             org_id: stored.org_id(),
+            lookup_id,
             environment: stored.environment(),
             name: stored.name().as_str().to_owned(),
             expires_at: stored.expires_at(),
@@ -457,31 +531,132 @@ impl VerifyApiKey {
         Ok(Verification::Valid(verified))
     }
 
-    /// The stored key whose secret `key` is, with the end of its grace period if
-    /// `key` was rotated out; `None` when nothing stored matches (unknown lookup
-    /// id, other environment, lapsed grace period, wrong secret).
-    async fn holder_of(
+    /// The stored key whose secret `key` is; `None` when nothing stored matches
+    /// (unknown lookup id or digest, other environment, lapsed grace period,
+    /// wrong secret).
+    ///
+    /// A key in this deployment's format is looked up by its lookup id. Any
+    /// key is then looked up by its digest, if the digest filter says a stored
+    /// key may have it: keys brought in from other systems, including ones in
+    /// a format like Keymint's, are found that way.
+    async fn holder_of(&self, key: &PresentedKey, now: DateTime<Utc>) -> Result<Option<Holder>, VerifyApiKeyError> {
+        if let PresentedKey::Issued(private) = key {
+            if let Some(holder) = self.holder_by_lookup_id(private, now).await? {
+                return Ok(Some(holder));
+            }
+        }
+        let digest = key.digest();
+        if !self.digests.may_hold(&digest) {
+            self.stats.digest_filtered.fetch_add(1, Relaxed);
+            return Ok(None);
+        }
+        self.stats.digest_reads.fetch_add(1, Relaxed);
+        let Some(stored) = self.lookup.find_by_digest(&digest).await.map_err(storage_error)? else {
+            return Ok(None);
+        };
+        let Some((hash, valid_until)) = stored.hash_for_digest(&digest, now) else {
+            return Ok(None);
+        };
+        // The read matched the digest already; the stored hash is what decides.
+        self.stats.sha256_checks.fetch_add(1, Relaxed);
+        if !hash.sha256_digest().is_some_and(|stored| stored.matches(&digest)) {
+            return Ok(None);
+        }
+        let lookup_id = if valid_until.is_some() {
+            stored.previous_credential().map(|p| p.lookup_id.clone())
+        } else {
+            None
+        }
+        .unwrap_or_else(|| stored.lookup_id().clone());
+        Ok(Some(Holder {
+            key: stored,
+            lookup_id,
+            valid_until,
+        }))
+    }
+
+    async fn holder_by_lookup_id(
         &self,
         key: &PrivateKey,
-        lookup_id: &LookupId,
         now: DateTime<Utc>,
-    ) -> Result<Option<(ApiKey, Option<DateTime<Utc>>)>, VerifyApiKeyError> {
-        let stored = self.lookup.find_by_lookup(lookup_id).await.map_err(|err| match err {
-            RepositoryError::Unavailable(e) => VerifyApiKeyError::StorageUnavailable(e),
-            other => VerifyApiKeyError::Unexpected(other.into()),
-        })?;
+    ) -> Result<Option<Holder>, VerifyApiKeyError> {
+        let lookup_id = key.lookup_id();
+        let stored = self.lookup.find_by_lookup(&lookup_id).await.map_err(storage_error)?;
         let Some(stored) = stored.filter(|stored| stored.environment() == key.environment()) else {
             return Ok(None);
         };
-        let Some((hash, valid_until)) = stored.hash_for(lookup_id, now) else {
+        let Some((hash, valid_until)) = stored.hash_for(&lookup_id, now) else {
             return Ok(None);
         };
+        let counter = if hash.algorithm() == "sha256" {
+            &self.stats.sha256_checks
+        } else {
+            &self.stats.argon2_checks
+        };
+        counter.fetch_add(1, Relaxed);
         let matched = self
             .hasher
             .verify(key, hash)
             .await
             .map_err(|e| VerifyApiKeyError::Unexpected(e.into()))?;
-        Ok(if matched { Some((stored, valid_until)) } else { None })
+        if !matched {
+            return Ok(None);
+        }
+        if self.hasher.needs_rehash(hash) {
+            self.rehash(stored.id(), key, hash).await;
+        }
+        Ok(Some(Holder {
+            key: stored,
+            lookup_id,
+            valid_until,
+        }))
+    }
+
+    /// Stores `key`'s hash in the current form in place of `old`. A failure
+    /// is logged and counted, not reported: the key verified, and the next
+    /// verification tries again.
+    async fn rehash(&self, id: KeyId, key: &PrivateKey, old: &SecretHash) {
+        let replaced = match self.hasher.hash(key).await {
+            Ok(new) => self.lookup.rehash(id, old, &new).await.map_err(anyhow::Error::from),
+            Err(err) => Err(anyhow::Error::from(err)),
+        };
+        match replaced {
+            Ok(true) => {
+                self.stats.rehashed.fetch_add(1, Relaxed);
+                tracing::debug!(key_id = %id, from = old.algorithm(), "stored hash replaced by the current form");
+            }
+            // Rotated meanwhile: the hash that verified is no longer stored.
+            Ok(false) => {}
+            Err(err) => {
+                self.stats.rehash_failures.fetch_add(1, Relaxed);
+                tracing::warn!(key_id = %id, error = %err, "could not store the key's hash in the current form");
+            }
+        }
+    }
+}
+
+/// A stored key a presented key belongs to.
+struct Holder {
+    key: ApiKey,
+    /// Which of its private keys was presented.
+    lookup_id: LookupId,
+    /// Set when that private key was rotated out: the end of its grace period.
+    valid_until: Option<DateTime<Utc>>,
+}
+
+/// What failed attempts with `key` are counted against, per client: its
+/// lookup id, or for a key without one, an id derived from its digest.
+fn budget_id(key: &PresentedKey) -> LookupId {
+    match key {
+        PresentedKey::Issued(private) => private.lookup_id(),
+        PresentedKey::Foreign(foreign) => foreign.digest().budget_id(),
+    }
+}
+
+fn storage_error(err: RepositoryError) -> VerifyApiKeyError {
+    match err {
+        RepositoryError::Unavailable(e) => VerifyApiKeyError::StorageUnavailable(e),
+        other => VerifyApiKeyError::Unexpected(other.into()),
     }
 }
 

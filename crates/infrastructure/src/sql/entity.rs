@@ -30,6 +30,11 @@ pub mod api_keys {
         pub previous_lookup_id: Option<String>,
         pub previous_secret_hash: Option<String>,
         pub previous_valid_until: Option<DateTimeUtc>,
+        /// Hex SHA-256 of a private key found by digest (brought in from
+        /// another system); `NULL` for keys found by lookup id.
+        #[sea_orm(unique)]
+        pub lookup_digest: Option<String>,
+        pub previous_lookup_digest: Option<String>,
         /// Space-separated permission names.
         pub permissions: String,
         pub owner_id: Option<String>,

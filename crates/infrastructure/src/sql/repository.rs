@@ -4,11 +4,13 @@ use std::time::SystemTime;
 use anyhow::{anyhow, Context};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use keymint_application::{EventQuery, KeyLookup, KeyQuery, KeyStore, RepositoryError, StorageHealth, UsageSink};
+use keymint_application::{
+    EventQuery, KeyLookup, KeyQuery, KeyStore, LookupDigests, RepositoryError, StorageHealth, UsageSink,
+};
 use keymint_domain::{
-    ApiKey, ApiKeyParts, AuditEvent, Credential, EventType, KeyDescription, KeyDisplay, KeyId, KeyMeta, KeyName,
-    LeakReport, LeakSource, LeakUrl, LookupId, OrgId, OwnerId, PermissionName, Permissions, PreviousCredential,
-    PublicKey, SecretHash, Subject,
+    ApiKey, ApiKeyParts, AuditEvent, Credential, EventType, KeyDescription, KeyDigest, KeyDisplay, KeyId, KeyMeta,
+    KeyName, LeakReport, LeakSource, LeakUrl, LookupId, OrgId, OwnerId, PermissionName, Permissions,
+    PreviousCredential, PublicKey, SecretHash, Subject,
 };
 use sea_orm::sea_query::{Expr, LikeExpr};
 use sea_orm::{
@@ -146,6 +148,8 @@ fn to_row(key: &ApiKey) -> keys::ActiveModel {
         previous_lookup_id: ActiveValue::Set(previous.map(|p| p.lookup_id.as_str().to_owned())),
         previous_secret_hash: ActiveValue::Set(previous.map(|p| p.secret_hash.expose().to_owned())),
         previous_valid_until: ActiveValue::Set(previous.map(|p| p.valid_until)),
+        lookup_digest: ActiveValue::Set(parts.credential.lookup_digest.map(|d| d.to_hex())),
+        previous_lookup_digest: ActiveValue::Set(previous.and_then(|p| p.lookup_digest).map(|d| d.to_hex())),
         permissions: ActiveValue::Set(words(parts.permissions.iter().map(PermissionName::as_str))),
         owner_id: ActiveValue::Set(parts.owner_id.as_ref().map(|o| o.as_str().to_owned())),
         meta: ActiveValue::Set(parts.meta.as_ref().map(|m| m.as_json().to_owned())),
@@ -192,6 +196,12 @@ pub(crate) fn from_row(row: keys::Model) -> Result<ApiKey, RepositoryError> {
         (Some(lookup_id), Some(secret_hash), Some(valid_until)) => Some(PreviousCredential {
             lookup_id: LookupId::parse(&lookup_id).map_err(|_| corrupt("previous lookup id"))?,
             secret_hash: SecretHash::new(secret_hash).map_err(|_| corrupt("previous secret hash"))?,
+            lookup_digest: row
+                .previous_lookup_digest
+                .as_deref()
+                .map(KeyDigest::parse)
+                .transpose()
+                .map_err(|_| corrupt("previous lookup digest"))?,
             valid_until,
         }),
         (None, None, None) => None,
@@ -210,6 +220,12 @@ pub(crate) fn from_row(row: keys::Model) -> Result<ApiKey, RepositoryError> {
             lookup_id: LookupId::parse(&row.lookup_id).map_err(|_| corrupt("lookup id"))?,
             secret_hash: SecretHash::new(row.secret_hash).map_err(|_| corrupt("secret hash"))?,
             display: KeyDisplay::restore(row.private_key_display),
+            lookup_digest: row
+                .lookup_digest
+                .as_deref()
+                .map(KeyDigest::parse)
+                .transpose()
+                .map_err(|_| corrupt("lookup digest"))?,
         },
         previous,
         created_at: row.created_at,
@@ -339,11 +355,36 @@ impl KeyStore for SqlApiKeyRepository {
             .exec_without_returning(&txn)
             .await
             .map_err(|e| self.db.classify(e))?;
+        // The unique indexes cover current private keys; a rotated-out one in
+        // its grace period must not be stored again either (an import of a
+        // key someone still holds).
+        let credential = &key.parts().credential;
+        let mut taken = Condition::any().add(keys::Column::PreviousLookupId.eq(credential.lookup_id.as_str()));
+        if let Some(digest) = credential.lookup_digest {
+            taken = taken.add(keys::Column::PreviousLookupDigest.eq(digest.to_hex()));
+        }
+        let reused = keys::Entity::find()
+            .filter(taken)
+            .count(&txn)
+            .await
+            .map_err(|e| self.db.classify(e))?;
+        if reused > 0 {
+            txn.rollback().await.map_err(|e| self.db.classify(e))?;
+            return Err(RepositoryError::Conflict);
+        }
+        if credential.lookup_digest.is_some() {
+            bump_digest_generation(&txn).await.map_err(|e| self.db.classify(e))?;
+        }
         events::Entity::insert(event_row(event))
             .exec_without_returning(&txn)
             .await
             .map_err(|e| self.db.classify(e))?;
+        // Only whether the organisation is over the limit matters: reading at
+        // most one id more than the limit keeps a create as cheap in an
+        // organisation of 100 000 keys as in one of ten.
         let active = keys::Entity::find()
+            .select_only()
+            .column(keys::Column::Id)
             .filter(keys::Column::OrgId.eq(key.org_id().as_uuid()))
             .filter(keys::Column::IsRevoked.eq(false))
             .filter(
@@ -351,10 +392,13 @@ impl KeyStore for SqlApiKeyRepository {
                     .add(keys::Column::ExpiresAt.is_null())
                     .add(keys::Column::ExpiresAt.gt(now)),
             )
-            .count(&txn)
+            .limit(u64::from(max_active) + 1)
+            .into_tuple::<Uuid>()
+            .all(&txn)
             .await
-            .map_err(|e| self.db.classify(e))?;
-        if active > u64::from(max_active) {
+            .map_err(|e| self.db.classify(e))?
+            .len();
+        if active > usize::try_from(max_active).unwrap_or(usize::MAX) {
             txn.rollback().await.map_err(|e| self.db.classify(e))?;
             return Err(RepositoryError::LimitReached);
         }
@@ -540,6 +584,97 @@ impl KeyLookup for SqlApiKeyRepository {
             .map_err(|e| self.db.classify(e))?
             .map(from_row)
             .transpose()
+    }
+
+    async fn find_by_digest(&self, digest: &KeyDigest) -> Result<Option<ApiKey>, RepositoryError> {
+        let hex = digest.to_hex();
+        keys::Entity::find()
+            .filter(
+                Condition::any()
+                    .add(keys::Column::LookupDigest.eq(hex.as_str()))
+                    .add(keys::Column::PreviousLookupDigest.eq(hex.as_str())),
+            )
+            .one(&self.db.read)
+            .await
+            .map_err(|e| self.db.classify(e))?
+            .map(from_row)
+            .transpose()
+    }
+
+    async fn rehash(&self, id: KeyId, old: &SecretHash, new: &SecretHash) -> Result<bool, RepositoryError> {
+        // One statement: whichever column still holds `old` gets `new`; a
+        // rotation that replaced it meanwhile leaves nothing to match.
+        let replace = |column: keys::Column| {
+            Expr::case(Expr::col(column).eq(old.expose()), Expr::value(new.expose())).finally(Expr::col(column))
+        };
+        let updated = keys::Entity::update_many()
+            .col_expr(keys::Column::SecretHash, replace(keys::Column::SecretHash).into())
+            .col_expr(
+                keys::Column::PreviousSecretHash,
+                replace(keys::Column::PreviousSecretHash).into(),
+            )
+            .filter(keys::Column::Id.eq(id.as_uuid()))
+            .filter(
+                Condition::any()
+                    .add(keys::Column::SecretHash.eq(old.expose()))
+                    .add(keys::Column::PreviousSecretHash.eq(old.expose())),
+            )
+            .exec(&self.db.write)
+            .await
+            .map_err(|e| self.db.classify(e))?;
+        Ok(updated.rows_affected > 0)
+    }
+}
+
+/// Marks that a lookup digest was added, in the transaction adding it.
+async fn bump_digest_generation(txn: &DatabaseTransaction) -> Result<(), DbErr> {
+    txn.execute_unprepared("UPDATE lookup_digest_generation SET generation = generation + 1 WHERE id = 1")
+        .await
+        .map(|_| ())
+}
+
+#[async_trait]
+impl LookupDigests for SqlApiKeyRepository {
+    async fn digest_generation(&self) -> Result<i64, RepositoryError> {
+        let row = self
+            .db
+            .read
+            .query_one(Statement::from_string(
+                self.db.read.get_database_backend(),
+                "SELECT generation FROM lookup_digest_generation WHERE id = 1",
+            ))
+            .await
+            .map_err(|e| self.db.classify(e))?
+            .ok_or_else(|| RepositoryError::Unexpected(anyhow!("lookup_digest_generation has no row")))?;
+        row.try_get("", "generation")
+            .map_err(|e| RepositoryError::Unexpected(e.into()))
+    }
+
+    async fn lookup_digests(&self) -> Result<Vec<KeyDigest>, RepositoryError> {
+        let rows: Vec<(Option<String>, Option<String>)> = keys::Entity::find()
+            .select_only()
+            .column(keys::Column::LookupDigest)
+            .column(keys::Column::PreviousLookupDigest)
+            .filter(
+                Condition::any()
+                    .add(keys::Column::LookupDigest.is_not_null())
+                    .add(keys::Column::PreviousLookupDigest.is_not_null()),
+            )
+            .into_tuple()
+            .all(&self.db.read)
+            .await
+            .map_err(|e| self.db.classify(e))?;
+        let mut digests = Vec::with_capacity(rows.len());
+        for hex in rows
+            .into_iter()
+            .flat_map(|(current, previous)| [current, previous])
+            .flatten()
+        {
+            let digest = KeyDigest::parse(&hex)
+                .map_err(|_| RepositoryError::Unexpected(anyhow!("a stored lookup digest is not a digest")))?;
+            digests.push(digest);
+        }
+        Ok(digests)
     }
 }
 

@@ -1,6 +1,7 @@
 use super::*;
 use crate::{HashError, MockClock, MockKeyGenerator, MockKeyStore, MockSecretHasher};
 use chrono::TimeZone;
+use keymint_domain::KeyDigest;
 use keymint_domain::{KeyMaterial, SecretHash, Subject, MAX_GRACE_PERIOD_SECONDS};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
@@ -75,6 +76,7 @@ fn stored_key() -> ApiKey {
         lookup_id: material.lookup_id(),
         secret_hash: SecretHash::new(HASH).unwrap(),
         display: material.private_key().display(),
+        lookup_digest: None,
     };
     ApiKey::issue(
         request(),
@@ -443,4 +445,163 @@ async fn every_operation_checks_its_permission_before_touching_anything() {
         keys.list(&writer, KeyFilter::default(), None, 10).await.map(|_| ())
     ));
     assert!(forbidden(keys.events(&writer, id, None, 10).await.map(|_| ())));
+}
+
+fn importing(repository: MockKeyStore, hasher: MockSecretHasher, digests: crate::MockDigestFilter) -> ApiKeys {
+    service(repository, hasher).with_digest_filter(Arc::new(digests))
+}
+
+fn foreign(raw: &str) -> ImportedSecret {
+    ImportedSecret::Key(PresentedKey::Foreign(keymint_domain::ForeignKey::parse(raw).unwrap()))
+}
+
+fn item(secret: ImportedSecret) -> KeyImport {
+    KeyImport {
+        request: request(),
+        secret,
+    }
+}
+
+/// What a recording repository was asked to insert.
+type Inserted = Arc<Mutex<Vec<(ApiKey, AuditEvent)>>>;
+
+/// A repository that records what it is asked to insert and answers with
+/// `answer(n)` for the n-th insert.
+fn recording(answer: impl Fn(usize) -> Result<(), RepositoryError> + Send + 'static) -> (MockKeyStore, Inserted) {
+    let stored = Arc::new(Mutex::new(Vec::new()));
+    let seen = stored.clone();
+    let mut repository = MockKeyStore::new();
+    repository.expect_insert().returning(move |key, event, _, _| {
+        let mut seen = seen.lock().unwrap();
+        seen.push((key.clone(), event.clone()));
+        answer(seen.len() - 1)
+    });
+    (repository, stored)
+}
+
+#[tokio::test]
+async fn a_foreign_key_is_stored_as_its_digest_found_by_it_and_audited_as_imported() {
+    let raw = "xoxb-123456789012-abcdefghijklmnopqrstuvwx";
+    let (repository, stored) = recording(|_| Ok(()));
+    let mut hasher = MockSecretHasher::new();
+    hasher.expect_hash().never();
+    let digest = KeyDigest::of(raw);
+    let mut digests = crate::MockDigestFilter::new();
+    digests
+        .expect_add()
+        .withf(move |d| *d == digest)
+        .times(1)
+        .return_const(());
+
+    let results = importing(repository, hasher, digests)
+        .import(&actor(), vec![item(foreign(raw))])
+        .await
+        .unwrap();
+
+    let [Ok(key)] = results.as_slice() else {
+        panic!("{results:?}")
+    };
+    let (stored, event) = stored.lock().unwrap()[0].clone();
+    assert_eq!(stored.id(), key.id());
+    let credential = &stored.parts().credential;
+    assert_eq!(credential.lookup_digest, Some(digest));
+    assert_eq!(credential.secret_hash, SecretHash::sha256(&digest));
+    assert_eq!(credential.display.as_str(), "xoxb-…uvwx");
+    assert_eq!(event.action, AuditAction::Imported);
+    assert!(!format!("{stored:?} {event:?}").contains("abcdefghijklmnop"));
+}
+
+#[tokio::test]
+async fn a_key_in_keymints_format_keeps_its_lookup_id_and_gets_the_deployments_hash() {
+    let material = KeyMaterial::generate(Environment::Live, &mut StdRng::seed_from_u64(5));
+    let lookup_id = material.lookup_id();
+    let (_, private_key) = material.into_parts();
+    let (repository, stored) = recording(|_| Ok(()));
+    let mut digests = crate::MockDigestFilter::new();
+    digests.expect_add().never();
+
+    let results = importing(repository, hasher(), digests)
+        .import(
+            &actor(),
+            vec![item(ImportedSecret::Key(PresentedKey::Issued(private_key)))],
+        )
+        .await
+        .unwrap();
+
+    assert!(results[0].is_ok());
+    let (stored, _) = stored.lock().unwrap()[0].clone();
+    assert_eq!(stored.lookup_id(), &lookup_id);
+    assert_eq!(stored.secret_hash().expose(), HASH);
+    assert_eq!(stored.parts().credential.lookup_digest, None);
+}
+
+#[tokio::test]
+async fn a_digest_import_stores_the_digest_as_given_and_shows_its_start() {
+    let digest = KeyDigest::of("whatever the other system issued");
+    let (repository, stored) = recording(|_| Ok(()));
+    let mut digests = crate::MockDigestFilter::new();
+    digests.expect_add().times(1).return_const(());
+
+    importing(repository, MockSecretHasher::new(), digests)
+        .import(&actor(), vec![item(ImportedSecret::Sha256(digest))])
+        .await
+        .unwrap();
+
+    let (stored, _) = stored.lock().unwrap()[0].clone();
+    assert_eq!(stored.parts().credential.lookup_digest, Some(digest));
+    assert_eq!(
+        stored.private_key_display().as_str(),
+        format!("sha256:{}…", &digest.to_hex()[..4])
+    );
+}
+
+#[tokio::test]
+async fn each_item_is_decided_on_its_own_and_an_outage_stops_the_batch_without_retries() {
+    // Item 0 is stored; item 1 conflicts on every redraw (its key is taken);
+    // item 2 meets the limit; item 3 meets an outage; item 4 is not tried.
+    let (repository, stored) = recording(|n| match n {
+        0 => Ok(()),
+        1..=3 => Err(RepositoryError::Conflict),
+        4 => Err(RepositoryError::LimitReached),
+        _ => Err(RepositoryError::Unavailable(anyhow::anyhow!("down"))),
+    });
+    let mut digests = crate::MockDigestFilter::new();
+    digests.expect_add().times(1).return_const(());
+    let items = (0..5)
+        .map(|i| item(foreign(&format!("legacy_key_{i}_aaaaaaaaaaaaaaaaaaaa"))))
+        .collect();
+
+    let results = importing(repository, MockSecretHasher::new(), digests)
+        .import(&actor(), items)
+        .await
+        .unwrap();
+
+    assert!(results[0].is_ok());
+    assert!(matches!(results[1], Err(ImportRefusal::Duplicate)));
+    assert!(matches!(results[2], Err(ImportRefusal::LimitReached { max: 1000 })));
+    assert!(matches!(results[3], Err(ImportRefusal::StorageUnavailable)));
+    assert!(matches!(results[4], Err(ImportRefusal::StorageUnavailable)));
+    assert_eq!(
+        stored.lock().unwrap().len(),
+        6,
+        "1 + 3 redraws + 1 + 1, and none for the last"
+    );
+}
+
+#[tokio::test]
+async fn an_expiry_out_of_bounds_refuses_its_item_before_storage() {
+    let mut repository = MockKeyStore::new();
+    repository.expect_insert().never();
+    let past = KeyImport {
+        request: request().expiring_at(Some(fixed_time() - Duration::days(1))),
+        secret: foreign("legacy_key_expired_aaaaaaaaaaaaa"),
+    };
+    let results = importing(repository, MockSecretHasher::new(), crate::MockDigestFilter::new())
+        .import(&actor(), vec![past])
+        .await
+        .unwrap();
+    assert!(matches!(
+        results[0],
+        Err(ImportRefusal::InvalidExpiry(ExpiryError::NotInFuture))
+    ));
 }

@@ -1,7 +1,12 @@
 use super::*;
-use crate::{MockClock, MockFailureLimiter, MockKeyLookup, MockSecretHasher, MockUsageTracker, MockVerificationCache};
+use crate::{
+    MockClock, MockDigestFilter, MockFailureLimiter, MockKeyLookup, MockSecretHasher, MockUsageTracker,
+    MockVerificationCache,
+};
 use chrono::{DateTime, Duration, TimeZone, Utc};
-use keymint_domain::{ApiKey, Credential, Environment, KeyId, KeyMaterial, KeyName, NewApiKey, OrgId, SecretHash};
+use keymint_domain::{
+    ApiKey, Credential, Environment, KeyDigest, KeyDisplay, KeyId, KeyMaterial, KeyName, NewApiKey, OrgId, SecretHash,
+};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 use uuid::Uuid;
@@ -20,6 +25,7 @@ fn hasher() -> MockSecretHasher {
     hasher
         .expect_verify()
         .returning(|key, hash| Ok(hash == &fake_hash(key)));
+    hasher.expect_needs_rehash().returning(|_| false);
     hasher
 }
 
@@ -34,6 +40,7 @@ fn fixture(seed: u64, expires_at: Option<DateTime<Utc>>) -> Fixture {
         lookup_id: material.lookup_id(),
         secret_hash: fake_hash(material.private_key()),
         display: material.private_key().display(),
+        lookup_digest: None,
     };
     let request = NewApiKey::new(
         OrgId::from_uuid(Uuid::from_u128(1)),
@@ -61,6 +68,14 @@ struct Ports {
     cache: MockVerificationCache,
     limiter: MockFailureLimiter,
     usage: MockUsageTracker,
+    digests: MockDigestFilter,
+}
+
+/// A digest filter that knows no stored digest: no key was imported.
+fn no_digests() -> MockDigestFilter {
+    let mut digests = MockDigestFilter::new();
+    digests.expect_may_hold().returning(|_| false);
+    digests
 }
 
 /// A limiter that grants the attempt once and expects it never to be refunded:
@@ -85,6 +100,7 @@ impl Ports {
             cache,
             limiter,
             usage: MockUsageTracker::new(),
+            digests: no_digests(),
         }
     }
 
@@ -109,26 +125,68 @@ impl Ports {
             Arc::new(self.limiter),
             Arc::new(self.usage),
         )
+        .with_digest_filter(Arc::new(self.digests))
     }
 }
 
 #[tokio::test]
-async fn a_malformed_or_mistyped_key_is_refused_before_any_io_or_hashing() {
-    let f = fixture(1, None);
-    let mut typo = f.presented.clone();
-    typo.replace_range(30..31, if &typo[30..31] == "a" { "b" } else { "a" });
-    for presented in ["", "sk_live_short", "pk_live_abcdefghijklmnopqrstuvwx", typo.as_str()] {
+async fn text_that_can_be_no_stored_key_is_refused_before_any_io_or_hashing() {
+    let too_long = "k".repeat(257);
+    for presented in [
+        "",
+        "sk_live_short",
+        "nineteen characters",
+        "a key with spaces in it",
+        too_long.as_str(),
+    ] {
         let mut ports = Ports::new();
         ports.repository.expect_find_by_lookup().never();
+        ports.repository.expect_find_by_digest().never();
         ports.hasher = MockSecretHasher::new();
         ports.hasher.expect_verify().never();
         ports.cache = MockVerificationCache::new();
         ports.cache.expect_get().never();
+        ports.limiter = MockFailureLimiter::new();
+        ports.limiter.expect_try_reserve().never();
         assert_eq!(
             ports.use_case().execute(presented, None).await.unwrap(),
             Verification::NotFound,
             "{presented}"
         );
+    }
+}
+
+/// Other services hand out `sk_live_…` keys too: a key whose checksum fails
+/// may be one brought in. When the digest filter knows no stored key with its
+/// digest, it costs a digest and a set lookup, no read, no hash, and counts
+/// against the client's failure budget like any miss.
+#[tokio::test]
+async fn a_mistyped_or_unknown_foreign_key_costs_no_read_and_spends_the_budget() {
+    let f = fixture(1, None);
+    let mut typo = f.presented.clone();
+    typo.replace_range(30..31, if &typo[30..31] == "a" { "b" } else { "a" });
+    for presented in [
+        typo.as_str(),
+        "pk_live_abcdefghijklmnopqrstuvwx",
+        "ghp_aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+    ] {
+        let mut ports = Ports::new();
+        ports.repository.expect_find_by_lookup().never();
+        ports.repository.expect_find_by_digest().never();
+        ports.hasher = MockSecretHasher::new();
+        ports.limiter = kept_as_a_failure();
+        let digest = KeyDigest::of(presented);
+        ports.digests = MockDigestFilter::new();
+        ports
+            .digests
+            .expect_may_hold()
+            .withf(move |d| *d == digest)
+            .times(1)
+            .returning(|_| false);
+        let verify = ports.use_case();
+        assert_eq!(verify.execute(presented, None).await.unwrap(), Verification::NotFound);
+        assert_eq!(verify.stats().digest_filtered(), 1);
+        assert_eq!(verify.stats().digest_reads(), 0);
     }
 }
 
@@ -164,6 +222,7 @@ async fn a_cache_hit_needs_neither_storage_nor_hashing() {
     let cached = VerifiedKey {
         key_id: f.key.id(),
         org_id: f.key.org_id(),
+        lookup_id: f.key.lookup_id().clone(),
         environment: Environment::Live,
         name: "svc".into(),
         expires_at: None,
@@ -196,6 +255,7 @@ async fn a_cached_verification_that_lapsed_is_evicted_and_rechecked() {
     let stale = VerifiedKey {
         key_id: f.key.id(),
         org_id: f.key.org_id(),
+        lookup_id: f.key.lookup_id().clone(),
         environment: Environment::Live,
         name: "svc".into(),
         expires_at: f.key.expires_at(),
@@ -291,6 +351,7 @@ async fn a_rotated_out_key_verifies_only_inside_its_grace_period() {
     let f = fixture(11, None);
     let replacement = KeyMaterial::generate(Environment::Live, &mut StdRng::seed_from_u64(12));
     let credential = Credential {
+        lookup_digest: None,
         lookup_id: replacement.lookup_id(),
         secret_hash: fake_hash(replacement.private_key()),
         display: replacement.private_key().display(),
@@ -362,6 +423,7 @@ fn cached_verification(key: &ApiKey, valid_until: Option<DateTime<Utc>>) -> Veri
     VerifiedKey {
         key_id: key.id(),
         org_id: key.org_id(),
+        lookup_id: key.lookup_id().clone(),
         environment: Environment::Live,
         name: "svc".into(),
         expires_at: None,
@@ -423,4 +485,177 @@ async fn identifying_an_uncached_key_proves_its_secret_and_spends_budget_only_on
         .await
         .unwrap();
     assert!(matches!(identity, Identity::Unknown), "{identity:?}");
+}
+
+/// A key brought in from another system, stored as `$sha256$` of itself and
+/// found by that digest.
+fn imported(seed: u128, presented: &str) -> ApiKey {
+    let digest = KeyDigest::of(presented);
+    let material = KeyMaterial::generate(Environment::Test, &mut StdRng::seed_from_u64(seed as u64));
+    let credential = Credential {
+        lookup_id: material.lookup_id(),
+        secret_hash: SecretHash::sha256(&digest),
+        display: KeyDisplay::restore("xoxb-…test"),
+        lookup_digest: Some(digest),
+    };
+    let request = NewApiKey::new(
+        OrgId::from_uuid(Uuid::from_u128(1)),
+        KeyName::new("imported").unwrap(),
+        None,
+        Environment::Test,
+    );
+    ApiKey::issue(
+        request,
+        KeyId::from_uuid(Uuid::from_u128(seed)),
+        material.public_key().clone(),
+        credential,
+        now() - Duration::days(1),
+    )
+}
+
+impl Ports {
+    fn storing_by_digest(mut self, key: ApiKey) -> Self {
+        self.repository.expect_find_by_digest().returning(move |digest| {
+            Ok((key.parts().credential.lookup_digest.as_ref() == Some(digest)).then(|| key.clone()))
+        });
+        self.digests = MockDigestFilter::new();
+        self.digests.expect_may_hold().returning(|_| true);
+        self
+    }
+}
+
+#[tokio::test]
+async fn a_key_from_another_system_is_found_by_its_digest_and_cached_without_hashing() {
+    let presented = "xoxb-123456789012-abcdefghijklmnopqrstuvwx";
+    let key = imported(40, presented);
+    let mut ports = Ports::new().storing_by_digest(key.clone());
+    ports.repository.expect_find_by_lookup().never();
+    ports.hasher = MockSecretHasher::new();
+    ports.hasher.expect_verify().never();
+    ports.cache.expect_put().times(1).returning(|_, _| ());
+    ports.usage.expect_record().times(1).returning(|_, _| ());
+    let verify = ports.use_case();
+
+    let Verification::Valid(verified) = verify.execute(presented, None).await.unwrap() else {
+        panic!("not valid")
+    };
+    assert_eq!((verified.key_id, &verified.lookup_id), (key.id(), key.lookup_id()));
+    assert_eq!(verified.environment, Environment::Test);
+    assert_eq!(verify.stats().digest_reads(), 1);
+    assert_eq!(verify.stats().hash_checks(), (1, 0));
+}
+
+#[tokio::test]
+async fn a_foreign_key_differing_from_a_stored_one_is_not_found() {
+    let stored = "xoxb-123456789012-abcdefghijklmnopqrstuvwx";
+    let mut ports = Ports::new().storing_by_digest(imported(41, stored));
+    ports.limiter = kept_as_a_failure();
+    let verify = ports.use_case();
+    assert_eq!(
+        verify
+            .execute("xoxb-123456789012-abcdefghijklmnopqrstuvwy", None)
+            .await
+            .unwrap(),
+        Verification::NotFound
+    );
+}
+
+/// Another Keymint's key (or any with a valid checksum) brought in by its digest
+/// alone has a lookup id Keymint drew itself: its own lookup id finds nothing,
+/// and the digest does.
+#[tokio::test]
+async fn a_key_in_keymints_format_imported_by_digest_is_found_after_its_lookup_id_misses() {
+    let material = KeyMaterial::generate(Environment::Live, &mut StdRng::seed_from_u64(42));
+    let presented = material.private_key().expose_secret().to_owned();
+    let key = imported(42, &presented);
+    let mut ports = Ports::new().storing_by_digest(key.clone());
+    ports
+        .repository
+        .expect_find_by_lookup()
+        .times(1)
+        .returning(|_| Ok(None));
+    ports.cache.expect_put().returning(|_, _| ());
+    ports.usage.expect_record().returning(|_, _| ());
+    let Verification::Valid(verified) = ports.use_case().execute(&presented, None).await.unwrap() else {
+        panic!("not valid")
+    };
+    assert_eq!(verified.key_id, key.id());
+}
+
+fn hashing_anew(times: usize) -> MockSecretHasher {
+    let mut hasher = MockSecretHasher::new();
+    hasher
+        .expect_verify()
+        .returning(|key, hash| Ok(hash == &fake_hash(key)));
+    hasher
+        .expect_needs_rehash()
+        .returning(|hash| hash.expose().starts_with("$fake$"));
+    hasher
+        .expect_hash()
+        .times(times)
+        .returning(|key| Ok(SecretHash::sha256(&KeyDigest::of(key.expose_secret()))));
+    hasher
+}
+
+#[tokio::test]
+async fn a_key_verified_against_an_old_hash_is_hashed_anew_once_and_counted() {
+    let f = fixture(43, None);
+    let mut ports = Ports::new().storing(f.key.clone());
+    ports.hasher = hashing_anew(1);
+    let (id, old) = (f.key.id(), f.key.secret_hash().clone());
+    let new = SecretHash::sha256(&KeyDigest::of(&f.presented));
+    ports
+        .repository
+        .expect_rehash()
+        .withf(move |key, from, to| *key == id && *from == old && *to == new)
+        .times(1)
+        .returning(|_, _, _| Ok(true));
+    ports.cache.expect_put().returning(|_, _| ());
+    ports.usage.expect_record().returning(|_, _| ());
+    let verify = ports.use_case();
+
+    assert!(matches!(
+        verify.execute(&f.presented, None).await.unwrap(),
+        Verification::Valid(_)
+    ));
+    assert_eq!((verify.stats().rehashed(), verify.stats().rehash_failures()), (1, 0));
+    assert_eq!(verify.stats().hash_checks(), (0, 1));
+}
+
+#[tokio::test]
+async fn a_wrong_key_is_never_hashed_anew() {
+    let genuine = fixture(44, None);
+    let guess = KeyMaterial::generate(Environment::Live, &mut StdRng::seed_from_u64(45));
+    let mut parts = genuine.key.parts().clone();
+    parts.credential.lookup_id = guess.lookup_id();
+    let mut ports = Ports::new().storing(ApiKey::restore(parts));
+    ports.hasher = hashing_anew(0);
+    ports.repository.expect_rehash().never();
+    ports.limiter = kept_as_a_failure();
+    let outcome = ports
+        .use_case()
+        .execute(guess.private_key().expose_secret(), None)
+        .await
+        .unwrap();
+    assert_eq!(outcome, Verification::NotFound);
+}
+
+#[tokio::test]
+async fn a_rehash_that_storage_refuses_still_verifies_and_is_counted_as_failed() {
+    let f = fixture(46, None);
+    let mut ports = Ports::new().storing(f.key.clone());
+    ports.hasher = hashing_anew(1);
+    ports
+        .repository
+        .expect_rehash()
+        .times(1)
+        .returning(|_, _, _| Err(RepositoryError::Unavailable(anyhow::anyhow!("down"))));
+    ports.cache.expect_put().returning(|_, _| ());
+    ports.usage.expect_record().returning(|_, _| ());
+    let verify = ports.use_case();
+    assert!(matches!(
+        verify.execute(&f.presented, None).await.unwrap(),
+        Verification::Valid(_)
+    ));
+    assert_eq!((verify.stats().rehashed(), verify.stats().rehash_failures()), (0, 1));
 }
