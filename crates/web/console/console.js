@@ -786,6 +786,7 @@ function revealPanel(reveal, onDone) {
 
 const ACTIONS = {
   created: 'Created',
+  imported: 'Imported',
   updated: 'Updated',
   rotated: 'Rotated',
   revoked: 'Revoked',

@@ -34,7 +34,10 @@ struct ClosedRequestBodies;
 
 /// Each request body schema (and object inside one), and the fewest
 /// properties it needs.
-const REQUEST_BODIES: [(&str, usize); 13] = [
+const REQUEST_BODIES: [(&str, usize); 16] = [
+    ("ImportApiKeysRequest", 1),
+    ("ImportApiKeyItem", 2),
+    ("ImportedHash", 2),
     ("CreateWebhookRequest", 1),
     ("UpdateWebhookRequest", 1),
     ("RevokeLeakedRequest", 1),
@@ -73,6 +76,7 @@ impl Modify for ClosedRequestBodies {
     ),
     paths(
         api_keys::create,
+        api_keys::import,
         api_keys::list,
         api_keys::get,
         api_keys::update,
@@ -96,6 +100,7 @@ impl Modify for ClosedRequestBodies {
         webhooks::deliveries,
         webhooks::retry,
     ),
+    components(schemas(api_keys::ImportApiKeyItem, api_keys::ImportedHash)),
     modifiers(&BearerAuth, &ClosedRequestBodies),
     tags(
         (name = "api-keys", description = "Create and manage API keys"),

@@ -17,8 +17,11 @@ use crate::{AppState, BodyBudget, BodyLimit, BodyTimeout};
 /// How the HTTP server runs.
 #[derive(Clone, Debug)]
 pub struct HttpSettings {
-    /// The most bytes any route reads from a request body.
+    /// The most bytes any route reads from a request body (but imports and
+    /// secret-scanning alerts).
     pub body_limit: usize,
+    /// The most bytes a key import may have.
+    pub import_body_limit: usize,
     /// How long a request body may take to arrive, whole.
     pub body_timeout: Duration,
     /// The most bytes a secret-scanning alert may have.
@@ -43,6 +46,7 @@ impl Default for HttpSettings {
     fn default() -> Self {
         Self {
             body_limit: BodyLimit::default().0,
+            import_body_limit: DEFAULT_IMPORT_BODY_LIMIT.0,
             body_timeout: BodyTimeout::default().0,
             scanner_body_limit: DEFAULT_SCANNER_BODY_LIMIT.0,
             body_memory: 32 * 1024 * 1024,
@@ -74,6 +78,10 @@ pub(crate) fn get_or_head() -> actix_web::Route {
 /// or one scanned repository produces.
 pub const DEFAULT_SCANNER_BODY_LIMIT: BodyLimit = BodyLimit(1024 * 1024);
 
+/// The body limit of key imports when none is configured: 1 000 items of
+/// about 4 KB each (a create body with a few KB of metadata).
+pub const DEFAULT_IMPORT_BODY_LIMIT: BodyLimit = BodyLimit(4 * 1024 * 1024);
+
 /// Registers every route, under `/api/v2` and its mirror `/api/v1`. A path answers
 /// a JSON 405 (with `Allow`) for methods it does not serve.
 pub fn configure(cfg: &mut web::ServiceConfig, body_limit: BodyLimit) {
@@ -82,17 +90,30 @@ pub fn configure(cfg: &mut web::ServiceConfig, body_limit: BodyLimit) {
 
 /// [`configure`], with the body limit of secret-scanning alerts.
 pub fn configure_with(cfg: &mut web::ServiceConfig, body_limit: BodyLimit, scanner_body_limit: BodyLimit) {
-    configure_routes(cfg, body_limit, scanner_body_limit, None);
+    let limits = Limits {
+        body: body_limit,
+        import: DEFAULT_IMPORT_BODY_LIMIT,
+        scanner: scanner_body_limit,
+    };
+    configure_routes(cfg, limits, None);
+}
+
+/// The body limits of the routes.
+#[derive(Clone, Copy)]
+struct Limits {
+    body: BodyLimit,
+    import: BodyLimit,
+    scanner: BodyLimit,
 }
 
 /// Registers every route; secret-scanning alerts get their own body budget
 /// when one is given (the app's applies to every other route).
-fn configure_routes(
-    cfg: &mut web::ServiceConfig,
-    body_limit: BodyLimit,
-    scanner_body_limit: BodyLimit,
-    scanner_budget: Option<&BodyBudget>,
-) {
+fn configure_routes(cfg: &mut web::ServiceConfig, limits: Limits, scanner_budget: Option<&BodyBudget>) {
+    let Limits {
+        body: body_limit,
+        import: import_body_limit,
+        scanner: scanner_body_limit,
+    } = limits;
     for version in ["v1", "v2"] {
         let collection = format!("/api/{version}/api-keys");
         cfg.service(
@@ -102,7 +123,13 @@ fn configure_routes(
                 .route(get_or_head().to(api_keys::list))
                 .default_service(web::to(|| async { method_not_allowed("GET, HEAD, POST") })),
         )
-        // Before `{key_id}`, which would otherwise match "verify" and "revoke-leaked".
+        // Before `{key_id}`, which would otherwise match "verify", "import" and "revoke-leaked".
+        .service(
+            web::resource(both(&format!("{collection}/import")))
+                .app_data(import_body_limit)
+                .route(web::post().to(api_keys::import))
+                .default_service(web::to(|| async { method_not_allowed("POST") })),
+        )
         .service(
             web::resource(both(&format!("{collection}/verify")))
                 .app_data(body_limit)
@@ -266,8 +293,11 @@ pub fn serve_metrics(listener: TcpListener, registry: MetricsRegistry) -> std::i
 /// or until the process receives SIGINT/SIGTERM, then drains in-flight requests.
 pub fn serve(listener: TcpListener, state: AppState, settings: HttpSettings) -> std::io::Result<Server> {
     let state = web::Data::new(state);
-    let limit = BodyLimit(settings.body_limit);
-    let scanner_limit = BodyLimit(settings.scanner_body_limit);
+    let limits = Limits {
+        body: BodyLimit(settings.body_limit),
+        import: BodyLimit(settings.import_body_limit),
+        scanner: BodyLimit(settings.scanner_body_limit),
+    };
     let body_timeout = BodyTimeout(settings.body_timeout);
     // One of each for the whole server, shared by every worker.
     let body_budget = BodyBudget::new(settings.body_memory);
@@ -305,13 +335,13 @@ pub fn serve(listener: TcpListener, state: AppState, settings: HttpSettings) -> 
                     .add((header::X_CONTENT_TYPE_OPTIONS, "nosniff")),
             )
             .app_data(state.clone())
-            .app_data(limit)
+            .app_data(limits.body)
             .app_data(body_timeout)
             .app_data(body_budget.clone())
             // Guards for any extractor that bypasses ValidatedJson.
-            .app_data(web::PayloadConfig::new(limit.0))
-            .app_data(web::JsonConfig::default().limit(limit.0))
-            .configure(|cfg| configure_routes(cfg, limit, scanner_limit, Some(&scanner_budget)))
+            .app_data(web::PayloadConfig::new(limits.body.0))
+            .app_data(web::JsonConfig::default().limit(limits.body.0))
+            .configure(|cfg| configure_routes(cfg, limits, Some(&scanner_budget)))
             .configure(|cfg| documentation(cfg, &document, &document_json))
             .configure(|cfg| {
                 if let Some(sign_in) = &sign_in {

@@ -2,8 +2,11 @@
 //! request bodies, response bodies and handlers, each in a module of its own.
 
 pub(crate) mod handlers;
+mod import;
 mod requests;
 mod responses;
 
 pub(crate) use handlers::*;
+pub(crate) use import::*;
 pub(crate) use requests::name_pattern as visible_text_pattern;
+pub(crate) use requests::{ImportApiKeyItem, ImportedHash};

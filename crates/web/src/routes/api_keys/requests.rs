@@ -262,6 +262,11 @@ pub(crate) struct CreateApiKeyBody {
 }
 
 impl CreateApiKeyBody {
+    /// The environment the body named, if any.
+    pub(crate) fn environment(&self) -> Option<Environment> {
+        self.environment
+    }
+
     /// The request for `org_id`, in `default_environment` unless the body named one.
     pub(crate) fn into_request(self, org_id: OrgId, default_environment: Environment) -> NewApiKey {
         NewApiKey::new(
@@ -689,6 +694,61 @@ pub(crate) struct CreateApiKeyRequest {
     ratelimits: Option<Vec<RateLimitInput>>,
     /// The key's credits (`null`: unlimited use); an update sets them anew
     credits: Option<CreditsInput>,
+}
+
+/// One key to bring in: the create body's fields, and exactly one of `key`
+/// and `hash`.
+#[derive(ToSchema)]
+#[schema(as = ImportApiKeyItem)]
+#[allow(dead_code)]
+pub(crate) struct ImportApiKeyItem {
+    /// A user-friendly name for the API key.
+    #[schema(schema_with = name_schema)]
+    name: String,
+    /// An optional description for the API key.
+    #[schema(schema_with = description_schema)]
+    description: Option<String>,
+    /// The configured default when absent; a key in this deployment's own
+    /// format keeps its environment (another is refused).
+    #[schema(schema_with = crate::routes::nullable_environment_schema)]
+    environment: Option<String>,
+    /// When the key stops verifying (RFC 3339, in the future, at most the configured maximum ahead).
+    #[schema(format = DateTime)]
+    expires_at: Option<String>,
+    /// What the key may do.
+    #[schema(schema_with = permissions_schema)]
+    permissions: Option<Vec<String>>,
+    /// Whom the key belongs to.
+    #[schema(schema_with = owner_id_schema)]
+    owner_id: Option<String>,
+    /// Your own data about the key.
+    #[schema(schema_with = meta_schema)]
+    meta: Option<serde_json::Value>,
+    /// The key's own rate limits, at most 5 (`[]` or `null`: none)
+    #[schema(max_items = 5)]
+    ratelimits: Option<Vec<RateLimitInput>>,
+    /// The key's credits (`null`: unlimited use)
+    credits: Option<CreditsInput>,
+    /// The private key as the other system issued it: printable ASCII without
+    /// spaces, 20 to 256 characters. Hashed at once; never stored, logged or
+    /// returned.
+    #[schema(min_length = 20, max_length = 256, pattern = "^[!-~]{20,256}$")]
+    key: Option<String>,
+    /// The SHA-256 of the whole private key, when only that was exported.
+    hash: Option<ImportedHash>,
+}
+
+/// A private key's SHA-256, as exported by another system.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct ImportedHash {
+    /// Only `sha256`.
+    #[schema(pattern = "^sha256$")]
+    algorithm: String,
+    /// 64 hexadecimal digits, or base64 (standard or URL-safe, padded or not)
+    /// of the 32 bytes.
+    #[schema(pattern = "^(?:[0-9A-Fa-f]{64}|[A-Za-z0-9+/_-]{43}=?)$")]
+    value: String,
 }
 
 /// The body of an update: at least one field. A `null` description clears it.

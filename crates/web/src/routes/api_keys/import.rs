@@ -1,0 +1,406 @@
+//! `POST /api-keys/import`: keys from another key system, brought in with the
+//! private keys they already have. Each item is read and decided on its own:
+//! a bad item is reported by its index and never fails the others.
+
+use actix_web::{web, HttpResponse};
+use keymint_application::{ImportRefusal, ImportedSecret, KeyImport};
+use keymint_domain::{
+    ForeignKey, ForeignKeyError, KeyDigest, OrgId, PresentedKey, MAX_FOREIGN_KEY_CHARS, MIN_FOREIGN_KEY_CHARS,
+};
+use serde::Serialize;
+use serde_json::Value;
+use utoipa::openapi::schema::{AllOfBuilder, ArrayBuilder, ObjectBuilder, OneOfBuilder, Schema};
+use utoipa::openapi::{Ref, RefOr};
+use utoipa::ToSchema;
+
+use super::requests::CreateApiKeyBody;
+use crate::error::{JsonBodyErrors, ManagementErrors, ValidationErrorBody};
+use crate::extract::{Acting, ValidatedJson};
+use crate::validation::{FromJsonBody, ObjectReader, Optional};
+use crate::{ApiError, AppState, FieldError};
+
+/// The most keys one import may bring in.
+pub(crate) const MAX_IMPORT_ITEMS: usize = 1000;
+
+/// What an item's private key is given as, once read.
+#[derive(Debug)]
+enum GivenSecret {
+    Key(ForeignKey),
+    Sha256(KeyDigest),
+}
+
+/// An item's index and why it failed.
+type Failed = (usize, Vec<FieldError>);
+
+/// One item, read: its create fields and its secret, or every failing field.
+type ImportItem = Result<(CreateApiKeyBody, GivenSecret), Vec<FieldError>>;
+
+/// The body of `POST /api-keys/import`.
+#[derive(Debug)]
+pub(crate) struct ImportApiKeysBody {
+    items: Vec<ImportItem>,
+}
+
+impl FromJsonBody for ImportApiKeysBody {
+    fn from_json(value: Value) -> Result<Self, Vec<FieldError>> {
+        let mut body = ObjectReader::new("body", value)?;
+        let items = match body.optional_array("keys") {
+            Some(Optional::Value(items)) if items.is_empty() => {
+                body.fail("keys", "too_short", "List should have at least 1 item");
+                None
+            }
+            Some(Optional::Value(items)) if items.len() > MAX_IMPORT_ITEMS => {
+                body.fail(
+                    "keys",
+                    "too_long",
+                    format!("List should have at most {MAX_IMPORT_ITEMS} items; import in batches"),
+                );
+                None
+            }
+            Some(Optional::Value(items)) => Some(items),
+            Some(Optional::Absent | Optional::Null) => {
+                body.fail("keys", "missing", "Field required");
+                None
+            }
+            None => None,
+        };
+        let items = body.finish(items)?;
+        Ok(Self {
+            items: items
+                .into_iter()
+                .enumerate()
+                .map(|(i, item)| read_item(i, item))
+                .collect(),
+        })
+    }
+}
+
+/// `loc` of item `index`'s field errors: under `["body", "keys", index]`.
+fn at_item(index: usize, mut errors: Vec<FieldError>) -> Vec<FieldError> {
+    for error in &mut errors {
+        let rest: Vec<String> = error.loc.drain(..).skip(1).collect();
+        error.loc = ["body".to_owned(), "keys".to_owned(), index.to_string()]
+            .into_iter()
+            .chain(rest)
+            .collect();
+    }
+    errors
+}
+
+fn read_item(index: usize, item: Value) -> ImportItem {
+    let Value::Object(mut fields) = item else {
+        return Err(at_item(
+            index,
+            vec![FieldError::new(
+                &["body"],
+                "model_attributes_type",
+                "Input should be a valid dictionary or object to extract fields from",
+            )],
+        ));
+    };
+    let mut errors = Vec::new();
+    let secret = match (fields.remove("key"), fields.remove("hash")) {
+        (Some(_), Some(_)) => {
+            errors.push(FieldError::new(
+                &["body"],
+                "value_error",
+                "Give either key (the private key) or hash (its SHA-256), not both",
+            ));
+            None
+        }
+        (None, None) => {
+            errors.push(FieldError::new(
+                &["body", "key"],
+                "missing",
+                "Field required: key (the private key) or hash (its SHA-256)",
+            ));
+            None
+        }
+        (Some(key), None) => read_key(key, &mut errors),
+        (None, Some(hash)) => read_hash(hash, &mut errors),
+    };
+    let body = CreateApiKeyBody::from_json(Value::Object(fields)).map_err(|mut more| {
+        errors.append(&mut more);
+    });
+    match (body, secret) {
+        (Ok(body), Some(secret)) if errors.is_empty() => Ok((body, secret)),
+        _ => Err(at_item(index, errors)),
+    }
+}
+
+fn read_key(value: Value, errors: &mut Vec<FieldError>) -> Option<GivenSecret> {
+    let Value::String(raw) = value else {
+        errors.push(FieldError::new(
+            &["body", "key"],
+            "string_type",
+            "Input should be a valid string",
+        ));
+        return None;
+    };
+    // The message never repeats the key: it is a secret.
+    match ForeignKey::parse(&raw) {
+        Ok(key) => Some(GivenSecret::Key(key)),
+        Err(ForeignKeyError::Length) if raw.len() < MIN_FOREIGN_KEY_CHARS => {
+            errors.push(FieldError::new(
+                &["body", "key"],
+                "string_too_short",
+                format!("A key needs at least {MIN_FOREIGN_KEY_CHARS} characters: shorter ones are too guessable to be bearer secrets"),
+            ));
+            None
+        }
+        Err(ForeignKeyError::Length) => {
+            errors.push(FieldError::new(
+                &["body", "key"],
+                "string_too_long",
+                format!("A key has at most {MAX_FOREIGN_KEY_CHARS} characters"),
+            ));
+            None
+        }
+        Err(ForeignKeyError::Characters) => {
+            errors.push(FieldError::new(
+                &["body", "key"],
+                "string_pattern_mismatch",
+                "A key is printable ASCII without spaces (U+0021 to U+007E)",
+            ));
+            None
+        }
+    }
+}
+
+fn read_hash(value: Value, errors: &mut Vec<FieldError>) -> Option<GivenSecret> {
+    let Value::Object(mut fields) = value else {
+        errors.push(FieldError::new(
+            &["body", "hash"],
+            "model_attributes_type",
+            "Input should be an object: {\"algorithm\": \"sha256\", \"value\": \"…\"}",
+        ));
+        return None;
+    };
+    let algorithm = fields.remove("algorithm");
+    let digest = fields.remove("value");
+    let unknown: Vec<String> = fields.keys().cloned().collect();
+    for field in unknown {
+        errors.push(FieldError::new(
+            &["body", "hash", &field],
+            "extra_forbidden",
+            "Extra inputs are not permitted",
+        ));
+    }
+    match algorithm {
+        Some(Value::String(name)) if name == "sha256" => {}
+        None => errors.push(FieldError::new(
+            &["body", "hash", "algorithm"],
+            "missing",
+            "Field required",
+        )),
+        Some(_) => errors.push(FieldError::new(
+            &["body", "hash", "algorithm"],
+            "literal_error",
+            "Input should be 'sha256'",
+        )),
+    }
+    let digest = match digest {
+        Some(Value::String(text)) => KeyDigest::parse(&text).map_err(|err| {
+            errors.push(FieldError::new(
+                &["body", "hash", "value"],
+                "value_error",
+                err.to_string(),
+            ));
+        }),
+        None => {
+            errors.push(FieldError::new(&["body", "hash", "value"], "missing", "Field required"));
+            Err(())
+        }
+        Some(_) => {
+            errors.push(FieldError::new(
+                &["body", "hash", "value"],
+                "string_type",
+                "Input should be a valid string",
+            ));
+            Err(())
+        }
+    };
+    digest.ok().filter(|_| errors.is_empty()).map(GivenSecret::Sha256)
+}
+
+impl ImportApiKeysBody {
+    /// The items ready to import, each with its index, and the failures found
+    /// by reading. A key in this deployment's own format keeps its lookup id
+    /// and its environment: an item naming another environment fails.
+    fn into_imports(self, org_id: OrgId, state: &AppState) -> (Vec<(usize, KeyImport)>, Vec<Failed>) {
+        let mut imports = Vec::new();
+        let mut failed = Vec::new();
+        for (index, item) in self.items.into_iter().enumerate() {
+            let (body, secret) = match item {
+                Ok(item) => item,
+                Err(errors) => {
+                    failed.push((index, errors));
+                    continue;
+                }
+            };
+            let secret = match secret {
+                GivenSecret::Sha256(digest) => ImportedSecret::Sha256(digest),
+                GivenSecret::Key(key) => {
+                    match PresentedKey::recognise(state.verify.key_format(), key.expose_secret()) {
+                        Some(issued @ PresentedKey::Issued(_)) => ImportedSecret::Key(issued),
+                        _ => ImportedSecret::Key(PresentedKey::Foreign(key)),
+                    }
+                }
+            };
+            let default_environment = match &secret {
+                ImportedSecret::Key(PresentedKey::Issued(private)) => {
+                    let own = private.environment();
+                    if body.environment().is_some_and(|given| given != own) {
+                        failed.push((
+                            index,
+                            at_item(
+                                index,
+                                vec![FieldError::new(
+                                    &["body", "environment"],
+                                    "value_error",
+                                    format!("The key is a {own} key: environment must be {own} or absent"),
+                                )],
+                            ),
+                        ));
+                        continue;
+                    }
+                    own
+                }
+                _ => state.default_environment,
+            };
+            let request = body.into_request(org_id, default_environment);
+            imports.push((index, KeyImport { request, secret }));
+        }
+        (imports, failed)
+    }
+}
+
+/// The request body, as documented.
+#[derive(ToSchema)]
+#[schema(as = ImportApiKeysRequest)]
+#[allow(dead_code)]
+pub(crate) struct ImportApiKeysRequest {
+    /// 1 to 1 000 keys, each decided on its own.
+    #[schema(schema_with = import_items_schema)]
+    keys: Vec<Value>,
+}
+
+/// The items: each an [`ImportApiKeyItem`] with exactly one of `key` and `hash`.
+fn import_items_schema() -> impl Into<RefOr<Schema>> {
+    let one_of = OneOfBuilder::new()
+        .item(ObjectBuilder::new().required("key"))
+        .item(ObjectBuilder::new().required("hash"));
+    let item = AllOfBuilder::new()
+        .item(Ref::from_schema_name("ImportApiKeyItem"))
+        .item(one_of);
+    ArrayBuilder::new()
+        .items(item)
+        .min_items(Some(1))
+        .max_items(Some(MAX_IMPORT_ITEMS))
+        .description(Some("1 to 1 000 keys, each decided on its own"))
+}
+
+/// What an import did, item by item.
+#[derive(Serialize, ToSchema)]
+#[schema(as = ImportApiKeysResponse)]
+pub(crate) struct ImportApiKeysResponse {
+    /// The items brought in, by their index in the request.
+    imported: Vec<ImportedKey>,
+    /// The items refused, by their index, with why (nothing was stored for them).
+    failed: Vec<FailedImport>,
+}
+
+/// An item brought in.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct ImportedKey {
+    /// The item's position in the request, from 0.
+    index: usize,
+    /// The new key's id.
+    #[schema(format = Uuid)]
+    id: String,
+}
+
+/// An item refused.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct FailedImport {
+    /// The item's position in the request, from 0.
+    index: usize,
+    /// Every reason, as a validation error names them: `loc` starts
+    /// `["body", "keys", index]`.
+    detail: Vec<FieldError>,
+}
+
+fn refusal_detail(index: usize, refusal: &ImportRefusal) -> Vec<FieldError> {
+    let (field, kind): (Option<&str>, &str) = match refusal {
+        ImportRefusal::Duplicate => (Some("key"), "duplicate_key"),
+        ImportRefusal::InvalidExpiry(_) => (Some("expires_at"), "value_error"),
+        ImportRefusal::LimitReached { .. } => (None, "limit_reached"),
+        ImportRefusal::StorageUnavailable => (None, "storage_unavailable"),
+        ImportRefusal::Unexpected(_) => (None, "internal_error"),
+    };
+    let index = index.to_string();
+    let mut loc = vec!["body", "keys", index.as_str()];
+    loc.extend(field);
+    vec![FieldError::new(&loc, kind, capitalised(&refusal.to_string()))]
+}
+
+fn capitalised(text: &str) -> String {
+    let mut chars = text.chars();
+    chars
+        .next()
+        .map(|first| first.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
+}
+
+/// `POST /api-keys/import`
+#[utoipa::path(
+    post, path = "/api/v2/api-keys/import", tag = "api-keys", operation_id = "import_api_keys",
+    summary = "Import API keys from another key system, keeping their private keys",
+    request_body = ImportApiKeysRequest,
+    responses(
+        (status = 200, description = "Each item imported or refused, by index; one refused item never fails the others",
+            body = ImportApiKeysResponse),
+        JsonBodyErrors,
+        ManagementErrors,
+        (status = 422, description = "The body is not {\"keys\": [1 to 1000 items]}", body = ValidationErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
+pub(crate) async fn import(
+    state: web::Data<AppState>,
+    Acting(actor): Acting,
+    ValidatedJson(body): ValidatedJson<ImportApiKeysBody>,
+) -> Result<HttpResponse, ApiError> {
+    let (imports, mut failed) = body.into_imports(actor.org_id(), &state);
+    let (indexes, items): (Vec<usize>, Vec<KeyImport>) = imports.into_iter().unzip();
+    let results = state.api_keys.import(&actor, items).await?;
+    let mut imported = Vec::new();
+    for (index, result) in indexes.into_iter().zip(results) {
+        match result {
+            Ok(key) => imported.push(ImportedKey {
+                index,
+                id: key.id().to_string(),
+            }),
+            Err(refusal) => {
+                if let ImportRefusal::Unexpected(err) = &refusal {
+                    tracing::error!(index, error = format!("{err:#}"), "an imported key could not be stored");
+                }
+                failed.push((index, refusal_detail(index, &refusal)));
+            }
+        }
+    }
+    failed.sort_by_key(|(index, _)| *index);
+    tracing::info!(
+        org_id = %actor.org_id(),
+        imported = imported.len(),
+        failed = failed.len(),
+        "API keys imported"
+    );
+    Ok(HttpResponse::Ok().json(ImportApiKeysResponse {
+        imported,
+        failed: failed
+            .into_iter()
+            .map(|(index, detail)| FailedImport { index, detail })
+            .collect(),
+    }))
+}
