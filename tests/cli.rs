@@ -468,3 +468,52 @@ fn credits_rate_limits_and_metadata_are_set_on_create_and_lists_search_by_name()
     assert_eq!(code, 1);
     assert!(err.contains("meta"), "{err}");
 }
+
+#[test]
+fn import_sends_a_json_lines_file_and_reports_each_line_never_a_key() {
+    let server = server();
+    let token = dev_token(Uuid::new_v4());
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("legacy.jsonl");
+    let (good, short) = ("xoxb-123456789012-abcdefghijklmnopqrstuvwx", "abc-secret");
+    std::fs::write(
+        &file,
+        format!(
+            "{{\"name\": \"legacy\", \"key\": \"{good}\"}}\n\n{{\"name\": \"short\", \"key\": \"{short}\"}}\nnot json {good}\n"
+        ),
+    )
+    .unwrap();
+
+    let (code, out, err) = client(&server, &token, &["keys", "import", file.to_str().unwrap()]);
+    assert_eq!(code, 1, "a failed line fails the command: {err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(lines[0].starts_with("line 1: imported "), "{out}");
+    assert!(
+        lines[1].starts_with("line 3: failed: key: A key needs at least 20 characters"),
+        "{out}"
+    );
+    assert!(lines[2].starts_with("line 4: failed: not JSON"), "{out}");
+    assert_eq!(lines[3], "imported 1, failed 2 (of 3 lines)");
+    assert!(err.contains("2 of 3 lines were not imported"), "{err}");
+    for secret in [good, short] {
+        assert!(!out.contains(secret) && !err.contains(secret), "{secret} printed");
+    }
+    let (code, out, _) = client(&server, &token, &["verify", good]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.starts_with("VALID: legacy"), "{out}");
+
+    std::fs::write(
+        &file,
+        format!(
+            "{{\"name\": \"by hash\", \"hash\": {{\"algorithm\": \"sha256\", \"value\": \"{}\"}}}}\n",
+            "ab".repeat(32)
+        ),
+    )
+    .unwrap();
+    let (code, out, err) = client(&server, &token, &["keys", "import", "--json", file.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    let results: Vec<serde_json::Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(results[0]["line"], 1);
+    assert!(results[0]["id"].is_string());
+    assert_eq!(results[1], serde_json::json!({"imported": 1, "failed": 0}));
+}

@@ -182,6 +182,29 @@ async fn no_private_key_hash_or_token_appears_in_trace_level_logs() {
         assert_eq!(answered.status().as_u16(), 200, "{path}");
     }
 
+    // Keys imported from another system, by plaintext and by digest, a refused
+    // one, then verified (and missed) by their digests.
+    let (imported_key, refused_key) = ("xoxb-123456789012-logged-legacy-key-aaaa", "short-legacy");
+    let imported_digest = keymint_domain::KeyDigest::of(imported_key).to_hex();
+    let other_digest = keymint_domain::KeyDigest::of("another-legacy-key-by-digest").to_hex();
+    let answer: Value = app
+        .call(
+            reqwest::Method::POST,
+            "/api/v2/api-keys/import",
+            Some(&json!({"keys": [
+                {"name": "imported", "key": imported_key},
+                {"name": "refused", "key": refused_key},
+                {"name": "by digest", "hash": {"algorithm": "sha256", "value": other_digest}},
+            ]})),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(answer["imported"].as_array().unwrap().len(), 2, "{answer}");
+    assert_eq!(app.verify(imported_key).await["code"], "VALID");
+    assert_eq!(app.verify(&format!("{imported_key}b")).await["code"], "NOT_FOUND");
+
     let db = keymint_infrastructure::sql::connect(
         app.settings.database.url.sql().unwrap(),
         &keymint_infrastructure::sql::DatabaseOptions::default(),
@@ -221,6 +244,10 @@ async fn no_private_key_hash_or_token_appears_in_trace_level_logs() {
         ("rotated webhook secret", &rotated["secret"].as_str().unwrap()[6..]),
         ("delivery signature", &signature[3..20]),
         ("console token signature", console_token.rsplit('.').next().unwrap()),
+        ("imported key", imported_key),
+        ("refused imported key", refused_key),
+        ("imported key's digest", &imported_digest),
+        ("digest imported", &other_digest),
     ] {
         assert!(!logs.contains(secret), "the {what} appeared in the log");
     }

@@ -14,8 +14,8 @@ use keymint_application::{
 };
 use keymint_domain::{
     ApiKey, AuditAction, AuditEvent, BreakerPolicy, Credential, EndpointHealth, EndpointState, Environment, EventType,
-    EventTypes, FairShare, KeyId, KeyMaterial, KeyName, LeakReport, LeakSource, LeakUrl, NameSearch, NewApiKey, OrgId,
-    OwnerId, SecretHash, Webhook, WebhookSecret, WebhookUrl, MAX_LEAK_URL_CHARS,
+    EventTypes, FairShare, KeyDigest, KeyId, KeyMaterial, KeyName, LeakReport, LeakSource, LeakUrl, NameSearch,
+    NewApiKey, OrgId, OwnerId, SecretHash, Webhook, WebhookSecret, WebhookUrl, MAX_LEAK_URL_CHARS,
 };
 use keymint_infrastructure::sql::{connect, DatabaseUrl, SqlApiKeyRepository};
 use keymint_infrastructure::{InMemoryApiKeyRepository, InMemoryOrganizationDirectory, SqlOrganizationDirectory};
@@ -75,7 +75,17 @@ fn credential(material: &KeyMaterial) -> Credential {
         lookup_id: material.lookup_id(),
         secret_hash: SecretHash::new(format!("$fake${}", material.lookup_id())).unwrap(),
         display: material.private_key().display(),
+        lookup_digest: None,
     }
+}
+
+/// A key brought in from another system: found by the digest of `raw`.
+fn imported_key(org: OrgId, raw: &str, created: DateTime<Utc>) -> ApiKey {
+    let mut parts = key(org, "imported", created, Environment::Live).parts().clone();
+    let digest = KeyDigest::of(raw);
+    parts.credential.secret_hash = SecretHash::sha256(&digest);
+    parts.credential.lookup_digest = Some(digest);
+    ApiKey::restore(parts)
 }
 
 fn key(org: OrgId, name: &str, created: DateTime<Utc>, environment: Environment) -> ApiKey {
@@ -1055,12 +1065,134 @@ async fn postgres_text_stored_under_an_earlier_rule_still_reads_back() {
     text_stored_under_an_earlier_rule_still_reads_back(Backend::Postgres).await;
 }
 
+async fn imported_keys_are_found_by_digest_current_or_rotated_out_and_never_stored_twice(backend: Backend) {
+    let s = subject(backend).await;
+    let (mine, theirs) = (org(), org());
+    let generation = s.repository.digest_generation().await.unwrap();
+    let raw = "xoxb-123456789012-abcdefghijklmnopqrstuvwx";
+    let imported = imported_key(mine, raw, t(0));
+    insert(&*s.repository, &imported).await;
+    let digest = KeyDigest::of(raw);
+
+    let found = s.repository.find_by_digest(&digest).await.unwrap().unwrap();
+    assert_eq!(format!("{:?}", found.parts()), format!("{:?}", imported.parts()));
+    assert!(s
+        .repository
+        .find_by_digest(&KeyDigest::of("other"))
+        .await
+        .unwrap()
+        .is_none());
+    assert_ne!(
+        s.repository.digest_generation().await.unwrap(),
+        generation,
+        "an import moves the generation"
+    );
+    assert_eq!(s.repository.lookup_digests().await.unwrap(), vec![digest]);
+
+    // The same private key again, in this organisation or another: refused.
+    for owner in [mine, theirs] {
+        let again = imported_key(owner, raw, t(1));
+        let result = s
+            .repository
+            .insert(&again, &event(&again, AuditAction::Imported, t(1)), 1000, t(1))
+            .await;
+        assert!(matches!(result, Err(RepositoryError::Conflict)), "{result:?}");
+    }
+
+    // Rotated out with a grace period: still found by its digest, and still taken.
+    let mut rotated = found;
+    let read = rotated.revision();
+    let replacement = KeyMaterial::generate(Environment::Live, &mut rand_core::OsRng);
+    rotated
+        .rotate(credential(&replacement), Duration::hours(1), t(2))
+        .unwrap();
+    s.repository
+        .update(&rotated, read, &event(&rotated, AuditAction::Rotated, t(2)))
+        .await
+        .unwrap();
+    let found = s.repository.find_by_digest(&digest).await.unwrap().unwrap();
+    assert_eq!(found.id(), imported.id());
+    assert_eq!(found.previous_credential().and_then(|p| p.lookup_digest), Some(digest));
+    assert_eq!(found.parts().credential.lookup_digest, None);
+    assert_eq!(s.repository.lookup_digests().await.unwrap(), vec![digest]);
+    let again = imported_key(theirs, raw, t(3));
+    let result = s
+        .repository
+        .insert(&again, &event(&again, AuditAction::Imported, t(3)), 1000, t(3))
+        .await;
+    assert!(matches!(result, Err(RepositoryError::Conflict)), "{result:?}");
+    // A key whose lookup id is another key's rotated-out one is refused too.
+    let mut reused = key(theirs, "reused", t(4), Environment::Live).parts().clone();
+    reused.credential.lookup_id = rotated.previous_credential().unwrap().lookup_id.clone();
+    let reused = ApiKey::restore(reused);
+    let result = s
+        .repository
+        .insert(&reused, &event(&reused, AuditAction::Imported, t(4)), 1000, t(4))
+        .await;
+    assert!(matches!(result, Err(RepositoryError::Conflict)), "{result:?}");
+}
+
+async fn a_rehash_replaces_exactly_the_hash_it_names(backend: Backend) {
+    let s = subject(backend).await;
+    let owner = org();
+    let mut k = key(owner, "old hash", t(0), Environment::Live);
+    insert(&*s.repository, &k).await;
+    let read = k.revision();
+    let replacement = KeyMaterial::generate(Environment::Live, &mut rand_core::OsRng);
+    k.rotate(credential(&replacement), Duration::hours(1), t(1)).unwrap();
+    s.repository
+        .update(&k, read, &event(&k, AuditAction::Rotated, t(1)))
+        .await
+        .unwrap();
+    let (current, previous) = (
+        k.secret_hash().clone(),
+        k.previous_credential().unwrap().secret_hash.clone(),
+    );
+    let new_previous = SecretHash::sha256(&KeyDigest::of("the rotated-out private key"));
+    let new_current = SecretHash::sha256(&KeyDigest::of("the current private key"));
+
+    assert!(s.repository.rehash(k.id(), &previous, &new_previous).await.unwrap());
+    let read = s.repository.find(owner, k.id()).await.unwrap().unwrap();
+    assert_eq!(read.previous_credential().map(|p| &p.secret_hash), Some(&new_previous));
+    assert_eq!(read.secret_hash(), &current);
+    assert_eq!(read.revision(), k.revision(), "a rehash is no change anyone made");
+
+    assert!(s.repository.rehash(k.id(), &current, &new_current).await.unwrap());
+    assert!(
+        !s.repository.rehash(k.id(), &current, &new_previous).await.unwrap(),
+        "the hash it names is no longer stored"
+    );
+    let other = key(owner, "other", t(2), Environment::Live);
+    insert(&*s.repository, &other).await;
+    assert!(!s
+        .repository
+        .rehash(other.id(), &new_current, &new_previous)
+        .await
+        .unwrap());
+    let read = s.repository.find(owner, k.id()).await.unwrap().unwrap();
+    assert_eq!(read.secret_hash(), &new_current);
+    assert_eq!(read.previous_credential().map(|p| &p.secret_hash), Some(&new_previous));
+    let events = s
+        .repository
+        .events(&EventQuery {
+            org_id: owner,
+            key_id: k.id(),
+            after: None,
+            limit: 10,
+        })
+        .await
+        .unwrap();
+    assert_eq!(events.len(), 2, "created and rotated; rehashes are not audited");
+}
+
 async fn storage_answers_the_readiness_probe(backend: Backend) {
     let s = subject(backend).await;
     s.repository.ping().await.unwrap();
 }
 
 for_each_backend!(
+    imported_keys_are_found_by_digest_current_or_rotated_out_and_never_stored_twice,
+    a_rehash_replaces_exactly_the_hash_it_names,
     stored_keys_read_back_identically_and_only_for_their_organisation,
     a_taken_id_public_key_or_lookup_id_is_a_conflict,
     the_limit_counts_only_unrevoked_unexpired_keys,

@@ -33,6 +33,9 @@ impl SecretHasher for Counting {
         tokio::time::sleep(self.delay).await;
         self.inner.verify(key, hash).await
     }
+    fn needs_rehash(&self, hash: &SecretHash) -> bool {
+        self.inner.needs_rehash(hash)
+    }
 }
 
 struct Service {

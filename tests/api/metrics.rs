@@ -82,9 +82,15 @@ async fn requests_verdicts_and_adapters_are_counted_without_key_material(backend
     assert_eq!(value(&text, "keymint_verification_cache_entries"), 1.0);
     assert!(value(&text, "keymint_hashing_permits") >= 1.0);
     assert_eq!(value(&text, "keymint_hashing_permits_in_use"), 0.0);
-    // The create, the first verification and the guess hashed; each job's wait
-    // is observed.
-    assert_eq!(value(&text, "keymint_hashing_queue_wait_seconds_count"), 3.0);
+    // The first verification and the guess were compared with the stored
+    // SHA-256; nothing needed argon2.
+    assert_eq!(value(&text, "keymint_key_hash_checks_total{algorithm=\"sha256\"}"), 2.0);
+    assert_eq!(
+        value(&text, "keymint_key_hash_checks_total{algorithm=\"argon2id\"}"),
+        0.0
+    );
+    assert_eq!(value(&text, "keymint_key_rehashes_total{outcome=\"ok\"}"), 0.0);
+    assert_eq!(value(&text, "keymint_hashing_queue_wait_seconds_count"), 0.0);
     assert!(value(&text, "process_resident_memory_bytes") > 0.0);
     if backend == Backend::Memory {
         assert!(!text.contains("keymint_db_pool"), "no pools in memory");
@@ -151,9 +157,9 @@ async fn spent_failure_budgets_are_counted_by_budget() {
         0.0
     );
     assert_eq!(
-        value(&text, "keymint_hashing_queue_wait_seconds_count"),
-        2.0,
-        "the create and the one guess within budget hashed; refusals did not"
+        value(&text, "keymint_key_hash_checks_total{algorithm=\"sha256\"}"),
+        1.0,
+        "the one guess within budget was checked; refusals were not"
     );
 }
 

@@ -18,6 +18,7 @@ fn served_routes() -> BTreeSet<(String, String)> {
             ("post", base.clone()),
             ("get", base.clone()),
             ("post", format!("{base}/verify")),
+            ("post", format!("{base}/import")),
             ("get", format!("{base}/{{key_id}}")),
             ("patch", format!("{base}/{{key_id}}")),
             ("delete", format!("{base}/{{key_id}}")),

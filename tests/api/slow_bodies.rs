@@ -179,7 +179,9 @@ for_each_backend!(
 async fn stalled_bodies_hold_at_most_the_body_memory_budget(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
     let app = spawn_app_with(
-        test_settings(backend, &dir).merge(("server.body_memory_bytes", 2 * 16384)),
+        test_settings(backend, &dir)
+            .merge(("server.body_memory_bytes", 2 * 16384))
+            .merge(("server.import_body_limit_bytes", 16384)),
         dir,
     )
     .await;

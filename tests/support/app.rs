@@ -64,6 +64,27 @@ pub fn postgres_test_database() -> String {
     with_database(&postgres_admin_url(), &name)
 }
 
+const KEPT_DATABASE_PREFIX: &str = "keymint_kept_";
+
+/// A fresh, empty database that outlives the apps using it (for a test that
+/// starts several on one database); [`drop_kept_database`] drops it.
+pub fn postgres_kept_database() -> String {
+    let name = format!("{KEPT_DATABASE_PREFIX}{}", Uuid::new_v4().simple());
+    admin(format!("CREATE DATABASE {name}"));
+    with_database(&postgres_admin_url(), &name)
+}
+
+/// Drops a database made by [`postgres_kept_database`].
+pub fn drop_kept_database(url: &str) {
+    if let Some(name) = url
+        .rsplit('/')
+        .next()
+        .filter(|name| name.starts_with(KEPT_DATABASE_PREFIX))
+    {
+        admin(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+    }
+}
+
 /// Drops a database made by [`postgres_test_database`] (other URLs are ignored).
 pub fn drop_test_database(url: &str) {
     if let Some(name) = url
