@@ -570,3 +570,58 @@ async fn hanging_endpoints_of_one_organisation_delay_no_other_across_two_process
     drop(processes);
     support::drop_test_database(&url);
 }
+
+/// A key imported through one process (found by its digest) verifies there at
+/// once and in another process as soon as that one's digest filter has seen
+/// the import (`verify.digest_refresh_seconds`, 1 s).
+async fn an_imported_key_verifies_in_every_process_within_the_refresh(url: &str) {
+    let (a, b) = (start(url), start(url));
+    let client = reqwest::Client::new();
+    let bearer = token(Uuid::new_v4());
+    let key = "xoxb-123456789012-imported-across-processes";
+    assert_eq!(verify(&client, &b, key).await, "NOT_FOUND", "not imported yet");
+    let answer = post(
+        &client,
+        &a,
+        &bearer,
+        "/api/v2/api-keys/import",
+        json!({"keys": [{"name": "shared legacy", "key": key}]}),
+    )
+    .await;
+    assert_eq!(answer["imported"].as_array().unwrap().len(), 1, "{answer}");
+    assert_eq!(
+        verify(&client, &a, key).await,
+        "VALID",
+        "the importing process knows at once"
+    );
+    // Polled slowly: each NOT_FOUND spends this client's failure budget for
+    // the key (10 a minute), as any miss does.
+    let started = Instant::now();
+    loop {
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        let code = verify(&client, &b, key).await;
+        if code == "VALID" {
+            break;
+        }
+        assert_eq!(code, "NOT_FOUND");
+        assert!(
+            started.elapsed() < Duration::from_millis(2500),
+            "the other process took too long"
+        );
+    }
+}
+
+#[tokio::test]
+async fn sqlite_an_imported_key_verifies_in_every_process_within_the_refresh() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/shared.db", dir.path().display());
+    an_imported_key_verifies_in_every_process_within_the_refresh(&url).await;
+}
+
+#[tokio::test]
+#[ignore = "needs PostgreSQL: set KEYMINT_TEST_POSTGRES_URL"]
+async fn postgres_an_imported_key_verifies_in_every_process_within_the_refresh() {
+    let url = support::postgres_test_database();
+    an_imported_key_verifies_in_every_process_within_the_refresh(&url).await;
+    support::drop_test_database(&url);
+}

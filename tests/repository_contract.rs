@@ -1132,6 +1132,61 @@ async fn imported_keys_are_found_by_digest_current_or_rotated_out_and_never_stor
     assert!(matches!(result, Err(RepositoryError::Conflict)), "{result:?}");
 }
 
+/// The same private key imported in another form than a stored key has it:
+/// by digest when it was issued here, by plaintext (keeping its lookup id)
+/// when it was imported by digest. Both refused, in any organisation.
+async fn an_import_of_a_stored_key_in_another_form_is_a_conflict(backend: Backend) {
+    let s = subject(backend).await;
+    let (mine, theirs) = (org(), org());
+    let material = KeyMaterial::generate(Environment::Live, &mut rand_core::OsRng);
+    let digest = KeyDigest::of(material.private_key().expose_secret());
+    let mut issued = key(mine, "issued", t(0), Environment::Live).parts().clone();
+    issued.credential = Credential {
+        lookup_id: material.lookup_id(),
+        secret_hash: SecretHash::sha256(&digest),
+        display: material.private_key().display(),
+        lookup_digest: None,
+    };
+    let issued = ApiKey::restore(issued);
+    insert(&*s.repository, &issued).await;
+
+    let mut by_digest = imported_key(theirs, "unused", t(1)).parts().clone();
+    by_digest.credential.secret_hash = SecretHash::sha256(&digest);
+    by_digest.credential.lookup_digest = Some(digest);
+    let by_digest = ApiKey::restore(by_digest);
+    let result = s
+        .repository
+        .insert(&by_digest, &event(&by_digest, AuditAction::Imported, t(1)), 1000, t(1))
+        .await;
+    assert!(matches!(result, Err(RepositoryError::Conflict)), "{result:?}");
+
+    // The other way round: imported by digest first, then by plaintext.
+    let other = KeyMaterial::generate(Environment::Live, &mut rand_core::OsRng);
+    let other_digest = KeyDigest::of(other.private_key().expose_secret());
+    let mut first = imported_key(mine, "unused", t(2)).parts().clone();
+    first.credential.secret_hash = SecretHash::sha256(&other_digest);
+    first.credential.lookup_digest = Some(other_digest);
+    let first = ApiKey::restore(first);
+    s.repository
+        .insert(&first, &event(&first, AuditAction::Imported, t(2)), 1000, t(2))
+        .await
+        .unwrap();
+    let mut plaintext = key(theirs, "plaintext", t(3), Environment::Live).parts().clone();
+    plaintext.credential = Credential {
+        lookup_id: other.lookup_id(),
+        secret_hash: SecretHash::sha256(&other_digest),
+        display: other.private_key().display(),
+        lookup_digest: None,
+    };
+    let plaintext = ApiKey::restore(plaintext);
+    let result = s
+        .repository
+        .insert(&plaintext, &event(&plaintext, AuditAction::Imported, t(3)), 1000, t(3))
+        .await;
+    assert!(matches!(result, Err(RepositoryError::Conflict)), "{result:?}");
+    assert!(s.repository.find(theirs, plaintext.id()).await.unwrap().is_none());
+}
+
 async fn a_rehash_replaces_exactly_the_hash_it_names(backend: Backend) {
     let s = subject(backend).await;
     let owner = org();
@@ -1193,6 +1248,7 @@ async fn storage_answers_the_readiness_probe(backend: Backend) {
 for_each_backend!(
     imported_keys_are_found_by_digest_current_or_rotated_out_and_never_stored_twice,
     a_rehash_replaces_exactly_the_hash_it_names,
+    an_import_of_a_stored_key_in_another_form_is_a_conflict,
     stored_keys_read_back_identically_and_only_for_their_organisation,
     a_taken_id_public_key_or_lookup_id_is_a_conflict,
     the_limit_counts_only_unrevoked_unexpired_keys,

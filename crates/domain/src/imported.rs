@@ -176,14 +176,30 @@ impl ForeignKey {
         KeyDigest::of(&self.value)
     }
 
-    /// The masked form people see: the key's leading identifier (up to and
-    /// including its last `_` or `-` within the first third, as in `sk_live_`,
-    /// `ghp_` or `xoxb-`), an ellipsis, and the last four characters. At least
-    /// half of the key is never shown.
+    /// The masked form people see: the key's leading identifier (letters and
+    /// separators up to its last `_` or `-` within the first third, as in
+    /// `sk_live_`, `ghp_` or `xoxb-`), an ellipsis, and the last four
+    /// characters. At least half of the key is never shown.
     pub fn display(&self) -> KeyDisplay {
-        let third = &self.value[..self.value.len() / 3];
-        let lead = third.rfind(['_', '-']).map_or("", |at| &third[..=at]);
-        let tail = &self.value[self.value.len() - DISPLAY_TAIL_CHARS..];
+        let len = self.value.len();
+        // The identifier is letters and separators only: a random key's own
+        // characters (digits, or a `-` or `_` of URL-safe base64 after a
+        // digit) are never taken for one.
+        let identifier_end = self
+            .value
+            .bytes()
+            .take(len / 3)
+            .take_while(|b| b.is_ascii_alphabetic() || *b == b'_' || *b == b'-')
+            .count();
+        let lead = self.value[..identifier_end]
+            .rfind(['_', '-'])
+            .map_or("", |at| &self.value[..=at]);
+        let lead = if (lead.len() + DISPLAY_TAIL_CHARS) * 2 <= len {
+            lead
+        } else {
+            ""
+        };
+        let tail = &self.value[len - DISPLAY_TAIL_CHARS..];
         KeyDisplay::restore(format!("{lead}…{tail}"))
     }
 
@@ -327,6 +343,11 @@ mod tests {
             ("abcdefghijklmnopqrstuvwxyz", "…wxyz"),
             // A separator past the first third is not an identifier.
             ("abcdefghijklmnopq_rstuvwxyz", "…wxyz"),
+            // Nor one after a digit: URL-safe base64 is not an identifier.
+            ("a1_bcdefghijklmnopqrstuvwxyz", "…wxyz"),
+            ("ab3d-f_hijklmnopqrstu", "…rstu"),
+            // Never more than half the key, identifier included.
+            ("abcdef_hijklmnopqrstu", "…rstu"),
         ];
         for (key, shown) in cases {
             let display = ForeignKey::parse(key).unwrap().display();

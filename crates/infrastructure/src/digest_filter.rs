@@ -96,8 +96,12 @@ impl DigestFilter for LookupDigestFilter {
     }
 
     fn add(&self, digest: &KeyDigest) {
+        // Unloaded, the filter answers "maybe" to everything already; a set
+        // made here would hold this digest alone and refuse every other.
         let mut known = self.known.write().unwrap_or_else(PoisonError::into_inner);
-        known.get_or_insert_with(HashSet::new).insert(digest.short());
+        if let Some(known) = known.as_mut() {
+            known.insert(digest.short());
+        }
     }
 }
 
@@ -138,6 +142,14 @@ mod tests {
         assert!(filter.may_hold(&stored));
         assert!(!filter.may_hold(&other));
         assert_eq!(filter.digests(), Some(1));
+    }
+
+    #[tokio::test]
+    async fn an_addition_before_the_first_load_keeps_every_digest_worth_a_read() {
+        let filter = LookupDigestFilter::new();
+        filter.add(&KeyDigest::of("imported while storage was unreachable"));
+        assert!(filter.may_hold(&KeyDigest::of("imported earlier, not yet loaded")));
+        assert_eq!(filter.digests(), None);
     }
 
     #[tokio::test]

@@ -9,8 +9,9 @@ use keymint_application::{
     StorageHealth, Sweep, UsageLedger, UsageSink, WebhookStore, WebhookStoreError,
 };
 use keymint_domain::{
-    pick_fairly, ApiKey, AuditEvent, BreakerPolicy, Candidate, Credits, Demand, EndpointHealth, EventType, FairShare,
-    InFlight, KeyDigest, KeyId, Ledger, LookupId, OrgId, Outcome, SecretHash, Webhook, WebhookSecret, WindowCount,
+    pick_fairly, ApiKey, AuditAction, AuditEvent, BreakerPolicy, Candidate, Credits, Demand, EndpointHealth, EventType,
+    FairShare, InFlight, KeyDigest, KeyId, Ledger, LookupId, OrgId, Outcome, SecretHash, Webhook, WebhookSecret,
+    WindowCount,
 };
 use tokio::sync::Notify;
 use uuid::Uuid;
@@ -171,6 +172,21 @@ impl KeyStore for InMemoryApiKeyRepository {
         if state.keys.contains_key(&key.id()) || state.clashes(key) {
             return Err(RepositoryError::Conflict);
         }
+        // An imported key must not be any stored key in another form (see the
+        // SQL adapter).
+        if let (AuditAction::Imported, Some(digest)) = (event.action, key.secret_hash().sha256_digest()) {
+            let holds = |stored: &ApiKey| {
+                let previous = stored.previous_credential();
+                lookup_digests(stored).any(|d| d.matches(&digest))
+                    || stored.secret_hash().sha256_digest().is_some_and(|d| d.matches(&digest))
+                    || previous
+                        .and_then(|p| p.secret_hash.sha256_digest())
+                        .is_some_and(|d| d.matches(&digest))
+            };
+            if state.keys.values().any(holds) {
+                return Err(RepositoryError::Conflict);
+            }
+        }
         let active = state
             .keys
             .values()
@@ -298,7 +314,7 @@ impl KeyLookup for InMemoryApiKeyRepository {
         Ok(state
             .keys
             .values()
-            .find(|key| lookup_digests(key).any(|d| &d == digest))
+            .find(|key| lookup_digests(key).any(|d| d.matches(digest)))
             .cloned())
     }
 

@@ -36,8 +36,9 @@ impl Actor {
 
     /// Checks that the actor may do what `permission` covers. Every operation
     /// calls this first: reads need [`Permission::Read`], changes
-    /// [`Permission::Write`].
-    pub(crate) fn authorize(&self, permission: Permission) -> Result<(), MissingPermission> {
+    /// [`Permission::Write`]. Adapters call it too, to refuse before reading a
+    /// large request body.
+    pub fn authorize(&self, permission: Permission) -> Result<(), MissingPermission> {
         self.principal.authorize(permission)
     }
 }
@@ -501,24 +502,30 @@ impl ApiKeys {
         if let Some(expires_at) = request.expires_at() {
             check_expiry(expires_at, now, self.policy.max_expiry)?;
         }
-        // A key in this deployment's format is stored as a create would store
-        // it; any other key's hash is its SHA-256 digest, because the digest is
-        // how it is found.
-        let (lookup_id, secret_hash, display, lookup_digest) = match &secret {
-            ImportedSecret::Key(PresentedKey::Issued(private)) => {
-                let hash = self
-                    .hasher
-                    .hash(private)
-                    .await
-                    .map_err(|e| ImportRefusal::Unexpected(e.into()))?;
-                (Some(private.lookup_id()), hash, private.display(), None)
-            }
+        // Every imported key is stored as its SHA-256, whatever the
+        // deployment hashes new keys with: that is the form other systems
+        // export, and what lets storage refuse the same key imported twice in
+        // any form. A key in this deployment's format keeps its lookup id;
+        // any other is found by its digest.
+        let (lookup_id, digest, display, lookup_digest) = match &secret {
+            ImportedSecret::Key(PresentedKey::Issued(private)) => (
+                Some(private.lookup_id()),
+                KeyDigest::of(private.expose_secret()),
+                private.display(),
+                None,
+            ),
             ImportedSecret::Key(PresentedKey::Foreign(foreign)) => {
                 let digest = foreign.digest();
-                (None, SecretHash::sha256(&digest), foreign.display(), Some(digest))
+                (None, digest, foreign.display(), Some(digest))
             }
-            ImportedSecret::Sha256(digest) => (None, SecretHash::sha256(digest), digest.display(), Some(*digest)),
+            ImportedSecret::Sha256(digest) => (None, *digest, digest.display(), Some(*digest)),
         };
+        let secret_hash = SecretHash::sha256(&digest);
+        // Before the insert: a moment's "maybe" for a key not yet stored costs
+        // one read; a moment's "no" for a stored one would refuse it.
+        if let Some(digest) = &lookup_digest {
+            self.digests.add(digest);
+        }
         for attempt in 1..=MAX_COLLISION_ATTEMPTS {
             // The drawn private key is discarded: only its public key, and for
             // a key without a lookup id its (never presented) lookup id, are used.
@@ -533,12 +540,7 @@ impl ApiKeys {
             let key = ApiKey::issue(request.clone(), self.generator.key_id(), public_key, credential, now);
             let event = self.event(actor, key.id(), AuditAction::Imported, Vec::new(), now);
             match self.store.insert(&key, &event, self.policy.max_active_keys, now).await {
-                Ok(()) => {
-                    if let Some(digest) = &lookup_digest {
-                        self.digests.add(digest);
-                    }
-                    return Ok(key);
-                }
+                Ok(()) => return Ok(key),
                 // The imported private key is taken, or (astronomically rarely)
                 // a drawn id is: only a redraw tells which.
                 Err(RepositoryError::Conflict) if attempt < MAX_COLLISION_ATTEMPTS => {}

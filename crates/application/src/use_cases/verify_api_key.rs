@@ -541,8 +541,12 @@ impl VerifyApiKey {
     /// a format like Keymint's, are found that way.
     async fn holder_of(&self, key: &PresentedKey, now: DateTime<Utc>) -> Result<Option<Holder>, VerifyApiKeyError> {
         if let PresentedKey::Issued(private) = key {
-            if let Some(holder) = self.holder_by_lookup_id(private, now).await? {
-                return Ok(Some(holder));
+            match self.holder_by_lookup_id(private, now).await? {
+                ByLookupId::Holder(holder) => return Ok(Some(holder)),
+                // A stored key has this lookup id: the presented key is that
+                // key or nothing, never a key imported by its digest.
+                ByLookupId::Mismatch => return Ok(None),
+                ByLookupId::NoKey => {}
             }
         }
         let digest = key.digest();
@@ -575,18 +579,16 @@ impl VerifyApiKey {
         }))
     }
 
-    async fn holder_by_lookup_id(
-        &self,
-        key: &PrivateKey,
-        now: DateTime<Utc>,
-    ) -> Result<Option<Holder>, VerifyApiKeyError> {
+    async fn holder_by_lookup_id(&self, key: &PrivateKey, now: DateTime<Utc>) -> Result<ByLookupId, VerifyApiKeyError> {
         let lookup_id = key.lookup_id();
-        let stored = self.lookup.find_by_lookup(&lookup_id).await.map_err(storage_error)?;
-        let Some(stored) = stored.filter(|stored| stored.environment() == key.environment()) else {
-            return Ok(None);
+        let Some(stored) = self.lookup.find_by_lookup(&lookup_id).await.map_err(storage_error)? else {
+            return Ok(ByLookupId::NoKey);
         };
+        if stored.environment() != key.environment() {
+            return Ok(ByLookupId::Mismatch);
+        }
         let Some((hash, valid_until)) = stored.hash_for(&lookup_id, now) else {
-            return Ok(None);
+            return Ok(ByLookupId::Mismatch);
         };
         let counter = if hash.algorithm() == "sha256" {
             &self.stats.sha256_checks
@@ -600,12 +602,12 @@ impl VerifyApiKey {
             .await
             .map_err(|e| VerifyApiKeyError::Unexpected(e.into()))?;
         if !matched {
-            return Ok(None);
+            return Ok(ByLookupId::Mismatch);
         }
         if self.hasher.needs_rehash(hash) {
             self.rehash(stored.id(), key, hash).await;
         }
-        Ok(Some(Holder {
+        Ok(ByLookupId::Holder(Holder {
             key: stored,
             lookup_id,
             valid_until,
@@ -633,6 +635,17 @@ impl VerifyApiKey {
             }
         }
     }
+}
+
+/// What a lookup by a presented key's lookup id found.
+enum ByLookupId {
+    /// No stored key has the lookup id.
+    NoKey,
+    /// A stored key has it, and the presented key is not (or no longer) its
+    /// private key.
+    Mismatch,
+    /// The presented key is this stored key's.
+    Holder(Holder),
 }
 
 /// A stored key a presented key belongs to.

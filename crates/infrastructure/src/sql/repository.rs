@@ -8,8 +8,8 @@ use keymint_application::{
     EventQuery, KeyLookup, KeyQuery, KeyStore, LookupDigests, RepositoryError, StorageHealth, UsageSink,
 };
 use keymint_domain::{
-    ApiKey, ApiKeyParts, AuditEvent, Credential, EventType, KeyDescription, KeyDigest, KeyDisplay, KeyId, KeyMeta,
-    KeyName, LeakReport, LeakSource, LeakUrl, LookupId, OrgId, OwnerId, PermissionName, Permissions,
+    ApiKey, ApiKeyParts, AuditAction, AuditEvent, Credential, EventType, KeyDescription, KeyDigest, KeyDisplay, KeyId,
+    KeyMeta, KeyName, LeakReport, LeakSource, LeakUrl, LookupId, OrgId, OwnerId, PermissionName, Permissions,
     PreviousCredential, PublicKey, SecretHash, Subject,
 };
 use sea_orm::sea_query::{Expr, LikeExpr};
@@ -363,7 +363,19 @@ impl KeyStore for SqlApiKeyRepository {
         if let Some(digest) = credential.lookup_digest {
             taken = taken.add(keys::Column::PreviousLookupDigest.eq(digest.to_hex()));
         }
+        // An imported key must not be any stored key in another form: one
+        // issued here (its SHA-256 hash) or imported before (its lookup
+        // digest), current or rotated out, in any organisation.
+        if let (AuditAction::Imported, Some(digest)) = (event.action, credential.secret_hash.sha256_digest()) {
+            let (hex, hash) = (digest.to_hex(), credential.secret_hash.expose());
+            taken = taken
+                .add(keys::Column::LookupDigest.eq(hex.as_str()))
+                .add(keys::Column::PreviousLookupDigest.eq(hex.as_str()))
+                .add(keys::Column::SecretHash.eq(hash))
+                .add(keys::Column::PreviousSecretHash.eq(hash));
+        }
         let reused = keys::Entity::find()
+            .filter(keys::Column::Id.ne(key.id().as_uuid()))
             .filter(taken)
             .count(&txn)
             .await
@@ -665,14 +677,21 @@ impl LookupDigests for SqlApiKeyRepository {
             .await
             .map_err(|e| self.db.classify(e))?;
         let mut digests = Vec::with_capacity(rows.len());
+        let mut damaged = 0usize;
         for hex in rows
             .into_iter()
             .flat_map(|(current, previous)| [current, previous])
             .flatten()
         {
-            let digest = KeyDigest::parse(&hex)
-                .map_err(|_| RepositoryError::Unexpected(anyhow!("a stored lookup digest is not a digest")))?;
-            digests.push(digest);
+            match KeyDigest::parse(&hex) {
+                Ok(digest) => digests.push(digest),
+                Err(_) => damaged += 1,
+            }
+        }
+        // One damaged row must not stop every other imported key from being
+        // found; its own key is reported corrupt when it is read.
+        if damaged > 0 {
+            tracing::error!(damaged, "stored lookup digests that are not digests were skipped");
         }
         Ok(digests)
     }

@@ -175,6 +175,22 @@ pub(crate) async fn read_raw_body(req: &HttpRequest, payload: web::Payload) -> R
     BodyRead::new(req, &mut payload).bytes().await
 }
 
+/// Reads a JSON body (`415` for any other type) exactly as received, limited
+/// like every other, from a handler whose other extractors (authentication)
+/// have completed: actix polls a handler's extractors together, so a body
+/// taken by an extractor can be read while authentication still waits.
+pub(crate) async fn read_json_body(req: &HttpRequest, payload: web::Payload) -> Result<web::BytesMut, ApiError> {
+    if !is_json(req) {
+        return Err(ApiError::UnsupportedMediaType);
+    }
+    read_raw_body_unchecked(req, payload).await
+}
+
+async fn read_raw_body_unchecked(req: &HttpRequest, payload: web::Payload) -> Result<web::BytesMut, ApiError> {
+    let mut payload = payload.into_inner();
+    BodyRead::new(req, &mut payload).bytes().await
+}
+
 /// Like [`ValidatedJson`], for routes whose body is optional: a request with no
 /// body (none declared, or one that turns out empty) yields `None`, whatever its
 /// `Content-Type` says, so `curl -X POST -H 'Content-Type: application/json'`

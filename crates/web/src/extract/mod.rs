@@ -10,5 +10,5 @@ pub(crate) use actor::{path_uuid, request_id, Acting, ActingOnKey};
 pub(crate) use api_key::{one_key, presented_api_key};
 pub use api_key::{RequiredPermissions, UsageCost, VerifiedApiKey};
 pub use auth::Authenticated;
-pub(crate) use json::{parse_json, read_raw_body};
+pub(crate) use json::{parse_json, read_json_body, read_raw_body};
 pub use json::{BodyBudget, BodyLimit, BodyTimeout, OptionalJson, ValidatedJson};

@@ -2,12 +2,14 @@
 //! private keys they already have. Each item is read and decided on its own:
 //! a bad item is reported by its index and never fails the others.
 
-use actix_web::{web, HttpResponse};
-use keymint_application::{ImportRefusal, ImportedSecret, KeyImport};
+use actix_web::{web, HttpRequest, HttpResponse};
+use keymint_application::{ImportRefusal, ImportedSecret, KeyImport, Permission};
 use keymint_domain::{
     ForeignKey, ForeignKeyError, KeyDigest, OrgId, PresentedKey, MAX_FOREIGN_KEY_CHARS, MIN_FOREIGN_KEY_CHARS,
 };
+use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::Serialize;
+use serde_json::value::RawValue;
 use serde_json::Value;
 use utoipa::openapi::schema::{AllOfBuilder, ArrayBuilder, ObjectBuilder, OneOfBuilder, Schema};
 use utoipa::openapi::{Ref, RefOr};
@@ -15,8 +17,8 @@ use utoipa::ToSchema;
 
 use super::requests::CreateApiKeyBody;
 use crate::error::{JsonBodyErrors, ManagementErrors, ValidationErrorBody};
-use crate::extract::{Acting, ValidatedJson};
-use crate::validation::{FromJsonBody, ObjectReader, Optional};
+use crate::extract::{read_json_body, Acting};
+use crate::validation::FromJsonBody;
 use crate::{ApiError, AppState, FieldError};
 
 /// The most keys one import may bring in.
@@ -35,43 +37,208 @@ type Failed = (usize, Vec<FieldError>);
 /// One item, read: its create fields and its secret, or every failing field.
 type ImportItem = Result<(CreateApiKeyBody, GivenSecret), Vec<FieldError>>;
 
+/// The most bytes one item may have: a create body's limit.
+pub(crate) const MAX_IMPORT_ITEM_BYTES: usize = 16 * 1024;
+
 /// The body of `POST /api-keys/import`.
 #[derive(Debug)]
 pub(crate) struct ImportApiKeysBody {
     items: Vec<ImportItem>,
 }
 
-impl FromJsonBody for ImportApiKeysBody {
-    fn from_json(value: Value) -> Result<Self, Vec<FieldError>> {
-        let mut body = ObjectReader::new("body", value)?;
-        let items = match body.optional_array("keys") {
-            Some(Optional::Value(items)) if items.is_empty() => {
-                body.fail("keys", "too_short", "List should have at least 1 item");
+/// What the body's `keys` turned out to be, read without building a tree of
+/// the whole body: each item stays a slice of the body until it is read on
+/// its own, so memory follows the items actually read, not the body's shape.
+enum Items<'a> {
+    List(Vec<&'a RawValue>),
+    TooLong,
+    NotAList,
+    Null,
+}
+
+struct ItemsSeed;
+
+impl<'de> DeserializeSeed<'de> for ItemsSeed {
+    type Value = Items<'de>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ItemsSeed {
+    type Value = Items<'de>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a list of keys")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(item) = seq.next_element::<&'de RawValue>()? {
+            if items.len() == MAX_IMPORT_ITEMS {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                return Ok(Items::TooLong);
+            }
+            items.push(item);
+        }
+        Ok(Items::List(items))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(Items::NotAList)
+    }
+
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(Items::Null)
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(Items::NotAList)
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+        Ok(Items::NotAList)
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+        Ok(Items::NotAList)
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+        Ok(Items::NotAList)
+    }
+
+    fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
+        Ok(Items::NotAList)
+    }
+}
+
+/// The top-level object: `keys`, and the names of any other fields (refused).
+struct Envelope<'a> {
+    keys: Option<Items<'a>>,
+    unknown: Vec<String>,
+}
+
+struct EnvelopeVisitor;
+
+impl<'de> Visitor<'de> for EnvelopeVisitor {
+    type Value = Envelope<'de>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("an object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut envelope = Envelope {
+            keys: None,
+            unknown: Vec::new(),
+        };
+        let mut seen = std::collections::HashSet::new();
+        while let Some(name) = map.next_key::<String>()? {
+            // As everywhere: a name given twice means different things to
+            // different parsers.
+            if !seen.insert(name.clone()) {
+                return Err(serde::de::Error::custom(format_args!("duplicate key {name:?}")));
+            }
+            if name == "keys" {
+                envelope.keys = Some(map.next_value_seed(ItemsSeed)?);
+            } else {
+                map.next_value::<IgnoredAny>()?;
+                envelope.unknown.push(name);
+            }
+        }
+        Ok(envelope)
+    }
+}
+
+impl ImportApiKeysBody {
+    /// Reads a received body: 400 if it is not JSON, 422 naming `keys` unless
+    /// it is `{"keys": [1 to 1 000 items]}`, else each item on its own.
+    pub(crate) fn parse(body: &[u8]) -> Result<Self, ApiError> {
+        let malformed = |e: serde_json::Error| ApiError::MalformedJson(e.to_string());
+        let starts_as_object = body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
+        if !starts_as_object {
+            serde_json::from_slice::<IgnoredAny>(body).map_err(malformed)?;
+            return Err(ApiError::Validation(vec![FieldError::new(
+                &["body"],
+                "model_attributes_type",
+                "Input should be a valid dictionary or object to extract fields from",
+            )]));
+        }
+        let mut deserializer = serde_json::Deserializer::from_slice(body);
+        let envelope = deserializer.deserialize_map(EnvelopeVisitor).map_err(malformed)?;
+        deserializer.end().map_err(malformed)?;
+        let mut errors: Vec<FieldError> = envelope
+            .unknown
+            .iter()
+            .map(|name| FieldError::new(&["body", name], "extra_forbidden", "Extra inputs are not permitted"))
+            .collect();
+        let items = match envelope.keys {
+            Some(Items::List(items)) if items.is_empty() => {
+                errors.push(FieldError::new(
+                    &["body", "keys"],
+                    "too_short",
+                    "List should have at least 1 item",
+                ));
                 None
             }
-            Some(Optional::Value(items)) if items.len() > MAX_IMPORT_ITEMS => {
-                body.fail(
-                    "keys",
+            Some(Items::List(items)) => Some(items),
+            Some(Items::TooLong) => {
+                errors.push(FieldError::new(
+                    &["body", "keys"],
                     "too_long",
                     format!("List should have at most {MAX_IMPORT_ITEMS} items; import in batches"),
-                );
+                ));
                 None
             }
-            Some(Optional::Value(items)) => Some(items),
-            Some(Optional::Absent | Optional::Null) => {
-                body.fail("keys", "missing", "Field required");
+            Some(Items::NotAList) => {
+                errors.push(FieldError::new(
+                    &["body", "keys"],
+                    "list_type",
+                    "Input should be a valid list",
+                ));
                 None
             }
-            None => None,
+            Some(Items::Null) | None => {
+                errors.push(FieldError::new(&["body", "keys"], "missing", "Field required"));
+                None
+            }
         };
-        let items = body.finish(items)?;
-        Ok(Self {
-            items: items
-                .into_iter()
-                .enumerate()
-                .map(|(i, item)| read_item(i, item))
-                .collect(),
-        })
+        match items {
+            Some(items) if errors.is_empty() => Ok(Self {
+                items: items
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, raw)| read_raw_item(i, raw))
+                    .collect(),
+            }),
+            _ => Err(ApiError::Validation(errors)),
+        }
+    }
+}
+
+/// Reads one item from its slice of the body, refusing (for this item only)
+/// one larger than a create body or one that names a field twice.
+fn read_raw_item(index: usize, raw: &RawValue) -> ImportItem {
+    let text = raw.get();
+    if text.len() > MAX_IMPORT_ITEM_BYTES {
+        return Err(at_item(
+            index,
+            vec![FieldError::new(
+                &["body"],
+                "too_long",
+                format!("An item has at most {MAX_IMPORT_ITEM_BYTES} bytes, as a create body"),
+            )],
+        ));
+    }
+    match crate::extract::parse_json(text.as_bytes()) {
+        Ok(value) => read_item(index, value),
+        Err(err) => Err(at_item(
+            index,
+            vec![FieldError::new(&["body"], "json_invalid", err.to_string())],
+        )),
     }
 }
 
@@ -367,10 +534,14 @@ fn capitalised(text: &str) -> String {
     security(("bearer" = [])),
 )]
 pub(crate) async fn import(
+    req: HttpRequest,
     state: web::Data<AppState>,
     Acting(actor): Acting,
-    ValidatedJson(body): ValidatedJson<ImportApiKeysBody>,
+    payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
+    // Read only now that the caller is known and allowed to import.
+    actor.authorize(Permission::Write)?;
+    let body = ImportApiKeysBody::parse(&read_json_body(&req, payload).await?)?;
     let (imports, mut failed) = body.into_imports(actor.org_id(), &state);
     let (indexes, items): (Vec<usize>, Vec<KeyImport>) = imports.into_iter().unzip();
     let results = state.api_keys.import(&actor, items).await?;
