@@ -542,7 +542,7 @@ impl VerifyApiKey {
     async fn holder_of(&self, key: &PresentedKey, now: DateTime<Utc>) -> Result<Option<Holder>, VerifyApiKeyError> {
         if let PresentedKey::Issued(private) = key {
             match self.holder_by_lookup_id(private, now).await? {
-                ByLookupId::Holder(holder) => return Ok(Some(holder)),
+                ByLookupId::Holder(holder) => return Ok(Some(*holder)),
                 // A stored key has this lookup id: the presented key is that
                 // key or nothing, never a key imported by its digest.
                 ByLookupId::Mismatch => return Ok(None),
@@ -607,11 +607,11 @@ impl VerifyApiKey {
         if self.hasher.needs_rehash(hash) {
             self.rehash(stored.id(), key, hash).await;
         }
-        Ok(ByLookupId::Holder(Holder {
+        Ok(ByLookupId::Holder(Box::new(Holder {
             key: stored,
             lookup_id,
             valid_until,
-        }))
+        })))
     }
 
     /// Stores `key`'s hash in the current form in place of `old`. A failure
@@ -644,8 +644,9 @@ enum ByLookupId {
     /// A stored key has it, and the presented key is not (or no longer) its
     /// private key.
     Mismatch,
-    /// The presented key is this stored key's.
-    Holder(Holder),
+    /// The presented key is this stored key's (boxed: a key is large, and
+    /// the other answers are the common ones).
+    Holder(Box<Holder>),
 }
 
 /// A stored key a presented key belongs to.
