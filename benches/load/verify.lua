@@ -2,12 +2,14 @@
 -- presents the next key of that file (distinct keys: cache misses); otherwise
 -- every request presents $KEY (one key: cache hits). VERIFY_PATH overrides the
 -- path (the ceiling server serves /verify). DELAY_MS paces each connection.
--- PERMISSIONS adds that permission query to every request.
+-- PERMISSIONS adds that permission query to every request. RANDOM_KEYS=1 picks each
+-- request's key from KEYS_FILE at random instead of in order.
 local keys = {}
 local next_key = 1
 local path = os.getenv("VERIFY_PATH") or "/api/v2/api-keys/verify"
 local delay_ms = tonumber(os.getenv("DELAY_MS") or "0")
 local permissions = os.getenv("PERMISSIONS")
+local random = os.getenv("RANDOM_KEYS") == "1"
 local extra = permissions and (',"permissions":"' .. permissions .. '"') or ""
 local threads = {}
 
@@ -17,6 +19,7 @@ end
 
 function init(args)
   not_valid = 0
+  math.randomseed(os.time() + tonumber(tostring({}):match("0x(%x+)"), 16) % 100000)
   local file = os.getenv("KEYS_FILE")
   if file then
     for line in io.lines(file) do
@@ -28,9 +31,14 @@ function init(args)
 end
 
 function request()
-  local key = keys[next_key]
-  next_key = next_key + 1
-  if next_key > #keys then next_key = 1 end
+  local key
+  if random then
+    key = keys[math.random(#keys)]
+  else
+    key = keys[next_key]
+    next_key = next_key + 1
+    if next_key > #keys then next_key = 1 end
+  end
   return wrk.format("POST", path, { ["Content-Type"] = "application/json" }, '{"key":"' .. key .. '"' .. extra .. '}')
 end
 
