@@ -426,20 +426,29 @@ async fn a_delivery_cut_off_by_sigkill_after_its_commit_is_sent_after_restart() 
         webhook["secret"].as_str().unwrap(),
         &received[1]
     ));
-    let deliveries: Value = client
-        .get(format!(
-            "{}/api/v2/webhooks/{}/deliveries",
-            second.base,
-            webhook["id"].as_str().unwrap()
-        ))
-        .bearer_auth(&bearer)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(deliveries[0]["status"], "delivered", "{deliveries}");
+    // The attempt is recorded after the receiver answered: under load, a
+    // moment after the receiver saw it.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let deliveries: Value = client
+            .get(format!(
+                "{}/api/v2/webhooks/{}/deliveries",
+                second.base,
+                webhook["id"].as_str().unwrap()
+            ))
+            .bearer_auth(&bearer)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if deliveries[0]["status"] == "delivered" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{deliveries}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 #[tokio::test]
