@@ -14,8 +14,8 @@ use keymint_application::{
 };
 use keymint_domain::{
     ApiKey, AuditAction, AuditEvent, BreakerPolicy, Credential, EndpointHealth, EndpointState, Environment, EventType,
-    EventTypes, FairShare, KeyDigest, KeyId, KeyMaterial, KeyName, LeakReport, LeakSource, LeakUrl, NameSearch,
-    NewApiKey, OrgId, OwnerId, SecretHash, Webhook, WebhookSecret, WebhookUrl, MAX_LEAK_URL_CHARS,
+    EventTypes, FairShare, KeyDigest, KeyId, KeyMaterial, KeyName, LeakReport, LeakSource, LeakUrl, LookupId,
+    NameSearch, NewApiKey, OrgId, OwnerId, SecretHash, Webhook, WebhookSecret, WebhookUrl, MAX_LEAK_URL_CHARS,
 };
 use keymint_infrastructure::sql::{connect, DatabaseUrl, SqlApiKeyRepository};
 use keymint_infrastructure::{InMemoryApiKeyRepository, InMemoryOrganizationDirectory, SqlOrganizationDirectory};
@@ -545,6 +545,60 @@ async fn usage_only_moves_forward_and_skips_missing_keys(backend: Backend) {
     let stored = s.repository.find(k.org_id(), k.id()).await.unwrap().unwrap();
     assert_eq!(stored.last_used_at(), Some(t(20)));
     assert_eq!(stored.revision(), 1, "usage is not a change");
+}
+
+async fn usage_for_more_keys_than_one_statement_holds_reaches_each(backend: Backend) {
+    let s = subject(backend).await;
+    let owner = org();
+    // Stored keys in the first, a middle and the last of three statements' worth.
+    let stored: Vec<ApiKey> = (0..3)
+        .map(|i| key(owner, &format!("used {i}"), t(0), Environment::Live))
+        .collect();
+    for k in &stored {
+        insert(&*s.repository, k).await;
+    }
+    let mut usage: Vec<(KeyId, DateTime<Utc>)> =
+        (0..1_200).map(|_| (KeyId::from_uuid(Uuid::new_v4()), t(30))).collect();
+    usage[0] = (stored[0].id(), t(31));
+    usage[700] = (stored[1].id(), t(32));
+    usage[1_199] = (stored[2].id(), t(33));
+    s.repository.record_usage(&usage).await.unwrap();
+    for (k, at) in stored.iter().zip([t(31), t(32), t(33)]) {
+        let read = s.repository.find(owner, k.id()).await.unwrap().unwrap();
+        assert_eq!(read.last_used_at(), Some(at), "{}", k.name().as_str());
+        assert_eq!(read.revision(), 1);
+    }
+}
+
+async fn concurrent_lookups_each_find_their_own_key(backend: Backend) {
+    let s = subject(backend).await;
+    let mut stored = Vec::new();
+    for i in 0..40 {
+        let mut k = key(org(), &format!("k{i}"), t(0), Environment::Live);
+        if i % 4 == 0 {
+            // A rotated-out private key must be found too, as its own holder.
+            let rotated = key(org(), "new", t(0), Environment::Live);
+            k.rotate(rotated.parts().credential.clone(), Duration::hours(1), t(1))
+                .unwrap();
+        }
+        insert(&*s.repository, &k).await;
+        stored.push(k);
+    }
+    let mut wanted: Vec<(LookupId, Option<KeyId>)> = Vec::new();
+    for k in &stored {
+        wanted.push((k.lookup_id().clone(), Some(k.id())));
+        if let Some(previous) = k.previous_credential() {
+            wanted.push((previous.lookup_id.clone(), Some(k.id())));
+        }
+        let stranger = key(org(), "stranger", t(0), Environment::Live);
+        wanted.push((stranger.lookup_id().clone(), None));
+    }
+    // All at once: they share batched reads, and each gets its own answer.
+    let answers =
+        futures_util::future::join_all(wanted.iter().map(|(lookup, _)| s.repository.find_by_lookup(lookup))).await;
+    for ((lookup, expected), answer) in wanted.iter().zip(answers) {
+        assert_eq!(answer.unwrap().map(|k| k.id()), *expected, "{lookup:?}");
+    }
 }
 
 async fn lookups_find_the_current_and_the_rotated_out_private_key(backend: Backend) {
@@ -1261,6 +1315,8 @@ for_each_backend!(
     a_failing_endpoint_is_paused_probed_and_resumed,
     a_manual_retry_probes_a_paused_endpoint_at_once,
     usage_only_moves_forward_and_skips_missing_keys,
+    usage_for_more_keys_than_one_statement_holds_reaches_each,
+    concurrent_lookups_each_find_their_own_key,
     lookups_find_the_current_and_the_rotated_out_private_key,
     deletion_is_scoped_and_keeps_the_audit_trail,
     text_at_every_limit_reads_back_identically,

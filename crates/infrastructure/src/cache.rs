@@ -15,7 +15,11 @@ use rand_core::{OsRng, RngCore};
 /// holds nothing that would let anyone test guesses offline, and the plain key
 /// is never kept beyond the request. Entries live at most `ttl` (the bound on how
 /// stale a verification in another process can be) and the cache holds at most
-/// `capacity` of them: the capacity is split exactly across the shards.
+/// `capacity` of them: the capacity is split exactly across the shards. Once
+/// an entry has been trusted for three quarters of its TTL, the next hit is
+/// asked to read the key again in the background (once per entry), so a key
+/// in steady use is renewed before it lapses instead of costing a request a
+/// storage read, and is read no more often than the TTL made it.
 ///
 /// Sharded maps behind short mutexes: a hit is one digest, one lock and one
 /// lookup, and an entry costs a couple of hundred bytes (a general-purpose cache
@@ -32,6 +36,8 @@ pub struct ShardedVerificationCache {
     ttl: Duration,
     capacity: usize,
     counts: Counts,
+    /// Evictions by key or of everything, changed only under `by_key`.
+    evictions: AtomicU64,
 }
 
 /// Plain atomics, read by metrics at scrape time: a hit pays one relaxed add.
@@ -74,6 +80,8 @@ struct Shard {
 struct Cached {
     verified: VerifiedKey,
     stored: Instant,
+    /// Whether a caller was told to refresh this entry.
+    refresh_claimed: bool,
 }
 
 /// The most shards; a smaller capacity gets one shard per entry.
@@ -125,6 +133,7 @@ impl ShardedVerificationCache {
             ttl,
             capacity,
             counts: Counts::default(),
+            evictions: AtomicU64::new(0),
         }
     }
 
@@ -182,23 +191,30 @@ impl ShardedVerificationCache {
     }
 }
 
-impl VerificationCache for ShardedVerificationCache {
-    fn get(&self, presented: &PresentedKey) -> Option<VerifiedKey> {
+impl ShardedVerificationCache {
+    /// The live entry for `presented`, and whether the caller is the one to
+    /// refresh it (only when `claim`).
+    fn lookup(&self, presented: &PresentedKey, claim: bool) -> Option<(VerifiedKey, bool)> {
         let digest = self.digest(presented);
         let miss = || {
             self.counts.misses.fetch_add(1, Relaxed);
             None
         };
-        let Some(shard) = self.shard(&digest) else {
+        let Some(mut shard) = self.shard(&digest) else {
             return miss();
         };
-        let Some(cached) = shard.entries.get(&digest) else {
+        let Some(cached) = shard.entries.get_mut(&digest) else {
             drop(shard);
             return miss();
         };
-        if cached.stored.elapsed() < self.ttl {
+        let age = cached.stored.elapsed();
+        if age < self.ttl {
             self.counts.hits.fetch_add(1, Relaxed);
-            return Some(cached.verified.clone());
+            let refresh = claim && !cached.refresh_claimed && age >= self.ttl / 4 * 3;
+            if refresh {
+                cached.refresh_claimed = true;
+            }
+            return Some((cached.verified.clone(), refresh));
         }
         self.counts.misses.fetch_add(1, Relaxed);
         let id = cached.verified.key_id;
@@ -208,9 +224,14 @@ impl VerificationCache for ShardedVerificationCache {
         None
     }
 
-    fn put(&self, presented: &PresentedKey, verified: VerifiedKey) {
+    /// Stores an entry; with `evictions`, only if no eviction happened since
+    /// that count was read (checked under the index lock evictions take).
+    fn insert(&self, presented: &PresentedKey, verified: VerifiedKey, evictions: Option<u64>) {
         let digest = self.digest(presented);
         let mut index = lock(&self.by_key);
+        if evictions.is_some_and(|seen| seen != self.evictions.load(Relaxed)) {
+            return;
+        }
         let Some(mut shard) = self.shard(&digest) else { return };
         if shard.entries.len() >= shard.capacity && !shard.entries.contains_key(&digest) {
             let ttl = self.ttl;
@@ -241,6 +262,7 @@ impl VerificationCache for ShardedVerificationCache {
             Cached {
                 verified,
                 stored: Instant::now(),
+                refresh_claimed: false,
             },
         );
         if let Some(replaced) = replaced.filter(|r| r.verified.key_id != id) {
@@ -251,10 +273,33 @@ impl VerificationCache for ShardedVerificationCache {
             digests.push(digest);
         }
     }
+}
+
+impl VerificationCache for ShardedVerificationCache {
+    fn get(&self, presented: &PresentedKey) -> Option<VerifiedKey> {
+        self.lookup(presented, false).map(|(verified, _)| verified)
+    }
+
+    fn get_or_refresh(&self, presented: &PresentedKey) -> Option<(VerifiedKey, bool)> {
+        self.lookup(presented, true)
+    }
+
+    fn put(&self, presented: &PresentedKey, verified: VerifiedKey) {
+        self.insert(presented, verified, None);
+    }
+
+    fn evictions(&self) -> u64 {
+        self.evictions.load(Relaxed)
+    }
+
+    fn put_unless_evicted(&self, presented: &PresentedKey, verified: VerifiedKey, evictions: u64) {
+        self.insert(presented, verified, Some(evictions));
+    }
 
     fn evict(&self, presented: &PresentedKey) {
         let digest = self.digest(presented);
         let mut index = lock(&self.by_key);
+        self.evictions.fetch_add(1, Relaxed);
         let Some(mut shard) = self.shard(&digest) else { return };
         if let Some(dropped) = shard.entries.remove(&digest) {
             self.counts.invalidated.fetch_add(1, Relaxed);
@@ -264,6 +309,7 @@ impl VerificationCache for ShardedVerificationCache {
 
     fn evict_key(&self, id: KeyId) {
         let mut index = lock(&self.by_key);
+        self.evictions.fetch_add(1, Relaxed);
         for digest in index.remove(&id).unwrap_or_default() {
             if let Some(mut shard) = self.shard(&digest) {
                 if shard.entries.get(&digest).is_some_and(|c| c.verified.key_id == id) {
@@ -276,6 +322,7 @@ impl VerificationCache for ShardedVerificationCache {
 
     fn evict_all(&self) {
         let mut index = lock(&self.by_key);
+        self.evictions.fetch_add(1, Relaxed);
         index.clear();
         for shard in self.shards.iter() {
             let mut shard = lock(shard);
@@ -384,6 +431,40 @@ mod tests {
         std::thread::sleep(Duration::from_millis(80));
         assert_eq!(cache.get(a.private_key()), None);
         assert!(cache.is_empty());
+        assert_index_matches(&cache);
+    }
+
+    #[test]
+    fn an_entry_past_three_quarters_of_its_ttl_asks_one_caller_to_refresh_it() {
+        // Wide margins: a slow machine may oversleep by a second either way.
+        let cache = ShardedVerificationCache::new(100, Duration::from_secs(4));
+        let key = new_key();
+        cache.put(key.private_key(), verified(1));
+        assert_eq!(cache.get_or_refresh(key.private_key()), Some((verified(1), false)));
+        std::thread::sleep(Duration::from_millis(1000));
+        assert_eq!(cache.get_or_refresh(key.private_key()), Some((verified(1), false)));
+        std::thread::sleep(Duration::from_millis(2100));
+        assert_eq!(cache.get_or_refresh(key.private_key()), Some((verified(1), true)));
+        // Once per entry, and a plain get never claims.
+        assert_eq!(cache.get_or_refresh(key.private_key()), Some((verified(1), false)));
+        assert_eq!(cache.get(key.private_key()), Some(verified(1)));
+        // The refresh's put starts the entry's life again.
+        cache.put(key.private_key(), verified(1));
+        assert_eq!(cache.get_or_refresh(key.private_key()), Some((verified(1), false)));
+    }
+
+    #[test]
+    fn a_verification_read_before_an_eviction_is_not_cached() {
+        let cache = ShardedVerificationCache::new(100, Duration::from_secs(30));
+        let (key, other) = (new_key(), new_key());
+        let before = cache.evictions();
+        // Meanwhile this process revoked some key.
+        cache.evict_key(KeyId::from_uuid(Uuid::from_u128(9)));
+        cache.put_unless_evicted(key.private_key(), verified(1), before);
+        assert_eq!(cache.get(key.private_key()), None);
+        let now = cache.evictions();
+        cache.put_unless_evicted(other.private_key(), verified(2), now);
+        assert_eq!(cache.get(other.private_key()), Some(verified(2)));
         assert_index_matches(&cache);
     }
 

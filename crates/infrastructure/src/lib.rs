@@ -3,6 +3,7 @@
 //! lookup digest filter, the JWT verifier, the system clock
 //! and the secure key generator.
 
+mod batch;
 mod cache;
 mod clock;
 mod digest_filter;

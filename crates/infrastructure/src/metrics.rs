@@ -165,6 +165,17 @@ impl Collector for Observed {
             )?;
             counter(
                 e,
+                "verification_cache_refreshes",
+                "Cached verifications read again in the background after half their TTL, by outcome",
+                &verify
+                    .refreshes()
+                    .map(|(outcome, n)| ([("outcome", outcome)], n))
+                    .iter()
+                    .map(|(labels, n)| (&labels[..], *n))
+                    .collect::<Vec<_>>(),
+            )?;
+            counter(
+                e,
                 "key_digest_lookups",
                 "Presented keys looked up by digest, by whether storage was read",
                 &[

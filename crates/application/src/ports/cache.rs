@@ -48,8 +48,28 @@ pub struct VerifiedKey {
 pub trait VerificationCache: Send + Sync {
     /// A remembered successful verification of `presented`, if any.
     fn get(&self, presented: &PresentedKey) -> Option<VerifiedKey>;
+    /// Like [`get`](Self::get), and whether this caller should read the key
+    /// again in the background: `true` once per entry, late in its
+    /// lifetime. A key in steady use is then re-read before its entry lapses
+    /// and never waits for a read on the request path. A cache that never asks for refreshes answers as `get`.
+    fn get_or_refresh(&self, presented: &PresentedKey) -> Option<(VerifiedKey, bool)> {
+        self.get(presented).map(|verified| (verified, false))
+    }
     /// Remembers that `presented` verified as `verified`.
     fn put(&self, presented: &PresentedKey, verified: VerifiedKey);
+    /// How many evictions this cache has seen: taken before a storage read,
+    /// it lets [`put_unless_evicted`](Self::put_unless_evicted) tell whether
+    /// a change was announced while the read ran.
+    fn evictions(&self) -> u64 {
+        0
+    }
+    /// Remembers `verified` unless something was evicted since `evictions`
+    /// was read: a key revoked in this process while its verification read
+    /// storage must not be cached as it was before the revocation.
+    fn put_unless_evicted(&self, presented: &PresentedKey, verified: VerifiedKey, evictions: u64) {
+        let _ = evictions;
+        self.put(presented, verified);
+    }
     /// Forgets the remembered verification of `presented` alone (it lapsed).
     fn evict(&self, presented: &PresentedKey);
     /// Forgets every remembered verification of key `id` (revoked, rotated, deleted

@@ -9,7 +9,7 @@ use keymint_domain::{
     ApiKey, Demand, KeyFormat, KeyId, LookupId, OrgId, PermissionQuery, PresentedKey, PrivateKey, SecretHash,
     Settlement,
 };
-use tokio::sync::watch;
+use tokio::sync::{watch, Semaphore};
 use zeroize::Zeroizing;
 
 use crate::{
@@ -129,7 +129,13 @@ pub struct VerifyApiKey {
     format: Arc<KeyFormat>,
     digests: Arc<dyn DigestFilter>,
     stats: Arc<VerifyStats>,
+    refreshes: Arc<Semaphore>,
 }
+
+/// Background refreshes of cache entries at once. Each is one batched read
+/// and holds a copy of a presented key until it ends; past this many, an
+/// entry due for refresh is left to lapse and is read on its next request.
+const MAX_REFRESHES: usize = 256;
 
 /// What verification did beyond the cache, for metrics.
 #[derive(Debug, Default)]
@@ -140,6 +146,10 @@ pub struct VerifyStats {
     digest_filtered: AtomicU64,
     sha256_checks: AtomicU64,
     argon2_checks: AtomicU64,
+    refreshed: AtomicU64,
+    refresh_dropped: AtomicU64,
+    refresh_failed: AtomicU64,
+    refresh_skipped: AtomicU64,
 }
 
 impl VerifyStats {
@@ -162,6 +172,19 @@ impl VerifyStats {
     /// Presented keys answered by the digest filter alone, with no read.
     pub fn digest_filtered(&self) -> u64 {
         self.digest_filtered.load(Relaxed)
+    }
+
+    /// Background refreshes of cached verifications, by outcome: the key
+    /// still verifies (entry renewed), no longer does (entry dropped: revoked,
+    /// expired, deleted, rotated out), storage failed (the entry lapses at
+    /// its TTL), or too many were running to start one.
+    pub fn refreshes(&self) -> [(&'static str, u64); 4] {
+        [
+            ("renewed", self.refreshed.load(Relaxed)),
+            ("dropped", self.refresh_dropped.load(Relaxed)),
+            ("failed", self.refresh_failed.load(Relaxed)),
+            ("skipped", self.refresh_skipped.load(Relaxed)),
+        ]
     }
 
     /// Presented keys compared with a stored hash, by the stored hash's
@@ -279,6 +302,7 @@ impl VerifyApiKey {
             format: Arc::default(),
             digests: Arc::new(NoDigestFilter),
             stats: Arc::default(),
+            refreshes: Arc::new(Semaphore::new(MAX_REFRESHES)),
         }
     }
 
@@ -430,10 +454,13 @@ impl VerifyApiKey {
             return Ok(Verification::NotFound);
         };
         let now = self.clock.now();
-        if let Some(verified) = self.cache.get(&key) {
+        if let Some((verified, refresh)) = self.cache.get_or_refresh(&key) {
             let lapsed =
                 verified.expires_at.is_some_and(|at| at <= now) || verified.valid_until.is_some_and(|at| at <= now);
             if !lapsed {
+                if refresh {
+                    self.refresh(presented);
+                }
                 self.usage.record(verified.key_id, now);
                 return Ok(Verification::Valid(verified));
             }
@@ -488,6 +515,7 @@ impl VerifyApiKey {
         if !self.limiter.try_reserve(&budget_id, client, now) {
             return Ok(Verification::RateLimited);
         }
+        let evictions = self.cache.evictions();
         let holder = match self.holder_of(key, now).await {
             Ok(Some(holder)) => holder,
             Ok(None) => return Ok(Verification::NotFound),
@@ -511,24 +539,45 @@ impl VerifyApiKey {
         if stored.is_expired(now) {
             return Ok(Verification::Expired);
         }
-        let verified = VerifiedKey {
-            key_id: stored.id(),
-            org_id: stored.org_id(),
-            lookup_id,
-            environment: stored.environment(),
-            name: stored.name().as_str().to_owned(),
-            expires_at: stored.expires_at(),
-            valid_until,
-            permissions: Arc::new(stored.permissions().clone()),
-            owner_id: stored.owner_id().map(|owner| Arc::from(owner.as_str())),
-            meta: stored.meta().cloned().map(Arc::new),
-            ratelimits: Arc::new(stored.ratelimits().clone()),
-            has_credits: stored.credits().is_some(),
-            usage: None,
-        };
-        self.cache.put(key, verified.clone());
+        let verified = verified_key(&stored, lookup_id, valid_until);
+        self.cache.put_unless_evicted(key, verified.clone(), evictions);
         self.usage.record(verified.key_id, now);
         Ok(Verification::Valid(verified))
+    }
+
+    /// Reads `presented`'s key again in the background and renews or drops
+    /// its cache entry, as a miss would decide it. No failure budget is
+    /// involved: the entry proves the caller held the secret.
+    fn refresh(&self, presented: &str) {
+        let Ok(permit) = Arc::clone(&self.refreshes).try_acquire_owned() else {
+            self.stats.refresh_skipped.fetch_add(1, Relaxed);
+            return;
+        };
+        let this = self.clone();
+        let presented = Zeroizing::new(presented.to_owned());
+        tokio::spawn(async move {
+            let _permit = permit;
+            let Some(key) = PresentedKey::recognise(&this.format, &presented) else {
+                return;
+            };
+            let now = this.clock.now();
+            let evictions = this.cache.evictions();
+            match this.holder_of(&key, now).await {
+                Ok(Some(holder)) if !holder.key.is_revoked() && !holder.key.is_expired(now) => {
+                    let verified = verified_key(&holder.key, holder.lookup_id, holder.valid_until);
+                    this.cache.put_unless_evicted(&key, verified, evictions);
+                    this.stats.refreshed.fetch_add(1, Relaxed);
+                }
+                Ok(_) => {
+                    this.cache.evict(&key);
+                    this.stats.refresh_dropped.fetch_add(1, Relaxed);
+                }
+                Err(err) => {
+                    this.stats.refresh_failed.fetch_add(1, Relaxed);
+                    tracing::warn!(error = %err, "refreshing a cached verification failed; it lapses at its TTL");
+                }
+            }
+        });
     }
 
     /// The stored key whose secret `key` is; `None` when nothing stored matches
@@ -660,6 +709,25 @@ struct Holder {
 
 /// What failed attempts with `key` are counted against, per client: its
 /// lookup id, or for a key without one, an id derived from its digest.
+/// What a verification of `stored` establishes, as cached.
+fn verified_key(stored: &ApiKey, lookup_id: LookupId, valid_until: Option<DateTime<Utc>>) -> VerifiedKey {
+    VerifiedKey {
+        key_id: stored.id(),
+        org_id: stored.org_id(),
+        lookup_id,
+        environment: stored.environment(),
+        name: stored.name().as_str().to_owned(),
+        expires_at: stored.expires_at(),
+        valid_until,
+        permissions: Arc::new(stored.permissions().clone()),
+        owner_id: stored.owner_id().map(|owner| Arc::from(owner.as_str())),
+        meta: stored.meta().cloned().map(Arc::new),
+        ratelimits: Arc::new(stored.ratelimits().clone()),
+        has_credits: stored.credits().is_some(),
+        usage: None,
+    }
+}
+
 fn budget_id(key: &PresentedKey) -> LookupId {
     match key {
         PresentedKey::Issued(private) => private.lookup_id(),

@@ -91,6 +91,8 @@ impl Ports {
     fn new() -> Self {
         let mut cache = MockVerificationCache::new();
         cache.expect_get().returning(|_| None);
+        cache.expect_get_or_refresh().returning(|_| None);
+        cache.expect_evictions().returning(|| 0);
         let mut limiter = MockFailureLimiter::new();
         limiter.expect_try_reserve().returning(|_, _, _| true);
         limiter.expect_refund().returning(|_, _, _| ());
@@ -146,6 +148,7 @@ async fn text_that_can_be_no_stored_key_is_refused_before_any_io_or_hashing() {
         ports.hasher.expect_verify().never();
         ports.cache = MockVerificationCache::new();
         ports.cache.expect_get().never();
+        ports.cache.expect_get_or_refresh().never();
         ports.limiter = MockFailureLimiter::new();
         ports.limiter.expect_try_reserve().never();
         assert_eq!(
@@ -194,7 +197,7 @@ async fn a_mistyped_or_unknown_foreign_key_costs_no_read_and_spends_the_budget()
 async fn a_valid_key_is_verified_cached_and_its_use_recorded() {
     let f = fixture(2, None);
     let mut ports = Ports::new().storing(f.key.clone());
-    ports.cache.expect_put().times(1).returning(|_, _| ());
+    ports.cache.expect_put_unless_evicted().times(1).returning(|_, _, _| ());
     let id = f.key.id();
     ports
         .usage
@@ -236,7 +239,10 @@ async fn a_cache_hit_needs_neither_storage_nor_hashing() {
     };
     let hit = cached.clone();
     ports.cache = MockVerificationCache::new();
-    ports.cache.expect_get().returning(move |_| Some(hit.clone()));
+    ports
+        .cache
+        .expect_get_or_refresh()
+        .returning(move |_| Some((hit.clone(), false)));
     ports.repository.expect_find_by_lookup().never();
     ports.hasher = MockSecretHasher::new();
     ports.hasher.expect_verify().never();
@@ -268,10 +274,14 @@ async fn a_cached_verification_that_lapsed_is_evicted_and_rechecked() {
         usage: None,
     };
     ports.cache = MockVerificationCache::new();
-    ports.cache.expect_get().returning(move |_| Some(stale.clone()));
+    ports
+        .cache
+        .expect_get_or_refresh()
+        .returning(move |_| Some((stale.clone(), false)));
+    ports.cache.expect_evictions().returning(|| 0);
     ports.cache.expect_evict().times(1).returning(|_| ());
     ports.cache.expect_evict_key().never();
-    ports.cache.expect_put().never();
+    ports.cache.expect_put_unless_evicted().never();
 
     assert_eq!(
         ports.use_case().execute(&f.presented, None).await.unwrap(),
@@ -290,7 +300,7 @@ async fn a_wrong_secret_with_a_known_lookup_id_is_not_found_and_counted() {
     let stored = ApiKey::restore(parts);
     let mut ports = Ports::new().storing(stored);
     ports.limiter = kept_as_a_failure();
-    ports.cache.expect_put().never();
+    ports.cache.expect_put_unless_evicted().never();
 
     let outcome = ports
         .use_case()
@@ -341,7 +351,7 @@ async fn revoked_and_expired_keys_are_reported_only_to_holders_of_the_secret() {
         ports.limiter = MockFailureLimiter::new();
         ports.limiter.expect_try_reserve().times(1).returning(|_, _, _| true);
         ports.limiter.expect_refund().times(1).returning(|_, _, _| ());
-        ports.cache.expect_put().never();
+        ports.cache.expect_put_unless_evicted().never();
         assert_eq!(ports.use_case().execute(&f.presented, None).await.unwrap(), expected);
     }
 }
@@ -366,7 +376,7 @@ async fn a_rotated_out_key_verifies_only_inside_its_grace_period() {
         .unwrap();
 
     let mut ports = Ports::new().storing(in_grace);
-    ports.cache.expect_put().returning(|_, _| ());
+    ports.cache.expect_put_unless_evicted().returning(|_, _, _| ());
     ports.usage.expect_record().returning(|_, _| ());
     let outcome = ports.use_case().execute(&f.presented, None).await.unwrap();
     let Verification::Valid(verified) = outcome else {
@@ -382,7 +392,7 @@ async fn a_rotated_out_key_verifies_only_inside_its_grace_period() {
     );
 
     let mut ports = Ports::new().storing(past_grace);
-    ports.cache.expect_put().returning(|_, _| ());
+    ports.cache.expect_put_unless_evicted().returning(|_, _, _| ());
     ports.usage.expect_record().returning(|_, _| ());
     let new_key = replacement.private_key().expose_secret().to_owned();
     assert!(matches!(
@@ -532,7 +542,7 @@ async fn a_key_from_another_system_is_found_by_its_digest_and_cached_without_has
     ports.repository.expect_find_by_lookup().never();
     ports.hasher = MockSecretHasher::new();
     ports.hasher.expect_verify().never();
-    ports.cache.expect_put().times(1).returning(|_, _| ());
+    ports.cache.expect_put_unless_evicted().times(1).returning(|_, _, _| ());
     ports.usage.expect_record().times(1).returning(|_, _| ());
     let verify = ports.use_case();
 
@@ -574,7 +584,7 @@ async fn a_key_in_keymints_format_imported_by_digest_is_found_after_its_lookup_i
         .expect_find_by_lookup()
         .times(1)
         .returning(|_| Ok(None));
-    ports.cache.expect_put().returning(|_, _| ());
+    ports.cache.expect_put_unless_evicted().returning(|_, _, _| ());
     ports.usage.expect_record().returning(|_, _| ());
     let Verification::Valid(verified) = ports.use_case().execute(&presented, None).await.unwrap() else {
         panic!("not valid")
@@ -610,7 +620,7 @@ async fn a_key_verified_against_an_old_hash_is_hashed_anew_once_and_counted() {
         .withf(move |key, from, to| *key == id && *from == old && *to == new)
         .times(1)
         .returning(|_, _, _| Ok(true));
-    ports.cache.expect_put().returning(|_, _| ());
+    ports.cache.expect_put_unless_evicted().returning(|_, _, _| ());
     ports.usage.expect_record().returning(|_, _| ());
     let verify = ports.use_case();
 
@@ -650,7 +660,7 @@ async fn a_rehash_that_storage_refuses_still_verifies_and_is_counted_as_failed()
         .expect_rehash()
         .times(1)
         .returning(|_, _, _| Err(RepositoryError::Unavailable(anyhow::anyhow!("down"))));
-    ports.cache.expect_put().returning(|_, _| ());
+    ports.cache.expect_put_unless_evicted().returning(|_, _, _| ());
     ports.usage.expect_record().returning(|_, _| ());
     let verify = ports.use_case();
     assert!(matches!(
@@ -658,4 +668,130 @@ async fn a_rehash_that_storage_refuses_still_verifies_and_is_counted_as_failed()
         Verification::Valid(_)
     ));
     assert_eq!((verify.stats().rehashed(), verify.stats().rehash_failures()), (0, 1));
+}
+
+/// Waits for the background refresh of one entry to end, by its count.
+async fn refreshed(verify: &VerifyApiKey) -> [(&'static str, u64); 4] {
+    for _ in 0..200 {
+        let counts = verify.stats().refreshes();
+        if counts.iter().map(|(_, n)| n).sum::<u64>() > 0 {
+            return counts;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    panic!("no refresh ended within a second");
+}
+
+#[tokio::test]
+async fn a_hit_due_for_refresh_answers_at_once_and_renews_the_entry_from_storage() {
+    let f = fixture(47, None);
+    let mut ports = Ports::new().storing(f.key.clone());
+    let hit = cached_verification(&f.key, None);
+    ports.cache = MockVerificationCache::new();
+    ports
+        .cache
+        .expect_get_or_refresh()
+        .times(1)
+        .returning(move |_| Some((hit.clone(), true)));
+    ports.cache.expect_evictions().returning(|| 7);
+    // Renewed only if nothing was evicted while the refresh read storage.
+    ports
+        .cache
+        .expect_put_unless_evicted()
+        .withf(|_, verified, evictions| verified.name == "svc" && *evictions == 7)
+        .times(1)
+        .returning(|_, _, _| ());
+    ports.cache.expect_evict().never();
+    // The entry proved the secret: a refresh spends no failure budget.
+    ports.limiter = MockFailureLimiter::new();
+    ports.limiter.expect_try_reserve().never();
+    ports.usage.expect_record().times(1).returning(|_, _| ());
+    let verify = ports.use_case();
+
+    assert!(matches!(
+        verify.execute(&f.presented, None).await.unwrap(),
+        Verification::Valid(_)
+    ));
+    assert_eq!(
+        refreshed(&verify).await,
+        [("renewed", 1), ("dropped", 0), ("failed", 0), ("skipped", 0)]
+    );
+}
+
+#[tokio::test]
+async fn a_refresh_that_finds_the_key_revoked_drops_the_entry() {
+    let mut f = fixture(48, None);
+    let hit = cached_verification(&f.key, None);
+    f.key.revoke(now());
+    let mut ports = Ports::new().storing(f.key.clone());
+    ports.cache = MockVerificationCache::new();
+    ports
+        .cache
+        .expect_get_or_refresh()
+        .returning(move |_| Some((hit.clone(), true)));
+    ports.cache.expect_evictions().returning(|| 0);
+    ports.cache.expect_put_unless_evicted().never();
+    ports.cache.expect_evict().times(1).returning(|_| ());
+    ports.usage.expect_record().returning(|_, _| ());
+    let verify = ports.use_case();
+
+    // Answered from the entry, as any hit within the TTL; the refresh ends it.
+    assert!(matches!(
+        verify.execute(&f.presented, None).await.unwrap(),
+        Verification::Valid(_)
+    ));
+    assert_eq!(
+        refreshed(&verify).await,
+        [("renewed", 0), ("dropped", 1), ("failed", 0), ("skipped", 0)]
+    );
+}
+
+#[tokio::test]
+async fn a_refresh_storage_cannot_answer_leaves_the_entry_to_lapse() {
+    let f = fixture(49, None);
+    let mut ports = Ports::new();
+    let hit = cached_verification(&f.key, None);
+    ports.cache = MockVerificationCache::new();
+    ports
+        .cache
+        .expect_get_or_refresh()
+        .returning(move |_| Some((hit.clone(), true)));
+    ports.cache.expect_evictions().returning(|| 0);
+    ports.cache.expect_put_unless_evicted().never();
+    ports.cache.expect_evict().never();
+    ports
+        .repository
+        .expect_find_by_lookup()
+        .returning(|_| Err(RepositoryError::Unavailable(anyhow::anyhow!("down"))));
+    ports.usage.expect_record().returning(|_, _| ());
+    let verify = ports.use_case();
+
+    assert!(matches!(
+        verify.execute(&f.presented, None).await.unwrap(),
+        Verification::Valid(_)
+    ));
+    assert_eq!(
+        refreshed(&verify).await,
+        [("renewed", 0), ("dropped", 0), ("failed", 1), ("skipped", 0)]
+    );
+}
+
+#[tokio::test]
+async fn a_miss_caches_only_if_nothing_was_evicted_during_its_read() {
+    let f = fixture(50, None);
+    let mut ports = Ports::new().storing(f.key.clone());
+    ports.cache = MockVerificationCache::new();
+    ports.cache.expect_get_or_refresh().returning(|_| None);
+    ports.cache.expect_evictions().times(1).returning(|| 41);
+    ports
+        .cache
+        .expect_put_unless_evicted()
+        .withf(|_, _, evictions| *evictions == 41)
+        .times(1)
+        .returning(|_, _, _| ());
+    ports.usage.expect_record().returning(|_, _| ());
+    assert!(matches!(
+        ports.use_case().execute(&f.presented, None).await.unwrap(),
+        Verification::Valid(_)
+    ));
 }
