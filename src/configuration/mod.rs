@@ -455,6 +455,10 @@ pub struct VerifySettings {
     /// How often `last_used_at` is written (`usage_flush_seconds`).
     #[serde(rename = "usage_flush_seconds", deserialize_with = "values::positive_seconds")]
     pub usage_flush: Duration,
+    /// How long after writing a key's `last_used_at` its next use waits to be
+    /// written (`usage_resolution_seconds`; 0: every flush).
+    #[serde(rename = "usage_resolution_seconds", deserialize_with = "values::seconds")]
+    pub usage_resolution: Duration,
     /// Failed verifications per lookup id per window (0 = unlimited).
     pub max_failures_per_key: u32,
     /// Failed verifications per client address per window (0 = unlimited).
