@@ -105,7 +105,10 @@ impl VerificationParts {
     fn new(settings: &Settings, repository: Arc<dyn ApiKeyRepository>) -> anyhow::Result<Self> {
         let verify = &settings.verify;
         let meter = Arc::new(BatchingMeter::new(repository.clone()));
-        let usage = Arc::new(CoalescingUsageTracker::with_resolution(repository, verify.usage_resolution));
+        let usage = Arc::new(CoalescingUsageTracker::with_resolution(
+            repository,
+            verify.usage_resolution,
+        ));
         usage.spawn_flusher(verify.usage_flush);
         let argon2 = Argon2Hasher::new(settings.argon2_params()).map_err(|e| e.0)?;
         Ok(Self {

@@ -544,6 +544,13 @@ async fn usage_only_moves_forward_and_skips_missing_keys(backend: Backend) {
     s.repository.record_usage(&[(k.id(), t(10))]).await.unwrap();
     let stored = s.repository.find(k.org_id(), k.id()).await.unwrap().unwrap();
     assert_eq!(stored.last_used_at(), Some(t(20)));
+    // A key twice in one batch: the later use wins, in whatever order.
+    s.repository
+        .record_usage(&[(k.id(), t(40)), (k.id(), t(35))])
+        .await
+        .unwrap();
+    let stored = s.repository.find(k.org_id(), k.id()).await.unwrap().unwrap();
+    assert_eq!(stored.last_used_at(), Some(t(40)));
     assert_eq!(stored.revision(), 1, "usage is not a change");
 }
 

@@ -1,11 +1,13 @@
 //! Opportunistic batching of point reads: concurrent lookups share one query.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::future::Future;
 use std::hash::Hash;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
 
+use tokio::runtime::Handle;
 use tokio::sync::oneshot;
 
 /// What one batch fetch answers: every found value under each key it answers
@@ -25,18 +27,49 @@ type Reply<V, E> = oneshot::Sender<Result<Option<V>, E>>;
 /// arriving while a query runs wait for the next one. A lone lookup therefore
 /// costs what it always did (a batch of one, started at once), while under load
 /// one statement, one round trip and, on SQLite, one hand-off to sqlx's worker
-/// thread serve dozens of lookups. A loader runs as its own task, so a
-/// cancelled request never strands the others waiting on its batch.
+/// thread serve dozens of lookups. A loader runs as its own task on the
+/// runtime the batcher was made on (not on whichever request's worker
+/// started it), so a cancelled request never strands the others waiting on
+/// its batch, and a lookup waits at most `max_wait`, however stuck the
+/// storage is.
 pub struct Batcher<K, V, E> {
     fetch: Fetch<K, V, E>,
     queue: Mutex<Queue<K, V, E>>,
     max_batch: usize,
     max_loaders: usize,
+    max_wait: Duration,
+    runtime: Option<Handle>,
 }
 
 struct Queue<K, V, E> {
-    waiting: Vec<(K, Reply<V, E>)>,
+    waiting: VecDeque<(K, Reply<V, E>)>,
     loaders: usize,
+}
+
+/// Gives a loader's place back however its task ends (a panicking fetch, a
+/// runtime shutting down), so the batcher never believes loaders run that
+/// do not.
+struct Loader<K, V, E>
+where
+    K: Clone + Eq + Hash + Send + 'static,
+    V: Clone + Send + 'static,
+    E: Clone + Send + 'static,
+{
+    batcher: Arc<Batcher<K, V, E>>,
+    ended: bool,
+}
+
+impl<K, V, E> Drop for Loader<K, V, E>
+where
+    K: Clone + Eq + Hash + Send + 'static,
+    V: Clone + Send + 'static,
+    E: Clone + Send + 'static,
+{
+    fn drop(&mut self) {
+        if !self.ended {
+            self.batcher.lock().loaders -= 1;
+        }
+    }
 }
 
 impl<K, V, E> std::fmt::Debug for Batcher<K, V, E> {
@@ -55,8 +88,9 @@ where
     E: Clone + Send + 'static,
 {
     /// Reads with `fetch`, at most `max_batch` keys per read and at most
-    /// `max_loaders` reads at once (both at least one).
-    pub fn new<F, Fut>(max_batch: usize, max_loaders: usize, fetch: F) -> Arc<Self>
+    /// `max_loaders` reads at once (both at least one); a lookup gives up
+    /// after `max_wait`. Loaders run on the current runtime, if any.
+    pub fn new<F, Fut>(max_batch: usize, max_loaders: usize, max_wait: Duration, fetch: F) -> Arc<Self>
     where
         F: Fn(Vec<K>) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<Fetched<K, V>, E>> + Send + 'static,
@@ -64,11 +98,13 @@ where
         Arc::new(Self {
             fetch: Arc::new(move |keys| Box::pin(fetch(keys))),
             queue: Mutex::new(Queue {
-                waiting: Vec::new(),
+                waiting: VecDeque::new(),
                 loaders: 0,
             }),
             max_batch: max_batch.max(1),
             max_loaders: max_loaders.max(1),
+            max_wait,
+            runtime: Handle::try_current().ok(),
         })
     }
 
@@ -78,32 +114,44 @@ where
     }
 
     /// The value stored under `key`, read in whichever batch comes next.
-    /// `Err(None)`: the loader was lost (the runtime is shutting down).
+    /// `Err(None)`: no answer within `max_wait`, or the loader was lost (the
+    /// runtime is shutting down).
     pub async fn load(self: &Arc<Self>, key: K) -> Result<Option<V>, Option<E>> {
         let (reply, answer) = oneshot::channel();
         {
             let mut queue = self.lock();
-            queue.waiting.push((key, reply));
+            queue.waiting.push_back((key, reply));
             if queue.loaders < self.max_loaders {
                 queue.loaders += 1;
-                tokio::spawn(Arc::clone(self).run());
+                let loader = Arc::clone(self).run();
+                match &self.runtime {
+                    Some(runtime) => drop(runtime.spawn(loader)),
+                    None => drop(tokio::spawn(loader)),
+                }
             }
         }
-        match answer.await {
-            Ok(Ok(found)) => Ok(found),
-            Ok(Err(e)) => Err(Some(e)),
-            Err(_) => Err(None),
+        match tokio::time::timeout(self.max_wait, answer).await {
+            Ok(Ok(Ok(found))) => Ok(found),
+            Ok(Ok(Err(e))) => Err(Some(e)),
+            Ok(Err(_)) | Err(_) => Err(None),
         }
     }
 
     async fn run(self: Arc<Self>) {
+        let mut loader = Loader {
+            batcher: Arc::clone(&self),
+            ended: false,
+        };
         loop {
             let batch: Vec<(K, Reply<V, E>)> = {
                 let mut queue = self.lock();
+                // Whoever gave up waiting needs no read.
+                queue.waiting.retain(|(_, reply)| !reply.is_closed());
                 if queue.waiting.is_empty() {
                     // Decided under the lock a lookup queues under: nothing can be
                     // queued after this check without seeing one loader fewer.
                     queue.loaders -= 1;
+                    loader.ended = true;
                     return;
                 }
                 let take = queue.waiting.len().min(self.max_batch);
@@ -139,7 +187,7 @@ mod tests {
 
     /// A store of squares that records every batch it was asked for.
     fn squares(calls: Arc<Mutex<Vec<Vec<u32>>>>) -> Arc<Batcher<u32, u64, String>> {
-        Batcher::new(8, 1, move |keys: Vec<u32>| {
+        Batcher::new(8, 1, Duration::from_secs(5), move |keys: Vec<u32>| {
             let calls = calls.clone();
             async move {
                 calls.lock().unwrap().push(keys.clone());
@@ -169,23 +217,21 @@ mod tests {
     async fn concurrent_lookups_share_reads_and_each_gets_its_own_answer() {
         let calls = Arc::new(Mutex::new(Vec::new()));
         let batcher = squares(calls.clone());
-        let lookups = (0..20u32).map(|k| {
+        // Each key asked twice in a row, so every batch holds repeats.
+        let lookups = (0..20u32).map(|i| {
             let batcher = batcher.clone();
-            async move { (k, batcher.load(k % 10).await) }
+            async move { (i / 2, batcher.load(i / 2).await) }
         });
         let answers = futures_util::future::join_all(lookups).await;
         for (k, answer) in answers {
-            let k = k % 10;
             let expected = (k % 2 == 0).then(|| u64::from(k) * u64::from(k));
             assert_eq!(answer, Ok(expected), "key {k}");
         }
         let calls = calls.lock().unwrap();
-        // One loader: the first lookup's batch, then the rest at most 8 at a time.
-        assert!(calls.len() <= 4, "20 lookups took {} reads: {calls:?}", calls.len());
-        assert!(calls.iter().all(|batch| batch.len() <= 8));
+        // One loader, at most 8 lookups a read: 20 lookups in 3 reads.
+        assert_eq!(calls.len(), 3, "{calls:?}");
         for batch in calls.iter() {
-            let mut unique = batch.clone();
-            unique.dedup();
+            let unique: HashSet<&u32> = batch.iter().collect();
             assert_eq!(unique.len(), batch.len(), "a key asked twice in one read: {batch:?}");
         }
     }
@@ -210,7 +256,7 @@ mod tests {
     #[tokio::test]
     async fn a_cancelled_lookup_does_not_strand_its_batch() {
         let reads = Arc::new(AtomicUsize::new(0));
-        let batcher: Arc<Batcher<u32, u32, String>> = Batcher::new(8, 1, {
+        let batcher: Arc<Batcher<u32, u32, String>> = Batcher::new(8, 1, Duration::from_secs(5), {
             let reads = reads.clone();
             move |keys: Vec<u32>| {
                 reads.fetch_add(1, SeqCst);
@@ -228,6 +274,34 @@ mod tests {
             tokio::time::timeout(Duration::from_secs(1), batcher.load(1)).await,
             Ok(Ok(Some(2)))
         );
+    }
+
+    #[tokio::test]
+    async fn a_stuck_read_fails_its_lookups_after_the_wait() {
+        let batcher: Arc<Batcher<u32, u32, String>> =
+            Batcher::new(8, 1, Duration::from_millis(50), |keys: Vec<u32>| async move {
+                if keys.contains(&0) {
+                    std::future::pending::<()>().await;
+                }
+                Ok(keys.into_iter().map(|k| (k, k)).collect())
+            });
+        assert_eq!(batcher.load(0).await, Err(None), "gave up after the wait");
+        // The one loader is still stuck on key 0: this lookup waits for it too.
+        assert_eq!(batcher.load(1).await, Err(None));
+        assert_eq!(batcher.lock().loaders, 1);
+    }
+
+    #[tokio::test]
+    async fn a_loader_that_panics_gives_its_place_back() {
+        let batcher: Arc<Batcher<u32, u32, String>> =
+            Batcher::new(8, 1, Duration::from_secs(5), |keys: Vec<u32>| async move {
+                assert!(!keys.contains(&0), "a bug in the read");
+                Ok(keys.into_iter().map(|k| (k, k)).collect())
+            });
+        assert_eq!(batcher.load(0).await, Err(None), "the read was lost");
+        assert_eq!(batcher.load(3).await, Ok(Some(3)), "a new loader starts");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        assert_eq!(batcher.lock().loaders, 0);
     }
 
     #[tokio::test]

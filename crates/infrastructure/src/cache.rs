@@ -13,13 +13,15 @@ use rand_core::{OsRng, RngCore};
 ///
 /// The digest key is drawn at start-up and never leaves the process, so the cache
 /// holds nothing that would let anyone test guesses offline, and the plain key
-/// is never kept beyond the request. Entries live at most `ttl` (the bound on how
-/// stale a verification in another process can be) and the cache holds at most
+/// is never kept beyond the request (or its background refresh). Entries live
+/// at most `ttl` (the bound on how stale a verification in another process can
+/// be) and the cache holds at most
 /// `capacity` of them: the capacity is split exactly across the shards. Once
 /// an entry has been trusted for three quarters of its TTL, the next hit is
 /// asked to read the key again in the background (once per entry), so a key
 /// in steady use is renewed before it lapses instead of costing a request a
-/// storage read, and is read no more often than the TTL made it.
+/// storage read (at the price of reading it every three quarters of a TTL
+/// instead of every TTL).
 ///
 /// Sharded maps behind short mutexes: a hit is one digest, one lock and one
 /// lookup, and an entry costs a couple of hundred bytes (a general-purpose cache
@@ -194,7 +196,7 @@ impl ShardedVerificationCache {
 impl ShardedVerificationCache {
     /// The live entry for `presented`, and whether the caller is the one to
     /// refresh it (only when `claim`).
-    fn lookup(&self, presented: &PresentedKey, claim: bool) -> Option<(VerifiedKey, bool)> {
+    fn lookup(&self, presented: &PresentedKey, claim: bool, now: Instant) -> Option<(VerifiedKey, bool)> {
         let digest = self.digest(presented);
         let miss = || {
             self.counts.misses.fetch_add(1, Relaxed);
@@ -207,7 +209,7 @@ impl ShardedVerificationCache {
             drop(shard);
             return miss();
         };
-        let age = cached.stored.elapsed();
+        let age = now.saturating_duration_since(cached.stored);
         if age < self.ttl {
             self.counts.hits.fetch_add(1, Relaxed);
             let refresh = claim && !cached.refresh_claimed && age >= self.ttl / 4 * 3;
@@ -226,13 +228,15 @@ impl ShardedVerificationCache {
 
     /// Stores an entry; with `evictions`, only if no eviction happened since
     /// that count was read (checked under the index lock evictions take).
-    fn insert(&self, presented: &PresentedKey, verified: VerifiedKey, evictions: Option<u64>) {
+    fn insert(&self, presented: &PresentedKey, verified: VerifiedKey, evictions: Option<u64>) -> bool {
         let digest = self.digest(presented);
         let mut index = lock(&self.by_key);
         if evictions.is_some_and(|seen| seen != self.evictions.load(Relaxed)) {
-            return;
+            return false;
         }
-        let Some(mut shard) = self.shard(&digest) else { return };
+        let Some(mut shard) = self.shard(&digest) else {
+            return false;
+        };
         if shard.entries.len() >= shard.capacity && !shard.entries.contains_key(&digest) {
             let ttl = self.ttl;
             let before = shard.entries.len();
@@ -272,16 +276,18 @@ impl ShardedVerificationCache {
         if !digests.contains(&digest) {
             digests.push(digest);
         }
+        true
     }
 }
 
 impl VerificationCache for ShardedVerificationCache {
     fn get(&self, presented: &PresentedKey) -> Option<VerifiedKey> {
-        self.lookup(presented, false).map(|(verified, _)| verified)
+        self.lookup(presented, false, Instant::now())
+            .map(|(verified, _)| verified)
     }
 
     fn get_or_refresh(&self, presented: &PresentedKey) -> Option<(VerifiedKey, bool)> {
-        self.lookup(presented, true)
+        self.lookup(presented, true, Instant::now())
     }
 
     fn put(&self, presented: &PresentedKey, verified: VerifiedKey) {
@@ -292,8 +298,8 @@ impl VerificationCache for ShardedVerificationCache {
         self.evictions.load(Relaxed)
     }
 
-    fn put_unless_evicted(&self, presented: &PresentedKey, verified: VerifiedKey, evictions: u64) {
-        self.insert(presented, verified, Some(evictions));
+    fn put_unless_evicted(&self, presented: &PresentedKey, verified: VerifiedKey, evictions: u64) -> bool {
+        self.insert(presented, verified, Some(evictions))
     }
 
     fn evict(&self, presented: &PresentedKey) {
@@ -378,7 +384,9 @@ mod tests {
 
     #[test]
     fn the_cache_finds_by_presented_key_and_evicts_by_key_id_at_once() {
-        let cache = ShardedVerificationCache::new(100, Duration::from_secs(30));
+        // Room for both in any shard: at 100, two keys in one of the shards
+        // holding one would crowd each other out.
+        let cache = ShardedVerificationCache::new(10_000, Duration::from_secs(30));
         let (a, b) = (new_key(), new_key());
         cache.put(a.private_key(), verified(1));
         cache.put(b.private_key(), verified(2));
@@ -409,7 +417,7 @@ mod tests {
 
     #[test]
     fn one_presented_key_can_be_forgotten_alone() {
-        let cache = ShardedVerificationCache::new(100, Duration::from_secs(30));
+        let cache = ShardedVerificationCache::new(10_000, Duration::from_secs(30));
         let (old, new) = (new_key(), new_key());
         cache.put(old.private_key(), verified(1));
         cache.put(new.private_key(), verified(1));
@@ -425,7 +433,7 @@ mod tests {
 
     #[test]
     fn cached_entries_expire_after_the_ttl() {
-        let cache = ShardedVerificationCache::new(100, Duration::from_millis(50));
+        let cache = ShardedVerificationCache::new(10_000, Duration::from_millis(50));
         let a = new_key();
         cache.put(a.private_key(), verified(1));
         std::thread::sleep(Duration::from_millis(80));
@@ -436,34 +444,45 @@ mod tests {
 
     #[test]
     fn an_entry_past_three_quarters_of_its_ttl_asks_one_caller_to_refresh_it() {
-        // Wide margins: a slow machine may oversleep by a second either way.
-        let cache = ShardedVerificationCache::new(100, Duration::from_secs(4));
+        let cache = ShardedVerificationCache::new(10_000, Duration::from_secs(40));
         let key = new_key();
+        let at = |seconds| Instant::now() + Duration::from_secs(seconds);
         cache.put(key.private_key(), verified(1));
         assert_eq!(cache.get_or_refresh(key.private_key()), Some((verified(1), false)));
-        std::thread::sleep(Duration::from_millis(1000));
-        assert_eq!(cache.get_or_refresh(key.private_key()), Some((verified(1), false)));
-        std::thread::sleep(Duration::from_millis(2100));
-        assert_eq!(cache.get_or_refresh(key.private_key()), Some((verified(1), true)));
-        // Once per entry, and a plain get never claims.
-        assert_eq!(cache.get_or_refresh(key.private_key()), Some((verified(1), false)));
-        assert_eq!(cache.get(key.private_key()), Some(verified(1)));
+        assert_eq!(
+            cache.lookup(key.private_key(), true, at(20)),
+            Some((verified(1), false))
+        );
+        // A plain get never claims.
+        assert_eq!(
+            cache.lookup(key.private_key(), false, at(31)),
+            Some((verified(1), false))
+        );
+        assert_eq!(cache.lookup(key.private_key(), true, at(31)), Some((verified(1), true)));
+        assert_eq!(
+            cache.lookup(key.private_key(), true, at(32)),
+            Some((verified(1), false)),
+            "once per entry"
+        );
         // The refresh's put starts the entry's life again.
         cache.put(key.private_key(), verified(1));
-        assert_eq!(cache.get_or_refresh(key.private_key()), Some((verified(1), false)));
+        assert_eq!(
+            cache.lookup(key.private_key(), true, at(20)),
+            Some((verified(1), false))
+        );
     }
 
     #[test]
     fn a_verification_read_before_an_eviction_is_not_cached() {
-        let cache = ShardedVerificationCache::new(100, Duration::from_secs(30));
+        let cache = ShardedVerificationCache::new(10_000, Duration::from_secs(30));
         let (key, other) = (new_key(), new_key());
         let before = cache.evictions();
         // Meanwhile this process revoked some key.
         cache.evict_key(KeyId::from_uuid(Uuid::from_u128(9)));
-        cache.put_unless_evicted(key.private_key(), verified(1), before);
+        assert!(!cache.put_unless_evicted(key.private_key(), verified(1), before));
         assert_eq!(cache.get(key.private_key()), None);
         let now = cache.evictions();
-        cache.put_unless_evicted(other.private_key(), verified(2), now);
+        assert!(cache.put_unless_evicted(other.private_key(), verified(2), now));
         assert_eq!(cache.get(other.private_key()), Some(verified(2)));
         assert_index_matches(&cache);
     }

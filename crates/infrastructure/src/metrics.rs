@@ -166,7 +166,7 @@ impl Collector for Observed {
             counter(
                 e,
                 "verification_cache_refreshes",
-                "Cached verifications read again in the background after half their TTL, by outcome",
+                "Cached verifications read again in the background late in their TTL, by outcome",
                 &verify
                     .refreshes()
                     .map(|(outcome, n)| ([("outcome", outcome)], n))

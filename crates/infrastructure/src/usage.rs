@@ -13,15 +13,15 @@ use keymint_domain::KeyId;
 /// collected in memory and written every `interval` (at most one write per key
 /// per interval), and on [`CoalescingUsageTracker::flush`] at shutdown.
 ///
-/// With a resolution, a key this process wrote less than that long ago (in
-/// use time) waits until the resolution has passed: a key's first use is
+/// With a resolution, a key this process wrote less than that long ago waits
+/// until the resolution has passed: a key's first use is
 /// written at the next flush, a key in steady use once per resolution. At
 /// 100 000 keys in use, writing every key every 5 s was 20 000 row updates a
-/// second, which on PostgreSQL took the verification p99 from 6 ms to 80 ms
-/// on this project's benchmark machine (BENCHMARKS.md).
+/// second, the largest part of PostgreSQL's work in the project's benchmark
+/// (BENCHMARKS.md).
 pub struct CoalescingUsageTracker {
     pending: Mutex<HashMap<KeyId, DateTime<Utc>>>,
-    /// The use time last written per key, kept for one resolution.
+    /// When each key's use was last written, kept for one resolution.
     written_at: Mutex<HashMap<KeyId, DateTime<Utc>>>,
     resolution: chrono::Duration,
     sink: Arc<dyn UsageSink>,
@@ -106,10 +106,16 @@ impl CoalescingUsageTracker {
     async fn write(&self, everything: bool) -> anyhow::Result<usize> {
         let _flushing = self.flushing.lock().await;
         let taken = std::mem::take(&mut *self.pending.lock().unwrap_or_else(PoisonError::into_inner));
+        // Due by the wall clock, not by the use's time: a key that goes quiet
+        // after a held use still gets that use written a resolution later.
+        let now = Utc::now();
         let (batch, held): (Vec<_>, Vec<_>) = {
             let written_at = self.written_at.lock().unwrap_or_else(PoisonError::into_inner);
-            taken.into_iter().partition(|(id, at)| {
-                everything || written_at.get(id).is_none_or(|written| *at - *written >= self.resolution)
+            taken.into_iter().partition(|(id, _)| {
+                everything
+                    || written_at
+                        .get(id)
+                        .is_none_or(|written| now - *written >= self.resolution)
             })
         };
         self.put_back(held);
@@ -123,13 +129,10 @@ impl CoalescingUsageTracker {
         }
         if self.resolution > chrono::Duration::zero() {
             let mut written_at = self.written_at.lock().unwrap_or_else(PoisonError::into_inner);
-            let newest = batch.iter().map(|(_, at)| *at).max();
-            written_at.extend(batch.iter().copied());
+            written_at.extend(batch.iter().map(|(id, _)| (*id, now)));
             // A key written a resolution ago is due anyway: forget it, so the
             // map holds only keys written within the last resolution.
-            if let Some(newest) = newest {
-                written_at.retain(|_, written| newest - *written < self.resolution);
-            }
+            written_at.retain(|_, written| now - *written < self.resolution);
         }
         self.flushes.fetch_add(1, Relaxed);
         self.written.fetch_add(batch.len() as u64, Relaxed);
@@ -167,10 +170,13 @@ mod tests {
     use uuid::Uuid;
 
     #[tokio::test]
-    async fn a_key_in_steady_use_is_written_once_per_resolution_and_at_shutdown() {
+    async fn a_key_in_steady_use_waits_a_resolution_and_shutdown_writes_everything() {
         let repository = Arc::new(InMemoryApiKeyRepository::new());
-        let tracker = CoalescingUsageTracker::with_resolution(repository, Duration::from_secs(60));
-        let (a, b) = (KeyId::from_uuid(Uuid::from_u128(1)), KeyId::from_uuid(Uuid::from_u128(2)));
+        let tracker = CoalescingUsageTracker::with_resolution(repository, Duration::from_secs(3600));
+        let (a, b) = (
+            KeyId::from_uuid(Uuid::from_u128(1)),
+            KeyId::from_uuid(Uuid::from_u128(2)),
+        );
         let t0 = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
         let at = |s: i64| t0 + chrono::Duration::seconds(s);
         tracker.record(a, at(0));
@@ -180,13 +186,33 @@ mod tests {
         assert_eq!(tracker.flush_due().await.unwrap(), 1, "b's first use; a waits");
         tracker.record(a, at(30));
         assert_eq!(tracker.flush_due().await.unwrap(), 0);
-        assert_eq!(tracker.pending.lock().unwrap().get(&a), Some(&at(30)), "the latest use waits");
-        tracker.record(a, at(61));
-        assert_eq!(tracker.flush_due().await.unwrap(), 1, "a resolution after its last write");
-        tracker.record(a, at(62));
-        assert_eq!(tracker.flush_due().await.unwrap(), 0);
+        assert_eq!(
+            tracker.pending.lock().unwrap().get(&a),
+            Some(&at(30)),
+            "the latest use waits"
+        );
         assert_eq!(tracker.flush().await.unwrap(), 1, "shutdown writes what waits");
-        assert_eq!(tracker.stats().keys_written, 4);
+        assert_eq!(tracker.stats().keys_written, 3);
+        assert_eq!(tracker.stats().pending, 0);
+    }
+
+    #[tokio::test]
+    async fn a_held_use_is_written_once_the_resolution_has_passed_even_if_the_key_goes_quiet() {
+        let repository = Arc::new(InMemoryApiKeyRepository::new());
+        let tracker = CoalescingUsageTracker::with_resolution(repository, Duration::from_millis(200));
+        let a = KeyId::from_uuid(Uuid::from_u128(1));
+        let t0 = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
+        tracker.record(a, t0);
+        assert_eq!(tracker.flush_due().await.unwrap(), 1);
+        tracker.record(a, t0 + chrono::Duration::seconds(1));
+        assert_eq!(
+            tracker.flush_due().await.unwrap(),
+            0,
+            "written less than a resolution ago"
+        );
+        // No further use: the held one is written once the resolution passed.
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        assert_eq!(tracker.flush_due().await.unwrap(), 1);
         assert_eq!(tracker.stats().pending, 0);
     }
 

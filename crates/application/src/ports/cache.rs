@@ -65,10 +65,12 @@ pub trait VerificationCache: Send + Sync {
     }
     /// Remembers `verified` unless something was evicted since `evictions`
     /// was read: a key revoked in this process while its verification read
-    /// storage must not be cached as it was before the revocation.
-    fn put_unless_evicted(&self, presented: &PresentedKey, verified: VerifiedKey, evictions: u64) {
+    /// storage must not be cached as it was before the revocation. Says
+    /// whether it was remembered.
+    fn put_unless_evicted(&self, presented: &PresentedKey, verified: VerifiedKey, evictions: u64) -> bool {
         let _ = evictions;
         self.put(presented, verified);
+        true
     }
     /// Forgets the remembered verification of `presented` alone (it lapsed).
     fn evict(&self, presented: &PresentedKey);

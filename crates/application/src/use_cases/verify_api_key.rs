@@ -150,6 +150,7 @@ pub struct VerifyStats {
     refresh_dropped: AtomicU64,
     refresh_failed: AtomicU64,
     refresh_skipped: AtomicU64,
+    refresh_refused: AtomicU64,
 }
 
 impl VerifyStats {
@@ -176,14 +177,16 @@ impl VerifyStats {
 
     /// Background refreshes of cached verifications, by outcome: the key
     /// still verifies (entry renewed), no longer does (entry dropped: revoked,
-    /// expired, deleted, rotated out), storage failed (the entry lapses at
-    /// its TTL), or too many were running to start one.
-    pub fn refreshes(&self) -> [(&'static str, u64); 4] {
+    /// expired, deleted, past its grace period), storage failed (the entry
+    /// lapses at its TTL), too many were running to start one, or a change
+    /// was announced while it read (not renewed; the entry lapses).
+    pub fn refreshes(&self) -> [(&'static str, u64); 5] {
         [
             ("renewed", self.refreshed.load(Relaxed)),
             ("dropped", self.refresh_dropped.load(Relaxed)),
             ("failed", self.refresh_failed.load(Relaxed)),
             ("skipped", self.refresh_skipped.load(Relaxed)),
+            ("raced", self.refresh_refused.load(Relaxed)),
         ]
     }
 
@@ -565,8 +568,14 @@ impl VerifyApiKey {
             match this.holder_of(&key, now).await {
                 Ok(Some(holder)) if !holder.key.is_revoked() && !holder.key.is_expired(now) => {
                     let verified = verified_key(&holder.key, holder.lookup_id, holder.valid_until);
-                    this.cache.put_unless_evicted(&key, verified, evictions);
-                    this.stats.refreshed.fetch_add(1, Relaxed);
+                    // Refused when a change was announced meanwhile: the entry
+                    // lapses and the next request reads afresh.
+                    let counter = if this.cache.put_unless_evicted(&key, verified, evictions) {
+                        &this.stats.refreshed
+                    } else {
+                        &this.stats.refresh_refused
+                    };
+                    counter.fetch_add(1, Relaxed);
                 }
                 Ok(_) => {
                     this.cache.evict(&key);
@@ -707,8 +716,6 @@ struct Holder {
     valid_until: Option<DateTime<Utc>>,
 }
 
-/// What failed attempts with `key` are counted against, per client: its
-/// lookup id, or for a key without one, an id derived from its digest.
 /// What a verification of `stored` establishes, as cached.
 fn verified_key(stored: &ApiKey, lookup_id: LookupId, valid_until: Option<DateTime<Utc>>) -> VerifiedKey {
     VerifiedKey {
@@ -728,6 +735,8 @@ fn verified_key(stored: &ApiKey, lookup_id: LookupId, valid_until: Option<DateTi
     }
 }
 
+/// What failed attempts with `key` are counted against, per client: its
+/// lookup id, or for a key without one, an id derived from its digest.
 fn budget_id(key: &PresentedKey) -> LookupId {
     match key {
         PresentedKey::Issued(private) => private.lookup_id(),

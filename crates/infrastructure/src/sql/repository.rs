@@ -1,3 +1,4 @@
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -77,12 +78,16 @@ const LOOKUP_BATCH: usize = 128;
 /// Batched reads at once: enough to overlap a read with its decoding, few
 /// enough that lookups queue behind them and batch.
 const LOOKUP_LOADERS: usize = 2;
+/// How long a lookup waits for its batch before storage counts as
+/// unavailable: the pool's own acquire timeout is 5 s by default, and a read
+/// may have queued behind another.
+const LOOKUP_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 impl SqlApiKeyRepository {
     /// A repository over an already migrated database.
     pub fn new(db: Database) -> Self {
         let reader = db.clone();
-        let by_lookup = Batcher::new(LOOKUP_BATCH, LOOKUP_LOADERS, move |ids: Vec<LookupId>| {
+        let by_lookup = Batcher::new(LOOKUP_BATCH, LOOKUP_LOADERS, LOOKUP_WAIT, move |ids: Vec<LookupId>| {
             let db = reader.clone();
             async move { find_by_lookups(&db, ids).await.map_err(SharedError::from) }
         });
@@ -808,9 +813,19 @@ impl UsageSink for SqlApiKeyRepository {
         // One statement per chunk: with 100 000 keys in use, a flush is 100 000
         // rows, and a statement each (a worker-thread hand-off on SQLite, a
         // round trip on PostgreSQL) was most of the database's work.
+        // One row per key, its latest use (an UPDATE ... FROM with a key twice
+        // would pick either row), in key order, so that concurrent flushes
+        // from several processes lock rows in the same order.
+        let mut latest: HashMap<KeyId, DateTime<Utc>> = HashMap::with_capacity(usage.len());
+        for (id, at) in usage {
+            let entry = latest.entry(*id).or_insert(*at);
+            *entry = (*entry).max(*at);
+        }
+        let mut latest: Vec<(KeyId, DateTime<Utc>)> = latest.into_iter().collect();
+        latest.sort_unstable_by_key(|(id, _)| id.as_uuid());
         let backend = self.db.write.get_database_backend();
         let txn = self.db.write.begin().await.map_err(|e| self.db.classify(e))?;
-        for chunk in usage.chunks(USAGE_CHUNK) {
+        for chunk in latest.chunks(USAGE_CHUNK) {
             let mut rows = Vec::with_capacity(chunk.len());
             let mut values = Vec::with_capacity(chunk.len() * 2);
             for (id, at) in chunk {

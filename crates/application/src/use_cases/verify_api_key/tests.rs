@@ -197,7 +197,11 @@ async fn a_mistyped_or_unknown_foreign_key_costs_no_read_and_spends_the_budget()
 async fn a_valid_key_is_verified_cached_and_its_use_recorded() {
     let f = fixture(2, None);
     let mut ports = Ports::new().storing(f.key.clone());
-    ports.cache.expect_put_unless_evicted().times(1).returning(|_, _, _| ());
+    ports
+        .cache
+        .expect_put_unless_evicted()
+        .times(1)
+        .returning(|_, _, _| true);
     let id = f.key.id();
     ports
         .usage
@@ -376,7 +380,7 @@ async fn a_rotated_out_key_verifies_only_inside_its_grace_period() {
         .unwrap();
 
     let mut ports = Ports::new().storing(in_grace);
-    ports.cache.expect_put_unless_evicted().returning(|_, _, _| ());
+    ports.cache.expect_put_unless_evicted().returning(|_, _, _| true);
     ports.usage.expect_record().returning(|_, _| ());
     let outcome = ports.use_case().execute(&f.presented, None).await.unwrap();
     let Verification::Valid(verified) = outcome else {
@@ -392,7 +396,7 @@ async fn a_rotated_out_key_verifies_only_inside_its_grace_period() {
     );
 
     let mut ports = Ports::new().storing(past_grace);
-    ports.cache.expect_put_unless_evicted().returning(|_, _, _| ());
+    ports.cache.expect_put_unless_evicted().returning(|_, _, _| true);
     ports.usage.expect_record().returning(|_, _| ());
     let new_key = replacement.private_key().expose_secret().to_owned();
     assert!(matches!(
@@ -542,7 +546,11 @@ async fn a_key_from_another_system_is_found_by_its_digest_and_cached_without_has
     ports.repository.expect_find_by_lookup().never();
     ports.hasher = MockSecretHasher::new();
     ports.hasher.expect_verify().never();
-    ports.cache.expect_put_unless_evicted().times(1).returning(|_, _, _| ());
+    ports
+        .cache
+        .expect_put_unless_evicted()
+        .times(1)
+        .returning(|_, _, _| true);
     ports.usage.expect_record().times(1).returning(|_, _| ());
     let verify = ports.use_case();
 
@@ -584,7 +592,7 @@ async fn a_key_in_keymints_format_imported_by_digest_is_found_after_its_lookup_i
         .expect_find_by_lookup()
         .times(1)
         .returning(|_| Ok(None));
-    ports.cache.expect_put_unless_evicted().returning(|_, _, _| ());
+    ports.cache.expect_put_unless_evicted().returning(|_, _, _| true);
     ports.usage.expect_record().returning(|_, _| ());
     let Verification::Valid(verified) = ports.use_case().execute(&presented, None).await.unwrap() else {
         panic!("not valid")
@@ -620,7 +628,7 @@ async fn a_key_verified_against_an_old_hash_is_hashed_anew_once_and_counted() {
         .withf(move |key, from, to| *key == id && *from == old && *to == new)
         .times(1)
         .returning(|_, _, _| Ok(true));
-    ports.cache.expect_put_unless_evicted().returning(|_, _, _| ());
+    ports.cache.expect_put_unless_evicted().returning(|_, _, _| true);
     ports.usage.expect_record().returning(|_, _| ());
     let verify = ports.use_case();
 
@@ -660,7 +668,7 @@ async fn a_rehash_that_storage_refuses_still_verifies_and_is_counted_as_failed()
         .expect_rehash()
         .times(1)
         .returning(|_, _, _| Err(RepositoryError::Unavailable(anyhow::anyhow!("down"))));
-    ports.cache.expect_put_unless_evicted().returning(|_, _, _| ());
+    ports.cache.expect_put_unless_evicted().returning(|_, _, _| true);
     ports.usage.expect_record().returning(|_, _| ());
     let verify = ports.use_case();
     assert!(matches!(
@@ -671,7 +679,7 @@ async fn a_rehash_that_storage_refuses_still_verifies_and_is_counted_as_failed()
 }
 
 /// Waits for the background refresh of one entry to end, by its count.
-async fn refreshed(verify: &VerifyApiKey) -> [(&'static str, u64); 4] {
+async fn refreshed(verify: &VerifyApiKey) -> [(&'static str, u64); 5] {
     for _ in 0..200 {
         let counts = verify.stats().refreshes();
         if counts.iter().map(|(_, n)| n).sum::<u64>() > 0 {
@@ -684,9 +692,11 @@ async fn refreshed(verify: &VerifyApiKey) -> [(&'static str, u64); 4] {
 
 #[tokio::test]
 async fn a_hit_due_for_refresh_answers_at_once_and_renews_the_entry_from_storage() {
-    let f = fixture(47, None);
-    let mut ports = Ports::new().storing(f.key.clone());
+    let mut f = fixture(47, None);
     let hit = cached_verification(&f.key, None);
+    // Renamed since it was cached: the renewal must carry the stored name.
+    f.key.rename(KeyName::new("renamed").unwrap());
+    let mut ports = Ports::new().storing(f.key.clone());
     ports.cache = MockVerificationCache::new();
     ports
         .cache
@@ -698,9 +708,9 @@ async fn a_hit_due_for_refresh_answers_at_once_and_renews_the_entry_from_storage
     ports
         .cache
         .expect_put_unless_evicted()
-        .withf(|_, verified, evictions| verified.name == "svc" && *evictions == 7)
+        .withf(|_, verified, evictions| verified.name == "renamed" && *evictions == 7)
         .times(1)
-        .returning(|_, _, _| ());
+        .returning(|_, _, _| true);
     ports.cache.expect_evict().never();
     // The entry proved the secret: a refresh spends no failure budget.
     ports.limiter = MockFailureLimiter::new();
@@ -714,7 +724,13 @@ async fn a_hit_due_for_refresh_answers_at_once_and_renews_the_entry_from_storage
     ));
     assert_eq!(
         refreshed(&verify).await,
-        [("renewed", 1), ("dropped", 0), ("failed", 0), ("skipped", 0)]
+        [
+            ("renewed", 1),
+            ("dropped", 0),
+            ("failed", 0),
+            ("skipped", 0),
+            ("raced", 0)
+        ]
     );
 }
 
@@ -742,7 +758,13 @@ async fn a_refresh_that_finds_the_key_revoked_drops_the_entry() {
     ));
     assert_eq!(
         refreshed(&verify).await,
-        [("renewed", 0), ("dropped", 1), ("failed", 0), ("skipped", 0)]
+        [
+            ("renewed", 0),
+            ("dropped", 1),
+            ("failed", 0),
+            ("skipped", 0),
+            ("raced", 0)
+        ]
     );
 }
 
@@ -772,26 +794,43 @@ async fn a_refresh_storage_cannot_answer_leaves_the_entry_to_lapse() {
     ));
     assert_eq!(
         refreshed(&verify).await,
-        [("renewed", 0), ("dropped", 0), ("failed", 1), ("skipped", 0)]
+        [
+            ("renewed", 0),
+            ("dropped", 0),
+            ("failed", 1),
+            ("skipped", 0),
+            ("raced", 0)
+        ]
     );
 }
 
 #[tokio::test]
 async fn a_miss_caches_only_if_nothing_was_evicted_during_its_read() {
     let f = fixture(50, None);
-    let mut ports = Ports::new().storing(f.key.clone());
+    let mut ports = Ports::new();
+    // Each read is followed by an eviction (a revocation in this process):
+    // the count handed to the put must be the one from before the read.
+    let evictions = Arc::new(AtomicU64::new(41));
+    let key = f.key.clone();
+    let bumped = evictions.clone();
+    ports.repository.expect_find_by_lookup().returning(move |_| {
+        bumped.fetch_add(1, Relaxed);
+        Ok(Some(key.clone()))
+    });
     ports.cache = MockVerificationCache::new();
     ports.cache.expect_get_or_refresh().returning(|_| None);
-    ports.cache.expect_evictions().times(1).returning(|| 41);
+    let seen = evictions.clone();
+    ports.cache.expect_evictions().returning(move || seen.load(Relaxed));
     ports
         .cache
         .expect_put_unless_evicted()
         .withf(|_, _, evictions| *evictions == 41)
         .times(1)
-        .returning(|_, _, _| ());
+        .returning(|_, _, _| false);
     ports.usage.expect_record().returning(|_, _| ());
     assert!(matches!(
         ports.use_case().execute(&f.presented, None).await.unwrap(),
         Verification::Valid(_)
     ));
+    assert_eq!(evictions.load(Relaxed), 42);
 }
