@@ -324,19 +324,8 @@ async fn credits_and_rate_limits_are_exact_across_three_processes() {
     assert_eq!(count(&answers, "VALID"), 300, "exactly N grants, never N+1");
     assert_eq!(count(&answers, "USAGE_EXCEEDED"), 660);
     for process in &processes {
-        let read: Value = client
-            .get(format!(
-                "{}/api/v2/api-keys/{}",
-                process.base,
-                credited["id"].as_str().unwrap()
-            ))
-            .bearer_auth(&bearer)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let path = format!("/api/v2/api-keys/{}", credited["id"].as_str().unwrap());
+        let read = get(&client, process, &bearer, &path).await;
         assert_eq!(read["credits"]["remaining"], 0);
     }
 
@@ -388,6 +377,17 @@ async fn post(client: &reqwest::Client, process: &Process, bearer: &str, path: &
     response.json().await.unwrap()
 }
 
+async fn get(client: &reqwest::Client, process: &Process, bearer: &str, path: &str) -> Value {
+    let response = client
+        .get(format!("{}{path}", process.base))
+        .bearer_auth(bearer)
+        .send()
+        .await
+        .unwrap();
+    assert!(response.status().is_success(), "{path}: {}", response.status());
+    response.json().await.unwrap()
+}
+
 #[tokio::test]
 async fn a_delivery_cut_off_by_sigkill_after_its_commit_is_sent_after_restart() {
     let dir = tempfile::tempdir().unwrap();
@@ -430,19 +430,8 @@ async fn a_delivery_cut_off_by_sigkill_after_its_commit_is_sent_after_restart() 
     // moment after the receiver saw it.
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let deliveries: Value = client
-            .get(format!(
-                "{}/api/v2/webhooks/{}/deliveries",
-                second.base,
-                webhook["id"].as_str().unwrap()
-            ))
-            .bearer_auth(&bearer)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let path = format!("/api/v2/webhooks/{}/deliveries", webhook["id"].as_str().unwrap());
+        let deliveries = get(&client, &second, &bearer, &path).await;
         if deliveries[0]["status"] == "delivered" {
             break;
         }

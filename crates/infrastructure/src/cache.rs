@@ -15,13 +15,12 @@ use rand_core::{OsRng, RngCore};
 /// holds nothing that would let anyone test guesses offline, and the plain key
 /// is never kept beyond the request (or its background refresh). Entries live
 /// at most `ttl` (the bound on how stale a verification in another process can
-/// be) and the cache holds at most
-/// `capacity` of them: the capacity is split exactly across the shards. Once
-/// an entry has been trusted for three quarters of its TTL, the next hit is
-/// asked to read the key again in the background (once per entry), so a key
-/// in steady use is renewed before it lapses instead of costing a request a
-/// storage read (at the price of reading it every three quarters of a TTL
-/// instead of every TTL).
+/// be) and the cache holds at most `capacity` of them: the capacity is split
+/// exactly across the shards. Once an entry has been trusted for three
+/// quarters of its TTL, the next hit is asked to read the key again in the
+/// background (once per entry), so a key in steady use is renewed before it
+/// lapses instead of costing a request a storage read (at the price of reading
+/// it every three quarters of a TTL instead of every TTL).
 ///
 /// Sharded maps behind short mutexes: a hit is one digest, one lock and one
 /// lookup, and an entry costs a couple of hundred bytes (a general-purpose cache

@@ -14,8 +14,8 @@ use keymint_domain::KeyId;
 /// per interval), and on [`CoalescingUsageTracker::flush`] at shutdown.
 ///
 /// With a resolution, a key this process wrote less than that long ago waits
-/// until the resolution has passed: a key's first use is
-/// written at the next flush, a key in steady use once per resolution. At
+/// until the resolution has passed: a key's first use is written at the next
+/// flush, a key in steady use once per resolution. At
 /// 100 000 keys in use, writing every key every 5 s was 20 000 row updates a
 /// second, the largest part of PostgreSQL's work in the project's benchmark
 /// (BENCHMARKS.md).
@@ -58,7 +58,7 @@ impl CoalescingUsageTracker {
     }
 
     /// A tracker writing a key's use again only once `resolution` has passed
-    /// since the use it last wrote.
+    /// since it last wrote that key.
     pub fn with_resolution(sink: Arc<dyn UsageSink>, resolution: Duration) -> Self {
         Self {
             pending: Mutex::new(HashMap::new()),
@@ -95,6 +95,7 @@ impl CoalescingUsageTracker {
         self.write(false).await
     }
 
+    /// Adds uses to the pending ones, keeping each key's latest.
     fn put_back(&self, uses: impl IntoIterator<Item = (KeyId, DateTime<Utc>)>) {
         let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
         for (id, at) in uses {
@@ -156,9 +157,7 @@ impl CoalescingUsageTracker {
 
 impl UsageTracker for CoalescingUsageTracker {
     fn record(&self, id: KeyId, at: DateTime<Utc>) {
-        let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
-        let entry = pending.entry(id).or_insert(at);
-        *entry = (*entry).max(at);
+        self.put_back([(id, at)]);
     }
 }
 

@@ -51,7 +51,8 @@ pub trait VerificationCache: Send + Sync {
     /// Like [`get`](Self::get), and whether this caller should read the key
     /// again in the background: `true` once per entry, late in its
     /// lifetime. A key in steady use is then re-read before its entry lapses
-    /// and never waits for a read on the request path. A cache that never asks for refreshes answers as `get`.
+    /// and never waits for a read on the request path. A cache that never
+    /// asks for refreshes answers as `get`.
     fn get_or_refresh(&self, presented: &PresentedKey) -> Option<(VerifiedKey, bool)> {
         self.get(presented).map(|verified| (verified, false))
     }

@@ -822,9 +822,6 @@ impl UsageSink for SqlApiKeyRepository {
         if usage.is_empty() {
             return Ok(());
         }
-        // One statement per chunk: with 100 000 keys in use, a flush is 100 000
-        // rows, and a statement each (a worker-thread hand-off on SQLite, a
-        // round trip on PostgreSQL) was most of the database's work.
         // One row per key, its latest use (an UPDATE ... FROM with a key twice
         // would pick either row), in key order, so that concurrent flushes
         // from several processes lock rows in the same order.
@@ -837,6 +834,9 @@ impl UsageSink for SqlApiKeyRepository {
         latest.sort_unstable_by_key(|(id, _)| id.as_uuid());
         let backend = self.db.write.get_database_backend();
         let txn = self.db.write.begin().await.map_err(|e| self.db.classify(e))?;
+        // One statement per chunk: with 100 000 keys in use, a flush is 100 000
+        // rows, and a statement each (a worker-thread hand-off on SQLite, a
+        // round trip on PostgreSQL) was most of the database's work.
         for chunk in latest.chunks(USAGE_CHUNK) {
             let mut rows = Vec::with_capacity(chunk.len());
             let mut values = Vec::with_capacity(chunk.len() * 2);
