@@ -215,6 +215,95 @@ async fn the_limit_counts_only_unrevoked_unexpired_keys(backend: Backend) {
         .unwrap();
 }
 
+async fn concurrent_creates_each_get_their_own_answer(backend: Backend) {
+    // SQLite commits concurrent creates together: one refused or clashing
+    // create must take nothing of the others with it, and the limit must hold
+    // across a group as it does across transactions.
+    let s = subject(backend).await;
+    let (crowded, other) = (org(), org());
+    s.repository
+        .insert_webhook(
+            &webhook(crowded, t(0)),
+            &WebhookSecret::generate(&mut rand_core::OsRng),
+            5,
+        )
+        .await
+        .unwrap();
+    let first = key(crowded, "first", t(0), Environment::Live);
+    insert(&*s.repository, &first).await;
+    let mut attempts = Vec::new();
+    for i in 0..20 {
+        attempts.push(("fresh", key(crowded, &format!("fresh {i}"), t(1), Environment::Live)));
+    }
+    for i in 0..4 {
+        let mut parts = key(crowded, &format!("clash {i}"), t(1), Environment::Live)
+            .parts()
+            .clone();
+        parts.public_key = first.public_key().clone();
+        attempts.push(("clash", ApiKey::restore(parts)));
+    }
+    for i in 0..5 {
+        attempts.push(("other", key(other, &format!("other {i}"), t(1), Environment::Live)));
+    }
+    let tasks: Vec<_> = attempts
+        .into_iter()
+        .map(|(kind, k)| {
+            let repository = s.repository.clone();
+            tokio::spawn(async move {
+                let outcome = repository
+                    .insert(&k, &event(&k, AuditAction::Created, t(1)), 10, t(1))
+                    .await;
+                (kind, k, outcome)
+            })
+        })
+        .collect();
+    let mut stored = Vec::new();
+    let (mut over, mut clashes) = (0, 0);
+    for task in tasks {
+        let (kind, k, outcome) = task.await.unwrap();
+        match (kind, outcome) {
+            ("fresh" | "other", Ok(())) => stored.push(k),
+            ("fresh", Err(RepositoryError::LimitReached)) => {
+                over += 1;
+                assert!(
+                    s.repository.find(crowded, k.id()).await.unwrap().is_none(),
+                    "refused yet stored"
+                );
+            }
+            ("clash", Err(RepositoryError::Conflict)) => clashes += 1,
+            (kind, outcome) => panic!("{kind}: {outcome:?}"),
+        }
+    }
+    assert_eq!((over, clashes), (11, 4), "nine fresh keys fit beside the first");
+    assert_eq!(stored.len(), 9 + 5);
+    for k in &stored {
+        let found = s.repository.find(k.org_id(), k.id()).await.unwrap().unwrap();
+        assert_eq!(format!("{:?}", found.parts()), format!("{:?}", k.parts()));
+        let trail = s
+            .repository
+            .events(&EventQuery {
+                org_id: k.org_id(),
+                key_id: k.id(),
+                after: None,
+                limit: 10,
+            })
+            .await
+            .unwrap();
+        assert_eq!(trail.len(), 1, "one audit event per stored key");
+    }
+    let room = FairShare {
+        room: 100,
+        per_endpoint: 100,
+        per_org: 100,
+    };
+    let claimed = s.repository.claim(t(2), t(60), room).await.unwrap();
+    assert_eq!(
+        claimed.len(),
+        10,
+        "one delivery per key stored in the organisation with a webhook"
+    );
+}
+
 async fn lists_are_newest_first_filtered_and_paged_without_gaps(backend: Backend) {
     let s = subject(backend).await;
     let owner = org();
@@ -1313,6 +1402,7 @@ for_each_backend!(
     stored_keys_read_back_identically_and_only_for_their_organisation,
     a_taken_id_public_key_or_lookup_id_is_a_conflict,
     the_limit_counts_only_unrevoked_unexpired_keys,
+    concurrent_creates_each_get_their_own_answer,
     lists_are_newest_first_filtered_and_paged_without_gaps,
     updates_are_compare_and_set_and_never_roll_back_usage,
     a_leak_and_where_it_was_seen_read_back_identically,

@@ -1,6 +1,7 @@
 //! The sea-orm adapter, for SQLite (the embedded default) and PostgreSQL.
 
 mod connect;
+mod creates;
 pub(crate) mod entity;
 mod ledger;
 mod listener;

@@ -9,18 +9,19 @@ use keymint_application::{
     EventQuery, KeyLookup, KeyQuery, KeyStore, LookupDigests, RepositoryError, StorageHealth, UsageSink,
 };
 use keymint_domain::{
-    ApiKey, ApiKeyParts, AuditAction, AuditEvent, Credential, EventType, KeyDescription, KeyDigest, KeyDisplay, KeyId,
-    KeyMeta, KeyName, LeakReport, LeakSource, LeakUrl, LookupId, OrgId, OwnerId, PermissionName, Permissions,
+    ApiKey, ApiKeyParts, AuditEvent, Credential, EventType, KeyDescription, KeyDigest, KeyDisplay, KeyId, KeyMeta,
+    KeyName, LeakReport, LeakSource, LeakUrl, LookupId, OrgId, OwnerId, PermissionName, Permissions,
     PreviousCredential, PublicKey, SecretHash, Subject,
 };
-use sea_orm::sea_query::{Alias, Asterisk, Expr, LikeExpr, Query};
+use sea_orm::sea_query::{Expr, LikeExpr};
 use sea_orm::{
     sqlx, ActiveValue, ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, DatabaseTransaction, DbErr,
-    EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, RuntimeErr, SqlErr, Statement, TransactionTrait,
+    EntityTrait, QueryFilter, QueryOrder, QuerySelect, RuntimeErr, SqlErr, Statement, TransactionTrait,
 };
 use tokio::sync::Notify;
 use uuid::Uuid;
 
+use super::creates::{create_in, Create, Group};
 use super::entity::{api_key_events as events, api_keys as keys, key_rate_windows};
 use super::ledger::{credits_of, ratelimits_of, ratelimits_text, refill_text};
 use super::listener::change_payload;
@@ -34,6 +35,9 @@ pub struct SqlApiKeyRepository {
     db: Database,
     queued: Arc<Notify>,
     by_lookup: Arc<Batcher<LookupId, Found, SharedError>>,
+    /// SQLite's creates, committed together; PostgreSQL takes each in its own
+    /// transaction, several at once.
+    group: Option<Arc<Group>>,
 }
 
 /// A stored key as one batched read found it; a row that does not decode
@@ -103,10 +107,14 @@ impl SqlApiKeyRepository {
             let db = reader.clone();
             async move { find_by_lookups(&db, ids).await.map_err(SharedError::from) }
         });
+        let queued = Arc::new(Notify::new());
+        let group = (db.write.get_database_backend() == DatabaseBackend::Sqlite)
+            .then(|| Arc::new(Group::new(db.clone(), queued.clone())));
         Self {
             db,
-            queued: Arc::new(Notify::new()),
+            queued,
             by_lookup,
+            group,
         }
     }
 
@@ -193,7 +201,7 @@ fn is_sqlite_busy(err: &sqlx::Error) -> bool {
     matches!(err, sqlx::Error::Database(db) if db.code().is_some_and(|code| code == "5" || code == "517"))
 }
 
-fn to_row(key: &ApiKey) -> keys::ActiveModel {
+pub(crate) fn to_row(key: &ApiKey) -> keys::ActiveModel {
     let parts = key.parts();
     let previous = parts.previous.as_ref();
     keys::ActiveModel {
@@ -392,37 +400,6 @@ async fn notify_change(db: &Database, txn: &impl ConnectionTrait, id: KeyId) -> 
     Ok(())
 }
 
-/// How many of `org_id`'s keys are active now, counted up to `max_active` + 1.
-async fn count_active(
-    txn: &DatabaseTransaction,
-    org_id: OrgId,
-    max_active: u32,
-    now: DateTime<Utc>,
-) -> Result<i64, DbErr> {
-    let mut active = Query::select();
-    active
-        .expr(Expr::val(1))
-        .from(keys::Entity)
-        .and_where(keys::Column::OrgId.eq(org_id.as_uuid()))
-        .and_where(keys::Column::IsRevoked.eq(false))
-        .cond_where(
-            Condition::any()
-                .add(keys::Column::ExpiresAt.is_null())
-                .add(keys::Column::ExpiresAt.gt(now)),
-        )
-        .limit(u64::from(max_active) + 1);
-    let mut count = Query::select();
-    count
-        .expr_as(Expr::col(Asterisk).count(), Alias::new("active"))
-        .from_subquery(active, Alias::new("bounded"));
-    let backend = txn.get_database_backend();
-    let row = txn
-        .query_one(backend.build(&count))
-        .await?
-        .ok_or_else(|| DbErr::RecordNotFound("a count answers one row".into()))?;
-    row.try_get("", "active")
-}
-
 fn to_limit(limit: usize) -> u64 {
     u64::try_from(limit).unwrap_or(u64::MAX)
 }
@@ -436,77 +413,23 @@ impl KeyStore for SqlApiKeyRepository {
         max_active: u32,
         now: DateTime<Utc>,
     ) -> Result<(), RepositoryError> {
+        let create = Create {
+            key: key.clone(),
+            event: event.clone(),
+            max_active,
+            now,
+        };
+        if let Some(group) = &self.group {
+            return group.create(create).await;
+        }
         let txn = self.db.write.begin().await.map_err(|e| self.db.classify(e))?;
-        if txn.get_database_backend() == DatabaseBackend::Postgres {
-            // Serialises creates per organisation, so two concurrent creates cannot
-            // both see room under the limit.
-            txn.execute(Statement::from_sql_and_values(
-                DatabaseBackend::Postgres,
-                "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
-                [key.org_id().to_string().into()],
-            ))
-            .await
-            .map_err(|e| self.db.classify(e))?;
+        match create_in(&self.db, &txn, &create).await {
+            Ok(queued) => self.commit_queued(txn, queued).await,
+            Err(err) => {
+                txn.rollback().await.map_err(|e| self.db.classify(e))?;
+                Err(err)
+            }
         }
-        // Writing first takes SQLite's write lock at once (waiting on the busy
-        // timeout), so the count below cannot race another process's insert.
-        keys::Entity::insert(to_row(key))
-            .exec_without_returning(&txn)
-            .await
-            .map_err(|e| self.db.classify(e))?;
-        // The unique indexes cover current private keys; a rotated-out one in
-        // its grace period must not be stored again either (an import of a
-        // key someone still holds).
-        let credential = &key.parts().credential;
-        let mut taken = Condition::any().add(keys::Column::PreviousLookupId.eq(credential.lookup_id.as_str()));
-        if let Some(digest) = credential.lookup_digest {
-            taken = taken.add(keys::Column::PreviousLookupDigest.eq(digest.to_hex()));
-        }
-        // An imported key must not be any stored key in another form: one
-        // issued here (its SHA-256 hash) or imported before (its lookup
-        // digest), current or rotated out, in any organisation.
-        if let (AuditAction::Imported, Some(digest)) = (event.action, credential.secret_hash.sha256_digest()) {
-            let (hex, hash) = (digest.to_hex(), credential.secret_hash.expose());
-            taken = taken
-                .add(keys::Column::LookupDigest.eq(hex.as_str()))
-                .add(keys::Column::PreviousLookupDigest.eq(hex.as_str()))
-                .add(keys::Column::SecretHash.eq(hash))
-                .add(keys::Column::PreviousSecretHash.eq(hash));
-        }
-        let reused = keys::Entity::find()
-            .filter(keys::Column::Id.ne(key.id().as_uuid()))
-            .filter(taken)
-            .count(&txn)
-            .await
-            .map_err(|e| self.db.classify(e))?;
-        if reused > 0 {
-            txn.rollback().await.map_err(|e| self.db.classify(e))?;
-            return Err(RepositoryError::Conflict);
-        }
-        if credential.lookup_digest.is_some() {
-            bump_digest_generation(&txn).await.map_err(|e| self.db.classify(e))?;
-        }
-        events::Entity::insert(event_row(event))
-            .exec_without_returning(&txn)
-            .await
-            .map_err(|e| self.db.classify(e))?;
-        // Only whether the organisation is over the limit matters: counting at
-        // most one key more than the limit keeps a create as cheap in an
-        // organisation of 100 000 keys as in one of ten, and counting inside
-        // the database answers in one row (on SQLite each row returned is a
-        // hand-off from sqlx's worker thread: reading 1 000 ids cost more
-        // than the rest of the create).
-        let active = count_active(&txn, key.org_id(), max_active, now)
-            .await
-            .map_err(|e| self.db.classify(e))?;
-        if active > i64::from(max_active) {
-            txn.rollback().await.map_err(|e| self.db.classify(e))?;
-            return Err(RepositoryError::LimitReached);
-        }
-        let queued = webhooks::enqueue(&txn, event, key)
-            .await
-            .map_err(|e| self.db.classify(e))?;
-        self.commit_queued(txn, queued).await
     }
 
     async fn find(&self, org_id: OrgId, id: KeyId) -> Result<Option<ApiKey>, RepositoryError> {
@@ -758,12 +681,6 @@ async fn find_by_lookups(db: &Database, ids: Vec<LookupId>) -> Result<Vec<(Looku
 }
 
 /// Marks that a lookup digest was added, in the transaction adding it.
-async fn bump_digest_generation(txn: &DatabaseTransaction) -> Result<(), DbErr> {
-    txn.execute_unprepared("UPDATE lookup_digest_generation SET generation = generation + 1 WHERE id = 1")
-        .await
-        .map(|_| ())
-}
-
 #[async_trait]
 impl LookupDigests for SqlApiKeyRepository {
     async fn digest_generation(&self) -> Result<i64, RepositoryError> {

@@ -10,8 +10,8 @@ use keymint_application::{
     RepositoryError, Sweep, WebhookStore, WebhookStoreError,
 };
 use keymint_domain::{
-    pick_fairly, ApiKey, AuditEvent, BreakerPolicy, Candidate, EndpointHealth, EventType, EventTypes, FairShare,
-    InFlight, KeyId, OrgId, Webhook, WebhookSecret, WebhookUrl,
+    pick_fairly, ApiKey, BreakerPolicy, Candidate, EndpointHealth, EventType, EventTypes, FairShare, InFlight, KeyId,
+    OrgId, Webhook, WebhookSecret, WebhookUrl,
 };
 use sea_orm::sea_query::{Alias, Expr};
 use sea_orm::{
@@ -146,10 +146,6 @@ fn delivery_of(row: deliveries::Model, tries: Vec<attempts::Model>) -> Result<De
 /// before a deletion) for every enabled webhook of its organisation that
 /// receives its type, inside the caller's transaction: the change and its
 /// deliveries are committed together or not at all. Returns how many.
-pub(crate) async fn enqueue<C: ConnectionTrait>(conn: &C, event: &AuditEvent, key: &ApiKey) -> Result<usize, DbErr> {
-    enqueue_type(conn, EventType::of_action(event.action), key, event.occurred_at).await
-}
-
 async fn enqueue_type<C: ConnectionTrait>(
     conn: &C,
     event_type: EventType,
@@ -167,15 +163,27 @@ pub(crate) async fn subscribers<C: ConnectionTrait>(
     org_id: OrgId,
     event_type: EventType,
 ) -> Result<Vec<Uuid>, DbErr> {
+    subscribers_query(org_id, event_type)
+        .into_tuple::<Uuid>()
+        .all(conn)
+        .await
+}
+
+/// The query behind [`subscribers`], one column `id`, for callers that
+/// send it together with other statements.
+pub(crate) fn subscribers_query(org_id: OrgId, event_type: EventType) -> sea_orm::Select<hooks::Entity> {
     hooks::Entity::find()
         .select_only()
         .column(hooks::Column::Id)
         .filter(hooks::Column::OrgId.eq(org_id.as_uuid()))
         .filter(hooks::Column::Enabled.eq(true))
-        .filter(hooks::Column::EventTypes.like(format!("% {} %", event_type.as_str())))
-        .into_tuple::<Uuid>()
-        .all(conn)
-        .await
+        // A literal, not a bound value: SQLite re-prepares a statement on
+        // every run when a LIKE pattern is bound (the pattern could enable an
+        // index), and event type names are fixed words of ours.
+        .filter(Expr::cust(format!(
+            r#""webhooks"."event_types" LIKE '% {} %'"#,
+            event_type.as_str()
+        )))
 }
 
 /// Queues one delivery of `event_type` about `key` per webhook in `subscribed`.

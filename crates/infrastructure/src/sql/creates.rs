@@ -1,0 +1,480 @@
+//! Storing a new key: one list of statements for both databases, and on
+//! SQLite, concurrent creates committed together.
+//!
+//! SQLite takes one writer at a time, and what a create costs there is not
+//! SQLite's own work but the hand-offs to sqlx's worker thread (one per
+//! statement, each waking two threads) and the commit's WAL writes of every
+//! page the create touched. So a create is sent as one string of statements,
+//! and the creates that arrive while one group commits wait and go together
+//! in the next transaction: one commit, and the pages they share (the newest
+//! leaf of each index) written once. Each create has its own savepoint, so a
+//! refused or failing one takes nothing of the others with it.
+
+use std::sync::{Arc, OnceLock};
+
+use anyhow::anyhow;
+use chrono::{DateTime, Utc};
+use keymint_application::RepositoryError;
+use keymint_domain::{ApiKey, AuditAction, AuditEvent, EventType, OrgId};
+use sea_orm::sea_query::{Alias, Asterisk, Expr, InsertStatement, Query, SimpleExpr, UnionType};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue, ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, DatabaseTransaction,
+    EntityTrait, Iterable, PaginatorTrait, QueryFilter, QueryResult, QueryTrait, Statement, TransactionTrait,
+};
+use tokio::runtime::Handle;
+use tokio::sync::{mpsc, oneshot, Notify};
+use uuid::Uuid;
+
+use super::entity::api_keys as keys;
+use super::repository::{event_row, to_row};
+use super::webhooks;
+use super::Database;
+
+/// A key to store, with its audit event, under the organisation's limit.
+#[derive(Clone)]
+pub(crate) struct Create {
+    pub key: ApiKey,
+    pub event: AuditEvent,
+    pub max_active: u32,
+    pub now: DateTime<Utc>,
+}
+
+/// The most creates in one transaction. A group holds SQLite's write lock
+/// while it runs, so other writers (updates, usage, another process) wait at
+/// most this many creates.
+const MAX_GROUP: usize = 64;
+/// Creates waiting for a group; past this, callers wait to join the queue.
+const QUEUE: usize = 1024;
+const SAVEPOINT: &str = "keymint_create";
+
+type Reply = oneshot::Sender<Result<usize, RepositoryError>>;
+
+/// Concurrent creates on SQLite, committed in groups by one task.
+#[derive(Debug)]
+pub(crate) struct Group {
+    db: Database,
+    queued: Arc<Notify>,
+    runtime: Option<Handle>,
+    sender: OnceLock<mpsc::Sender<(Create, Reply)>>,
+}
+
+impl Group {
+    /// The task starts with the first create, on the runtime this is made on
+    /// if there is one (the one the process serves from), else the caller's.
+    pub(crate) fn new(db: Database, queued: Arc<Notify>) -> Self {
+        Self {
+            db,
+            queued,
+            runtime: Handle::try_current().ok(),
+            sender: OnceLock::new(),
+        }
+    }
+
+    /// Stores `create` in the next group and answers once that group is
+    /// committed (or refused this create).
+    pub(crate) async fn create(&self, create: Create) -> Result<(), RepositoryError> {
+        let sender = self.sender.get_or_init(|| {
+            let (sender, receiver) = mpsc::channel(QUEUE);
+            let writer = write_groups(self.db.clone(), self.queued.clone(), receiver);
+            match &self.runtime {
+                Some(runtime) => drop(runtime.spawn(writer)),
+                None => drop(tokio::spawn(writer)),
+            }
+            sender
+        });
+        let (reply, answer) = oneshot::channel();
+        sender
+            .send((create, reply))
+            .await
+            .map_err(|_| RepositoryError::Unavailable(anyhow!("the create queue has stopped")))?;
+        match answer.await {
+            Ok(outcome) => outcome.map(|_| ()),
+            Err(_) => Err(RepositoryError::Unexpected(anyhow!(
+                "the create was dropped before its group was committed"
+            ))),
+        }
+    }
+}
+
+async fn write_groups(db: Database, queued: Arc<Notify>, mut receiver: mpsc::Receiver<(Create, Reply)>) {
+    let mut group = Vec::with_capacity(MAX_GROUP);
+    while receiver.recv_many(&mut group, MAX_GROUP).await > 0 {
+        let taken: Vec<_> = group.drain(..).collect();
+        // Its own task, so a panic fails this group's callers (their replies
+        // are dropped), not every create after it.
+        let (db, queued) = (db.clone(), queued.clone());
+        if let Err(err) = tokio::spawn(async move { commit_group(&db, &queued, taken).await }).await {
+            tracing::error!(error = %err, "a group of creates failed; its callers were answered with an error");
+        }
+    }
+}
+
+async fn commit_group(db: &Database, queued: &Notify, group: Vec<(Create, Reply)>) {
+    let creates: Vec<&Create> = group.iter().map(|(create, _)| create).collect();
+    // Every create of the group in one hand-off; a statement that fails stops
+    // that string where it is, so then the group is tried again one create at
+    // a time, each in its own savepoint.
+    let outcomes = match all_at_once(db, &creates).await {
+        Ok(Ok((txn, outcomes))) => commit(db, txn, outcomes).await,
+        Ok(Err(())) => match one_at_a_time(db, &creates).await {
+            Ok((txn, outcomes)) => commit(db, txn, outcomes).await,
+            Err(err) => Err(err),
+        },
+        Err(err) => Err(err),
+    };
+    match outcomes {
+        Ok(outcomes) => {
+            if outcomes
+                .iter()
+                .any(|outcome| matches!(outcome, Ok(queued) if *queued > 0))
+            {
+                queued.notify_one();
+            }
+            for ((_, reply), outcome) in group.into_iter().zip(outcomes) {
+                let _ = reply.send(outcome);
+            }
+        }
+        Err(err) => {
+            for (_, reply) in group {
+                let _ = reply.send(Err(copy(&err)));
+            }
+        }
+    }
+}
+
+type Outcomes = Vec<Result<usize, RepositoryError>>;
+
+/// Commits `txn`; if that fails, no create of the group was stored, whatever
+/// its outcome said.
+async fn commit(db: &Database, txn: DatabaseTransaction, outcomes: Outcomes) -> Result<Outcomes, RepositoryError> {
+    txn.commit().await.map_err(|e| db.classify(e))?;
+    Ok(outcomes)
+}
+
+/// `Ok(Err(()))`: a statement failed and the transaction was rolled back.
+async fn all_at_once(
+    db: &Database,
+    creates: &[&Create],
+) -> Result<Result<(DatabaseTransaction, Outcomes), ()>, RepositoryError> {
+    let txn = db.write.begin().await.map_err(|e| db.classify(e))?;
+    let mut statements = Vec::with_capacity(creates.len() * 4);
+    for (tag, create) in creates.iter().enumerate() {
+        statements.extend(statements_of(create, DatabaseBackend::Sqlite, Some(tag))?);
+    }
+    let rows = match run_in_turn(db, &txn, statements).await {
+        Ok(rows) => rows,
+        Err(_) => {
+            txn.rollback().await.map_err(|e| db.classify(e))?;
+            return Ok(Err(()));
+        }
+    };
+    let mut read = vec![Recipients::default(); creates.len()];
+    for row in rows {
+        let tag: i64 = row.try_get("", "tag").map_err(|e| db.classify(e))?;
+        let webhook = row.try_get::<Option<Uuid>>("", "id").map_err(|e| db.classify(e))?;
+        let entry = usize::try_from(tag)
+            .ok()
+            .and_then(|tag| read.get_mut(tag))
+            .ok_or_else(|| RepositoryError::Unexpected(anyhow!("a create's rows carry an unknown tag {tag}")))?;
+        entry.add(webhook);
+    }
+    let mut outcomes = Vec::with_capacity(creates.len());
+    for (create, recipients) in creates.iter().zip(read) {
+        // Nothing of a create that fails here was written, so the others stand.
+        outcomes.push(finish(db, &txn, create, recipients).await);
+    }
+    Ok(Ok((txn, outcomes)))
+}
+
+async fn one_at_a_time(db: &Database, creates: &[&Create]) -> Result<(DatabaseTransaction, Outcomes), RepositoryError> {
+    let txn = db.write.begin().await.map_err(|e| db.classify(e))?;
+    let mut outcomes = Vec::with_capacity(creates.len());
+    for create in creates {
+        let outcome = create_in(db, &txn, create).await;
+        if outcome.is_err() {
+            // Undoes whatever of this create was written; if even that fails,
+            // the transaction is gone and so is everything before it.
+            let undo = Statement::from_string(DatabaseBackend::Sqlite, format!("ROLLBACK TO {SAVEPOINT}"));
+            if let Err(err) = txn.execute(undo).await {
+                let _ = txn.rollback().await;
+                return Err(db.classify(err));
+            }
+        }
+        outcomes.push(outcome);
+    }
+    Ok((txn, outcomes))
+}
+
+/// One error for each caller of a group. The cause is kept as text.
+fn copy(err: &RepositoryError) -> RepositoryError {
+    match err {
+        RepositoryError::Conflict => RepositoryError::Conflict,
+        RepositoryError::Stale => RepositoryError::Stale,
+        RepositoryError::LimitReached => RepositoryError::LimitReached,
+        RepositoryError::Unavailable(cause) => RepositoryError::Unavailable(anyhow!("{cause:#}")),
+        RepositoryError::Unexpected(cause) => RepositoryError::Unexpected(anyhow!("{cause:#}")),
+    }
+}
+
+/// Writes `create` in `txn` and answers how many webhook deliveries it
+/// queued. On an error the caller rolls back (the transaction, or on SQLite
+/// this create's savepoint).
+pub(crate) async fn create_in(
+    db: &Database,
+    txn: &DatabaseTransaction,
+    create: &Create,
+) -> Result<usize, RepositoryError> {
+    let backend = txn.get_database_backend();
+    let mut statements = Vec::with_capacity(6);
+    match backend {
+        DatabaseBackend::Postgres => {
+            // Serialises creates per organisation, so two concurrent creates
+            // cannot both see room under the limit.
+            statements.push(Statement::from_sql_and_values(
+                DatabaseBackend::Postgres,
+                "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
+                [create.key.org_id().to_string().into()],
+            ));
+        }
+        _ => statements.push(Statement::from_string(backend, format!("SAVEPOINT {SAVEPOINT}"))),
+    }
+    statements.extend(statements_of(create, backend, None)?);
+    let mut recipients = Recipients::default();
+    for row in run_in_turn(db, txn, statements).await? {
+        recipients.add(row.try_get::<Option<Uuid>>("", "id").map_err(|e| db.classify(e))?);
+    }
+    finish(db, txn, create, recipients).await
+}
+
+/// What a create's last statement answered.
+#[derive(Clone, Default)]
+struct Recipients {
+    written: bool,
+    subscribed: Vec<Uuid>,
+}
+
+impl Recipients {
+    fn add(&mut self, webhook: Option<Uuid>) {
+        match webhook {
+            Some(webhook) => self.subscribed.push(webhook),
+            None => self.written = true,
+        }
+    }
+}
+
+/// The statements that store `create`, the last answering one row with no
+/// webhook id if the key was written, then one per webhook to tell; each row
+/// carries `tag` as the column `tag` when given.
+fn statements_of(
+    create: &Create,
+    backend: DatabaseBackend,
+    tag: Option<usize>,
+) -> Result<Vec<Statement>, RepositoryError> {
+    let Create {
+        key,
+        event,
+        max_active,
+        now,
+    } = create;
+    let stored = Expr::exists(
+        Query::select()
+            .expr(Expr::val(1))
+            .from(keys::Entity)
+            .and_where(this_key(key))
+            .to_owned(),
+    );
+    let mut statements = Vec::with_capacity(4);
+    // The key is written only if it is no stored key in another form and the
+    // organisation has room; the statements after it act only if it was.
+    // Being a write from its first step, the statement takes SQLite's write
+    // lock (waiting on the busy timeout) before it reads, so the checks cannot
+    // race another process's insert.
+    let admitted = Expr::exists(
+        Query::select()
+            .expr(Expr::val(1))
+            .from(keys::Entity)
+            .cond_where(taken_by(key, event))
+            .to_owned(),
+    )
+    .not()
+    .and(has_room(key.org_id(), *max_active, *now));
+    statements.push(backend.build(&insert_if(to_row(key), admitted)?));
+    if key.parts().credential.lookup_digest.is_some() {
+        // Other processes reload their filter of imported digests when this moves.
+        statements.push(
+            backend.build(
+                Query::update()
+                    .table(Alias::new("lookup_digest_generation"))
+                    .value(Alias::new("generation"), Expr::col(Alias::new("generation")).add(1))
+                    .and_where(Expr::col(Alias::new("id")).eq(1))
+                    .and_where(stored.clone()),
+            ),
+        );
+    }
+    statements.push(backend.build(&insert_if(event_row(event), stored)?));
+    let event_type = EventType::of_action(event.action);
+    let mut recipients = webhooks::subscribers_query(key.org_id(), event_type).into_query();
+    let mut written = Query::select();
+    written
+        .expr(Expr::val(Option::<Uuid>::None))
+        .from(keys::Entity)
+        .and_where(this_key(key));
+    if let Some(tag) = tag {
+        let tag = i64::try_from(tag).map_err(|e| RepositoryError::Unexpected(e.into()))?;
+        recipients.expr_as(Expr::val(tag), Alias::new("tag"));
+        written.expr(Expr::val(tag));
+    }
+    recipients.union(UnionType::All, written);
+    statements.push(backend.build(&recipients));
+    Ok(statements)
+}
+
+/// After the statements: why a key was not written, or its deliveries queued.
+async fn finish(
+    db: &Database,
+    txn: &DatabaseTransaction,
+    create: &Create,
+    recipients: Recipients,
+) -> Result<usize, RepositoryError> {
+    let (key, event) = (&create.key, &create.event);
+    if !recipients.written {
+        // Rare, so asked again rather than on every create: which check kept
+        // the key out.
+        // A clash on a unique column is normally the insert's own error, but
+        // an insert held back by the limit never gets that far.
+        let credential = &key.parts().credential;
+        let mut clash = Condition::any()
+            .add(taken_by(key, event))
+            .add(keys::Column::Id.eq(key.id().as_uuid()))
+            .add(keys::Column::PublicKey.eq(key.public_key().as_str()))
+            .add(keys::Column::LookupId.eq(credential.lookup_id.as_str()));
+        if let Some(digest) = credential.lookup_digest {
+            clash = clash.add(keys::Column::LookupDigest.eq(digest.to_hex()));
+        }
+        let taken = keys::Entity::find()
+            .filter(clash)
+            .count(txn)
+            .await
+            .map_err(|e| db.classify(e))?;
+        return Err(if taken > 0 {
+            RepositoryError::Conflict
+        } else {
+            RepositoryError::LimitReached
+        });
+    }
+    let event_type = EventType::of_action(event.action);
+    webhooks::queue(txn, &recipients.subscribed, event_type, key, event.occurred_at)
+        .await
+        .map_err(|e| db.classify(e))
+}
+
+/// Runs `statements` in `txn` and answers the rows of the last. SQLite gets
+/// them as one string: one hand-off to sqlx's worker thread instead of one per
+/// statement. PostgreSQL's extended protocol takes one statement at a time.
+async fn run_in_turn(
+    db: &Database,
+    txn: &DatabaseTransaction,
+    mut statements: Vec<Statement>,
+) -> Result<Vec<QueryResult>, RepositoryError> {
+    let Some(last) = statements.pop() else {
+        return Ok(Vec::new());
+    };
+    if txn.get_database_backend() == DatabaseBackend::Sqlite {
+        let mut sql = String::new();
+        let mut values = Vec::new();
+        for statement in statements.into_iter().chain([last]) {
+            sql.push_str(&statement.sql);
+            sql.push_str(";\n");
+            values.extend(statement.values.map(|v| v.0).unwrap_or_default());
+        }
+        return txn
+            .query_all(Statement::from_sql_and_values(DatabaseBackend::Sqlite, sql, values))
+            .await
+            .map_err(|e| db.classify(e));
+    }
+    for statement in statements {
+        txn.execute(statement).await.map_err(|e| db.classify(e))?;
+    }
+    txn.query_all(last).await.map_err(|e| db.classify(e))
+}
+
+/// The row of `key` itself: its id and its lookup id, so that a clash on the
+/// id alone never passes for this key having been written.
+fn this_key(key: &ApiKey) -> SimpleExpr {
+    keys::Column::Id
+        .eq(key.id().as_uuid())
+        .and(keys::Column::LookupId.eq(key.lookup_id().as_str()))
+}
+
+/// Whether `org_id` has fewer than `max_active` active keys. Only that
+/// matters, so at most `max_active` are counted: a create costs the same in an
+/// organisation of 100 000 keys as in one of ten.
+fn has_room(org_id: OrgId, max_active: u32, now: DateTime<Utc>) -> SimpleExpr {
+    let mut active = Query::select();
+    active
+        .expr(Expr::val(1))
+        .from(keys::Entity)
+        .and_where(keys::Column::OrgId.eq(org_id.as_uuid()))
+        // A literal, as the partial index of active keys is written: a bound
+        // value matched against an index's condition makes SQLite re-prepare
+        // the statement each time it is bound.
+        .and_where(Expr::col((keys::Entity, keys::Column::IsRevoked)).eq(SimpleExpr::Constant(false.into())))
+        .cond_where(
+            Condition::any()
+                .add(keys::Column::ExpiresAt.is_null())
+                .add(keys::Column::ExpiresAt.gt(now)),
+        )
+        .limit(u64::from(max_active));
+    let mut count = Query::select();
+    count
+        .expr(Expr::col(Asterisk).count())
+        .from_subquery(active, Alias::new("bounded"));
+    Expr::expr(SimpleExpr::SubQuery(None, Box::new(count.into_sub_query_statement()))).lt(i64::from(max_active))
+}
+
+/// Stored keys that `key` would be in another form. The unique indexes cover
+/// current private keys; a rotated-out one in its grace period must not be
+/// stored again either (an import of a key someone still holds), and an
+/// imported key must not be any stored key: one issued here (its SHA-256
+/// hash) or imported before (its lookup digest), current or rotated out, in
+/// any organisation.
+fn taken_by(key: &ApiKey, event: &AuditEvent) -> Condition {
+    let credential = &key.parts().credential;
+    let mut taken = Condition::any().add(keys::Column::PreviousLookupId.eq(credential.lookup_id.as_str()));
+    if let Some(digest) = credential.lookup_digest {
+        taken = taken.add(keys::Column::PreviousLookupDigest.eq(digest.to_hex()));
+    }
+    if let (AuditAction::Imported, Some(digest)) = (event.action, credential.secret_hash.sha256_digest()) {
+        let (hex, hash) = (digest.to_hex(), credential.secret_hash.expose());
+        taken = taken
+            .add(keys::Column::LookupDigest.eq(hex.as_str()))
+            .add(keys::Column::PreviousLookupDigest.eq(hex.as_str()))
+            .add(keys::Column::SecretHash.eq(hash))
+            .add(keys::Column::PreviousSecretHash.eq(hash));
+    }
+    Condition::all().add(keys::Column::Id.ne(key.id().as_uuid())).add(taken)
+}
+
+/// `INSERT … SELECT <the model's values> WHERE condition`: a row written only
+/// when the condition holds, decided in the same statement.
+fn insert_if<A>(model: A, condition: SimpleExpr) -> Result<InsertStatement, RepositoryError>
+where
+    A: ActiveModelTrait,
+{
+    let mut columns = Vec::new();
+    let mut values = Query::select();
+    for column in <A::Entity as EntityTrait>::Column::iter() {
+        if let ActiveValue::Set(value) = model.get(column) {
+            columns.push(column);
+            values.expr(Expr::val(value));
+        }
+    }
+    values.and_where(condition);
+    let mut insert = Query::insert();
+    insert
+        .into_table(A::Entity::default())
+        .columns(columns)
+        .select_from(values)
+        .map_err(|e| RepositoryError::Unexpected(e.into()))?;
+    Ok(insert)
+}
