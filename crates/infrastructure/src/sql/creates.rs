@@ -509,3 +509,25 @@ where
         .map_err(|e| RepositoryError::Unexpected(e.into()))?;
     Ok(insert)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shaped(sql: &str) -> Vec<Statement> {
+        vec![Statement::from_string(DatabaseBackend::Sqlite, sql.to_owned())]
+    }
+
+    #[test]
+    fn chunks_are_runs_of_alike_creates_of_at_most_sixteen() {
+        let mut each: Vec<_> = (0..35).map(|_| shaped("create")).collect();
+        each.insert(20, shaped("import"));
+        each.insert(21, shaped("import"));
+        let sizes: Vec<usize> = chunks(&each).iter().map(|chunk| chunk.len()).collect();
+        assert_eq!(sizes, [16, 4, 2, 15]);
+        assert!(chunks(&each)
+            .iter()
+            .all(|chunk| chunk.iter().all(|statements| same_text(statements, &chunk[0]))));
+        assert!(chunks(&[]).is_empty());
+    }
+}
