@@ -230,6 +230,39 @@ async fn no_private_key_hash_or_token_appears_in_trace_level_logs() {
     );
     // Database-layer events reach the capture too, so silence below is not a blind spot.
     assert!(logs.contains("sea_orm"), "database-layer tracing was captured");
+
+    // One line per request when it ends, in our words: successes and refusals
+    // at INFO, the status, code and message on the request's span, never an
+    // error's `Debug` form.
+    let lines: Vec<Value> = logs.lines().filter_map(|line| serde_json::from_str(line).ok()).collect();
+    let ended = |message: &str, status: u16| {
+        lines
+            .iter()
+            .find(|line| {
+                line["target"] == "keymint_web::logging"
+                    && line["fields"]["message"] == message
+                    && line["span"]["http.status_code"] == status
+            })
+            .unwrap_or_else(|| panic!("no `{message}` line with status {status}"))
+    };
+    let done = ended("request done", 201);
+    assert_eq!(done["level"], "INFO");
+    assert_eq!(done["span"]["http.route"], "/api/v2/api-keys");
+    assert!(done["fields"]["latency_ms"].as_f64().is_some(), "{done}");
+    assert!(done["span"]["request_id"].as_str().is_some_and(|id| !id.is_empty()), "{done}");
+    let refused = ended("request refused", 401);
+    assert_eq!(refused["level"], "INFO");
+    assert_eq!(refused["span"]["error.code"], "invalid_token", "{refused}");
+    let invalid = ended("request refused", 422);
+    assert_eq!(invalid["span"]["error.code"], "validation_error", "{invalid}");
+    assert!(
+        !lines.iter().any(|line| line["target"] == "tracing_actix_web::middleware"),
+        "the middleware's own error event is off"
+    );
+    assert!(
+        !logs.contains("FieldError") && !logs.contains("Validation("),
+        "an error's Debug form reached the log"
+    );
     let private_key = private_key.as_str();
     let hash_tail = hash.rsplit('$').next().unwrap();
     let token_signature = token.rsplit('.').next().unwrap();

@@ -1,5 +1,7 @@
-//! What the HTTP layer puts in the log about each request: its method, route,
-//! path, client, status and request id, and for an error its code and message.
+//! What the HTTP layer puts in the log about each request: one line when it
+//! ends, with its method, route, path, client, status, latency and request id,
+//! and for an error its code and message. Successes and client errors (4xx)
+//! are INFO; a 5xx is ERROR with its cause chain, once.
 //!
 //! Never the query string (clients put keys and tokens there: `?key=sk_…`,
 //! `?access_token=…`), never a header value, never an error's `Debug` form
@@ -9,6 +11,8 @@
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::{Error, HttpMessage};
+use std::time::Instant;
+
 use tracing::field::Empty;
 use tracing::Span;
 use tracing_actix_web::{RequestId, RootSpanBuilder};
@@ -37,8 +41,13 @@ pub fn causes(error: &(dyn std::error::Error + 'static)) -> String {
 #[derive(Debug)]
 pub(crate) struct RequestSpan;
 
+/// When the request arrived, for the latency in its log line.
+#[derive(Clone, Copy)]
+struct Arrived(Instant);
+
 impl RootSpanBuilder for RequestSpan {
     fn on_request_start(request: &ServiceRequest) -> Span {
+        request.extensions_mut().insert(Arrived(Instant::now()));
         let request_id = request.extensions().get::<RequestId>().map(ToString::to_string);
         let route = request.match_pattern().unwrap_or_else(|| "(unmatched)".to_owned());
         let client = request.connection_info().peer_addr().map(str::to_owned);
@@ -56,27 +65,41 @@ impl RootSpanBuilder for RequestSpan {
     }
 
     fn on_request_end<B: MessageBody>(span: Span, outcome: &Result<ServiceResponse<B>, Error>) {
-        let (status, error) = match outcome {
-            Ok(response) => (response.status(), response.response().error()),
-            Err(error) => (error.as_response_error().status_code(), Some(error)),
+        let (status, error, arrived) = match outcome {
+            Ok(response) => (
+                response.status(),
+                response.response().error(),
+                response.request().extensions().get::<Arrived>().copied(),
+            ),
+            Err(error) => (error.as_response_error().status_code(), Some(error), None),
         };
         span.record("http.status_code", status.as_u16());
-        if let Some(error) = error {
-            // Keymint's own errors say which check failed without quoting input;
-            // anything else (actix's own 400s) is described by its status alone.
-            match error.as_error::<crate::ApiError>() {
-                Some(api_error) => {
-                    span.record("error.code", api_error.code());
-                    span.record("exception.message", tracing::field::display(api_error));
-                    if status.is_server_error() {
-                        // The body said nothing; the log says why, under the request id.
-                        tracing::error!(parent: &span, error.code = api_error.code(), cause = %causes(api_error), "request failed");
-                    }
-                }
-                None => {
-                    span.record("exception.message", status.canonical_reason().unwrap_or("error"));
-                }
+        // Milliseconds to the microsecond.
+        let latency_ms = arrived.map_or(0.0, |Arrived(at)| (at.elapsed().as_secs_f64() * 1e6).round() / 1e3);
+        // Keymint's own errors say which check failed without quoting input;
+        // anything else (actix's own 400s) is described by its status alone.
+        let api_error = error.and_then(|error| error.as_error::<crate::ApiError>());
+        let code = api_error.map(crate::ApiError::code);
+        let message = match (api_error, error) {
+            (Some(api_error), _) => Some(api_error.to_string()),
+            (None, Some(_)) => Some(status.canonical_reason().unwrap_or("error").to_owned()),
+            (None, None) => None,
+        };
+        if let Some(code) = code {
+            span.record("error.code", code);
+        }
+        if let Some(message) = &message {
+            span.record("exception.message", message.as_str());
+        }
+        // The span carries the status, code and message; the line adds how long.
+        match (api_error, status.is_server_error()) {
+            // The body said nothing; the log says why, under the request id.
+            (Some(api_error), true) => {
+                tracing::error!(parent: &span, latency_ms, cause = %causes(api_error), "request failed");
             }
+            (None, true) => tracing::error!(parent: &span, latency_ms, "request failed"),
+            (_, false) if error.is_some() => tracing::info!(parent: &span, latency_ms, "request refused"),
+            _ => tracing::info!(parent: &span, latency_ms, "request done"),
         }
     }
 }
