@@ -415,6 +415,7 @@ impl Application {
             shutdown_timeout: settings.server.shutdown_timeout,
             metrics: (settings.metrics.enabled && settings.metrics.listen.is_none()).then_some(registry),
             console: settings.console.enabled.then(|| console_sign_in(&settings, address)),
+            trusted_proxies: keymint_web::TrustedProxies::new(settings.server.trusted_proxies.clone()),
         };
         let server = keymint_web::serve(listener, state, http)?;
         tracing::info!(%address, "Keymint listening");

@@ -234,7 +234,10 @@ async fn no_private_key_hash_or_token_appears_in_trace_level_logs() {
     // One line per request when it ends, in our words: successes and refusals
     // at INFO, the status, code and message on the request's span, never an
     // error's `Debug` form.
-    let lines: Vec<Value> = logs.lines().filter_map(|line| serde_json::from_str(line).ok()).collect();
+    let lines: Vec<Value> = logs
+        .lines()
+        .filter_map(|line| serde_json::from_str(line).ok())
+        .collect();
     let ended = |message: &str, status: u16| {
         lines
             .iter()
@@ -249,14 +252,19 @@ async fn no_private_key_hash_or_token_appears_in_trace_level_logs() {
     assert_eq!(done["level"], "INFO");
     assert_eq!(done["span"]["http.route"], "/api/v2/api-keys");
     assert!(done["fields"]["latency_ms"].as_f64().is_some(), "{done}");
-    assert!(done["span"]["request_id"].as_str().is_some_and(|id| !id.is_empty()), "{done}");
+    assert!(
+        done["span"]["request_id"].as_str().is_some_and(|id| !id.is_empty()),
+        "{done}"
+    );
     let refused = ended("request refused", 401);
     assert_eq!(refused["level"], "INFO");
     assert_eq!(refused["span"]["error.code"], "invalid_token", "{refused}");
     let invalid = ended("request refused", 422);
     assert_eq!(invalid["span"]["error.code"], "validation_error", "{invalid}");
     assert!(
-        !lines.iter().any(|line| line["target"] == "tracing_actix_web::middleware"),
+        !lines
+            .iter()
+            .any(|line| line["target"] == "tracing_actix_web::middleware"),
         "the middleware's own error event is off"
     );
     assert!(

@@ -217,6 +217,10 @@ pub struct ServerSettings {
     /// How long in-flight requests get to finish on shutdown (`shutdown_timeout_seconds`).
     #[serde(rename = "shutdown_timeout_seconds", deserialize_with = "values::seconds")]
     pub shutdown_timeout: Duration,
+    /// Reverse proxies (addresses or CIDR networks) whose `Forwarded` /
+    /// `X-Forwarded-For` headers name the client; empty: the socket's peer is.
+    #[serde(default, deserialize_with = "values::networks")]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 /// Where keys are stored, decided once from `database.url`.

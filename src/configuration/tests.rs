@@ -98,13 +98,14 @@ fn production_accepts_a_jwks_without_any_secret() {
 
 #[test]
 fn bad_values_are_refused_with_the_key_named() {
-    let cases: [(&str, Result<Settings, ConfigError>); 6] = [
+    let cases: [(&str, Result<Settings, ConfigError>); 7] = [
         ("hashing.memory_kib", with("hashing.memory_kib", "lots")),
         ("server.listen", with("server.listen", "localhost")),
         ("metrics.listen", with("metrics.listen", "localhost:9090")),
         ("keys.default_environment", with("keys.default_environment", "prod")),
         ("hashing", with("hashing.iterations", 0)),
         ("typo", with("server.typo", 1)),
+        ("server.trusted_proxies", with("server.trusted_proxies", "10.0.0.0/8, proxy.internal")),
     ];
     for (key, result) in cases {
         let message = result.unwrap_err().to_string();
@@ -277,4 +278,17 @@ fn every_section_of_the_defaults_can_be_set_from_the_environment() {
             section.to_uppercase()
         );
     }
+}
+
+#[test]
+fn trusted_proxies_are_a_list_or_one_comma_separated_text() {
+    let joined = with("server.trusted_proxies", "10.0.0.0/8, 127.0.0.1,::1").unwrap();
+    let listed = with("server.trusted_proxies", ["10.0.0.0/8", "127.0.0.1", "::1"]).unwrap();
+    let names = |settings: &Settings| -> Vec<String> {
+        settings.server.trusted_proxies.iter().map(ToString::to_string).collect()
+    };
+    assert_eq!(names(&joined), ["10.0.0.0/8", "127.0.0.1/32", "::1/128"]);
+    assert_eq!(names(&joined), names(&listed));
+    let none = Settings::from_figment(Settings::defaults()).unwrap();
+    assert!(none.server.trusted_proxies.is_empty(), "no proxy is trusted by default");
 }

@@ -152,3 +152,23 @@ pub(super) fn algorithms<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Algorith
     }
     Ok(algorithms)
 }
+
+/// Addresses and CIDR networks: a list, or one comma-separated text
+/// (`"10.0.0.0/8, 127.0.0.1"`), which is what an environment variable can hold.
+/// An address alone is a network of one.
+pub(super) fn networks<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<ipnet::IpNet>, D::Error> {
+    let names = match Names::deserialize(d)? {
+        Names::Joined(text) => text.split(',').map(str::to_owned).collect(),
+        Names::List(names) => names,
+    };
+    names
+        .iter()
+        .map(|name| name.trim())
+        .filter(|name| !name.is_empty())
+        .map(|name| {
+            name.parse::<ipnet::IpNet>()
+                .or_else(|_| name.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                .map_err(|_| D::Error::custom(format!("'{name}' is not an IP address or CIDR network")))
+        })
+        .collect()
+}

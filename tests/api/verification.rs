@@ -229,6 +229,80 @@ async fn failures_are_limited_per_key_id_and_per_client(backend: Backend) {
     assert_code(&app.verify(&uncached).await, "RATE_LIMITED");
 }
 
+/// The verdict on `key` for a request that says it was forwarded for `client`.
+async fn verify_forwarded(app: &crate::support::TestApp, key: &str, header: &str, client: &str) -> Value {
+    let response = app
+        .client
+        .post(app.url("/api/v2/api-keys/verify"))
+        .header(header, client)
+        .json(&json!({ "key": key }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    response.json().await.unwrap()
+}
+
+async fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_budget(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let figment = test_settings(backend, &dir)
+        .merge(("server.trusted_proxies", "10.0.0.0/8, 127.0.0.1"))
+        .merge(("verify.max_failures_per_client", 3));
+    let app = spawn_app_with(figment, dir).await;
+    for _ in 0..3 {
+        assert_code(
+            &verify_forwarded(&app, &random_key(), "x-forwarded-for", "203.0.113.1").await,
+            "NOT_FOUND",
+        );
+    }
+    assert_code(
+        &verify_forwarded(&app, &random_key(), "x-forwarded-for", "203.0.113.1").await,
+        "RATE_LIMITED",
+    );
+    // The same client through a second proxy hop, and in RFC 7239's header.
+    let hops = "203.0.113.1, 10.0.0.9";
+    assert_code(
+        &verify_forwarded(&app, &random_key(), "x-forwarded-for", hops).await,
+        "RATE_LIMITED",
+    );
+    assert_code(
+        &verify_forwarded(&app, &random_key(), "forwarded", "for=203.0.113.1").await,
+        "RATE_LIMITED",
+    );
+    // Another client behind the same proxy is not locked out.
+    assert_code(
+        &verify_forwarded(&app, &random_key(), "x-forwarded-for", "203.0.113.2").await,
+        "NOT_FOUND",
+    );
+    // Naming another address left of the proxy's entry does not escape.
+    let spoofed = "198.51.100.77, 203.0.113.1";
+    assert_code(
+        &verify_forwarded(&app, &random_key(), "x-forwarded-for", spoofed).await,
+        "RATE_LIMITED",
+    );
+}
+
+async fn without_trusted_proxies_forwarded_headers_are_ignored(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let figment = test_settings(backend, &dir).merge(("verify.max_failures_per_client", 3));
+    let app = spawn_app_with(figment, dir).await;
+    for client in ["203.0.113.1", "203.0.113.2", "203.0.113.3"] {
+        assert_code(
+            &verify_forwarded(&app, &random_key(), "x-forwarded-for", client).await,
+            "NOT_FOUND",
+        );
+    }
+    // A fourth made-up address is still this connection's fourth failure.
+    assert_code(
+        &verify_forwarded(&app, &random_key(), "x-forwarded-for", "203.0.113.4").await,
+        "RATE_LIMITED",
+    );
+    assert_code(
+        &verify_forwarded(&app, &random_key(), "forwarded", "for=203.0.113.5").await,
+        "RATE_LIMITED",
+    );
+}
+
 async fn a_missing_key_or_bad_body_is_an_error_not_a_verdict(backend: Backend) {
     let app = spawn_app(backend).await;
     let url = app.url("/api/v2/api-keys/verify");
@@ -395,6 +469,8 @@ for_each_backend!(
     an_expired_key_never_verifies_even_from_the_cache,
     a_rotated_out_key_verifies_only_within_its_grace_period,
     failures_are_limited_per_key_id_and_per_client,
+    behind_a_trusted_proxy_each_forwarded_client_has_its_own_budget,
+    without_trusted_proxies_forwarded_headers_are_ignored,
     a_missing_key_or_bad_body_is_an_error_not_a_verdict,
     last_used_at_appears_within_the_flush_interval,
     usage_still_pending_is_written_at_graceful_shutdown,

@@ -5,6 +5,7 @@
 //! domain types, so one response can name every failing field (FastAPI's shape),
 //! and no request type can skip a domain constructor.
 
+mod client;
 mod console;
 mod error;
 mod extract;
@@ -16,6 +17,7 @@ mod server;
 mod state;
 mod validation;
 
+pub use client::{client_address, TrustedProxies};
 pub use console::{ConsoleSignIn, DevSigner};
 pub use error::{ApiError, FieldError};
 pub use extract::{

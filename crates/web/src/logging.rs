@@ -50,7 +50,7 @@ impl RootSpanBuilder for RequestSpan {
         request.extensions_mut().insert(Arrived(Instant::now()));
         let request_id = request.extensions().get::<RequestId>().map(ToString::to_string);
         let route = request.match_pattern().unwrap_or_else(|| "(unmatched)".to_owned());
-        let client = request.connection_info().peer_addr().map(str::to_owned);
+        let client = crate::client_address(request.request()).map(|address| address.to_string());
         tracing::info_span!(
             "HTTP request",
             http.method = %request.method(),

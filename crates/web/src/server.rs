@@ -12,7 +12,7 @@ use crate::console::{console_routes, ConsoleSignIn};
 use crate::logging::RequestSpan;
 use crate::metrics::{self, MetricsRegistry};
 use crate::routes::{api_keys, health, leaks, method_not_allowed, not_found, verify, webhooks};
-use crate::{AppState, BodyBudget, BodyLimit, BodyTimeout};
+use crate::{AppState, BodyBudget, BodyLimit, BodyTimeout, TrustedProxies};
 
 /// How the HTTP server runs.
 #[derive(Clone, Debug)]
@@ -40,6 +40,8 @@ pub struct HttpSettings {
     pub metrics: Option<MetricsRegistry>,
     /// Serve the web console at `/console`, signing people in this way.
     pub console: Option<ConsoleSignIn>,
+    /// Peers whose `Forwarded`/`X-Forwarded-For` name the client.
+    pub trusted_proxies: TrustedProxies,
 }
 
 impl Default for HttpSettings {
@@ -55,6 +57,7 @@ impl Default for HttpSettings {
             shutdown_timeout: Duration::from_secs(30),
             metrics: None,
             console: None,
+            trusted_proxies: TrustedProxies::default(),
         }
     }
 }
@@ -306,6 +309,7 @@ pub fn serve(listener: TcpListener, state: AppState, settings: HttpSettings) -> 
     let document_json = web::Bytes::from(serde_json::to_vec(&document).unwrap_or_default());
     let exposed = settings.metrics.clone();
     let sign_in = settings.console.clone();
+    let trusted_proxies = settings.trusted_proxies.clone();
     let mut server = HttpServer::new(move || {
         let observed = state.metrics.clone();
         App::new()
@@ -335,6 +339,7 @@ pub fn serve(listener: TcpListener, state: AppState, settings: HttpSettings) -> 
                     .add((header::X_CONTENT_TYPE_OPTIONS, "nosniff")),
             )
             .app_data(state.clone())
+            .app_data(trusted_proxies.clone())
             .app_data(limits.body)
             .app_data(body_timeout)
             .app_data(body_budget.clone())

@@ -174,7 +174,7 @@ impl FromRequest for VerifiedApiKey {
 
     fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
         let presented = presented_api_key(req);
-        let client = req.peer_addr().map(|addr| addr.ip());
+        let client = crate::client_address(req);
         let verifier = req.app_data::<web::Data<VerifyApiKey>>().cloned();
         let required = req.app_data::<RequiredPermissions>().cloned();
         let cost = req.app_data::<UsageCost>().cloned().unwrap_or_default();

@@ -143,7 +143,7 @@ pub(crate) async fn revoke_leaked(
     let reporter = Reporter {
         subject: None,
         request_id: request_id(&req),
-        budget: Budget::Client(req.peer_addr().map(|addr| addr.ip())),
+        budget: Budget::Client(crate::client_address(&req)),
     };
     let report = LeakReport {
         source: LeakSource::self_report(),

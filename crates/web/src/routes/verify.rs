@@ -343,7 +343,7 @@ pub(crate) async fn verify(
             Demand::default(),
         ),
     };
-    let client = req.peer_addr().map(|addr| addr.ip());
+    let client = crate::client_address(&req);
     let verification = state
         .verify
         .execute_with(&presented, client, required.as_ref(), demand)
