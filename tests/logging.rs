@@ -352,3 +352,22 @@ fn start_up_warns_when_the_development_sign_in_could_be_reached_from_elsewhere()
         "nothing to warn about on loopback: {local:#?}"
     );
 }
+
+/// The production profile is compiled in: started from a directory without
+/// `config/`, it logs JSON as the README says.
+#[test]
+fn the_production_profile_needs_no_config_folder() {
+    let lines = start_up_lines(&[
+        ("KEYMINT_PROFILE", "production"),
+        ("KEYMINT_AUTH__HS256_SECRET", "an-operator-chosen-hs256-secret-0123456789"),
+        ("KEYMINT_SERVER__LISTEN", "127.0.0.1:0"),
+    ]);
+    for line in &lines {
+        let parsed: Result<Value, _> = serde_json::from_str(line);
+        assert!(parsed.is_ok(), "not JSON: {line}");
+    }
+    assert!(
+        lines.iter().any(|line| line.contains("Keymint listening")),
+        "{lines:#?}"
+    );
+}

@@ -31,6 +31,9 @@ pub const DEVELOPMENT_SECRET: &str = "keymint-development-secret-do-not-use-in-p
 pub const MEMORY_URL: &str = "memory:";
 
 const EMBEDDED_DEFAULTS: &str = include_str!("../../config/default.toml");
+/// The production profile, compiled in too: a binary copied anywhere runs the
+/// profile the README describes, with or without a `config/` folder beside it.
+const EMBEDDED_PRODUCTION: &str = include_str!("../../config/production.toml");
 const SECTIONS: [&str; 11] = [
     "server", "database", "auth", "hashing", "keys", "verify", "log", "metrics", "leaks", "webhooks", "console",
 ];
@@ -550,10 +553,15 @@ impl Settings {
     /// The configuration layers in force for this process.
     pub fn figment() -> Figment {
         let profile = std::env::var("KEYMINT_PROFILE").unwrap_or_else(|_| "development".to_owned());
+        // Defaults, then the profile; in each, what is compiled in first and a
+        // file in ./config over it.
         let mut figment = Figment::new()
             .merge(Toml::string(EMBEDDED_DEFAULTS))
-            .merge(Toml::file("config/default.toml"))
-            .merge(Toml::file(format!("config/{profile}.toml")));
+            .merge(Toml::file("config/default.toml"));
+        if profile == "production" {
+            figment = figment.merge(Toml::string(EMBEDDED_PRODUCTION));
+        }
+        figment = figment.merge(Toml::file(format!("config/{profile}.toml")));
         if let Ok(path) = std::env::var("KEYMINT_CONFIG") {
             figment = figment.merge(Toml::file_exact(path));
         }
