@@ -9,8 +9,10 @@ use anyhow::Context;
 use clap::{Args, Subcommand, ValueEnum};
 use serde_json::{json, Map, Value};
 
-/// Where the server is and who is asking.
+/// Where the server is and who is asking. Listed under their own heading in
+/// every subcommand's help, apart from the subcommand's own options.
 #[derive(Debug, Args)]
+#[command(next_help_heading = "Connection")]
 pub struct Connection {
     /// The Keymint server's base URL.
     #[arg(long, env = "KEYMINT_URL", default_value = "http://127.0.0.1:8080", global = true)]
@@ -22,6 +24,28 @@ pub struct Connection {
     /// Print the API's JSON instead of a table.
     #[arg(long, global = true)]
     pub json: bool,
+}
+
+/// Where the server is, for verification: it needs no token (a key proves
+/// itself).
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Connection")]
+pub struct VerifyConnection {
+    /// The Keymint server's base URL.
+    #[arg(long, env = "KEYMINT_URL", default_value = "http://127.0.0.1:8080")]
+    pub url: String,
+    /// Print the API's JSON verdict instead of a line.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// What a command printed and the exit code it ends with.
+#[derive(Debug)]
+pub struct Output {
+    /// For stdout.
+    pub text: String,
+    /// 0, or 1 for a verdict that the key is not valid.
+    pub code: u8,
 }
 
 /// What to do with keys.
@@ -768,19 +792,24 @@ pub async fn keys(connection: &Connection, command: KeysCommand) -> Result<Strin
 
 /// Runs `keymint verify` and returns what to print; a key that is not valid
 /// is a failure (exit code 1) whose message is the verdict.
-pub async fn verify(connection: &Connection, key: &str, permissions: Option<String>) -> Result<String, Failure> {
-    let client = Client::new(connection)?;
+pub async fn verify(connection: &VerifyConnection, key: &str, permissions: Option<String>) -> Result<Output, Failure> {
+    let client = Client::new(&Connection {
+        url: connection.url.clone(),
+        token: None,
+        json: connection.json,
+    })?;
     let mut body = json!({"key": key});
-    if let Some(query) = permissions {
+    if let Some(query) = &permissions {
         body["permissions"] = json!(query);
     }
     let verdict = client
         .call(reqwest::Method::POST, "/api/v2/api-keys/verify", Some(body), false)
         .await?;
     let code = text(&verdict["code"]);
-    let out = if connection.json {
+    let valid = verdict["valid"] == true;
+    let text = if connection.json {
         format!("{verdict}\n")
-    } else if verdict["valid"] == true {
+    } else if valid {
         format!(
             "{code}: {} ({}, {})\n",
             text(&verdict["name"]),
@@ -788,16 +817,24 @@ pub async fn verify(connection: &Connection, key: &str, permissions: Option<Stri
             text(&verdict["environment"])
         )
     } else {
-        format!("{code}\n")
+        match (verdict["permissions"].as_array(), &permissions) {
+            // What the key has beside what was asked: the difference is the
+            // fix, whichever way the query is written.
+            (Some(held), Some(query)) => {
+                let held: Vec<String> = held.iter().map(text).collect();
+                let held = if held.is_empty() {
+                    "none".to_owned()
+                } else {
+                    held.join(", ")
+                };
+                format!("{code}: the key has {held}; asked {query}\n")
+            }
+            _ => format!("{code}\n"),
+        }
     };
-    if verdict["valid"] == true {
-        Ok(out)
-    } else {
-        // Scripts branch on the exit code; the verdict still goes to stdout.
-        print!("{out}");
-        Err(Failure {
-            message: format!("the key is not valid: {code}"),
-            code: 1,
-        })
-    }
+    // The verdict is the output, on stdout alone; scripts branch on the code.
+    Ok(Output {
+        text,
+        code: u8::from(!valid),
+    })
 }

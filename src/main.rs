@@ -5,7 +5,7 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use keymint::client::{self, Connection, Failure, KeysCommand};
+use keymint::client::{self, Connection, Failure, KeysCommand, Output, VerifyConnection};
 use keymint::configuration::StorageUrl;
 use keymint::startup::connect_and_migrate;
 use keymint::{telemetry, Application, Settings};
@@ -31,8 +31,8 @@ enum Command {
     Migrate,
     /// Print a bearer token signed with the configured HS256 secret.
     DevToken {
-        /// The organisation UUID the token acts for.
-        #[arg(long)]
+        /// The organisation the token acts for: its UUID.
+        #[arg(long, value_name = "UUID", value_parser = organisation_id)]
         org: Uuid,
         /// The token's subject.
         #[arg(long, default_value = "dev-user")]
@@ -57,8 +57,13 @@ enum Command {
         #[arg(long)]
         permissions: Option<String>,
         #[command(flatten)]
-        connection: Connection,
+        connection: VerifyConnection,
     },
+}
+
+/// An organisation id, or a message that says what one looks like.
+fn organisation_id(text: &str) -> Result<Uuid, String> {
+    Uuid::parse_str(text).map_err(|_| format!("expected the organisation's UUID, such as {}", Uuid::nil().hyphenated()))
 }
 
 /// The async runtime `builder` makes, or the reason printed and the exit code.
@@ -77,7 +82,9 @@ fn client_command(command: Command) -> ExitCode {
     };
     let result = runtime.block_on(async move {
         match command {
-            Command::Keys { connection, command } => client::keys(&connection, command).await,
+            Command::Keys { connection, command } => client::keys(&connection, command)
+                .await
+                .map(|text| Output { text, code: 0 }),
             Command::Verify {
                 key,
                 permissions,
@@ -94,13 +101,16 @@ fn client_command(command: Command) -> ExitCode {
                 };
                 client::verify(&connection, &key, permissions).await
             }
-            _ => Ok(String::new()),
+            _ => Ok(Output {
+                text: String::new(),
+                code: 0,
+            }),
         }
     });
     match result {
         Ok(out) => {
-            print!("{out}");
-            ExitCode::SUCCESS
+            print!("{}", out.text);
+            ExitCode::from(out.code)
         }
         Err(failure) => {
             eprintln!("keymint: {}", failure.message);

@@ -123,7 +123,10 @@ async fn dev_token_prints_a_token_for_the_organisation_that_the_service_accepts(
 
 #[test]
 fn dev_token_requires_an_organisation_uuid() {
-    assert!(!run(&["dev-token", "--org", "acme"], &[]).status.success());
+    let named = run(&["dev-token", "--org", "acme"], &[]);
+    assert!(!named.status.success());
+    let stderr = String::from_utf8_lossy(&named.stderr);
+    assert!(stderr.contains("expected the organisation's UUID"), "{stderr}");
     assert!(!run(&["dev-token"], &[]).status.success());
 }
 
@@ -334,6 +337,7 @@ fn the_client_manages_a_key_end_to_end_against_a_running_server() {
     let current = rotated["private_key"].as_str().unwrap();
     let (code, out, err) = client(&server, token, &["verify", current]);
     assert_eq!((code, out.trim()), (1, "REVOKED"), "{err}");
+    assert_eq!(err, "", "the verdict is said once, on stdout");
     let (code, out, _) = client(&server, token, &["verify", &private_key]);
     assert_eq!(
         (code, out.trim()),
@@ -389,6 +393,14 @@ fn the_client_fails_with_the_apis_message_and_a_nonzero_exit() {
         assert!(help.contains(command), "{help}");
     }
     assert!(help.contains("KEYMINT_TOKEN") && help.contains("--json"), "{help}");
+    // A subcommand's own options, then the connection's under their heading.
+    let list = String::from_utf8(run(&["keys", "list", "--help"], &[]).stdout).unwrap();
+    let (own, connection) = list.split_once("Connection:").expect("a Connection heading");
+    assert!(own.contains("--limit") && !own.contains("--token"), "{list}");
+    assert!(connection.contains("--token") && connection.contains("--url"), "{list}");
+    // Verification needs no token, so it offers none.
+    let verify = String::from_utf8(run(&["verify", "--help"], &[]).stdout).unwrap();
+    assert!(verify.contains("--url") && !verify.contains("--token"), "{verify}");
     let top = String::from_utf8(run(&["--help"], &[]).stdout).unwrap();
     assert!(top.contains("keys") && top.contains("verify"), "{top}");
 }
@@ -501,6 +513,10 @@ fn import_sends_a_json_lines_file_and_reports_each_line_never_a_key() {
     let (code, out, _) = client(&server, &token, &["verify", good]);
     assert_eq!(code, 0, "{out}");
     assert!(out.starts_with("VALID: legacy"), "{out}");
+    let (code, out, err) = client(&server, &token, &["verify", good, "--permissions", "billing.write"]);
+    assert_eq!((code, err.as_str()), (1, ""), "{out}");
+    assert!(out.starts_with("INSUFFICIENT_PERMISSIONS: the key has "), "{out}");
+    assert!(out.trim_end().ends_with("; asked billing.write"), "{out}");
 
     std::fs::write(
         &file,

@@ -359,7 +359,10 @@ fn start_up_warns_when_the_development_sign_in_could_be_reached_from_elsewhere()
 fn the_production_profile_needs_no_config_folder() {
     let lines = start_up_lines(&[
         ("KEYMINT_PROFILE", "production"),
-        ("KEYMINT_AUTH__HS256_SECRET", "an-operator-chosen-hs256-secret-0123456789"),
+        (
+            "KEYMINT_AUTH__HS256_SECRET",
+            "an-operator-chosen-hs256-secret-0123456789",
+        ),
         ("KEYMINT_SERVER__LISTEN", "127.0.0.1:0"),
     ]);
     for line in &lines {

@@ -105,7 +105,10 @@ fn bad_values_are_refused_with_the_key_named() {
         ("keys.default_environment", with("keys.default_environment", "prod")),
         ("hashing", with("hashing.iterations", 0)),
         ("typo", with("server.typo", 1)),
-        ("server.trusted_proxies", with("server.trusted_proxies", "10.0.0.0/8, proxy.internal")),
+        (
+            "server.trusted_proxies",
+            with("server.trusted_proxies", "10.0.0.0/8, proxy.internal"),
+        ),
     ];
     for (key, result) in cases {
         let message = result.unwrap_err().to_string();
@@ -285,7 +288,12 @@ fn trusted_proxies_are_a_list_or_one_comma_separated_text() {
     let joined = with("server.trusted_proxies", "10.0.0.0/8, 127.0.0.1,::1").unwrap();
     let listed = with("server.trusted_proxies", ["10.0.0.0/8", "127.0.0.1", "::1"]).unwrap();
     let names = |settings: &Settings| -> Vec<String> {
-        settings.server.trusted_proxies.iter().map(ToString::to_string).collect()
+        settings
+            .server
+            .trusted_proxies
+            .iter()
+            .map(ToString::to_string)
+            .collect()
     };
     assert_eq!(names(&joined), ["10.0.0.0/8", "127.0.0.1/32", "::1/128"]);
     assert_eq!(names(&joined), names(&listed));
