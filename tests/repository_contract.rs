@@ -215,6 +215,38 @@ async fn the_limit_counts_only_unrevoked_unexpired_keys(backend: Backend) {
         .unwrap();
 }
 
+async fn trail_of(s: &Subject, k: &ApiKey) -> Vec<AuditEvent> {
+    s.repository
+        .events(&EventQuery {
+            org_id: k.org_id(),
+            key_id: k.id(),
+            after: None,
+            limit: 10,
+        })
+        .await
+        .unwrap()
+}
+
+async fn the_same_key_stored_again_is_a_conflict_even_at_the_limit(backend: Backend) {
+    let s = subject(backend).await;
+    let k = key(org(), "once", t(0), Environment::Live);
+    s.repository
+        .insert(&k, &event(&k, AuditAction::Created, t(0)), 1, t(0))
+        .await
+        .unwrap();
+    for max_active in [1, 1000] {
+        let again = s
+            .repository
+            .insert(&k, &event(&k, AuditAction::Created, t(1)), max_active, t(1))
+            .await;
+        assert!(
+            matches!(again, Err(RepositoryError::Conflict)),
+            "{max_active}: {again:?}"
+        );
+    }
+    assert_eq!(trail_of(&s, &k).await.len(), 1, "no second audit event");
+}
+
 async fn concurrent_creates_each_get_their_own_answer(backend: Backend) {
     // SQLite commits concurrent creates together: one refused or clashing
     // create must take nothing of the others with it, and the limit must hold
@@ -269,8 +301,18 @@ async fn concurrent_creates_each_get_their_own_answer(backend: Backend) {
                     s.repository.find(crowded, k.id()).await.unwrap().is_none(),
                     "refused yet stored"
                 );
+                assert!(
+                    trail_of(&s, &k).await.is_empty(),
+                    "a refused create left an audit event"
+                );
             }
-            ("clash", Err(RepositoryError::Conflict)) => clashes += 1,
+            ("clash", Err(RepositoryError::Conflict)) => {
+                clashes += 1;
+                assert!(
+                    trail_of(&s, &k).await.is_empty(),
+                    "a refused create left an audit event"
+                );
+            }
             (kind, outcome) => panic!("{kind}: {outcome:?}"),
         }
     }
@@ -279,17 +321,7 @@ async fn concurrent_creates_each_get_their_own_answer(backend: Backend) {
     for k in &stored {
         let found = s.repository.find(k.org_id(), k.id()).await.unwrap().unwrap();
         assert_eq!(format!("{:?}", found.parts()), format!("{:?}", k.parts()));
-        let trail = s
-            .repository
-            .events(&EventQuery {
-                org_id: k.org_id(),
-                key_id: k.id(),
-                after: None,
-                limit: 10,
-            })
-            .await
-            .unwrap();
-        assert_eq!(trail.len(), 1, "one audit event per stored key");
+        assert_eq!(trail_of(&s, k).await.len(), 1, "one audit event per stored key");
     }
     let room = FairShare {
         room: 100,
@@ -1403,6 +1435,7 @@ for_each_backend!(
     a_taken_id_public_key_or_lookup_id_is_a_conflict,
     the_limit_counts_only_unrevoked_unexpired_keys,
     concurrent_creates_each_get_their_own_answer,
+    the_same_key_stored_again_is_a_conflict_even_at_the_limit,
     lists_are_newest_first_filtered_and_paged_without_gaps,
     updates_are_compare_and_set_and_never_roll_back_usage,
     a_leak_and_where_it_was_seen_read_back_identically,
@@ -1420,3 +1453,88 @@ for_each_backend!(
     name_search_ignores_case_alike_everywhere_and_wildcards_are_text,
     storage_answers_the_readiness_probe,
 );
+
+/// On SQLite a group of creates is one transaction: a create whose statement
+/// fails (here a trigger refuses it, standing in for any failure that is not a
+/// refusal) or whose webhook delivery cannot be queued must fail alone, leave
+/// nothing behind, and take nothing of its group with it.
+#[tokio::test]
+async fn sqlite_a_failing_create_fails_alone_in_its_group() {
+    use sea_orm::ConnectionTrait;
+    let dir = tempfile::tempdir().unwrap();
+    let url: DatabaseUrl = format!("sqlite://{}/contract.db", dir.path().display())
+        .parse()
+        .unwrap();
+    let db = connect(&url, &Default::default()).await.unwrap();
+    Migrator::up(&db.write, None).await.unwrap();
+    for trigger in [
+        "CREATE TRIGGER refuse_key BEFORE INSERT ON api_keys WHEN NEW.name = 'poison' \
+         BEGIN SELECT RAISE(ABORT, 'refused by the test'); END",
+        "CREATE TRIGGER refuse_delivery BEFORE INSERT ON webhook_deliveries \
+         WHEN (SELECT name FROM api_keys WHERE id = NEW.key_id) = 'poisoned delivery' \
+         BEGIN SELECT RAISE(ABORT, 'refused by the test'); END",
+    ] {
+        db.write.execute_unprepared(trigger).await.unwrap();
+    }
+    let repository: Arc<dyn ApiKeyRepository> = Arc::new(SqlApiKeyRepository::new(db));
+    let owner = org();
+    repository
+        .insert_webhook(
+            &webhook(owner, t(0)),
+            &WebhookSecret::generate(&mut rand_core::OsRng),
+            5,
+        )
+        .await
+        .unwrap();
+    let names = ["a", "poison", "b", "poisoned delivery", "c", "d"];
+    // Spawned together on this one-threaded runtime, they queue before the
+    // group writer runs and are committed as one group.
+    let tasks: Vec<_> = names
+        .iter()
+        .map(|name| {
+            let repository = repository.clone();
+            let k = key(owner, name, t(1), Environment::Live);
+            tokio::spawn(async move {
+                let outcome = repository
+                    .insert(&k, &event(&k, AuditAction::Created, t(1)), 100, t(1))
+                    .await;
+                (k, outcome)
+            })
+        })
+        .collect();
+    for task in tasks {
+        let (k, outcome) = task.await.unwrap();
+        let name = k.name().as_str().to_owned();
+        let stored = repository.find(owner, k.id()).await.unwrap();
+        let trail = repository
+            .events(&EventQuery {
+                org_id: owner,
+                key_id: k.id(),
+                after: None,
+                limit: 10,
+            })
+            .await
+            .unwrap();
+        if name.starts_with("poison") {
+            assert!(
+                matches!(outcome, Err(RepositoryError::Unexpected(_))),
+                "{name}: {outcome:?}"
+            );
+            assert!(stored.is_none() && trail.is_empty(), "{name} left something behind");
+        } else {
+            assert!(outcome.is_ok(), "{name}: {outcome:?}");
+            assert!(stored.is_some() && trail.len() == 1, "{name} is not stored whole");
+        }
+    }
+    let room = FairShare {
+        room: 100,
+        per_endpoint: 100,
+        per_org: 100,
+    };
+    let claimed = repository.claim(t(2), t(60), room).await.unwrap();
+    assert_eq!(
+        claimed.len(),
+        4,
+        "one delivery per stored key, none for the failed ones"
+    );
+}

@@ -255,10 +255,6 @@ async fn connect_sqlite(url: &str, options: &DatabaseOptions) -> Result<Database
         .synchronous(SqliteSynchronous::Normal)
         .busy_timeout(options.sqlite_busy_timeout)
         .foreign_keys(true)
-        // Statement and savepoint journals in memory: a group of creates
-        // keeps one savepoint per create, and spilling them to a temporary
-        // file was a seventh of a create's time.
-        .pragma("temp_store", "memory")
         // Bind values include key hashes: statement logging must stay off.
         .disable_statement_logging();
 
@@ -291,9 +287,12 @@ async fn connect_sqlite(url: &str, options: &DatabaseOptions) -> Result<Database
     // A file on this machine cannot drop the connection the way a server can:
     // pinging it before each write is one more hand-off to sqlx's worker
     // thread while every other write waits.
+    // Statement journals in memory: a group of creates is one long write
+    // transaction, and spilling its journal to a temporary file was a seventh
+    // of a create's time.
     let write_pool = pool(1)
         .test_before_acquire(false)
-        .connect_with(base.clone())
+        .connect_with(base.clone().pragma("temp_store", "memory"))
         .await
         .map_err(|e| ConnectError::Connect(e.into()))?;
     let write = SqlxSqliteConnector::from_sqlx_sqlite_pool(write_pool);

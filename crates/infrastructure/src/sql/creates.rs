@@ -7,8 +7,15 @@
 //! page the create touched. So a create is sent as one string of statements,
 //! and the creates that arrive while one group commits wait and go together
 //! in the next transaction: one commit, and the pages they share (the newest
-//! leaf of each index) written once. Each create has its own savepoint, so a
-//! refused or failing one takes nothing of the others with it.
+//! leaf of each index) written once.
+//!
+//! A create that is refused (a clash, the limit) writes nothing, decided in
+//! its own `INSERT … SELECT`, so it never disturbs its group. A statement that
+//! fails for another reason stops the group's string where it is: the
+//! transaction is rolled back and the group run again one create at a time,
+//! each in its own savepoint, so the failure is that create's alone — unless
+//! storage itself is unavailable (busy past its timeout, out of disk), which
+//! fails the group at once rather than once per create.
 
 use std::sync::{Arc, OnceLock};
 
@@ -109,11 +116,14 @@ async fn write_groups(db: Database, queued: Arc<Notify>, mut receiver: mpsc::Rec
     }
 }
 
-async fn commit_group(db: &Database, queued: &Notify, group: Vec<(Create, Reply)>) {
+async fn commit_group(db: &Database, queued: &Notify, mut group: Vec<(Create, Reply)>) {
+    // A caller that stopped waiting (its client went away) gets no key that
+    // nobody will ever see. One that leaves during the commit may still.
+    group.retain(|(_, reply)| !reply.is_closed());
+    if group.is_empty() {
+        return;
+    }
     let creates: Vec<&Create> = group.iter().map(|(create, _)| create).collect();
-    // Every create of the group in one hand-off; a statement that fails stops
-    // that string where it is, so then the group is tried again one create at
-    // a time, each in its own savepoint.
     let outcomes = match all_at_once(db, &creates).await {
         Ok(Ok((txn, outcomes))) => commit(db, txn, outcomes).await,
         Ok(Err(())) => match one_at_a_time(db, &creates).await {
@@ -151,7 +161,9 @@ async fn commit(db: &Database, txn: DatabaseTransaction, outcomes: Outcomes) -> 
     Ok(outcomes)
 }
 
-/// `Ok(Err(()))`: a statement failed and the transaction was rolled back.
+/// Every create of the group in as few hand-offs as the strings allow.
+/// `Ok(Err(()))`: something failed that one create may own; the transaction
+/// was rolled back, and the group should be run one create at a time.
 async fn all_at_once(
     db: &Database,
     creates: &[&Create],
@@ -165,10 +177,7 @@ async fn all_at_once(
     for chunk in chunks(&each) {
         match run_in_turn(db, &txn, chunk.iter().flatten().cloned().collect()).await {
             Ok(answered) => rows.extend(answered),
-            Err(_) => {
-                txn.rollback().await.map_err(|e| db.classify(e))?;
-                return Ok(Err(()));
-            }
+            Err(err) => return give_up(txn, err).await,
         }
     }
     let mut read = vec![Recipients::default(); creates.len()];
@@ -183,10 +192,35 @@ async fn all_at_once(
     }
     let mut outcomes = Vec::with_capacity(creates.len());
     for (create, recipients) in creates.iter().zip(read) {
-        // Nothing of a create that fails here was written, so the others stand.
-        outcomes.push(finish(db, &txn, create, recipients).await);
+        let written = recipients.written;
+        match finish(db, &txn, create, recipients).await {
+            // A written create whose deliveries could not be queued must not
+            // stay written: only a savepoint can take it back alone.
+            Err(err) if written => return give_up(txn, err).await,
+            outcome => outcomes.push(outcome),
+        }
     }
     Ok(Ok((txn, outcomes)))
+}
+
+/// Rolls back after `err`: the whole group fails if storage is unavailable
+/// (running it again would wait out the busy timeout once per create),
+/// otherwise it is run again one create at a time.
+async fn give_up(
+    txn: DatabaseTransaction,
+    err: RepositoryError,
+) -> Result<Result<(DatabaseTransaction, Outcomes), ()>, RepositoryError> {
+    let _ = txn.rollback().await;
+    match err {
+        RepositoryError::Unavailable(_) => Err(err),
+        _ => {
+            tracing::debug!(
+                error = format!("{err:#}"),
+                "a group of creates is run again one at a time"
+            );
+            Ok(Err(()))
+        }
+    }
 }
 
 /// The most creates sent in one string.
@@ -221,14 +255,42 @@ async fn one_at_a_time(db: &Database, creates: &[&Create]) -> Result<(DatabaseTr
     let txn = db.write.begin().await.map_err(|e| db.classify(e))?;
     let mut outcomes = Vec::with_capacity(creates.len());
     for create in creates {
+        // On its own, so that a rollback to it can only ever undo this create.
+        let savepoint = Statement::from_string(DatabaseBackend::Sqlite, format!("SAVEPOINT {SAVEPOINT}"));
+        if let Err(err) = txn.execute(savepoint).await {
+            let _ = txn.rollback().await;
+            return Err(db.classify(err));
+        }
         let outcome = create_in(db, &txn, create).await;
-        if outcome.is_err() {
-            // Undoes whatever of this create was written; if even that fails,
-            // the transaction is gone and so is everything before it.
-            let undo = Statement::from_string(DatabaseBackend::Sqlite, format!("ROLLBACK TO {SAVEPOINT}"));
-            if let Err(err) = txn.execute(undo).await {
+        match &outcome {
+            Ok(_) => {
+                let release = Statement::from_string(DatabaseBackend::Sqlite, format!("RELEASE {SAVEPOINT}"));
+                if let Err(err) = txn.execute(release).await {
+                    let _ = txn.rollback().await;
+                    return Err(db.classify(err));
+                }
+            }
+            Err(RepositoryError::Unavailable(_)) => {
+                // Busy or out of disk: the next create would only wait again.
                 let _ = txn.rollback().await;
-                return Err(db.classify(err));
+                return Err(outcome
+                    .err()
+                    .unwrap_or(RepositoryError::Unavailable(anyhow!("storage is unavailable"))));
+            }
+            Err(_) => {
+                // Undoes whatever of this create was written; if even that
+                // fails, the transaction is gone and so is everything before it.
+                let undo = Statement::from_string(DatabaseBackend::Sqlite, format!("ROLLBACK TO {SAVEPOINT}"));
+                let release = Statement::from_string(DatabaseBackend::Sqlite, format!("RELEASE {SAVEPOINT}"));
+                if let Err(err) = async {
+                    txn.execute(undo).await?;
+                    txn.execute(release).await
+                }
+                .await
+                {
+                    let _ = txn.rollback().await;
+                    return Err(db.classify(err));
+                }
             }
         }
         outcomes.push(outcome);
@@ -249,29 +311,46 @@ fn copy(err: &RepositoryError) -> RepositoryError {
 
 /// Writes `create` in `txn` and answers how many webhook deliveries it
 /// queued. On an error the caller rolls back (the transaction, or on SQLite
-/// this create's savepoint).
+/// the savepoint it set for this create).
 pub(crate) async fn create_in(
     db: &Database,
     txn: &DatabaseTransaction,
     create: &Create,
 ) -> Result<usize, RepositoryError> {
     let backend = txn.get_database_backend();
-    let mut statements = Vec::with_capacity(6);
-    match backend {
-        DatabaseBackend::Postgres => {
-            // Serialises creates per organisation, so two concurrent creates
-            // cannot both see room under the limit.
-            statements.push(Statement::from_sql_and_values(
-                DatabaseBackend::Postgres,
-                "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
-                [create.key.org_id().to_string().into()],
-            ));
-        }
-        _ => statements.push(Statement::from_string(backend, format!("SAVEPOINT {SAVEPOINT}"))),
-    }
-    statements.extend(statements_of(create, backend, None)?);
+    let mut statements = statements_of(create, backend, None)?;
     let mut recipients = Recipients::default();
-    for row in run_in_turn(db, txn, statements).await? {
+    let rows = if backend == DatabaseBackend::Sqlite {
+        run_in_turn(db, txn, statements).await?
+    } else {
+        // Serialises creates per organisation, so two concurrent creates
+        // cannot both see room under the limit.
+        txn.execute(Statement::from_sql_and_values(
+            DatabaseBackend::Postgres,
+            "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
+            [create.key.org_id().to_string().into()],
+        ))
+        .await
+        .map_err(|e| db.classify(e))?;
+        let last = statements.pop();
+        let mut statements = statements.into_iter();
+        // The first statement is the key's insert: nothing after it runs if
+        // it wrote nothing.
+        let written = match statements.next() {
+            Some(insert) => txn.execute(insert).await.map_err(|e| db.classify(e))?.rows_affected() == 1,
+            None => false,
+        };
+        if written {
+            for statement in statements {
+                txn.execute(statement).await.map_err(|e| db.classify(e))?;
+            }
+        }
+        match last {
+            Some(query) if written => txn.query_all(query).await.map_err(|e| db.classify(e))?,
+            _ => Vec::new(),
+        }
+    };
+    for row in rows {
         recipients.add(row.try_get::<Option<Uuid>>("", "id").map_err(|e| db.classify(e))?);
     }
     finish(db, txn, create, recipients).await
@@ -293,9 +372,16 @@ impl Recipients {
     }
 }
 
-/// The statements that store `create`, the last answering one row with no
-/// webhook id if the key was written, then one per webhook to tell; each row
-/// carries `tag` as the column `tag` when given.
+/// The statements that store `create`: its key, written only if it clashes
+/// with no stored key and the organisation has room, then its audit event and
+/// (for a key found by digest) the digest generation, then a query answering
+/// one row with no webhook id if the key was written and one per webhook to
+/// tell; each row carries `tag` as the column `tag` when given.
+///
+/// On SQLite each statement after the insert acts only if the one before it
+/// changed a row (`changes()`), which is what the insert itself did — not a
+/// read that a stored twin of the key could also answer. PostgreSQL runs them
+/// one by one and stops when the insert wrote nothing.
 fn statements_of(
     create: &Create,
     backend: DatabaseBackend,
@@ -307,29 +393,25 @@ fn statements_of(
         max_active,
         now,
     } = create;
-    let stored = Expr::exists(
-        Query::select()
-            .expr(Expr::val(1))
-            .from(keys::Entity)
-            .and_where(this_key(key))
-            .to_owned(),
-    );
+    let went_on = || match backend {
+        DatabaseBackend::Sqlite => Expr::cust("changes() = 1"),
+        _ => SimpleExpr::Constant(true.into()),
+    };
     let mut statements = Vec::with_capacity(4);
-    // The key is written only if it is no stored key in another form and the
-    // organisation has room; the statements after it act only if it was.
     // Being a write from its first step, the statement takes SQLite's write
     // lock (waiting on the busy timeout) before it reads, so the checks cannot
     // race another process's insert.
-    let admitted = Expr::exists(
-        Query::select()
+    let mut admitted = has_room(key.org_id(), *max_active, *now);
+    for clash in clash_conditions(key, event) {
+        let stored = Query::select()
             .expr(Expr::val(1))
             .from(keys::Entity)
-            .cond_where(taken_by(key, event))
-            .to_owned(),
-    )
-    .not()
-    .and(has_room(key.org_id(), *max_active, *now));
+            .and_where(clash)
+            .to_owned();
+        admitted = admitted.and(Expr::exists(stored).not());
+    }
     statements.push(backend.build(&insert_if(to_row(key), admitted)?));
+    statements.push(backend.build(&insert_if(event_row(event), went_on())?));
     if key.parts().credential.lookup_digest.is_some() {
         // Other processes reload their filter of imported digests when this moves.
         statements.push(
@@ -338,18 +420,14 @@ fn statements_of(
                     .table(Alias::new("lookup_digest_generation"))
                     .value(Alias::new("generation"), Expr::col(Alias::new("generation")).add(1))
                     .and_where(Expr::col(Alias::new("id")).eq(1))
-                    .and_where(stored.clone()),
+                    .and_where(went_on()),
             ),
         );
     }
-    statements.push(backend.build(&insert_if(event_row(event), stored)?));
     let event_type = EventType::of_action(event.action);
     let mut recipients = webhooks::subscribers_query(key.org_id(), event_type).into_query();
     let mut written = Query::select();
-    written
-        .expr(Expr::val(Option::<Uuid>::None))
-        .from(keys::Entity)
-        .and_where(this_key(key));
+    written.expr(Expr::val(Option::<Uuid>::None)).and_where(went_on());
     if let Some(tag) = tag {
         let tag = i64::try_from(tag).map_err(|e| RepositoryError::Unexpected(e.into()))?;
         recipients.expr_as(Expr::val(tag), Alias::new("tag"));
@@ -371,17 +449,9 @@ async fn finish(
     if !recipients.written {
         // Rare, so asked again rather than on every create: which check kept
         // the key out.
-        // A clash on a unique column is normally the insert's own error, but
-        // an insert held back by the limit never gets that far.
-        let credential = &key.parts().credential;
-        let mut clash = Condition::any()
-            .add(taken_by(key, event))
-            .add(keys::Column::Id.eq(key.id().as_uuid()))
-            .add(keys::Column::PublicKey.eq(key.public_key().as_str()))
-            .add(keys::Column::LookupId.eq(credential.lookup_id.as_str()));
-        if let Some(digest) = credential.lookup_digest {
-            clash = clash.add(keys::Column::LookupDigest.eq(digest.to_hex()));
-        }
+        let clash = clash_conditions(key, event)
+            .into_iter()
+            .fold(Condition::any(), Condition::add);
         let taken = keys::Entity::find()
             .filter(clash)
             .count(txn)
@@ -399,42 +469,24 @@ async fn finish(
         .map_err(|e| db.classify(e))
 }
 
-/// Runs `statements` in `txn` and answers the rows of the last. SQLite gets
-/// them as one string: one hand-off to sqlx's worker thread instead of one per
-/// statement. PostgreSQL's extended protocol takes one statement at a time.
+/// Runs `statements` in `txn` as one string, on SQLite: one hand-off to
+/// sqlx's worker thread instead of one per statement. Answers the rows of
+/// every statement that returns rows (here, each create's last).
 async fn run_in_turn(
     db: &Database,
     txn: &DatabaseTransaction,
-    mut statements: Vec<Statement>,
+    statements: Vec<Statement>,
 ) -> Result<Vec<QueryResult>, RepositoryError> {
-    let Some(last) = statements.pop() else {
-        return Ok(Vec::new());
-    };
-    if txn.get_database_backend() == DatabaseBackend::Sqlite {
-        let mut sql = String::new();
-        let mut values = Vec::new();
-        for statement in statements.into_iter().chain([last]) {
-            sql.push_str(&statement.sql);
-            sql.push_str(";\n");
-            values.extend(statement.values.map(|v| v.0).unwrap_or_default());
-        }
-        return txn
-            .query_all(Statement::from_sql_and_values(DatabaseBackend::Sqlite, sql, values))
-            .await
-            .map_err(|e| db.classify(e));
-    }
+    let mut sql = String::new();
+    let mut values = Vec::new();
     for statement in statements {
-        txn.execute(statement).await.map_err(|e| db.classify(e))?;
+        sql.push_str(&statement.sql);
+        sql.push_str(";\n");
+        values.extend(statement.values.map(|v| v.0).unwrap_or_default());
     }
-    txn.query_all(last).await.map_err(|e| db.classify(e))
-}
-
-/// The row of `key` itself: its id and its lookup id, so that a clash on the
-/// id alone never passes for this key having been written.
-fn this_key(key: &ApiKey) -> SimpleExpr {
-    keys::Column::Id
-        .eq(key.id().as_uuid())
-        .and(keys::Column::LookupId.eq(key.lookup_id().as_str()))
+    txn.query_all(Statement::from_sql_and_values(DatabaseBackend::Sqlite, sql, values))
+        .await
+        .map_err(|e| db.classify(e))
 }
 
 /// Whether `org_id` has fewer than `max_active` active keys. Only that
@@ -463,27 +515,39 @@ fn has_room(org_id: OrgId, max_active: u32, now: DateTime<Utc>) -> SimpleExpr {
     Expr::expr(SimpleExpr::SubQuery(None, Box::new(count.into_sub_query_statement()))).lt(i64::from(max_active))
 }
 
-/// Stored keys that `key` would be in another form. The unique indexes cover
-/// current private keys; a rotated-out one in its grace period must not be
-/// stored again either (an import of a key someone still holds), and an
-/// imported key must not be any stored key: one issued here (its SHA-256
-/// hash) or imported before (its lookup digest), current or rotated out, in
-/// any organisation.
-fn taken_by(key: &ApiKey, event: &AuditEvent) -> Condition {
+/// What a stored key `key` may not be stored beside would match, one column
+/// each: its id, public key, lookup id or lookup digest (what the unique
+/// indexes hold, checked here so that a clash is a refusal rather than a
+/// failed statement); a rotated-out key in its grace period with the same
+/// lookup id or digest (an import of a key someone still holds); and for an
+/// import, any stored key that is the same secret in another form — one
+/// issued here (its SHA-256 hash) or imported before (its lookup digest),
+/// current or rotated out, in any organisation.
+///
+/// One condition per column, each its own `EXISTS`: PostgreSQL plans an
+/// `EXISTS` over an `OR` of them to stop at the first match and, before a
+/// table has statistics, chose to scan every key for it (one scan per create
+/// in the benchmark, 15 000 rows each).
+fn clash_conditions(key: &ApiKey, event: &AuditEvent) -> Vec<SimpleExpr> {
     let credential = &key.parts().credential;
-    let mut taken = Condition::any().add(keys::Column::PreviousLookupId.eq(credential.lookup_id.as_str()));
+    let mut conditions = vec![
+        keys::Column::Id.eq(key.id().as_uuid()),
+        keys::Column::PublicKey.eq(key.public_key().as_str()),
+        keys::Column::LookupId.eq(credential.lookup_id.as_str()),
+        keys::Column::PreviousLookupId.eq(credential.lookup_id.as_str()),
+    ];
     if let Some(digest) = credential.lookup_digest {
-        taken = taken.add(keys::Column::PreviousLookupDigest.eq(digest.to_hex()));
+        conditions.push(keys::Column::LookupDigest.eq(digest.to_hex()));
+        conditions.push(keys::Column::PreviousLookupDigest.eq(digest.to_hex()));
     }
     if let (AuditAction::Imported, Some(digest)) = (event.action, credential.secret_hash.sha256_digest()) {
         let (hex, hash) = (digest.to_hex(), credential.secret_hash.expose());
-        taken = taken
-            .add(keys::Column::LookupDigest.eq(hex.as_str()))
-            .add(keys::Column::PreviousLookupDigest.eq(hex.as_str()))
-            .add(keys::Column::SecretHash.eq(hash))
-            .add(keys::Column::PreviousSecretHash.eq(hash));
+        conditions.push(keys::Column::LookupDigest.eq(hex.as_str()));
+        conditions.push(keys::Column::PreviousLookupDigest.eq(hex.as_str()));
+        conditions.push(keys::Column::SecretHash.eq(hash));
+        conditions.push(keys::Column::PreviousSecretHash.eq(hash));
     }
-    Condition::all().add(keys::Column::Id.ne(key.id().as_uuid())).add(taken)
+    conditions
 }
 
 /// `INSERT … SELECT <the model's values> WHERE condition`: a row written only
