@@ -11,6 +11,16 @@ server=
 cleanup() { [ -n "$server" ] && kill "$server" 2>/dev/null; wait 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
 
+# The table of contents names every section, so it cannot fall behind.
+python3 - <<'PY'
+import re, sys
+text = open("README.md", encoding="utf-8").read()
+contents = text.split("\n## Contents\n", 1)[1].split("\n## ", 1)[0]
+for title in re.findall(r"^#{2,3} (.+)$", text, re.M):
+    if title != "Contents" and f"[{title}](#" not in contents:
+        sys.exit(f"readme: the section '{title}' is missing from Contents")
+PY
+
 if curl -fs http://127.0.0.1:8080/healthz >/dev/null 2>&1; then
     echo "readme: something already answers on 127.0.0.1:8080; stop it first" >&2
     exit 1
@@ -45,6 +55,6 @@ check '{"status":"received"}' "the self-report's 202"
 check '^REVOKED$' "the reported key refused"
 check '"action":"leaked","leak":{"source":"self_report"' "the leak in the audit trail"
 check '^200 text/html; charset=utf-8$' "the console's page"
-# The responses follow each other on one line: count occurrences, not lines.
+# Count occurrences, not lines: one response may hold several.
 [ "$(grep -o '"private_key":"sk_live_' "$work/out" | wc -l)" -eq 2 ] || { echo "readme: expected two rotations"; cat "$work/out"; exit 1; }
 echo "readme: the walkthrough ran as written ($(grep -c . "$work/walkthrough.sh") lines)"
