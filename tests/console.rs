@@ -533,6 +533,8 @@ async fn a_person_manages_a_key_from_sign_in_to_deletion() {
     );
     click(&c, "#reveal .actions .quiet").await;
     wait_gone(&c, "#reveal").await;
+    // The key's page says until when the replaced private key keeps working.
+    wait_text(&c, "dl.details .previous-key", "works until").await;
 
     // Revoking, behind a confirmation that names the key.
     action(&c, "Revoke").await;

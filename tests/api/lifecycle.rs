@@ -3,7 +3,7 @@
 
 use std::collections::HashSet;
 
-use chrono::{Duration, Utc};
+use chrono::{DateTime, Duration, Utc};
 use futures_util::future::join_all;
 use keymint_domain::PrivateKey;
 use reqwest::Method;
@@ -13,7 +13,7 @@ use uuid::Uuid;
 use crate::for_each_backend;
 use crate::support::{error_body, json_of, spawn_app, spawn_app_with, test_settings, Backend};
 
-const KEY_FIELDS: [&str; 18] = [
+const KEY_FIELDS: [&str; 19] = [
     "id",
     "org_id",
     "name",
@@ -32,6 +32,7 @@ const KEY_FIELDS: [&str; 18] = [
     "ratelimits",
     "credits",
     "leaked_at",
+    "previous_key_valid_until",
 ];
 
 fn keys_of(body: &Value) -> HashSet<String> {
@@ -395,6 +396,14 @@ async fn rotation_issues_a_new_private_key_for_the_same_key_once(backend: Backen
     let got = json_of(app.call(Method::GET, &path(&created["id"], ""), None).await, 200).await;
     assert_eq!(got["private_key_display"], rotated["private_key_display"]);
     assert!(got.get("private_key").is_none());
+    // Reads say until when the replaced key keeps working.
+    let until: DateTime<Utc> = got["previous_key_valid_until"].as_str().unwrap().parse().unwrap();
+    let expected = Utc::now() + Duration::seconds(3600);
+    assert!((until - expected).num_seconds().abs() < 60, "{until} vs {expected}");
+    assert!(
+        created.get("previous_key_valid_until").is_none(),
+        "the create contract's shape"
+    );
 
     // No body at all means no grace period.
     let bare = app
@@ -405,6 +414,12 @@ async fn rotation_issues_a_new_private_key_for_the_same_key_once(backend: Backen
         .await
         .unwrap();
     assert_eq!(bare.status().as_u16(), 200);
+    let got = json_of(app.call(Method::GET, &path(&created["id"], ""), None).await, 200).await;
+    assert_eq!(
+        got["previous_key_valid_until"],
+        Value::Null,
+        "no grace: the old key stopped at once"
+    );
 
     for (grace, kind) in [
         (json!(604_801), "less_than_equal"),

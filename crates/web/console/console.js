@@ -826,6 +826,11 @@ function detailRows(key) {
     ['Last used', time(key.last_used_at)],
     ['Expires', key.expires_at ? time(key.expires_at) : 'never'],
     ['Revoked', key.revoked_at ? time(key.revoked_at) : 'no'],
+    // After a rotation with a grace period, the replaced private key still
+    // verifies: say until when, so nobody has to work it out from the trail.
+    ['Previous private key', key.previous_key_valid_until
+      ? h('span', { class: 'previous-key' }, 'works until ', time(key.previous_key_valid_until))
+      : 'stopped working'],
     ['Reported leaked', key.leaked_at ? time(key.leaked_at) : 'no'],
     ['Organisation', h('code', { text: key.org_id })],
   ];

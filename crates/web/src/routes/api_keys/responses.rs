@@ -56,6 +56,19 @@ pub(crate) struct ApiKeyResponse<'a> {
     /// secret scanner or its holder), unless the key was rotated since
     #[schema(format = DateTime, required = true)]
     leaked_at: Option<String>,
+    /// Until when the private key replaced by the last rotation keeps
+    /// verifying (its grace period); `null` once it has stopped, or if there
+    /// was none
+    #[schema(format = DateTime, required = true)]
+    previous_key_valid_until: Option<String>,
+}
+
+/// The end of `key`'s rotation grace period, while it lasts.
+fn grace_until(key: &ApiKey) -> Option<String> {
+    key.previous_credential()
+        .map(|previous| previous.valid_until)
+        .filter(|until| *until > Utc::now())
+        .map(timestamp)
 }
 
 impl<'a> From<&'a ApiKey> for ApiKeyResponse<'a> {
@@ -81,6 +94,7 @@ impl<'a> From<&'a ApiKey> for ApiKeyResponse<'a> {
                 .credits()
                 .map(|credits| CreditsBody::from(credits.as_of(Utc::now()))),
             leaked_at: key.leaked_at().map(timestamp),
+            previous_key_valid_until: grace_until(key),
         }
     }
 }
