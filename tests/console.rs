@@ -503,9 +503,25 @@ async fn a_person_manages_a_key_from_sign_in_to_deletion() {
     fill(&c, "#verify-key", &private_key).await;
     fill(&c, "#verify-permissions", "billing.read").await;
     click(&c, "form button[type=submit]").await;
-    wait_text(&c, "#verdict", "Valid").await;
+    wait_text(&c, "#verdict.good", "Valid").await;
     accessible(&c, "verify result").await;
     screenshot(&c, "verify").await;
+    // A refusal looks different and, for permissions, says what was missing.
+    fill(&c, "#verify-permissions", "billing.read AND admin").await;
+    click(&c, "form button[type=submit]").await;
+    wait_text(&c, "#verdict.bad", "Not valid: INSUFFICIENT_PERMISSIONS").await;
+    let why = wait_for(&c, ".verdict-why").await.text().await.unwrap();
+    assert!(
+        why.contains("billing.read, billing.write") && why.contains("billing.read AND admin"),
+        "{why}"
+    );
+    let colour = js(&c, "return getComputedStyle(document.querySelector('#verdict')).color").await;
+    assert_eq!(
+        colour,
+        json!("rgb(138, 28, 28)"),
+        "the refusal is in the refusal colour"
+    );
+    accessible(&c, "verify refusal").await;
 
     // Rotating, with a grace period: both private keys verify for its length.
     click(&c, "section.card a[href^='/console/keys/']").await;

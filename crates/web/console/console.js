@@ -1129,9 +1129,19 @@ function verifyPage() {
         ['Credits left', data.credits ? String(data.credits.remaining) : (data.valid ? 'unlimited' : '—')],
         ['Request id', h('code', { text: requestId })],
       ];
-      result.replaceChildren(
-        h('h2', { id: 'verdict', class: 'verdict', text: data.valid ? 'Valid' : `Not valid: ${data.code}` }),
-        h('dl', { class: 'details' }, definitions(rows)));
+      // Told apart by colour, by an icon and by the words, so no one of them
+      // has to carry the verdict alone.
+      const verdict = h('h2', { id: 'verdict', class: `verdict ${data.valid ? 'good' : 'bad'}` },
+        h('span', { class: 'verdict-icon', 'aria-hidden': 'true', text: data.valid ? '✓' : '✗' }),
+        data.valid ? 'Valid' : `Not valid: ${data.code}`);
+      // What the key lacks is the difference between what it holds and what
+      // was asked, whichever way the query is written: show both.
+      const why = data.code === 'INSUFFICIENT_PERMISSIONS'
+        ? h('p', { class: 'verdict-why' },
+          'The key holds ', h('strong', { text: (data.permissions || []).join(', ') || 'no permissions' }),
+          '; this check asked for ', h('code', { text: body.permissions || '' }), '.')
+        : null;
+      result.replaceChildren(...[verdict, why, h('dl', { class: 'details' }, definitions(rows))].filter(Boolean));
       result.hidden = false;
       result.setAttribute('tabindex', '-1');
       result.focus();
