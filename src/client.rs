@@ -820,7 +820,7 @@ pub async fn verify(connection: &VerifyConnection, key: &str, permissions: Optio
         match (verdict["permissions"].as_array(), &permissions) {
             // What the key has beside what was asked: the difference is the
             // fix, whichever way the query is written.
-            (Some(held), Some(query)) => {
+            (Some(held), Some(query)) if code == "INSUFFICIENT_PERMISSIONS" => {
                 let held: Vec<String> = held.iter().map(text).collect();
                 let held = if held.is_empty() {
                     "none".to_owned()

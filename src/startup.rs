@@ -394,7 +394,7 @@ impl Application {
         );
         if settings.uses_development_secret() {
             tracing::warn!(
-                "!!! DEVELOPMENT AUTH: bearer tokens are checked against the PUBLIC development secret. \
+                "!!! DEVELOPMENT AUTH: management API tokens are checked against the PUBLIC development secret. \
                  Anyone can mint tokens for any organisation. Never expose this instance; \
                  set KEYMINT_AUTH__HS256_SECRET (or KEYMINT_PROFILE=production) for real use. !!!"
             );
@@ -415,7 +415,8 @@ impl Application {
             shutdown_timeout: settings.server.shutdown_timeout,
             metrics: (settings.metrics.enabled && settings.metrics.listen.is_none()).then_some(registry),
             console: settings.console.enabled.then(|| console_sign_in(&settings, address)),
-            trusted_proxies: keymint_web::TrustedProxies::new(settings.server.trusted_proxies.clone()),
+            trusted_proxies: keymint_web::TrustedProxies::new(settings.server.trusted_proxies.clone())
+                .forwarded_header(settings.server.forwarded_header),
         };
         let server = keymint_web::serve(listener, state, http)?;
         tracing::info!(%address, "Keymint listening");

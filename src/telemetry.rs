@@ -52,22 +52,8 @@ static SECRETS: LazyLock<Vec<(Regex, &'static str)>> = LazyLock::new(|| {
 /// `line` with every secret-shaped run replaced by a marker.
 pub fn redact(line: &str) -> Cow<'_, str> {
     let mut text = Cow::Borrowed(line);
-    for (index, (pattern, marker)) in SECRETS.iter().enumerate() {
-        let replaced = if index == 0 {
-            // After `Bearer`/`Basic`, a word of lowercase letters only is prose
-            // ("Bearer tokens are verified"), never an encoded credential.
-            pattern.replace_all(&text, |found: &regex::Captures<'_>| {
-                let word = found[0].split_whitespace().nth(1).unwrap_or("");
-                if word.bytes().all(|b| b.is_ascii_lowercase()) {
-                    found[0].to_owned()
-                } else {
-                    (*marker).to_owned()
-                }
-            })
-        } else {
-            pattern.replace_all(&text, *marker)
-        };
-        if let Cow::Owned(replaced) = replaced {
+    for (pattern, marker) in SECRETS.iter() {
+        if let Cow::Owned(replaced) = pattern.replace_all(&text, *marker) {
             text = Cow::Owned(replaced);
         }
     }
@@ -159,7 +145,6 @@ mod tests {
             "cannot create crates/infrastructure/src/sql/repository/data",
             // Keymint's own start-up line reaches the log as written.
             "INFO keymint::startup: management API tokens are verified auth=mode=hs256 require_permissions=false",
-            "WARN keymint::startup: !!! DEVELOPMENT AUTH: Bearer tokens are checked against the PUBLIC development secret",
         ] {
             assert_eq!(redact(ordinary), ordinary);
         }

@@ -109,6 +109,8 @@ async fn no_private_key_hash_or_token_appears_in_trace_level_logs() {
         .await
         .unwrap();
     assert_eq!(rejected.status().as_u16(), 401);
+    let wrong_method = app.client.put(app.url("/api/v2/api-keys")).send().await.unwrap();
+    assert_eq!(wrong_method.status().as_u16(), 405);
     let invalid = app
         .create_key(&json!({"name": "", "description": "sk_live_lookalike"}))
         .await;
@@ -259,6 +261,8 @@ async fn no_private_key_hash_or_token_appears_in_trace_level_logs() {
     let refused = ended("request refused", 401);
     assert_eq!(refused["level"], "INFO");
     assert_eq!(refused["span"]["error.code"], "invalid_token", "{refused}");
+    let wrong_method = ended("request refused", 405);
+    assert_eq!(wrong_method["level"], "INFO");
     let invalid = ended("request refused", 422);
     assert_eq!(invalid["span"]["error.code"], "validation_error", "{invalid}");
     assert!(
@@ -335,6 +339,10 @@ fn start_up_warns_when_the_development_sign_in_could_be_reached_from_elsewhere()
     assert!(
         refused.iter().any(|l| l.contains("management API tokens are verified")),
         "the redactor leaves Keymint's own words alone: {refused:#?}"
+    );
+    assert!(
+        refused.iter().all(|l| !l.contains("[redacted")),
+        "no start-up line is taken for a secret: {refused:#?}"
     );
     let allowed = start_up_lines(&[
         ("KEYMINT_SERVER__LISTEN", "0.0.0.0:0"),

@@ -224,6 +224,9 @@ pub struct ServerSettings {
     /// `X-Forwarded-For` headers name the client; empty: the socket's peer is.
     #[serde(default, deserialize_with = "values::networks")]
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// The header those proxies append the client to; the other is ignored.
+    #[serde(default, deserialize_with = "values::forwarded_header")]
+    pub forwarded_header: keymint_web::ForwardedHeader,
 }
 
 /// Where keys are stored, decided once from `database.url`.

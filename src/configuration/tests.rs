@@ -98,7 +98,7 @@ fn production_accepts_a_jwks_without_any_secret() {
 
 #[test]
 fn bad_values_are_refused_with_the_key_named() {
-    let cases: [(&str, Result<Settings, ConfigError>); 7] = [
+    let cases: [(&str, Result<Settings, ConfigError>); 8] = [
         ("hashing.memory_kib", with("hashing.memory_kib", "lots")),
         ("server.listen", with("server.listen", "localhost")),
         ("metrics.listen", with("metrics.listen", "localhost:9090")),
@@ -109,6 +109,7 @@ fn bad_values_are_refused_with_the_key_named() {
             "server.trusted_proxies",
             with("server.trusted_proxies", "10.0.0.0/8, proxy.internal"),
         ),
+        ("server.forwarded_header", with("server.forwarded_header", "x-real-ip")),
     ];
     for (key, result) in cases {
         let message = result.unwrap_err().to_string();

@@ -172,3 +172,15 @@ pub(super) fn networks<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<ipnet::IpN
         })
         .collect()
 }
+
+/// `x-forwarded-for` or `forwarded`, in any case.
+pub(super) fn forwarded_header<'de, D: Deserializer<'de>>(d: D) -> Result<keymint_web::ForwardedHeader, D::Error> {
+    let name = String::deserialize(d)?;
+    match name.trim().to_ascii_lowercase().as_str() {
+        "x-forwarded-for" => Ok(keymint_web::ForwardedHeader::XForwardedFor),
+        "forwarded" => Ok(keymint_web::ForwardedHeader::Forwarded),
+        _ => Err(D::Error::custom(format!(
+            "'{name}' is not one of 'x-forwarded-for', 'forwarded'"
+        ))),
+    }
+}

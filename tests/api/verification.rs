@@ -229,16 +229,13 @@ async fn failures_are_limited_per_key_id_and_per_client(backend: Backend) {
     assert_code(&app.verify(&uncached).await, "RATE_LIMITED");
 }
 
-/// The verdict on `key` for a request that says it was forwarded for `client`.
-async fn verify_forwarded(app: &crate::support::TestApp, key: &str, header: &str, client: &str) -> Value {
-    let response = app
-        .client
-        .post(app.url("/api/v2/api-keys/verify"))
-        .header(header, client)
-        .json(&json!({ "key": key }))
-        .send()
-        .await
-        .unwrap();
+/// The verdict on `key` for a request carrying `headers` (forwarding headers).
+async fn verify_forwarded(app: &crate::support::TestApp, key: &str, headers: &[(&str, &str)]) -> Value {
+    let mut request = app.client.post(app.url("/api/v2/api-keys/verify"));
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let response = request.json(&json!({ "key": key })).send().await.unwrap();
     assert_eq!(response.status().as_u16(), 200);
     response.json().await.unwrap()
 }
@@ -249,37 +246,47 @@ async fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_budget(backend
         .merge(("server.trusted_proxies", "10.0.0.0/8, 127.0.0.1"))
         .merge(("verify.max_failures_per_client", 3));
     let app = spawn_app_with(figment, dir).await;
+    let xff = |client: &'static str| [("x-forwarded-for", client)];
     for _ in 0..3 {
         assert_code(
-            &verify_forwarded(&app, &random_key(), "x-forwarded-for", "203.0.113.1").await,
+            &verify_forwarded(&app, &random_key(), &xff("203.0.113.1")).await,
             "NOT_FOUND",
         );
     }
     assert_code(
-        &verify_forwarded(&app, &random_key(), "x-forwarded-for", "203.0.113.1").await,
+        &verify_forwarded(&app, &random_key(), &xff("203.0.113.1")).await,
         "RATE_LIMITED",
     );
-    // The same client through a second proxy hop, and in RFC 7239's header.
-    let hops = "203.0.113.1, 10.0.0.9";
-    assert_code(
-        &verify_forwarded(&app, &random_key(), "x-forwarded-for", hops).await,
-        "RATE_LIMITED",
-    );
-    assert_code(
-        &verify_forwarded(&app, &random_key(), "forwarded", "for=203.0.113.1").await,
-        "RATE_LIMITED",
-    );
+    // The same client through a second proxy hop.
+    let hops = xff("203.0.113.1, 10.0.0.9");
+    assert_code(&verify_forwarded(&app, &random_key(), &hops).await, "RATE_LIMITED");
     // Another client behind the same proxy is not locked out.
     assert_code(
-        &verify_forwarded(&app, &random_key(), "x-forwarded-for", "203.0.113.2").await,
+        &verify_forwarded(&app, &random_key(), &xff("203.0.113.2")).await,
         "NOT_FOUND",
     );
-    // Naming another address left of the proxy's entry does not escape.
-    let spoofed = "198.51.100.77, 203.0.113.1";
-    assert_code(
-        &verify_forwarded(&app, &random_key(), "x-forwarded-for", spoofed).await,
-        "RATE_LIMITED",
-    );
+    // Naming another address left of the proxy's entry does not escape, nor
+    // does a `Forwarded` header of the client's own, which a proxy that
+    // appends to X-Forwarded-For passes on untouched.
+    let spoofed = xff("198.51.100.77, 203.0.113.1");
+    assert_code(&verify_forwarded(&app, &random_key(), &spoofed).await, "RATE_LIMITED");
+    let both = [("x-forwarded-for", "203.0.113.1"), ("forwarded", "for=198.51.100.78")];
+    assert_code(&verify_forwarded(&app, &random_key(), &both).await, "RATE_LIMITED");
+}
+
+async fn proxies_that_speak_rfc_7239_are_read_from_forwarded_only(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let figment = test_settings(backend, &dir)
+        .merge(("server.trusted_proxies", "127.0.0.1"))
+        .merge(("server.forwarded_header", "forwarded"))
+        .merge(("verify.max_failures_per_client", 3));
+    let app = spawn_app_with(figment, dir).await;
+    let forwarded = [("forwarded", "for=203.0.113.1;proto=https")];
+    for _ in 0..3 {
+        assert_code(&verify_forwarded(&app, &random_key(), &forwarded).await, "NOT_FOUND");
+    }
+    let dodge = [("forwarded", "for=203.0.113.1"), ("x-forwarded-for", "198.51.100.1")];
+    assert_code(&verify_forwarded(&app, &random_key(), &dodge).await, "RATE_LIMITED");
 }
 
 async fn without_trusted_proxies_forwarded_headers_are_ignored(backend: Backend) {
@@ -288,19 +295,15 @@ async fn without_trusted_proxies_forwarded_headers_are_ignored(backend: Backend)
     let app = spawn_app_with(figment, dir).await;
     for client in ["203.0.113.1", "203.0.113.2", "203.0.113.3"] {
         assert_code(
-            &verify_forwarded(&app, &random_key(), "x-forwarded-for", client).await,
+            &verify_forwarded(&app, &random_key(), &[("x-forwarded-for", client)]).await,
             "NOT_FOUND",
         );
     }
     // A fourth made-up address is still this connection's fourth failure.
-    assert_code(
-        &verify_forwarded(&app, &random_key(), "x-forwarded-for", "203.0.113.4").await,
-        "RATE_LIMITED",
-    );
-    assert_code(
-        &verify_forwarded(&app, &random_key(), "forwarded", "for=203.0.113.5").await,
-        "RATE_LIMITED",
-    );
+    let made_up = [("x-forwarded-for", "203.0.113.4")];
+    assert_code(&verify_forwarded(&app, &random_key(), &made_up).await, "RATE_LIMITED");
+    let made_up = [("forwarded", "for=203.0.113.5")];
+    assert_code(&verify_forwarded(&app, &random_key(), &made_up).await, "RATE_LIMITED");
 }
 
 async fn a_missing_key_or_bad_body_is_an_error_not_a_verdict(backend: Backend) {
@@ -470,6 +473,7 @@ for_each_backend!(
     a_rotated_out_key_verifies_only_within_its_grace_period,
     failures_are_limited_per_key_id_and_per_client,
     behind_a_trusted_proxy_each_forwarded_client_has_its_own_budget,
+    proxies_that_speak_rfc_7239_are_read_from_forwarded_only,
     without_trusted_proxies_forwarded_headers_are_ignored,
     a_missing_key_or_bad_body_is_an_error_not_a_verdict,
     last_used_at_appears_within_the_flush_interval,

@@ -3,13 +3,14 @@
 //!
 //! Behind a reverse proxy every connection comes from the proxy, so every
 //! client would share one failure budget (one attacker's guesses would lock
-//! everyone out). A proxy says who it forwarded for in `Forwarded` (RFC 7239)
-//! or `X-Forwarded-For`, but so can anyone: those headers are believed only
-//! from peers in `server.trusted_proxies`, and only as far back as the chain
-//! of trusted proxies goes. The client is the nearest address in the chain
-//! that is not a trusted proxy; a client cannot move its own budget by
-//! sending the header itself, because its entry is left of the address the
-//! proxy appended.
+//! everyone out). A proxy says whom it forwarded for in a header, but so can
+//! anyone: the header is believed only from peers in
+//! `server.trusted_proxies`, only the one header the proxies append to
+//! (a proxy passes on whatever a client sent in the other), and only as far
+//! back as the chain of trusted proxies goes. The client is the nearest
+//! address in the chain that is not a trusted proxy; a client cannot move its
+//! own budget by sending the header itself, because its entries are left of
+//! the address its proxy appended.
 
 use std::net::IpAddr;
 use std::str::FromStr;
@@ -18,20 +19,53 @@ use actix_web::http::header::HeaderMap;
 use actix_web::HttpRequest;
 use ipnet::IpNet;
 
-/// The networks whose connections may say whom they forward for. Register it
-/// as app data; without it, a request's client is its peer.
+/// The header trusted proxies record the client in.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ForwardedHeader {
+    /// `X-Forwarded-For: client, proxy1, …` (nginx, Caddy, HAProxy, most
+    /// load balancers).
+    #[default]
+    XForwardedFor,
+    /// RFC 7239's `Forwarded: for=client, for=proxy1, …`.
+    Forwarded,
+}
+
+impl ForwardedHeader {
+    fn name(self) -> &'static str {
+        match self {
+            ForwardedHeader::XForwardedFor => "x-forwarded-for",
+            ForwardedHeader::Forwarded => "forwarded",
+        }
+    }
+}
+
+/// The networks whose connections may say whom they forward for, and in
+/// which header. Register it as app data; without it, a request's client is
+/// its peer.
 #[derive(Clone, Debug, Default)]
-pub struct TrustedProxies(Vec<IpNet>);
+pub struct TrustedProxies {
+    networks: Vec<IpNet>,
+    header: ForwardedHeader,
+}
 
 impl TrustedProxies {
-    /// Trusts connections from any of `networks`.
+    /// Trusts connections from any of `networks`, reading `X-Forwarded-For`.
     pub fn new(networks: Vec<IpNet>) -> Self {
-        Self(networks)
+        Self {
+            networks,
+            header: ForwardedHeader::default(),
+        }
+    }
+
+    /// Reads `header` instead (and never the other).
+    pub fn forwarded_header(mut self, header: ForwardedHeader) -> Self {
+        self.header = header;
+        self
     }
 
     fn trusts(&self, address: IpAddr) -> bool {
         let address = canonical(address);
-        self.0.iter().any(|network| network.contains(&address))
+        self.networks.iter().any(|network| network.contains(&address))
     }
 
     /// The client of a connection from `peer` carrying `headers`.
@@ -40,16 +74,15 @@ impl TrustedProxies {
         if !self.trusts(peer) {
             return peer;
         }
-        let Some(chain) = forwarded_chain(headers) else {
-            return peer;
-        };
+        let chain = forwarded_chain(headers, self.header);
         // Nearest hop first: the rightmost entry was appended by the proxy
         // that connected to us.
         let mut client = peer;
         for hop in chain.iter().rev() {
             match hop {
-                // An entry nobody can read ("unknown", an obfuscated name):
-                // the proxy after it is as close to the client as we can tell.
+                // An entry nobody can read ("unknown", an obfuscated name,
+                // bytes that are not text): the proxy after it is as close to
+                // the client as we can tell.
                 None => return client,
                 Some(address) => {
                     client = canonical(*address);
@@ -82,37 +115,27 @@ fn canonical(address: IpAddr) -> IpAddr {
     }
 }
 
-/// The addresses the proxies recorded, farthest first; `None` for an entry
-/// that is not an address. `Forwarded` wins over `X-Forwarded-For` when both
-/// are present; several header lines are one list, in order.
-fn forwarded_chain(headers: &HeaderMap) -> Option<Vec<Option<IpAddr>>> {
-    let forwarded: Vec<&str> = headers
-        .get_all("forwarded")
-        .filter_map(|value| value.to_str().ok())
-        .collect();
-    if !forwarded.is_empty() {
-        let hops = forwarded
-            .iter()
-            .flat_map(|line| line.split(','))
-            .map(|element| {
-                element.split(';').find_map(|pair| {
+/// The addresses the proxies recorded in `header`, farthest first; `None`
+/// for an entry that is not an address. Several header lines are one list, in
+/// order. Split on the raw bytes: a line with bytes that are not text (which a
+/// client can put before the proxy's entry on the same line) must not hide
+/// the entries after them.
+fn forwarded_chain(headers: &HeaderMap, header: ForwardedHeader) -> Vec<Option<IpAddr>> {
+    headers
+        .get_all(header.name())
+        .flat_map(|line| line.as_bytes().split(|byte| *byte == b','))
+        .map(|element| {
+            let element = std::str::from_utf8(element).ok()?;
+            match header {
+                ForwardedHeader::XForwardedFor => node(element),
+                // An element without `for=` says nothing about the client.
+                ForwardedHeader::Forwarded => element.split(';').find_map(|pair| {
                     let (name, value) = pair.split_once('=')?;
                     name.trim().eq_ignore_ascii_case("for").then(|| node(value))
-                })
-            })
-            // An element without `for=` says nothing about the client.
-            .map(Option::flatten)
-            .collect();
-        return Some(hops);
-    }
-    let listed: Vec<&str> = headers
-        .get_all("x-forwarded-for")
-        .filter_map(|value| value.to_str().ok())
-        .collect();
-    if listed.is_empty() {
-        return None;
-    }
-    Some(listed.iter().flat_map(|line| line.split(',')).map(node).collect())
+                })?,
+            }
+        })
+        .collect()
 }
 
 /// One node of either header: `192.0.2.1`, `192.0.2.1:4711`,
@@ -192,8 +215,7 @@ mod tests {
     }
 
     #[test]
-    fn forwarded_is_read_per_rfc_7239_and_wins_over_x_forwarded_for() {
-        let trusted = proxies(&["10.0.0.0/8"]);
+    fn only_the_configured_header_is_read() {
         let both = headers(&[
             (
                 "forwarded",
@@ -201,16 +223,33 @@ mod tests {
             ),
             ("x-forwarded-for", "198.51.100.1"),
         ]);
-        assert_eq!(trusted.client(ip("10.0.0.2"), &both), ip("2001:db8:cafe::17"));
+        // A client's own `Forwarded`, passed on by an X-Forwarded-For proxy,
+        // changes nothing.
+        let xff = proxies(&["10.0.0.0/8"]);
+        assert_eq!(xff.client(ip("10.0.0.2"), &both), ip("198.51.100.1"));
+        let only_forwarded = headers(&[("forwarded", "for=1.2.3.4")]);
+        assert_eq!(xff.client(ip("10.0.0.2"), &only_forwarded), ip("10.0.0.2"));
+        // And the other way round, per RFC 7239.
+        let rfc = proxies(&["10.0.0.0/8"]).forwarded_header(ForwardedHeader::Forwarded);
+        assert_eq!(rfc.client(ip("10.0.0.2"), &both), ip("2001:db8:cafe::17"));
         let port = headers(&[("forwarded", "For=203.0.113.9:8080")]);
-        assert_eq!(trusted.client(ip("10.0.0.2"), &port), ip("203.0.113.9"));
+        assert_eq!(rfc.client(ip("10.0.0.2"), &port), ip("203.0.113.9"));
     }
 
     #[test]
     fn an_unreadable_hop_stops_at_the_nearest_known_proxy() {
         let trusted = proxies(&["10.0.0.0/8"]);
+        let rfc = proxies(&["10.0.0.0/8"]).forwarded_header(ForwardedHeader::Forwarded);
         let unknown = headers(&[("forwarded", "for=unknown, for=10.0.0.7")]);
-        assert_eq!(trusted.client(ip("10.0.0.2"), &unknown), ip("10.0.0.7"));
+        assert_eq!(rfc.client(ip("10.0.0.2"), &unknown), ip("10.0.0.7"));
+        // Bytes that are not text before the proxy's entry on the same line
+        // hide nothing after them.
+        let mut binary = HeaderMap::new();
+        binary.append(
+            HeaderName::from_static("x-forwarded-for"),
+            HeaderValue::from_bytes(b"\x80\xff, 203.0.113.51").unwrap(),
+        );
+        assert_eq!(trusted.client(ip("10.0.0.2"), &binary), ip("203.0.113.51"));
         let garbage = headers(&[("x-forwarded-for", "not an address")]);
         assert_eq!(trusted.client(ip("10.0.0.2"), &garbage), ip("10.0.0.2"));
         // Every hop trusted: the farthest one.

@@ -17,7 +17,7 @@ mod server;
 mod state;
 mod validation;
 
-pub use client::{client_address, TrustedProxies};
+pub use client::{client_address, ForwardedHeader, TrustedProxies};
 pub use console::{ConsoleSignIn, DevSigner};
 pub use error::{ApiError, FieldError};
 pub use extract::{

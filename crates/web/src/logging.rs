@@ -98,7 +98,9 @@ impl RootSpanBuilder for RequestSpan {
                 tracing::error!(parent: &span, latency_ms, cause = %causes(api_error), "request failed");
             }
             (None, true) => tracing::error!(parent: &span, latency_ms, "request failed"),
-            (_, false) if error.is_some() => tracing::info!(parent: &span, latency_ms, "request refused"),
+            // By status, not by whether an error is attached: a 405 is built
+            // as a plain response.
+            (_, false) if status.is_client_error() => tracing::info!(parent: &span, latency_ms, "request refused"),
             _ => tracing::info!(parent: &span, latency_ms, "request done"),
         }
     }
