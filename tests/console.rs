@@ -530,11 +530,13 @@ async fn a_person_manages_a_key_from_sign_in_to_deletion() {
     wait_text(&c, "dialog h2", "Rotate “billing-service”?").await;
     accessible(&c, "rotate dialog").await;
     screenshot(&c, "rotate").await;
-    wait_for(&c, "#rotate-grace")
-        .await
-        .select_by_value("3600")
-        .await
-        .unwrap();
+    let grace = wait_for(&c, "#rotate-grace").await;
+    assert_eq!(
+        grace.prop("value").await.unwrap().as_deref(),
+        Some("3600"),
+        "an hour's grace unless chosen otherwise"
+    );
+    grace.select_by_value("3600").await.unwrap();
     click(&c, "dialog button[type=submit]").await;
     wait_text(&c, "#reveal h2", "Copy the new private key now").await;
     click(&c, "#reveal button[aria-controls=reveal-secret]").await;
@@ -730,6 +732,22 @@ async fn editing_a_key_shows_field_errors_in_the_dialog_and_records_the_change()
     assert_eq!(
         (&key["name"], &key["description"], &key["owner_id"]),
         (&json!("after"), &Value::Null, &json!("team-a"))
+    );
+
+    // A leak its holder reported reads as words in the trail, not a code.
+    let reported = reqwest::Client::new()
+        .post(format!("{}/api/v2/api-keys/revoke-leaked", keymint.url))
+        .json(&json!({"key": created["private_key"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reported.status().as_u16(), 202);
+    c.refresh().await.unwrap();
+    let leaked = wait_for(&c, "ol.timeline li[data-action=leaked]").await;
+    let said = leaked.prop("textContent").await.unwrap().unwrap();
+    assert!(
+        said.contains("Reported leaked by its holder") && !said.contains("self_report"),
+        "{said}"
     );
 
     // Whatever a name holds is shown as text, never run as markup.

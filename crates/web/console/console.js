@@ -795,10 +795,17 @@ const ACTIONS = {
   credits_changed: 'Credits changed',
 };
 
+// Where a leak report came from, in words: its holder, or the place a secret
+// scanner found it (GitHub's location types, such as pull_request_title).
+function leakSource(source) {
+  if (source === 'self_report') return 'by its holder';
+  return `found in a ${source.replaceAll('_', ' ')}`;
+}
+
 function eventItem(event) {
   const what = ACTIONS[event.action] || event.action;
   const extra = event.fields && event.fields.length ? `: ${event.fields.join(', ')}` : '';
-  const leak = event.leak ? ` (${event.leak.source}${event.leak.url ? `, ${event.leak.url}` : ''})` : '';
+  const leak = event.leak ? ` ${leakSource(event.leak.source)}${event.leak.url ? ` (${event.leak.url})` : ''}` : '';
   return h('li', { 'data-action': event.action },
     h('span', { class: 'what', text: `${what}${extra}${leak}` }),
     h('span', { class: 'meta' }, time(event.occurred_at), event.actor ? ` · by ${event.actor}` : '',
@@ -1015,9 +1022,11 @@ async function keyPage(id) {
     });
   };
   const rotate = () => {
+    // An hour by default: rotating is how a running integration moves to a
+    // new key, and cutting the old one off at once is the exception.
     const grace = h('select', { id: 'rotate-grace', name: 'grace' },
-      [['0', 'None: the current private key stops working now'], ['3600', '1 hour'], ['86400', '24 hours'], ['604800', '7 days']]
-        .map(([value, label]) => h('option', { value, text: label })));
+      [['0', 'None: the current private key stops working at once'], ['3600', '1 hour'], ['86400', '24 hours'], ['604800', '7 days']]
+        .map(([value, label]) => h('option', { value, text: label, selected: value === '3600' })));
     confirmDialog({
       title: `Rotate “${key.name}”?`,
       body: [
