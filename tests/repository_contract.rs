@@ -215,8 +215,9 @@ async fn the_limit_counts_only_unrevoked_unexpired_keys(backend: Backend) {
         .unwrap();
 }
 
-async fn trail_of(s: &Subject, k: &ApiKey) -> Vec<AuditEvent> {
-    s.repository
+/// `k`'s audit trail, newest first (at most 10 events).
+async fn trail_of(repository: &dyn ApiKeyRepository, k: &ApiKey) -> Vec<AuditEvent> {
+    repository
         .events(&EventQuery {
             org_id: k.org_id(),
             key_id: k.id(),
@@ -244,7 +245,7 @@ async fn the_same_key_stored_again_is_a_conflict_even_at_the_limit(backend: Back
             "{max_active}: {again:?}"
         );
     }
-    assert_eq!(trail_of(&s, &k).await.len(), 1, "no second audit event");
+    assert_eq!(trail_of(&*s.repository, &k).await.len(), 1, "no second audit event");
 }
 
 async fn concurrent_creates_each_get_their_own_answer(backend: Backend) {
@@ -302,14 +303,14 @@ async fn concurrent_creates_each_get_their_own_answer(backend: Backend) {
                     "refused yet stored"
                 );
                 assert!(
-                    trail_of(&s, &k).await.is_empty(),
+                    trail_of(&*s.repository, &k).await.is_empty(),
                     "a refused create left an audit event"
                 );
             }
             ("clash", Err(RepositoryError::Conflict)) => {
                 clashes += 1;
                 assert!(
-                    trail_of(&s, &k).await.is_empty(),
+                    trail_of(&*s.repository, &k).await.is_empty(),
                     "a refused create left an audit event"
                 );
             }
@@ -321,7 +322,11 @@ async fn concurrent_creates_each_get_their_own_answer(backend: Backend) {
     for k in &stored {
         let found = s.repository.find(k.org_id(), k.id()).await.unwrap().unwrap();
         assert_eq!(format!("{:?}", found.parts()), format!("{:?}", k.parts()));
-        assert_eq!(trail_of(&s, k).await.len(), 1, "one audit event per stored key");
+        assert_eq!(
+            trail_of(&*s.repository, k).await.len(),
+            1,
+            "one audit event per stored key"
+        );
     }
     let room = FairShare {
         room: 100,
@@ -1220,15 +1225,7 @@ async fn text_stored_under_an_earlier_rule_still_reads_back(backend: Backend) {
     assert_eq!(read.name().as_str(), name);
     assert_eq!(read.description().map(|d| d.as_str()), Some(description));
     assert_eq!(read.owner_id().map(|o| o.as_str()), Some(owner_id));
-    let events = repository
-        .events(&EventQuery {
-            org_id: owner,
-            key_id: k.id(),
-            after: None,
-            limit: 10,
-        })
-        .await
-        .unwrap();
+    let events = trail_of(&*repository, &k).await;
     assert_eq!(events[0].actor.as_ref().map(|a| a.as_str()), Some(actor));
     db.write.clone().close().await.unwrap();
     if backend == Backend::Postgres {
@@ -1506,15 +1503,7 @@ async fn sqlite_a_failing_create_fails_alone_in_its_group() {
         let (k, outcome) = task.await.unwrap();
         let name = k.name().as_str().to_owned();
         let stored = repository.find(owner, k.id()).await.unwrap();
-        let trail = repository
-            .events(&EventQuery {
-                org_id: owner,
-                key_id: k.id(),
-                after: None,
-                limit: 10,
-            })
-            .await
-            .unwrap();
+        let trail = trail_of(&*repository, &k).await;
         if name.starts_with("poison") {
             assert!(
                 matches!(outcome, Err(RepositoryError::Unexpected(_))),

@@ -78,14 +78,8 @@ pub(super) fn key_prefix<'de, D: Deserializer<'de>>(d: D) -> Result<KeyPrefix, D
 
 /// Key prefixes, as a list or one comma-separated text; empty is none.
 pub(super) fn key_prefixes<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<KeyPrefix>, D::Error> {
-    let names = match Names::deserialize(d)? {
-        Names::Joined(text) => text.split(',').map(str::to_owned).collect(),
-        Names::List(names) => names,
-    };
-    names
+    names(d)?
         .iter()
-        .map(|name| name.trim())
-        .filter(|name| !name.is_empty())
         .map(|name| KeyPrefix::parse(name).map_err(|err| D::Error::custom(format!("'{name}': {err}"))))
         .collect()
 }
@@ -134,17 +128,26 @@ enum Names {
     List(Vec<String>),
 }
 
-/// At least one supported asymmetric algorithm: a list, or one comma-separated
-/// text (`"RS256, ES256"`), which is what an environment variable can hold.
-pub(super) fn algorithms<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Algorithm>, D::Error> {
+/// A list of names, or one comma-separated text (what an environment variable
+/// can hold), each trimmed, empty ones left out.
+fn names<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
     let names = match Names::deserialize(d)? {
         Names::Joined(text) => text.split(',').map(str::to_owned).collect(),
         Names::List(names) => names,
     };
-    let algorithms = names
+    Ok(names
         .iter()
         .map(|name| name.trim())
         .filter(|name| !name.is_empty())
+        .map(str::to_owned)
+        .collect())
+}
+
+/// At least one supported asymmetric algorithm: a list, or one comma-separated
+/// text (`"RS256, ES256"`), which is what an environment variable can hold.
+pub(super) fn algorithms<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Algorithm>, D::Error> {
+    let algorithms = names(d)?
+        .iter()
         .map(|name| parse_algorithm(name).map_err(D::Error::custom))
         .collect::<Result<Vec<_>, _>>()?;
     if algorithms.is_empty() {
@@ -157,14 +160,8 @@ pub(super) fn algorithms<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Algorith
 /// (`"10.0.0.0/8, 127.0.0.1"`), which is what an environment variable can hold.
 /// An address alone is a network of one.
 pub(super) fn networks<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<ipnet::IpNet>, D::Error> {
-    let names = match Names::deserialize(d)? {
-        Names::Joined(text) => text.split(',').map(str::to_owned).collect(),
-        Names::List(names) => names,
-    };
-    names
+    names(d)?
         .iter()
-        .map(|name| name.trim())
-        .filter(|name| !name.is_empty())
         .map(|name| {
             name.parse::<ipnet::IpNet>()
                 .or_else(|_| name.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))

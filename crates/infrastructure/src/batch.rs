@@ -7,8 +7,9 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use tokio::runtime::Handle;
 use tokio::sync::oneshot;
+
+use crate::home_runtime::HomeRuntime;
 
 /// What one batch fetch answers: every found value under each key it answers
 /// (a value may answer several keys, or none of the asked ones).
@@ -38,7 +39,7 @@ pub struct Batcher<K, V, E> {
     max_batch: usize,
     max_loaders: usize,
     max_wait: Duration,
-    runtime: Option<Handle>,
+    runtime: HomeRuntime,
 }
 
 struct Queue<K, V, E> {
@@ -104,7 +105,7 @@ where
             max_batch: max_batch.max(1),
             max_loaders: max_loaders.max(1),
             max_wait,
-            runtime: Handle::try_current().ok(),
+            runtime: HomeRuntime::current(),
         })
     }
 
@@ -123,11 +124,7 @@ where
             queue.waiting.push_back((key, reply));
             if queue.loaders < self.max_loaders {
                 queue.loaders += 1;
-                let loader = Arc::clone(self).run();
-                match &self.runtime {
-                    Some(runtime) => drop(runtime.spawn(loader)),
-                    None => drop(tokio::spawn(loader)),
-                }
+                self.runtime.spawn(Arc::clone(self).run());
             }
         }
         match tokio::time::timeout(self.max_wait, answer).await {

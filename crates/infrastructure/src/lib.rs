@@ -11,6 +11,7 @@ mod failure_limiter;
 mod generator;
 mod github;
 mod hasher;
+mod home_runtime;
 mod jwks;
 mod jwt;
 mod memory;

@@ -63,8 +63,8 @@ impl TrustedProxies {
         self
     }
 
+    /// Whether `address`, already [`canonical`], is a trusted proxy.
     fn trusts(&self, address: IpAddr) -> bool {
-        let address = canonical(address);
         self.networks.iter().any(|network| network.contains(&address))
     }
 

@@ -28,7 +28,6 @@ use sea_orm::{
     ActiveModelTrait, ActiveValue, ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, DatabaseTransaction,
     EntityTrait, Iterable, PaginatorTrait, QueryFilter, QueryResult, QueryTrait, Statement, TransactionTrait,
 };
-use tokio::runtime::Handle;
 use tokio::sync::{mpsc, oneshot, Notify};
 use uuid::Uuid;
 
@@ -36,6 +35,7 @@ use super::entity::api_keys as keys;
 use super::repository::{event_row, to_row};
 use super::webhooks;
 use super::Database;
+use crate::home_runtime::HomeRuntime;
 
 /// A key to store, with its audit event, under the organisation's limit.
 #[derive(Clone)]
@@ -61,7 +61,7 @@ type Reply = oneshot::Sender<Result<usize, RepositoryError>>;
 pub(crate) struct Group {
     db: Database,
     queued: Arc<Notify>,
-    runtime: Option<Handle>,
+    runtime: HomeRuntime,
     sender: OnceLock<mpsc::Sender<(Create, Reply)>>,
 }
 
@@ -72,7 +72,7 @@ impl Group {
         Self {
             db,
             queued,
-            runtime: Handle::try_current().ok(),
+            runtime: HomeRuntime::current(),
             sender: OnceLock::new(),
         }
     }
@@ -82,11 +82,8 @@ impl Group {
     pub(crate) async fn create(&self, create: Create) -> Result<(), RepositoryError> {
         let sender = self.sender.get_or_init(|| {
             let (sender, receiver) = mpsc::channel(QUEUE);
-            let writer = write_groups(self.db.clone(), self.queued.clone(), receiver);
-            match &self.runtime {
-                Some(runtime) => drop(runtime.spawn(writer)),
-                None => drop(tokio::spawn(writer)),
-            }
+            self.runtime
+                .spawn(write_groups(self.db.clone(), self.queued.clone(), receiver));
             sender
         });
         let (reply, answer) = oneshot::channel();
