@@ -111,7 +111,7 @@ pub enum KeysCommand {
         /// The key's id.
         id: String,
     },
-    /// Rename a key or change its description.
+    /// Change a key's fields; what is not given stays as it is.
     Update {
         /// The key's id.
         id: String,
@@ -124,6 +124,41 @@ pub enum KeysCommand {
         /// Remove the description.
         #[arg(long)]
         clear_description: bool,
+        /// A permission, replacing all the key's permissions (repeat for several).
+        #[arg(long = "permission", value_name = "PERMISSION", conflicts_with = "clear_permissions")]
+        permissions: Vec<String>,
+        /// Remove every permission.
+        #[arg(long)]
+        clear_permissions: bool,
+        /// A new owner.
+        #[arg(long, conflicts_with = "clear_owner")]
+        owner: Option<String>,
+        /// Remove the owner.
+        #[arg(long)]
+        clear_owner: bool,
+        /// New data about the key, replacing the old: a JSON object.
+        #[arg(long, value_name = "JSON", value_parser = parse_meta, conflicts_with = "clear_meta")]
+        meta: Option<Value>,
+        /// Remove the meta data.
+        #[arg(long)]
+        clear_meta: bool,
+        /// A rate limit, NAME=LIMIT/WINDOW, replacing all the key's rate limits
+        /// (repeat for several).
+        #[arg(long = "ratelimit", value_name = "NAME=LIMIT/WINDOW", value_parser = parse_ratelimit,
+            conflicts_with = "clear_ratelimits")]
+        ratelimits: Vec<Value>,
+        /// Remove every rate limit.
+        #[arg(long)]
+        clear_ratelimits: bool,
+        /// Set the credits anew to N (`keymint credits` changes them by an amount).
+        #[arg(long, value_name = "N", conflicts_with = "unlimited")]
+        credits: Option<u64>,
+        /// With --credits: set them back once a period, daily:AMOUNT or monthly:AMOUNT.
+        #[arg(long, value_name = "INTERVAL:AMOUNT", value_parser = parse_refill, requires = "credits")]
+        refill: Option<Value>,
+        /// Remove the credits: the key verifies without limit.
+        #[arg(long)]
+        unlimited: bool,
     },
     /// Give a key a new private key, printed once.
     Rotate {
@@ -401,7 +436,22 @@ impl Client {
         body: Option<Value>,
         auth: bool,
     ) -> Result<Value, Failure> {
+        self.call_with(method, path, body, auth, &[]).await
+    }
+
+    /// [`Client::call`] with extra request headers.
+    async fn call_with(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+        auth: bool,
+        headers: &[(&str, &str)],
+    ) -> Result<Value, Failure> {
         let mut request = self.http.request(method, format!("{}{path}", self.base));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
         if auth {
             let token = self.token.as_deref().ok_or_else(|| Failure {
                 message: "no token: pass --token or set KEYMINT_TOKEN".to_owned(),
@@ -596,19 +646,22 @@ fn reveal(created: &Value, json: bool) -> String {
     out
 }
 
+/// One path segment: ids are UUIDs; anything else is sent escaped so it
+/// cannot change the path.
+fn segment(id: &str) -> String {
+    let mut escaped = String::with_capacity(id.len());
+    for byte in id.bytes() {
+        if byte.is_ascii_alphanumeric() || byte == b'-' {
+            escaped.push(char::from(byte));
+        } else {
+            let _ = write!(escaped, "%{byte:02X}");
+        }
+    }
+    escaped
+}
+
 fn path_of(id: &str) -> String {
-    // Ids are UUIDs; anything else is sent escaped so it cannot change the path.
-    let escaped: String = id
-        .chars()
-        .flat_map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' {
-                vec![c]
-            } else {
-                format!("%{:02X}", c as u32 & 0xff).chars().collect()
-            }
-        })
-        .collect();
-    format!("/api/v2/api-keys/{escaped}")
+    format!("/api/v2/api-keys/{}", segment(id))
 }
 
 /// Runs a `keys` command and returns what to print on stdout.
@@ -705,20 +758,48 @@ pub async fn keys(connection: &Connection, command: KeysCommand) -> Result<Strin
             name,
             description,
             clear_description,
+            permissions,
+            clear_permissions,
+            owner,
+            clear_owner,
+            meta,
+            clear_meta,
+            ratelimits,
+            clear_ratelimits,
+            credits,
+            refill,
+            unlimited,
         } => {
             let mut body = Map::new();
-            if let Some(name) = name {
-                body.insert("name".into(), json!(name));
-            }
-            if let Some(description) = description {
-                body.insert("description".into(), json!(description));
-            }
-            if clear_description {
-                body.insert("description".into(), Value::Null);
-            }
+            let mut set = |field: &str, given: Option<Value>, clear: bool| {
+                if let Some(value) = given {
+                    body.insert(field.into(), value);
+                } else if clear {
+                    body.insert(field.into(), Value::Null);
+                }
+            };
+            set("name", name.map(Value::from), false);
+            set("description", description.map(Value::from), clear_description);
+            set(
+                "permissions",
+                (!permissions.is_empty()).then(|| json!(permissions)),
+                clear_permissions,
+            );
+            set("owner_id", owner.map(Value::from), clear_owner);
+            set("meta", meta, clear_meta);
+            set(
+                "ratelimits",
+                (!ratelimits.is_empty()).then_some(Value::Array(ratelimits)),
+                clear_ratelimits,
+            );
+            set(
+                "credits",
+                credits.map(|remaining| json!({"remaining": remaining, "refill": refill})),
+                unlimited,
+            );
             if body.is_empty() {
                 return Err(Failure {
-                    message: "nothing to change: give --name, --description or --clear-description".to_owned(),
+                    message: "nothing to change: give at least one option (see keymint keys update --help)".to_owned(),
                     code: 2,
                 });
             }
@@ -836,5 +917,407 @@ pub async fn verify(connection: &VerifyConnection, key: &str, permissions: Optio
     Ok(Output {
         text,
         code: u8::from(!valid),
+    })
+}
+
+/// What to do with a key's credits.
+#[derive(Debug, Subcommand)]
+pub enum CreditsCommand {
+    /// Show a key's credits (`-` when it has unlimited use).
+    Get {
+        /// The key's id.
+        id: String,
+    },
+    /// Set the remaining credits to VALUE.
+    Set(CreditChange),
+    /// Add VALUE to the remaining credits (a top-up).
+    Increment(CreditChange),
+    /// Take VALUE from the remaining credits (refused below 0).
+    Decrement(CreditChange),
+}
+
+/// A change of a key's credits.
+#[derive(Debug, Args)]
+pub struct CreditChange {
+    /// The key's id.
+    id: String,
+    /// How many credits.
+    value: u64,
+    /// Applies the change once however often the command is retried with the
+    /// same value (within 24 hours), e.g. an invoice number.
+    #[arg(long, value_name = "KEY")]
+    idempotency_key: Option<String>,
+}
+
+fn credits_text(credits: &Value) -> String {
+    if credits.is_null() {
+        return "unlimited\n".to_owned();
+    }
+    let refill = &credits["refill"];
+    let refill = if refill.is_null() {
+        "-".to_owned()
+    } else {
+        format!(
+            "{} {} (day {})",
+            text(&refill["amount"]),
+            text(&refill["interval"]),
+            text(&refill["refill_day"])
+        )
+    };
+    table(&["REMAINING", "REFILL"], &[vec![text(&credits["remaining"]), refill]])
+}
+
+/// Runs a `credits` command and returns what to print on stdout.
+pub async fn credits(connection: &Connection, command: CreditsCommand) -> Result<String, Failure> {
+    let client = Client::new(connection)?;
+    let (op, change) = match command {
+        CreditsCommand::Get { id } => {
+            let key = client.call(reqwest::Method::GET, &path_of(&id), None, true).await?;
+            return Ok(if connection.json {
+                format!("{}\n", key["credits"])
+            } else {
+                credits_text(&key["credits"])
+            });
+        }
+        CreditsCommand::Set(change) => ("set", change),
+        CreditsCommand::Increment(change) => ("increment", change),
+        CreditsCommand::Decrement(change) => ("decrement", change),
+    };
+    let headers: Vec<(&str, &str)> = change
+        .idempotency_key
+        .as_deref()
+        .map(|key| ("Idempotency-Key", key))
+        .into_iter()
+        .collect();
+    let credits = client
+        .call_with(
+            reqwest::Method::POST,
+            &format!("{}/credits", path_of(&change.id)),
+            Some(json!({"op": op, "value": change.value})),
+            true,
+            &headers,
+        )
+        .await?;
+    Ok(if connection.json {
+        format!("{credits}\n")
+    } else {
+        credits_text(&credits)
+    })
+}
+
+/// What to do with webhooks.
+#[derive(Debug, Subcommand)]
+pub enum WebhooksCommand {
+    /// List webhooks, oldest first.
+    List,
+    /// Add a webhook; its signing secret is printed once.
+    Create {
+        /// Where deliveries go (https). Not `--url`: that names the Keymint
+        /// server, for every command.
+        #[arg(long, value_name = "URL")]
+        endpoint: String,
+        /// An event type it receives, e.g. key.revoked (repeat for several;
+        /// every type when absent).
+        #[arg(long = "event-type", value_name = "TYPE")]
+        event_types: Vec<String>,
+        /// Create it disabled: it receives nothing until enabled.
+        #[arg(long)]
+        disabled: bool,
+    },
+    /// Show one webhook.
+    Get {
+        /// The webhook's id.
+        id: String,
+    },
+    /// Change a webhook; what is not given stays as it is.
+    Update {
+        /// The webhook's id.
+        id: String,
+        /// A new URL for its deliveries.
+        #[arg(long, value_name = "URL")]
+        endpoint: Option<String>,
+        /// An event type, replacing all it receives (repeat for several).
+        #[arg(long = "event-type", value_name = "TYPE")]
+        event_types: Vec<String>,
+        /// Whether it receives events.
+        #[arg(long, value_name = "BOOL")]
+        enabled: Option<bool>,
+    },
+    /// Delete a webhook and its deliveries.
+    Delete {
+        /// The webhook's id.
+        id: String,
+    },
+    /// Give a webhook a new signing secret, printed once (the old one also
+    /// signs for 24 hours).
+    RotateSecret {
+        /// The webhook's id.
+        id: String,
+    },
+    /// A webhook's deliveries, newest first.
+    Deliveries {
+        /// The webhook's id.
+        id: String,
+        /// At most this many (1 to 100).
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+    },
+    /// Send a delivery again now, whatever became of it.
+    Retry {
+        /// The webhook's id.
+        id: String,
+        /// The delivery's id.
+        delivery: String,
+    },
+}
+
+fn webhook_path(id: &str) -> String {
+    format!("/api/v2/webhooks/{}", segment(id))
+}
+
+fn event_types(webhook: &Value) -> String {
+    webhook["event_types"]
+        .as_array()
+        .map(|types| types.iter().map(text).collect::<Vec<_>>().join(","))
+        .unwrap_or_else(|| "-".to_owned())
+}
+
+fn webhook_rows(webhooks: &[Value]) -> String {
+    let rows: Vec<Vec<String>> = webhooks
+        .iter()
+        .map(|webhook| {
+            vec![
+                text(&webhook["id"]),
+                if webhook["enabled"] == true { "yes" } else { "no" }.to_owned(),
+                text(&webhook["health"]["state"]),
+                event_types(webhook),
+                text(&webhook["url"]),
+            ]
+        })
+        .collect();
+    table(&["ID", "ENABLED", "HEALTH", "EVENTS", "URL"], &rows)
+}
+
+fn webhook_detail(webhook: &Value) -> String {
+    let health = &webhook["health"];
+    let rows = vec![
+        vec!["id".to_owned(), text(&webhook["id"])],
+        vec!["url".to_owned(), text(&webhook["url"])],
+        vec!["event_types".to_owned(), event_types(webhook)],
+        vec!["enabled".to_owned(), text(&webhook["enabled"])],
+        vec!["health".to_owned(), text(&health["state"])],
+        vec!["consecutive_failures".to_owned(), text(&health["consecutive_failures"])],
+        vec!["paused_until".to_owned(), text(&health["paused_until"])],
+        vec!["created_at".to_owned(), text(&webhook["created_at"])],
+        vec!["updated_at".to_owned(), text(&webhook["updated_at"])],
+    ];
+    table(&["FIELD", "VALUE"], &rows)
+}
+
+/// Prints a webhook's new signing secret, once, with the warning on stderr.
+fn reveal_secret(webhook: &Value, json: bool) -> String {
+    eprintln!("keymint: this signing secret is shown once and never again; give it to the receiving endpoint now");
+    if json {
+        return format!("{webhook}\n");
+    }
+    let mut out = webhook_detail(webhook);
+    let _ = writeln!(out, "\nsecret  {}", text(&webhook["secret"]));
+    out
+}
+
+fn delivery_rows(deliveries: &[Value]) -> String {
+    let rows: Vec<Vec<String>> = deliveries
+        .iter()
+        .map(|delivery| {
+            let attempts = delivery["attempts"].as_array().map(Vec::as_slice).unwrap_or_default();
+            // The newest attempt says why a delivery is not delivered yet.
+            let last = attempts.last().map_or_else(
+                || "-".to_owned(),
+                |attempt| match (&attempt["status_code"], &attempt["error"]) {
+                    (Value::Number(code), _) => format!("HTTP {code}"),
+                    (_, Value::String(error)) => error.clone(),
+                    _ => "-".to_owned(),
+                },
+            );
+            vec![
+                text(&delivery["id"]),
+                text(&delivery["event_type"]),
+                text(&delivery["key_id"]),
+                text(&delivery["status"]),
+                attempts.len().to_string(),
+                text(&delivery["created_at"]),
+                text(&delivery["next_attempt_at"]),
+                last,
+            ]
+        })
+        .collect();
+    table(
+        &[
+            "ID",
+            "EVENT",
+            "KEY",
+            "STATUS",
+            "ATTEMPTS",
+            "CREATED",
+            "NEXT ATTEMPT",
+            "LAST ANSWER",
+        ],
+        &rows,
+    )
+}
+
+/// Runs a `webhooks` command and returns what to print on stdout.
+pub async fn webhooks(connection: &Connection, command: WebhooksCommand) -> Result<String, Failure> {
+    let client = Client::new(connection)?;
+    let json = connection.json;
+    let one = |webhook: Value| {
+        if json {
+            format!("{webhook}\n")
+        } else {
+            webhook_detail(&webhook)
+        }
+    };
+    Ok(match command {
+        WebhooksCommand::List => {
+            let webhooks = client
+                .call(reqwest::Method::GET, "/api/v2/webhooks", None, true)
+                .await?;
+            if json {
+                format!("{webhooks}\n")
+            } else {
+                webhook_rows(webhooks.as_array().map(Vec::as_slice).unwrap_or_default())
+            }
+        }
+        WebhooksCommand::Create {
+            endpoint,
+            event_types,
+            disabled,
+        } => {
+            let mut body = json!({"url": endpoint, "enabled": !disabled});
+            if !event_types.is_empty() {
+                body["event_types"] = json!(event_types);
+            }
+            let created = client
+                .call(reqwest::Method::POST, "/api/v2/webhooks", Some(body), true)
+                .await?;
+            reveal_secret(&created, json)
+        }
+        WebhooksCommand::Get { id } => one(client
+            .call(reqwest::Method::GET, &webhook_path(&id), None, true)
+            .await?),
+        WebhooksCommand::Update {
+            id,
+            endpoint,
+            event_types,
+            enabled,
+        } => {
+            let mut body = Map::new();
+            if let Some(endpoint) = endpoint {
+                body.insert("url".into(), json!(endpoint));
+            }
+            if !event_types.is_empty() {
+                body.insert("event_types".into(), json!(event_types));
+            }
+            if let Some(enabled) = enabled {
+                body.insert("enabled".into(), json!(enabled));
+            }
+            if body.is_empty() {
+                return Err(Failure {
+                    message: "nothing to change: give --endpoint, --event-type or --enabled".to_owned(),
+                    code: 2,
+                });
+            }
+            one(client
+                .call(
+                    reqwest::Method::PATCH,
+                    &webhook_path(&id),
+                    Some(Value::Object(body)),
+                    true,
+                )
+                .await?)
+        }
+        WebhooksCommand::Delete { id } => {
+            client
+                .call(reqwest::Method::DELETE, &webhook_path(&id), None, true)
+                .await?;
+            if json {
+                format!("{}\n", json!({"deleted": id}))
+            } else {
+                format!("deleted {id}\n")
+            }
+        }
+        WebhooksCommand::RotateSecret { id } => {
+            let rotated = client
+                .call(
+                    reqwest::Method::POST,
+                    &format!("{}/rotate-secret", webhook_path(&id)),
+                    None,
+                    true,
+                )
+                .await?;
+            reveal_secret(&rotated, json)
+        }
+        WebhooksCommand::Deliveries { id, limit } => {
+            let deliveries = client
+                .call(
+                    reqwest::Method::GET,
+                    &format!("{}/deliveries?limit={limit}", webhook_path(&id)),
+                    None,
+                    true,
+                )
+                .await?;
+            if json {
+                format!("{deliveries}\n")
+            } else {
+                delivery_rows(deliveries.as_array().map(Vec::as_slice).unwrap_or_default())
+            }
+        }
+        WebhooksCommand::Retry { id, delivery } => {
+            let queued = client
+                .call(
+                    reqwest::Method::POST,
+                    &format!("{}/deliveries/{}/retry", webhook_path(&id), segment(&delivery)),
+                    None,
+                    true,
+                )
+                .await?;
+            if json {
+                format!("{queued}\n")
+            } else {
+                format!("queued {} again ({})\n", text(&queued["id"]), text(&queued["status"]))
+            }
+        }
+    })
+}
+
+/// Runs `keymint health`: whether the server at `url` answers its liveness
+/// (or, with `ready`, readiness) check with 200. Says which on stdout; exit
+/// code 1 when it does not.
+pub async fn health(url: &str, ready: bool) -> Result<Output, Failure> {
+    let path = if ready { "/readyz" } else { "/healthz" };
+    let base = url.trim_end_matches('/');
+    let http = reqwest::Client::builder()
+        .user_agent(concat!("keymint-cli/", env!("CARGO_PKG_VERSION")))
+        // A health check that hangs is a failed health check.
+        .timeout(std::time::Duration::from_secs(5))
+        .build()
+        .context("cannot build the HTTP client")?;
+    let response = http
+        .get(format!("{base}{path}"))
+        .send()
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot reach {base}: {}", causes(&e.without_url())))?;
+    let status = response.status();
+    let healthy = status == reqwest::StatusCode::OK;
+    Ok(Output {
+        text: format!(
+            "{base}{path}: {}\n",
+            if healthy {
+                "ok".to_owned()
+            } else {
+                format!("HTTP {}", status.as_u16())
+            }
+        ),
+        code: u8::from(!healthy),
     })
 }

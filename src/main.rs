@@ -5,7 +5,9 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use keymint::client::{self, Connection, Failure, KeysCommand, Output, VerifyConnection};
+use keymint::client::{
+    self, Connection, CreditsCommand, Failure, KeysCommand, Output, VerifyConnection, WebhooksCommand,
+};
 use keymint::configuration::StorageUrl;
 use keymint::startup::connect_and_migrate;
 use keymint::{telemetry, Application, Settings};
@@ -59,11 +61,61 @@ enum Command {
         #[command(flatten)]
         connection: VerifyConnection,
     },
+    /// Manage a key's credits on a running server (KEYMINT_URL, KEYMINT_TOKEN).
+    Credits {
+        #[command(flatten)]
+        connection: Connection,
+        #[command(subcommand)]
+        command: CreditsCommand,
+    },
+    /// Manage webhooks and their deliveries on a running server (KEYMINT_URL,
+    /// KEYMINT_TOKEN).
+    Webhooks {
+        #[command(flatten)]
+        connection: Connection,
+        #[command(subcommand)]
+        command: WebhooksCommand,
+    },
+    /// Ask a running server whether it is up (exit code 0 if it is): for
+    /// container health checks and scripts.
+    Health {
+        /// Ask /readyz (which also needs the database) instead of /healthz.
+        #[arg(long)]
+        ready: bool,
+        /// The server's base URL [default: this machine's server.listen from
+        /// the configuration, else http://127.0.0.1:8080].
+        #[arg(long, env = "KEYMINT_URL")]
+        url: Option<String>,
+    },
 }
 
 /// An organisation id, or a message that says what one looks like.
 fn organisation_id(text: &str) -> Result<Uuid, String> {
     Uuid::parse_str(text).map_err(|_| format!("expected the organisation's UUID, such as {}", Uuid::nil().hyphenated()))
+}
+
+/// Where `keymint health` asks: the URL given, else the address this
+/// machine's configuration listens on (so a container's health check follows
+/// `KEYMINT_SERVER__LISTEN`), else the default.
+fn health_url(given: Option<String>) -> String {
+    if let Some(url) = given {
+        return url;
+    }
+    match Settings::load() {
+        Ok(settings) => {
+            let mut address = settings.server.listen;
+            // A server listening on every address is reached on loopback.
+            if address.ip().is_unspecified() {
+                address.set_ip(if address.is_ipv4() {
+                    std::net::Ipv4Addr::LOCALHOST.into()
+                } else {
+                    std::net::Ipv6Addr::LOCALHOST.into()
+                });
+            }
+            format!("http://{address}")
+        }
+        Err(_) => "http://127.0.0.1:8080".to_owned(),
+    }
 }
 
 /// The async runtime `builder` makes, or the reason printed and the exit code.
@@ -85,6 +137,13 @@ fn client_command(command: Command) -> ExitCode {
             Command::Keys { connection, command } => client::keys(&connection, command)
                 .await
                 .map(|text| Output { text, code: 0 }),
+            Command::Credits { connection, command } => client::credits(&connection, command)
+                .await
+                .map(|text| Output { text, code: 0 }),
+            Command::Webhooks { connection, command } => client::webhooks(&connection, command)
+                .await
+                .map(|text| Output { text, code: 0 }),
+            Command::Health { ready, url } => client::health(&health_url(url), ready).await,
             Command::Verify {
                 key,
                 permissions,
@@ -122,7 +181,14 @@ fn client_command(command: Command) -> ExitCode {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // A client needs no server configuration: it talks to a server over HTTP.
-    if let Some(command @ (Command::Keys { .. } | Command::Verify { .. })) = cli.command {
+    if let Some(
+        command @ (Command::Keys { .. }
+        | Command::Verify { .. }
+        | Command::Credits { .. }
+        | Command::Webhooks { .. }
+        | Command::Health { .. }),
+    ) = cli.command
+    {
         return client_command(command);
     }
     let settings = match Settings::load() {

@@ -533,3 +533,334 @@ fn import_sends_a_json_lines_file_and_reports_each_line_never_a_key() {
     assert!(results[0]["id"].is_string());
     assert_eq!(results[1], serde_json::json!({"imported": 1, "failed": 0}));
 }
+
+#[test]
+fn keys_update_changes_every_field_and_clears_each_on_request() {
+    let server = server();
+    let token = dev_token(Uuid::new_v4());
+    let token = token.as_str();
+    let (_, out, _) = client(&server, token, &["keys", "create", "--name", "plain", "--json"]);
+    let id = serde_json::from_str::<serde_json::Value>(&out).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let (code, out, err) = client(
+        &server,
+        token,
+        &[
+            "keys",
+            "update",
+            &id,
+            "--description",
+            "for the invoicing job",
+            "--permission",
+            "billing.read",
+            "--permission",
+            "billing.write",
+            "--owner",
+            "cus_42",
+            "--meta",
+            r#"{"tier": 2}"#,
+            "--ratelimit",
+            "requests=5/1s",
+            "--credits",
+            "50",
+            "--refill",
+            "monthly:50",
+            "--json",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    let key: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(key["name"], "plain", "what is not given stays");
+    assert_eq!(key["description"], "for the invoicing job");
+    assert_eq!(key["permissions"], serde_json::json!(["billing.read", "billing.write"]));
+    assert_eq!(key["owner_id"], "cus_42");
+    assert_eq!(key["meta"], serde_json::json!({"tier": 2}));
+    assert_eq!(key["ratelimits"][0]["duration_ms"], 1000);
+    assert_eq!(key["credits"]["remaining"], 50);
+    assert_eq!(key["credits"]["refill"]["interval"], "monthly");
+
+    let (code, out, err) = client(
+        &server,
+        token,
+        &[
+            "keys",
+            "update",
+            &id,
+            "--clear-description",
+            "--clear-permissions",
+            "--clear-owner",
+            "--clear-meta",
+            "--clear-ratelimits",
+            "--unlimited",
+            "--json",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    let key: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(key["description"], serde_json::Value::Null);
+    assert_eq!(key["permissions"], serde_json::json!([]));
+    assert_eq!(key["owner_id"], serde_json::Value::Null);
+    assert_eq!(key["meta"], serde_json::Value::Null);
+    assert_eq!(key["ratelimits"], serde_json::json!([]));
+    assert_eq!(key["credits"], serde_json::Value::Null);
+
+    // Usage errors say what is wrong before anything is sent.
+    let (code, _, err) = client(&server, token, &["keys", "update", &id]);
+    assert_eq!(code, 2);
+    assert!(err.contains("nothing to change"), "{err}");
+    let (code, _, err) = client(
+        &server,
+        token,
+        &["keys", "update", &id, "--owner", "a", "--clear-owner"],
+    );
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("--clear-owner") && err.contains("cannot be used with"),
+        "{err}"
+    );
+    let (code, _, err) = client(
+        &server,
+        token,
+        &["keys", "update", &id, "--credits", "5", "--unlimited"],
+    );
+    assert_eq!(code, 2, "{err}");
+}
+
+#[test]
+fn credits_are_read_and_changed_once_per_idempotency_key() {
+    let server = server();
+    let token = dev_token(Uuid::new_v4());
+    let token = token.as_str();
+    let (_, out, _) = client(
+        &server,
+        token,
+        &["keys", "create", "--name", "metered", "--credits", "10", "--json"],
+    );
+    let id = serde_json::from_str::<serde_json::Value>(&out).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let (code, out, _) = client(&server, token, &["credits", "get", &id]);
+    assert_eq!(code, 0);
+    assert!(
+        out.starts_with("REMAINING") && out.lines().nth(1).unwrap().starts_with("10 "),
+        "{out}"
+    );
+    for _ in 0..2 {
+        // A retried top-up is applied once.
+        let (code, out, err) = client(
+            &server,
+            token,
+            &[
+                "credits",
+                "increment",
+                &id,
+                "90",
+                "--idempotency-key",
+                "invoice-7",
+                "--json",
+            ],
+        );
+        assert_eq!(code, 0, "{err}");
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(&out).unwrap()["remaining"],
+            100
+        );
+    }
+    let (code, out, _) = client(&server, token, &["credits", "decrement", &id, "30", "--json"]);
+    assert_eq!(code, 0);
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&out).unwrap()["remaining"],
+        70
+    );
+    let (code, out, _) = client(&server, token, &["credits", "set", &id, "5"]);
+    assert_eq!(code, 0);
+    assert!(out.lines().nth(1).unwrap().starts_with("5 "), "{out}");
+
+    let (code, out, err) = client(&server, token, &["credits", "decrement", &id, "6"]);
+    assert_eq!((code, out.as_str()), (1, ""));
+    assert!(err.contains("(409 "), "below 0 is the API's refusal: {err}");
+    let (code, _, err) = client(&server, token, &["credits", "set", &id, "-1"]);
+    assert_eq!(code, 2, "{err}");
+
+    let (_, out, _) = client(&server, token, &["keys", "create", "--name", "free", "--json"]);
+    let free = serde_json::from_str::<serde_json::Value>(&out).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (code, out, _) = client(&server, token, &["credits", "get", &free]);
+    assert_eq!((code, out.trim()), (0, "unlimited"));
+}
+
+/// An endpoint that answers every request with 503 and counts them.
+fn failing_endpoint() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let seen = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = seen.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+            let mut buffer = [0u8; 16384];
+            let _ = stream.read(&mut buffer);
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let _ =
+                stream.write_all(b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+        }
+    });
+    (url, seen)
+}
+
+#[test]
+fn webhooks_are_managed_and_their_deliveries_shown_and_retried() {
+    let server = server_with(&[
+        ("KEYMINT_WEBHOOKS__ALLOW_HTTP", "true"),
+        ("KEYMINT_WEBHOOKS__ALLOW_PRIVATE_TARGETS", "true"),
+        ("KEYMINT_WEBHOOKS__POLL_INTERVAL_MS", "100"),
+        ("KEYMINT_WEBHOOKS__BACKOFF_BASE_SECONDS", "3600"),
+    ]);
+    let token = dev_token(Uuid::new_v4());
+    let token = token.as_str();
+    let (url, seen) = failing_endpoint();
+
+    let (code, out, err) = client(
+        &server,
+        token,
+        &["webhooks", "create", "--endpoint", &url, "--event-type", "key.revoked"],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("shown once"), "{err}");
+    let secret = out
+        .lines()
+        .find_map(|line| line.strip_prefix("secret "))
+        .unwrap()
+        .trim();
+    assert!(secret.starts_with("whsec_"), "{out}");
+    assert!(!err.contains(secret), "the secret is on stdout only");
+    let (_, listed, _) = client(&server, token, &["webhooks", "list", "--json"]);
+    let listed: serde_json::Value = serde_json::from_str(&listed).unwrap();
+    let id = listed[0]["id"].as_str().unwrap().to_owned();
+    assert!(listed[0].get("secret").is_none(), "reads never hold the secret");
+    let (code, out, _) = client(&server, token, &["webhooks", "list"]);
+    assert_eq!(code, 0);
+    assert!(
+        out.starts_with("ID") && out.contains(&id) && out.contains("key.revoked"),
+        "{out}"
+    );
+
+    let (code, out, err) = client(
+        &server,
+        token,
+        &[
+            "webhooks",
+            "update",
+            &id,
+            "--event-type",
+            "key.revoked",
+            "--event-type",
+            "key.leaked",
+            "--json",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    let updated: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(updated["event_types"], serde_json::json!(["key.revoked", "key.leaked"]));
+    let (code, _, err) = client(
+        &server,
+        token,
+        &["webhooks", "update", &id, "--event-type", "key.viewed"],
+    );
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("event_types") && err.contains("key.revoked"),
+        "names the valid types: {err}"
+    );
+
+    let (_, out, _) = client(&server, token, &["keys", "create", "--name", "doomed", "--json"]);
+    let key_id = serde_json::from_str::<serde_json::Value>(&out).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    client(&server, token, &["keys", "revoke", &key_id]);
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let deliveries = loop {
+        let (_, out, _) = client(&server, token, &["webhooks", "deliveries", &id, "--json"]);
+        let deliveries: serde_json::Value = serde_json::from_str(&out).unwrap();
+        if deliveries[0]["attempts"].as_array().is_some_and(|a| !a.is_empty()) {
+            break deliveries;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no attempt was made: {deliveries}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let delivery = deliveries[0]["id"].as_str().unwrap().to_owned();
+    let (code, out, _) = client(&server, token, &["webhooks", "deliveries", &id]);
+    assert_eq!(code, 0);
+    let row = out.lines().nth(1).unwrap();
+    for expected in [delivery.as_str(), "key.revoked", key_id.as_str(), "HTTP 503"] {
+        assert!(row.contains(expected), "{expected} in {out}");
+    }
+
+    let before = seen.load(std::sync::atomic::Ordering::SeqCst);
+    let (code, out, err) = client(&server, token, &["webhooks", "retry", &id, &delivery]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.starts_with(&format!("queued {delivery} again")), "{out}");
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while seen.load(std::sync::atomic::Ordering::SeqCst) == before {
+        assert!(std::time::Instant::now() < deadline, "the retry was never sent");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    let (code, out, err) = client(&server, token, &["webhooks", "rotate-secret", &id, "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let rotated: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert!(rotated["secret"].as_str().unwrap().starts_with("whsec_"));
+    assert_ne!(rotated["secret"], secret);
+    let (code, out, _) = client(&server, token, &["webhooks", "update", &id, "--enabled", "false"]);
+    assert_eq!(code, 0);
+    assert!(
+        out.lines()
+            .any(|line| line.starts_with("enabled") && line.ends_with("false")),
+        "{out}"
+    );
+    let (code, out, _) = client(&server, token, &["webhooks", "delete", &id]);
+    assert_eq!((code, out.trim().to_owned()), (0, format!("deleted {id}")));
+    let (code, _, err) = client(&server, token, &["webhooks", "get", &id]);
+    assert_eq!(code, 1);
+    assert!(err.contains("(404 "), "{err}");
+    let (code, _, err) = client(&server, token, &["webhooks", "update", &id]);
+    assert_eq!(code, 2);
+    assert!(err.contains("nothing to change"), "{err}");
+}
+
+#[test]
+fn health_answers_for_a_running_server_and_fails_for_none() {
+    let server = server();
+    let (code, out, err) = client(&server, "", &["health"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out.trim(), format!("{}/healthz: ok", server.url));
+    let (code, out, _) = client(&server, "", &["health", "--ready"]);
+    assert_eq!((code, out.trim().to_owned()), (0, format!("{}/readyz: ok", server.url)));
+
+    let none = run(&["health", "--url", "http://127.0.0.1:9"], &[]);
+    assert_eq!(none.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&none.stderr).contains("cannot reach http://127.0.0.1:9"));
+
+    // With no URL, it asks where this machine's configuration listens.
+    let address = server.url.trim_start_matches("http://");
+    let port = address.rsplit_once(':').unwrap().1;
+    let configured = run(&["health"], &[("KEYMINT_SERVER__LISTEN", &format!("0.0.0.0:{port}"))]);
+    assert_eq!(configured.status.code(), Some(0), "{configured:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&configured.stdout).trim(),
+        format!("http://127.0.0.1:{port}/healthz: ok")
+    );
+}
