@@ -891,7 +891,30 @@ async fn a_long_trail_pages_and_missing_things_say_so() {
         .unwrap();
     wait_text(&c, "h1", "Key not found").await;
     wait_text(&c, "main .alert", "Request id").await;
+    wait_text(&c, ".missing", "it may have been deleted").await;
+    assert_eq!(
+        js(
+            &c,
+            "return document.querySelectorAll('main .skeleton-bar, main [aria-busy]').length"
+        )
+        .await,
+        0,
+        "no placeholder is left waiting for data that will not come"
+    );
     accessible(&c, "a key that does not exist").await;
+    c.goto(&format!("{}/console/webhooks/{}", keymint.url, Uuid::new_v4()))
+        .await
+        .unwrap();
+    wait_text(&c, "h1", "Endpoint not found").await;
+    wait_text(&c, ".missing a[href='/console/webhooks']", "All endpoints").await;
+    assert_eq!(
+        js(
+            &c,
+            "return document.querySelectorAll('main .skeleton-bar, main [aria-busy]').length"
+        )
+        .await,
+        0
+    );
     c.goto(&format!("{}/console/no-such-page", keymint.url)).await.unwrap();
     wait_text(&c, "h1", "Page not found").await;
     accessible(&c, "a console page that does not exist").await;
@@ -1108,6 +1131,15 @@ async fn webhooks_are_added_watched_and_sent_again_from_the_console() {
     assert!(secret.starts_with("whsec_") && !secret.contains('•'));
     wait_text(&c, "tbody td.name a", &receiver.url).await;
     wait_text(&c, "tbody td", "key.created, key.updated").await;
+    // The form follows the short list at once, with no space kept for rows
+    // that are not there.
+    let gap = js(
+        &c,
+        "return document.querySelector('form[aria-labelledby=add-hook-title]').getBoundingClientRect().top \
+           - document.querySelector('.hook-list table').getBoundingClientRect().bottom",
+    )
+    .await;
+    assert!(gap.as_f64().unwrap() < 40.0, "{gap} px between the list and the form");
     accessible(&c, "webhooks").await;
 
     // A delivery that fails (the receiver answers 500, one attempt allowed)
@@ -1128,6 +1160,32 @@ async fn webhooks_are_added_watched_and_sent_again_from_the_console() {
         wait_text(&c, "h1", &receiver.url).await;
     }
     wait_text(&c, "tr[data-status=failed]", "HTTP 500").await;
+    // Each delivery names its key, and an event name stays on one line.
+    let announced = js(
+        &c,
+        "return document.querySelector('tr[data-status=failed] a.key-id').getAttribute('href')",
+    )
+    .await;
+    let keys = reqwest::Client::new()
+        .get(format!("{}/api/v2/api-keys", keymint.url))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap();
+    assert_eq!(
+        announced,
+        json!(format!("/console/keys/{}", keys[0]["id"].as_str().unwrap()))
+    );
+    let lines = js(
+        &c,
+        // An inline element has one box per line it spans.
+        "return document.querySelector('tr[data-status=failed] code.event').getClientRects().length",
+    )
+    .await;
+    assert_eq!(lines, json!(1), "the event name is on one line");
     // The failure paused the endpoint: the page says so, and until when.
     wait_text(&c, "dl.details .badge", "Paused").await;
     wait_text(&c, "dl.details", "Nothing is sent until").await;

@@ -898,6 +898,17 @@ function confirmDialog({ title, body, confirm, danger, typed, failure, fields, o
   return dialog;
 }
 
+// What a page shows in place of a thing that could not be loaded: why, and
+// the way back (the alert above carries the error and its request id).
+function missing(error, noun, back, backText) {
+  const why = error.status === 404
+    ? `No ${noun} has this id in your organisation: it may have been deleted, or the link may be wrong.`
+    : `The ${noun} could not be loaded. Try again in a moment.`;
+  return h('div', { class: 'card missing' },
+    h('p', { text: why }),
+    h('p', {}, h('a', { href: back, text: `← ${backText}` })));
+}
+
 async function keyPage(id) {
   const alert = h('div', { class: 'alert', tabindex: '-1' });
   const heading = h('h1', { text: 'API key' });
@@ -908,16 +919,17 @@ async function keyPage(id) {
     h('li', { 'aria-hidden': 'true' }, h('span', { class: 'skeleton-bar' }), h('span', { class: 'skeleton-bar' })));
   const older = h('div');
   const revealSlot = h('div');
+  const layout = h('div', { class: 'layout' },
+    h('section', { class: 'card', 'aria-labelledby': 'details-title' },
+      h('h2', { id: 'details-title', text: 'Details' }), details),
+    h('section', { class: 'card', 'aria-labelledby': 'timeline-title' },
+      h('h2', { id: 'timeline-title', text: 'Audit trail' }), timeline, older));
   page('Key',
     h('p', {}, h('a', { href: '/console', text: '← All keys' })),
     h('div', { class: 'page-head' }, h('div', {}, heading, badges), actions),
     alert,
     revealSlot,
-    h('div', { class: 'layout' },
-      h('section', { class: 'card', 'aria-labelledby': 'details-title' },
-        h('h2', { id: 'details-title', text: 'Details' }), details),
-      h('section', { class: 'card', 'aria-labelledby': 'timeline-title' },
-        h('h2', { id: 'timeline-title', text: 'Audit trail' }), timeline, older)));
+    layout);
 
   if (pendingReveal && pendingReveal.id === id) {
     const reveal = pendingReveal;
@@ -1086,8 +1098,8 @@ async function keyPage(id) {
     await loadEvents();
   } catch (error) {
     if (token !== rendering) return;
-    details.removeAttribute('aria-busy');
-    timeline.removeAttribute('aria-busy');
+    // Placeholders wait for data; with none coming they would wait forever.
+    layout.replaceWith(missing(error, 'key', '/console', 'All keys'));
     if (error.status === 404) heading.textContent = 'Key not found';
     showError(alert, error, 'Could not load the key');
   }
@@ -1246,7 +1258,9 @@ function deliveryBadge(status) {
 
 async function webhooksPage() {
   const alert = h('div', { class: 'alert', tabindex: '-1' });
-  const results = h('div', { class: 'results', 'aria-busy': 'true' });
+  // No reserved height (unlike the keys list): the form below is placed only
+  // once the list is in, so nothing moves, and a short list leaves no gap.
+  const results = h('div', { class: 'hook-list', 'aria-busy': 'true' });
   const revealSlot = h('div');
   const url = h('input', { type: 'text', name: 'url', inputmode: 'url', autocomplete: 'off', spellcheck: 'false', placeholder: 'https://', 'data-draft': 'url' });
   const events = eventChoices('hook', null);
@@ -1323,16 +1337,17 @@ async function webhookPage(id) {
   const deliveries = h('div', { 'aria-busy': 'true' });
   const older = h('div');
   const revealSlot = h('div');
-  page('Webhook',
-    h('p', {}, h('a', { href: '/console/webhooks', text: '← All endpoints' })),
-    h('div', { class: 'page-head' }, heading, actions),
-    alert, revealSlot,
+  const body = h('div', {},
     h('section', { class: 'card', 'aria-labelledby': 'hook-details-title' },
       h('h2', { id: 'hook-details-title', text: 'Details' }), details),
     h('section', { class: 'card', 'aria-labelledby': 'deliveries-title' },
       h('h2', { id: 'deliveries-title', text: 'Deliveries' }),
       h('p', { class: 'hint', text: 'Newest first, with every attempt. A failed delivery can be sent again.' }),
       deliveries, older));
+  page('Webhook',
+    h('p', {}, h('a', { href: '/console/webhooks', text: '← All endpoints' })),
+    h('div', { class: 'page-head' }, heading, actions),
+    alert, revealSlot, body);
   let hook = null;
   const token = rendering;
   const deliveryRow = (d) => {
@@ -1356,7 +1371,11 @@ async function webhookPage(id) {
       },
     });
     return h('tr', { 'data-status': d.status },
-      h('td', { 'data-label': 'Event' }, h('code', { text: d.event_type })),
+      h('td', { 'data-label': 'Event' }, h('code', { class: 'event', text: d.event_type })),
+      h('td', { 'data-label': 'Key' }, h('a', {
+        href: `/console/keys/${d.key_id}`, class: 'key-id', title: d.key_id,
+        'aria-label': `Key ${d.key_id}`, text: `${d.key_id.slice(0, 8)}…`,
+      })),
       h('td', { 'data-label': 'Status' }, deliveryBadge(d.status)),
       h('td', { 'data-label': 'Attempts', text: `${d.attempts.length}: ${outcome}` }),
       h('td', { 'data-label': 'Created' }, time(d.created_at)),
@@ -1372,7 +1391,7 @@ async function webhookPage(id) {
     if (!cursor) {
       deliveries.replaceChildren(data.length ? h('table', {},
         h('caption', { class: 'visually-hidden', text: 'Deliveries, newest first' }),
-        h('thead', {}, h('tr', {}, ['Event', 'Status', 'Attempts', 'Created', 'Next attempt', 'Action'].map((c) =>
+        h('thead', {}, h('tr', {}, ['Event', 'Key', 'Status', 'Attempts', 'Created', 'Next attempt', 'Action'].map((c) =>
           h('th', { scope: 'col' }, c === 'Action' ? h('span', { class: 'visually-hidden', text: c }) : c)))),
         h('tbody', {}, rows)) : h('div', { class: 'empty', text: 'Nothing sent yet: deliveries appear here as keys change.' }));
     } else {
@@ -1461,8 +1480,7 @@ async function webhookPage(id) {
     await refresh();
   } catch (error) {
     if (token !== rendering) return;
-    details.removeAttribute('aria-busy');
-    deliveries.removeAttribute('aria-busy');
+    body.replaceWith(missing(error, 'endpoint', '/console/webhooks', 'All endpoints'));
     if (error.status === 404) heading.textContent = 'Endpoint not found';
     showError(alert, error, 'Could not load the endpoint');
   }
