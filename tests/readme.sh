@@ -26,6 +26,11 @@ if curl -fs http://127.0.0.1:8080/healthz >/dev/null 2>&1; then
     exit 1
 fi
 cargo build -q
+# `keymint` in the pasted blocks is the debug binary just built: it stands in
+# for the Quick start's `cargo install --path .`.
+bin="${CARGO_TARGET_DIR:-$PWD/target}/debug"
+[ -x "$bin/keymint" ] || { echo "readme: no keymint binary in $bin" >&2; exit 1; }
+export PATH="$bin:$PATH"
 KEYMINT_DATABASE__URL="sqlite://$work/keymint.db" cargo run -q > "$work/server.log" 2>&1 &
 server=$!
 for _ in $(seq 1 300); do curl -fs http://127.0.0.1:8080/readyz >/dev/null 2>&1 && break; sleep 0.1; done
