@@ -162,6 +162,11 @@ pub async fn spawn_app_with(figment: figment::Figment, dir: TempDir) -> TestApp 
         address,
         client: reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
+            // Shorter than the server's keep-alive (actix's 5 s): a pooled
+            // connection is never reused just as the server closes it, which
+            // a slow step between two requests otherwise turns into an
+            // IncompleteMessage.
+            .pool_idle_timeout(std::time::Duration::from_secs(2))
             .build()
             .expect("client"),
         org_id: Uuid::new_v4(),
