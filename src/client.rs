@@ -545,23 +545,6 @@ fn text(value: &Value) -> String {
     }
 }
 
-/// A key's state in a word.
-fn state(key: &Value) -> &'static str {
-    if key["is_revoked"] == true {
-        "revoked"
-    } else if key["leaked_at"].is_string() {
-        "leaked"
-    } else if key["expires_at"]
-        .as_str()
-        .and_then(|at| chrono::DateTime::parse_from_rfc3339(at).ok())
-        .is_some_and(|at| at <= chrono::Utc::now())
-    {
-        "expired"
-    } else {
-        "active"
-    }
-}
-
 /// Columns padded to their widest cell; the last is not padded.
 fn table(header: &[&str], rows: &[Vec<String>]) -> String {
     let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
@@ -597,14 +580,14 @@ fn key_rows(keys: &[Value]) -> String {
                 text(&key["id"]),
                 text(&key["name"]),
                 text(&key["environment"]),
-                state(key).to_owned(),
+                text(&key["status"]),
                 text(&key["private_key_display"]),
                 text(&key["created_at"]),
                 text(&key["last_used_at"]),
             ]
         })
         .collect();
-    table(&["ID", "NAME", "ENV", "STATE", "KEY", "CREATED", "LAST USED"], &rows)
+    table(&["ID", "NAME", "ENV", "STATUS", "KEY", "CREATED", "LAST USED"], &rows)
 }
 
 fn key_detail(key: &Value) -> String {
@@ -625,11 +608,12 @@ fn key_detail(key: &Value) -> String {
         "last_used_at",
         "revoked_at",
         "leaked_at",
+        "previous_key_valid_until",
+        "status",
     ];
     let rows: Vec<Vec<String>> = fields
         .iter()
         .map(|field| vec![(*field).to_owned(), text(&key[*field])])
-        .chain(std::iter::once(vec!["state".to_owned(), state(key).to_owned()]))
         .collect();
     table(&["FIELD", "VALUE"], &rows)
 }

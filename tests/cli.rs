@@ -274,7 +274,7 @@ fn the_client_manages_a_key_end_to_end_against_a_running_server() {
     assert_eq!(code, 0);
     let header = out.lines().next().unwrap();
     assert!(
-        header.starts_with("ID") && header.contains("STATE") && header.contains("LAST USED"),
+        header.starts_with("ID") && header.contains("STATUS") && header.contains("LAST USED"),
         "{out}"
     );
     assert!(

@@ -9,7 +9,7 @@ use uuid::Uuid;
 use crate::for_each_backend;
 use crate::support::{error_body, spawn_app, spawn_app_with, test_settings, Backend};
 
-const SPEC_FIELDS: [&str; 18] = [
+const SPEC_FIELDS: [&str; 19] = [
     "id",
     "org_id",
     "name",
@@ -31,6 +31,7 @@ const SPEC_FIELDS: [&str; 18] = [
     "meta",
     "ratelimits",
     "credits",
+    "status",
 ];
 
 fn rfc3339_utc(value: &Value) -> DateTime<Utc> {

@@ -259,6 +259,7 @@ async fn flagging_only_records_the_leak_and_rotating_clears_it(backend: Backend)
     let flagged = get_key(&app, id).await;
     assert!(flagged["leaked_at"].is_string(), "{flagged}");
     assert_eq!(flagged["is_revoked"], false);
+    assert_eq!(flagged["status"], "leaked", "working, but to be acted on");
     assert_eq!(events_of(&app, id).await[0]["action"], "leaked");
 
     let rotated = json_of(
@@ -267,7 +268,11 @@ async fn flagging_only_records_the_leak_and_rotating_clears_it(backend: Backend)
         200,
     )
     .await;
-    assert_eq!(get_key(&app, id).await["leaked_at"], Value::Null);
+    let after = get_key(&app, id).await;
+    assert_eq!(
+        (&after["leaked_at"], &after["status"]),
+        (&Value::Null, &json!("active"))
+    );
     assert_eq!(
         app.verify(rotated["private_key"].as_str().unwrap()).await["code"],
         "VALID"

@@ -13,7 +13,7 @@ use uuid::Uuid;
 use crate::for_each_backend;
 use crate::support::{error_body, json_of, spawn_app, spawn_app_with, test_settings, Backend};
 
-const KEY_FIELDS: [&str; 19] = [
+const KEY_FIELDS: [&str; 20] = [
     "id",
     "org_id",
     "name",
@@ -33,6 +33,7 @@ const KEY_FIELDS: [&str; 19] = [
     "credits",
     "leaked_at",
     "previous_key_valid_until",
+    "status",
 ];
 
 fn keys_of(body: &Value) -> HashSet<String> {
@@ -306,6 +307,7 @@ async fn revocation_is_final_and_keeps_its_first_time(backend: Backend) {
         "expires_at",
         "last_used_at",
         "revoked_at",
+        "status",
     ]
     .iter()
     .map(|s| (*s).to_owned())
@@ -313,6 +315,10 @@ async fn revocation_is_final_and_keeps_its_first_time(backend: Backend) {
     assert_eq!(keys_of(&first), expected);
     assert_eq!(first["is_revoked"], true);
     assert!(first["revoked_at"].is_string());
+    assert_eq!(
+        (&created["status"], &first["status"]),
+        (&json!("active"), &json!("revoked"))
+    );
 
     let again = json_of(
         app.call(Method::PUT, &path(&created["id"], "/revoke/"), None).await,
@@ -457,6 +463,8 @@ async fn revoked_and_expired_keys_cannot_be_rotated(backend: Backend) {
         .await
         .unwrap();
     tokio::time::sleep(std::time::Duration::from_millis(1300)).await;
+    let read = json_of(app.call(Method::GET, &path(&expiring["id"], ""), None).await, 200).await;
+    assert_eq!(read["status"], "expired", "a key past its expiry says so");
     error_body(
         app.call(Method::POST, &path(&expiring["id"], "/rotate"), None).await,
         409,

@@ -490,6 +490,20 @@ impl ApiKey {
         !self.is_revoked() && !self.is_expired(now)
     }
 
+    /// Where the key stands at `now`, in one word: see [`KeyStatus`] for the
+    /// order in which its facts decide.
+    pub fn status(&self, now: DateTime<Utc>) -> KeyStatus {
+        if self.is_revoked() {
+            KeyStatus::Revoked
+        } else if self.is_expired(now) {
+            KeyStatus::Expired
+        } else if self.parts.leaked_at.is_some() {
+            KeyStatus::Leaked
+        } else {
+            KeyStatus::Active
+        }
+    }
+
     /// The key's revision: 1 when issued, one more after each change.
     pub fn revision(&self) -> u32 {
         self.parts.revision
@@ -726,6 +740,46 @@ impl ApiKey {
     }
 }
 
+/// Where a key stands, in one word, for every reader (the API's `status`,
+/// the console, the command-line client) to show as it is.
+///
+/// The first that holds decides: a key that no longer verifies says why
+/// (revoked, then expired, since a revocation is final and an expiry is only
+/// a date); a key that verifies says whether someone reported it leaked,
+/// because that is the state a person must act on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum KeyStatus {
+    /// It verifies, and nothing is known against it.
+    Active,
+    /// It verifies, but one of its private keys was reported leaked and it was
+    /// neither revoked (`leaks.action = "flag"`) nor rotated since.
+    Leaked,
+    /// Its `expires_at` has passed: it no longer verifies.
+    Expired,
+    /// It was revoked, by a person or a leak report: it never verifies again.
+    Revoked,
+}
+
+impl KeyStatus {
+    /// Every status, from the best state to the final one.
+    pub const ALL: [KeyStatus; 4] = [
+        KeyStatus::Active,
+        KeyStatus::Leaked,
+        KeyStatus::Expired,
+        KeyStatus::Revoked,
+    ];
+
+    /// The status's name in the API: `active`, `leaked`, `expired`, `revoked`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyStatus::Active => "active",
+            KeyStatus::Leaked => "leaked",
+            KeyStatus::Expired => "expired",
+            KeyStatus::Revoked => "revoked",
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -779,6 +833,36 @@ mod tests {
         assert_eq!(key.lookup_id(), &credential(1).lookup_id);
         assert!(key.previous_credential().is_none());
         assert_eq!(key.revision(), 1);
+    }
+
+    #[test]
+    fn a_status_says_first_why_a_key_does_not_verify_then_whether_it_leaked() {
+        let mut key = key(Some(at(100)));
+        assert_eq!(key.status(at(99)), KeyStatus::Active);
+        assert_eq!(key.status(at(100)), KeyStatus::Expired, "expiry is inclusive");
+        let current = key.lookup_id().clone();
+        assert!(key.report_leak(&current, false, at(10)));
+        assert_eq!(key.status(at(11)), KeyStatus::Leaked, "flagged, still verifying");
+        assert_eq!(key.status(at(100)), KeyStatus::Expired, "no longer verifying says why");
+        key.revoke(at(20));
+        assert_eq!(key.status(at(21)), KeyStatus::Revoked);
+        assert_eq!(
+            key.status(at(100)),
+            KeyStatus::Revoked,
+            "a revocation outranks an expiry"
+        );
+
+        let mut rotated = self::key(None);
+        let leaked = rotated.lookup_id().clone();
+        rotated.report_leak(&leaked, false, at(1));
+        rotated.rotate(credential(7), Duration::zero(), at(2)).unwrap();
+        assert_eq!(
+            rotated.status(at(3)),
+            KeyStatus::Active,
+            "a rotation replaces the leaked private key"
+        );
+        let names: Vec<&str> = KeyStatus::ALL.iter().map(|s| s.as_str()).collect();
+        assert_eq!(names, ["active", "leaked", "expired", "revoked"]);
     }
 
     #[test]

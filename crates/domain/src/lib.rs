@@ -51,8 +51,8 @@ mod webhook;
 
 pub use address::is_public_address;
 pub use api_key::{
-    check_expiry, ApiKey, ApiKeyParts, Credential, ExpiryError, NewApiKey, PreviousCredential, RotateError, SecretHash,
-    SecretHashError, MAX_GRACE_PERIOD_SECONDS,
+    check_expiry, ApiKey, ApiKeyParts, Credential, ExpiryError, KeyStatus, NewApiKey, PreviousCredential, RotateError,
+    SecretHash, SecretHashError, MAX_GRACE_PERIOD_SECONDS,
 };
 pub use audit::{AuditAction, AuditEvent, UnknownAuditAction};
 pub use credits::{Credits, CreditsError, Refill, RefillInterval, MAX_CREDITS};

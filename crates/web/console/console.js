@@ -485,11 +485,17 @@ function signInPage() {
 
 // ---------------------------------------------------------------- keys list
 
+// The API decides a key's status; the console only names and colours it.
+const STATUS = {
+  active: ['ok', 'Active'],
+  leaked: ['warn', 'Leaked'],
+  expired: ['bad', 'Expired'],
+  revoked: ['bad', 'Revoked'],
+};
+
 function statusBadge(key) {
-  if (key.is_revoked) return h('span', { class: 'badge bad', text: 'Revoked' });
-  if (key.expires_at && new Date(key.expires_at) <= new Date()) return h('span', { class: 'badge bad', text: 'Expired' });
-  if (key.leaked_at) return h('span', { class: 'badge warn', text: 'Leaked' });
-  return h('span', { class: 'badge ok', text: 'Active' });
+  const [kind, label] = STATUS[key.status] || ['', key.status];
+  return h('span', { class: `badge ${kind}`, text: label });
 }
 
 const COLUMNS = ['Name', 'Environment', 'Key', 'Owner', 'Created', 'Last used', 'Status'];

@@ -6,7 +6,8 @@ use actix_web::HttpResponse;
 use chrono::Utc;
 use keymint_application::CreatedApiKey;
 use keymint_domain::{
-    ApiKey, AuditEvent, Credits, KeyDescription, KeyMeta, LeakUrl, OwnerId, PermissionName, RateLimit, Subject,
+    ApiKey, AuditEvent, Credits, KeyDescription, KeyMeta, KeyStatus, LeakUrl, OwnerId, PermissionName, RateLimit,
+    Subject,
 };
 use serde::Serialize;
 use serde_json::value::RawValue;
@@ -61,6 +62,32 @@ pub(crate) struct ApiKeyResponse<'a> {
     /// was none
     #[schema(format = DateTime, required = true)]
     previous_key_valid_until: Option<String>,
+    /// Where the key stands now, in one word
+    status: StatusBody,
+}
+
+/// Where a key stands: the first that holds of `revoked` (never verifies
+/// again), `expired` (its `expires_at` has passed), `leaked` (verifies, but was
+/// reported leaked and neither revoked nor rotated since) and `active`.
+#[derive(Clone, Copy, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+#[schema(as = KeyStatus)]
+pub(crate) enum StatusBody {
+    Active,
+    Leaked,
+    Expired,
+    Revoked,
+}
+
+impl From<KeyStatus> for StatusBody {
+    fn from(status: KeyStatus) -> Self {
+        match status {
+            KeyStatus::Active => StatusBody::Active,
+            KeyStatus::Leaked => StatusBody::Leaked,
+            KeyStatus::Expired => StatusBody::Expired,
+            KeyStatus::Revoked => StatusBody::Revoked,
+        }
+    }
 }
 
 /// The end of `key`'s rotation grace period, while it lasts.
@@ -95,6 +122,7 @@ impl<'a> From<&'a ApiKey> for ApiKeyResponse<'a> {
                 .map(|credits| CreditsBody::from(credits.as_of(Utc::now()))),
             leaked_at: key.leaked_at().map(timestamp),
             previous_key_valid_until: grace_until(key),
+            status: key.status(Utc::now()).into(),
         }
     }
 }
@@ -205,6 +233,8 @@ pub(crate) struct CreatedApiKeyResponse<'a> {
     /// verifications have not spent, refilled by the calendar
     #[schema(required = true)]
     credits: Option<CreditsBody>,
+    /// Where the key stands now, in one word
+    status: StatusBody,
 }
 
 impl<'a> From<&'a CreatedApiKey> for CreatedApiKeyResponse<'a> {
@@ -229,6 +259,7 @@ impl<'a> From<&'a CreatedApiKey> for CreatedApiKeyResponse<'a> {
             meta: key.meta,
             ratelimits: key.ratelimits,
             credits: key.credits,
+            status: key.status,
         }
     }
 }
@@ -253,6 +284,8 @@ pub(crate) struct RevokedApiKeyResponse<'a> {
     last_used_at: Option<String>,
     #[schema(format = DateTime, required = true)]
     revoked_at: Option<String>,
+    /// Where the key stands now, in one word (`revoked`)
+    status: StatusBody,
 }
 
 impl<'a> From<&'a ApiKey> for RevokedApiKeyResponse<'a> {
@@ -268,6 +301,7 @@ impl<'a> From<&'a ApiKey> for RevokedApiKeyResponse<'a> {
             expires_at: key.expires_at,
             last_used_at: key.last_used_at,
             revoked_at: key.revoked_at,
+            status: key.status,
         }
     }
 }
