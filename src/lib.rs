@@ -2,7 +2,6 @@
 //! HTTP server. The binary (`src/main.rs`) only parses the command line and calls
 //! into this crate; tests call [`Application::build`] directly.
 
-pub mod client;
 pub mod configuration;
 pub mod startup;
 pub mod telemetry;

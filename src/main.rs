@@ -5,12 +5,10 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use keymint::client::{
-    self, Connection, CreditsCommand, Failure, KeysCommand, Output, VerifyConnection, WebhooksCommand,
-};
 use keymint::configuration::StorageUrl;
 use keymint::startup::connect_and_migrate;
 use keymint::{telemetry, Application, Settings};
+use keymint_cli::{Connection, CreditsCommand, Failure, KeysCommand, Output, VerifyConnection, WebhooksCommand};
 use keymint_infrastructure::{unix_now, DevTokenRequest};
 use secrecy::ExposeSecret;
 use uuid::Uuid;
@@ -134,16 +132,16 @@ fn client_command(command: Command) -> ExitCode {
     };
     let result = runtime.block_on(async move {
         match command {
-            Command::Keys { connection, command } => client::keys(&connection, command)
+            Command::Keys { connection, command } => keymint_cli::keys(&connection, command)
                 .await
                 .map(|text| Output { text, code: 0 }),
-            Command::Credits { connection, command } => client::credits(&connection, command)
+            Command::Credits { connection, command } => keymint_cli::credits(&connection, command)
                 .await
                 .map(|text| Output { text, code: 0 }),
-            Command::Webhooks { connection, command } => client::webhooks(&connection, command)
+            Command::Webhooks { connection, command } => keymint_cli::webhooks(&connection, command)
                 .await
                 .map(|text| Output { text, code: 0 }),
-            Command::Health { ready, url } => client::health(&health_url(url), ready).await,
+            Command::Health { ready, url } => keymint_cli::health(&health_url(url), ready).await,
             Command::Verify {
                 key,
                 permissions,
@@ -158,7 +156,7 @@ fn client_command(command: Command) -> ExitCode {
                 } else {
                     key
                 };
-                client::verify(&connection, &key, permissions).await
+                keymint_cli::verify(&connection, &key, permissions).await
             }
             _ => Ok(Output {
                 text: String::new(),
