@@ -104,7 +104,7 @@ impl Database {
 
     /// Turns a sea-orm error into the repository's, counting it.
     pub(crate) fn classify(&self, err: DbErr) -> RepositoryError {
-        let classified = super::repository::classify(err);
+        let classified = super::errors::classify(err);
         match classified {
             RepositoryError::Unavailable(_) => self.errors.count_unavailable(),
             RepositoryError::Unexpected(_) => {

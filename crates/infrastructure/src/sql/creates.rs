@@ -32,8 +32,8 @@ use tokio::sync::{mpsc, oneshot, Notify};
 use uuid::Uuid;
 
 use super::entity::api_keys as keys;
-use super::repository::{event_row, to_row};
-use super::webhooks;
+use super::outbox;
+use super::rows::{event_row, to_row};
 use super::Database;
 use crate::home_runtime::HomeRuntime;
 
@@ -422,7 +422,7 @@ fn statements_of(
         );
     }
     let event_type = EventType::of_action(event.action);
-    let mut recipients = webhooks::subscribers_query(key.org_id(), event_type).into_query();
+    let mut recipients = outbox::subscribers_query(key.org_id(), event_type).into_query();
     let mut written = Query::select();
     written.expr(Expr::val(Option::<Uuid>::None)).and_where(went_on());
     if let Some(tag) = tag {
@@ -461,7 +461,7 @@ async fn finish(
         });
     }
     let event_type = EventType::of_action(event.action);
-    webhooks::queue(txn, &recipients.subscribed, event_type, key, event.occurred_at)
+    outbox::queue(txn, &recipients.subscribed, event_type, key, event.occurred_at)
         .await
         .map_err(|e| db.classify(e))
 }

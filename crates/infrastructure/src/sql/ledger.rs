@@ -6,9 +6,7 @@ use anyhow::anyhow;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use keymint_application::{CreditChange, CreditChangeOutcome, Idempotency, RepositoryError, UsageLedger};
-use keymint_domain::{
-    AuditEvent, Credits, Demand, KeyId, Ledger, OrgId, Outcome, RateLimit, RateLimits, Refill, WindowCount,
-};
+use keymint_domain::{AuditEvent, Credits, Demand, KeyId, Ledger, OrgId, Outcome, WindowCount};
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
     ActiveValue, ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseTransaction, DbErr, EntityTrait, QueryFilter,
@@ -17,77 +15,8 @@ use sea_orm::{
 
 use super::entity::key_rate_windows as windows;
 use super::entity::{api_key_events as events, api_keys as keys, idempotency_keys as idempotency};
-use super::repository::{event_row, SqlApiKeyRepository};
-
-/// A key's limits as stored: `name,limit,duration_ms,auto` entries separated by
-/// single spaces (names hold neither commas nor spaces).
-pub(crate) fn ratelimits_text(limits: &RateLimits) -> String {
-    limits
-        .iter()
-        .map(|l| {
-            format!(
-                "{},{},{},{}",
-                l.name(),
-                l.limit(),
-                l.duration_ms(),
-                u8::from(l.auto_apply())
-            )
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
-pub(crate) fn ratelimits_of(text: &str) -> Option<RateLimits> {
-    let limits: Option<Vec<RateLimit>> = text
-        .split_whitespace()
-        .map(|entry| {
-            let mut fields = entry.split(',');
-            let name = fields.next()?;
-            let limit = fields.next()?.parse().ok()?;
-            let duration = fields.next()?.parse().ok()?;
-            let auto = match fields.next()? {
-                "1" => true,
-                "0" => false,
-                _ => return None,
-            };
-            RateLimit::new(name, limit, duration, auto).ok()
-        })
-        .collect();
-    RateLimits::new(limits?).ok()
-}
-
-/// `daily:<amount>` or `monthly:<amount>:<day>`.
-pub(crate) fn refill_text(refill: &Refill) -> String {
-    match refill.day() {
-        Some(day) => format!("{}:{}:{day}", refill.interval().as_str(), refill.amount()),
-        None => format!("{}:{}", refill.interval().as_str(), refill.amount()),
-    }
-}
-
-pub(crate) fn refill_of(text: &str) -> Option<Refill> {
-    let mut fields = text.split(':');
-    let interval = fields.next()?.parse().ok()?;
-    let amount = fields.next()?.parse().ok()?;
-    let day = fields.next().map(str::parse).transpose().ok()?;
-    Refill::new(interval, amount, day).ok()
-}
-
-/// The credits columns of a row back as domain credits; `Ok(None)` is unlimited.
-pub(crate) fn credits_of(
-    remaining: Option<i64>,
-    period: Option<DateTime<Utc>>,
-    refill: Option<&str>,
-) -> Result<Option<Credits>, ()> {
-    match (remaining, period) {
-        (None, _) => Ok(None),
-        (Some(remaining), Some(period)) => {
-            let remaining = u64::try_from(remaining).map_err(|_| ())?;
-            let refill = refill.map(|text| refill_of(text).ok_or(())).transpose()?;
-            Ok(Some(Credits::from_parts(remaining, refill, period)))
-        }
-        (Some(_), None) => Err(()),
-    }
-}
+use super::repository::SqlApiKeyRepository;
+use super::rows::{credits_of, event_row, ratelimits_of, refill_of, refill_text};
 
 fn to_i64(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
@@ -320,7 +249,7 @@ impl UsageLedger for SqlApiKeyRepository {
                 Err(other) => return Err(other),
             }
         }
-        super::webhooks::rearm_credits_low(&txn, id)
+        super::outbox::rearm_credits_low(&txn, id)
             .await
             .map_err(|e| self.db().classify(e))?;
         let queued = self.enqueue_stored(&txn, event).await?;
@@ -332,24 +261,10 @@ impl UsageLedger for SqlApiKeyRepository {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use keymint_domain::RefillInterval;
+    use keymint_domain::{Refill, RefillInterval};
 
     #[test]
-    fn stored_texts_read_back_to_the_same_values() {
-        let limits = RateLimits::new(vec![
-            RateLimit::new("per-second", 10, 1_000, true).unwrap(),
-            RateLimit::new("a.b:c_d-e", 1_000_000_000, 2_592_000_000, false).unwrap(),
-        ])
-        .unwrap();
-        assert_eq!(ratelimits_of(&ratelimits_text(&limits)), Some(limits));
-        assert_eq!(ratelimits_of(""), Some(RateLimits::default()));
-        assert_eq!(ratelimits_of("a,1,1000,2"), None);
-        for refill in [
-            Refill::new(RefillInterval::Daily, 5, None).unwrap(),
-            Refill::new(RefillInterval::Monthly, 1_000, Some(31)).unwrap(),
-        ] {
-            assert_eq!(refill_of(&refill_text(&refill)), Some(refill));
-        }
+    fn a_stored_answer_reads_back_to_the_same_credits() {
         let credits = Credits::from_parts(
             7,
             Some(Refill::new(RefillInterval::Monthly, 9, Some(3)).unwrap()),

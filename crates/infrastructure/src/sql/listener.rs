@@ -11,7 +11,9 @@ use prometheus_client::metrics::histogram::Histogram;
 use sea_orm::sqlx::postgres::PgListener;
 use uuid::Uuid;
 
-use super::repository::KEY_CHANGES_CHANNEL;
+/// The PostgreSQL channel on which every change to a key is announced, so that
+/// other Keymint processes evict it from their verification caches.
+pub const KEY_CHANGES_CHANNEL: &str = "keymint_key_changed";
 
 /// A change notification's payload: the key id, then when the change was sent
 /// (microseconds since the Unix epoch, the sender's clock) so receivers can

@@ -3,11 +3,14 @@
 mod connect;
 mod creates;
 pub(crate) mod entity;
+mod errors;
 mod ledger;
 mod listener;
+mod outbox;
 mod repository;
+mod rows;
 mod webhooks;
 
 pub use connect::{connect, ConnectError, Database, DatabaseErrors, DatabaseOptions, DatabaseUrl, PoolStats};
-pub use listener::{spawn_change_listener, ListenerStats};
-pub use repository::{SqlApiKeyRepository, KEY_CHANGES_CHANNEL};
+pub use listener::{spawn_change_listener, ListenerStats, KEY_CHANGES_CHANNEL};
+pub use repository::SqlApiKeyRepository;

@@ -8,24 +8,19 @@ use chrono::{DateTime, Utc};
 use keymint_application::{
     EventQuery, KeyLookup, KeyQuery, KeyStore, LookupDigests, RepositoryError, StorageHealth, UsageSink,
 };
-use keymint_domain::{
-    ApiKey, ApiKeyParts, AuditEvent, Credential, EventType, KeyDescription, KeyDigest, KeyDisplay, KeyId, KeyMeta,
-    KeyName, LeakReport, LeakSource, LeakUrl, LookupId, OrgId, OwnerId, PermissionName, Permissions,
-    PreviousCredential, PublicKey, SecretHash, Subject,
-};
+use keymint_domain::{ApiKey, AuditEvent, EventType, KeyDigest, KeyId, LookupId, OrgId, SecretHash};
 use sea_orm::sea_query::{Expr, LikeExpr};
 use sea_orm::{
-    sqlx, ActiveValue, ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, DatabaseTransaction, DbErr,
-    EntityTrait, QueryFilter, QueryOrder, QuerySelect, RuntimeErr, SqlErr, Statement, TransactionTrait,
+    ActiveValue, ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, DatabaseTransaction, EntityTrait,
+    QueryFilter, QueryOrder, QuerySelect, Statement, TransactionTrait,
 };
 use tokio::sync::Notify;
-use uuid::Uuid;
 
 use super::creates::{create_in, Create, Group};
 use super::entity::{api_key_events as events, api_keys as keys, key_rate_windows};
-use super::ledger::{credits_of, ratelimits_of, ratelimits_text, refill_text};
-use super::listener::change_payload;
-use super::webhooks;
+use super::listener::{change_payload, KEY_CHANGES_CHANNEL};
+use super::outbox;
+use super::rows::{event_row, from_event_row, from_row, to_row};
 use super::Database;
 use crate::batch::Batcher;
 
@@ -137,7 +132,7 @@ impl SqlApiKeyRepository {
         event: &AuditEvent,
     ) -> Result<usize, RepositoryError> {
         let event_type = EventType::of_action(event.action);
-        let subscribed = webhooks::subscribers(txn, event.org_id, event_type)
+        let subscribed = outbox::subscribers(txn, event.org_id, event_type)
             .await
             .map_err(|e| self.db.classify(e))?;
         if subscribed.is_empty() {
@@ -151,7 +146,7 @@ impl SqlApiKeyRepository {
             return Ok(0);
         };
         let key = from_row(row)?;
-        webhooks::queue(txn, &subscribed, event_type, &key, event.occurred_at)
+        outbox::queue(txn, &subscribed, event_type, &key, event.occurred_at)
             .await
             .map_err(|e| self.db.classify(e))
     }
@@ -166,77 +161,6 @@ impl SqlApiKeyRepository {
     }
 }
 
-/// Sorts sea-orm errors into the port's cases: a unique violation is a conflict,
-/// anything that says "cannot reach the database" is unavailability, and the rest
-/// is unexpected. The cause is kept for the log, never shown to callers.
-pub(crate) fn classify(err: DbErr) -> RepositoryError {
-    if matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) {
-        return RepositoryError::Conflict;
-    }
-    let unavailable = match &err {
-        DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => true,
-        DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => {
-            matches!(
-                e,
-                sqlx::Error::Io(_)
-                    | sqlx::Error::PoolTimedOut
-                    | sqlx::Error::PoolClosed
-                    | sqlx::Error::Tls(_)
-                    | sqlx::Error::Protocol(_)
-                    | sqlx::Error::WorkerCrashed
-            ) || is_sqlite_busy(e)
-        }
-        _ => false,
-    };
-    if unavailable {
-        RepositoryError::Unavailable(err.into())
-    } else {
-        RepositoryError::Unexpected(err.into())
-    }
-}
-
-/// SQLITE_BUSY after the busy timeout means another process held the write lock
-/// for longer than we wait: a temporary condition, worth a retry by the caller.
-fn is_sqlite_busy(err: &sqlx::Error) -> bool {
-    matches!(err, sqlx::Error::Database(db) if db.code().is_some_and(|code| code == "5" || code == "517"))
-}
-
-pub(crate) fn to_row(key: &ApiKey) -> keys::ActiveModel {
-    let parts = key.parts();
-    let previous = parts.previous.as_ref();
-    keys::ActiveModel {
-        id: ActiveValue::Set(parts.id.as_uuid()),
-        org_id: ActiveValue::Set(parts.org_id.as_uuid()),
-        name: ActiveValue::Set(parts.name.as_str().to_owned()),
-        name_folded: ActiveValue::Set(parts.name.folded()),
-        description: ActiveValue::Set(parts.description.as_ref().map(|d| d.as_str().to_owned())),
-        environment: ActiveValue::Set(parts.environment.as_str().to_owned()),
-        public_key: ActiveValue::Set(parts.public_key.as_str().to_owned()),
-        lookup_id: ActiveValue::Set(parts.credential.lookup_id.as_str().to_owned()),
-        secret_hash: ActiveValue::Set(parts.credential.secret_hash.expose().to_owned()),
-        private_key_display: ActiveValue::Set(parts.credential.display.as_str().to_owned()),
-        created_at: ActiveValue::Set(parts.created_at),
-        is_revoked: ActiveValue::Set(key.is_revoked()),
-        revoked_at: ActiveValue::Set(parts.revoked_at),
-        last_used_at: ActiveValue::Set(parts.last_used_at),
-        expires_at: ActiveValue::Set(parts.expires_at),
-        revision: ActiveValue::Set(i32::try_from(parts.revision).unwrap_or(i32::MAX)),
-        previous_lookup_id: ActiveValue::Set(previous.map(|p| p.lookup_id.as_str().to_owned())),
-        previous_secret_hash: ActiveValue::Set(previous.map(|p| p.secret_hash.expose().to_owned())),
-        previous_valid_until: ActiveValue::Set(previous.map(|p| p.valid_until)),
-        lookup_digest: ActiveValue::Set(parts.credential.lookup_digest.map(|d| d.to_hex())),
-        previous_lookup_digest: ActiveValue::Set(previous.and_then(|p| p.lookup_digest).map(|d| d.to_hex())),
-        permissions: ActiveValue::Set(words(parts.permissions.iter().map(PermissionName::as_str))),
-        owner_id: ActiveValue::Set(parts.owner_id.as_ref().map(|o| o.as_str().to_owned())),
-        meta: ActiveValue::Set(parts.meta.as_ref().map(|m| m.as_json().to_owned())),
-        ratelimits: ActiveValue::Set(ratelimits_text(&parts.ratelimits)),
-        credits_remaining: ActiveValue::Set(parts.credits.map(|c| i64::try_from(c.remaining()).unwrap_or(i64::MAX))),
-        credits_period: ActiveValue::Set(parts.credits.map(|c| c.period())),
-        credits_refill: ActiveValue::Set(parts.credits.and_then(|c| c.refill()).map(|r| refill_text(&r))),
-        leaked_at: ActiveValue::Set(parts.leaked_at),
-    }
-}
-
 /// `text` with LIKE's wildcards and its escape character made literal.
 fn escape_like(text: &str) -> String {
     let mut escaped = String::with_capacity(text.len());
@@ -248,142 +172,6 @@ fn escape_like(text: &str) -> String {
     }
     escaped
 }
-
-/// Names joined by single spaces: permission and field names hold no whitespace,
-/// so this is lossless and the same text on every engine.
-fn words<'a>(names: impl Iterator<Item = &'a str>) -> String {
-    names.collect::<Vec<_>>().join(" ")
-}
-
-fn permissions_of(text: &str) -> Option<Permissions> {
-    let names: Option<Vec<PermissionName>> = text.split_whitespace().map(|n| PermissionName::new(n).ok()).collect();
-    Permissions::new(names?).ok()
-}
-
-/// A row that breaks a domain rule is a corrupt row: reported, never half-loaded.
-pub(crate) fn from_row(row: keys::Model) -> Result<ApiKey, RepositoryError> {
-    let id = row.id;
-    let corrupt = |what: &str| RepositoryError::Unexpected(anyhow!("stored key {id} has an invalid {what}"));
-    let previous = match (
-        row.previous_lookup_id,
-        row.previous_secret_hash,
-        row.previous_valid_until,
-    ) {
-        (Some(lookup_id), Some(secret_hash), Some(valid_until)) => Some(PreviousCredential {
-            lookup_id: LookupId::parse(&lookup_id).map_err(|_| corrupt("previous lookup id"))?,
-            secret_hash: SecretHash::new(secret_hash).map_err(|_| corrupt("previous secret hash"))?,
-            lookup_digest: row
-                .previous_lookup_digest
-                .as_deref()
-                .map(KeyDigest::parse)
-                .transpose()
-                .map_err(|_| corrupt("previous lookup digest"))?,
-            valid_until,
-        }),
-        (None, None, None) => None,
-        _ => return Err(corrupt("previous credential (partly set)")),
-    };
-    let parts = ApiKeyParts {
-        id: KeyId::from_uuid(row.id),
-        org_id: OrgId::from_uuid(row.org_id),
-        // Stored text is restored, not judged again: a stricter rule in a
-        // later release must not make earlier keys unreadable.
-        name: KeyName::restore(row.name),
-        description: row.description.map(KeyDescription::restore),
-        environment: row.environment.parse().map_err(|_| corrupt("environment"))?,
-        public_key: PublicKey::parse(&row.public_key).map_err(|_| corrupt("public key"))?,
-        credential: Credential {
-            lookup_id: LookupId::parse(&row.lookup_id).map_err(|_| corrupt("lookup id"))?,
-            secret_hash: SecretHash::new(row.secret_hash).map_err(|_| corrupt("secret hash"))?,
-            display: KeyDisplay::restore(row.private_key_display),
-            lookup_digest: row
-                .lookup_digest
-                .as_deref()
-                .map(KeyDigest::parse)
-                .transpose()
-                .map_err(|_| corrupt("lookup digest"))?,
-        },
-        previous,
-        created_at: row.created_at,
-        expires_at: row.expires_at,
-        revoked_at: row.revoked_at,
-        leaked_at: row.leaked_at,
-        last_used_at: row.last_used_at,
-        permissions: permissions_of(&row.permissions).ok_or_else(|| corrupt("permissions"))?,
-        owner_id: row.owner_id.map(OwnerId::restore),
-        meta: row
-            .meta
-            .as_deref()
-            .map(KeyMeta::parse)
-            .transpose()
-            .map_err(|_| corrupt("meta"))?,
-        ratelimits: ratelimits_of(&row.ratelimits).ok_or_else(|| corrupt("rate limits"))?,
-        credits: credits_of(row.credits_remaining, row.credits_period, row.credits_refill.as_deref())
-            .map_err(|()| corrupt("credits"))?,
-        revision: u32::try_from(row.revision).map_err(|_| corrupt("revision"))?,
-    };
-    if parts.revoked_at.is_some() != row.is_revoked {
-        return Err(corrupt("revocation state"));
-    }
-    Ok(ApiKey::restore(parts))
-}
-
-pub(crate) fn event_row(event: &AuditEvent) -> events::ActiveModel {
-    events::ActiveModel {
-        id: ActiveValue::Set(event.id),
-        key_id: ActiveValue::Set(event.key_id.as_uuid()),
-        org_id: ActiveValue::Set(event.org_id.as_uuid()),
-        action: ActiveValue::Set(event.action.as_str().to_owned()),
-        actor: ActiveValue::Set(event.actor.as_ref().map(|s| s.as_str().to_owned())),
-        request_id: ActiveValue::Set(event.request_id.clone()),
-        occurred_at: ActiveValue::Set(event.occurred_at),
-        fields: ActiveValue::Set(words(event.fields.iter().map(String::as_str))),
-        leak_source: ActiveValue::Set(event.leak.as_ref().map(|leak| leak.source.as_str().to_owned())),
-        leak_url: ActiveValue::Set(
-            event
-                .leak
-                .as_ref()
-                .and_then(|leak| leak.url.as_ref())
-                .map(|url| url.as_str().to_owned()),
-        ),
-    }
-}
-
-fn from_event_row(row: events::Model) -> Result<AuditEvent, RepositoryError> {
-    Ok(AuditEvent {
-        id: row.id,
-        key_id: KeyId::from_uuid(row.key_id),
-        org_id: OrgId::from_uuid(row.org_id),
-        action: row
-            .action
-            .parse()
-            .map_err(|_| RepositoryError::Unexpected(anyhow!("audit event {} has an unknown action", row.id)))?,
-        actor: row.actor.map(Subject::restore),
-        occurred_at: row.occurred_at,
-        request_id: row.request_id,
-        fields: row.fields.split_whitespace().map(str::to_owned).collect(),
-        leak: leak_of(row.id, row.leak_source.as_deref(), row.leak_url.as_deref())?,
-    })
-}
-
-fn leak_of(id: Uuid, source: Option<&str>, url: Option<&str>) -> Result<Option<LeakReport>, RepositoryError> {
-    let corrupt = |what: &str| RepositoryError::Unexpected(anyhow!("audit event {id} has an invalid leak {what}"));
-    let Some(source) = source else {
-        return if url.is_some() {
-            Err(corrupt("url without a source"))
-        } else {
-            Ok(None)
-        };
-    };
-    Ok(Some(LeakReport {
-        source: LeakSource::parse(source).map_err(|_| corrupt("source"))?,
-        url: url.map(LeakUrl::parse).transpose().map_err(|_| corrupt("url"))?,
-    }))
-}
-
-/// The PostgreSQL channel on which every change to a key is announced, so that
-/// other Keymint processes evict it from their verification caches.
-pub const KEY_CHANGES_CHANNEL: &str = "keymint_key_changed";
 
 /// Announces a change inside its transaction: PostgreSQL delivers the
 /// notification on commit and drops it on rollback. SQLite has no listeners.
@@ -510,7 +298,7 @@ impl KeyStore for SqlApiKeyRepository {
             .await
             .map_err(|e| self.db.classify(e))?;
         if event.fields.iter().any(|field| field == "credits") {
-            webhooks::rearm_credits_low(&txn, key.id())
+            outbox::rearm_credits_low(&txn, key.id())
                 .await
                 .map_err(|e| self.db.classify(e))?;
         }
@@ -520,7 +308,7 @@ impl KeyStore for SqlApiKeyRepository {
 
     async fn delete(&self, org_id: OrgId, id: KeyId, event: &AuditEvent) -> Result<bool, RepositoryError> {
         let txn = self.db.write.begin().await.map_err(|e| self.db.classify(e))?;
-        let subscribed = webhooks::subscribers(&txn, org_id, EventType::KeyDeleted)
+        let subscribed = outbox::subscribers(&txn, org_id, EventType::KeyDeleted)
             .await
             .map_err(|e| self.db.classify(e))?;
         // The key as it was: what a key.deleted delivery describes, read only
@@ -557,7 +345,7 @@ impl KeyStore for SqlApiKeyRepository {
             .await
             .map_err(|e| self.db.classify(e))?;
         let queued = match &before {
-            Some(key) => webhooks::queue(&txn, &subscribed, EventType::KeyDeleted, key, event.occurred_at)
+            Some(key) => outbox::queue(&txn, &subscribed, EventType::KeyDeleted, key, event.occurred_at)
                 .await
                 .map_err(|e| self.db.classify(e))?,
             None => 0,

@@ -2,20 +2,19 @@
 //! same transaction as the key change that causes them, and the queue every
 //! process claims from.
 
-use anyhow::anyhow;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use keymint_application::{
-    event_payload, AfterAttempt, Attempt, Delivery, DeliveryQueue, DeliveryStatus, DueDelivery, Recorded,
-    RepositoryError, Sweep, WebhookStore, WebhookStoreError,
+    AfterAttempt, Attempt, Delivery, DeliveryQueue, DeliveryStatus, DueDelivery, Recorded, RepositoryError, Sweep,
+    WebhookStore, WebhookStoreError,
 };
 use keymint_domain::{
-    pick_fairly, ApiKey, BreakerPolicy, Candidate, EndpointHealth, EventType, EventTypes, FairShare, InFlight, KeyId,
-    OrgId, Webhook, WebhookSecret, WebhookUrl,
+    pick_fairly, ApiKey, BreakerPolicy, Candidate, EventType, FairShare, InFlight, OrgId, Webhook, WebhookSecret,
+    WebhookUrl,
 };
 use sea_orm::sea_query::{Alias, Expr};
 use sea_orm::{
-    ActiveValue, ColumnTrait, ConnectionTrait, DatabaseBackend, DbErr, EntityTrait, FromQueryResult, PaginatorTrait,
+    ActiveValue, ColumnTrait, ConnectionTrait, DatabaseBackend, EntityTrait, FromQueryResult, PaginatorTrait,
     QueryFilter, QueryOrder, QuerySelect, Statement, TransactionTrait,
 };
 use uuid::Uuid;
@@ -23,28 +22,9 @@ use uuid::Uuid;
 use super::entity::{
     api_keys as keys, webhook_attempts as attempts, webhook_deliveries as deliveries, webhooks as hooks,
 };
+use super::outbox::{announced_column, enqueue_type, CREDITS_LOW_ANNOUNCED, EXPIRY_ANNOUNCED};
+use super::rows::{corrupt_webhook_row, delivery_of, from_row, health_of, types_text, webhook_of};
 use super::SqlApiKeyRepository;
-
-fn types_text(types: &EventTypes) -> String {
-    let names: Vec<&str> = types.iter().map(EventType::as_str).collect();
-    format!(" {} ", names.join(" "))
-}
-
-fn types_of(text: &str) -> Option<EventTypes> {
-    let types: Option<Vec<EventType>> = text.split_whitespace().map(|name| name.parse().ok()).collect();
-    EventTypes::new(types?).ok()
-}
-
-fn corrupt(what: &str, id: Uuid) -> RepositoryError {
-    RepositoryError::Unexpected(anyhow!("stored webhook data {id} has an invalid {what}"))
-}
-
-fn health_of(row: &hooks::Model) -> EndpointHealth {
-    EndpointHealth {
-        consecutive_failures: u32::try_from(row.consecutive_failures).unwrap_or_default(),
-        paused_until: row.paused_until,
-    }
-}
 
 /// The advisory lock key that serialises claims across processes
 /// (`keymint.webhook_claims`, as a number).
@@ -104,152 +84,8 @@ struct InFlightRow {
     in_flight: i64,
 }
 
-fn webhook_of(row: hooks::Model) -> Result<Webhook, RepositoryError> {
-    let health = health_of(&row);
-    Ok(Webhook {
-        health,
-        id: row.id,
-        org_id: OrgId::from_uuid(row.org_id),
-        url: WebhookUrl::restore(row.url),
-        event_types: types_of(&row.event_types).ok_or_else(|| corrupt("event type list", row.id))?,
-        enabled: row.enabled,
-        created_at: row.created_at,
-        updated_at: row.updated_at,
-    })
-}
-
-fn delivery_of(row: deliveries::Model, tries: Vec<attempts::Model>) -> Result<Delivery, RepositoryError> {
-    Ok(Delivery {
-        id: row.id,
-        seq: row.seq,
-        webhook_id: row.webhook_id,
-        key_id: KeyId::from_uuid(row.key_id),
-        event_type: row.event_type.parse().map_err(|_| corrupt("event type", row.id))?,
-        status: DeliveryStatus::parse(&row.status).ok_or_else(|| corrupt("status", row.id))?,
-        created_at: row.created_at,
-        next_attempt_at: (row.status == DeliveryStatus::Pending.as_str())
-            .then_some(row.next_attempt_at)
-            .flatten(),
-        attempts: tries
-            .into_iter()
-            .map(|attempt| Attempt {
-                attempted_at: attempt.attempted_at,
-                latency_ms: u64::try_from(attempt.latency_ms).unwrap_or_default(),
-                status_code: attempt.status_code.and_then(|code| u16::try_from(code).ok()),
-                error: attempt.error,
-            })
-            .collect(),
-    })
-}
-
-/// Queues `event` (about `key`, as it is after the change, or as it was
-/// before a deletion) for every enabled webhook of its organisation that
-/// receives its type, inside the caller's transaction: the change and its
-/// deliveries are committed together or not at all. Returns how many.
-async fn enqueue_type<C: ConnectionTrait>(
-    conn: &C,
-    event_type: EventType,
-    key: &ApiKey,
-    at: DateTime<Utc>,
-) -> Result<usize, DbErr> {
-    let subscribed = subscribers(conn, key.org_id(), event_type).await?;
-    queue(conn, &subscribed, event_type, key, at).await
-}
-
-/// The enabled webhooks of `org_id` that receive `event_type`. Asked first,
-/// so a change in an organisation without webhooks reads nothing more.
-pub(crate) async fn subscribers<C: ConnectionTrait>(
-    conn: &C,
-    org_id: OrgId,
-    event_type: EventType,
-) -> Result<Vec<Uuid>, DbErr> {
-    subscribers_query(org_id, event_type)
-        .into_tuple::<Uuid>()
-        .all(conn)
-        .await
-}
-
-/// The query behind [`subscribers`], one column `id`, for callers that
-/// send it together with other statements.
-pub(crate) fn subscribers_query(org_id: OrgId, event_type: EventType) -> sea_orm::Select<hooks::Entity> {
-    hooks::Entity::find()
-        .select_only()
-        .column(hooks::Column::Id)
-        .filter(hooks::Column::OrgId.eq(org_id.as_uuid()))
-        .filter(hooks::Column::Enabled.eq(true))
-        // A literal, not a bound value: SQLite re-prepares a statement on
-        // every run when a LIKE pattern is bound (the pattern could enable an
-        // index), and event type names are fixed words of ours.
-        .filter(Expr::cust(format!(
-            r#""webhooks"."event_types" LIKE '% {} %'"#,
-            event_type.as_str()
-        )))
-}
-
-/// Queues one delivery of `event_type` about `key` per webhook in `subscribed`.
-pub(crate) async fn queue<C: ConnectionTrait>(
-    conn: &C,
-    subscribed: &[Uuid],
-    event_type: EventType,
-    key: &ApiKey,
-    at: DateTime<Utc>,
-) -> Result<usize, DbErr> {
-    if subscribed.is_empty() {
-        return Ok(0);
-    }
-    let payload = event_payload(event_type, key, at);
-    let rows = subscribed.iter().map(|webhook_id| deliveries::ActiveModel {
-        seq: ActiveValue::NotSet,
-        id: ActiveValue::Set(Uuid::now_v7()),
-        webhook_id: ActiveValue::Set(*webhook_id),
-        org_id: ActiveValue::Set(key.org_id().as_uuid()),
-        key_id: ActiveValue::Set(key.id().as_uuid()),
-        event_type: ActiveValue::Set(event_type.as_str().to_owned()),
-        payload: ActiveValue::Set(payload.clone()),
-        status: ActiveValue::Set(DeliveryStatus::Pending.as_str().to_owned()),
-        attempts: ActiveValue::Set(0),
-        next_attempt_at: ActiveValue::Set(Some(at)),
-        locked_until: ActiveValue::Set(None),
-        created_at: ActiveValue::Set(at),
-    });
-    deliveries::Entity::insert_many(rows)
-        .exec_without_returning(conn)
-        .await?;
-    Ok(subscribed.len())
-}
-
-/// The column recording that a key's `key.expiring` went out.
-const EXPIRY_ANNOUNCED: &str = "expiry_announced_at";
-/// The column recording that a key's `key.credits_low` went out.
-const CREDITS_LOW_ANNOUNCED: &str = "credits_low_announced_at";
 /// The most keys one sweep announces of each kind; the next sweep takes the rest.
 const SWEEP_BATCH: u64 = 100;
-
-fn announced_column(event_type: EventType) -> &'static str {
-    if event_type == EventType::KeyExpiring {
-        EXPIRY_ANNOUNCED
-    } else {
-        CREDITS_LOW_ANNOUNCED
-    }
-}
-
-/// Forgets that a key's low credits were announced: a person changed them,
-/// so running low again is news again.
-pub(crate) async fn rearm_credits_low<C: ConnectionTrait>(conn: &C, key_id: KeyId) -> Result<(), DbErr> {
-    let backend = conn.get_database_backend();
-    let placeholder = if backend == DatabaseBackend::Postgres {
-        "$1"
-    } else {
-        "?"
-    };
-    conn.execute(Statement::from_sql_and_values(
-        backend,
-        format!("UPDATE api_keys SET {CREDITS_LOW_ANNOUNCED} = NULL WHERE id = {placeholder}"),
-        [key_id.as_uuid().into()],
-    ))
-    .await?;
-    Ok(())
-}
 
 impl SqlApiKeyRepository {
     /// Marks one key announced for `event_type` and queues its deliveries, in
@@ -280,7 +116,7 @@ impl SqlApiKeyRepository {
             .await
             .map_err(|e| db.classify(e))?
         {
-            Some(row) if claimed.rows_affected() > 0 => super::repository::from_row(row)?,
+            Some(row) if claimed.rows_affected() > 0 => from_row(row)?,
             _ => {
                 txn.rollback().await.map_err(|e| db.classify(e))?;
                 return Ok(false);
@@ -632,10 +468,14 @@ impl DeliveryQueue for SqlApiKeyRepository {
                 // Deleted while claimed: its deliveries went with it.
                 continue;
             };
-            let mut secrets = vec![WebhookSecret::parse(&webhook.secret).map_err(|_| corrupt("secret", webhook.id))?];
+            let mut secrets =
+                vec![WebhookSecret::parse(&webhook.secret).map_err(|_| corrupt_webhook_row("secret", webhook.id))?];
             if let (Some(previous), Some(until)) = (&webhook.previous_secret, webhook.previous_secret_until) {
                 if until > now {
-                    secrets.push(WebhookSecret::parse(previous).map_err(|_| corrupt("previous secret", webhook.id))?);
+                    secrets.push(
+                        WebhookSecret::parse(previous)
+                            .map_err(|_| corrupt_webhook_row("previous secret", webhook.id))?,
+                    );
                 }
             }
             due.push(DueDelivery {
