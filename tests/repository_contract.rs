@@ -14,7 +14,7 @@ use keymint_application::{
 };
 use keymint_domain::{
     ApiKey, AuditAction, AuditEvent, BreakerPolicy, Credential, EndpointHealth, EndpointState, Environment, EventType,
-    EventTypes, FairShare, KeyDigest, KeyId, KeyMaterial, KeyName, LeakReport, LeakSource, LeakUrl, LookupId,
+    EventTypes, FairShare, KeyDigest, KeyField, KeyId, KeyMaterial, KeyName, LeakReport, LeakSource, LeakUrl, LookupId,
     NameSearch, NewApiKey, OrgId, OwnerId, SecretHash, Webhook, WebhookSecret, WebhookUrl, MAX_LEAK_URL_CHARS,
 };
 use keymint_infrastructure::sql::{connect, DatabaseUrl, SqlApiKeyRepository};
@@ -870,7 +870,7 @@ async fn text_at_every_limit_reads_back_identically(backend: Backend) {
     let reversed = Permissions::new(permissions.iter().rev().cloned()).unwrap();
     assert!(stored.set_permissions(reversed.clone()));
     let mut updated = event(&stored, AuditAction::Updated, t(1));
-    updated.fields = vec!["description".into(), "permissions".into()];
+    updated.fields = vec![KeyField::Description, KeyField::Permissions];
     s.repository.update(&stored, read, &updated).await.unwrap();
     let found = s.repository.find(owner, stored.id()).await.unwrap().unwrap();
     assert_eq!(found.permissions(), &reversed);
@@ -884,7 +884,7 @@ async fn text_at_every_limit_reads_back_identically(backend: Backend) {
         })
         .await
         .unwrap();
-    assert_eq!(events[0].fields, ["description", "permissions"]);
+    assert_eq!(events[0].fields, [KeyField::Description, KeyField::Permissions]);
     assert_eq!(events[1].actor, Some(actor));
     assert!(events[1].fields.is_empty());
 

@@ -54,7 +54,7 @@ pub use api_key::{
     check_expiry, ApiKey, ApiKeyParts, Credential, ExpiryError, KeyStatus, NewApiKey, PreviousCredential, RotateError,
     SecretHash, SecretHashError, MAX_GRACE_PERIOD_SECONDS,
 };
-pub use audit::{AuditAction, AuditEvent, UnknownAuditAction};
+pub use audit::{AuditAction, AuditEvent, KeyField, UnknownAuditAction, UnknownKeyField};
 pub use credits::{Credits, CreditsError, Refill, RefillInterval, MAX_CREDITS};
 pub use delivery::{pick_fairly, BreakerPolicy, Candidate, EndpointHealth, EndpointState, FairShare, InFlight};
 pub use description::{KeyDescription, KeyDescriptionError, MAX_DESCRIPTION_CHARS};

@@ -321,6 +321,15 @@ pub struct Webhook {
     pub health: EndpointHealth,
 }
 
+impl Webhook {
+    /// Whether an event of `event_type` in the webhook's organisation is queued
+    /// for it: it is enabled and subscribed to the type. The SQL adapter asks
+    /// the same in its queries (`sql/outbox.rs`), where a row cannot call this.
+    pub fn receives(&self, event_type: EventType) -> bool {
+        self.enabled && self.event_types.contains(event_type)
+    }
+}
+
 /// How long to wait before retrying a delivery that failed `failures` times
 /// (1 for the first failure): `base · 2^(failures-1)`, capped at `cap`, of which
 /// a random part is taken away ("equal jitter": between half and all of it),
@@ -343,6 +352,24 @@ pub fn retry_delay(failures: u32, base: chrono::Duration, cap: chrono::Duration,
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_webhook_receives_the_types_it_chose_while_enabled() {
+        let mut webhook = Webhook {
+            id: Uuid::nil(),
+            org_id: OrgId::from_uuid(Uuid::nil()),
+            url: WebhookUrl::parse("https://hooks.example.com/k", false).unwrap(),
+            event_types: EventTypes::new(vec![EventType::KeyRevoked]).unwrap(),
+            enabled: true,
+            created_at: DateTime::<Utc>::UNIX_EPOCH,
+            updated_at: DateTime::<Utc>::UNIX_EPOCH,
+            health: EndpointHealth::default(),
+        };
+        assert!(webhook.receives(EventType::KeyRevoked));
+        assert!(!webhook.receives(EventType::KeyCreated));
+        webhook.enabled = false;
+        assert!(!webhook.receives(EventType::KeyRevoked));
+    }
     use rand::rngs::StdRng;
     use rand::SeedableRng;
 

@@ -3,8 +3,8 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, Utc};
 use keymint_domain::{
     check_expiry, ApiKey, AuditAction, AuditEvent, Credential, Credits, Environment, ExpiryError, KeyDescription,
-    KeyDigest, KeyId, KeyMaterial, KeyMeta, KeyName, LeakReport, LookupId, NameSearch, NewApiKey, OrgId, OwnerId,
-    Permissions, PresentedKey, PrivateKey, RateLimits, RotateError, SecretHash,
+    KeyDigest, KeyField, KeyId, KeyMaterial, KeyMeta, KeyName, LeakReport, LookupId, NameSearch, NewApiKey, OrgId,
+    OwnerId, Permissions, PresentedKey, PrivateKey, RateLimits, RotateError, SecretHash,
 };
 
 use crate::{
@@ -384,7 +384,7 @@ impl ApiKeys {
             fingerprint: format!("credits {id} {} {}", change.op.as_str(), change.value),
             not_before: now - Duration::hours(IDEMPOTENCY_WINDOW_HOURS),
         });
-        let event = self.event(actor, id, AuditAction::Updated, vec!["credits".to_owned()], now);
+        let event = self.event(actor, id, AuditAction::Updated, vec![KeyField::Credits], now);
         let outcome = ledger
             .change_credits(actor.org_id(), id, change, &event, idempotency.as_ref(), now)
             .await
@@ -414,7 +414,7 @@ impl ApiKeys {
         actor: &Actor,
         key_id: KeyId,
         action: AuditAction,
-        fields: Vec<String>,
+        fields: Vec<KeyField>,
         now: DateTime<Utc>,
     ) -> AuditEvent {
         AuditEvent {
@@ -598,7 +598,7 @@ impl ApiKeys {
         id: KeyId,
         action: AuditAction,
         leak: Option<&LeakReport>,
-        mut change: impl FnMut(&mut ApiKey, DateTime<Utc>) -> Result<Option<Vec<String>>, E>,
+        mut change: impl FnMut(&mut ApiKey, DateTime<Utc>) -> Result<Option<Vec<KeyField>>, E>,
     ) -> Result<ApiKey, Modify<E>> {
         for _ in 0..MAX_STALE_RETRIES {
             let mut key = self.store.find(actor.org_id(), id).await?.ok_or(Modify::NotFound)?;
@@ -631,34 +631,34 @@ impl ApiKeys {
         self.modify(actor, id, AuditAction::Updated, None, |key, now| {
             let mut fields = Vec::new();
             if patch.name.clone().is_some_and(|name| key.rename(name)) {
-                fields.push("name".to_owned());
+                fields.push(KeyField::Name);
             }
             if patch
                 .description
                 .clone()
                 .is_some_and(|description| key.set_description(description))
             {
-                fields.push("description".to_owned());
+                fields.push(KeyField::Description);
             }
             if patch
                 .permissions
                 .clone()
                 .is_some_and(|permissions| key.set_permissions(permissions))
             {
-                fields.push("permissions".to_owned());
+                fields.push(KeyField::Permissions);
             }
             if patch.owner_id.clone().is_some_and(|owner| key.set_owner_id(owner)) {
-                fields.push("owner_id".to_owned());
+                fields.push(KeyField::OwnerId);
             }
             if patch.meta.clone().is_some_and(|meta| key.set_meta(meta)) {
-                fields.push("meta".to_owned());
+                fields.push(KeyField::Meta);
             }
             if patch
                 .ratelimits
                 .clone()
                 .is_some_and(|ratelimits| key.set_ratelimits(ratelimits))
             {
-                fields.push("ratelimits".to_owned());
+                fields.push(KeyField::Ratelimits);
             }
             // Storage writes the credit balance only when the event names
             // `credits`: a change of anything else must not undo spending.
@@ -666,7 +666,7 @@ impl ApiKeys {
                 .credits
                 .is_some_and(|credits| key.set_credits(credits.map(|credits| credits.set_at(now))))
             {
-                fields.push("credits".to_owned());
+                fields.push(KeyField::Credits);
             }
             Ok::<_, std::convert::Infallible>((!fields.is_empty()).then_some(fields))
         })

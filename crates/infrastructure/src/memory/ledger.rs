@@ -71,7 +71,6 @@ impl UsageLedger for InMemoryApiKeyRepository {
         parts.credits = Some(after);
         let stored = ApiKey::restore(parts);
         state.keys.insert(id, stored.clone());
-        state.credits_low_announced.remove(&id);
         let queued = state.record(event, &stored);
         if let Some(idempotency) = idempotency {
             state.answers.insert(

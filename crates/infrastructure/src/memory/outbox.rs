@@ -10,10 +10,14 @@ use super::{State, StoredDelivery};
 
 impl State {
     /// Records `event` and queues its deliveries about `key`, under the same
-    /// lock: both or neither, like the SQL adapter's transaction. Returns how
-    /// many were queued.
+    /// lock: both or neither, like the SQL adapter's transaction; an event
+    /// that sets the credits anew re-arms the credits-low announcement
+    /// ([`AuditEvent::sets_credits`]). Returns how many were queued.
     pub(super) fn record(&mut self, event: &AuditEvent, key: &ApiKey) -> usize {
         self.events.push(event.clone());
+        if event.sets_credits() {
+            self.credits_low_announced.remove(&key.id());
+        }
         self.enqueue(EventType::of_action(event.action), key, event.occurred_at)
     }
 
@@ -21,9 +25,7 @@ impl State {
         let subscribed: Vec<Uuid> = self
             .webhooks
             .iter()
-            .filter(|w| {
-                w.webhook.org_id == key.org_id() && w.webhook.enabled && w.webhook.event_types.contains(event_type)
-            })
+            .filter(|w| w.webhook.org_id == key.org_id() && w.webhook.receives(event_type))
             .map(|w| w.webhook.id)
             .collect();
         if subscribed.is_empty() {

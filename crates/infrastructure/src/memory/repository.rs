@@ -101,9 +101,7 @@ impl KeyStore for InMemoryApiKeyRepository {
         // Usage is recorded separately; a change must not roll it back.
         parts.last_used_at = last_used_at;
         // Nor may it undo spending, unless it sets the credits anew.
-        if event.fields.iter().any(|field| field == "credits") {
-            state.credits_low_announced.remove(&key.id());
-        } else {
+        if !event.sets_credits() {
             parts.credits = credits;
         }
         let stored = ApiKey::restore(parts);

@@ -249,10 +249,7 @@ impl UsageLedger for SqlApiKeyRepository {
                 Err(other) => return Err(other),
             }
         }
-        super::outbox::rearm_credits_low(&txn, id)
-            .await
-            .map_err(|e| self.db().classify(e))?;
-        let queued = self.enqueue_stored(&txn, event).await?;
+        let queued = self.after_event(&txn, event).await?;
         self.commit_queued(txn, queued).await?;
         Ok(CreditChangeOutcome::Applied(after))
     }

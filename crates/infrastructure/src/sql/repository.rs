@@ -123,14 +123,22 @@ impl SqlApiKeyRepository {
         self.queued.clone()
     }
 
-    /// Queues `event`'s deliveries in `txn`, about the key as stored in `txn`
-    /// now (after the change, so credits spent meanwhile are counted). The key
-    /// is read only when some webhook receives the event.
-    pub(crate) async fn enqueue_stored(
+    /// What follows a stored change's audit event in its transaction: an
+    /// event that sets the credits anew re-arms the credits-low announcement
+    /// ([`AuditEvent::sets_credits`]), and the event's deliveries are queued
+    /// about the key as stored in `txn` now (after the change, so credits
+    /// spent meanwhile are counted). The key is read only when some webhook
+    /// receives the event.
+    pub(crate) async fn after_event(
         &self,
         txn: &DatabaseTransaction,
         event: &AuditEvent,
     ) -> Result<usize, RepositoryError> {
+        if event.sets_credits() {
+            outbox::rearm_credits_low(txn, event.key_id)
+                .await
+                .map_err(|e| self.db.classify(e))?;
+        }
         let event_type = EventType::of_action(event.action);
         let subscribed = outbox::subscribers(txn, event.org_id, event_type)
             .await
@@ -276,7 +284,7 @@ impl KeyStore for SqlApiKeyRepository {
         row.last_used_at = ActiveValue::NotSet;
         // Verifications spend credits without a revision: the balance is
         // written only by a change that sets the credits anew.
-        if !event.fields.iter().any(|field| field == "credits") {
+        if !event.sets_credits() {
             row.credits_remaining = ActiveValue::NotSet;
             row.credits_period = ActiveValue::NotSet;
         }
@@ -297,12 +305,7 @@ impl KeyStore for SqlApiKeyRepository {
             .exec_without_returning(&txn)
             .await
             .map_err(|e| self.db.classify(e))?;
-        if event.fields.iter().any(|field| field == "credits") {
-            outbox::rearm_credits_low(&txn, key.id())
-                .await
-                .map_err(|e| self.db.classify(e))?;
-        }
-        let queued = self.enqueue_stored(&txn, event).await?;
+        let queued = self.after_event(&txn, event).await?;
         self.commit_queued(txn, queued).await
     }
 

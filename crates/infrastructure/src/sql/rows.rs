@@ -144,7 +144,7 @@ pub(crate) fn event_row(event: &AuditEvent) -> events::ActiveModel {
         actor: ActiveValue::Set(event.actor.as_ref().map(|s| s.as_str().to_owned())),
         request_id: ActiveValue::Set(event.request_id.clone()),
         occurred_at: ActiveValue::Set(event.occurred_at),
-        fields: ActiveValue::Set(words(event.fields.iter().map(String::as_str))),
+        fields: ActiveValue::Set(words(event.fields.iter().map(|field| field.as_str()))),
         leak_source: ActiveValue::Set(event.leak.as_ref().map(|leak| leak.source.as_str().to_owned())),
         leak_url: ActiveValue::Set(
             event
@@ -168,7 +168,12 @@ pub(crate) fn from_event_row(row: events::Model) -> Result<AuditEvent, Repositor
         actor: row.actor.map(Subject::restore),
         occurred_at: row.occurred_at,
         request_id: row.request_id,
-        fields: row.fields.split_whitespace().map(str::to_owned).collect(),
+        fields: row
+            .fields
+            .split_whitespace()
+            .map(str::parse)
+            .collect::<Result<_, _>>()
+            .map_err(|_| RepositoryError::Unexpected(anyhow!("audit event {} names an unknown field", row.id)))?,
         leak: leak_of(row.id, row.leak_source.as_deref(), row.leak_url.as_deref())?,
     })
 }

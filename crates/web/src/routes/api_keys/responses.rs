@@ -322,7 +322,7 @@ pub(crate) struct AuditEventResponse<'a> {
     #[schema(required = true)]
     request_id: Option<&'a str>,
     /// For `updated`, the fields it changed (names, never values); empty otherwise
-    fields: &'a [String],
+    fields: Vec<&'static str>,
     /// For `leaked`, where the leak was seen; `null` otherwise
     #[schema(required = true)]
     leak: Option<LeakBody<'a>>,
@@ -349,7 +349,7 @@ impl<'a> From<&'a AuditEvent> for AuditEventResponse<'a> {
             actor: event.actor.as_ref().map(Subject::as_str),
             occurred_at: timestamp(event.occurred_at),
             request_id: event.request_id.as_deref(),
-            fields: &event.fields,
+            fields: event.fields.iter().map(|field| field.as_str()).collect(),
             leak: event.leak.as_ref().map(|leak| LeakBody {
                 source: leak.source.as_str(),
                 url: leak.url.as_ref().map(LeakUrl::as_str),
