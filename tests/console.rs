@@ -82,6 +82,21 @@ impl WebDriverCompatibleCommand for Cdp {
     }
 }
 
+/// The browser's console messages since the last read, through chromedriver's
+/// log endpoint (`goog:loggingPrefs` asks it to keep them).
+#[derive(Debug)]
+struct BrowserLog;
+
+impl WebDriverCompatibleCommand for BrowserLog {
+    fn endpoint(&self, base: &url::Url, session: Option<&str>) -> Result<url::Url, url::ParseError> {
+        base.join(&format!("session/{}/se/log", session.unwrap_or_default()))
+    }
+
+    fn method_and_body(&self, _: &url::Url) -> (http::Method, Option<String>) {
+        (http::Method::POST, Some(json!({"type": "browser"}).to_string()))
+    }
+}
+
 /// How the page is shown.
 #[derive(Clone, Copy)]
 enum Screen {
@@ -109,6 +124,8 @@ async fn browser(driver: &Driver, screen: Screen) -> Client {
                      "--window-size=1280,900", "--lang=en-GB"],
         }),
     );
+    // The browser's console, for `page_errors`.
+    caps.insert("goog:loggingPrefs".into(), json!({"browser": "ALL"}));
     let client = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
         .capabilities(caps)
         .connect(&driver.url)
@@ -284,6 +301,20 @@ async fn fits_the_width(c: &Client, what: &str) {
     assert!(scroll <= client, "{what} scrolls sideways: {scroll} px in {client} px");
 }
 
+/// The errors the browser logged since the last call: an exception the page's
+/// modules threw, or a console asset (a module) that did not load. The API's
+/// refusals a test provokes (a 422, say) are logged too, and are not errors.
+async fn page_errors(c: &Client) -> Vec<String> {
+    let log = c.issue_cmd(BrowserLog).await.unwrap();
+    log.as_array()
+        .unwrap_or_else(|| panic!("no browser log: {log}"))
+        .iter()
+        .filter(|entry| entry["level"] == "SEVERE")
+        .map(|entry| entry["message"].as_str().unwrap_or_default().to_owned())
+        .filter(|message| !message.contains("Failed to load resource") || message.contains("/console/assets/"))
+        .collect()
+}
+
 /// Makes the stored token one the API refuses (as when it expires at the
 /// issuer) and reloads, so the page holds it without knowing yet.
 async fn spoil_the_session(c: &Client) {
@@ -376,6 +407,22 @@ async fn a_person_manages_a_key_from_sign_in_to_deletion() {
     .await;
     accessible(&c, "sign-in").await;
     screenshot(&c, "sign-in").await;
+    // The console is ES modules, served one file each with no build step: the
+    // page names only the entry module, and the browser fetched the rest.
+    let modules = js(
+        &c,
+        "return [[...document.scripts].map((s) => `${s.type} ${new URL(s.src).pathname}`),
+                 performance.getEntriesByType('resource').map((r) => new URL(r.name).pathname)
+                    .filter((p) => p.endsWith('.js'))]",
+    )
+    .await;
+    assert_eq!(modules[0], json!(["module /console/assets/js/main.js"]));
+    for module in ["/console/assets/js/router.js", "/console/assets/js/pages/sign-in.js"] {
+        assert!(
+            modules[1].as_array().unwrap().contains(&json!(module)),
+            "{module}: {modules}"
+        );
+    }
     fill(&c, "#dev-org_id", "not-a-uuid").await;
     click(&c, "form.sign-in button[type=submit]").await;
     wait_text(&c, "#dev-org_id-error", "org_id must be a UUID").await;
@@ -586,6 +633,11 @@ async fn a_person_manages_a_key_from_sign_in_to_deletion() {
     wait_text(&c, "h1", "API keys").await;
     wait_text(&c, "#toast", "Deleted “billing-service”.").await;
     wait_text(&c, ".empty", "No keys yet").await;
+    assert_eq!(
+        page_errors(&c).await,
+        Vec::<String>::new(),
+        "errors in the browser's console"
+    );
 
     c.close().await.unwrap();
 }

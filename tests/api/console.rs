@@ -72,7 +72,7 @@ async fn the_console_page_is_served_for_every_console_path_with_a_strict_policy(
         assert_eq!(headers["referrer-policy"], "no-referrer");
         assert!(headers["content-type"].to_str().unwrap().starts_with("text/html"));
         let page = response.text().await.unwrap();
-        assert!(page.contains(r#"<script type="module" src="/console/assets/console.js">"#));
+        assert!(page.contains(r#"<script type="module" src="/console/assets/js/main.js">"#));
         assert!(!page.contains("<script>"), "no inline script");
     }
     let response = app.client.post(app.url("/console")).send().await.unwrap();
@@ -83,7 +83,8 @@ async fn the_console_page_is_served_for_every_console_path_with_a_strict_policy(
 async fn assets_are_embedded_and_revalidated_by_their_etag() {
     let app = spawn_app(Backend::Memory).await;
     for (path, kind) in [
-        ("/console/assets/console.js", "text/javascript"),
+        ("/console/assets/js/main.js", "text/javascript"),
+        ("/console/assets/js/pages/key.js", "text/javascript"),
         ("/console/assets/console.css", "text/css"),
         ("/console/assets/icon.svg", "image/svg+xml"),
     ] {
@@ -103,16 +104,10 @@ async fn assets_are_embedded_and_revalidated_by_their_etag() {
         assert_eq!(again.status(), StatusCode::NOT_MODIFIED, "{path}");
         assert!(again.bytes().await.unwrap().is_empty());
     }
-    let missing = get(&app, "/console/assets/other.js").await;
-    assert_eq!(
-        missing.status(),
-        StatusCode::OK,
-        "an unknown console path is the page, which says so"
-    );
-    assert!(missing.headers()["content-type"]
-        .to_str()
-        .unwrap()
-        .starts_with("text/html"));
+    // An asset that does not exist is not the page: a module importing it
+    // fails on a 404 rather than on HTML where a script was expected.
+    error_body(get(&app, "/console/assets/other.js").await, 404, "not_found").await;
+    error_body(get(&app, "/console/assets/console.js").await, 404, "not_found").await;
 }
 
 #[tokio::test]
@@ -288,5 +283,5 @@ async fn a_disabled_console_is_not_served() {
     )
     .await;
     error_body(get(&app, "/console").await, 404, "not_found").await;
-    error_body(get(&app, "/console/assets/console.js").await, 404, "not_found").await;
+    error_body(get(&app, "/console/assets/js/main.js").await, 404, "not_found").await;
 }

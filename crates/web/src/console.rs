@@ -3,7 +3,8 @@
 //! The server only hands out the files, how to sign in, and (in the development
 //! profile alone) a development token; everything else is the API's.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock};
 
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
@@ -103,27 +104,48 @@ impl Asset {
     }
 }
 
-/// Which embedded file a route serves.
-type PickAsset = fn(&Assets) -> &Asset;
+/// Every file under `crates/web/console/` as `(path relative to it, bytes)`,
+/// listed by `build.rs`: a new file is served without editing this list.
+const FILES: &[(&str, &[u8])] = include!(concat!(env!("OUT_DIR"), "/console_files.rs"));
 
-struct Assets {
-    script: Asset,
-    style: Asset,
-    icon: Asset,
-}
+/// The page itself: served at every console path with its policy, never as an
+/// asset (an asset has no policy of its own).
+const PAGE_FILE: &str = "index.html";
 
 const PAGE: &str = include_str!("../console/index.html");
 
-fn assets() -> &'static Assets {
-    static ASSETS: std::sync::OnceLock<Assets> = std::sync::OnceLock::new();
-    ASSETS.get_or_init(|| Assets {
-        script: Asset::new(
-            include_bytes!("../console/console.js"),
-            "text/javascript; charset=utf-8",
-        ),
-        style: Asset::new(include_bytes!("../console/console.css"), "text/css; charset=utf-8"),
-        icon: Asset::new(include_bytes!("../console/icon.svg"), "image/svg+xml"),
+/// What an asset is, by its extension; `None` for a kind the console does not
+/// serve (so a file of it would be left out, which a test forbids).
+fn content_type(path: &str) -> Option<&'static str> {
+    let (_, extension) = path.rsplit_once('.')?;
+    match extension {
+        "js" => Some("text/javascript; charset=utf-8"),
+        "css" => Some("text/css; charset=utf-8"),
+        "svg" => Some("image/svg+xml"),
+        "png" => Some("image/png"),
+        _ => None,
+    }
+}
+
+/// The assets by their path under `/console/assets/`.
+fn assets() -> &'static HashMap<&'static str, Asset> {
+    static ASSETS: OnceLock<HashMap<&'static str, Asset>> = OnceLock::new();
+    ASSETS.get_or_init(|| {
+        FILES
+            .iter()
+            .filter(|(path, _)| *path != PAGE_FILE)
+            .filter_map(|&(path, body)| Some((path, Asset::new(body, content_type(path)?))))
+            .collect()
     })
+}
+
+/// `GET /console/assets/{path}`: a file of the folder, or 404. The path is only
+/// ever a key in the embedded map, never a file-system path, so `..` (plain or
+/// encoded) names no file.
+async fn asset(req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    let path = req.match_info().get("path").unwrap_or_default();
+    let found = assets().get(path).ok_or(ApiError::NotFound)?;
+    Ok(found.respond(&req))
 }
 
 /// The origin (`scheme://host[:port]`) of a URL, for the page's policy.
@@ -292,24 +314,14 @@ pub fn console_routes(cfg: &mut web::ServiceConfig, sign_in: ConsoleSignIn) {
     let policy = HeaderValue::from_str(&content_security_policy(&sign_in))
         .unwrap_or_else(|_| HeaderValue::from_static("default-src 'none'"));
     let console = web::Data::new(Console { sign_in, policy });
-    let mut scope = web::scope("/console").app_data(console);
-    let files: [(&str, PickAsset); 3] = [
-        ("/assets/console.js", |a| &a.script),
-        ("/assets/console.css", |a| &a.style),
-        ("/assets/icon.svg", |a| &a.icon),
-    ];
-    for (path, pick) in files {
-        scope = scope.service(
-            web::resource(path)
-                .route(get_or_head().to(move |req: HttpRequest| {
-                    let response = pick(assets()).respond(&req);
-                    async move { response }
-                }))
-                .default_service(web::to(|| async { method_not_allowed("GET, HEAD") })),
-        );
-    }
+    let scope = web::scope("/console").app_data(console);
     cfg.service(
         scope
+            .service(
+                web::resource("/assets/{path:.*}")
+                    .route(get_or_head().to(asset))
+                    .default_service(web::to(|| async { method_not_allowed("GET, HEAD") })),
+            )
             .service(
                 web::resource("/config.json")
                     .route(get_or_head().to(config))
@@ -330,7 +342,98 @@ pub fn console_routes(cfg: &mut web::ServiceConfig, sign_in: ConsoleSignIn) {
 
 #[cfg(test)]
 mod tests {
+    use std::path::Path;
+
+    use actix_web::{test as actix_test, App};
+
     use super::*;
+
+    /// Every file under `dir`, by its path relative to `root` (hidden ones
+    /// aside, as the build script leaves them out).
+    fn files_under(root: &Path, dir: &Path) -> Vec<String> {
+        let mut found = Vec::new();
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap().to_str().unwrap();
+            if name.starts_with('.') {
+                continue;
+            }
+            if path.is_dir() {
+                found.extend(files_under(root, &path));
+            } else {
+                let relative = path.strip_prefix(root).unwrap();
+                let parts: Vec<&str> = relative.components().map(|c| c.as_os_str().to_str().unwrap()).collect();
+                found.push(parts.join("/"));
+            }
+        }
+        found
+    }
+
+    /// A console and nothing else, as the server mounts it.
+    macro_rules! console_app {
+        () => {
+            actix_test::init_service(App::new().configure(|cfg| console_routes(cfg, ConsoleSignIn::Unavailable))).await
+        };
+    }
+
+    #[actix_web::test]
+    async fn every_file_of_the_folder_is_served_with_its_content_type() {
+        let app = console_app!();
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("console");
+        let files = files_under(&root, &root);
+        assert!(files.iter().any(|f| f == "js/main.js"), "{files:?}");
+        for file in files.iter().filter(|f| *f != PAGE_FILE) {
+            let expected = match file.rsplit_once('.').map(|(_, ext)| ext) {
+                Some("js") => "text/javascript; charset=utf-8",
+                Some("css") => "text/css; charset=utf-8",
+                Some("svg") => "image/svg+xml",
+                Some("png") => "image/png",
+                other => panic!("{file}: no content type for {other:?}; add one to content_type()"),
+            };
+            let request = actix_test::TestRequest::get()
+                .uri(&format!("/console/assets/{file}"))
+                .to_request();
+            let response = actix_test::call_service(&app, request).await;
+            assert_eq!(response.status(), StatusCode::OK, "{file}");
+            let headers = response.headers().clone();
+            assert_eq!(headers.get(header::CONTENT_TYPE).unwrap(), expected, "{file}");
+            assert_eq!(headers.get(header::CACHE_CONTROL).unwrap(), "no-cache", "{file}");
+            assert!(headers.contains_key(header::ETAG), "{file}");
+            let body = actix_test::read_body(response).await;
+            assert_eq!(
+                body,
+                std::fs::read(root.join(file)).unwrap(),
+                "{file} is the file as it is"
+            );
+        }
+    }
+
+    #[actix_web::test]
+    async fn a_path_out_of_the_folder_or_not_in_it_is_404() {
+        let app = console_app!();
+        for path in [
+            "/console/assets/../Cargo.toml",
+            "/console/assets/js/../../build.rs",
+            "/console/assets/%2e%2e/Cargo.toml",
+            "/console/assets/..%2fCargo.toml",
+            "/console/assets/%2E%2E%2F%2E%2E%2Fsrc%2Fconsole.rs",
+            "/console/assets/js/%2e%2e/%2e%2e/build.rs",
+            "/console/assets/%2fetc%2fpasswd",
+            "/console/assets//etc/passwd",
+            "/console/assets/index.html",
+            "/console/assets/other.js",
+            "/console/assets/",
+            "/console/assets/js",
+        ] {
+            let response = actix_test::call_service(&app, actix_test::TestRequest::get().uri(path).to_request()).await;
+            assert_eq!(response.status(), StatusCode::NOT_FOUND, "{path}");
+        }
+        let post = actix_test::TestRequest::post()
+            .uri("/console/assets/console.css")
+            .to_request();
+        let response = actix_test::call_service(&app, post).await;
+        assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
+    }
 
     #[test]
     fn the_policy_names_only_the_issuers_origin() {
