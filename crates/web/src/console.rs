@@ -16,8 +16,7 @@ use uuid::Uuid;
 use keymint_domain::Subject;
 
 use crate::extract::ValidatedJson;
-use crate::routes::method_not_allowed;
-use crate::server::get_or_head;
+use crate::routes::{get_or_head, method_not_allowed};
 use crate::validation::{ObjectReader, Optional};
 use crate::{ApiError, FieldError, FromJsonBody};
 

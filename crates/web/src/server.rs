@@ -4,14 +4,14 @@ use std::time::Duration;
 use actix_web::dev::{Server, Service};
 use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::middleware::DefaultHeaders;
-use actix_web::{guard, web, App, HttpMessage, HttpServer};
+use actix_web::{web, App, HttpMessage, HttpServer};
 use tracing_actix_web::{RequestId, TracingLogger};
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::console::{console_routes, ConsoleSignIn};
 use crate::logging::RequestSpan;
 use crate::metrics::{self, MetricsRegistry};
-use crate::routes::{api_keys, health, leaks, method_not_allowed, not_found, verify, webhooks};
+use crate::routes::{api_keys, get_or_head, health, leaks, method_not_allowed, not_found, verify, webhooks};
 use crate::{AppState, BodyBudget, BodyLimit, BodyTimeout, TrustedProxies};
 
 /// How the HTTP server runs.
@@ -66,12 +66,6 @@ impl Default for HttpSettings {
 /// never with a redirect.
 fn both(path: &str) -> [String; 2] {
     [path.to_owned(), format!("{path}/")]
-}
-
-/// A route for GET and for HEAD (HTTP says HEAD works wherever GET does; actix
-/// sends the same status and headers without the body).
-pub(crate) fn get_or_head() -> actix_web::Route {
-    web::route().guard(guard::Any(guard::Get()).or(guard::Head()))
 }
 
 /// The body limit of secret-scanning alerts when none is configured. GitHub's

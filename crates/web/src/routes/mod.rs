@@ -8,7 +8,7 @@ pub(crate) mod verify;
 pub(crate) mod webhooks;
 
 use actix_web::http::header;
-use actix_web::HttpResponse;
+use actix_web::{guard, web, HttpResponse};
 use keymint_domain::Environment;
 use utoipa::openapi::schema::{ObjectBuilder, Schema, SchemaType, Type};
 use utoipa::openapi::RefOr;
@@ -37,6 +37,12 @@ pub(crate) fn nullable_environment_schema() -> impl Into<RefOr<Schema>> {
 /// The JSON 404 for any path Keymint does not serve.
 pub(crate) async fn not_found() -> Result<HttpResponse, ApiError> {
     Err(ApiError::NotFound)
+}
+
+/// A route for GET and for HEAD (HTTP says HEAD works wherever GET does; actix
+/// sends the same status and headers without the body).
+pub(crate) fn get_or_head() -> actix_web::Route {
+    web::route().guard(guard::Any(guard::Get()).or(guard::Head()))
 }
 
 /// A JSON 405 naming the methods the path does accept.
