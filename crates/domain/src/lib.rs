@@ -89,6 +89,6 @@ pub use text::{
     TextError,
 };
 pub use webhook::{
-    retry_delay, EventType, EventTypes, NoEventTypes, UnknownEventType, Webhook, WebhookSecret, WebhookSecretError,
-    WebhookUrl, WebhookUrlError, MAX_WEBHOOK_URL_CHARS,
+    retry_delay, EventType, EventTypes, NoEventTypes, Sweep, UnknownEventType, Webhook, WebhookSecret,
+    WebhookSecretError, WebhookUrl, WebhookUrlError, MAX_WEBHOOK_URL_CHARS,
 };

@@ -17,7 +17,7 @@ use sha2::Sha256;
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
-use crate::{AuditAction, EndpointHealth, OrgId};
+use crate::{ApiKey, AuditAction, EndpointHealth, OrgId};
 
 /// Something that happened to a key, as a webhook names it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -327,6 +327,35 @@ impl Webhook {
     /// the same in its queries (`sql/outbox.rs`), where a row cannot call this.
     pub fn receives(&self, event_type: EventType) -> bool {
         self.enabled && self.event_types.contains(event_type)
+    }
+}
+
+/// What a sweep for announcements looks for: the rules deciding which keys
+/// are due a `key.expiring` or a `key.credits_low`, asked by every adapter.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Sweep {
+    /// Announce keys expiring up to this time.
+    pub expiring_before: DateTime<Utc>,
+    /// Announce keys with at most this many credits left.
+    pub credits_at_most: u64,
+}
+
+impl Sweep {
+    /// Whether `key` is due a `key.expiring` at `now`: unrevoked, not yet
+    /// expired, expiring by [`Sweep::expiring_before`].
+    pub fn finds_expiring(&self, key: &ApiKey, now: DateTime<Utc>) -> bool {
+        !key.is_revoked()
+            && key
+                .expires_at()
+                .is_some_and(|at| at > now && at <= self.expiring_before)
+    }
+
+    /// Whether `key` is due a `key.credits_low` at `now`: its credits, refills
+    /// counted (a stored balance may predate one), are at most
+    /// [`Sweep::credits_at_most`].
+    pub fn finds_low_credits(&self, key: &ApiKey, now: DateTime<Utc>) -> bool {
+        key.credits()
+            .is_some_and(|credits| credits.as_of(now).remaining() <= self.credits_at_most)
     }
 }
 

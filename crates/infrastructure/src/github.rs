@@ -5,7 +5,7 @@
 //! `{"public_keys": [{"key_identifier", "key" (PEM), "is_current"}]}`.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{anyhow, Context};
@@ -16,7 +16,7 @@ use base64::Engine;
 use keymint_application::{ReportSignatureError, ReportSignatures};
 use serde::Deserialize;
 
-use crate::remote_keys::{Keys, RemoteKeySet};
+use crate::remote_keys::{spawn_refresh_loop, Keys, RemoteKeySet};
 
 /// GitHub's published secret-scanning keys.
 pub const GITHUB_SECRET_SCANNING_KEYS_URL: &str = "https://api.github.com/meta/public_keys/secret_scanning";
@@ -123,15 +123,9 @@ impl GithubReportSignatures {
     /// GitHub removed stop verifying. Until the first alert fetches the set,
     /// nothing is fetched: a deployment that never enrolled never calls GitHub.
     pub fn spawn_refresh(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
-        let weak: Weak<Self> = Arc::downgrade(self);
-        let interval = self.config.refresh_interval;
-        tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(interval).await;
-                let Some(checker) = weak.upgrade() else { break };
-                if checker.keys.lookup(|_| None).fetched {
-                    let _ = checker.refresh().await;
-                }
+        spawn_refresh_loop(self, self.config.refresh_interval, |checker: Arc<Self>| async move {
+            if checker.keys.lookup(|_| None).fetched {
+                let _ = checker.refresh().await;
             }
         })
     }

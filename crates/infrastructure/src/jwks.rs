@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 use std::str::FromStr;
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context};
@@ -22,7 +22,7 @@ use serde_json::{Map, Value};
 use tokio::sync::OnceCell;
 
 use crate::jwt::{invalid, ClaimRules};
-use crate::remote_keys::{Cached, Keys, RemoteKeySet};
+use crate::remote_keys::{spawn_refresh_loop, Cached, Keys, RemoteKeySet};
 use crate::unix_now;
 
 /// The asymmetric algorithms Keymint accepts from a JWKS.
@@ -276,14 +276,8 @@ impl JwksVerifier {
     /// Keeps the key set fresh every `refresh_interval` until the verifier is
     /// dropped, so keys the provider removed stop verifying.
     pub fn spawn_refresh(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
-        let weak: Weak<Self> = Arc::downgrade(self);
-        let interval = self.config.refresh_interval;
-        tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(interval).await;
-                let Some(verifier) = weak.upgrade() else { break };
-                let _ = verifier.refresh().await;
-            }
+        spawn_refresh_loop(self, self.config.refresh_interval, |verifier: Arc<Self>| async move {
+            let _ = verifier.refresh().await;
         })
     }
 }

@@ -9,11 +9,34 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::{Arc, PoisonError, RwLock, Weak};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use tokio::sync::Mutex;
+
+/// Runs `refresh` on `owner` every `interval` for as long as anything else
+/// holds `owner`: the scheduled refresh of a key set (a JWKS, GitHub's keys),
+/// which ends by itself when its owner is dropped.
+pub(crate) fn spawn_refresh_loop<T, F, Fut>(
+    owner: &Arc<T>,
+    interval: Duration,
+    refresh: F,
+) -> tokio::task::JoinHandle<()>
+where
+    T: Send + Sync + 'static,
+    F: Fn(Arc<T>) -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send,
+{
+    let weak: Weak<T> = Arc::downgrade(owner);
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(interval).await;
+            let Some(owner) = weak.upgrade() else { break };
+            refresh(owner).await;
+        }
+    })
+}
 
 /// Keys by id, as last fetched.
 pub(crate) type Keys<K> = HashMap<String, Arc<K>>;

@@ -1,6 +1,6 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use keymint_domain::{ApiKey, BreakerPolicy, EventType, FairShare, KeyId, OrgId, Webhook, WebhookSecret, WebhookUrl};
+use keymint_domain::{BreakerPolicy, EventType, FairShare, KeyId, OrgId, Webhook, WebhookSecret, WebhookUrl};
 use uuid::Uuid;
 
 use crate::RepositoryError;
@@ -273,33 +273,7 @@ pub trait DeliveryQueue: Send + Sync {
     async fn prune(&self, before: DateTime<Utc>) -> Result<usize, RepositoryError>;
 }
 
-/// What a sweep for announcements looks for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Sweep {
-    /// Announce keys expiring up to this time.
-    pub expiring_before: DateTime<Utc>,
-    /// Announce keys with at most this many credits left.
-    pub credits_at_most: u64,
-}
-
-impl Sweep {
-    /// Whether `key` is due a `key.expiring` at `now`: unrevoked, not yet
-    /// expired, expiring by [`Sweep::expiring_before`].
-    pub fn finds_expiring(&self, key: &ApiKey, now: DateTime<Utc>) -> bool {
-        !key.is_revoked()
-            && key
-                .expires_at()
-                .is_some_and(|at| at > now && at <= self.expiring_before)
-    }
-
-    /// Whether `key` is due a `key.credits_low` at `now`: its credits, refills
-    /// counted (a stored balance may predate one), are at most
-    /// [`Sweep::credits_at_most`].
-    pub fn finds_low_credits(&self, key: &ApiKey, now: DateTime<Utc>) -> bool {
-        key.credits()
-            .is_some_and(|credits| credits.as_of(now).remaining() <= self.credits_at_most)
-    }
-}
+pub use keymint_domain::Sweep;
 
 /// Sends one delivery over HTTP.
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
