@@ -1,6 +1,6 @@
 //! The in-memory adapter: every storage port on one lock, for tests and
 //! demos. Its files mirror `sql/`: `repository.rs`, `ledger.rs`,
-//! `webhooks.rs`, `outbox.rs`.
+//! `webhooks.rs`, `deliveries.rs`, `outbox.rs`.
 
 use std::collections::HashMap;
 use std::sync::{Arc, PoisonError, RwLock};
@@ -10,6 +10,7 @@ use keymint_application::Delivery;
 use keymint_domain::{ApiKey, AuditEvent, Credits, KeyDigest, KeyId, OrgId, Webhook, WebhookSecret, WindowCount};
 use tokio::sync::Notify;
 
+mod deliveries;
 mod ledger;
 mod outbox;
 mod repository;

@@ -2,6 +2,7 @@
 
 mod connect;
 mod creates;
+mod deliveries;
 pub(crate) mod entity;
 mod errors;
 mod ledger;
