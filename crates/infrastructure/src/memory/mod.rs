@@ -1,6 +1,6 @@
 //! The in-memory adapter: every storage port on one lock, for tests and
 //! demos. Its files mirror `sql/`: `repository.rs`, `ledger.rs`,
-//! `webhooks.rs`, `deliveries.rs`, `outbox.rs`.
+//! `verification.rs`, `webhooks.rs`, `deliveries.rs`, `outbox.rs`.
 
 use std::collections::HashMap;
 use std::sync::{Arc, PoisonError, RwLock};
@@ -14,6 +14,7 @@ mod deliveries;
 mod ledger;
 mod outbox;
 mod repository;
+mod verification;
 mod webhooks;
 
 /// Keys held in the process's memory: for tests and demos (`database.url =

@@ -1,12 +1,10 @@
-//! Keys in memory: management reads and writes, the verification read,
-//! lookup digests, usage and readiness (as `sql/repository.rs`).
+//! Keys in memory: management reads and writes, and readiness (as
+//! `sql/repository.rs`).
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use keymint_application::{
-    EventQuery, KeyLookup, KeyQuery, KeyStore, LookupDigests, RepositoryError, StorageHealth, UsageSink,
-};
-use keymint_domain::{ApiKey, AuditAction, AuditEvent, KeyDigest, KeyId, LookupId, OrgId, SecretHash};
+use keymint_application::{EventQuery, KeyQuery, KeyStore, RepositoryError, StorageHealth};
+use keymint_domain::{ApiKey, AuditAction, AuditEvent, KeyId, OrgId};
 
 use super::{lookup_digests, InMemoryApiKeyRepository};
 
@@ -142,62 +140,6 @@ impl KeyStore for InMemoryApiKeyRepository {
             .collect();
         events.sort_by_key(|e| std::cmp::Reverse((e.occurred_at, e.id)));
         Ok(events.into_iter().take(query.limit).cloned().collect())
-    }
-}
-
-#[async_trait]
-impl KeyLookup for InMemoryApiKeyRepository {
-    async fn find_by_lookup(&self, lookup_id: &LookupId) -> Result<Option<ApiKey>, RepositoryError> {
-        let state = self.read();
-        Ok(state
-            .keys
-            .values()
-            .find(|key| {
-                key.lookup_id() == lookup_id || key.previous_credential().is_some_and(|p| &p.lookup_id == lookup_id)
-            })
-            .cloned())
-    }
-
-    async fn find_by_digest(&self, digest: &KeyDigest) -> Result<Option<ApiKey>, RepositoryError> {
-        let state = self.read();
-        Ok(state
-            .keys
-            .values()
-            .find(|key| lookup_digests(key).any(|d| d.matches(digest)))
-            .cloned())
-    }
-
-    async fn rehash(&self, id: KeyId, old: &SecretHash, new: &SecretHash) -> Result<bool, RepositoryError> {
-        let mut state = self.write();
-        Ok(state.keys.get_mut(&id).is_some_and(|key| key.rehash(old, new.clone())))
-    }
-}
-
-#[async_trait]
-impl LookupDigests for InMemoryApiKeyRepository {
-    async fn digest_generation(&self) -> Result<i64, RepositoryError> {
-        Ok(self.read().digest_generation)
-    }
-
-    async fn lookup_digests(&self) -> Result<Vec<KeyDigest>, RepositoryError> {
-        Ok(self.read().keys.values().flat_map(lookup_digests).collect())
-    }
-}
-
-#[async_trait]
-impl UsageSink for InMemoryApiKeyRepository {
-    async fn record_usage(&self, usage: &[(KeyId, DateTime<Utc>)]) -> Result<(), RepositoryError> {
-        let mut state = self.write();
-        for (id, at) in usage {
-            if let Some(key) = state.keys.get_mut(id) {
-                if key.last_used_at().is_none_or(|last| last < *at) {
-                    let mut parts = key.parts().clone();
-                    parts.last_used_at = Some(*at);
-                    *key = ApiKey::restore(parts);
-                }
-            }
-        }
-        Ok(())
     }
 }
 

@@ -10,6 +10,7 @@ mod listener;
 mod outbox;
 mod repository;
 mod rows;
+mod verification;
 mod webhooks;
 
 pub use connect::{connect, ConnectError, Database, DatabaseErrors, DatabaseOptions, DatabaseUrl, PoolStats};
