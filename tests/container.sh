@@ -19,6 +19,7 @@ mirror=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 # sandbox may not offer.
 bah=(buildah --storage-driver vfs)
 port=18090
+metrics_port=18091
 secret=container-smoke-test-secret-0123456789abcdef
 work=$(mktemp -d)
 ctr=
@@ -59,6 +60,7 @@ echo "container: building $image from Containerfile (binary: $binary)"
 
 config=$("${bah[@]}" inspect --type image "$image" | jq -c '.Docker.config')
 for check in '.User == "10001:10001"' '.Volumes | has("/var/lib/keymint")' '.ExposedPorts | has("8080/tcp")' \
+    '.Env | index("KEYMINT_METRICS__LISTEN=0.0.0.0:9090") != null' \
     '.Env | index("KEYMINT_PROFILE=production") != null' '.Healthcheck.Test == ["CMD", "/usr/local/bin/keymint", "health"]' \
     '.Entrypoint == ["/usr/local/bin/keymint"] and .Cmd == ["serve"]'; do
     jq -e "$check" <<<"$config" >/dev/null || fail "the image's configuration fails $check: $config"
@@ -68,7 +70,7 @@ ctr=$("${bah[@]}" from --quiet "$image")
 root=$("${bah[@]}" mount "$ctr")
 touch "$work/marker"
 sleep 1
-run() { "${bah[@]}" run --isolation chroot --env "KEYMINT_AUTH__HS256_SECRET=$secret" --env "KEYMINT_SERVER__LISTEN=127.0.0.1:$port" "$ctr" -- "$@"; }
+run() { "${bah[@]}" run --isolation chroot --env "KEYMINT_AUTH__HS256_SECRET=$secret" --env "KEYMINT_SERVER__LISTEN=127.0.0.1:$port" --env "KEYMINT_METRICS__LISTEN=127.0.0.1:$metrics_port" "$ctr" -- "$@"; }
 
 [ "$(run id -u)" = 10001 ] || fail "the image does not run as uid 10001"
 
@@ -77,13 +79,19 @@ if curl -s "http://127.0.0.1:$port/" >/dev/null 2>&1; then fail "something alrea
 # The data volume as `docker run -v` gives one: a directory the image's user owns.
 install -d -o 10001 -g 10001 -m 0700 "$work/data"
 setsid "${bah[@]}" run --isolation chroot --volume "$work/data:/var/lib/keymint" --env "KEYMINT_AUTH__HS256_SECRET=$secret" \
-    --env "KEYMINT_SERVER__LISTEN=127.0.0.1:$port" "$ctr" -- /usr/local/bin/keymint serve > "$work/server.log" 2>&1 &
+    --env "KEYMINT_SERVER__LISTEN=127.0.0.1:$port" --env "KEYMINT_METRICS__LISTEN=127.0.0.1:$metrics_port" \
+    "$ctr" -- /usr/local/bin/keymint serve > "$work/server.log" 2>&1 &
 server=$!
 for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
 curl -fs "http://127.0.0.1:$port/healthz" >/dev/null || fail "/healthz did not answer"
-run /usr/local/bin/keymint health --url "http://127.0.0.1:$port" >/dev/null || fail "the image's health check failed"
+# The health check exactly as the image runs it: no URL, so it asks where the
+# configuration listens.
+run /usr/local/bin/keymint health >/dev/null || fail "the image's health check failed"
 run /usr/local/bin/keymint health --ready --url "http://127.0.0.1:$port" >/dev/null || fail "the image's readiness check failed"
 grep -q '"level":"INFO"' "$work/server.log" || fail "the production profile did not log JSON"
+[ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/metrics")" = 404 ] || fail "/metrics is on the API's port"
+scraped=$(curl -fs "http://127.0.0.1:$metrics_port/metrics") || fail "no metrics on their own port"
+grep -q '^keymint_http_requests_total' <<<"$scraped" || fail "the metrics port serves no request counts"
 
 org=3c90c3cc-0d44-4b50-8888-8dd25736052a
 token=$(run /usr/local/bin/keymint dev-token --org "$org")
@@ -93,8 +101,9 @@ key=$(jq -r .private_key <<<"$created")
 verdict=$(curl -fs -X POST "http://127.0.0.1:$port/api/v2/api-keys/verify" -H "x-api-key: $key" | jq -r .code)
 [ "$verdict" = VALID ] || fail "the created key did not verify: $verdict"
 
-kill -- "-$server"; wait "$server" 2>/dev/null || true; server=
+kill -- "-$server"; wait "$server" 2>/dev/null || true
 for _ in $(seq 1 50); do pgrep -g "$server" >/dev/null 2>&1 || break; sleep 0.1; done
+server=
 [ "$(stat -c %u "$work/data/keymint.db" 2>/dev/null)" = 10001 ] || fail "no database of uid 10001's in the data volume"
 # A read-only root filesystem is enough if nothing else was written.
 written=$(find "$root" -xdev -newer "$work/marker" -not -path "$root/var/lib/keymint*" \

@@ -96,8 +96,10 @@ api=$base/api/v2/api-keys
     || fail "/healthz over TLS (HTTP/2) did not answer 200"
 [ "$(curl -s -H 'Host: localhost' -o /dev/null -w '%{http_code} %{redirect_url}' http://127.0.0.1:18081/healthz)" = "301 https://localhost/healthz" ] \
     || fail "plain HTTP is not redirected to https"
-[ "$(curl -s "${tls[@]}" -o /dev/null -w '%{http_code}' https://localhost:18443/metrics)" = 404 ] \
-    || fail "/metrics is reachable through the proxy"
+for metrics in /metrics /metrics/; do
+    [ "$(curl -s "${tls[@]}" -o /dev/null -w '%{http_code}' "https://localhost:18443$metrics")" = 404 ] \
+        || fail "$metrics is reachable through the proxy"
+done
 
 org=3c90c3cc-0d44-4b50-8888-8dd25736052a
 token=$(KEYMINT_DATABASE__URL=memory: "$binary" dev-token --org "$org")
@@ -144,7 +146,9 @@ ctls=(--cacert "$ca" --resolve localhost:18444:127.0.0.1)
 for _ in $(seq 1 100); do [ -f "$ca" ] && curl -fs "${ctls[@]}" https://localhost:18444/healthz >/dev/null 2>&1 && break; sleep 0.1; done
 [ "$(curl -s "${ctls[@]}" -o /dev/null -w '%{http_code}' https://localhost:18444/healthz)" = 200 ] \
     || fail "caddy: /healthz over TLS did not answer 200"
-[ "$(curl -s "${ctls[@]}" -o /dev/null -w '%{http_code}' https://localhost:18444/metrics)" = 404 ] \
-    || fail "caddy: /metrics is reachable through the proxy"
+for metrics in /metrics /metrics/; do
+    [ "$(curl -s "${ctls[@]}" -o /dev/null -w '%{http_code}' "https://localhost:18444$metrics")" = 404 ] \
+        || fail "caddy: $metrics is reachable through the proxy"
+done
 budgets caddy https://localhost:18444 127.0.0.4 127.0.0.98 127.0.0.5 "${ctls[@]}"
 echo "proxy: Caddy (TLS) → Keymint: budgets per client behind the proxy, forged X-Forwarded-For ignored, /metrics hidden"

@@ -531,6 +531,22 @@ async fn expiring_and_low_credit_keys_are_announced_once(backend: Backend) {
     let again = receiver.wait_for(4, WAIT).await;
     assert_eq!(again[3].json()["type"], "key.credits_low");
     assert_eq!(again[3].json()["data"]["credits"]["remaining"], 2);
+
+    // So does a change of the balance by an amount (POST …/credits), which
+    // storage re-arms through the same rule.
+    json_of(
+        app.call(
+            Method::POST,
+            &format!("{path}/credits"),
+            Some(&json!({"op": "decrement", "value": 1})),
+        )
+        .await,
+        200,
+    )
+    .await;
+    let fifth = receiver.wait_for(5, WAIT).await;
+    assert_eq!(fifth[4].json()["type"], "key.credits_low");
+    assert_eq!(fifth[4].json()["data"]["credits"]["remaining"], 1);
 }
 
 async fn a_slow_or_endless_endpoint_holds_up_nobody_else(backend: Backend) {

@@ -163,7 +163,9 @@ pub struct UpdateArgs {
     /// Remove every rate limit.
     #[arg(long)]
     clear_ratelimits: bool,
-    /// Set the credits anew to N (`keymint credits` changes them by an amount).
+    /// Set the credits anew to N, with the refill given by --refill or none
+    /// (a key's refill is replaced, not kept; `keymint credits` changes the
+    /// balance alone).
     #[arg(long, value_name = "N", conflicts_with = "unlimited")]
     credits: Option<u64>,
     /// With --credits: set them back once a period, daily:AMOUNT or monthly:AMOUNT.

@@ -751,8 +751,10 @@ impl ApiKey {
 pub enum KeyStatus {
     /// It verifies, and nothing is known against it.
     Active,
-    /// It verifies, but one of its private keys was reported leaked and it was
-    /// neither revoked (`leaks.action = "flag"`) nor rotated since.
+    /// It verifies, but one of its private keys was reported leaked and the
+    /// key was neither revoked nor rotated since: under `leaks.action =
+    /// "flag"`, or (under "revoke") when the leaked one was a rotated-out
+    /// private key, whose grace the report ended while the current one works.
     Leaked,
     /// Its `expires_at` has passed: it no longer verifies.
     Expired,

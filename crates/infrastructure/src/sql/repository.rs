@@ -24,7 +24,7 @@ use crate::batch::Batcher;
 /// API keys and their audit trail in SQLite or PostgreSQL, through sea-orm.
 #[derive(Clone, Debug)]
 pub struct SqlApiKeyRepository {
-    pub(super) db: Database,
+    db: Database,
     queued: Arc<Notify>,
     pub(super) by_lookup: Arc<Batcher<LookupId, Found, SharedError>>,
     /// SQLite's creates, committed together; PostgreSQL takes each in its own
@@ -63,10 +63,6 @@ impl From<SharedError> for RepositoryError {
         }
     }
 }
-
-/// Keys per `last_used_at` statement: two bind values each, far under
-/// either database's limit.
-pub(super) const USAGE_CHUNK: usize = 500;
 
 /// The most lookup ids one batched read asks for. Far more than a miss storm
 /// queues between two reads, and a statement of this size stays small.
@@ -384,10 +380,7 @@ impl KeyStore for SqlApiKeyRepository {
 
 /// The stored keys holding any of `ids` as their current or rotated-out
 /// lookup id, in one statement, each under the ids it answers.
-pub(super) async fn find_by_lookups(
-    db: &Database,
-    ids: Vec<LookupId>,
-) -> Result<Vec<(LookupId, Found)>, RepositoryError> {
+async fn find_by_lookups(db: &Database, ids: Vec<LookupId>) -> Result<Vec<(LookupId, Found)>, RepositoryError> {
     let mut texts: Vec<&str> = ids.iter().map(LookupId::as_str).collect();
     // Each length of the IN lists is its own statement text, prepared and
     // cached per connection: padding to a few lengths (repeating an id

@@ -168,12 +168,19 @@ pub(crate) fn from_event_row(row: events::Model) -> Result<AuditEvent, Repositor
         actor: row.actor.map(Subject::restore),
         occurred_at: row.occurred_at,
         request_id: row.request_id,
+        // A name this release does not know (written by a later one, before a
+        // rollback) is left out of the trail rather than failing all of it.
         fields: row
             .fields
             .split_whitespace()
-            .map(str::parse)
-            .collect::<Result<_, _>>()
-            .map_err(|_| RepositoryError::Unexpected(anyhow!("audit event {} names an unknown field", row.id)))?,
+            .filter_map(|name| match name.parse() {
+                Ok(field) => Some(field),
+                Err(_) => {
+                    tracing::warn!(event_id = %row.id, field = name, "audit event names a field this release does not know");
+                    None
+                }
+            })
+            .collect(),
         leak: leak_of(row.id, row.leak_source.as_deref(), row.leak_url.as_deref())?,
     })
 }

@@ -17,8 +17,11 @@ use sea_orm::{
 use super::entity::api_keys as keys;
 use super::rows::from_row;
 
-use super::repository::USAGE_CHUNK;
 use super::SqlApiKeyRepository;
+
+/// Keys per `last_used_at` statement: two bind values each, far under
+/// either database's limit.
+const USAGE_CHUNK: usize = 500;
 
 #[async_trait]
 impl KeyLookup for SqlApiKeyRepository {
@@ -38,9 +41,9 @@ impl KeyLookup for SqlApiKeyRepository {
                     .add(keys::Column::LookupDigest.eq(hex.as_str()))
                     .add(keys::Column::PreviousLookupDigest.eq(hex.as_str())),
             )
-            .one(&self.db.read)
+            .one(&self.db().read)
             .await
-            .map_err(|e| self.db.classify(e))?
+            .map_err(|e| self.db().classify(e))?
             .map(from_row)
             .transpose()
     }
@@ -63,9 +66,9 @@ impl KeyLookup for SqlApiKeyRepository {
                     .add(keys::Column::SecretHash.eq(old.expose()))
                     .add(keys::Column::PreviousSecretHash.eq(old.expose())),
             )
-            .exec(&self.db.write)
+            .exec(&self.db().write)
             .await
-            .map_err(|e| self.db.classify(e))?;
+            .map_err(|e| self.db().classify(e))?;
         Ok(updated.rows_affected > 0)
     }
 }
@@ -75,14 +78,14 @@ impl KeyLookup for SqlApiKeyRepository {
 impl LookupDigests for SqlApiKeyRepository {
     async fn digest_generation(&self) -> Result<i64, RepositoryError> {
         let row = self
-            .db
+            .db()
             .read
             .query_one(Statement::from_string(
-                self.db.read.get_database_backend(),
+                self.db().read.get_database_backend(),
                 "SELECT generation FROM lookup_digest_generation WHERE id = 1",
             ))
             .await
-            .map_err(|e| self.db.classify(e))?
+            .map_err(|e| self.db().classify(e))?
             .ok_or_else(|| RepositoryError::Unexpected(anyhow!("lookup_digest_generation has no row")))?;
         row.try_get("", "generation")
             .map_err(|e| RepositoryError::Unexpected(e.into()))
@@ -99,9 +102,9 @@ impl LookupDigests for SqlApiKeyRepository {
                     .add(keys::Column::PreviousLookupDigest.is_not_null()),
             )
             .into_tuple()
-            .all(&self.db.read)
+            .all(&self.db().read)
             .await
-            .map_err(|e| self.db.classify(e))?;
+            .map_err(|e| self.db().classify(e))?;
         let mut digests = Vec::with_capacity(rows.len());
         let mut damaged = 0usize;
         for hex in rows
@@ -139,8 +142,8 @@ impl UsageSink for SqlApiKeyRepository {
         }
         let mut latest: Vec<(KeyId, DateTime<Utc>)> = latest.into_iter().collect();
         latest.sort_unstable_by_key(|(id, _)| id.as_uuid());
-        let backend = self.db.write.get_database_backend();
-        let txn = self.db.write.begin().await.map_err(|e| self.db.classify(e))?;
+        let backend = self.db().write.get_database_backend();
+        let txn = self.db().write.begin().await.map_err(|e| self.db().classify(e))?;
         // One statement per chunk: with 100 000 keys in use, a flush is 100 000
         // rows, and a statement each (a worker-thread hand-off on SQLite, a
         // round trip on PostgreSQL) was most of the database's work.
@@ -165,8 +168,8 @@ impl UsageSink for SqlApiKeyRepository {
             );
             txn.execute(Statement::from_sql_and_values(backend, sql, values))
                 .await
-                .map_err(|e| self.db.classify(e))?;
+                .map_err(|e| self.db().classify(e))?;
         }
-        txn.commit().await.map_err(|e| self.db.classify(e))
+        txn.commit().await.map_err(|e| self.db().classify(e))
     }
 }
