@@ -70,7 +70,11 @@ ctr=$("${bah[@]}" from --quiet "$image")
 root=$("${bah[@]}" mount "$ctr")
 touch "$work/marker"
 sleep 1
-run() { "${bah[@]}" run --isolation chroot --env "KEYMINT_AUTH__HS256_SECRET=$secret" --env "KEYMINT_SERVER__LISTEN=127.0.0.1:$port" --env "KEYMINT_METRICS__LISTEN=127.0.0.1:$metrics_port" "$ctr" -- "$@"; }
+# What every command in the container is run with: the token secret and the
+# test's ports.
+envs=(--env "KEYMINT_AUTH__HS256_SECRET=$secret" --env "KEYMINT_SERVER__LISTEN=127.0.0.1:$port"
+    --env "KEYMINT_METRICS__LISTEN=127.0.0.1:$metrics_port")
+run() { "${bah[@]}" run --isolation chroot "${envs[@]}" "$ctr" -- "$@"; }
 
 [ "$(run id -u)" = 10001 ] || fail "the image does not run as uid 10001"
 
@@ -78,8 +82,7 @@ if curl -s "http://127.0.0.1:$port/" >/dev/null 2>&1; then fail "something alrea
 # chroot isolation shares the host's network, so the host reaches the listener.
 # The data volume as `docker run -v` gives one: a directory the image's user owns.
 install -d -o 10001 -g 10001 -m 0700 "$work/data"
-setsid "${bah[@]}" run --isolation chroot --volume "$work/data:/var/lib/keymint" --env "KEYMINT_AUTH__HS256_SECRET=$secret" \
-    --env "KEYMINT_SERVER__LISTEN=127.0.0.1:$port" --env "KEYMINT_METRICS__LISTEN=127.0.0.1:$metrics_port" \
+setsid "${bah[@]}" run --isolation chroot --volume "$work/data:/var/lib/keymint" "${envs[@]}" \
     "$ctr" -- /usr/local/bin/keymint serve > "$work/server.log" 2>&1 &
 server=$!
 for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break; sleep 0.1; done

@@ -67,15 +67,9 @@ def paths_in(text):
 
 def resolve(base, path, here, is_dir, modules):
     parts = [p for p in path.split("::") if p]
-    if base == "crate":
-        start = ()
-    else:
-        start = here if is_dir else here[:-1]
-        start = start[:-1] if is_dir else start
-        if is_dir:
-            start = here[:-1]
-        else:
-            start = here[:-1]
+    # `super` is the parent of the file's own module, whether the file is
+    # a/b.rs or a/b/mod.rs (both are module a::b).
+    start = () if base == "crate" else here[:-1]
     while parts and parts[0] == "super":
         start = start[:-1]
         parts = parts[1:]

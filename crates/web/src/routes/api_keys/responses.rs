@@ -3,7 +3,7 @@
 
 use actix_web::http::{header, StatusCode};
 use actix_web::HttpResponse;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use keymint_application::CreatedApiKey;
 use keymint_domain::{
     ApiKey, AuditEvent, Credits, KeyDescription, KeyMeta, KeyStatus, LeakUrl, OwnerId, PermissionName, RateLimit,
@@ -90,16 +90,18 @@ impl From<KeyStatus> for StatusBody {
     }
 }
 
-/// The end of `key`'s rotation grace period, while it lasts.
-fn grace_until(key: &ApiKey) -> Option<String> {
+/// The end of `key`'s rotation grace period, if it lasts beyond `now`.
+fn grace_until(key: &ApiKey, now: DateTime<Utc>) -> Option<String> {
     key.previous_credential()
         .map(|previous| previous.valid_until)
-        .filter(|until| *until > Utc::now())
+        .filter(|until| *until > now)
         .map(timestamp)
 }
 
 impl<'a> From<&'a ApiKey> for ApiKeyResponse<'a> {
     fn from(key: &'a ApiKey) -> Self {
+        // One instant for every judgement the response makes about the key.
+        let now = Utc::now();
         Self {
             id: key.id().to_string(),
             org_id: key.org_id().to_string(),
@@ -117,12 +119,10 @@ impl<'a> From<&'a ApiKey> for ApiKeyResponse<'a> {
             owner_id: key.owner_id().map(OwnerId::as_str),
             meta: key.meta().map(KeyMeta::as_raw),
             ratelimits: key.ratelimits().iter().map(RateLimitBody::from).collect(),
-            credits: key
-                .credits()
-                .map(|credits| CreditsBody::from(credits.as_of(Utc::now()))),
+            credits: key.credits().map(|credits| CreditsBody::from(credits.as_of(now))),
             leaked_at: key.leaked_at().map(timestamp),
-            previous_key_valid_until: grace_until(key),
-            status: key.status(Utc::now()).into(),
+            previous_key_valid_until: grace_until(key, now),
+            status: key.status(now).into(),
         }
     }
 }
