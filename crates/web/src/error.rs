@@ -201,12 +201,6 @@ impl ApiError {
     }
 }
 
-#[derive(Serialize)]
-struct DetailBody<'a, D: Serialize> {
-    detail: D,
-    code: &'a str,
-}
-
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
@@ -257,11 +251,11 @@ impl ResponseError for ApiError {
             _ => {}
         }
         match self {
-            Self::Validation(errors) => response.json(DetailBody {
+            Self::Validation(errors) => response.json(ValidationErrorBody {
                 detail: errors,
                 code: self.code(),
             }),
-            _ => response.json(DetailBody {
+            _ => response.json(ErrorBody {
                 detail: self.detail(),
                 code: self.code(),
             }),
@@ -463,23 +457,24 @@ impl From<ReportSignatureError> for ApiError {
 // ------------------------------------------------------------ OpenAPI description
 
 /// Every error but validation: a message and a stable machine code.
-#[derive(ToSchema)]
-#[allow(dead_code)]
+#[derive(Serialize, ToSchema)]
 pub(crate) struct ErrorBody {
     /// For people.
     detail: String,
     /// For programs, e.g. `not_found`, `invalid_token`, `key_revoked`.
-    code: String,
+    #[schema(value_type = String)]
+    code: &'static str,
 }
 
 /// A validation error: one entry per failing field.
-#[derive(ToSchema)]
-#[allow(dead_code)]
-pub(crate) struct ValidationErrorBody {
+#[derive(Serialize, ToSchema)]
+pub(crate) struct ValidationErrorBody<'a> {
     /// The failing fields.
-    detail: Vec<FieldError>,
+    #[schema(value_type = Vec<FieldError>)]
+    detail: &'a [FieldError],
     /// Always `validation_error`.
-    code: String,
+    #[schema(value_type = String)]
+    code: &'static str,
 }
 
 /// The errors every management route can answer, whatever it does.
@@ -508,7 +503,7 @@ pub(crate) enum KeyErrors {
     /// `key_id` is not a UUID, or a field of the request is invalid: each failing
     /// field is named (`validation_error`)
     #[response(status = 422)]
-    Invalid(ValidationErrorBody),
+    Invalid(ValidationErrorBody<'static>),
 }
 
 /// The errors of every route that reads a JSON body.

@@ -1,7 +1,7 @@
 //! The OpenAPI 3.1 document, assembled from the handlers' annotations. Each
 //! schema lives beside the type it describes; this module only gathers them.
 
-use utoipa::openapi::schema::{AdditionalProperties, Schema};
+use utoipa::openapi::schema::{AdditionalProperties, Schema, Type};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{OpenApi as Document, RefOr};
 use utoipa::{Modify, OpenApi};
@@ -27,42 +27,104 @@ impl Modify for BearerAuth {
 }
 
 /// Request bodies are read field by field and refuse fields they do not know
-/// (422 `extra_forbidden`), and an update needs a field: the document says so.
-/// (Done here because utoipa's derive cannot say `additionalProperties: false`
-/// without serde, and writes `min_properties` as `maxProperties`.)
+/// (422 `extra_forbidden`), and some need a field: the document says so of
+/// every schema a request body reaches. Done here because utoipa's derive
+/// cannot say `additionalProperties: false` without serde, and writes a
+/// struct's `min_properties` as `maxProperties` (moved back here).
 struct ClosedRequestBodies;
 
-/// Each request body schema (and object inside one), and the fewest
-/// properties it needs.
-const REQUEST_BODIES: [(&str, usize); 16] = [
-    ("ImportApiKeysRequest", 1),
-    ("ImportApiKeyItem", 2),
-    ("ImportedHash", 2),
-    ("CreateWebhookRequest", 1),
-    ("UpdateWebhookRequest", 1),
-    ("RevokeLeakedRequest", 1),
-    ("CreateApiKeyRequest", 1),
-    ("UpdateApiKeyRequest", 1),
-    ("RotateApiKeyRequest", 0),
-    ("VerifyApiKeyRequest", 1),
-    ("ChangeCreditsRequest", 2),
-    ("RateLimitInput", 3),
-    ("CreditsInput", 1),
-    ("RefillInput", 2),
-    ("CreditCost", 1),
-    ("RateLimitCost", 1),
-];
+/// GitHub's alert format is GitHub's: fields it adds must not be refused.
+const OPEN_BODIES: [&str; 1] = ["github_secret_scanning"];
+
+/// Every `#/components/schemas/…` name `value` refers to.
+fn referenced(value: &serde_json::Value, names: &mut Vec<String>) {
+    match value {
+        serde_json::Value::Object(members) => {
+            for (key, member) in members {
+                match (key.as_str(), member.as_str()) {
+                    ("$ref", Some(target)) => {
+                        names.extend(target.strip_prefix("#/components/schemas/").map(str::to_owned))
+                    }
+                    _ => referenced(member, names),
+                }
+            }
+        }
+        serde_json::Value::Array(items) => items.iter().for_each(|item| referenced(item, names)),
+        _ => {}
+    }
+}
 
 impl Modify for ClosedRequestBodies {
+    fn modify(&self, openapi: &mut Document) {
+        let mut pending = Vec::new();
+        for item in openapi.paths.paths.values_mut() {
+            for operation in operations(item) {
+                let open = operation
+                    .operation_id
+                    .as_deref()
+                    .is_some_and(|id| OPEN_BODIES.contains(&id));
+                if let (Some(body), false) = (&operation.request_body, open) {
+                    referenced(&serde_json::to_value(body).unwrap_or_default(), &mut pending);
+                }
+            }
+        }
+        let Some(components) = openapi.components.as_mut() else {
+            return;
+        };
+        let mut closed = std::collections::BTreeSet::new();
+        while let Some(name) = pending.pop() {
+            if !closed.insert(name.clone()) {
+                continue;
+            }
+            let Some(RefOr::T(schema)) = components.schemas.get_mut(&name) else {
+                continue;
+            };
+            referenced(&serde_json::to_value(&*schema).unwrap_or_default(), &mut pending);
+            // Objects only: an enum of strings is closed by its values.
+            match schema {
+                Schema::Object(object) if !object.properties.is_empty() => {
+                    object.additional_properties = Some(Box::new(AdditionalProperties::FreeForm(false)));
+                    let declared = object.max_properties.take().into_iter().chain(object.min_properties);
+                    let fewest = declared.chain([object.required.len()]).max().unwrap_or(0);
+                    object.min_properties = (fewest > 0).then_some(fewest);
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+/// A response made of flattened parts (`#[serde(flatten)]`, one JSON object on
+/// the wire) is derived as an `allOf` of inline objects; generators read one
+/// object better, and it is what the wire carries, so the parts are merged.
+struct FlattenedObjects;
+
+impl Modify for FlattenedObjects {
     fn modify(&self, openapi: &mut Document) {
         let Some(components) = openapi.components.as_mut() else {
             return;
         };
-        for (name, min_properties) in REQUEST_BODIES {
-            if let Some(RefOr::T(Schema::Object(object))) = components.schemas.get_mut(name) {
-                object.additional_properties = Some(Box::new(AdditionalProperties::FreeForm(false)));
-                object.min_properties = (min_properties > 0).then_some(min_properties);
+        for schema in components.schemas.values_mut() {
+            let RefOr::T(Schema::AllOf(all_of)) = schema else {
+                continue;
+            };
+            let inline = all_of
+                .items
+                .iter()
+                .all(|item| matches!(item, RefOr::T(Schema::Object(_))));
+            if !inline {
+                continue;
             }
+            let mut merged = utoipa::openapi::schema::Object::new();
+            for item in std::mem::take(&mut all_of.items) {
+                if let RefOr::T(Schema::Object(part)) = item {
+                    merged.properties.extend(part.properties);
+                    merged.required.extend(part.required);
+                }
+            }
+            merged.schema_type = Type::Object.into();
+            merged.description = all_of.description.take();
+            *schema = RefOr::T(Schema::Object(merged));
         }
     }
 }
@@ -100,8 +162,8 @@ impl Modify for ClosedRequestBodies {
         webhooks::deliveries,
         webhooks::retry,
     ),
-    components(schemas(api_keys::ImportApiKeyItem, api_keys::ImportedHash)),
-    modifiers(&BearerAuth, &ClosedRequestBodies),
+    components(schemas(api_keys::ImportItemBody)),
+    modifiers(&BearerAuth, &FlattenedObjects, &ClosedRequestBodies),
     tags(
         (name = "api-keys", description = "Create and manage API keys"),
         (name = "verification", description = "Check keys presented by callers"),
@@ -152,10 +214,28 @@ mod tests {
     use super::*;
 
     #[test]
-    fn request_bodies_are_closed_and_an_update_needs_a_field() {
+    fn request_bodies_are_closed_and_say_how_many_fields_they_need() {
         let document = serde_json::to_value(openapi()).unwrap();
-        let schemas = &document["components"]["schemas"];
-        for (name, min_properties) in REQUEST_BODIES {
+        let schemas = document["components"]["schemas"].as_object().unwrap();
+        let expected = [
+            ("ImportApiKeysRequest", 1),
+            ("ImportApiKeyItem", 2),
+            ("ImportedHash", 2),
+            ("CreateWebhookRequest", 1),
+            ("UpdateWebhookRequest", 1),
+            ("RevokeLeakedRequest", 1),
+            ("CreateApiKeyRequest", 1),
+            ("UpdateApiKeyRequest", 1),
+            ("RotateApiKeyRequest", 0),
+            ("VerifyApiKeyRequest", 1),
+            ("ChangeCreditsRequest", 2),
+            ("RateLimitInput", 3),
+            ("CreditsInput", 1),
+            ("RefillInput", 2),
+            ("CreditCost", 1),
+            ("RateLimitCost", 1),
+        ];
+        for (name, min_properties) in expected {
             let schema = &schemas[name];
             assert_eq!(schema["additionalProperties"], false, "{name}");
             assert!(schema.get("maxProperties").is_none(), "{name}: {schema}");
@@ -164,5 +244,14 @@ mod tests {
                 n => assert_eq!(schema["minProperties"], n, "{name}"),
             }
         }
+        let closed = schemas
+            .iter()
+            .filter(|(_, schema)| schema["additionalProperties"] == false)
+            .count();
+        assert_eq!(closed, expected.len(), "only request bodies are closed");
+        assert!(
+            schemas["GithubAlert"].get("additionalProperties").is_none(),
+            "GitHub's alerts stay open to fields GitHub adds"
+        );
     }
 }

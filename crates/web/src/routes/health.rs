@@ -1,18 +1,18 @@
 //! Liveness and readiness probes.
 
 use actix_web::{web, HttpResponse};
-use serde_json::json;
+use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::error::ErrorBody;
 use crate::{ApiError, AppState};
 
 /// A health probe's answer.
-#[derive(ToSchema)]
-#[allow(dead_code)]
+#[derive(Serialize, ToSchema)]
 pub(crate) struct Status {
     /// `ok` or `ready`.
-    status: String,
+    #[schema(value_type = String)]
+    status: &'static str,
 }
 
 /// Liveness: the process is up and serving HTTP. Deliberately checks nothing else,
@@ -20,7 +20,7 @@ pub(crate) struct Status {
 #[utoipa::path(get, path = "/healthz", tag = "health", operation_id = "healthz",
     responses((status = 200, description = "The process serves HTTP", body = Status)))]
 pub(crate) async fn healthz() -> HttpResponse {
-    HttpResponse::Ok().json(json!({"status": "ok"}))
+    HttpResponse::Ok().json(Status { status: "ok" })
 }
 
 /// Readiness: storage answers, so requests can be served.
@@ -35,5 +35,5 @@ pub(crate) async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, A
         .ping()
         .await
         .map_err(|e| ApiError::storage_unavailable(e.into()))?;
-    Ok(HttpResponse::Ok().json(json!({"status": "ready"})))
+    Ok(HttpResponse::Ok().json(Status { status: "ready" }))
 }

@@ -76,22 +76,15 @@ pub(crate) async fn secret_patterns(state: web::Data<AppState>) -> HttpResponse 
     })
 }
 
-/// What a holder's report of its own leaked key carries, as OpenAPI describes it.
-#[derive(ToSchema)]
+// What the parser makes of a body is what OpenAPI shows of it.
+/// A holder's report of its own leaked key.
+#[derive(Debug, ToSchema)]
 #[schema(as = RevokeLeakedRequest)]
-#[allow(dead_code)]
-pub(crate) struct RevokeLeakedRequest {
+pub(crate) struct RevokeLeakedBody {
     /// The leaked private key
     key: String,
     /// Where it was found, if known: an http(s) URL of at most 2 048 characters
-    #[schema(max_length = 2048)]
-    url: Option<String>,
-}
-
-/// A holder's report of its own leaked key.
-#[derive(Debug)]
-pub(crate) struct RevokeLeakedBody {
-    key: String,
+    #[schema(value_type = Option<String>, max_length = 2048)]
     url: Option<LeakUrl>,
 }
 
@@ -126,7 +119,7 @@ pub(crate) struct LeakReceived {
 #[utoipa::path(
     post, path = "/api/v2/api-keys/revoke-leaked", tag = "leaks", operation_id = "revoke_leaked_api_key",
     summary = "Report a leaked private key (no JWT: the key is the credential)",
-    request_body = RevokeLeakedRequest,
+    request_body = RevokeLeakedBody,
     responses(
         (status = 202, description = "Received; a genuine key is revoked (or flagged)", body = LeakReceived),
         JsonBodyErrors,
@@ -179,21 +172,6 @@ fn log_verdict(verdict: &LeakVerdict, report: &LeakReport) {
     }
 }
 
-/// One token of a GitHub secret-scanning alert, as OpenAPI describes it.
-#[derive(ToSchema)]
-#[allow(dead_code)]
-pub(crate) struct GithubAlert {
-    /// The token found
-    token: String,
-    /// The token type it matched (`keymint_private_key`)
-    #[schema(rename = "type")]
-    kind: String,
-    /// Where it was found
-    url: Option<String>,
-    /// What it was found in (`content`, `commit`, `issue_comment`, …)
-    source: Option<String>,
-}
-
 /// Keymint's verdict on one token, in GitHub's feedback format.
 #[derive(Serialize, ToSchema)]
 pub(crate) struct GithubFeedback {
@@ -205,11 +183,32 @@ pub(crate) struct GithubFeedback {
     label: &'static str,
 }
 
-/// One parsed alert entry.
-struct Alert {
+// What the parser makes of an alert is what OpenAPI shows of it.
+/// One token of a GitHub secret-scanning alert (GitHub's format: fields
+/// Keymint does not read are ignored).
+#[derive(ToSchema)]
+#[schema(as = GithubAlert)]
+pub(crate) struct Alert {
+    /// The token found
     token: String,
+    /// The token type it matched (`keymint_private_key`)
+    #[schema(rename = "type")]
     kind: String,
-    report: LeakReport,
+    /// Where it was found
+    #[schema(value_type = Option<String>)]
+    url: Option<LeakUrl>,
+    /// What it was found in (`content`, `commit`, `issue_comment`, …)
+    #[schema(value_type = Option<String>, required = false)]
+    source: LeakSource,
+}
+
+impl Alert {
+    fn report(&self) -> LeakReport {
+        LeakReport {
+            source: self.source.clone(),
+            url: self.url.clone(),
+        }
+    }
 }
 
 /// The subject GitHub's reports are audited under.
@@ -257,7 +256,8 @@ fn alerts(body: &[u8]) -> Result<Vec<Alert>, ApiError> {
         alerts.push(Alert {
             token: token.to_owned(),
             kind: text("type").unwrap_or_default().to_owned(),
-            report: LeakReport { source, url },
+            url,
+            source,
         });
     }
     if errors.is_empty() {
@@ -280,7 +280,7 @@ fn alerts(body: &[u8]) -> Result<Vec<Alert>, ApiError> {
         ("Github-Public-Key-Identifier" = String, Header, description = "The id of GitHub's signing key"),
         ("Github-Public-Key-Signature" = String, Header, description = "Base64 ASN.1 ECDSA P-256 SHA-256 signature of the body"),
     ),
-    request_body = Vec<GithubAlert>,
+    request_body = Vec<Alert>,
     responses(
         (status = 200, description = "One verdict per token, in order", body = Vec<GithubFeedback>),
         (status = 400, description = "The body is not JSON", body = ErrorBody),
@@ -324,9 +324,10 @@ pub(crate) async fn github(
     let reporter = &reporter;
     let verdicts: Vec<(&str, LeakVerdict)> = futures_util::stream::iter(unique)
         .map(|alert| async move {
-            let verdict = leaks.report(&alert.token, &alert.report, reporter).await?;
+            let report = alert.report();
+            let verdict = leaks.report(&alert.token, &report, reporter).await?;
             metrics.leak_report("github", verdict_name(&verdict));
-            log_verdict(&verdict, &alert.report);
+            log_verdict(&verdict, &report);
             Ok::<_, ApiError>((alert.token.as_str(), verdict))
         })
         .buffer_unordered(GITHUB_CONCURRENCY)

@@ -17,55 +17,61 @@ use crate::extract::{one_key, presented_api_key, OptionalJson};
 use crate::validation::{FromJsonBody, Nested, ObjectReader, Optional};
 use crate::{ApiError, AppState, FieldError};
 
-/// The body of a verification, as OpenAPI describes it.
-#[derive(ToSchema)]
+/// The most a verification may cost, in credits or of a rate limit.
+pub(crate) const MAX_COST: u64 = 10_000;
+
+// What the parser makes of a body is what OpenAPI shows of it.
+/// The body of a verification.
+#[derive(Debug, ToSchema)]
 #[schema(as = VerifyApiKeyRequest)]
-#[allow(dead_code)]
-pub(crate) struct VerifyApiKeyRequest {
+pub(crate) struct VerifyBody {
     /// The private key a caller presented (`sk_live_…` / `sk_test_…`).
     key: String,
     /// A permission query the key must satisfy: names joined by `AND` / `OR`
     /// with parentheses, at most 1 000 characters
-    #[schema(max_length = 1000)]
-    permissions: Option<String>,
+    #[schema(value_type = Option<String>, max_length = 1000)]
+    permissions: Option<PermissionQuery>,
     /// What this call costs in credits (default 1 when the key has credits)
     credits: Option<CreditCost>,
     /// The key's rate limits to apply with their cost (its `auto_apply` limits
     /// apply with cost 1 unless named here)
-    #[schema(max_items = 5)]
-    ratelimits: Option<Vec<RateLimitCost>>,
+    #[schema(value_type = Option<Vec<RateLimitCost>>, max_items = 5, required = false)]
+    ratelimits: Vec<RateLimitCost>,
+}
+
+impl VerifyBody {
+    /// The key, the permission query, and what the call asks of the key's
+    /// credits and rate limits.
+    fn into_parts(self) -> (String, Option<PermissionQuery>, Demand) {
+        let demand = Demand {
+            credits: self.credits.map(|credits| credits.cost),
+            ratelimits: self
+                .ratelimits
+                .into_iter()
+                .map(|limit| (limit.name, limit.cost.unwrap_or(1)))
+                .collect(),
+        };
+        (self.key, self.permissions, demand)
+    }
 }
 
 /// A verification's cost in credits.
-#[derive(ToSchema)]
-#[allow(dead_code)]
+#[derive(Debug, ToSchema)]
 pub(crate) struct CreditCost {
     /// 0 to 10 000; 0 spends nothing and is never refused for credits
-    #[schema(minimum = 0, maximum = 10000)]
-    cost: u32,
+    #[schema(value_type = u32, minimum = 0, maximum = 10000)]
+    cost: u64,
 }
 
 /// A rate limit to apply, by name, with its cost.
-#[derive(ToSchema)]
-#[allow(dead_code)]
+#[derive(Debug, ToSchema)]
 pub(crate) struct RateLimitCost {
     /// The name of one of the key's rate limits
     #[schema(min_length = 1, max_length = 64, pattern = "^[A-Za-z0-9_.:-]+$")]
     name: String,
     /// How much of the limit the call takes, 0 to 10 000 (default 1)
-    #[schema(minimum = 0, maximum = 10000)]
-    cost: Option<u32>,
-}
-
-/// The most a verification may cost, in credits or of a rate limit.
-pub(crate) const MAX_COST: u64 = 10_000;
-
-/// The body of a verify request.
-#[derive(Debug)]
-pub(crate) struct VerifyBody {
-    key: String,
-    permissions: Option<PermissionQuery>,
-    demand: Demand,
+    #[schema(value_type = Option<u32>, minimum = 0, maximum = 10000)]
+    cost: Option<u64>,
 }
 
 fn read_cost(object: &mut Nested<'_>, required: bool) -> Option<Option<u64>> {
@@ -82,7 +88,7 @@ fn read_cost(object: &mut Nested<'_>, required: bool) -> Option<Option<u64>> {
 }
 
 /// `credits: {cost}`: `Some(None)` when absent or `null`, `None` if invalid.
-fn read_credit_cost(body: &mut ObjectReader) -> Option<Option<u64>> {
+fn read_credit_cost(body: &mut ObjectReader) -> Option<Option<CreditCost>> {
     let object = match body.optional_object("credits")? {
         Optional::Absent | Optional::Null => return Some(None),
         Optional::Value(object) => object,
@@ -90,11 +96,11 @@ fn read_credit_cost(body: &mut ObjectReader) -> Option<Option<u64>> {
     let mut credits = body.nested(vec!["credits".into()], Value::Object(object))?;
     let cost = read_cost(&mut credits, true);
     let clean = credits.finish();
-    cost.filter(|_| clean)
+    cost.filter(|_| clean).map(|cost| cost.map(|cost| CreditCost { cost }))
 }
 
 /// `ratelimits: [{name, cost}]`: empty when absent or `null`, `None` if invalid.
-fn read_limit_costs(body: &mut ObjectReader) -> Option<Vec<(String, u64)>> {
+fn read_limit_costs(body: &mut ObjectReader) -> Option<Vec<RateLimitCost>> {
     let items = match body.optional_array("ratelimits")? {
         Optional::Absent | Optional::Null => return Some(Vec::new()),
         Optional::Value(items) => items,
@@ -107,7 +113,7 @@ fn read_limit_costs(body: &mut ObjectReader) -> Option<Vec<(String, u64)>> {
         );
         return None;
     }
-    let mut costs: Vec<(String, u64)> = Vec::with_capacity(items.len());
+    let mut costs: Vec<RateLimitCost> = Vec::with_capacity(items.len());
     let mut valid = true;
     for (index, item) in items.into_iter().enumerate() {
         let Some(mut limit) = body.nested(vec!["ratelimits".into(), index.to_string()], item) else {
@@ -125,7 +131,7 @@ fn read_limit_costs(body: &mut ObjectReader) -> Option<Vec<(String, u64)>> {
                 );
                 None
             }
-            Some(Some(name)) if costs.iter().any(|(seen, _)| *seen == name) => {
+            Some(Some(name)) if costs.iter().any(|seen| seen.name == name) => {
                 limit.fail("name", "value_error", "each rate limit may be named once");
                 None
             }
@@ -134,7 +140,7 @@ fn read_limit_costs(body: &mut ObjectReader) -> Option<Vec<(String, u64)>> {
         let cost = read_cost(&mut limit, false);
         let clean = limit.finish();
         match (name, cost) {
-            (Some(name), Some(cost)) if clean => costs.push((name, cost.unwrap_or(1))),
+            (Some(name), Some(cost)) if clean => costs.push(RateLimitCost { name, cost }),
             _ => valid = false,
         }
     }
@@ -158,7 +164,8 @@ impl FromJsonBody for VerifyBody {
             (Some(key), Some(permissions), Some(credits), Some(ratelimits)) => Some(Self {
                 key,
                 permissions,
-                demand: Demand { credits, ratelimits },
+                credits,
+                ratelimits,
             }),
             _ => None,
         };
@@ -309,7 +316,7 @@ impl VerifyResponse {
 #[utoipa::path(
     post, path = "/api/v2/api-keys/verify", tag = "verification", operation_id = "verify_api_key",
     summary = "Verify an API key (no JWT: the key is the credential)",
-    request_body(content = Option<VerifyApiKeyRequest>,
+    request_body(content = Option<VerifyBody>,
         description = "Optional when the key is sent as x-api-key or Authorization: Bearer"),
     responses(
         (status = 200, description = "The verdict, valid or not", body = VerifyResponse),
@@ -326,11 +333,10 @@ pub(crate) async fn verify(
 ) -> Result<HttpResponse, ApiError> {
     let in_headers = presented_api_key(&req)?;
     let (presented, required, demand) = match body.0 {
-        Some(body) => (
-            one_key(Some(body.key), in_headers)?.unwrap_or_default(),
-            body.permissions,
-            body.demand,
-        ),
+        Some(body) => {
+            let (key, permissions, demand) = body.into_parts();
+            (one_key(Some(key), in_headers)?.unwrap_or_default(), permissions, demand)
+        }
         None => (
             in_headers.ok_or_else(|| {
                 ApiError::Validation(vec![FieldError::new(

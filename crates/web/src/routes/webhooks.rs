@@ -51,37 +51,6 @@ pub(crate) enum EventTypeName {
     CreditsLow,
 }
 
-/// The body of a webhook create, as OpenAPI describes it.
-#[derive(ToSchema)]
-#[schema(as = CreateWebhookRequest)]
-#[allow(dead_code)]
-pub(crate) struct CreateWebhookRequest {
-    /// Where deliveries go: https (http only where the deployment allows it), no
-    /// credentials, no fragment
-    #[schema(max_length = 2048, pattern = "^https?://[^\\s@#]+$")]
-    url: String,
-    /// What it receives (default: every event type)
-    #[schema(min_items = 1, value_type = Option<Vec<EventTypeName>>)]
-    event_types: Option<Vec<String>>,
-    /// Whether it receives events (default true)
-    enabled: Option<bool>,
-}
-
-/// The body of a webhook update, as OpenAPI describes it.
-#[derive(ToSchema)]
-#[schema(as = UpdateWebhookRequest)]
-#[allow(dead_code)]
-pub(crate) struct UpdateWebhookRequest {
-    /// A new URL (it cannot be removed: `null` is refused)
-    #[schema(max_length = 2048, pattern = "^https?://[^\\s@#]+$", nullable = false)]
-    url: Option<String>,
-    /// New event types
-    #[schema(min_items = 1, value_type = Option<Vec<EventTypeName>>)]
-    event_types: Option<Vec<String>>,
-    /// Enable or disable
-    enabled: Option<bool>,
-}
-
 fn read_event_types(body: &mut ObjectReader) -> Option<Option<EventTypes>> {
     let items = match body.optional_array("event_types")? {
         Optional::Absent | Optional::Null => return Some(None),
@@ -139,9 +108,31 @@ fn read_enabled(body: &mut ObjectReader) -> Option<Option<bool>> {
     }
 }
 
-/// A validated create body.
-#[derive(Debug)]
-pub(crate) struct CreateWebhookBody(NewWebhook);
+// What the parser makes of a create body is what OpenAPI shows of it.
+/// The body of a webhook create.
+#[derive(Debug, ToSchema)]
+#[schema(as = CreateWebhookRequest)]
+pub(crate) struct CreateWebhookBody {
+    /// Where deliveries go: https (http only where the deployment allows it), no
+    /// credentials, no fragment
+    #[schema(max_length = 2048, pattern = "^https?://[^\\s@#]+$")]
+    url: String,
+    /// What it receives (default: every event type)
+    #[schema(min_items = 1, value_type = Option<Vec<EventTypeName>>)]
+    event_types: Option<EventTypes>,
+    /// Whether it receives events (default true)
+    enabled: Option<bool>,
+}
+
+impl From<CreateWebhookBody> for NewWebhook {
+    fn from(body: CreateWebhookBody) -> Self {
+        Self {
+            url: body.url,
+            event_types: body.event_types,
+            enabled: body.enabled.unwrap_or(true),
+        }
+    }
+}
 
 impl FromJsonBody for CreateWebhookBody {
     fn from_json(value: Value) -> Result<Self, Vec<FieldError>> {
@@ -150,20 +141,41 @@ impl FromJsonBody for CreateWebhookBody {
         let event_types = read_event_types(&mut body);
         let enabled = read_enabled(&mut body);
         let parsed = match (url, event_types, enabled) {
-            (Some(url), Some(event_types), Some(enabled)) => Some(Self(NewWebhook {
+            (Some(url), Some(event_types), Some(enabled)) => Some(Self {
                 url,
                 event_types,
-                enabled: enabled.unwrap_or(true),
-            })),
+                enabled,
+            }),
             _ => None,
         };
         body.finish(parsed)
     }
 }
 
-/// A validated update body.
-#[derive(Debug)]
-pub(crate) struct UpdateWebhookBody(WebhookPatch);
+// What the parser makes of an update body is what OpenAPI shows of it.
+/// The body of a webhook update: at least one field.
+#[derive(Debug, ToSchema)]
+#[schema(as = UpdateWebhookRequest, min_properties = 1)]
+pub(crate) struct UpdateWebhookBody {
+    /// A new URL (it cannot be removed: `null` is refused)
+    #[schema(max_length = 2048, pattern = "^https?://[^\\s@#]+$", nullable = false)]
+    url: Option<String>,
+    /// New event types
+    #[schema(min_items = 1, value_type = Option<Vec<EventTypeName>>)]
+    event_types: Option<EventTypes>,
+    /// Enable or disable
+    enabled: Option<bool>,
+}
+
+impl From<UpdateWebhookBody> for WebhookPatch {
+    fn from(body: UpdateWebhookBody) -> Self {
+        Self {
+            url: body.url,
+            event_types: body.event_types,
+            enabled: body.enabled,
+        }
+    }
+}
 
 impl FromJsonBody for UpdateWebhookBody {
     fn from_json(value: Value) -> Result<Self, Vec<FieldError>> {
@@ -183,11 +195,11 @@ impl FromJsonBody for UpdateWebhookBody {
         let event_types = read_event_types(&mut body);
         let enabled = read_enabled(&mut body);
         let parsed = match (url, event_types, enabled) {
-            (Some(url), Some(event_types), Some(enabled)) => Some(Self(WebhookPatch {
+            (Some(url), Some(event_types), Some(enabled)) => Some(Self {
                 url,
                 event_types,
                 enabled,
-            })),
+            }),
             _ => None,
         };
         body.finish(parsed)
@@ -377,7 +389,7 @@ pub(crate) struct DeliveryPath {
 #[utoipa::path(
     post, path = "/api/v2/webhooks", tag = "webhooks", operation_id = "create_webhook",
     summary = "Create a webhook (its signing secret is in this answer only)",
-    request_body = CreateWebhookRequest,
+    request_body = CreateWebhookBody,
     responses(
         (status = 201, description = "Created", body = WebhookWithSecretResponse,
             headers(("Location" = String, description = "The webhook's URL"))),
@@ -392,9 +404,9 @@ pub(crate) async fn create(
     req: HttpRequest,
     state: web::Data<AppState>,
     Acting(actor): Acting,
-    ValidatedJson(CreateWebhookBody(new)): ValidatedJson<CreateWebhookBody>,
+    ValidatedJson(body): ValidatedJson<CreateWebhookBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let created = state.webhooks.create(&actor, new).await?;
+    let created = state.webhooks.create(&actor, body.into()).await?;
     tracing::info!(webhook_id = %created.webhook.id, org_id = %created.webhook.org_id, "webhook created");
     Ok(HttpResponse::Created()
         .insert_header((header::LOCATION, format!("{}/{}", collection(&req), created.webhook.id)))
@@ -440,7 +452,7 @@ pub(crate) async fn get(
     patch, path = "/api/v2/webhooks/{webhook_id}", tag = "webhooks", operation_id = "update_webhook",
     summary = "Change a webhook's URL, event types or enabled flag",
     params(WebhookPath),
-    request_body = UpdateWebhookRequest,
+    request_body = UpdateWebhookBody,
     responses(
         (status = 200, description = "The updated webhook", body = WebhookResponse),
         JsonBodyErrors,
@@ -454,11 +466,11 @@ pub(crate) async fn update(
     req: HttpRequest,
     state: web::Data<AppState>,
     Acting(actor): Acting,
-    ValidatedJson(UpdateWebhookBody(patch)): ValidatedJson<UpdateWebhookBody>,
+    ValidatedJson(body): ValidatedJson<UpdateWebhookBody>,
 ) -> Result<HttpResponse, ApiError> {
     let webhook = state
         .webhooks
-        .update(&actor, path_uuid(&req, "webhook_id")?, patch)
+        .update(&actor, path_uuid(&req, "webhook_id")?, body.into())
         .await?;
     Ok(HttpResponse::Ok().json(WebhookResponse::from(&webhook)))
 }

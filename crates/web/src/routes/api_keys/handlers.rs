@@ -5,10 +5,7 @@ use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
 use keymint_application::KeyFilter;
 
-use super::requests::{
-    ChangeCreditsBody, ChangeCreditsRequest, CreateApiKeyBody, CreateApiKeyRequest, KeyPath, RotateApiKeyBody,
-    RotateApiKeyRequest, UpdateApiKeyBody, UpdateApiKeyRequest,
-};
+use super::requests::{ChangeCreditsBody, CreateApiKeyBody, KeyPath, RotateApiKeyBody, UpdateApiKeyBody};
 use super::responses::{self, ApiKeyResponse, AuditEventResponse, CreatedApiKeyResponse, RevokedApiKeyResponse};
 use crate::error::{JsonBodyErrors, KeyErrors, ManagementErrors, ValidationErrorBody};
 use crate::extract::{Acting, ActingOnKey, OptionalJson, ValidatedJson};
@@ -28,7 +25,7 @@ fn collection(req: &HttpRequest) -> &'static str {
 #[utoipa::path(
     post, path = "/api/v2/api-keys", tag = "api-keys", operation_id = "create_api_key",
     summary = "Create API Key",
-    request_body = CreateApiKeyRequest,
+    request_body = CreateApiKeyBody,
     responses(
         (status = 201, description = "Created; the private key is in this response only", body = CreatedApiKeyResponse,
             headers(("Location" = String, description = "The new key's URL"))),
@@ -132,7 +129,7 @@ pub(crate) async fn get(state: web::Data<AppState>, on: ActingOnKey) -> Result<H
     patch, path = "/api/v2/api-keys/{key_id}", tag = "api-keys", operation_id = "update_api_key",
     summary = "Rename an API Key or change its description",
     params(KeyPath),
-    request_body = UpdateApiKeyRequest,
+    request_body = UpdateApiKeyBody,
     responses(
         (status = 200, description = "The updated key", body = ApiKeyResponse),
         JsonBodyErrors,
@@ -144,9 +141,9 @@ pub(crate) async fn get(state: web::Data<AppState>, on: ActingOnKey) -> Result<H
 pub(crate) async fn update(
     state: web::Data<AppState>,
     on: ActingOnKey,
-    ValidatedJson(UpdateApiKeyBody(patch)): ValidatedJson<UpdateApiKeyBody>,
+    ValidatedJson(body): ValidatedJson<UpdateApiKeyBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let key = state.api_keys.update(&on.actor, on.key_id, patch).await?;
+    let key = state.api_keys.update(&on.actor, on.key_id, body.into()).await?;
     Ok(HttpResponse::Ok().json(ApiKeyResponse::from(&key)))
 }
 
@@ -182,7 +179,7 @@ fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
     params(KeyPath,
         ("Idempotency-Key" = Option<String>, Header, description = "1 to 255 visible ASCII characters",
             min_length = 1, max_length = 255, pattern = "^[!-~]+$")),
-    request_body = ChangeCreditsRequest,
+    request_body = ChangeCreditsBody,
     responses(
         (status = 200, description = "The credits after the change", body = responses::CreditsBody,
             headers(("Idempotent-Replayed" = String, description = "`true` when this is a replayed answer"))),
@@ -198,12 +195,12 @@ pub(crate) async fn change_credits(
     req: HttpRequest,
     state: web::Data<AppState>,
     on: ActingOnKey,
-    ValidatedJson(ChangeCreditsBody(change)): ValidatedJson<ChangeCreditsBody>,
+    ValidatedJson(body): ValidatedJson<ChangeCreditsBody>,
 ) -> Result<HttpResponse, ApiError> {
     let idempotency = idempotency_key(&req)?;
     let (credits, replayed) = state
         .api_keys
-        .change_credits(&on.actor, on.key_id, change, idempotency)
+        .change_credits(&on.actor, on.key_id, body.into(), idempotency)
         .await?;
     let mut response = HttpResponse::Ok();
     if replayed {
@@ -234,7 +231,7 @@ pub(crate) async fn revoke(state: web::Data<AppState>, on: ActingOnKey) -> Resul
     post, path = "/api/v2/api-keys/{key_id}/rotate", tag = "api-keys", operation_id = "rotate_api_key",
     summary = "Rotate API Key: a new private key, the old one valid for the grace period",
     params(KeyPath),
-    request_body(content = Option<RotateApiKeyRequest>, description = "Optional; no body means no grace period"),
+    request_body(content = Option<RotateApiKeyBody>, description = "Optional; no body means no grace period"),
     responses(
         (status = 200, description = "The key with its new private key, shown once", body = CreatedApiKeyResponse),
         JsonBodyErrors,

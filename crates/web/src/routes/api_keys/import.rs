@@ -2,6 +2,8 @@
 //! private keys they already have. Each item is read and decided on its own:
 //! a bad item is reported by its index and never fails the others.
 
+use std::borrow::Cow;
+
 use actix_web::{web, HttpRequest, HttpResponse};
 use keymint_application::{ImportRefusal, ImportedSecret, KeyImport, Permission};
 use keymint_domain::{
@@ -11,9 +13,9 @@ use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess,
 use serde::Serialize;
 use serde_json::value::RawValue;
 use serde_json::Value;
-use utoipa::openapi::schema::{AllOfBuilder, ArrayBuilder, ObjectBuilder, OneOfBuilder, Schema};
+use utoipa::openapi::schema::{AllOfBuilder, ArrayBuilder, ObjectBuilder, OneOfBuilder, Schema, SchemaType, Type};
 use utoipa::openapi::{Ref, RefOr};
-use utoipa::ToSchema;
+use utoipa::{PartialSchema, ToSchema};
 
 use super::requests::CreateApiKeyBody;
 use crate::error::{JsonBodyErrors, ManagementErrors, ValidationErrorBody};
@@ -28,22 +30,97 @@ pub(crate) const MAX_IMPORT_ITEMS: usize = 1000;
 #[derive(Debug)]
 enum GivenSecret {
     Key(ForeignKey),
-    Sha256(KeyDigest),
+    Sha256(ImportedHash),
+}
+
+// What the parser makes of `hash` is what OpenAPI shows of it.
+/// A private key's SHA-256, as exported by another system.
+#[derive(Debug, ToSchema)]
+pub(crate) struct ImportedHash {
+    /// Only `sha256`.
+    #[schema(value_type = String, pattern = "^sha256$")]
+    algorithm: HashAlgorithm,
+    /// 64 hexadecimal digits, or base64 (standard or URL-safe, padded or not)
+    /// of the 32 bytes.
+    #[schema(value_type = String, pattern = "^(?:[0-9A-Fa-f]{64}|[A-Za-z0-9+/_-]{43}=?)$")]
+    value: KeyDigest,
+}
+
+/// The digests an import takes.
+#[derive(Debug)]
+enum HashAlgorithm {
+    Sha256,
+}
+
+/// One key to bring in, read: the create body's fields, and exactly one of
+/// `key` and `hash`. OpenAPI shows it as `ImportApiKeyItem`: the create
+/// body's schema with the two secret fields added (see its `ToSchema`).
+#[derive(Debug)]
+pub(crate) struct ImportItemBody {
+    create: CreateApiKeyBody,
+    secret: GivenSecret,
+}
+
+impl PartialSchema for ImportItemBody {
+    fn schema() -> RefOr<Schema> {
+        let RefOr::T(Schema::Object(mut item)) = CreateApiKeyBody::schema() else {
+            unreachable!("a struct's derived schema is an object")
+        };
+        item.description =
+            Some("One key to bring in: the create body's fields, and exactly one of `key` and `hash`".into());
+        // A key and a hash are two fields; a name is the only one the create body needs.
+        item.min_properties = Some(2);
+        let key = ObjectBuilder::new()
+            .schema_type(SchemaType::from_iter([Type::String, Type::Null]))
+            .description(Some(
+                "The private key as the other system issued it: printable ASCII without spaces, 20 to 256 \
+                 characters. Hashed at once; never stored, logged or returned.",
+            ))
+            .min_length(Some(MIN_FOREIGN_KEY_CHARS))
+            .max_length(Some(MAX_FOREIGN_KEY_CHARS))
+            .pattern(Some(format!(
+                "^[!-~]{{{MIN_FOREIGN_KEY_CHARS},{MAX_FOREIGN_KEY_CHARS}}}$"
+            )));
+        let hash = OneOfBuilder::new()
+            .item(ObjectBuilder::new().schema_type(Type::Null))
+            .item(Ref::from_schema_name(ImportedHash::name()))
+            .description(Some(
+                "The SHA-256 of the whole private key, when only that was exported.",
+            ));
+        item.properties.insert("key".to_owned(), key.into());
+        item.properties.insert("hash".to_owned(), hash.into());
+        RefOr::T(Schema::Object(item))
+    }
+}
+
+impl ToSchema for ImportItemBody {
+    fn name() -> Cow<'static, str> {
+        Cow::Borrowed("ImportApiKeyItem")
+    }
+
+    fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
+        schemas.push((ImportedHash::name().into_owned(), ImportedHash::schema()));
+        CreateApiKeyBody::schemas(schemas);
+    }
 }
 
 /// An item's index and why it failed.
 type Failed = (usize, Vec<FieldError>);
 
-/// One item, read: its create fields and its secret, or every failing field.
-type ImportItem = Result<(CreateApiKeyBody, GivenSecret), Vec<FieldError>>;
+/// One item, read, or every failing field.
+type ImportItem = Result<ImportItemBody, Vec<FieldError>>;
 
 /// The most bytes one item may have: a create body's limit.
 pub(crate) const MAX_IMPORT_ITEM_BYTES: usize = 16 * 1024;
 
-/// The body of `POST /api-keys/import`.
-#[derive(Debug)]
+// What the parser makes of the body is what OpenAPI shows of it.
+/// The keys to bring in.
+#[derive(Debug, ToSchema)]
+#[schema(as = ImportApiKeysRequest)]
 pub(crate) struct ImportApiKeysBody {
-    items: Vec<ImportItem>,
+    /// 1 to 1 000 keys, each decided on its own.
+    #[schema(schema_with = import_items_schema)]
+    keys: Vec<ImportItem>,
 }
 
 /// What the body's `keys` turned out to be, read without building a tree of
@@ -208,7 +285,7 @@ impl ImportApiKeysBody {
         };
         match items {
             Some(items) if errors.is_empty() => Ok(Self {
-                items: items
+                keys: items
                     .into_iter()
                     .enumerate()
                     .map(|(i, raw)| read_raw_item(i, raw))
@@ -290,7 +367,7 @@ fn read_item(index: usize, item: Value) -> ImportItem {
         errors.append(&mut more);
     });
     match (body, secret) {
-        (Ok(body), Some(secret)) if errors.is_empty() => Ok((body, secret)),
+        (Ok(create), Some(secret)) if errors.is_empty() => Ok(ImportItemBody { create, secret }),
         _ => Err(at_item(index, errors)),
     }
 }
@@ -387,7 +464,12 @@ fn read_hash(value: Value, errors: &mut Vec<FieldError>) -> Option<GivenSecret> 
             Err(())
         }
     };
-    digest.ok().filter(|_| errors.is_empty()).map(GivenSecret::Sha256)
+    digest.ok().filter(|_| errors.is_empty()).map(|value| {
+        GivenSecret::Sha256(ImportedHash {
+            algorithm: HashAlgorithm::Sha256,
+            value,
+        })
+    })
 }
 
 impl ImportApiKeysBody {
@@ -397,8 +479,8 @@ impl ImportApiKeysBody {
     fn into_imports(self, org_id: OrgId, state: &AppState) -> (Vec<(usize, KeyImport)>, Vec<Failed>) {
         let mut imports = Vec::new();
         let mut failed = Vec::new();
-        for (index, item) in self.items.into_iter().enumerate() {
-            let (body, secret) = match item {
+        for (index, item) in self.keys.into_iter().enumerate() {
+            let ImportItemBody { create: body, secret } = match item {
                 Ok(item) => item,
                 Err(errors) => {
                     failed.push((index, errors));
@@ -406,7 +488,10 @@ impl ImportApiKeysBody {
                 }
             };
             let secret = match secret {
-                GivenSecret::Sha256(digest) => ImportedSecret::Sha256(digest),
+                GivenSecret::Sha256(ImportedHash {
+                    algorithm: HashAlgorithm::Sha256,
+                    value,
+                }) => ImportedSecret::Sha256(value),
                 GivenSecret::Key(key) => {
                     match PresentedKey::recognise(state.verify.key_format(), key.expose_secret()) {
                         Some(issued @ PresentedKey::Issued(_)) => ImportedSecret::Key(issued),
@@ -442,23 +527,13 @@ impl ImportApiKeysBody {
     }
 }
 
-/// The request body, as documented.
-#[derive(ToSchema)]
-#[schema(as = ImportApiKeysRequest)]
-#[allow(dead_code)]
-pub(crate) struct ImportApiKeysRequest {
-    /// 1 to 1 000 keys, each decided on its own.
-    #[schema(schema_with = import_items_schema)]
-    keys: Vec<Value>,
-}
-
-/// The items: each an [`ImportApiKeyItem`] with exactly one of `key` and `hash`.
+/// The items: each an [`ImportItemBody`] with exactly one of `key` and `hash`.
 fn import_items_schema() -> impl Into<RefOr<Schema>> {
     let one_of = OneOfBuilder::new()
         .item(ObjectBuilder::new().required("key"))
         .item(ObjectBuilder::new().required("hash"));
     let item = AllOfBuilder::new()
-        .item(Ref::from_schema_name("ImportApiKeyItem"))
+        .item(Ref::from_schema_name(ImportItemBody::name()))
         .item(one_of);
     ArrayBuilder::new()
         .items(item)
@@ -523,7 +598,7 @@ fn capitalised(text: &str) -> String {
 #[utoipa::path(
     post, path = "/api/v2/api-keys/import", tag = "api-keys", operation_id = "import_api_keys",
     summary = "Import API keys from another key system, keeping their private keys",
-    request_body = ImportApiKeysRequest,
+    request_body = ImportApiKeysBody,
     responses(
         (status = 200, description = "Each item imported or refused, by index; one refused item never fails the others",
             body = ImportApiKeysResponse),

@@ -9,4 +9,3 @@ mod responses;
 pub(crate) use handlers::*;
 pub(crate) use import::*;
 pub(crate) use requests::name_pattern as visible_text_pattern;
-pub(crate) use requests::{ImportApiKeyItem, ImportedHash};

@@ -15,10 +15,9 @@ use utoipa::ToSchema;
 
 use crate::routes::timestamp;
 
-/// A key as every read returns it: all create fields but `private_key`.
+/// The fields every key response starts with, in the specification's order.
 #[derive(Serialize, ToSchema)]
-#[schema(as = ApiKey)]
-pub(crate) struct ApiKeyResponse<'a> {
+pub(crate) struct KeyIdentity<'a> {
     #[schema(format = Uuid)]
     id: String,
     #[schema(format = Uuid)]
@@ -28,6 +27,12 @@ pub(crate) struct ApiKeyResponse<'a> {
     private_key_display: &'a str,
     #[schema(format = DateTime)]
     created_at: String,
+}
+
+/// What a key is set to and how it has been used: the fields after its
+/// identity (after `private_key` in a create response).
+#[derive(Serialize, ToSchema)]
+pub(crate) struct KeySettings<'a> {
     #[schema(required = true)]
     description: Option<&'a str>,
     is_revoked: bool,
@@ -53,6 +58,18 @@ pub(crate) struct ApiKeyResponse<'a> {
     /// verifications have not spent, refilled by the calendar
     #[schema(required = true)]
     credits: Option<CreditsBody>,
+}
+
+/// A key as every read returns it: all create fields but `private_key`.
+#[derive(Serialize, ToSchema)]
+#[schema(as = ApiKey)]
+pub(crate) struct ApiKeyResponse<'a> {
+    #[serde(flatten)]
+    #[schema(inline)]
+    identity: KeyIdentity<'a>,
+    #[serde(flatten)]
+    #[schema(inline)]
+    settings: KeySettings<'a>,
     /// When one of the key's private keys was last reported leaked (by a
     /// secret scanner or its holder), unless the key was rotated since
     #[schema(format = DateTime, required = true)]
@@ -98,10 +115,8 @@ fn grace_until(key: &ApiKey, now: DateTime<Utc>) -> Option<String> {
         .map(timestamp)
 }
 
-impl<'a> From<&'a ApiKey> for ApiKeyResponse<'a> {
+impl<'a> From<&'a ApiKey> for KeyIdentity<'a> {
     fn from(key: &'a ApiKey) -> Self {
-        // One instant for every judgement the response makes about the key.
-        let now = Utc::now();
         Self {
             id: key.id().to_string(),
             org_id: key.org_id().to_string(),
@@ -109,6 +124,13 @@ impl<'a> From<&'a ApiKey> for ApiKeyResponse<'a> {
             public_key: key.public_key().as_str(),
             private_key_display: key.private_key_display().as_str(),
             created_at: timestamp(key.created_at()),
+        }
+    }
+}
+
+impl<'a> KeySettings<'a> {
+    fn of(key: &'a ApiKey, now: DateTime<Utc>) -> Self {
+        Self {
             description: key.description().map(KeyDescription::as_str),
             is_revoked: key.is_revoked(),
             revoked_at: key.revoked_at().map(timestamp),
@@ -120,6 +142,17 @@ impl<'a> From<&'a ApiKey> for ApiKeyResponse<'a> {
             meta: key.meta().map(KeyMeta::as_raw),
             ratelimits: key.ratelimits().iter().map(RateLimitBody::from).collect(),
             credits: key.credits().map(|credits| CreditsBody::from(credits.as_of(now))),
+        }
+    }
+}
+
+impl<'a> From<&'a ApiKey> for ApiKeyResponse<'a> {
+    fn from(key: &'a ApiKey) -> Self {
+        // One instant for every judgement the response makes about the key.
+        let now = Utc::now();
+        Self {
+            identity: KeyIdentity::from(key),
+            settings: KeySettings::of(key, now),
             leaked_at: key.leaked_at().map(timestamp),
             previous_key_valid_until: grace_until(key, now),
             status: key.status(now).into(),
@@ -193,73 +226,31 @@ pub(crate) struct RefillBody {
 }
 
 /// The create (and rotate) response: the specification's twelve fields in its
-/// order, then `expires_at`.
+/// order, then the key's other settings and its status.
 #[derive(Serialize, ToSchema)]
 #[schema(as = ApiKeyCreated)]
 pub(crate) struct CreatedApiKeyResponse<'a> {
-    #[schema(format = Uuid)]
-    id: String,
-    #[schema(format = Uuid)]
-    org_id: String,
-    name: &'a str,
-    public_key: &'a str,
-    private_key_display: &'a str,
-    #[schema(format = DateTime)]
-    created_at: String,
+    #[serde(flatten)]
+    #[schema(inline)]
+    identity: KeyIdentity<'a>,
     /// The private key, shown in this response only.
     private_key: &'a str,
-    #[schema(required = true)]
-    description: Option<&'a str>,
-    is_revoked: bool,
-    #[schema(format = DateTime, required = true)]
-    revoked_at: Option<String>,
-    #[schema(format = DateTime, required = true)]
-    last_used_at: Option<String>,
-    #[schema(required = true)]
-    environment: Option<&'a str>,
-    #[schema(format = DateTime, required = true)]
-    expires_at: Option<String>,
-    /// What the key may do (checked when a verification asks), in order given
-    permissions: Vec<&'a str>,
-    /// Whom the key belongs to, in your terms
-    #[schema(required = true)]
-    owner_id: Option<&'a str>,
-    /// Your own data about the key, as given
-    #[schema(required = true, value_type = Option<Object>)]
-    meta: Option<&'a RawValue>,
-    /// The key's own rate limits, in order given
-    ratelimits: Vec<RateLimitBody<'a>>,
-    /// The key's credits (`null`: unlimited use); `remaining` counts what
-    /// verifications have not spent, refilled by the calendar
-    #[schema(required = true)]
-    credits: Option<CreditsBody>,
+    #[serde(flatten)]
+    #[schema(inline)]
+    settings: KeySettings<'a>,
     /// Where the key stands now, in one word
     status: StatusBody,
 }
 
 impl<'a> From<&'a CreatedApiKey> for CreatedApiKeyResponse<'a> {
     fn from(created: &'a CreatedApiKey) -> Self {
-        let key = ApiKeyResponse::from(&created.key);
+        let now = Utc::now();
+        let key = &created.key;
         Self {
-            id: key.id,
-            org_id: key.org_id,
-            name: key.name,
-            public_key: key.public_key,
-            private_key_display: key.private_key_display,
-            created_at: key.created_at,
+            identity: KeyIdentity::from(key),
             private_key: created.private_key.expose_secret(),
-            description: key.description,
-            is_revoked: key.is_revoked,
-            revoked_at: key.revoked_at,
-            last_used_at: key.last_used_at,
-            environment: key.environment,
-            expires_at: key.expires_at,
-            permissions: key.permissions,
-            owner_id: key.owner_id,
-            meta: key.meta,
-            ratelimits: key.ratelimits,
-            credits: key.credits,
-            status: key.status,
+            settings: KeySettings::of(key, now),
+            status: key.status(now).into(),
         }
     }
 }
@@ -290,18 +281,17 @@ pub(crate) struct RevokedApiKeyResponse<'a> {
 
 impl<'a> From<&'a ApiKey> for RevokedApiKeyResponse<'a> {
     fn from(key: &'a ApiKey) -> Self {
-        let key = ApiKeyResponse::from(key);
         Self {
-            id: key.id,
-            org_id: key.org_id,
-            name: key.name,
-            is_revoked: key.is_revoked,
-            created_at: key.created_at,
-            description: key.description,
-            expires_at: key.expires_at,
-            last_used_at: key.last_used_at,
-            revoked_at: key.revoked_at,
-            status: key.status,
+            id: key.id().to_string(),
+            org_id: key.org_id().to_string(),
+            name: key.name().as_str(),
+            is_revoked: key.is_revoked(),
+            created_at: timestamp(key.created_at()),
+            description: key.description().map(KeyDescription::as_str),
+            expires_at: key.expires_at().map(timestamp),
+            last_used_at: key.last_used_at().map(timestamp),
+            revoked_at: key.revoked_at().map(timestamp),
+            status: key.status(Utc::now()).into(),
         }
     }
 }
