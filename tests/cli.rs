@@ -372,7 +372,7 @@ fn the_client_fails_with_the_apis_message_and_a_nonzero_exit() {
     assert!(err.contains("(422 validation_error, request "), "{err}");
 
     let (code, _, err) = client(&server, "", &["keys", "list"]);
-    assert_eq!(code, 1);
+    assert_eq!(code, 2, "a command that cannot be sent is a usage error");
     assert!(err.contains("no token"), "{err}");
     let (code, _, err) = client(&server, &format!("{token}x"), &["keys", "list"]);
     assert_eq!(code, 1);
@@ -385,6 +385,24 @@ fn the_client_fails_with_the_apis_message_and_a_nonzero_exit() {
     );
     assert_eq!(unreachable.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&unreachable.stderr).contains("cannot reach http://127.0.0.1:9"));
+    let with_credentials = run(
+        &["keys", "list", "--url", "http://ops:s3cret@127.0.0.1:9"],
+        &[("KEYMINT_TOKEN", token)],
+    );
+    let err = String::from_utf8_lossy(&with_credentials.stderr);
+    assert!(
+        err.contains("cannot reach http://127.0.0.1:9") && !err.contains("s3cret"),
+        "{err}"
+    );
+
+    let key_id = Uuid::new_v4().to_string();
+    let (code, _, err) = client(
+        &server,
+        token,
+        &["credits", "set", &key_id, "5", "--idempotency-key", "two words"],
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--idempotency-key: 1 to 255 visible ASCII"), "{err}");
 
     let help = String::from_utf8(run(&["keys", "--help"], &[]).stdout).unwrap();
     for command in [

@@ -5,6 +5,7 @@ use serde_json::{json, Value};
 
 use crate::http::Client;
 use crate::keys::path_of;
+use crate::output::shown;
 use crate::table::{table, text};
 use crate::{Connection, Failure};
 
@@ -61,16 +62,22 @@ pub async fn credits(connection: &Connection, command: CreditsCommand) -> Result
     let (op, change) = match command {
         CreditsCommand::Get { id } => {
             let key = client.call(reqwest::Method::GET, &path_of(&id), None, true).await?;
-            return Ok(if connection.json {
-                format!("{}\n", key["credits"])
-            } else {
-                credits_text(&key["credits"])
-            });
+            return Ok(shown(connection.json, &key["credits"], credits_text));
         }
         CreditsCommand::Set(change) => ("set", change),
         CreditsCommand::Increment(change) => ("increment", change),
         CreditsCommand::Decrement(change) => ("decrement", change),
     };
+    // Checked here: a value HTTP cannot carry would otherwise fail inside the
+    // client as an unexplained "builder error".
+    if let Some(key) = change.idempotency_key.as_deref() {
+        if key.is_empty() || key.len() > 255 || !key.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(Failure {
+                message: "--idempotency-key: 1 to 255 visible ASCII characters".to_owned(),
+                code: 2,
+            });
+        }
+    }
     let headers: Vec<(&str, &str)> = change
         .idempotency_key
         .as_deref()
@@ -86,9 +93,5 @@ pub async fn credits(connection: &Connection, command: CreditsCommand) -> Result
             &headers,
         )
         .await?;
-    Ok(if connection.json {
-        format!("{credits}\n")
-    } else {
-        credits_text(&credits)
-    })
+    Ok(shown(connection.json, &credits, credits_text))
 }

@@ -10,7 +10,21 @@ use crate::{Connection, Failure};
 pub(crate) struct Client {
     http: reqwest::Client,
     base: String,
+    /// The base as messages show it: without credentials a URL may carry.
+    shown_base: String,
     token: Option<String>,
+}
+
+/// `url` without its `user:password@`, if it has one.
+fn without_credentials(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(mut parsed) if !parsed.username().is_empty() || parsed.password().is_some() => {
+            let _ = parsed.set_username("");
+            let _ = parsed.set_password(None);
+            parsed.as_str().trim_end_matches('/').to_owned()
+        }
+        _ => url.to_owned(),
+    }
 }
 
 impl Client {
@@ -20,9 +34,11 @@ impl Client {
             .timeout(std::time::Duration::from_secs(30))
             .build()
             .context("cannot build the HTTP client")?;
+        let base = connection.url.trim_end_matches('/').to_owned();
         Ok(Self {
             http,
-            base: connection.url.trim_end_matches('/').to_owned(),
+            shown_base: without_credentials(&base),
+            base,
             token: connection.token.clone().filter(|token| !token.trim().is_empty()),
         })
     }
@@ -54,8 +70,9 @@ impl Client {
         }
         if auth {
             let token = self.token.as_deref().ok_or_else(|| Failure {
-                message: "no token: pass --token or set KEYMINT_TOKEN".to_owned(),
-                code: 1,
+                message: "no token: set KEYMINT_TOKEN or pass --token (`keymint dev-token` makes one in development)"
+                    .to_owned(),
+                code: 2,
             })?;
             request = request.bearer_auth(token);
         }
@@ -65,7 +82,7 @@ impl Client {
         let response = request
             .send()
             .await
-            .map_err(|e| anyhow::anyhow!("cannot reach {}: {}", self.base, causes(&e.without_url())))?;
+            .map_err(|e| anyhow::anyhow!("cannot reach {}: {}", self.shown_base, causes(&e.without_url())))?;
         let status = response.status();
         let request_id = response
             .headers()
@@ -154,6 +171,16 @@ pub(crate) fn segment(id: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn messages_never_show_a_url_s_credentials() {
+        assert_eq!(
+            without_credentials("https://ops:s3cret@keys.example.com:8443/base"),
+            "https://keys.example.com:8443/base"
+        );
+        assert_eq!(without_credentials("http://127.0.0.1:8080"), "http://127.0.0.1:8080");
+        assert_eq!(without_credentials("not a url"), "not a url");
+    }
 
     #[test]
     fn a_segment_cannot_leave_its_place_in_the_path() {

@@ -10,6 +10,7 @@ pub use crate::args::EnvironmentArg;
 use crate::args::{parse_meta, parse_ratelimit, parse_refill};
 use crate::http::{segment, Client};
 use crate::import::import_file;
+use crate::output::{deleted, shown};
 use crate::table::{table, text};
 use crate::{Connection, Failure};
 
@@ -358,14 +359,7 @@ pub async fn keys(connection: &Connection, command: KeysCommand) -> Result<Strin
     use reqwest::Method;
     let client = Client::new(connection)?;
     let json = connection.json;
-    // Reads print the API's JSON with --json, else `human`.
-    let show = |value: Value, human: fn(&Value) -> String| {
-        if json {
-            format!("{value}\n")
-        } else {
-            human(&value)
-        }
-    };
+    let show = |value: Value, human: fn(&Value) -> String| shown(json, &value, human);
     Ok(match command {
         KeysCommand::List(args) => {
             let path = format!("/api/v2/api-keys?{}", list_query(args)?);
@@ -400,11 +394,7 @@ pub async fn keys(connection: &Connection, command: KeysCommand) -> Result<Strin
         }
         KeysCommand::Delete { id } => {
             client.call(Method::DELETE, &path_of(&id), None, true).await?;
-            if json {
-                format!("{}\n", json!({"deleted": id}))
-            } else {
-                format!("deleted {id}\n")
-            }
+            deleted(json, &id)
         }
         KeysCommand::Events { id } => {
             let path = format!("{}/events?limit=100", path_of(&id));

@@ -6,7 +6,8 @@
 //!
 //! Each command family is a module: its clap arguments, the requests it
 //! sends and how it prints the answers. `http` is the one HTTP client and the
-//! API's error bodies in a line; `table` the plain-text tables.
+//! API's error bodies in a line; `output` what `--json` changes; `table` the
+//! plain-text tables.
 
 use clap::Args;
 
@@ -16,6 +17,7 @@ mod health;
 mod http;
 mod import;
 mod keys;
+mod output;
 mod table;
 mod verify;
 mod webhooks;
@@ -70,7 +72,8 @@ pub struct Output {
 pub struct Failure {
     /// The message for stderr.
     pub message: String,
-    /// 1 for a refusal by the server or an unreachable server.
+    /// 1 for a refusal by the server or an unreachable server, 2 for a
+    /// command that cannot be sent as given (as clap's own usage errors).
     pub code: u8,
 }
 

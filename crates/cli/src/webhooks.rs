@@ -7,6 +7,7 @@ use clap::Subcommand;
 use serde_json::{json, Map, Value};
 
 use crate::http::{segment, Client};
+use crate::output::{deleted, shown};
 use crate::table::{table, text};
 use crate::{Connection, Failure};
 
@@ -175,23 +176,15 @@ pub(crate) fn delivery_rows(deliveries: &[Value]) -> String {
 pub async fn webhooks(connection: &Connection, command: WebhooksCommand) -> Result<String, Failure> {
     let client = Client::new(connection)?;
     let json = connection.json;
-    let one = |webhook: Value| {
-        if json {
-            format!("{webhook}\n")
-        } else {
-            webhook_detail(&webhook)
-        }
-    };
+    let one = |webhook: Value| shown(json, &webhook, webhook_detail);
     Ok(match command {
         WebhooksCommand::List => {
             let webhooks = client
                 .call(reqwest::Method::GET, "/api/v2/webhooks", None, true)
                 .await?;
-            if json {
-                format!("{webhooks}\n")
-            } else {
+            shown(json, &webhooks, |webhooks| {
                 webhook_rows(webhooks.as_array().map(Vec::as_slice).unwrap_or_default())
-            }
+            })
         }
         WebhooksCommand::Create {
             endpoint,
@@ -245,11 +238,7 @@ pub async fn webhooks(connection: &Connection, command: WebhooksCommand) -> Resu
             client
                 .call(reqwest::Method::DELETE, &webhook_path(&id), None, true)
                 .await?;
-            if json {
-                format!("{}\n", json!({"deleted": id}))
-            } else {
-                format!("deleted {id}\n")
-            }
+            deleted(json, &id)
         }
         WebhooksCommand::RotateSecret { id } => {
             let rotated = client
@@ -271,11 +260,9 @@ pub async fn webhooks(connection: &Connection, command: WebhooksCommand) -> Resu
                     true,
                 )
                 .await?;
-            if json {
-                format!("{deliveries}\n")
-            } else {
+            shown(json, &deliveries, |deliveries| {
                 delivery_rows(deliveries.as_array().map(Vec::as_slice).unwrap_or_default())
-            }
+            })
         }
         WebhooksCommand::Retry { id, delivery } => {
             let queued = client
@@ -286,11 +273,9 @@ pub async fn webhooks(connection: &Connection, command: WebhooksCommand) -> Resu
                     true,
                 )
                 .await?;
-            if json {
-                format!("{queued}\n")
-            } else {
+            shown(json, &queued, |queued| {
                 format!("queued {} again ({})\n", text(&queued["id"]), text(&queued["status"]))
-            }
+            })
         }
     })
 }
