@@ -1,201 +1,19 @@
-use std::fmt;
+//! An API key as Keymint stores it ([`ApiKey`]), the stored trace of its
+//! private keys, and where it stands ([`KeyStatus`]). Issuing a key is in
+//! `issue`, rotating one in `rotation`.
 
-use chrono::{DateTime, DurationRound, Utc};
-
-use base64::Engine as _;
+use chrono::{DateTime, Utc};
 
 use crate::{
     Credits, Environment, KeyDescription, KeyDigest, KeyDisplay, KeyId, KeyMeta, KeyName, LookupId, OrgId, OwnerId,
-    Permissions, PublicKey, RateLimits,
+    Permissions, PublicKey, RateLimits, SecretHash,
 };
 
-/// The hash of a private key, as a PHC-style string that names how it was
-/// made: `$sha256$<digest>` (a key of 256 random bits needs no work factor) or
-/// `$argon2id$v=19$m=…,t=…,p=…$<salt>$<hash>` (keys hashed by earlier
-/// releases, or by a deployment configured for password-grade cost).
-///
-/// It is the only stored trace of the secret. It is not the secret, but for a
-/// key with little entropy it allows offline guessing, so `Debug` does not
-/// print it either.
-#[derive(Clone, PartialEq, Eq)]
-pub struct SecretHash(String);
+mod issue;
+mod rotation;
 
-/// The text is not a PHC string.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("a secret hash must be a PHC string starting with '$'")]
-pub struct SecretHashError;
-
-impl SecretHash {
-    /// Wraps a PHC string produced by a hasher or loaded from storage.
-    pub fn new(phc: impl Into<String>) -> Result<Self, SecretHashError> {
-        let phc = phc.into();
-        if phc.starts_with('$') && phc.len() > 1 {
-            Ok(Self(phc))
-        } else {
-            Err(SecretHashError)
-        }
-    }
-
-    /// The PHC string, for storage and verification.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-
-    /// The stored form of a SHA-256 digest: `$sha256$` and the digest in
-    /// base64 without padding, as PHC strings write their hashes.
-    pub fn sha256(digest: &KeyDigest) -> Self {
-        let encoded = base64::engine::general_purpose::STANDARD_NO_PAD.encode(digest.as_bytes());
-        Self(format!("{SHA256_PHC_LEAD}{encoded}"))
-    }
-
-    /// The algorithm the string names (`sha256`, `argon2id`, …).
-    pub fn algorithm(&self) -> &str {
-        self.0[1..].split('$').next().unwrap_or_default()
-    }
-
-    /// The digest of a `$sha256$` hash; `None` for any other algorithm or a
-    /// damaged string.
-    pub fn sha256_digest(&self) -> Option<KeyDigest> {
-        let encoded = self.0.strip_prefix(SHA256_PHC_LEAD)?;
-        let mut bytes = [0u8; 32];
-        match base64::engine::general_purpose::STANDARD_NO_PAD.decode_slice(encoded, &mut bytes) {
-            Ok(32) if encoded.len() == 43 => Some(KeyDigest::from_bytes(bytes)),
-            _ => None,
-        }
-    }
-}
-
-const SHA256_PHC_LEAD: &str = "$sha256$";
-
-impl fmt::Debug for SecretHash {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("SecretHash(<redacted>)")
-    }
-}
-
-/// A request for a new key, validated, before any key material exists.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct NewApiKey {
-    org_id: OrgId,
-    name: KeyName,
-    description: Option<KeyDescription>,
-    environment: Environment,
-    expires_at: Option<DateTime<Utc>>,
-    permissions: Permissions,
-    owner_id: Option<OwnerId>,
-    meta: Option<KeyMeta>,
-    ratelimits: RateLimits,
-    credits: Option<Credits>,
-}
-
-impl NewApiKey {
-    /// Assembles a request from already validated parts; the key never expires
-    /// unless [`NewApiKey::expiring_at`] says otherwise.
-    pub fn new(org_id: OrgId, name: KeyName, description: Option<KeyDescription>, environment: Environment) -> Self {
-        Self {
-            org_id,
-            name,
-            description,
-            environment,
-            expires_at: None,
-            permissions: Permissions::default(),
-            owner_id: None,
-            meta: None,
-            ratelimits: RateLimits::default(),
-            credits: None,
-        }
-    }
-
-    /// The same request for a key with its own rate limits.
-    pub fn with_ratelimits(mut self, ratelimits: RateLimits) -> Self {
-        self.ratelimits = ratelimits;
-        self
-    }
-
-    /// The rate limits the key will have.
-    pub fn ratelimits(&self) -> &RateLimits {
-        &self.ratelimits
-    }
-
-    /// The same request for a key with credits (`None`: unlimited use).
-    pub fn with_credits(mut self, credits: Option<Credits>) -> Self {
-        self.credits = credits;
-        self
-    }
-
-    /// The credits the key will start with.
-    pub fn credits(&self) -> Option<&Credits> {
-        self.credits.as_ref()
-    }
-
-    /// The same request for a key carrying `meta`.
-    pub fn with_meta(mut self, meta: Option<KeyMeta>) -> Self {
-        self.meta = meta;
-        self
-    }
-
-    /// The metadata the key will carry.
-    pub fn meta(&self) -> Option<&KeyMeta> {
-        self.meta.as_ref()
-    }
-
-    /// The same request for a key owned by `owner_id`.
-    pub fn owned_by(mut self, owner_id: Option<OwnerId>) -> Self {
-        self.owner_id = owner_id;
-        self
-    }
-
-    /// Whom the key will belong to.
-    pub fn owner_id(&self) -> Option<&OwnerId> {
-        self.owner_id.as_ref()
-    }
-
-    /// The same request for a key holding `permissions`.
-    pub fn with_permissions(mut self, permissions: Permissions) -> Self {
-        self.permissions = permissions;
-        self
-    }
-
-    /// The permissions the key will hold.
-    pub fn permissions(&self) -> &Permissions {
-        &self.permissions
-    }
-
-    /// The same request for a key that stops verifying at `expires_at`. Whether that
-    /// moment is acceptable is checked with [`check_expiry`] when the key is issued.
-    ///
-    /// The time is kept to the microsecond, the precision every supported database
-    /// stores, so the key reads back exactly as it was created.
-    pub fn expiring_at(mut self, expires_at: Option<DateTime<Utc>>) -> Self {
-        self.expires_at = expires_at.map(|at| at.duration_trunc(chrono::TimeDelta::microseconds(1)).unwrap_or(at));
-        self
-    }
-
-    /// When the requested key should expire, if ever.
-    pub fn expires_at(&self) -> Option<DateTime<Utc>> {
-        self.expires_at
-    }
-
-    /// The organisation that will own the key.
-    pub fn org_id(&self) -> OrgId {
-        self.org_id
-    }
-
-    /// The requested name.
-    pub fn name(&self) -> &KeyName {
-        &self.name
-    }
-
-    /// The requested description, if any.
-    pub fn description(&self) -> Option<&KeyDescription> {
-        self.description.as_ref()
-    }
-
-    /// The environment the key is for.
-    pub fn environment(&self) -> Environment {
-        self.environment
-    }
-}
+pub use issue::{check_expiry, ExpiryError, NewApiKey};
+pub use rotation::{RotateError, MAX_GRACE_PERIOD_SECONDS};
 
 /// What is stored of one private key: enough to find it and to check it, never
 /// enough to recompute it.
@@ -226,57 +44,6 @@ pub struct PreviousCredential {
     /// The end of the grace period (exclusive).
     pub valid_until: DateTime<Utc>,
 }
-
-/// Why an expiry time was refused.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum ExpiryError {
-    /// The time is not in the future.
-    #[error("expires_at must be in the future")]
-    NotInFuture,
-    /// The time is further ahead than allowed.
-    #[error("expires_at must be at most {max_days} days ahead")]
-    TooFarAhead {
-        /// The maximum, in days.
-        max_days: i64,
-    },
-}
-
-/// Checks that a requested expiry lies after `now` and at most `max_ahead` later.
-pub fn check_expiry(
-    expires_at: DateTime<Utc>,
-    now: DateTime<Utc>,
-    max_ahead: chrono::Duration,
-) -> Result<(), ExpiryError> {
-    if expires_at <= now {
-        Err(ExpiryError::NotInFuture)
-    } else if expires_at - now > max_ahead {
-        Err(ExpiryError::TooFarAhead {
-            max_days: max_ahead.num_days(),
-        })
-    } else {
-        Ok(())
-    }
-}
-
-/// Why a key could not be rotated.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum RotateError {
-    /// The grace period is negative.
-    #[error("the grace period must be at least 0 seconds")]
-    NegativeGracePeriod,
-    /// The grace period is longer than [`MAX_GRACE_PERIOD_SECONDS`].
-    #[error("the grace period must be at most {MAX_GRACE_PERIOD_SECONDS} seconds")]
-    GracePeriodTooLong,
-    /// Revocation is final: a revoked key gets no new secret.
-    #[error("the key is revoked")]
-    Revoked,
-    /// An expired key gets no new secret; create a new key instead.
-    #[error("the key has expired")]
-    Expired,
-}
-
-/// The most a rotation's grace period may be: one week.
-pub const MAX_GRACE_PERIOD_SECONDS: u32 = 604_800;
 
 /// Every field of a stored key, for adapters that load one back from storage
 /// through [`ApiKey::restore`]. Each field is already a validated type.
@@ -332,42 +99,6 @@ pub struct ApiKey {
 }
 
 impl ApiKey {
-    /// Issues a key for `request`: a fresh, unrevoked, unused key created `now`.
-    ///
-    /// The caller supplies the id, the public key and the stored trace of the
-    /// private key, so that this type never sees the secret itself.
-    pub fn issue(
-        request: NewApiKey,
-        id: KeyId,
-        public_key: PublicKey,
-        credential: Credential,
-        now: DateTime<Utc>,
-    ) -> Self {
-        Self {
-            parts: ApiKeyParts {
-                id,
-                org_id: request.org_id,
-                name: request.name,
-                description: request.description,
-                environment: request.environment,
-                public_key,
-                credential,
-                previous: None,
-                created_at: now,
-                expires_at: request.expires_at,
-                revoked_at: None,
-                leaked_at: None,
-                last_used_at: None,
-                permissions: request.permissions,
-                owner_id: request.owner_id,
-                meta: request.meta,
-                ratelimits: request.ratelimits,
-                credits: request.credits.map(|credits| credits.set_at(now)),
-                revision: 1,
-            },
-        }
-    }
-
     /// Loads a key back from storage. Only adapters should need this.
     pub fn restore(parts: ApiKeyParts) -> Self {
         Self { parts }
@@ -659,58 +390,6 @@ impl ApiKey {
     /// key was rotated since.
     pub fn leaked_at(&self) -> Option<DateTime<Utc>> {
         self.parts.leaked_at
-    }
-
-    /// Checks a rotation's grace period on its own: from zero to
-    /// [`MAX_GRACE_PERIOD_SECONDS`]. Callers may ask before loading any key, so
-    /// that a request bound to fail costs no I/O; [`ApiKey::rotate`] asks again.
-    pub fn check_grace_period(grace: chrono::Duration) -> Result<(), RotateError> {
-        if grace < chrono::Duration::zero() {
-            Err(RotateError::NegativeGracePeriod)
-        } else if grace > chrono::Duration::seconds(i64::from(MAX_GRACE_PERIOD_SECONDS)) {
-            Err(RotateError::GracePeriodTooLong)
-        } else {
-            Ok(())
-        }
-    }
-
-    /// Whether [`ApiKey::rotate`] would accept `grace` at `now`: the grace period
-    /// first, then the key's state. Asking before drawing and hashing a new
-    /// private key saves that work for a rotation that is bound to be refused.
-    pub fn check_rotation(&self, grace: chrono::Duration, now: DateTime<Utc>) -> Result<(), RotateError> {
-        Self::check_grace_period(grace)?;
-        if self.is_revoked() {
-            return Err(RotateError::Revoked);
-        }
-        if self.is_expired(now) {
-            return Err(RotateError::Expired);
-        }
-        Ok(())
-    }
-
-    /// Replaces the private key with `replacement`. With a non-zero `grace`, the
-    /// replaced key keeps verifying until `now + grace`; a key replaced earlier
-    /// is dropped, so at most two private keys are ever valid at once.
-    ///
-    /// Refused, changing nothing, when [`ApiKey::check_rotation`] refuses.
-    pub fn rotate(
-        &mut self,
-        replacement: Credential,
-        grace: chrono::Duration,
-        now: DateTime<Utc>,
-    ) -> Result<(), RotateError> {
-        self.check_rotation(grace, now)?;
-        let replaced = std::mem::replace(&mut self.parts.credential, replacement);
-        self.parts.previous = (grace > chrono::Duration::zero()).then(|| PreviousCredential {
-            lookup_id: replaced.lookup_id,
-            secret_hash: replaced.secret_hash,
-            lookup_digest: replaced.lookup_digest,
-            valid_until: now + grace,
-        });
-        // Rotation is the remedy for a flagged leak: the key is no longer marked.
-        self.parts.leaked_at = None;
-        self.changed();
-        Ok(())
     }
 
     /// When the key was created.
@@ -1041,28 +720,6 @@ mod tests {
             check_expiry(at(1) + max, at(0), max),
             Err(ExpiryError::TooFarAhead { max_days: 730 })
         );
-    }
-
-    #[test]
-    fn a_secret_hash_must_look_like_a_phc_string_and_is_never_printed() {
-        assert_eq!(SecretHash::new("plain"), Err(SecretHashError));
-        let hash = SecretHash::new("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA");
-        assert_eq!(hash.map(|h| format!("{h:?}")), Ok("SecretHash(<redacted>)".to_owned()));
-    }
-
-    #[test]
-    fn a_sha256_hash_names_its_algorithm_and_gives_its_digest_back() {
-        let digest = KeyDigest::of("sk_live_some-key-from-elsewhere");
-        let hash = SecretHash::sha256(&digest);
-        assert!(hash.expose().starts_with("$sha256$"));
-        assert_eq!(hash.expose().len(), "$sha256$".len() + 43);
-        assert_eq!(hash.algorithm(), "sha256");
-        assert_eq!(hash.sha256_digest(), Some(digest));
-        assert_eq!(SecretHash::new(hash.expose()).ok(), Some(hash));
-        let argon = SecretHash::new("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA").unwrap();
-        assert_eq!(argon.algorithm(), "argon2id");
-        assert_eq!(argon.sha256_digest(), None);
-        assert_eq!(SecretHash::new("$sha256$tooshort").unwrap().sha256_digest(), None);
     }
 
     #[test]

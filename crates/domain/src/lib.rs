@@ -45,6 +45,7 @@ mod name;
 mod owner;
 mod permission;
 mod ratelimit;
+mod secret_hash;
 mod subject;
 pub mod text;
 mod webhook;
@@ -52,7 +53,7 @@ mod webhook;
 pub use address::is_public_address;
 pub use api_key::{
     check_expiry, ApiKey, ApiKeyParts, Credential, ExpiryError, KeyStatus, NewApiKey, PreviousCredential, RotateError,
-    SecretHash, SecretHashError, MAX_GRACE_PERIOD_SECONDS,
+    MAX_GRACE_PERIOD_SECONDS,
 };
 pub use audit::{AuditAction, AuditEvent, KeyField, UnknownAuditAction, UnknownKeyField};
 pub use credits::{Credits, CreditsError, Refill, RefillInterval, MAX_CREDITS};
@@ -83,6 +84,7 @@ pub use ratelimit::{
     RateLimit, RateLimitError, RateLimits, Window, MAX_LIMIT, MAX_RATE_LIMITS, MAX_RATE_LIMIT_NAME_CHARS,
     MAX_WINDOW_MS, MIN_WINDOW_MS,
 };
+pub use secret_hash::{SecretHash, SecretHashError};
 pub use subject::{Subject, SubjectError, MAX_SUBJECT_CHARS};
 pub use text::{
     check_characters, check_visible_text, classify, is_bidi_control, is_blank, is_invisible, CharClass, Lines,

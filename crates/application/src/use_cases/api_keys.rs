@@ -1,17 +1,32 @@
+//! Every operation on API keys, as methods of [`ApiKeys`]. Creating,
+//! listing, reading, deleting, credits and the audit trail are here; the
+//! error enums (`errors`), the import of keys from another system (`import`)
+//! and the changes that read, change and write back a key (`changes`) each
+//! have their own module.
+
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
 use keymint_domain::{
-    check_expiry, ApiKey, AuditAction, AuditEvent, Credential, Credits, Environment, ExpiryError, KeyDescription,
-    KeyDigest, KeyField, KeyId, KeyMaterial, KeyMeta, KeyName, LeakReport, LookupId, NameSearch, NewApiKey, OrgId,
-    OwnerId, Permissions, PresentedKey, PrivateKey, RateLimits, RotateError, SecretHash,
+    check_expiry, ApiKey, AuditAction, AuditEvent, Credential, Credits, Environment, KeyField, KeyId, KeyMaterial,
+    NameSearch, NewApiKey, OrgId, OwnerId, PrivateKey,
 };
 
 use crate::{
-    Clock, CreditChange, CreditChangeOutcome, CreditChangeRefusal, DigestFilter, EventCursor, EventQuery, Idempotency,
-    KeyCursor, KeyGenerator, KeyQuery, KeyStore, MissingPermission, NoDigestFilter, NoVerificationCache, Permission,
-    Principal, RepositoryError, SecretHasher, UsageLedger, VerificationCache,
+    Clock, CreditChange, CreditChangeOutcome, DigestFilter, EventCursor, EventQuery, Idempotency, KeyCursor,
+    KeyGenerator, KeyQuery, KeyStore, MissingPermission, NoDigestFilter, NoVerificationCache, Permission, Principal,
+    RepositoryError, SecretHasher, UsageLedger, VerificationCache,
 };
+
+mod changes;
+mod errors;
+mod import;
+
+pub use changes::KeyPatch;
+pub use errors::{ChangeCreditsError, CreateApiKeyError, KeyError, RotateApiKeyError};
+pub use import::{ImportRefusal, ImportedSecret, KeyImport};
+
+use errors::Storage;
 
 /// Who is acting, for authorisation and the audit trail.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -93,207 +108,12 @@ pub struct KeyFilter {
     pub name: Option<NameSearch>,
 }
 
-/// A change to a key's name and description; `None` leaves a field as it is.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct KeyPatch {
-    /// A new name.
-    pub name: Option<KeyName>,
-    /// A new description; `Some(None)` clears it.
-    pub description: Option<Option<KeyDescription>>,
-    /// New permissions (empty: none).
-    pub permissions: Option<Permissions>,
-    /// A new owner; `Some(None)` clears it.
-    pub owner_id: Option<Option<OwnerId>>,
-    /// New metadata; `Some(None)` clears it.
-    pub meta: Option<Option<KeyMeta>>,
-    /// New rate limits (empty: none).
-    pub ratelimits: Option<RateLimits>,
-    /// New credits, set anew; `Some(None)` makes use unlimited.
-    pub credits: Option<Option<Credits>>,
-}
-
-/// Why a key could not be created.
-#[derive(Debug, thiserror::Error)]
-pub enum CreateApiKeyError {
-    /// The actor may not create keys.
-    #[error(transparent)]
-    Forbidden(#[from] MissingPermission),
-    /// `expires_at` is in the past or too far ahead.
-    #[error(transparent)]
-    InvalidExpiry(#[from] ExpiryError),
-    /// The organisation already holds the most active keys it may.
-    #[error("the organisation already has {max} active keys")]
-    LimitReached {
-        /// The configured maximum.
-        max: u32,
-    },
-    /// Storage is unreachable; nothing was stored and retrying may succeed.
-    #[error("storage is unavailable")]
-    StorageUnavailable(#[source] anyhow::Error),
-    /// Anything else.
-    #[error(transparent)]
-    Unexpected(anyhow::Error),
-}
-
-/// One key to bring in from another key system: what a create takes, and the
-/// private key it already has.
-#[derive(Debug)]
-pub struct KeyImport {
-    /// The key's name, environment, permissions and the rest, as for a create.
-    pub request: NewApiKey,
-    /// Its private key, or only the private key's digest.
-    pub secret: ImportedSecret,
-}
-
-/// The private key of a key brought in.
-#[derive(Debug)]
-pub enum ImportedSecret {
-    /// The private key itself. It is hashed and dropped, never stored. A key
-    /// in this deployment's own format keeps its lookup id; any other is found
-    /// by its digest.
-    Key(PresentedKey),
-    /// The SHA-256 digest of the private key, as another system exported it.
-    Sha256(KeyDigest),
-}
-
-/// Why one key could not be brought in; the others are unaffected.
-#[derive(Debug, thiserror::Error)]
-pub enum ImportRefusal {
-    /// A stored key (in this organisation or another: which is not said)
-    /// already has this private key, or the batch had it twice.
-    #[error("this private key is already stored")]
-    Duplicate,
-    /// `expires_at` is in the past or too far ahead.
-    #[error(transparent)]
-    InvalidExpiry(#[from] ExpiryError),
-    /// The organisation already holds the most active keys it may.
-    #[error("the organisation already has {max} active keys")]
-    LimitReached {
-        /// The configured maximum.
-        max: u32,
-    },
-    /// Storage could not be reached for this item (nor is tried again for
-    /// the rest of the batch); retrying it later may succeed.
-    #[error("storage is unavailable; nothing was stored for this key")]
-    StorageUnavailable,
-    /// Anything else went wrong with this item; nothing was stored for it.
-    #[error("the key could not be stored")]
-    Unexpected(#[source] anyhow::Error),
-}
-
-/// Why an operation on existing keys failed.
-#[derive(Debug, thiserror::Error)]
-pub enum KeyError {
-    /// The actor may not do this.
-    #[error(transparent)]
-    Forbidden(#[from] MissingPermission),
-    /// No such key in the caller's organisation.
-    #[error("no such key")]
-    NotFound,
-    /// Storage is unreachable; nothing changed and retrying may succeed.
-    #[error("storage is unavailable")]
-    StorageUnavailable(#[source] anyhow::Error),
-    /// Anything else.
-    #[error(transparent)]
-    Unexpected(anyhow::Error),
-}
-
-/// Why a key's credits could not be changed.
-#[derive(Debug, thiserror::Error)]
-pub enum ChangeCreditsError {
-    /// The actor may not change keys.
-    #[error(transparent)]
-    Forbidden(#[from] MissingPermission),
-    /// No such key in the caller's organisation.
-    #[error("no such key")]
-    NotFound,
-    /// The key has unlimited use.
-    #[error("the key has unlimited use; give it credits with an update first")]
-    Unlimited,
-    /// The change was refused; nothing changed.
-    #[error("the change would take the credits out of range")]
-    Refused(CreditChangeRefusal),
-    /// The idempotency key was first used for a different request.
-    #[error("the idempotency key was used for a different request")]
-    IdempotencyMismatch,
-    /// Storage is unreachable; nothing changed and retrying may succeed.
-    #[error("storage is unavailable")]
-    StorageUnavailable(#[source] anyhow::Error),
-    /// Anything else.
-    #[error(transparent)]
-    Unexpected(anyhow::Error),
-}
-
 /// How long an idempotency key's answer is replayed.
 pub const IDEMPOTENCY_WINDOW_HOURS: i64 = 24;
-
-/// Why a key could not be rotated.
-#[derive(Debug, thiserror::Error)]
-pub enum RotateApiKeyError {
-    /// The actor may not rotate keys.
-    #[error(transparent)]
-    Forbidden(#[from] MissingPermission),
-    /// No such key in the caller's organisation.
-    #[error("no such key")]
-    NotFound,
-    /// The domain refused: a grace period out of bounds, or a revoked or expired
-    /// key.
-    #[error(transparent)]
-    Refused(#[from] RotateError),
-    /// Storage is unreachable; nothing changed and retrying may succeed.
-    #[error("storage is unavailable")]
-    StorageUnavailable(#[source] anyhow::Error),
-    /// Anything else.
-    #[error(transparent)]
-    Unexpected(anyhow::Error),
-}
-
-/// Storage failures every error enum shares.
-enum Storage {
-    Unavailable(anyhow::Error),
-    Unexpected(anyhow::Error),
-}
-
-impl From<RepositoryError> for Storage {
-    fn from(err: RepositoryError) -> Self {
-        match err {
-            RepositoryError::Unavailable(e) => Storage::Unavailable(e),
-            other => Storage::Unexpected(other.into()),
-        }
-    }
-}
-
-impl From<Storage> for KeyError {
-    fn from(err: Storage) -> Self {
-        match err {
-            Storage::Unavailable(e) => KeyError::StorageUnavailable(e),
-            Storage::Unexpected(e) => KeyError::Unexpected(e),
-        }
-    }
-}
-
-impl From<RepositoryError> for KeyError {
-    fn from(err: RepositoryError) -> Self {
-        Storage::from(err).into()
-    }
-}
-
-impl From<RepositoryError> for RotateApiKeyError {
-    fn from(err: RepositoryError) -> Self {
-        match Storage::from(err) {
-            Storage::Unavailable(e) => RotateApiKeyError::StorageUnavailable(e),
-            Storage::Unexpected(e) => RotateApiKeyError::Unexpected(e),
-        }
-    }
-}
 
 /// Fresh draws colliding with stored ids or keys is astronomically unlikely (≥ 95
 /// random bits each); a few redraws turn one into a non-event rather than an error.
 const MAX_COLLISION_ATTEMPTS: usize = 3;
-/// How often a change is re-applied when another writer changed the key between
-/// our read and our write. Each retry re-reads, so the change applies to the
-/// latest state; contention beyond this many rounds is reported, not looped on.
-const MAX_STALE_RETRIES: usize = 16;
 
 /// Every operation on API keys: create, list, get, update, revoke, rotate, delete,
 /// and the audit trail. Organisation scoping, expiry, revocation and rotation
@@ -471,92 +291,6 @@ impl ApiKeys {
         }
     }
 
-    /// Brings in keys from another key system with the private keys they
-    /// already have, so that nobody has to hand out new ones. Each item is
-    /// decided on its own, in order: the answer has one result per item, and
-    /// one refused item changes nothing for the others. An imported key is an
-    /// ordinary key from then on; its audit trail starts with `imported`.
-    pub async fn import(
-        &self,
-        actor: &Actor,
-        items: Vec<KeyImport>,
-    ) -> Result<Vec<Result<ApiKey, ImportRefusal>>, MissingPermission> {
-        actor.authorize(Permission::Write)?;
-        let mut results = Vec::with_capacity(items.len());
-        let mut unavailable = false;
-        for item in items {
-            if unavailable {
-                results.push(Err(ImportRefusal::StorageUnavailable));
-                continue;
-            }
-            let result = self.import_one(actor, item).await;
-            unavailable = matches!(result, Err(ImportRefusal::StorageUnavailable));
-            results.push(result);
-        }
-        Ok(results)
-    }
-
-    async fn import_one(&self, actor: &Actor, item: KeyImport) -> Result<ApiKey, ImportRefusal> {
-        let KeyImport { request, secret } = item;
-        let now = self.clock.now();
-        if let Some(expires_at) = request.expires_at() {
-            check_expiry(expires_at, now, self.policy.max_expiry)?;
-        }
-        // Every imported key is stored as its SHA-256, whatever the
-        // deployment hashes new keys with: that is the form other systems
-        // export, and what lets storage refuse the same key imported twice in
-        // any form. A key in this deployment's format keeps its lookup id;
-        // any other is found by its digest.
-        let (lookup_id, digest, display, lookup_digest) = match &secret {
-            ImportedSecret::Key(PresentedKey::Issued(private)) => (
-                Some(private.lookup_id()),
-                KeyDigest::of(private.expose_secret()),
-                private.display(),
-                None,
-            ),
-            ImportedSecret::Key(PresentedKey::Foreign(foreign)) => {
-                let digest = foreign.digest();
-                (None, digest, foreign.display(), Some(digest))
-            }
-            ImportedSecret::Sha256(digest) => (None, *digest, digest.display(), Some(*digest)),
-        };
-        let secret_hash = SecretHash::sha256(&digest);
-        // Before the insert: a moment's "maybe" for a key not yet stored costs
-        // one read; a moment's "no" for a stored one would refuse it.
-        if let Some(digest) = &lookup_digest {
-            self.digests.add(digest);
-        }
-        for attempt in 1..=MAX_COLLISION_ATTEMPTS {
-            // The drawn private key is discarded: only its public key, and for
-            // a key without a lookup id its (never presented) lookup id, are used.
-            let material = self.generator.material(request.environment());
-            let credential = Credential {
-                lookup_id: lookup_id.clone().unwrap_or_else(|| material.lookup_id()),
-                secret_hash: secret_hash.clone(),
-                display: display.clone(),
-                lookup_digest,
-            };
-            let (public_key, _) = material.into_parts();
-            let key = ApiKey::issue(request.clone(), self.generator.key_id(), public_key, credential, now);
-            let event = self.event(actor, key.id(), AuditAction::Imported, Vec::new(), now);
-            match self.store.insert(&key, &event, self.policy.max_active_keys, now).await {
-                Ok(()) => return Ok(key),
-                // The imported private key is taken, or (astronomically rarely)
-                // a drawn id is: only a redraw tells which.
-                Err(RepositoryError::Conflict) if attempt < MAX_COLLISION_ATTEMPTS => {}
-                Err(RepositoryError::Conflict) => return Err(ImportRefusal::Duplicate),
-                Err(RepositoryError::LimitReached) => {
-                    return Err(ImportRefusal::LimitReached {
-                        max: self.policy.max_active_keys,
-                    })
-                }
-                Err(RepositoryError::Unavailable(_)) => return Err(ImportRefusal::StorageUnavailable),
-                Err(err) => return Err(ImportRefusal::Unexpected(err.into())),
-            }
-        }
-        Err(ImportRefusal::Duplicate)
-    }
-
     /// One page of the organisation's keys, newest first.
     pub async fn list(
         &self,
@@ -586,170 +320,6 @@ impl ApiKeys {
     pub async fn get(&self, actor: &Actor, id: KeyId) -> Result<ApiKey, KeyError> {
         actor.authorize(Permission::Read)?;
         self.store.find(actor.org_id(), id).await?.ok_or(KeyError::NotFound)
-    }
-
-    /// Reads, changes and writes back a key, re-reading and re-applying when a
-    /// concurrent writer got there first. `change` returns `None` when it changed
-    /// nothing (an unchanged key is neither written nor audited), else the
-    /// fields to name in the audit event.
-    async fn modify<E>(
-        &self,
-        actor: &Actor,
-        id: KeyId,
-        action: AuditAction,
-        leak: Option<&LeakReport>,
-        mut change: impl FnMut(&mut ApiKey, DateTime<Utc>) -> Result<Option<Vec<KeyField>>, E>,
-    ) -> Result<ApiKey, Modify<E>> {
-        for _ in 0..MAX_STALE_RETRIES {
-            let mut key = self.store.find(actor.org_id(), id).await?.ok_or(Modify::NotFound)?;
-            let now = self.clock.now();
-            let read_revision = key.revision();
-            let Some(fields) = change(&mut key, now).map_err(Modify::Refused)? else {
-                return Ok(key);
-            };
-            let event = AuditEvent {
-                leak: leak.cloned(),
-                ..self.event(actor, id, action, fields, now)
-            };
-            match self.store.update(&key, read_revision, &event).await {
-                Ok(()) => {
-                    self.cache.evict_key(id);
-                    return Ok(key);
-                }
-                Err(RepositoryError::Stale) => continue,
-                Err(err) => return Err(err.into()),
-            }
-        }
-        Err(Modify::Repository(RepositoryError::Unexpected(anyhow::anyhow!(
-            "key {id} kept changing under {MAX_STALE_RETRIES} attempts to {action} it"
-        ))))
-    }
-
-    /// Renames a key and/or replaces its description.
-    pub async fn update(&self, actor: &Actor, id: KeyId, patch: KeyPatch) -> Result<ApiKey, KeyError> {
-        actor.authorize(Permission::Write)?;
-        self.modify(actor, id, AuditAction::Updated, None, |key, now| {
-            let mut fields = Vec::new();
-            if patch.name.clone().is_some_and(|name| key.rename(name)) {
-                fields.push(KeyField::Name);
-            }
-            if patch
-                .description
-                .clone()
-                .is_some_and(|description| key.set_description(description))
-            {
-                fields.push(KeyField::Description);
-            }
-            if patch
-                .permissions
-                .clone()
-                .is_some_and(|permissions| key.set_permissions(permissions))
-            {
-                fields.push(KeyField::Permissions);
-            }
-            if patch.owner_id.clone().is_some_and(|owner| key.set_owner_id(owner)) {
-                fields.push(KeyField::OwnerId);
-            }
-            if patch.meta.clone().is_some_and(|meta| key.set_meta(meta)) {
-                fields.push(KeyField::Meta);
-            }
-            if patch
-                .ratelimits
-                .clone()
-                .is_some_and(|ratelimits| key.set_ratelimits(ratelimits))
-            {
-                fields.push(KeyField::Ratelimits);
-            }
-            // Storage writes the credit balance only when the event names
-            // `credits`: a change of anything else must not undo spending.
-            if patch
-                .credits
-                .is_some_and(|credits| key.set_credits(credits.map(|credits| credits.set_at(now))))
-            {
-                fields.push(KeyField::Credits);
-            }
-            Ok::<_, std::convert::Infallible>((!fields.is_empty()).then_some(fields))
-        })
-        .await
-        .map_err(|err| err.into_key_error(|never| match never {}))
-    }
-
-    /// Revokes a key, once: revoking a revoked key succeeds and changes nothing.
-    pub async fn revoke(&self, actor: &Actor, id: KeyId) -> Result<ApiKey, KeyError> {
-        actor.authorize(Permission::Write)?;
-        self.modify(actor, id, AuditAction::Revoked, None, |key, now| {
-            Ok::<_, std::convert::Infallible>(key.revoke(now).then(Vec::new))
-        })
-        .await
-        .map_err(|err| err.into_key_error(|never| match never {}))
-    }
-
-    /// Records that the private key with `lookup_id` of key `id` leaked, as
-    /// `report` says, and with `take_out_of_use` stops it verifying (see
-    /// [`ApiKey::report_leak`]). The reporter is not authorised by permissions:
-    /// the caller has established that the report is genuine (a signed scanner
-    /// report, or the private key itself). Returns whether anything changed; a
-    /// repeated report is neither written nor audited again.
-    pub async fn report_leak(
-        &self,
-        reporter: &Actor,
-        id: KeyId,
-        lookup_id: &LookupId,
-        report: &LeakReport,
-        take_out_of_use: bool,
-    ) -> Result<bool, KeyError> {
-        // Each attempt (a stale write is re-applied to a fresh read) says anew
-        // whether it changed anything; the last one is what was written.
-        let mut changed = false;
-        self.modify(reporter, id, AuditAction::Leaked, Some(report), |key, now| {
-            changed = key.report_leak(lookup_id, take_out_of_use, now);
-            Ok::<_, std::convert::Infallible>(changed.then(Vec::new))
-        })
-        .await
-        .map_err(|err| err.into_key_error(|never| match never {}))?;
-        Ok(changed)
-    }
-
-    /// Gives a key a new private key, returned once. The previous private key
-    /// keeps verifying for `grace_period` (zero: not at all).
-    pub async fn rotate(
-        &self,
-        actor: &Actor,
-        id: KeyId,
-        grace_period: Duration,
-    ) -> Result<CreatedApiKey, RotateApiKeyError> {
-        actor.authorize(Permission::Write)?;
-        // A grace period out of bounds is refused before any I/O.
-        ApiKey::check_grace_period(grace_period)?;
-        let current = self
-            .store
-            .find(actor.org_id(), id)
-            .await?
-            .ok_or(RotateApiKeyError::NotFound)?;
-        // Refuse before paying for a hash; `modify` checks again against fresh state.
-        current.check_rotation(grace_period, self.clock.now())?;
-        let material = self
-            .generator
-            .rotation(current.public_key().clone(), current.environment());
-        let hash = self
-            .hasher
-            .hash(material.private_key())
-            .await
-            .map_err(|e| RotateApiKeyError::Unexpected(e.into()))?;
-        let credential = credential_of(&material, hash);
-        let key = self
-            .modify(actor, id, AuditAction::Rotated, None, |key, now| {
-                key.rotate(credential.clone(), grace_period, now)
-                    .map(|()| Some(Vec::new()))
-            })
-            .await
-            .map_err(|err| match err {
-                Modify::NotFound => RotateApiKeyError::NotFound,
-                Modify::Refused(reason) => RotateApiKeyError::Refused(reason),
-                Modify::Repository(err) => err.into(),
-            })?;
-        let (_, private_key) = material.into_parts();
-        Ok(CreatedApiKey { key, private_key })
     }
 
     /// Deletes a key. It stops existing for every read and every verification;
@@ -799,28 +369,6 @@ pub(crate) fn paginate<T, C>(mut items: Vec<T>, limit: usize, cursor: impl Fn(&T
     items.truncate(limit);
     let next = if more { items.last().map(cursor) } else { None };
     Page { items, next }
-}
-
-enum Modify<E> {
-    NotFound,
-    Refused(E),
-    Repository(RepositoryError),
-}
-
-impl<E> From<RepositoryError> for Modify<E> {
-    fn from(err: RepositoryError) -> Self {
-        Modify::Repository(err)
-    }
-}
-
-impl<E> Modify<E> {
-    fn into_key_error(self, refused: impl FnOnce(E) -> KeyError) -> KeyError {
-        match self {
-            Modify::NotFound => KeyError::NotFound,
-            Modify::Refused(reason) => refused(reason),
-            Modify::Repository(err) => err.into(),
-        }
-    }
 }
 
 #[cfg(test)]

@@ -1,14 +1,14 @@
-use std::collections::HashMap;
-use std::hash::{Hash, Hasher};
+//! Verifying presented keys, the hot path: [`VerifyApiKey`] and its
+//! counters. What a verification answers is in `verdict`, the coalescing of
+//! concurrent verifications of one key in `flights`, and the search for the
+//! stored key a presented key belongs to in `holder`.
+
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, PoisonError};
 
 use chrono::{DateTime, Utc};
-use keymint_domain::{
-    ApiKey, Demand, KeyFormat, KeyId, LookupId, OrgId, PermissionQuery, PresentedKey, PrivateKey, SecretHash,
-    Settlement,
-};
+use keymint_domain::{ApiKey, Demand, KeyFormat, LookupId, PermissionQuery, PresentedKey, Settlement};
 use tokio::sync::{watch, Semaphore};
 use zeroize::Zeroizing;
 
@@ -17,95 +17,14 @@ use crate::{
     VerificationCache, VerifiedKey,
 };
 
-/// The answer to "is this key good?".
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Verification {
-    /// The key is valid.
-    Valid(VerifiedKey),
-    /// Unknown, malformed, failing its checksum, wrong secret, deleted, or a
-    /// rotated-out key past its grace period: all alike, so nothing is learned.
-    NotFound,
-    /// The right key, revoked.
-    Revoked,
-    /// The right key, expired.
-    Expired,
-    /// Too many failed attempts for this key id or client; try later.
-    RateLimited,
-    /// The right key, valid, without the permissions the verification asked
-    /// for. The key is named: whoever sent it holds its secret.
-    InsufficientPermissions(VerifiedKey),
-    /// The right key, allowed, but one of its own rate limits has too little
-    /// left; [`VerifiedKey::usage`] says which and when it resets.
-    KeyRateLimited(VerifiedKey),
-    /// The right key, allowed, without the credits the verification costs.
-    UsageExceeded(VerifiedKey),
-}
+mod flights;
+mod holder;
+mod verdict;
 
-impl Verification {
-    /// The stable code clients switch on.
-    pub fn code(&self) -> &'static str {
-        match self {
-            Verification::Valid(_) => "VALID",
-            Verification::NotFound => "NOT_FOUND",
-            Verification::Revoked => "REVOKED",
-            Verification::Expired => "EXPIRED",
-            Verification::RateLimited => "RATE_LIMITED",
-            Verification::InsufficientPermissions(_) => "INSUFFICIENT_PERMISSIONS",
-            Verification::KeyRateLimited(_) => "RATE_LIMITED",
-            Verification::UsageExceeded(_) => "USAGE_EXCEEDED",
-        }
-    }
-}
+pub use verdict::{Budget, Identity, Verification, VerifyApiKeyError};
 
-/// Whose private key a presented key is, for acting on a report about it.
-#[derive(Clone, Debug)]
-pub enum Identity {
-    /// The stored key the private key with `lookup_id` belongs to: the secret
-    /// matched. It may be revoked or expired.
-    Holder {
-        /// The key.
-        key_id: KeyId,
-        /// Its organisation.
-        org_id: OrgId,
-        /// Which of its private keys was presented (the current or a rotated-out
-        /// one in its grace period).
-        lookup_id: LookupId,
-    },
-    /// Not a private key of any stored key (same cases as
-    /// [`Verification::NotFound`]).
-    Unknown,
-    /// Too many failed attempts for this key id or client.
-    RateLimited,
-}
-
-/// Whether identifying a key spends the failure budgets.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Budget {
-    /// Anyone may send keys: the budgets of this client (and of the key id)
-    /// apply as they do to verifications.
-    Client(Option<IpAddr>),
-    /// The sender is authenticated otherwise (a signed scanner report).
-    Exempt,
-}
-
-/// Why a verification could not be decided.
-#[derive(Debug, thiserror::Error)]
-pub enum VerifyApiKeyError {
-    /// Storage is unreachable.
-    #[error("storage is unavailable")]
-    StorageUnavailable(#[source] anyhow::Error),
-    /// The verification named a rate limit the key does not have.
-    #[error("the key has no rate limit named '{name}'")]
-    UnknownRateLimit {
-        /// Its position in the request.
-        index: usize,
-        /// The name asked for.
-        name: String,
-    },
-    /// Anything else.
-    #[error(transparent)]
-    Unexpected(anyhow::Error),
-}
+use flights::{Flight, Flights, Leading, Role};
+use holder::Holder;
 
 /// Verifies presented private keys: the hot path.
 ///
@@ -212,68 +131,6 @@ impl Meter for NoMeter {
         Err(RepositoryError::Unexpected(anyhow::anyhow!(
             "a metered key was verified without a meter"
         )))
-    }
-}
-
-/// Verifications under way that did not find the key cached, by client and
-/// presented key. A request presenting the same key from the same client while
-/// one is under way waits for its verdict instead of reserving failure budget
-/// and hashing again: a burst of a client's requests when its key's cache entry
-/// lapses costs one argon2 and no budget, and every request in it gets the same
-/// verdict. (Per client, because a verdict such as `RATE_LIMITED` is that
-/// client's own.)
-type Flights = Mutex<HashMap<Flight, watch::Receiver<Option<Verification>>>>;
-
-/// A flight's key. It holds the presented key only while the verification is
-/// under way, and wipes it when dropped.
-struct Flight {
-    client: Option<IpAddr>,
-    presented: Zeroizing<String>,
-}
-
-impl Flight {
-    fn new(client: Option<IpAddr>, presented: &str) -> Self {
-        Self {
-            client,
-            presented: Zeroizing::new(presented.to_owned()),
-        }
-    }
-}
-
-/// Whether a request verifies (and tells the others) or waits for a verdict.
-enum Role {
-    Lead(watch::Sender<Option<Verification>>),
-    Follow(watch::Receiver<Option<Verification>>),
-}
-
-impl PartialEq for Flight {
-    fn eq(&self, other: &Self) -> bool {
-        self.client == other.client && self.presented.as_str() == other.presented.as_str()
-    }
-}
-
-impl Eq for Flight {}
-
-impl Hash for Flight {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        self.client.hash(state);
-        self.presented.as_str().hash(state);
-    }
-}
-
-/// The leader's claim on a flight: dropping it (verdict sent, or the request
-/// abandoned) ends the flight, so followers never wait on a flight nobody flies.
-struct Leading<'a> {
-    flights: &'a Flights,
-    flight: Flight,
-}
-
-impl Drop for Leading<'_> {
-    fn drop(&mut self) {
-        self.flights
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(&self.flight);
     }
 }
 
@@ -588,132 +445,6 @@ impl VerifyApiKey {
             }
         });
     }
-
-    /// The stored key whose secret `key` is; `None` when nothing stored matches
-    /// (unknown lookup id or digest, other environment, lapsed grace period,
-    /// wrong secret).
-    ///
-    /// A key in this deployment's format is looked up by its lookup id. Any
-    /// key is then looked up by its digest, if the digest filter says a stored
-    /// key may have it: keys brought in from other systems, including ones in
-    /// a format like Keymint's, are found that way.
-    async fn holder_of(&self, key: &PresentedKey, now: DateTime<Utc>) -> Result<Option<Holder>, VerifyApiKeyError> {
-        if let PresentedKey::Issued(private) = key {
-            match self.holder_by_lookup_id(private, now).await? {
-                ByLookupId::Holder(holder) => return Ok(Some(*holder)),
-                // A stored key has this lookup id: the presented key is that
-                // key or nothing, never a key imported by its digest.
-                ByLookupId::Mismatch => return Ok(None),
-                ByLookupId::NoKey => {}
-            }
-        }
-        let digest = key.digest();
-        if !self.digests.may_hold(&digest) {
-            self.stats.digest_filtered.fetch_add(1, Relaxed);
-            return Ok(None);
-        }
-        self.stats.digest_reads.fetch_add(1, Relaxed);
-        let Some(stored) = self.lookup.find_by_digest(&digest).await.map_err(storage_error)? else {
-            return Ok(None);
-        };
-        let Some((hash, valid_until)) = stored.hash_for_digest(&digest, now) else {
-            return Ok(None);
-        };
-        // The read matched the digest already; the stored hash is what decides.
-        self.stats.sha256_checks.fetch_add(1, Relaxed);
-        if !hash.sha256_digest().is_some_and(|stored| stored.matches(&digest)) {
-            return Ok(None);
-        }
-        let lookup_id = if valid_until.is_some() {
-            stored.previous_credential().map(|p| p.lookup_id.clone())
-        } else {
-            None
-        }
-        .unwrap_or_else(|| stored.lookup_id().clone());
-        Ok(Some(Holder {
-            key: stored,
-            lookup_id,
-            valid_until,
-        }))
-    }
-
-    async fn holder_by_lookup_id(&self, key: &PrivateKey, now: DateTime<Utc>) -> Result<ByLookupId, VerifyApiKeyError> {
-        let lookup_id = key.lookup_id();
-        let Some(stored) = self.lookup.find_by_lookup(&lookup_id).await.map_err(storage_error)? else {
-            return Ok(ByLookupId::NoKey);
-        };
-        if stored.environment() != key.environment() {
-            return Ok(ByLookupId::Mismatch);
-        }
-        let Some((hash, valid_until)) = stored.hash_for(&lookup_id, now) else {
-            return Ok(ByLookupId::Mismatch);
-        };
-        let counter = if hash.algorithm() == "sha256" {
-            &self.stats.sha256_checks
-        } else {
-            &self.stats.argon2_checks
-        };
-        counter.fetch_add(1, Relaxed);
-        let matched = self
-            .hasher
-            .verify(key, hash)
-            .await
-            .map_err(|e| VerifyApiKeyError::Unexpected(e.into()))?;
-        if !matched {
-            return Ok(ByLookupId::Mismatch);
-        }
-        if self.hasher.needs_rehash(hash) {
-            self.rehash(stored.id(), key, hash).await;
-        }
-        Ok(ByLookupId::Holder(Box::new(Holder {
-            key: stored,
-            lookup_id,
-            valid_until,
-        })))
-    }
-
-    /// Stores `key`'s hash in the current form in place of `old`. A failure
-    /// is logged and counted, not reported: the key verified, and the next
-    /// verification tries again.
-    async fn rehash(&self, id: KeyId, key: &PrivateKey, old: &SecretHash) {
-        let replaced = match self.hasher.hash(key).await {
-            Ok(new) => self.lookup.rehash(id, old, &new).await.map_err(anyhow::Error::from),
-            Err(err) => Err(anyhow::Error::from(err)),
-        };
-        match replaced {
-            Ok(true) => {
-                self.stats.rehashed.fetch_add(1, Relaxed);
-                tracing::debug!(key_id = %id, from = old.algorithm(), "stored hash replaced by the current form");
-            }
-            // Rotated meanwhile: the hash that verified is no longer stored.
-            Ok(false) => {}
-            Err(err) => {
-                self.stats.rehash_failures.fetch_add(1, Relaxed);
-                tracing::warn!(key_id = %id, error = %err, "could not store the key's hash in the current form");
-            }
-        }
-    }
-}
-
-/// What a lookup by a presented key's lookup id found.
-enum ByLookupId {
-    /// No stored key has the lookup id.
-    NoKey,
-    /// A stored key has it, and the presented key is not (or no longer) its
-    /// private key.
-    Mismatch,
-    /// The presented key is this stored key's (boxed: a key is large, and
-    /// the other answers are the common ones).
-    Holder(Box<Holder>),
-}
-
-/// A stored key a presented key belongs to.
-struct Holder {
-    key: ApiKey,
-    /// Which of its private keys was presented.
-    lookup_id: LookupId,
-    /// Set when that private key was rotated out: the end of its grace period.
-    valid_until: Option<DateTime<Utc>>,
 }
 
 /// What a verification of `stored` establishes, as cached.
@@ -741,13 +472,6 @@ fn budget_id(key: &PresentedKey) -> LookupId {
     match key {
         PresentedKey::Issued(private) => private.lookup_id(),
         PresentedKey::Foreign(foreign) => foreign.digest().budget_id(),
-    }
-}
-
-fn storage_error(err: RepositoryError) -> VerifyApiKeyError {
-    match err {
-        RepositoryError::Unavailable(e) => VerifyApiKeyError::StorageUnavailable(e),
-        other => VerifyApiKeyError::Unexpected(other.into()),
     }
 }
 

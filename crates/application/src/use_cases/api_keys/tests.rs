@@ -2,7 +2,10 @@ use super::*;
 use crate::{HashError, MockClock, MockKeyGenerator, MockKeyStore, MockSecretHasher};
 use chrono::TimeZone;
 use keymint_domain::KeyDigest;
-use keymint_domain::{KeyMaterial, SecretHash, Subject, MAX_GRACE_PERIOD_SECONDS};
+use keymint_domain::{
+    ExpiryError, KeyDescription, KeyMaterial, KeyName, PresentedKey, RotateError, SecretHash, Subject,
+    MAX_GRACE_PERIOD_SECONDS,
+};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 use std::sync::atomic::{AtomicUsize, Ordering};

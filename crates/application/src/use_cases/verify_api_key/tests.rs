@@ -5,7 +5,8 @@ use crate::{
 };
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use keymint_domain::{
-    ApiKey, Credential, Environment, KeyDigest, KeyDisplay, KeyId, KeyMaterial, KeyName, NewApiKey, OrgId, SecretHash,
+    ApiKey, Credential, Environment, KeyDigest, KeyDisplay, KeyId, KeyMaterial, KeyName, NewApiKey, OrgId, PrivateKey,
+    SecretHash,
 };
 use rand::rngs::StdRng;
 use rand::SeedableRng;
