@@ -1,6 +1,12 @@
 use super::*;
 use std::time::Duration;
 
+// Named by the tests, not imported by the parent module.
+use jsonwebtoken::Algorithm;
+use keymint_domain::{Environment, KeyFormat, KeyPrefix};
+use keymint_infrastructure::sql::DatabaseUrl;
+use keymint_infrastructure::JwksConfig;
+
 fn with(key: &str, value: impl serde::Serialize) -> Result<Settings, ConfigError> {
     Settings::from_figment(Settings::defaults().merge((key, value)))
 }

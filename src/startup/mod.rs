@@ -1,5 +1,15 @@
 //! Wiring: adapters chosen from configuration, plugged into the use cases, served
 //! over HTTP.
+//!
+//! The store is opened in `storage`; the adapters a key verifier is made of,
+//! for this server and for services that verify keys in-process, are made in
+//! `verification`; this module builds the application from them and runs it.
+
+mod storage;
+mod verification;
+
+pub use storage::connect_and_migrate;
+pub use verification::{key_verifier, KeyVerifier};
 
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
@@ -7,26 +17,20 @@ use std::time::Duration;
 
 use actix_web::dev::{Server, ServerHandle};
 use anyhow::Context;
-use keymint_application::{
-    ApiKeyRepository, ApiKeys, Authenticate, Clock, DeliverWebhooks, LookupDigests, OrganizationDirectory, ReportLeaks,
-    TokenVerifier, VerificationCache, VerifyApiKey, VerifyStats, Webhooks,
-};
-use keymint_domain::KeyFormat;
+use keymint_application::{ApiKeys, Authenticate, DeliverWebhooks, ReportLeaks, TokenVerifier, Webhooks};
 use keymint_infrastructure::metrics::{self, Observed};
-use keymint_infrastructure::sql::{self, Database, DatabaseUrl, ListenerStats, SqlApiKeyRepository};
+use keymint_infrastructure::sql::Database;
 use keymint_infrastructure::{
-    Argon2Hasher, BatchingMeter, CoalescingUsageTracker, DevTokenRequest, GithubKeysConfig, GithubReportSignatures,
-    Hs256Verifier, HttpWebhookSender, InMemoryApiKeyRepository, InMemoryOrganizationDirectory, JwksVerifier, KeyHasher,
-    LookupDigestFilter, OsKeyGenerator, ShardedVerificationCache, SqlOrganizationDirectory, SystemClock,
-    WindowFailureLimiter,
+    CoalescingUsageTracker, DevTokenRequest, GithubKeysConfig, GithubReportSignatures, Hs256Verifier,
+    HttpWebhookSender, JwksVerifier, OsKeyGenerator,
 };
-use keymint_migrations::{Migrator, MigratorTrait};
 use keymint_web::{AppState, ConsoleSignIn, HttpMetrics, HttpSettings, MetricsRegistry};
 use prometheus_client::registry::Registry;
-use secrecy::ExposeSecret;
 use tokio::sync::Notify;
 
-use crate::configuration::{AuthMode, DatabaseSettings, Profile, Settings, StorageUrl};
+use crate::configuration::{AuthMode, Profile, Settings};
+use storage::Storage;
+use verification::VerificationParts;
 
 /// A built, bound, not yet running Keymint.
 pub struct Application {
@@ -47,181 +51,6 @@ impl std::fmt::Debug for Application {
         f.debug_struct("Application")
             .field("address", &self.address)
             .finish_non_exhaustive()
-    }
-}
-
-/// Connects to the database at `url` and brings its schema up to date.
-pub async fn connect_and_migrate(url: &DatabaseUrl, settings: &DatabaseSettings) -> anyhow::Result<Database> {
-    let database = sql::connect(url, &settings.options())
-        .await
-        .context("database.url: cannot open the database")?;
-    Migrator::up(&database.write, None)
-        .await
-        .context("applying database migrations failed")?;
-    Ok(database)
-}
-
-/// What a service needs to verify Keymint keys in-process (see
-/// `examples/protected_service.rs`): the use case, and the usage tracker to flush
-/// when the service stops.
-#[derive(Debug)]
-pub struct KeyVerifier {
-    /// Verifies presented keys.
-    pub verify: VerifyApiKey,
-    /// Records `last_used_at`; flush it at shutdown.
-    pub usage: Arc<CoalescingUsageTracker>,
-}
-
-/// A key verifier over the configured database, with its own cache and limits.
-pub async fn key_verifier(settings: &Settings) -> anyhow::Result<KeyVerifier> {
-    let StorageUrl::Sql(url) = &settings.database.url else {
-        anyhow::bail!("database.url: the in-memory store cannot be shared with another process");
-    };
-    let repository: Arc<dyn ApiKeyRepository> = Arc::new(SqlApiKeyRepository::new(
-        connect_and_migrate(url, &settings.database).await?,
-    ));
-    let parts = VerificationParts::new(settings, repository.clone())?;
-    parts.listen_for_changes(settings).await;
-    Ok(KeyVerifier {
-        verify: parts.use_case(repository, settings.keys.format()),
-        usage: parts.usage,
-    })
-}
-
-/// The hashing, caching, limiting and usage adapters a verifier is made of.
-struct VerificationParts {
-    hasher: Arc<KeyHasher>,
-    digests: Arc<LookupDigestFilter>,
-    stats: Arc<VerifyStats>,
-    clock: Arc<dyn Clock>,
-    cache: Arc<ShardedVerificationCache>,
-    limiter: Arc<WindowFailureLimiter>,
-    usage: Arc<CoalescingUsageTracker>,
-    listener: Arc<ListenerStats>,
-    meter: Arc<BatchingMeter>,
-}
-
-impl VerificationParts {
-    fn new(settings: &Settings, repository: Arc<dyn ApiKeyRepository>) -> anyhow::Result<Self> {
-        let verify = &settings.verify;
-        let meter = Arc::new(BatchingMeter::new(repository.clone()));
-        let usage = Arc::new(CoalescingUsageTracker::with_resolution(
-            repository,
-            verify.usage_resolution,
-        ));
-        usage.spawn_flusher(verify.usage_flush);
-        let argon2 = Argon2Hasher::new(settings.argon2_params()).map_err(|e| e.0)?;
-        Ok(Self {
-            hasher: Arc::new(KeyHasher::new(settings.hash_scheme(), argon2)),
-            digests: Arc::new(LookupDigestFilter::new()),
-            stats: Arc::default(),
-            clock: Arc::new(SystemClock),
-            cache: Arc::new(ShardedVerificationCache::new(verify.cache_capacity, verify.cache_ttl)),
-            limiter: Arc::new(WindowFailureLimiter::new(
-                verify.max_failures_per_key,
-                verify.max_failures_per_client,
-                verify.failure_window,
-            )),
-            usage,
-            listener: Arc::default(),
-            meter,
-        })
-    }
-
-    /// On PostgreSQL, evicts keys that other processes change (LISTEN/NOTIFY),
-    /// returning once the listener is in place (or its connect timeout passed).
-    async fn listen_for_changes(&self, settings: &Settings) {
-        if let StorageUrl::Sql(DatabaseUrl::Postgres(url)) = &settings.database.url {
-            let cache: Arc<dyn VerificationCache> = self.cache.clone();
-            let (_, listening) =
-                sql::spawn_change_listener(url.expose_secret().to_owned(), &cache, self.listener.clone());
-            let wait = settings.database.connect_timeout.max(Duration::from_secs(1));
-            if tokio::time::timeout(wait, listening).await.is_err() {
-                tracing::warn!("not yet listening for key changes; other processes' changes reach this one within the cache TTL until it is");
-            }
-        }
-    }
-
-    /// Loads the lookup digest filter before serving, then keeps it current
-    /// with other processes' imports. If storage does not answer now, the
-    /// filter reads storage for every foreign key until a load succeeds.
-    async fn load_digests(&self, settings: &Settings, repository: Arc<dyn ApiKeyRepository>) {
-        let source: Arc<dyn LookupDigests> = repository;
-        if let Err(err) = self.digests.refresh(source.as_ref()).await {
-            tracing::warn!(error = %err, "the lookup digest filter could not load yet; imported keys are read from storage until it does");
-        }
-        self.digests
-            .clone()
-            .spawn_refresh(source, settings.verify.digest_refresh);
-    }
-
-    /// What of these the metrics export, with the database's pools.
-    fn observed(&self, settings: &Settings, database: Option<Database>) -> Observed {
-        let listens = matches!(settings.database.url, StorageUrl::Sql(DatabaseUrl::Postgres(_)));
-        Observed {
-            cache: Some(self.cache.clone()),
-            hashing: Some(self.hasher.load().clone()),
-            budgets: Some(self.limiter.clone()),
-            usage: Some(self.usage.clone()),
-            database,
-            listener: listens.then(|| self.listener.clone()),
-            meter: Some(self.meter.stats()),
-            webhooks: None,
-            verify: Some(self.stats.clone()),
-            digests: Some(self.digests.clone()),
-        }
-    }
-
-    fn use_case(&self, repository: Arc<dyn ApiKeyRepository>, format: KeyFormat) -> VerifyApiKey {
-        VerifyApiKey::new(
-            repository,
-            self.hasher.clone(),
-            self.clock.clone(),
-            self.cache.clone(),
-            self.limiter.clone(),
-            self.usage.clone(),
-        )
-        .with_meter(self.meter.clone())
-        .with_key_format(format)
-        .with_digest_filter(self.digests.clone())
-        .with_stats(self.stats.clone())
-    }
-}
-
-/// The storage adapters for the configured URL, and the database to close at
-/// shutdown (none in memory).
-struct Storage {
-    repository: Arc<dyn ApiKeyRepository>,
-    directory: Arc<dyn OrganizationDirectory>,
-    database: Option<Database>,
-    /// Signalled when this process queued webhook deliveries.
-    queued: Arc<Notify>,
-}
-
-impl Storage {
-    /// Opens the configured store, bringing a SQL schema up to date first.
-    async fn open(settings: &Settings) -> anyhow::Result<Self> {
-        Ok(match &settings.database.url {
-            StorageUrl::Memory => {
-                let repository = InMemoryApiKeyRepository::new();
-                Self {
-                    queued: repository.deliveries_queued(),
-                    repository: Arc::new(repository),
-                    directory: Arc::new(InMemoryOrganizationDirectory::default()),
-                    database: None,
-                }
-            }
-            StorageUrl::Sql(url) => {
-                let database = connect_and_migrate(url, &settings.database).await?;
-                let repository = SqlApiKeyRepository::new(database.clone());
-                Self {
-                    queued: repository.deliveries_queued(),
-                    repository: Arc::new(repository),
-                    directory: Arc::new(SqlOrganizationDirectory::new(database.clone())),
-                    database: Some(database),
-                }
-            }
-        })
     }
 }
 
