@@ -353,6 +353,32 @@ async fn credits_and_rate_limits_are_exact_across_three_processes() {
     }
     assert_eq!(count(&answers, "VALID") + count(&answers, "RATE_LIMITED"), 480);
 
+    // Each process counted its share and wrote it with its own flushes: the
+    // organisation's analytics add up to every verification, by outcome.
+    let expected = [
+        ("RATE_LIMITED", count(&answers, "RATE_LIMITED") as u64),
+        ("USAGE_EXCEEDED", 660),
+        ("VALID", 300 + count(&answers, "VALID") as u64),
+    ];
+    let path = "/api/v2/analytics/verifications?granularity=minute&group_by=outcome";
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let answer = get(&client, &processes[2], &bearer, path).await;
+        let mut counted = std::collections::BTreeMap::<String, u64>::new();
+        for row in answer["data"].as_array().unwrap() {
+            *counted.entry(row["outcome"].as_str().unwrap().to_owned()).or_default() += row["count"].as_u64().unwrap();
+        }
+        let counted: Vec<(&str, u64)> = counted.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+        if counted.iter().map(|(_, n)| n).sum::<u64>() >= 1440 {
+            let mut expected: Vec<(&str, u64)> = expected.into_iter().filter(|(_, n)| *n > 0).collect();
+            expected.sort();
+            assert_eq!(counted, expected, "three processes' counts, added exactly");
+            break;
+        }
+        assert!(Instant::now() < deadline, "the counts never reached 1440: {counted:?}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+
     drop(processes);
     support::drop_test_database(&url);
 }

@@ -9,13 +9,14 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use keymint_application::{
-    AfterAttempt, ApiKeyRepository, Attempt, DeliveryStatus, EventQuery, KeyCursor, KeyQuery, OrganizationDirectory,
-    RepositoryError, WebhookStoreError,
+    AfterAttempt, AnalyticsQuery, ApiKeyRepository, Attempt, BucketCount, DeliveryStatus, EventQuery, GroupBy,
+    KeyCursor, KeyQuery, OrganizationDirectory, RepositoryError, WebhookStoreError,
 };
 use keymint_domain::{
     ApiKey, AuditAction, AuditEvent, BreakerPolicy, Credential, EndpointHealth, EndpointState, Environment, EventType,
-    EventTypes, FairShare, KeyDigest, KeyField, KeyId, KeyMaterial, KeyName, LeakReport, LeakSource, LeakUrl, LookupId,
-    NameSearch, NewApiKey, OrgId, OwnerId, SecretHash, Webhook, WebhookSecret, WebhookUrl, MAX_LEAK_URL_CHARS,
+    EventTypes, FairShare, Granularity, KeyDigest, KeyField, KeyId, KeyMaterial, KeyName, LeakReport, LeakSource,
+    LeakUrl, LookupId, NameSearch, NewApiKey, OrgId, OwnerId, SecretHash, Tag, TagSet, VerificationOutcome, Webhook,
+    WebhookSecret, WebhookUrl, MAX_LEAK_URL_CHARS,
 };
 use keymint_infrastructure::sql::{connect, DatabaseUrl, SqlApiKeyRepository};
 use keymint_infrastructure::{InMemoryApiKeyRepository, InMemoryOrganizationDirectory, SqlOrganizationDirectory};
@@ -1419,12 +1420,170 @@ async fn a_rehash_replaces_exactly_the_hash_it_names(backend: Backend) {
     assert_eq!(events.len(), 2, "created and rotated; rehashes are not audited");
 }
 
+/// One minute's counts, as the usage flusher hands them over.
+fn counted(
+    org: OrgId,
+    key: KeyId,
+    outcome: VerificationOutcome,
+    at: DateTime<Utc>,
+    tags: &[&str],
+    n: u64,
+) -> BucketCount {
+    BucketCount {
+        org_id: org,
+        key_id: key,
+        owner_id: Some(OwnerId::new("acme").unwrap()),
+        outcome,
+        minute: Granularity::Minute.bucket_of(at),
+        tags: TagSet::new(tags.iter().map(|tag| Tag::new(*tag).unwrap())).unwrap(),
+        count: n,
+        spent_credits: n * 2,
+    }
+}
+
+fn analytics_query(org: OrgId, granularity: Granularity, from: DateTime<Utc>, to: DateTime<Utc>) -> AnalyticsQuery {
+    AnalyticsQuery {
+        org_id: org,
+        granularity,
+        from,
+        to,
+        key_ids: Vec::new(),
+        owner_ids: Vec::new(),
+        tags: Vec::new(),
+        outcomes: Vec::new(),
+        group_by: GroupBy::default(),
+        limit: 10_001,
+    }
+}
+
+async fn verification_counts_add_up_at_every_width_and_are_pruned_by_age(backend: Backend) {
+    use VerificationOutcome::{Revoked, Valid};
+    let s = subject(backend).await;
+    let (org, other) = (
+        OrgId::from_uuid(Uuid::from_u128(1)),
+        OrgId::from_uuid(Uuid::from_u128(2)),
+    );
+    let (a, b) = (
+        KeyId::from_uuid(Uuid::from_u128(10)),
+        KeyId::from_uuid(Uuid::from_u128(11)),
+    );
+    // Two days of traffic, written by two flushes (or two processes) that
+    // overlap on the same buckets: counts add up, never overwrite.
+    let day = 86_400;
+    let first = vec![
+        counted(org, a, Valid, t(10), &["path=/x"], 3),
+        counted(org, a, Valid, t(70), &["path=/x", "region=eu"], 2),
+        counted(org, b, Revoked, t(3_700), &[], 1),
+        counted(org, a, Valid, t(day + 5), &[], 4),
+        counted(other, a, Valid, t(10), &[], 100),
+    ];
+    let second = vec![counted(org, a, Valid, t(10), &["path=/x"], 5)];
+    s.repository.add_counts(&first).await.unwrap();
+    s.repository.add_counts(&second).await.unwrap();
+
+    let range = |granularity| analytics_query(org, granularity, t(0), t(2 * day));
+    let rows = s.repository.query(&range(Granularity::Minute)).await.unwrap();
+    let minutes: Vec<(DateTime<Utc>, u64, u64)> = rows.iter().map(|r| (r.time, r.count, r.spent_credits)).collect();
+    assert_eq!(
+        minutes,
+        vec![(t(0), 8, 16), (t(60), 2, 4), (t(3_660), 1, 2), (t(day), 4, 8)],
+        "minute buckets, time ascending, the two writes of minute 0 added"
+    );
+    let hours: Vec<(DateTime<Utc>, u64)> = s
+        .repository
+        .query(&range(Granularity::Hour))
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.time, r.count))
+        .collect();
+    assert_eq!(hours, vec![(t(0), 10), (t(3_600), 1), (t(day), 4)]);
+    let days: Vec<(DateTime<Utc>, u64)> = s
+        .repository
+        .query(&range(Granularity::Day))
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.time, r.count))
+        .collect();
+    assert_eq!(
+        days,
+        vec![(t(0), 11), (t(day), 4)],
+        "the other organisation's 100 are not ours"
+    );
+
+    let mut by_tag = range(Granularity::Day);
+    by_tag.group_by = GroupBy {
+        tag: true,
+        ..GroupBy::default()
+    };
+    let tagged: Vec<(DateTime<Utc>, Option<Option<String>>, u64)> = s
+        .repository
+        .query(&by_tag)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.time, r.tag, r.count))
+        .collect();
+    assert_eq!(
+        tagged,
+        vec![
+            (t(0), Some(None), 1),
+            (t(0), Some(Some("path=/x".to_owned())), 10),
+            (t(0), Some(Some("region=eu".to_owned())), 2),
+            (t(day), Some(None), 4),
+        ]
+    );
+    let mut filtered = range(Granularity::Hour);
+    filtered.tags = vec!["region=eu".to_owned()];
+    filtered.key_ids = vec![a];
+    filtered.outcomes = vec![Valid];
+    filtered.owner_ids = vec![OwnerId::new("acme").unwrap()];
+    filtered.group_by = GroupBy {
+        key_id: true,
+        owner_id: true,
+        outcome: true,
+        tag: false,
+    };
+    let rows = s.repository.query(&filtered).await.unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(
+        (rows[0].key_id, rows[0].owner_id.clone(), rows[0].outcome, rows[0].count),
+        (Some(a), Some(Some(OwnerId::new("acme").unwrap())), Some(Valid), 2)
+    );
+
+    let mut since: Vec<(KeyId, u64)> = s.repository.counts_since(org, &[a, b], t(0)).await.unwrap();
+    since.sort();
+    assert_eq!(since, vec![(a, 14), (b, 1)]);
+    assert_eq!(
+        s.repository.counts_since(org, &[a], t(day)).await.unwrap(),
+        vec![(a, 4)]
+    );
+
+    // Retention, the clock moved on: minute buckets before day 1 go, hours
+    // and days stay.
+    let pruned = s
+        .repository
+        .prune_buckets(&[
+            (Granularity::Minute, t(day)),
+            (Granularity::Hour, t(0)),
+            (Granularity::Day, t(0)),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(pruned, 4, "our three minutes of day 0 and the other organisation's");
+    let minutes = s.repository.query(&range(Granularity::Minute)).await.unwrap();
+    assert_eq!(minutes.iter().map(|r| r.count).sum::<u64>(), 4);
+    assert_eq!(s.repository.query(&range(Granularity::Hour)).await.unwrap().len(), 3);
+}
+
 async fn storage_answers_the_readiness_probe(backend: Backend) {
     let s = subject(backend).await;
     s.repository.ping().await.unwrap();
 }
 
 for_each_backend!(
+    verification_counts_add_up_at_every_width_and_are_pruned_by_age,
     imported_keys_are_found_by_digest_current_or_rotated_out_and_never_stored_twice,
     a_rehash_replaces_exactly_the_hash_it_names,
     an_import_of_a_stored_key_in_another_form_is_a_conflict,

@@ -18,6 +18,7 @@ mod m20261126_000011_key_announcements;
 mod m20261127_000012_key_name_search;
 mod m20261203_000013_webhook_breakers;
 mod m20261203_000014_lookup_digests;
+mod m20261204_000015_verification_buckets;
 
 /// Every migration, in order.
 #[derive(Debug)]
@@ -41,6 +42,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000012_key_name_search::Migration),
             Box::new(m20261203_000013_webhook_breakers::Migration),
             Box::new(m20261203_000014_lookup_digests::Migration),
+            Box::new(m20261204_000015_verification_buckets::Migration),
         ]
     }
 }

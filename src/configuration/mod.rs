@@ -21,8 +21,9 @@ mod values;
 pub use auth::{AuthMode, AuthSettings};
 pub use load::ConfigError;
 pub use sections::{
-    ConsoleSettings, DatabaseSettings, HashAlgorithm, HashingSettings, KeySettings, LeakSettings, LogFormat,
-    LogSettings, MetricsSettings, ServerSettings, StorageUrl, UnsupportedStorage, VerifySettings, WebhookSettings,
+    AnalyticsSettings, ConsoleSettings, DatabaseSettings, HashAlgorithm, HashingSettings, KeySettings, LeakSettings,
+    LogFormat, LogSettings, MetricsSettings, ServerSettings, StorageUrl, UnsupportedStorage, VerifySettings,
+    WebhookSettings,
 };
 
 use std::time::Duration;
@@ -41,8 +42,19 @@ const EMBEDDED_DEFAULTS: &str = include_str!("../../config/default.toml");
 /// The production profile, compiled in too: a binary copied anywhere runs the
 /// profile the README describes, with or without a `config/` folder beside it.
 const EMBEDDED_PRODUCTION: &str = include_str!("../../config/production.toml");
-const SECTIONS: [&str; 11] = [
-    "server", "database", "auth", "hashing", "keys", "verify", "log", "metrics", "leaks", "webhooks", "console",
+const SECTIONS: [&str; 12] = [
+    "server",
+    "database",
+    "auth",
+    "hashing",
+    "keys",
+    "verify",
+    "analytics",
+    "log",
+    "metrics",
+    "leaks",
+    "webhooks",
+    "console",
 ];
 const MIN_PRODUCTION_SECRET_BYTES: usize = 32;
 
@@ -80,6 +92,8 @@ pub struct Settings {
     pub keys: KeySettings,
     /// Key verification.
     pub verify: VerifySettings,
+    /// Usage analytics.
+    pub analytics: AnalyticsSettings,
     /// Logging.
     pub log: LogSettings,
     /// Prometheus metrics.
@@ -93,6 +107,15 @@ pub struct Settings {
 }
 
 impl Settings {
+    /// How long analytics buckets are kept, per width.
+    pub fn analytics_retention(&self) -> keymint_application::Retention {
+        keymint_application::Retention {
+            minute: chrono_duration(self.analytics.minute_retention),
+            hour: chrono_duration(self.analytics.hour_retention),
+            day: chrono_duration(self.analytics.day_retention),
+        }
+    }
+
     /// Whether the shipped development secret is in use (logged loudly at start).
     pub fn uses_development_secret(&self) -> bool {
         matches!(&self.auth.mode, AuthMode::Hs256(config) if config.secret.expose_secret() == DEVELOPMENT_SECRET)

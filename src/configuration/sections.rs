@@ -302,6 +302,26 @@ pub struct VerifySettings {
     pub digest_refresh: Duration,
 }
 
+/// `[analytics]`
+#[derive(Clone, Copy, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AnalyticsSettings {
+    /// Whether verifications are counted.
+    pub enabled: bool,
+    /// How long minute buckets are kept (`minute_retention_days`).
+    #[serde(rename = "minute_retention_days", deserialize_with = "values::positive_days")]
+    pub minute_retention: Duration,
+    /// How long hour buckets are kept (`hour_retention_days`).
+    #[serde(rename = "hour_retention_days", deserialize_with = "values::positive_days")]
+    pub hour_retention: Duration,
+    /// How long day buckets are kept (`day_retention_days`).
+    #[serde(rename = "day_retention_days", deserialize_with = "values::positive_days")]
+    pub day_retention: Duration,
+    /// How often old buckets are deleted (`prune_interval_seconds`).
+    #[serde(rename = "prune_interval_seconds", deserialize_with = "values::positive_seconds")]
+    pub prune_interval: Duration,
+}
+
 /// `[log]`
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

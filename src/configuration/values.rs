@@ -35,6 +35,15 @@ pub(super) fn positive_millis<'de, D: Deserializer<'de>>(d: D) -> Result<Duratio
     }
 }
 
+/// A whole number of days, from one to ten years'.
+pub(super) fn positive_days<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    match u64::deserialize(d)? {
+        0 => Err(D::Error::custom("must be greater than 0")),
+        n if n > 3660 => Err(D::Error::custom("must be at most 3660 (ten years)")),
+        n => Ok(Duration::from_secs(n * 86_400)),
+    }
+}
+
 /// A whole number of hours.
 pub(super) fn hours<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
     let hours = u64::deserialize(d)?;

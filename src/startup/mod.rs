@@ -17,7 +17,9 @@ use std::time::Duration;
 
 use actix_web::dev::{Server, ServerHandle};
 use anyhow::Context;
-use keymint_application::{ApiKeys, Authenticate, DeliverWebhooks, ReportLeaks, TokenVerifier, Webhooks};
+use keymint_application::{
+    Analytics, ApiKeys, Authenticate, DeliverWebhooks, ReportLeaks, Retention, TokenVerifier, Webhooks,
+};
 use keymint_infrastructure::metrics::{self, Observed};
 use keymint_infrastructure::sql::Database;
 use keymint_infrastructure::{
@@ -59,6 +61,26 @@ impl std::fmt::Debug for Application {
 /// organisations and endpoints): claiming more as soon as any finishes, at
 /// once when this process queued some, else every `poll` (other processes'
 /// events, retries); and every `sweep`, queues the events no change causes.
+/// Deletes analytics buckets past their retention every `interval` (the first
+/// pass at once). Each pass is one DELETE per bucket width, idempotent: with
+/// several processes on one database, whichever runs first deletes and the
+/// others find nothing.
+fn spawn_pruner(analytics: Analytics, retention: Retention, interval: std::time::Duration) {
+    tokio::spawn(async move {
+        loop {
+            match analytics.prune(retention).await {
+                Ok(0) => {}
+                Ok(deleted) => tracing::info!(deleted, "analytics buckets past their retention deleted"),
+                Err(err) => tracing::warn!(
+                    error = format!("{err:#}"),
+                    "pruning analytics buckets failed; will retry"
+                ),
+            }
+            tokio::time::sleep(interval).await;
+        }
+    });
+}
+
 fn spawn_dispatcher(
     deliver: DeliverWebhooks,
     queued: Arc<Notify>,
@@ -200,7 +222,16 @@ impl Application {
             settings.webhooks.poll_interval,
             settings.webhooks.sweep_interval,
         );
+        let analytics = Analytics::new(repository.clone(), parts.clock.clone());
+        if settings.analytics.enabled {
+            spawn_pruner(
+                analytics.clone(),
+                settings.analytics_retention(),
+                settings.analytics.prune_interval,
+            );
+        }
         let state = AppState {
+            analytics,
             webhooks: Webhooks::new(
                 repository.clone(),
                 generator,

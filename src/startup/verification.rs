@@ -53,6 +53,8 @@ pub(super) struct VerificationParts {
     pub(super) cache: Arc<ShardedVerificationCache>,
     limiter: Arc<WindowFailureLimiter>,
     pub(super) usage: Arc<CoalescingUsageTracker>,
+    /// Whether verifications are counted (`analytics.enabled`).
+    counting: bool,
     listener: Arc<ListenerStats>,
     meter: Arc<BatchingMeter>,
 }
@@ -61,10 +63,11 @@ impl VerificationParts {
     pub(super) fn new(settings: &Settings, repository: Arc<dyn ApiKeyRepository>) -> anyhow::Result<Self> {
         let verify = &settings.verify;
         let meter = Arc::new(BatchingMeter::new(repository.clone()));
-        let usage = Arc::new(CoalescingUsageTracker::with_resolution(
-            repository,
-            verify.usage_resolution,
-        ));
+        let mut usage = CoalescingUsageTracker::with_resolution(repository.clone(), verify.usage_resolution);
+        if settings.analytics.enabled {
+            usage = usage.with_analytics(repository);
+        }
+        let usage = Arc::new(usage);
         usage.spawn_flusher(verify.usage_flush);
         let argon2 = Argon2Hasher::new(settings.argon2_params()).map_err(|e| e.0)?;
         Ok(Self {
@@ -79,6 +82,7 @@ impl VerificationParts {
                 verify.failure_window,
             )),
             usage,
+            counting: settings.analytics.enabled,
             listener: Arc::default(),
             meter,
         })
@@ -129,7 +133,7 @@ impl VerificationParts {
     }
 
     pub(super) fn use_case(&self, repository: Arc<dyn ApiKeyRepository>, format: KeyFormat) -> VerifyApiKey {
-        VerifyApiKey::new(
+        let verify = VerifyApiKey::new(
             repository,
             self.hasher.clone(),
             self.clock.clone(),
@@ -140,6 +144,11 @@ impl VerificationParts {
         .with_meter(self.meter.clone())
         .with_key_format(format)
         .with_digest_filter(self.digests.clone())
-        .with_stats(self.stats.clone())
+        .with_stats(self.stats.clone());
+        if self.counting {
+            verify.with_counter(self.usage.clone())
+        } else {
+            verify
+        }
     }
 }

@@ -28,6 +28,7 @@
 #![warn(missing_docs, unreachable_pub)]
 
 mod address;
+mod analytics;
 mod api_key;
 mod audit;
 mod base62;
@@ -51,6 +52,10 @@ pub mod text;
 mod webhook;
 
 pub use address::is_public_address;
+pub use analytics::{
+    Granularity, Tag, TagError, TagSet, TagSetError, UnknownGranularity, UnknownOutcome, VerificationOutcome, MAX_TAGS,
+    MAX_TAG_CHARS, MAX_TAG_SETS_PER_KEY_MINUTE, OVERFLOW_TAG, RESERVED_TAG_PREFIX,
+};
 pub use api_key::{
     check_expiry, ApiKey, ApiKeyParts, Credential, ExpiryError, KeyStatus, NewApiKey, PreviousCredential, RotateError,
     MAX_GRACE_PERIOD_SECONDS,

@@ -10,7 +10,7 @@ pub const MAX_OWNER_ID_CHARS: usize = 255;
 /// The caller's own id for a key's owner (a user, a customer, a service):
 /// 1–255 characters following the text rule ([`crate::text`]): a visible one
 /// at least, no control, bidirectional control or invisible characters. Keymint never interprets it; lists filter by it exactly.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct OwnerId(String);
 
 /// Why an owner id was refused.

@@ -3,6 +3,7 @@
 //! lookup digest filter, the JWT verifier, the system clock
 //! and the secure key generator.
 
+mod analytics;
 mod batch;
 mod cache;
 mod clock;

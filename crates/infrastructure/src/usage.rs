@@ -1,4 +1,5 @@
-//! `last_used_at`, coalesced in memory and written in batches.
+//! `last_used_at` and verification counts, coalesced in memory and written in
+//! batches by one flusher.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -6,8 +7,13 @@ use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use keymint_application::{UsageSink, UsageTracker};
+use keymint_application::{AnalyticsStore, CountedVerification, UsageSink, UsageTracker, VerificationCounter};
 use keymint_domain::KeyId;
+
+use crate::analytics::AnalyticsBuffer;
+
+/// The most buckets one statement batch carries to storage.
+const ANALYTICS_BATCH: usize = 500;
 
 /// Records `last_used_at` without a database write per verification: uses are
 /// collected in memory and written every `interval` (at most one write per key
@@ -25,6 +31,8 @@ pub struct CoalescingUsageTracker {
     written_at: Mutex<HashMap<KeyId, DateTime<Utc>>>,
     resolution: chrono::Duration,
     sink: Arc<dyn UsageSink>,
+    /// Verification counts and where they go, when analytics are on.
+    analytics: Option<(AnalyticsBuffer, Arc<dyn AnalyticsStore>)>,
     /// Serialises flushes so a shutdown flush waits for a periodic one in flight.
     flushing: tokio::sync::Mutex<()>,
     flushes: AtomicU64,
@@ -43,6 +51,8 @@ pub struct UsageStats {
     pub keys_written: u64,
     /// Keys with a use not yet written.
     pub pending: u64,
+    /// Verification buckets not yet written.
+    pub pending_buckets: u64,
 }
 
 impl std::fmt::Debug for CoalescingUsageTracker {
@@ -65,11 +75,19 @@ impl CoalescingUsageTracker {
             written_at: Mutex::new(HashMap::new()),
             resolution: chrono::Duration::from_std(resolution).unwrap_or(chrono::Duration::MAX),
             sink,
+            analytics: None,
             flushing: tokio::sync::Mutex::new(()),
             flushes: AtomicU64::new(0),
             failed_flushes: AtomicU64::new(0),
             written: AtomicU64::new(0),
         }
+    }
+
+    /// Also counts verifications ([`VerificationCounter`]), written to `store`
+    /// at every flush, whatever the resolution.
+    pub fn with_analytics(mut self, store: Arc<dyn AnalyticsStore>) -> Self {
+        self.analytics = Some((AnalyticsBuffer::default(), store));
+        self
     }
 
     /// Counts since start-up, and the uses waiting now.
@@ -80,6 +98,10 @@ impl CoalescingUsageTracker {
             failed_flushes: self.failed_flushes.load(Relaxed),
             keys_written: self.written.load(Relaxed),
             pending: u64::try_from(pending).unwrap_or(u64::MAX),
+            pending_buckets: self
+                .analytics
+                .as_ref()
+                .map_or(0, |(buffer, _)| u64::try_from(buffer.pending()).unwrap_or(u64::MAX)),
         }
     }
 
@@ -106,6 +128,34 @@ impl CoalescingUsageTracker {
 
     async fn write(&self, everything: bool) -> anyhow::Result<usize> {
         let _flushing = self.flushing.lock().await;
+        let counted = self.write_counts().await;
+        let used = self.write_uses(everything).await;
+        counted?;
+        used
+    }
+
+    /// Writes every verification count; on failure the unwritten ones are put
+    /// back for the next flush (a batch written before the failure stays
+    /// written: counts are additive, nothing is counted twice).
+    async fn write_counts(&self) -> anyhow::Result<()> {
+        let Some((buffer, store)) = &self.analytics else {
+            return Ok(());
+        };
+        let mut counts = buffer.take(Utc::now());
+        while !counts.is_empty() {
+            let rest = counts.split_off(counts.len().min(ANALYTICS_BATCH));
+            if let Err(err) = store.add_counts(&counts).await {
+                self.failed_flushes.fetch_add(1, Relaxed);
+                counts.extend(rest);
+                buffer.put_back(counts);
+                return Err(err.into());
+            }
+            counts = rest;
+        }
+        Ok(())
+    }
+
+    async fn write_uses(&self, everything: bool) -> anyhow::Result<usize> {
         let taken = std::mem::take(&mut *self.pending.lock().unwrap_or_else(PoisonError::into_inner));
         // Due by the wall clock, not by the use's time: a key that goes quiet
         // after a held use still gets that use written a resolution later.
@@ -158,6 +208,14 @@ impl CoalescingUsageTracker {
 impl UsageTracker for CoalescingUsageTracker {
     fn record(&self, id: KeyId, at: DateTime<Utc>) {
         self.put_back([(id, at)]);
+    }
+}
+
+impl VerificationCounter for CoalescingUsageTracker {
+    fn count(&self, verification: CountedVerification) {
+        if let Some((buffer, _)) = &self.analytics {
+            buffer.count(verification);
+        }
     }
 }
 
@@ -233,8 +291,14 @@ mod tests {
         assert_eq!(tracker.flush().await.unwrap(), 0);
         let stats = tracker.stats();
         assert_eq!(
-            (stats.flushes, stats.failed_flushes, stats.keys_written, stats.pending),
-            (1, 0, 1, 0),
+            (
+                stats.flushes,
+                stats.failed_flushes,
+                stats.keys_written,
+                stats.pending,
+                stats.pending_buckets
+            ),
+            (1, 0, 1, 0, 0),
             "an empty flush writes nothing and is not counted"
         );
     }

@@ -21,8 +21,8 @@ pub use client::{client_address, ForwardedHeader, TrustedProxies};
 pub use console::{ConsoleSignIn, DevSigner};
 pub use error::{ApiError, FieldError};
 pub use extract::{
-    Authenticated, BodyBudget, BodyLimit, BodyTimeout, OptionalJson, RequiredPermissions, UsageCost, ValidatedJson,
-    VerifiedApiKey,
+    Authenticated, BodyBudget, BodyLimit, BodyTimeout, OptionalJson, RequiredPermissions, UsageCost, UsageTags,
+    UsageTagsError, ValidatedJson, VerifiedApiKey,
 };
 pub use logging::causes;
 pub use metrics::{HttpMetrics, MetricsRegistry};

@@ -6,7 +6,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{OpenApi as Document, RefOr};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{api_keys, health, leaks, verify, webhooks};
+use crate::routes::{analytics, api_keys, health, leaks, verify, webhooks};
 
 struct BearerAuth;
 
@@ -147,6 +147,8 @@ impl Modify for FlattenedObjects {
         api_keys::change_credits,
         api_keys::delete,
         api_keys::events,
+        analytics::key_usage,
+        analytics::verifications,
         verify::verify,
         health::healthz,
         health::readyz,
@@ -167,6 +169,7 @@ impl Modify for FlattenedObjects {
     tags(
         (name = "api-keys", description = "Create and manage API keys"),
         (name = "verification", description = "Check keys presented by callers"),
+        (name = "analytics", description = "How keys are used: verifications over time, by key, owner, tag and outcome"),
         (name = "health", description = "Liveness and readiness probes"),
         (name = "webhooks", description = "Key events delivered to your endpoints, signed (Standard Webhooks)"),
         (name = "leaks", description = "Leaked keys: patterns for scanners, reports from them and from key holders"),

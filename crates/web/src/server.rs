@@ -11,7 +11,7 @@ use utoipa_swagger_ui::SwaggerUi;
 use crate::console::{console_routes, ConsoleSignIn};
 use crate::logging::RequestSpan;
 use crate::metrics::{self, MetricsRegistry};
-use crate::routes::{api_keys, get_or_head, health, leaks, method_not_allowed, not_found, verify, webhooks};
+use crate::routes::{analytics, api_keys, get_or_head, health, leaks, method_not_allowed, not_found, verify, webhooks};
 use crate::{AppState, BodyBudget, BodyLimit, BodyTimeout, TrustedProxies};
 
 /// How the HTTP server runs.
@@ -179,6 +179,18 @@ fn configure_routes(cfg: &mut web::ServiceConfig, limits: Limits, scanner_budget
             web::resource(both(&format!("{collection}/{{key_id}}/events")))
                 .app_data(body_limit)
                 .route(get_or_head().to(api_keys::events))
+                .default_service(web::to(|| async { method_not_allowed("GET, HEAD") })),
+        )
+        .service(
+            web::resource(both(&format!("{collection}/{{key_id}}/usage")))
+                .app_data(body_limit)
+                .route(get_or_head().to(analytics::key_usage))
+                .default_service(web::to(|| async { method_not_allowed("GET, HEAD") })),
+        )
+        .service(
+            web::resource(both(&format!("/api/{version}/analytics/verifications")))
+                .app_data(body_limit)
+                .route(get_or_head().to(analytics::verifications))
                 .default_service(web::to(|| async { method_not_allowed("GET, HEAD") })),
         );
         let hooks = format!("/api/{version}/webhooks");

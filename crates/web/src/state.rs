@@ -1,7 +1,7 @@
 use std::sync::Arc;
 
 use keymint_application::{
-    ApiKeys, Authenticate, ReportLeaks, ReportSignatures, StorageHealth, VerifyApiKey, Webhooks,
+    Analytics, ApiKeys, Authenticate, ReportLeaks, ReportSignatures, StorageHealth, VerifyApiKey, Webhooks,
 };
 use keymint_domain::Environment;
 
@@ -16,6 +16,8 @@ pub struct AppState {
     pub authenticate: Authenticate,
     /// Verifies presented API keys.
     pub verify: VerifyApiKey,
+    /// Reads verification counts.
+    pub analytics: Analytics,
     /// Every webhook operation.
     pub webhooks: Webhooks,
     /// Acts on reports of leaked keys.

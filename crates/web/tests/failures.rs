@@ -85,7 +85,13 @@ fn state_of(
     );
     let mut webhook_clock = MockClock::new();
     webhook_clock.expect_now().returning(chrono::Utc::now);
+    let mut counts = keymint_application::MockAnalyticsStore::new();
+    counts.expect_counts_since().returning(|_, _, _| Ok(Vec::new()));
+    counts.expect_query().returning(|_| Ok(Vec::new()));
+    let mut analytics_clock = MockClock::new();
+    analytics_clock.expect_now().returning(chrono::Utc::now);
     AppState {
+        analytics: keymint_application::Analytics::new(Arc::new(counts), Arc::new(analytics_clock)),
         webhooks: Webhooks::new(
             Arc::new(MockWebhookStore::new()),
             Arc::new(MockKeyGenerator::new()),

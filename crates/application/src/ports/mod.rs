@@ -1,5 +1,6 @@
 //! The ports: what the use cases need, split by capability.
 
+mod analytics;
 mod auth;
 mod cache;
 mod clock;
@@ -13,6 +14,7 @@ mod scanner;
 mod usage;
 mod webhooks;
 
+pub use analytics::*;
 pub use auth::*;
 pub use cache::*;
 pub use clock::*;

@@ -197,6 +197,7 @@ pub trait ApiKeyRepository:
     + crate::UsageLedger
     + crate::WebhookStore
     + crate::DeliveryQueue
+    + crate::AnalyticsStore
 {
 }
 
@@ -209,6 +210,7 @@ impl<
             + crate::UsageLedger
             + crate::WebhookStore
             + crate::DeliveryQueue
+            + crate::AnalyticsStore
             + ?Sized,
     > ApiKeyRepository for T
 {

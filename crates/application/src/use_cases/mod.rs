@@ -7,12 +7,14 @@
 //! list, which never answers "not found") share [`KeyError`] rather than
 //! repeat it six times.
 
+mod analytics;
 mod api_keys;
 mod authenticate;
 mod leaks;
 mod verify_api_key;
 mod webhooks;
 
+pub use analytics::*;
 pub use api_keys::*;
 pub use authenticate::*;
 pub use leaks::*;

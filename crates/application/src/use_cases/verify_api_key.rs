@@ -8,20 +8,21 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, PoisonError};
 
 use chrono::{DateTime, Utc};
-use keymint_domain::{ApiKey, Demand, KeyFormat, LookupId, PermissionQuery, PresentedKey, Settlement};
+use keymint_domain::{ApiKey, Demand, KeyFormat, LookupId, PermissionQuery, PresentedKey, Settlement, TagSet};
 use tokio::sync::{watch, Semaphore};
 use zeroize::Zeroizing;
 
 use crate::{
-    Clock, DigestFilter, FailureLimiter, KeyLookup, Meter, NoDigestFilter, RepositoryError, SecretHasher, UsageTracker,
-    VerificationCache, VerifiedKey,
+    Clock, DigestFilter, FailureLimiter, KeyLookup, Meter, NoDigestFilter, NoVerificationCounter, RepositoryError,
+    SecretHasher, UsageTracker, VerificationCache, VerificationCounter, VerifiedKey,
 };
 
+mod counting;
 mod flights;
 mod holder;
 mod verdict;
 
-pub use verdict::{Budget, Identity, Verification, VerifyApiKeyError};
+pub use verdict::{Budget, Identity, RefusedKey, Verification, VerifyApiKeyError};
 
 use flights::{Flight, Flights, Leading, Role};
 use holder::Holder;
@@ -44,6 +45,7 @@ pub struct VerifyApiKey {
     limiter: Arc<dyn FailureLimiter>,
     usage: Arc<dyn UsageTracker>,
     meter: Arc<dyn Meter>,
+    counter: Arc<dyn VerificationCounter>,
     flights: Arc<Flights>,
     format: Arc<KeyFormat>,
     digests: Arc<dyn DigestFilter>,
@@ -158,6 +160,7 @@ impl VerifyApiKey {
             limiter,
             usage,
             meter: Arc::new(NoMeter),
+            counter: Arc::new(NoVerificationCounter),
             flights: Arc::default(),
             format: Arc::default(),
             digests: Arc::new(NoDigestFilter),
@@ -196,6 +199,12 @@ impl VerifyApiKey {
         &self.format
     }
 
+    /// The same verifier, counting verifications through `counter`.
+    pub fn with_counter(mut self, counter: Arc<dyn VerificationCounter>) -> Self {
+        self.counter = counter;
+        self
+    }
+
     /// The same verifier, spending credits and rate limits through `meter`.
     pub fn with_meter(mut self, meter: Arc<dyn Meter>) -> Self {
         self.meter = meter;
@@ -214,6 +223,18 @@ impl VerifyApiKey {
     /// before any later one is looked at, and a refused verification spends
     /// nothing.
     pub async fn execute_with(
+        &self,
+        presented: &str,
+        client: Option<IpAddr>,
+        required: Option<&PermissionQuery>,
+        demand: Demand,
+    ) -> Result<Verification, VerifyApiKeyError> {
+        self.execute_tagged(presented, client, required, demand, TagSet::empty())
+            .await
+    }
+
+    /// The verdict of [`VerifyApiKey::execute_tagged`], before it is counted.
+    pub(super) async fn decide(
         &self,
         presented: &str,
         client: Option<IpAddr>,
@@ -394,10 +415,10 @@ impl VerifyApiKey {
             valid_until,
         } = holder;
         if stored.is_revoked() {
-            return Ok(Verification::Revoked);
+            return Ok(Verification::Revoked(RefusedKey::of(&stored)));
         }
         if stored.is_expired(now) {
-            return Ok(Verification::Expired);
+            return Ok(Verification::Expired(RefusedKey::of(&stored)));
         }
         let verified = verified_key(&stored, lookup_id, valid_until);
         self.cache.put_unless_evicted(key, verified.clone(), evictions);

@@ -1,15 +1,20 @@
 //! The in-memory adapter: every storage port on one lock, for tests and
 //! demos. Its files mirror `sql/`: `repository.rs`, `ledger.rs`,
-//! `verification.rs`, `webhooks.rs`, `deliveries.rs`, `outbox.rs`.
+//! `verification.rs`, `webhooks.rs`, `deliveries.rs`, `outbox.rs`,
+//! `analytics.rs`.
 
 use std::collections::HashMap;
 use std::sync::{Arc, PoisonError, RwLock};
 
 use chrono::{DateTime, Utc};
 use keymint_application::Delivery;
-use keymint_domain::{ApiKey, AuditEvent, Credits, KeyDigest, KeyId, OrgId, Webhook, WebhookSecret, WindowCount};
+use keymint_domain::{
+    ApiKey, AuditEvent, Credits, Granularity, KeyDigest, KeyId, OrgId, OwnerId, TagSet, VerificationOutcome, Webhook,
+    WebhookSecret, WindowCount,
+};
 use tokio::sync::Notify;
 
+mod analytics;
 mod deliveries;
 mod ledger;
 mod outbox;
@@ -45,6 +50,20 @@ struct State {
     next_seq: i64,
     /// Counts lookup digests added.
     digest_generation: i64,
+    /// Verification counts and credits spent, per bucket.
+    analytics: HashMap<BucketKey, (u64, u64)>,
+}
+
+/// One analytics bucket: what `sql/` keys its `verification_buckets` rows by.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+struct BucketKey {
+    granularity: Granularity,
+    start: DateTime<Utc>,
+    org_id: OrgId,
+    key_id: KeyId,
+    owner_id: Option<OwnerId>,
+    outcome: VerificationOutcome,
+    tags: TagSet,
 }
 
 #[derive(Debug)]

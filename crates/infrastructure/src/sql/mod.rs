@@ -1,5 +1,6 @@
 //! The sea-orm adapter, for SQLite (the embedded default) and PostgreSQL.
 
+mod analytics;
 mod connect;
 mod creates;
 mod deliveries;

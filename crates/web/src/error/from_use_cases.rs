@@ -3,8 +3,8 @@
 //! answers with.
 
 use keymint_application::{
-    AuthError, ChangeCreditsError, CreateApiKeyError, CreditChangeRefusal, KeyError, LeakError, MissingPermission,
-    ReportSignatureError, RotateApiKeyError, VerifyApiKeyError, WebhookError,
+    AnalyticsError, AuthError, ChangeCreditsError, CreateApiKeyError, CreditChangeRefusal, KeyError, LeakError,
+    MissingPermission, ReportSignatureError, RepositoryError, RotateApiKeyError, VerifyApiKeyError, WebhookError,
 };
 use keymint_domain::{ExpiryError, RotateError, MAX_GRACE_PERIOD_SECONDS};
 
@@ -36,6 +36,37 @@ impl From<AuthError> for ApiError {
             },
         }
     }
+}
+
+impl From<RepositoryError> for ApiError {
+    fn from(err: RepositoryError) -> Self {
+        match err {
+            RepositoryError::Unavailable(cause) => ApiError::storage_unavailable(cause),
+            other => ApiError::Internal(other.into()),
+        }
+    }
+}
+
+impl From<AnalyticsError> for ApiError {
+    fn from(err: AnalyticsError) -> Self {
+        let loc: &[&str] = match err {
+            AnalyticsError::Forbidden(missing) => return missing.into(),
+            AnalyticsError::Storage(cause) => return cause.into(),
+            AnalyticsError::EmptyRange => &["query", "from"],
+            AnalyticsError::RangeTooLong(_) => &["query", "granularity"],
+            AnalyticsError::TooManyRows => &["query"],
+        };
+        ApiError::Validation(vec![FieldError::new(loc, "value_error", capitalise(&err.to_string()))])
+    }
+}
+
+/// A use case's message as a sentence.
+fn capitalise(text: &str) -> String {
+    let mut chars = text.chars();
+    chars
+        .next()
+        .map(|first| first.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
 }
 
 impl From<KeyError> for ApiError {

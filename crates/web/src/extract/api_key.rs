@@ -6,7 +6,7 @@ use std::sync::Arc;
 use actix_web::http::header;
 use actix_web::{web, FromRequest, HttpRequest};
 use keymint_application::{Verification, VerifiedKey, VerifyApiKey, VerifyApiKeyError};
-use keymint_domain::{Demand, PermissionQuery, PermissionQueryError, Settlement};
+use keymint_domain::{Demand, PermissionQuery, PermissionQueryError, Settlement, Tag, TagError, TagSet, TagSetError};
 
 use crate::ApiError;
 
@@ -162,6 +162,49 @@ impl UsageCost {
     }
 }
 
+/// The tags a route's verifications are counted under in the key's usage
+/// analytics (`GET /api/v2/analytics/verifications?tag=…`). Register it as
+/// `app_data` like [`RequiredPermissions`]; the innermost wins.
+///
+/// ```
+/// use actix_web::{web, HttpResponse};
+/// use keymint_web::{UsageTags, VerifiedApiKey};
+///
+/// async fn charge(_key: VerifiedApiKey) -> HttpResponse {
+///     HttpResponse::Ok().finish()
+/// }
+///
+/// # fn routes(cfg: &mut web::ServiceConfig) -> Result<(), Box<dyn std::error::Error>> {
+/// cfg.service(
+///     web::resource("/v1/charges")
+///         .app_data(UsageTags::new(["path=/v1/charges", "region=eu"])?)
+///         .route(web::post().to(charge)),
+/// );
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct UsageTags(TagSet);
+
+/// Why [`UsageTags::new`] refused its tags.
+#[derive(Debug, thiserror::Error)]
+pub enum UsageTagsError {
+    /// A tag breaks the tag rules.
+    #[error(transparent)]
+    Tag(#[from] TagError),
+    /// More than ten tags.
+    #[error(transparent)]
+    TooMany(#[from] TagSetError),
+}
+
+impl UsageTags {
+    /// Checks the tags once, when routes are configured.
+    pub fn new<T: Into<String>>(tags: impl IntoIterator<Item = T>) -> Result<Self, UsageTagsError> {
+        let tags = tags.into_iter().map(Tag::new).collect::<Result<Vec<_>, _>>()?;
+        Ok(Self(TagSet::new(tags)?))
+    }
+}
+
 /// Whole seconds from now until `at`, at least 1.
 fn seconds_until(at: chrono::DateTime<chrono::Utc>) -> u64 {
     let millis = (at - chrono::Utc::now()).num_milliseconds().max(1);
@@ -178,6 +221,10 @@ impl FromRequest for VerifiedApiKey {
         let verifier = req.app_data::<web::Data<VerifyApiKey>>().cloned();
         let required = req.app_data::<RequiredPermissions>().cloned();
         let cost = req.app_data::<UsageCost>().cloned().unwrap_or_default();
+        let tags = req
+            .app_data::<UsageTags>()
+            .map(|tags| tags.0.clone())
+            .unwrap_or_default();
         Box::pin(async move {
             let verifier =
                 verifier.ok_or_else(|| ApiError::Internal(anyhow::anyhow!("VerifyApiKey is not registered")))?;
@@ -186,7 +233,7 @@ impl FromRequest for VerifiedApiKey {
                 detail: "An API key is required: send it as x-api-key or Authorization: Bearer",
             })?;
             let query = required.as_ref().map(|required| &*required.0);
-            let verdict = match verifier.execute_with(&presented, client, query, cost.0).await {
+            let verdict = match verifier.execute_tagged(&presented, client, query, cost.0, tags).await {
                 Err(VerifyApiKeyError::UnknownRateLimit { name, .. }) => {
                     return Err(ApiError::Internal(anyhow::anyhow!(
                         "the route's UsageCost names rate limit '{name}', which the key does not have"
@@ -215,11 +262,11 @@ impl FromRequest for VerifiedApiKey {
                     code: "invalid_api_key",
                     detail: "The API key is not valid",
                 }),
-                Verification::Revoked => Err(ApiError::ApiKeyRejected {
+                Verification::Revoked(_) => Err(ApiError::ApiKeyRejected {
                     code: "api_key_revoked",
                     detail: "The API key has been revoked",
                 }),
-                Verification::Expired => Err(ApiError::ApiKeyRejected {
+                Verification::Expired(_) => Err(ApiError::ApiKeyRejected {
                     code: "api_key_expired",
                     detail: "The API key has expired",
                 }),

@@ -8,7 +8,7 @@ mod json;
 
 pub(crate) use actor::{path_uuid, request_id, Acting, ActingOnKey};
 pub(crate) use api_key::{one_key, presented_api_key};
-pub use api_key::{RequiredPermissions, UsageCost, VerifiedApiKey};
+pub use api_key::{RequiredPermissions, UsageCost, UsageTags, UsageTagsError, VerifiedApiKey};
 pub use auth::Authenticated;
 pub(crate) use json::{parse_json, read_json_body, read_raw_body};
 pub use json::{BodyBudget, BodyLimit, BodyTimeout, OptionalJson, ValidatedJson};

@@ -1,5 +1,6 @@
 //! Route handlers and their request/response bodies.
 
+pub(crate) mod analytics;
 pub(crate) mod api_keys;
 pub(crate) mod health;
 pub(crate) mod leaks;

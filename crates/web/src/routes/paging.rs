@@ -43,7 +43,25 @@ impl QueryReader {
         value
     }
 
-    fn fail(&mut self, name: &str, kind: &str, msg: impl Into<String>) {
+    /// Every value of a repeatable parameter, in order (`?tag=a&tag=b`).
+    pub(crate) fn take_all(&mut self, name: &str) -> Vec<String> {
+        let values = self
+            .pairs
+            .iter()
+            .filter(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+            .collect();
+        self.pairs.retain(|(k, _)| k != name);
+        values
+    }
+
+    /// A parameter's one value (the last wins), for readers outside this module.
+    pub(crate) fn take_one(&mut self, name: &str) -> Option<String> {
+        self.take(name)
+    }
+
+    /// Records that parameter `name` is invalid.
+    pub(crate) fn fail(&mut self, name: &str, kind: &str, msg: impl Into<String>) {
         self.errors.push(FieldError::new(&["query", name], kind, msg));
     }
 
@@ -173,7 +191,7 @@ fn cursor_schema() -> impl Into<RefOr<Schema>> {
 }
 
 /// `owner_id`'s schema in a query: the rules of a stored owner id.
-fn owner_id_query_schema() -> impl Into<RefOr<Schema>> {
+pub(crate) fn owner_id_query_schema() -> impl Into<RefOr<Schema>> {
     ObjectBuilder::new()
         .schema_type(Type::String)
         .description(Some("Only keys of this owner (exact match)"))

@@ -5,7 +5,8 @@ use std::sync::Arc;
 use actix_web::{web, HttpRequest, HttpResponse};
 use keymint_application::{Verification, VerifiedKey};
 use keymint_domain::{
-    Demand, KeyMeta, PermissionName, PermissionQuery, Permissions, RateLimit, MAX_RATE_LIMITS, MIN_WINDOW_MS,
+    Demand, KeyMeta, PermissionName, PermissionQuery, Permissions, RateLimit, Tag, TagError, TagSet, MAX_RATE_LIMITS,
+    MAX_TAGS, MIN_WINDOW_MS,
 };
 use serde::Serialize;
 use serde_json::Value;
@@ -37,12 +38,17 @@ pub(crate) struct VerifyBody {
     /// apply with cost 1 unless named here)
     #[schema(value_type = Option<Vec<RateLimitCost>>, max_items = 5, required = false)]
     ratelimits: Vec<RateLimitCost>,
+    /// Labels to count this verification under in the key's usage analytics
+    /// (`path=/v1/charges`, `region=eu`): at most 10, each 1 to 128
+    /// characters, not starting with `keymint:`. Counted, never stored otherwise
+    #[schema(value_type = Option<Vec<String>>, max_items = 10, required = false)]
+    tags: TagSet,
 }
 
 impl VerifyBody {
     /// The key, the permission query, and what the call asks of the key's
     /// credits and rate limits.
-    fn into_parts(self) -> (String, Option<PermissionQuery>, Demand) {
+    fn into_parts(self) -> (String, Option<PermissionQuery>, Demand, TagSet) {
         let demand = Demand {
             credits: self.credits.map(|credits| credits.cost),
             ratelimits: self
@@ -51,7 +57,7 @@ impl VerifyBody {
                 .map(|limit| (limit.name, limit.cost.unwrap_or(1)))
                 .collect(),
         };
-        (self.key, self.permissions, demand)
+        (self.key, self.permissions, demand, self.tags)
     }
 }
 
@@ -147,6 +153,45 @@ fn read_limit_costs(body: &mut ObjectReader) -> Option<Vec<RateLimitCost>> {
     valid.then_some(costs)
 }
 
+/// `tags`: empty when absent or `null`, `None` if invalid (each failing tag
+/// named by its index, never echoed).
+fn read_tags(body: &mut ObjectReader) -> Option<TagSet> {
+    let items = match body.optional_array("tags")? {
+        Optional::Absent | Optional::Null => return Some(TagSet::empty()),
+        Optional::Value(items) => items,
+    };
+    if items.len() > MAX_TAGS {
+        body.fail("tags", "too_long", format!("List should have at most {MAX_TAGS} items"));
+        return None;
+    }
+    let mut tags = Vec::with_capacity(items.len());
+    let mut valid = true;
+    for (index, item) in items.into_iter().enumerate() {
+        let Value::String(raw) = item else {
+            body.fail_item("tags", index, "string_type", "Input should be a valid string");
+            valid = false;
+            continue;
+        };
+        match Tag::new(raw) {
+            Ok(tag) => tags.push(tag),
+            Err(err) => {
+                let kind = match err {
+                    TagError::Empty => "string_too_short",
+                    TagError::TooLong(_) => "string_too_long",
+                    TagError::Reserved | TagError::Text(_) => "value_error",
+                };
+                body.fail_item("tags", index, kind, err.to_string());
+                valid = false;
+            }
+        }
+    }
+    if !valid {
+        return None;
+    }
+    // At most MAX_TAGS items were given, so the set (deduplicated) fits.
+    TagSet::new(tags).ok()
+}
+
 impl FromJsonBody for VerifyBody {
     fn from_json(value: Value) -> Result<Self, Vec<FieldError>> {
         let mut body = ObjectReader::new("body", value)?;
@@ -160,12 +205,14 @@ impl FromJsonBody for VerifyBody {
         };
         let credits = read_credit_cost(&mut body);
         let ratelimits = read_limit_costs(&mut body);
-        let parsed = match (key, permissions, credits, ratelimits) {
-            (Some(key), Some(permissions), Some(credits), Some(ratelimits)) => Some(Self {
+        let tags = read_tags(&mut body);
+        let parsed = match (key, permissions, credits, ratelimits, tags) {
+            (Some(key), Some(permissions), Some(credits), Some(ratelimits), Some(tags)) => Some(Self {
                 key,
                 permissions,
                 credits,
                 ratelimits,
+                tags,
             }),
             _ => None,
         };
@@ -332,10 +379,15 @@ pub(crate) async fn verify(
     body: OptionalJson<VerifyBody>,
 ) -> Result<HttpResponse, ApiError> {
     let in_headers = presented_api_key(&req)?;
-    let (presented, required, demand) = match body.0 {
+    let (presented, required, demand, tags) = match body.0 {
         Some(body) => {
-            let (key, permissions, demand) = body.into_parts();
-            (one_key(Some(key), in_headers)?.unwrap_or_default(), permissions, demand)
+            let (key, permissions, demand, tags) = body.into_parts();
+            (
+                one_key(Some(key), in_headers)?.unwrap_or_default(),
+                permissions,
+                demand,
+                tags,
+            )
         }
         None => (
             in_headers.ok_or_else(|| {
@@ -347,12 +399,13 @@ pub(crate) async fn verify(
             })?,
             None,
             Demand::default(),
+            TagSet::empty(),
         ),
     };
     let client = crate::client_address(&req);
     let verification = state
         .verify
-        .execute_with(&presented, client, required.as_ref(), demand)
+        .execute_tagged(&presented, client, required.as_ref(), demand, tags)
         .await?;
     state.metrics.verification(verification.code());
     Ok(HttpResponse::Ok().json(VerifyResponse::from(verification)))

@@ -290,7 +290,7 @@ async fn a_cached_verification_that_lapsed_is_evicted_and_rechecked() {
 
     assert_eq!(
         ports.use_case().execute(&f.presented, None).await.unwrap(),
-        Verification::Expired
+        Verification::Expired(RefusedKey::of(&f.key))
     );
 }
 
@@ -350,7 +350,10 @@ async fn revoked_and_expired_keys_are_reported_only_to_holders_of_the_secret() {
     let mut revoked = fixture(9, None);
     revoked.key.revoke(now());
     let expired = fixture(10, Some(now()));
-    for (f, expected) in [(revoked, Verification::Revoked), (expired, Verification::Expired)] {
+    let refused = |f: &Fixture| RefusedKey::of(&f.key);
+    let revoked_verdict = Verification::Revoked(refused(&revoked));
+    let expired_verdict = Verification::Expired(refused(&expired));
+    for (f, expected) in [(revoked, revoked_verdict), (expired, expired_verdict)] {
         let mut ports = Ports::new().storing(f.key.clone());
         // Holding the secret is no guess: the attempt is given back.
         ports.limiter = MockFailureLimiter::new();

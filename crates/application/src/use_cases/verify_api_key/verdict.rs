@@ -3,8 +3,9 @@
 //! callers of the verifier switch on.
 
 use std::net::IpAddr;
+use std::sync::Arc;
 
-use keymint_domain::{KeyId, LookupId, OrgId};
+use keymint_domain::{ApiKey, KeyId, LookupId, OrgId};
 
 use crate::VerifiedKey;
 
@@ -17,9 +18,9 @@ pub enum Verification {
     /// rotated-out key past its grace period: all alike, so nothing is learned.
     NotFound,
     /// The right key, revoked.
-    Revoked,
+    Revoked(RefusedKey),
     /// The right key, expired.
-    Expired,
+    Expired(RefusedKey),
     /// Too many failed attempts for this key id or client; try later.
     RateLimited,
     /// The right key, valid, without the permissions the verification asked
@@ -38,12 +39,36 @@ impl Verification {
         match self {
             Verification::Valid(_) => "VALID",
             Verification::NotFound => "NOT_FOUND",
-            Verification::Revoked => "REVOKED",
-            Verification::Expired => "EXPIRED",
+            Verification::Revoked(_) => "REVOKED",
+            Verification::Expired(_) => "EXPIRED",
             Verification::RateLimited => "RATE_LIMITED",
             Verification::InsufficientPermissions(_) => "INSUFFICIENT_PERMISSIONS",
             Verification::KeyRateLimited(_) => "RATE_LIMITED",
             Verification::UsageExceeded(_) => "USAGE_EXCEEDED",
+        }
+    }
+}
+
+/// The key a revoked or expired verdict is about. The caller held its secret,
+/// so naming it tells them nothing new; it is counted in the key's usage, and
+/// never shown in the answer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RefusedKey {
+    /// The key.
+    pub key_id: KeyId,
+    /// Its organisation.
+    pub org_id: OrgId,
+    /// Its owner.
+    pub owner_id: Option<Arc<str>>,
+}
+
+impl RefusedKey {
+    /// The stored key's identity.
+    pub fn of(key: &ApiKey) -> Self {
+        Self {
+            key_id: key.id(),
+            org_id: key.org_id(),
+            owner_id: key.owner_id().map(|owner| Arc::from(owner.as_str())),
         }
     }
 }

@@ -104,7 +104,20 @@ pub(crate) async fn list(
         let cursor = encode_cursor(next.created_at, next.id.as_uuid());
         response.insert_header((header::LINK, next_link(collection(&req), &params, cursor)));
     }
-    Ok(response.json(page.items.iter().map(ApiKeyResponse::from).collect::<Vec<_>>()))
+    let ids: Vec<_> = page.items.iter().map(|key| key.id()).collect();
+    let usage = state.analytics.last_day(actor.org_id(), &ids).await?;
+    let keys: Vec<_> = page
+        .items
+        .iter()
+        .map(|key| ApiKeyResponse::new(key, usage.get(&key.id()).copied().unwrap_or(0)))
+        .collect();
+    Ok(response.json(keys))
+}
+
+/// `key`'s verifications in the last day, for its response.
+async fn usage_24h(state: &AppState, key: &keymint_domain::ApiKey) -> Result<u64, ApiError> {
+    let usage = state.analytics.last_day(key.org_id(), &[key.id()]).await?;
+    Ok(usage.get(&key.id()).copied().unwrap_or(0))
 }
 
 /// `GET /api-keys/{key_id}`
@@ -121,7 +134,7 @@ pub(crate) async fn list(
 )]
 pub(crate) async fn get(state: web::Data<AppState>, on: ActingOnKey) -> Result<HttpResponse, ApiError> {
     let key = state.api_keys.get(&on.actor, on.key_id).await?;
-    Ok(HttpResponse::Ok().json(ApiKeyResponse::from(&key)))
+    Ok(HttpResponse::Ok().json(ApiKeyResponse::new(&key, usage_24h(&state, &key).await?)))
 }
 
 /// `PATCH /api-keys/{key_id}`
@@ -144,7 +157,7 @@ pub(crate) async fn update(
     ValidatedJson(body): ValidatedJson<UpdateApiKeyBody>,
 ) -> Result<HttpResponse, ApiError> {
     let key = state.api_keys.update(&on.actor, on.key_id, body.into()).await?;
-    Ok(HttpResponse::Ok().json(ApiKeyResponse::from(&key)))
+    Ok(HttpResponse::Ok().json(ApiKeyResponse::new(&key, usage_24h(&state, &key).await?)))
 }
 
 /// The `Idempotency-Key` header: 1 to 255 visible ASCII characters.

@@ -9,3 +9,4 @@ mod responses;
 pub(crate) use handlers::*;
 pub(crate) use import::*;
 pub(crate) use requests::name_pattern as visible_text_pattern;
+pub(crate) use requests::KeyPath;

@@ -81,6 +81,9 @@ pub(crate) struct ApiKeyResponse<'a> {
     previous_key_valid_until: Option<String>,
     /// Where the key stands now, in one word
     status: StatusBody,
+    /// Its verifications in the last 24 hours (every outcome that names the
+    /// key), as of the last usage flush and counted by the hour
+    usage_24h: u64,
 }
 
 /// Where a key stands: the first that holds of `revoked` (never verifies
@@ -146,8 +149,9 @@ impl<'a> KeySettings<'a> {
     }
 }
 
-impl<'a> From<&'a ApiKey> for ApiKeyResponse<'a> {
-    fn from(key: &'a ApiKey) -> Self {
+impl<'a> ApiKeyResponse<'a> {
+    /// `key` as reads show it, with its last day's verifications.
+    pub(crate) fn new(key: &'a ApiKey, usage_24h: u64) -> Self {
         // One instant for every judgement the response makes about the key.
         let now = Utc::now();
         Self {
@@ -156,6 +160,7 @@ impl<'a> From<&'a ApiKey> for ApiKeyResponse<'a> {
             leaked_at: key.leaked_at().map(timestamp),
             previous_key_valid_until: grace_until(key, now),
             status: key.status(now).into(),
+            usage_24h,
         }
     }
 }
