@@ -8,7 +8,9 @@ use clap::{Parser, Subcommand};
 use keymint::configuration::StorageUrl;
 use keymint::startup::connect_and_migrate;
 use keymint::{telemetry, Application, Settings};
-use keymint_cli::{Connection, CreditsCommand, Failure, KeysCommand, Output, VerifyConnection, WebhooksCommand};
+use keymint_cli::{
+    Connection, CreditsCommand, Failure, KeysCommand, Output, UsageArgs, VerifyConnection, WebhooksCommand,
+};
 use keymint_infrastructure::{unix_now, DevTokenRequest};
 use secrecy::ExposeSecret;
 use uuid::Uuid;
@@ -65,6 +67,14 @@ enum Command {
         connection: Connection,
         #[command(subcommand)]
         command: CreditsCommand,
+    },
+    /// How the organisation's keys were used: verifications totalled by
+    /// outcome, key, owner or tag (KEYMINT_URL, KEYMINT_TOKEN).
+    Usage {
+        #[command(flatten)]
+        connection: Connection,
+        #[command(flatten)]
+        args: UsageArgs,
     },
     /// Manage webhooks and their deliveries on a running server (KEYMINT_URL,
     /// KEYMINT_TOKEN).
@@ -141,6 +151,9 @@ fn client_command(command: Command) -> ExitCode {
             Command::Webhooks { connection, command } => keymint_cli::webhooks(&connection, command)
                 .await
                 .map(|text| Output { text, code: 0 }),
+            Command::Usage { connection, args } => keymint_cli::usage(&connection, args)
+                .await
+                .map(|text| Output { text, code: 0 }),
             Command::Health { ready, url } => keymint_cli::health(&health_url(url), ready).await,
             Command::Verify {
                 key,
@@ -183,6 +196,7 @@ fn main() -> ExitCode {
         command @ (Command::Keys { .. }
         | Command::Verify { .. }
         | Command::Credits { .. }
+        | Command::Usage { .. }
         | Command::Webhooks { .. }
         | Command::Health { .. }),
     ) = cli.command

@@ -715,6 +715,80 @@ fn credits_are_read_and_changed_once_per_idempotency_key() {
 }
 
 /// An endpoint that answers every request with 503 and counts them.
+#[test]
+fn usage_totals_verifications_by_outcome_and_tag_with_a_bar_each() {
+    let server = server_with(&[("KEYMINT_VERIFY__USAGE_FLUSH_SECONDS", "1")]);
+    let token = dev_token(Uuid::new_v4());
+    let token = token.as_str();
+    let (_, out, _) = client(
+        &server,
+        token,
+        &["keys", "create", "--name", "counted", "--permission", "read", "--json"],
+    );
+    let created: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let key = created["private_key"].as_str().unwrap();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let http = reqwest::Client::new();
+    let verify = |body: serde_json::Value| {
+        runtime.block_on(async {
+            http.post(format!("{}/api/v2/api-keys/verify", server.url))
+                .json(&body)
+                .send()
+                .await
+                .unwrap()
+                .error_for_status()
+                .unwrap();
+        })
+    };
+    for _ in 0..3 {
+        verify(serde_json::json!({"key": key, "tags": ["path=/a"]}));
+    }
+    verify(serde_json::json!({"key": key, "permissions": "write"}));
+
+    // Counts are written by the usage flusher, every second here.
+    let mut out = String::new();
+    for _ in 0..50 {
+        let (code, text, err) = client(&server, token, &["usage"]);
+        assert_eq!(code, 0, "{err}");
+        out = text;
+        if out.contains("4 verifications") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(
+        lines[0].starts_with("OUTCOME") && lines[0].contains("VERIFICATIONS"),
+        "{out}"
+    );
+    assert!(
+        lines[1].starts_with("VALID ") && lines[1].ends_with(&"█".repeat(30)),
+        "{out}"
+    );
+    assert!(
+        lines[2].starts_with("INSUFFICIENT_PERMISSIONS") && lines[2].ends_with(&"█".repeat(10)),
+        "{out}"
+    );
+    assert!(lines[3].starts_with("4 verifications from "), "{out}");
+
+    let (code, out, _) = client(&server, token, &["usage", "--by", "tag", "--since", "7d"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("path=/a") && out.contains("(untagged)"), "{out}");
+    let (code, out, _) = client(&server, token, &["usage", "--tag", "path=/a", "--json"]);
+    assert_eq!(code, 0);
+    let answer: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let counted: u64 = answer["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|row| row["count"].as_u64().unwrap())
+        .sum();
+    assert_eq!(counted, 3);
+    let (code, _, err) = client(&server, token, &["usage", "--since", "3w"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("m, h or d"), "{err}");
+}
+
 fn failing_endpoint() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
     use std::io::{Read, Write};
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

@@ -1,5 +1,5 @@
 //! `keymint keys …`, `keymint credits …`, `keymint webhooks …`, `keymint
-//! verify` and `keymint health`: a client of a running Keymint's REST API, for
+//! usage`, `keymint verify` and `keymint health`: a client of a running Keymint's REST API, for
 //! people at a terminal (tables) and scripts (`--json`, exit codes). It does
 //! nothing the API does not: every command is one or a few requests with the
 //! caller's token, and it links no Keymint crate.
@@ -19,12 +19,14 @@ mod import;
 mod keys;
 mod output;
 mod table;
+mod usage;
 mod verify;
 mod webhooks;
 
 pub use credits::{credits, CreditChange, CreditsCommand};
 pub use health::health;
 pub use keys::{keys, EnvironmentArg, KeysCommand};
+pub use usage::{usage, UsageArgs, UsageGroup};
 pub use verify::verify;
 pub use webhooks::{webhooks, WebhooksCommand};
 
