@@ -1069,6 +1069,145 @@ async fn every_page_reads_at_360_pixels_in_the_dark_theme() {
 
 #[tokio::test]
 #[ignore = "needs chromium, chromium-driver and axe-core; .ci/run installs them"]
+async fn usage_shows_as_a_chart_with_words_and_a_table_on_the_key_and_the_overview() {
+    let keymint = keymint(&[("KEYMINT_VERIFY__USAGE_FLUSH_SECONDS", "1")]);
+    let org = Uuid::new_v4();
+    let token = token_for(&keymint, org).await;
+    let busy = create(&keymint, &token, json!({"name": "busy", "permissions": ["read"]})).await;
+    let quiet = create(&keymint, &token, json!({"name": "quiet"})).await;
+    let key = busy["private_key"].as_str().unwrap();
+    for _ in 0..5 {
+        assert_eq!(verify(&keymint, key).await["code"], "VALID");
+    }
+    let refused = reqwest::Client::new()
+        .post(format!("{}/api/v2/api-keys/verify", keymint.url))
+        .json(&json!({"key": key, "permissions": "write"}))
+        .send()
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap();
+    assert_eq!(refused["code"], "INSUFFICIENT_PERMISSIONS");
+    verify(&keymint, quiet["private_key"].as_str().unwrap()).await;
+    // The counts are written by the usage flusher, every second here.
+    let analytics = format!("{}/api/v2/analytics/verifications", keymint.url);
+    for _ in 0..50 {
+        let answer: Value = reqwest::Client::new()
+            .get(&analytics)
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let total: u64 = answer["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["count"].as_u64().unwrap())
+            .sum();
+        if total == 7 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+
+    for screen in [Screen::Desktop, Screen::NarrowDark] {
+        let (_driver, c) = open_browser(screen).await;
+        sign_in(&c, &keymint, org).await;
+        c.goto(&format!(
+            "{}/console/keys/{}",
+            keymint.url,
+            busy["id"].as_str().unwrap()
+        ))
+        .await
+        .unwrap();
+        let words = wait_text(&c, "figure.usage-chart figcaption", "6 verifications").await;
+        assert_eq!(
+            words.text().await.unwrap(),
+            "6 verifications: 5 valid, 1 insufficient permissions."
+        );
+        let label = js(
+            &c,
+            "return document.querySelector('figure.usage-chart').getAttribute('aria-label')",
+        )
+        .await;
+        assert!(label.as_str().unwrap().contains("6 verifications"), "{label}");
+        assert_eq!(
+            js(
+                &c,
+                "return document.querySelectorAll('figure.usage-chart svg rect').length"
+            )
+            .await,
+            json!(2),
+            "one bar of two parts: this hour's valid and refused"
+        );
+        click(&c, "figure.usage-chart details summary").await;
+        let cells = js(
+            &c,
+            "return [...document.querySelectorAll('figure.usage-chart tbody td')].map((td) => td.textContent)",
+        )
+        .await;
+        assert_eq!(cells, json!(["5", "1"]));
+        let shift = layout_shift(&c).await;
+        assert!(
+            shift < 0.1,
+            "the chart takes its place without moving the page: {shift}"
+        );
+        fits_the_width(&c, "a key's usage").await;
+        accessible(&c, "a key's usage").await;
+        click(&c, ".periods button:nth-child(3)").await;
+        wait_text(&c, "figure.usage-chart figcaption", "6 verifications").await;
+
+        c.goto(&format!("{}/console/usage", keymint.url)).await.unwrap();
+        wait_text(&c, "#stat-total", "7").await;
+        assert_eq!(
+            c.find(Locator::Css("#stat-refused"))
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap(),
+            "1"
+        );
+        let top = js(
+            &c,
+            "return [...document.querySelectorAll('table tbody tr td:first-child')].map((td) => td.textContent)",
+        )
+        .await;
+        assert_eq!(top, json!(["busy", "quiet"]), "most used first, by name");
+        wait_text(
+            &c,
+            "section[aria-labelledby=refusals-title]",
+            "Insufficient permissions: 1",
+        )
+        .await;
+        wait_text(
+            &c,
+            "section[aria-labelledby=unused-title]",
+            "Every key older than 30 days was used.",
+        )
+        .await;
+        fits_the_width(&c, "the usage overview").await;
+        accessible(&c, "the usage overview").await;
+        screenshot(
+            &c,
+            if matches!(screen, Screen::Desktop) {
+                "usage"
+            } else {
+                "mobile-dark-usage"
+            },
+        )
+        .await;
+        assert!(page_errors(&c).await.is_empty());
+        c.close().await.unwrap();
+    }
+}
+
+#[tokio::test]
+#[ignore = "needs chromium, chromium-driver and axe-core; .ci/run installs them"]
 async fn the_console_works_from_the_keyboard_alone() {
     let keymint = keymint(&[]);
     let (_driver, c) = open_browser(Screen::Desktop).await;

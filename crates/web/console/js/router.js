@@ -7,6 +7,7 @@ import { keyPage } from './pages/key.js';
 import { keysPage } from './pages/keys.js';
 import { notFoundPage } from './pages/not-found.js';
 import { signInPage } from './pages/sign-in.js';
+import { usagePage } from './pages/usage.js';
 import { verifyPage } from './pages/verify.js';
 import { webhookPage } from './pages/webhook.js';
 import { webhooksPage } from './pages/webhooks.js';
@@ -18,6 +19,7 @@ const ROUTES = [
   [/^\/console\/?$/, keysPage, 'keys'],
   [/^\/console\/keys\/new\/?$/, createPage, 'new'],
   [/^\/console\/keys\/([0-9a-fA-F-]{36})\/?$/, keyPage, 'keys'],
+  [/^\/console\/usage\/?$/, usagePage, 'usage'],
   [/^\/console\/verify\/?$/, verifyPage, 'verify'],
   [/^\/console\/webhooks\/?$/, webhooksPage, 'webhooks'],
   [/^\/console\/webhooks\/([0-9a-fA-F-]{36})\/?$/, webhookPage, 'webhooks'],

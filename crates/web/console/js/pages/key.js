@@ -6,6 +6,7 @@ import { alertBox, definitions, h, missing, olderButton, page, skeleton, time } 
 import { showError } from '../forms.js';
 import { isCurrentRender, renderToken, takePendingReveal } from '../state.js';
 import { statusBadge } from '../widgets/key-status.js';
+import { chartPlaceholder, periodPicker, periodQuery, usageChart } from '../widgets/usage-chart.js';
 import { revealPanel } from '../widgets/reveal.js';
 import { keyActions } from './key-actions.js';
 
@@ -92,7 +93,10 @@ function keyView() {
       h('li', { 'aria-hidden': 'true' }, h('span', { class: 'skeleton-bar' }), h('span', { class: 'skeleton-bar' }))),
     older: h('div'),
     revealSlot: h('div'),
+    usage: h('div', {}, chartPlaceholder()),
   };
+  view.usageCard = h('section', { class: 'card', 'aria-labelledby': 'usage-title' },
+    h('h2', { id: 'usage-title', text: 'Verifications' }), view.periods = h('div'), view.usage);
   view.layout = h('div', { class: 'layout' },
     h('section', { class: 'card', 'aria-labelledby': 'details-title' },
       h('h2', { id: 'details-title', text: 'Details' }), view.details),
@@ -124,6 +128,13 @@ async function loadEvents(view, id, cursor) {
   view.older.replaceChildren(olderButton(nextCursor(headers), 'Show older events', more));
 }
 
+// The key's verifications by outcome over `period` (24h, 7d, 30d).
+async function loadUsage(view, id, period) {
+  const { params, granularity } = periodQuery(period);
+  const { data } = await call(`${API}/${id}/usage?${params}`);
+  view.usage.replaceChildren(usageChart(data, granularity, 'Verifications of this key by outcome'));
+}
+
 // Draws `key` into the page and keeps it as the one the actions act on.
 function showKey(ctx, key) {
   const { view } = ctx;
@@ -143,6 +154,7 @@ export async function keyPage(id) {
     h('div', { class: 'page-head' }, h('div', {}, view.heading, view.badges), view.actions),
     view.alert,
     view.revealSlot,
+    view.usageCard,
     view.layout);
   showPendingReveal(view, id);
 
@@ -158,10 +170,14 @@ export async function keyPage(id) {
     const { data } = await call(`${API}/${id}`);
     if (!isCurrentRender(token)) return;
     showKey(ctx, data);
-    await loadEvents(view, id);
+    const usage = (period) => loadUsage(view, id, period)
+      .catch((e) => showError(view.alert, e, 'Could not load the verifications'));
+    view.periods.replaceChildren(periodPicker('24h', usage));
+    await Promise.all([loadEvents(view, id), usage('24h')]);
   } catch (error) {
     if (!isCurrentRender(token)) return;
     // Placeholders wait for data; with none coming they would wait forever.
+    view.usageCard.remove();
     view.layout.replaceWith(missing(error, 'key', '/console', 'All keys'));
     if (error.status === 404) view.heading.textContent = 'Key not found';
     showError(view.alert, error, 'Could not load the key');
