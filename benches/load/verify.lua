@@ -3,7 +3,9 @@
 -- every request presents $KEY (one key: cache hits). VERIFY_PATH overrides the
 -- path (the ceiling server serves /verify). DELAY_MS paces each connection.
 -- PERMISSIONS adds that permission query to every request. RANDOM_KEYS=1 picks each
--- request's key from KEYS_FILE at random instead of in order.
+-- request's key from KEYS_FILE at random instead of in order. TAGS=fixed sends
+-- two tags with every request; TAGS=random two tags drawn from 200 x 4 values
+-- (usage analytics: distinct tag sets per key and minute).
 local keys = {}
 local next_key = 1
 local path = os.getenv("VERIFY_PATH") or "/api/v2/api-keys/verify"
@@ -11,6 +13,8 @@ local delay_ms = tonumber(os.getenv("DELAY_MS") or "0")
 local permissions = os.getenv("PERMISSIONS")
 local random = os.getenv("RANDOM_KEYS") == "1"
 local extra = permissions and (',"permissions":"' .. permissions .. '"') or ""
+local tags = os.getenv("TAGS")
+local regions = { "eu", "us", "ap", "sa" }
 local threads = {}
 
 function setup(thread)
@@ -39,7 +43,14 @@ function request()
     next_key = next_key + 1
     if next_key > #keys then next_key = 1 end
   end
-  return wrk.format("POST", path, { ["Content-Type"] = "application/json" }, '{"key":"' .. key .. '"' .. extra .. '}')
+  local tagged = ""
+  if tags == "fixed" then
+    tagged = ',"tags":["path=/v1/charges","region=eu"]'
+  elseif tags == "random" then
+    tagged = ',"tags":["path=/v1/r' .. math.random(200) .. '","region=' .. regions[math.random(4)] .. '"]'
+  end
+  return wrk.format("POST", path, { ["Content-Type"] = "application/json" },
+    '{"key":"' .. key .. '"' .. extra .. tagged .. '}')
 end
 
 function delay()

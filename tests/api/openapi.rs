@@ -26,6 +26,8 @@ fn served_routes() -> BTreeSet<(String, String)> {
             ("post", format!("{base}/{{key_id}}/rotate")),
             ("post", format!("{base}/{{key_id}}/credits")),
             ("get", format!("{base}/{{key_id}}/events")),
+            ("get", format!("{base}/{{key_id}}/usage")),
+            ("get", format!("/api/{version}/analytics/verifications")),
             ("post", format!("{base}/revoke-leaked")),
             ("post", format!("/api/{version}/secret-scanning/github")),
             ("post", format!("/api/{version}/webhooks")),
