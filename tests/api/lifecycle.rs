@@ -40,8 +40,9 @@ fn keys_of(body: &Value) -> HashSet<String> {
     body.as_object().unwrap().keys().cloned().collect()
 }
 
+/// A read's fields: the create's but `private_key`, and the last day's usage.
 fn key_fields() -> HashSet<String> {
-    KEY_FIELDS.iter().map(|s| (*s).to_owned()).collect()
+    KEY_FIELDS.iter().chain(&["usage_24h"]).map(|s| (*s).to_owned()).collect()
 }
 
 fn path(id: &Value, rest: &str) -> String {
