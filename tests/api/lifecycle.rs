@@ -42,7 +42,11 @@ fn keys_of(body: &Value) -> HashSet<String> {
 
 /// A read's fields: the create's but `private_key`, and the last day's usage.
 fn key_fields() -> HashSet<String> {
-    KEY_FIELDS.iter().chain(&["usage_24h"]).map(|s| (*s).to_owned()).collect()
+    KEY_FIELDS
+        .iter()
+        .chain(&["usage_24h"])
+        .map(|s| (*s).to_owned())
+        .collect()
 }
 
 fn path(id: &Value, rest: &str) -> String {
