@@ -926,15 +926,22 @@ async fn a_long_trail_pages_and_missing_things_say_so() {
     wait_text(&c, "h1", "busy-54").await;
     wait_for(&c, "ol.timeline li[data-action=updated]").await;
     assert_eq!(timeline(&c).await.len(), 50, "the newest 50 first");
-    wait_text(&c, "section button", "Show older events")
-        .await
-        .click()
-        .await
-        .unwrap();
+    wait_text(
+        &c,
+        "section[aria-labelledby=timeline-title] button",
+        "Show older events",
+    )
+    .await
+    .click()
+    .await
+    .unwrap();
     wait_for(&c, "ol.timeline li[data-action=created]").await;
     assert_eq!(timeline(&c).await.len(), 56);
     assert!(
-        c.find_all(Locator::Css("section button")).await.unwrap().is_empty(),
+        c.find_all(Locator::Css("section[aria-labelledby=timeline-title] button"))
+            .await
+            .unwrap()
+            .is_empty(),
         "nothing older"
     );
 
