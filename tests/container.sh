@@ -18,8 +18,10 @@ mirror=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 # vfs and chroot need neither overlayfs nor user namespaces, which a CI
 # sandbox may not offer.
 bah=(buildah --storage-driver vfs)
-port=18090
-metrics_port=18091
+# Ports nothing else on the machine holds (a developer's own Keymint, say).
+free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+port=$(free_port)
+metrics_port=$(free_port)
 secret=container-smoke-test-secret-0123456789abcdef
 work=$(mktemp -d)
 ctr=

@@ -47,6 +47,8 @@ else
 fi
 
 echo "== nginx with TLS in front of Keymint: deploy/nginx.conf"
+# Keymint's own port: one nothing else on the machine holds.
+upstream=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj "/CN=localhost" \
     -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" \
     -keyout "$work/key.pem" -out "$work/cert.pem" 2>/dev/null
@@ -56,7 +58,7 @@ sed -e "s#listen 80;#listen 127.0.0.1:18081;#" -e "s#listen 443 ssl http2;#liste
     -e "/listen \[::\]/d" \
     -e "s#/etc/letsencrypt/live/keymint.example.com/fullchain.pem#$work/cert.pem#" \
     -e "s#/etc/letsencrypt/live/keymint.example.com/privkey.pem#$work/key.pem#" \
-    -e "s#server 127.0.0.1:8080;#server 127.0.0.1:18080;#" \
+    -e "s#server 127.0.0.1:8080;#server 127.0.0.1:$upstream;#" \
     -e "s#keymint.example.com#localhost#g" deploy/nginx.conf > "$work/site.conf"
 cmp -s <(grep -c 'proxy_set_header X-Forwarded-For' deploy/nginx.conf) <(echo 1) || fail "the example forwards no client address"
 mkdir -p "$work/nginx"
@@ -79,14 +81,14 @@ CONF
 nginx -t -c "$work/nginx.conf" -e "$work/nginx-error.log" 2>"$work/nginx-test.log" || { cat "$work/nginx-test.log" >&2; fail "nginx refused the example"; }
 
 # Three failures per client a minute; the per-key budget out of the way.
-KEYMINT_SERVER__LISTEN=127.0.0.1:18080 KEYMINT_DATABASE__URL=memory: \
+KEYMINT_SERVER__LISTEN=127.0.0.1:$upstream KEYMINT_DATABASE__URL=memory: \
 KEYMINT_SERVER__TRUSTED_PROXIES=127.0.0.1 \
 KEYMINT_VERIFY__MAX_FAILURES_PER_CLIENT=3 KEYMINT_VERIFY__MAX_FAILURES_PER_KEY=1000 \
     "$binary" serve > "$work/keymint.log" 2>&1 &
 keymint_pid=$!
 nginx -c "$work/nginx.conf" -e "$work/nginx-error.log" &
 nginx_pid=$!
-for _ in $(seq 1 100); do curl -fs http://127.0.0.1:18080/healthz >/dev/null 2>&1 && break; sleep 0.1; done
+for _ in $(seq 1 100); do curl -fs http://127.0.0.1:$upstream/healthz >/dev/null 2>&1 && break; sleep 0.1; done
 for _ in $(seq 1 100); do curl -fsk https://127.0.0.1:18443/healthz >/dev/null 2>&1 && break; sleep 0.1; done
 
 tls=(--cacert "$work/cert.pem" --resolve localhost:18443:127.0.0.1)
@@ -135,7 +137,7 @@ echo "== Caddy with TLS in front of Keymint: deploy/Caddyfile"
 export XDG_DATA_HOME="$work/caddy-data" XDG_CONFIG_HOME="$work/caddy-config"
 {
     printf '{\n\tadmin off\n\tskip_install_trust\n\tauto_https disable_redirects\n\thttp_port 18082\n\thttps_port 18444\n}\n\n'
-    sed -e 's#^keymint.example.com {#https://localhost:18444 {\n\ttls internal#' -e 's#reverse_proxy 127.0.0.1:8080#reverse_proxy 127.0.0.1:18080#' deploy/Caddyfile
+    sed -e 's#^keymint.example.com {#https://localhost:18444 {\n\ttls internal#' -e "s#reverse_proxy 127.0.0.1:8080#reverse_proxy 127.0.0.1:$upstream#" deploy/Caddyfile
 } > "$work/Caddyfile"
 caddy validate --config "$work/Caddyfile" --adapter caddyfile > "$work/caddy-validate.log" 2>&1 \
     || { cat "$work/caddy-validate.log" >&2; fail "caddy refused the example"; }
