@@ -717,7 +717,10 @@ fn credits_are_read_and_changed_once_per_idempotency_key() {
 /// An endpoint that answers every request with 503 and counts them.
 #[test]
 fn usage_totals_verifications_by_outcome_and_tag_with_a_bar_each() {
-    let server = server_with(&[("KEYMINT_VERIFY__USAGE_FLUSH_SECONDS", "1")]);
+    let server = server_with(&[
+        ("KEYMINT_VERIFY__USAGE_FLUSH_SECONDS", "1"),
+        ("KEYMINT_ANALYTICS__FLUSH_SECONDS", "1"),
+    ]);
     let token = dev_token(Uuid::new_v4());
     let token = token.as_str();
     let (_, out, _) = client(

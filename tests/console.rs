@@ -1077,7 +1077,10 @@ async fn every_page_reads_at_360_pixels_in_the_dark_theme() {
 #[tokio::test]
 #[ignore = "needs chromium, chromium-driver and axe-core; .ci/run installs them"]
 async fn usage_shows_as_a_chart_with_words_and_a_table_on_the_key_and_the_overview() {
-    let keymint = keymint(&[("KEYMINT_VERIFY__USAGE_FLUSH_SECONDS", "1")]);
+    let keymint = keymint(&[
+        ("KEYMINT_VERIFY__USAGE_FLUSH_SECONDS", "1"),
+        ("KEYMINT_ANALYTICS__FLUSH_SECONDS", "1"),
+    ]);
     let org = Uuid::new_v4();
     let token = token_for(&keymint, org).await;
     let busy = create(&keymint, &token, json!({"name": "busy", "permissions": ["read"]})).await;
@@ -1185,6 +1188,16 @@ async fn usage_shows_as_a_chart_with_words_and_a_table_on_the_key_and_the_overvi
         )
         .await;
         assert_eq!(top, json!(["busy", "quiet"]), "most used first, by name");
+        let counts = js(
+            &c,
+            "return [...document.querySelectorAll('table tbody tr')].map((tr) => [...tr.querySelectorAll('td')].slice(1).map((td) => td.textContent))",
+        )
+        .await;
+        assert_eq!(
+            counts,
+            json!([["6", "1"], ["1", "0"]]),
+            "verifications and refusals per key"
+        );
         wait_text(
             &c,
             "section[aria-labelledby=refusals-title]",

@@ -34,6 +34,7 @@ fn start_with(url: &str, extra: &[(&str, &str)]) -> Process {
             ("KEYMINT_HASHING__MEMORY_KIB", "64"),
             ("KEYMINT_HASHING__ITERATIONS", "1"),
             ("KEYMINT_KEYS__MAX_ACTIVE_PER_ORG", "10000"),
+            ("KEYMINT_ANALYTICS__FLUSH_SECONDS", "1"),
         ])
         .envs(extra.iter().copied())
         .stdout(Stdio::piped())

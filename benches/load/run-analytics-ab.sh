@@ -29,8 +29,13 @@ run() {
     curl -fs -X POST "http://127.0.0.1:$port/api/v2/api-keys/verify" -H 'Content-Type: application/json' \
         -d "{\"key\":\"$key\"}" >/dev/null
     out=$(KEY=$key TAGS=$tags wrk -t1 -c64 -d"${secs}s" --latency -s benches/load/verify.lua "http://127.0.0.1:$port")
-    # What the counts came to, once the last flush wrote them (5 s).
-    sleep 6
+    # What the counts came to: a graceful stop writes every pending count;
+    # the same database is then read by a fresh process.
+    kill -TERM "$server"; wait "$server" 2>/dev/null || true
+    KEYMINT_SERVER__LISTEN="127.0.0.1:$port" KEYMINT_DATABASE__URL="sqlite://$work/db" KEYMINT_LOG__LEVEL=warn \
+        "$bin" > "$work/log" 2>&1 &
+    server=$!
+    for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$port/readyz" >/dev/null && break; sleep 0.1; done
     local counted
     # No match (analytics off) is a count of 0, not a failed pipeline.
     counted=$(curl -fs "http://127.0.0.1:$port/api/v2/analytics/verifications?granularity=minute" \

@@ -308,6 +308,9 @@ pub struct VerifySettings {
 pub struct AnalyticsSettings {
     /// Whether verifications are counted.
     pub enabled: bool,
+    /// How long counts wait in memory between writes (`flush_seconds`).
+    #[serde(rename = "flush_seconds", deserialize_with = "values::positive_seconds")]
+    pub flush: Duration,
     /// How long minute buckets are kept (`minute_retention_days`).
     #[serde(rename = "minute_retention_days", deserialize_with = "values::positive_days")]
     pub minute_retention: Duration,

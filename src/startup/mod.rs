@@ -61,16 +61,18 @@ impl std::fmt::Debug for Application {
 /// organisations and endpoints): claiming more as soon as any finishes, at
 /// once when this process queued some, else every `poll` (other processes'
 /// events, retries); and every `sweep`, queues the events no change causes.
-/// Deletes analytics buckets past their retention every `interval` (the first
-/// pass at once). Each pass is one DELETE per bucket width, idempotent: with
-/// several processes on one database, whichever runs first deletes and the
-/// others find nothing.
+/// Deletes analytics buckets past their retention once per `interval` across
+/// every process sharing the database: each process tries every `interval`
+/// (the first try at once), and a try prunes only if no process did within
+/// the last `interval` (recorded in the database, so restarts do not prune
+/// again early).
 fn spawn_pruner(analytics: Analytics, retention: Retention, interval: std::time::Duration) {
+    let every = chrono::Duration::from_std(interval).unwrap_or(chrono::Duration::hours(1));
     tokio::spawn(async move {
         loop {
-            match analytics.prune(retention).await {
-                Ok(0) => {}
-                Ok(deleted) => tracing::info!(deleted, "analytics buckets past their retention deleted"),
+            match analytics.prune(retention, every).await {
+                Ok(None | Some(0)) => {}
+                Ok(Some(deleted)) => tracing::info!(deleted, "analytics buckets past their retention deleted"),
                 Err(err) => tracing::warn!(
                     error = format!("{err:#}"),
                     "pruning analytics buckets failed; will retry"

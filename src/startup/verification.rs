@@ -65,7 +65,7 @@ impl VerificationParts {
         let meter = Arc::new(BatchingMeter::new(repository.clone()));
         let mut usage = CoalescingUsageTracker::with_resolution(repository.clone(), verify.usage_resolution);
         if settings.analytics.enabled {
-            usage = usage.with_analytics(repository);
+            usage = usage.with_analytics(repository, settings.analytics.flush);
         }
         let usage = Arc::new(usage);
         usage.spawn_flusher(verify.usage_flush);

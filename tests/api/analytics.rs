@@ -122,6 +122,39 @@ async fn every_named_verification_is_counted_by_outcome_key_and_tag(backend: Bac
     expected.sort_by_key(|(value, _, _)| value.to_string());
     assert_eq!(by(&keys, "key_id"), expected);
 
+    // The busiest key over the period: one total per key, largest first, cut
+    // to the limit rather than refused.
+    let top = get(
+        &app,
+        "/api/v2/analytics/verifications?granularity=total&group_by=key_id&order_by=count&limit=1",
+    )
+    .await;
+    assert_eq!(top["granularity"], "total");
+    assert_eq!(by(&top, "key_id"), vec![(metered_id.clone(), 6, 3)]);
+    assert_eq!(
+        top["data"][0]["time"], top["from"],
+        "a total's time is the range's start"
+    );
+    let totals = get(
+        &app,
+        "/api/v2/analytics/verifications?granularity=total&group_by=outcome",
+    )
+    .await;
+    assert_eq!(
+        by(&totals, "outcome"),
+        by(&outcomes, "outcome"),
+        "the same counts as the buckets'"
+    );
+    let cut = app
+        .call(
+            Method::GET,
+            "/api/v2/analytics/verifications?granularity=minute&group_by=key_id&limit=1",
+            None,
+        )
+        .await;
+    let body = error_body(cut, 422, "validation_error").await;
+    assert!(body.to_string().contains("more than 1 rows"), "{body}");
+
     let tags = get(&app, "/api/v2/analytics/verifications?group_by=tag").await;
     assert_eq!(
         by(&tags, "tag"),
@@ -237,6 +270,14 @@ async fn bad_queries_and_tags_are_named(backend: Backend) {
         ("group_by=colour", vec!["query", "group_by"]),
         ("key_id=12", vec!["query", "key_id"]),
         ("owner_id=%00", vec!["query", "owner_id"]),
+        ("order_by=size", vec!["query", "order_by"]),
+        ("limit=0", vec!["query", "limit"]),
+        ("limit=10001", vec!["query", "limit"]),
+        ("limit=ten", vec!["query", "limit"]),
+        (
+            "granularity=total&from=2020-01-01T00:00:00Z&to=2026-01-01T00:00:00Z",
+            vec!["query", "granularity"],
+        ),
     ];
     for (query, loc) in cases {
         let path = format!("/api/v2/analytics/verifications?{query}");

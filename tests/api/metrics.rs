@@ -125,6 +125,9 @@ async fn usage_flushes_are_counted(backend: Backend) {
         if sample(&text, "keymint_usage_keys_written_total") == Some(1.0) {
             assert_eq!(value(&text, "keymint_usage_flushes_total{outcome=\"ok\"}"), 1.0);
             assert_eq!(value(&text, "keymint_usage_pending_keys"), 0.0);
+            // The verification's count went out with the same flush.
+            assert_eq!(value(&text, "keymint_analytics_pending_buckets"), 0.0);
+            assert_eq!(value(&text, "keymint_analytics_dropped_verifications_total"), 0.0);
             break;
         }
         assert!(tokio::time::Instant::now() < deadline, "no flush counted:\n{text}");

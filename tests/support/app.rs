@@ -137,6 +137,8 @@ pub fn test_settings(backend: Backend, dir: &TempDir) -> figment::Figment {
         .merge(("hashing.memory_kib", super::CHEAP_ARGON2.memory_kib))
         .merge(("hashing.iterations", super::CHEAP_ARGON2.iterations))
         .merge(("log.level", "warn"))
+        // Verification counts go out with every usage flush, not once a minute.
+        .merge(("analytics.flush_seconds", 1))
         // Tests deliver webhooks to receivers on 127.0.0.1, over http, and
         // retry within a second or two.
         .merge(("webhooks.allow_http", true))

@@ -52,6 +52,9 @@ pub struct UsageArgs {
     /// What to total by.
     #[arg(long, value_enum, default_value = "outcome")]
     by: UsageGroup,
+    /// Show the largest this many (1 to 10000).
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    limit: u32,
 }
 
 /// `30m`, `24h`, `7d`.
@@ -70,16 +73,18 @@ fn parse_period(raw: &str) -> Result<Duration, String> {
     }
 }
 
-/// The query for `args` as of `now`: the hour buckets, or the day buckets for
-/// a period longer than the 92 days one hourly query may cover.
+/// The query for `args` as of `now`: one total per group for the period,
+/// the largest `--limit` of them (so that 100 000 keys are one short answer,
+/// not a bucket per key and hour).
 fn query_of(args: &UsageArgs, now: DateTime<Utc>) -> Result<String, Failure> {
     let from = now - args.since;
-    let granularity = if args.since > Duration::days(92) { "day" } else { "hour" };
     let mut params: Vec<(&str, String)> = vec![
         ("from", from.to_rfc3339_opts(SecondsFormat::Secs, true)),
         ("to", now.to_rfc3339_opts(SecondsFormat::Secs, true)),
-        ("granularity", granularity.to_owned()),
+        ("granularity", "total".to_owned()),
         ("group_by", args.by.field().to_owned()),
+        ("order_by", "count".to_owned()),
+        ("limit", args.limit.to_string()),
     ];
     params.extend(args.key.iter().map(|key| ("key_id", key.clone())));
     params.extend(args.owner.iter().map(|owner| ("owner_id", owner.clone())));
@@ -99,8 +104,9 @@ fn bar(count: u64, max: u64, width: usize) -> String {
     "█".repeat(cells.max(usize::from(count > 0)))
 }
 
-/// The answer's rows totalled by the grouped field, largest first.
-fn totals(answer: &Value, field: &str) -> String {
+/// The answer's rows totalled by the grouped field, largest first; `limit`
+/// rows mean there may be more.
+fn totals(answer: &Value, field: &str, limit: u32) -> String {
     let mut groups: Vec<(String, u64, u64)> = Vec::new();
     for row in answer["data"].as_array().map(Vec::as_slice).unwrap_or_default() {
         let name = match &row[field] {
@@ -134,8 +140,14 @@ fn totals(answer: &Value, field: &str) -> String {
         .collect();
     let mut out = table(&[heading, "VERIFICATIONS", "CREDITS", ""], &rows);
     let total: u64 = groups.iter().map(|group| group.1).sum();
+    let shown = answer["data"].as_array().map_or(0, Vec::len);
+    let which = if shown >= limit as usize {
+        format!(" in the largest {limit} (--limit shows more)")
+    } else {
+        String::new()
+    };
     out.push_str(&format!(
-        "{total} verifications from {} to {}\n",
+        "{total} verifications{which} from {} to {}\n",
         text(&answer["from"]),
         text(&answer["to"])
     ));
@@ -156,8 +168,8 @@ pub async fn usage(connection: &Connection, args: UsageArgs) -> Result<String, F
     }
     let path = format!("/api/v2/analytics/verifications?{}", query_of(&args, Utc::now())?);
     let answer = client.call(reqwest::Method::GET, &path, None, true).await?;
-    let field = args.by.field();
-    Ok(shown(connection.json, &answer, |answer| totals(answer, field)))
+    let (field, limit) = (args.by.field(), args.limit);
+    Ok(shown(connection.json, &answer, |answer| totals(answer, field, limit)))
 }
 
 #[cfg(test)]
@@ -178,7 +190,7 @@ mod tests {
     }
 
     #[test]
-    fn the_query_names_every_filter_and_a_long_period_is_read_by_the_day() {
+    fn the_query_names_every_filter_and_asks_for_the_largest_totals() {
         let now = Utc.with_ymd_and_hms(2026, 12, 4, 12, 0, 0).unwrap();
         let args = UsageArgs {
             key: Some("k".into()),
@@ -186,17 +198,13 @@ mod tests {
             tags: vec!["path=/a".into(), "region=eu".into()],
             since: Duration::hours(24),
             by: UsageGroup::Tag,
+            limit: 5,
         };
         assert_eq!(
             query_of(&args, now).unwrap(),
-            "from=2026-12-03T12%3A00%3A00Z&to=2026-12-04T12%3A00%3A00Z&granularity=hour&group_by=tag\
-             &key_id=k&tag=path%3D%2Fa&tag=region%3Deu"
+            "from=2026-12-03T12%3A00%3A00Z&to=2026-12-04T12%3A00%3A00Z&granularity=total&group_by=tag\
+             &order_by=count&limit=5&key_id=k&tag=path%3D%2Fa&tag=region%3Deu"
         );
-        let long = UsageArgs {
-            since: Duration::days(365),
-            ..args
-        };
-        assert!(query_of(&long, now).unwrap().contains("granularity=day"));
     }
 
     #[test]
@@ -206,10 +214,15 @@ mod tests {
             {"time": "b", "count": 15, "spent_credits": 15, "outcome": "VALID"},
             {"time": "b", "count": 10, "spent_credits": 0, "outcome": "REVOKED"},
         ]});
-        let out = totals(&answer, "outcome");
+        let out = totals(&answer, "outcome", 50);
         let lines: Vec<&str> = out.lines().collect();
         assert!(lines[1].starts_with("VALID") && lines[1].contains("20") && lines[1].ends_with(&"█".repeat(30)));
         assert!(lines[2].starts_with("REVOKED") && lines[2].ends_with(&"█".repeat(15)));
         assert_eq!(lines[3], "30 verifications from f to t");
+        let cut = totals(&answer, "outcome", 3);
+        assert!(
+            cut.ends_with("30 verifications in the largest 3 (--limit shows more) from f to t\n"),
+            "{cut}"
+        );
     }
 }

@@ -1,17 +1,36 @@
 //! Verification counts, added up in memory on the hot path and handed to
 //! storage in batches by the usage flusher ([`crate::CoalescingUsageTracker`]).
+//!
+//! What clients send cannot grow it without bound: a key's tag sets per
+//! minute are capped ([`MAX_TAG_SETS_PER_KEY_MINUTE`]), tagged buckets of all
+//! keys together are capped ([`MAX_PENDING_TAG_SETS`]; past either cap the
+//! verification is counted in its key's overflow bucket, so counts stay
+//! exact), and so are buckets of any kind ([`MAX_PENDING_BUCKETS`]; past it,
+//! when storage has been failing for long or more keys are in use than the
+//! buffer was sized for, a verification is not counted but tallied as dropped).
 
-use std::collections::hash_map::DefaultHasher;
-use std::collections::{HashMap, HashSet};
-use std::hash::{Hash, Hasher};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use chrono::{DateTime, Utc};
 use keymint_application::{BucketCount, CountedVerification};
-use keymint_domain::{Granularity, KeyId, OrgId, OwnerId, TagSet, VerificationOutcome, MAX_TAG_SETS_PER_KEY_MINUTE};
+use keymint_domain::{
+    Granularity, KeyId, OrgId, OwnerId, TagSet, VerificationOutcome, MAX_TAG_SETS_PER_KEY_MINUTE, OVERFLOW_TAG,
+};
 
 /// Shards, so that verifications of different keys rarely wait for one lock.
 const SHARDS: usize = 16;
+
+/// Tagged buckets (one key's verifications under one tag set in one minute)
+/// held between two writes, all keys together. 16 384 of them, at ten tags
+/// of 128 characters each, are about 22 MB; random tags from every key cannot
+/// hold more.
+pub const MAX_PENDING_TAG_SETS: usize = 16_384;
+
+/// Buckets of any kind held between two writes: a little over two minutes of
+/// 100 000 keys in use, each with one outcome and its overflow bucket.
+pub const MAX_PENDING_BUCKETS: usize = 262_144;
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 struct Bucket {
@@ -23,40 +42,70 @@ struct Bucket {
     tags: TagSet,
 }
 
-#[derive(Default)]
-struct Shard {
-    /// Count and credits spent, per bucket, since the last flush.
-    counts: HashMap<Bucket, (u64, u64)>,
-    /// The tag sets each key was counted under, per minute: the cap's memory.
-    /// Kept across flushes for the current and previous minute only.
-    tag_sets: HashMap<(KeyId, DateTime<Utc>), HashSet<u64>>,
-}
-
-impl Shard {
-    /// `tags`, or the overflow set once the key has had its share of distinct
-    /// tag sets this minute.
-    fn admit(&mut self, key_id: KeyId, minute: DateTime<Utc>, tags: TagSet) -> TagSet {
-        if tags.is_empty() {
-            return tags;
-        }
-        let mut hasher = DefaultHasher::new();
-        tags.hash(&mut hasher);
-        let fingerprint = hasher.finish();
-        let seen = self.tag_sets.entry((key_id, minute)).or_default();
-        if seen.contains(&fingerprint) || seen.len() < MAX_TAG_SETS_PER_KEY_MINUTE {
-            seen.insert(fingerprint);
-            tags
-        } else {
-            TagSet::overflow()
-        }
+impl Bucket {
+    /// Tags a client chose (not none, not the overflow set).
+    fn has_own_tags(&self) -> bool {
+        !self.tags.is_empty() && !self.tags.contains(OVERFLOW_TAG)
     }
 }
 
-/// Verification counts not yet written, bounded: per key and minute at most
-/// [`MAX_TAG_SETS_PER_KEY_MINUTE`] tag sets (then the overflow bucket), so
-/// its size follows the keys in use, not what clients send.
+#[derive(Default)]
+struct Shard {
+    /// Count and credits spent, per bucket, since the last take.
+    counts: HashMap<Bucket, (u64, u64)>,
+    /// How many of `counts` have tags of their own.
+    tagged: usize,
+    /// How many tag sets each key started a bucket with, per minute: the
+    /// per-key cap's memory, kept across takes for the current and previous
+    /// minute only (one small entry per key that sent tags).
+    tag_sets: HashMap<(KeyId, DateTime<Utc>), u8>,
+}
+
+impl Shard {
+    /// Adds to `bucket`, unless it would be a new bucket past the cap; says
+    /// whether it was added.
+    fn add(&mut self, bucket: Bucket, count: u64, spent_credits: u64) -> bool {
+        if let Some(entry) = self.counts.get_mut(&bucket) {
+            entry.0 += count;
+            entry.1 += spent_credits;
+            return true;
+        }
+        if self.counts.len() >= MAX_PENDING_BUCKETS / SHARDS {
+            return false;
+        }
+        if bucket.has_own_tags() {
+            self.tagged += 1;
+        }
+        self.counts.insert(bucket, (count, spent_credits));
+        true
+    }
+
+    /// `bucket`, or its key's overflow bucket when a new tag set would pass
+    /// either cap.
+    fn admit(&mut self, mut bucket: Bucket) -> Bucket {
+        if !bucket.has_own_tags() || self.counts.contains_key(&bucket) {
+            return bucket;
+        }
+        if self.tagged >= MAX_PENDING_TAG_SETS / SHARDS {
+            bucket.tags = TagSet::overflow();
+            return bucket;
+        }
+        let started = self.tag_sets.entry((bucket.key_id, bucket.minute)).or_default();
+        if usize::from(*started) >= MAX_TAG_SETS_PER_KEY_MINUTE {
+            bucket.tags = TagSet::overflow();
+        } else {
+            *started += 1;
+        }
+        bucket
+    }
+}
+
+/// Verification counts not yet written, bounded whatever clients send (see
+/// the module's documentation).
 pub struct AnalyticsBuffer {
     shards: Vec<Mutex<Shard>>,
+    /// Verifications not counted because the buffer was full.
+    dropped: AtomicU64,
 }
 
 impl std::fmt::Debug for AnalyticsBuffer {
@@ -69,6 +118,7 @@ impl Default for AnalyticsBuffer {
     fn default() -> Self {
         Self {
             shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
+            dropped: AtomicU64::new(0),
         }
     }
 }
@@ -81,20 +131,20 @@ impl AnalyticsBuffer {
 
     /// Adds one verification.
     pub fn count(&self, verification: CountedVerification) {
-        let minute = Granularity::Minute.bucket_of(verification.at);
-        let mut shard = self.shard(verification.key_id);
-        let tags = shard.admit(verification.key_id, minute, verification.tags);
         let bucket = Bucket {
             org_id: verification.org_id,
             key_id: verification.key_id,
             owner_id: verification.owner_id,
             outcome: verification.outcome,
-            minute,
-            tags,
+            minute: Granularity::Minute.bucket_of(verification.at),
+            tags: verification.tags,
         };
-        let entry = shard.counts.entry(bucket).or_default();
-        entry.0 += 1;
-        entry.1 += verification.spent_credits;
+        let mut shard = self.shard(verification.key_id);
+        let bucket = shard.admit(bucket);
+        if !shard.add(bucket, 1, verification.spent_credits) {
+            drop(shard);
+            self.dropped.fetch_add(1, Relaxed);
+        }
     }
 
     /// Everything counted since the last take, emptying the buffer; the cap's
@@ -105,26 +155,25 @@ impl AnalyticsBuffer {
         for shard in &self.shards {
             let mut shard = shard.lock().unwrap_or_else(PoisonError::into_inner);
             shard.tag_sets.retain(|(_, minute), _| *minute >= keep_from);
-            taken.extend(
-                shard
-                    .counts
-                    .drain()
-                    .map(|(bucket, (count, spent_credits))| BucketCount {
-                        org_id: bucket.org_id,
-                        key_id: bucket.key_id,
-                        owner_id: bucket.owner_id.map(|owner| OwnerId::restore(owner.as_ref())),
-                        outcome: bucket.outcome,
-                        minute: bucket.minute,
-                        tags: bucket.tags,
-                        count,
-                        spent_credits,
-                    }),
-            );
+            shard.tagged = 0;
+            let counts = std::mem::take(&mut shard.counts);
+            drop(shard);
+            taken.extend(counts.into_iter().map(|(bucket, (count, spent_credits))| BucketCount {
+                org_id: bucket.org_id,
+                key_id: bucket.key_id,
+                owner_id: bucket.owner_id.map(|owner| OwnerId::restore(owner.as_ref())),
+                outcome: bucket.outcome,
+                minute: bucket.minute,
+                tags: bucket.tags,
+                count,
+                spent_credits,
+            }));
         }
         taken
     }
 
-    /// Adds counts back after a failed write, to be written by the next flush.
+    /// Adds counts back after a failed write, to be written by the next flush
+    /// (within the same bound: what does not fit is tallied as dropped).
     pub fn put_back(&self, counts: Vec<BucketCount>) {
         for count in counts {
             let bucket = Bucket {
@@ -136,9 +185,10 @@ impl AnalyticsBuffer {
                 tags: count.tags,
             };
             let mut shard = self.shard(bucket.key_id);
-            let entry = shard.counts.entry(bucket).or_default();
-            entry.0 += count.count;
-            entry.1 += count.spent_credits;
+            if !shard.add(bucket, count.count, count.spent_credits) {
+                drop(shard);
+                self.dropped.fetch_add(count.count, Relaxed);
+            }
         }
     }
 
@@ -149,12 +199,17 @@ impl AnalyticsBuffer {
             .map(|shard| shard.lock().unwrap_or_else(PoisonError::into_inner).counts.len())
             .sum()
     }
+
+    /// Verifications not counted since start-up because the buffer was full.
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Relaxed)
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use chrono::TimeZone;
-    use keymint_domain::{Tag, OVERFLOW_TAG};
+    use keymint_domain::Tag;
     use uuid::Uuid;
 
     use super::*;
@@ -215,5 +270,60 @@ mod tests {
         // The cap holds across flushes within the minute.
         buffer.count(verification(1, &["path=/new"], at));
         assert!(buffer.take(at)[0].tags.contains(OVERFLOW_TAG));
+    }
+
+    #[test]
+    fn random_tags_from_every_key_are_held_to_the_buffer_s_share_and_still_counted() {
+        let buffer = AnalyticsBuffer::default();
+        let at = Utc.with_ymd_and_hms(2026, 12, 4, 10, 0, 5).unwrap();
+        let keys = MAX_PENDING_TAG_SETS as u128;
+        for key in 0..keys {
+            for set in 0..3 {
+                buffer.count(verification(key, &[&format!("req={key}.{set}")], at));
+            }
+        }
+        let taken = buffer.take(at);
+        let total: u64 = taken.iter().map(|count| count.count).sum();
+        assert_eq!(total, keys as u64 * 3, "every verification counted");
+        let own_tags = taken
+            .iter()
+            .filter(|count| !count.tags.is_empty() && !count.tags.contains(OVERFLOW_TAG))
+            .count();
+        assert_eq!(own_tags, MAX_PENDING_TAG_SETS, "no more tagged buckets than the cap");
+        assert_eq!(buffer.dropped(), 0);
+        // The cap is per write: the next interval has its own share.
+        buffer.count(verification(1, &["after=take"], at));
+        assert!(!buffer.take(at)[0].tags.contains(OVERFLOW_TAG));
+    }
+
+    #[test]
+    fn past_the_bucket_cap_verifications_are_tallied_as_dropped_not_held() {
+        let buffer = AnalyticsBuffer::default();
+        let at = Utc.with_ymd_and_hms(2026, 12, 4, 10, 0, 5).unwrap();
+        let beyond = 16 * 100;
+        for key in 0..(MAX_PENDING_BUCKETS + beyond) as u128 {
+            buffer.count(verification(key, &[], at));
+        }
+        assert_eq!(buffer.pending(), MAX_PENDING_BUCKETS);
+        assert_eq!(buffer.dropped(), beyond as u64);
+        // Keys already held are still counted.
+        buffer.count(verification(0, &[], at));
+        assert_eq!(buffer.dropped(), beyond as u64);
+        let taken = buffer.take(at);
+        assert_eq!(
+            taken.iter().map(|count| count.count).sum::<u64>(),
+            MAX_PENDING_BUCKETS as u64 + 1
+        );
+        // A failed write's counts go back within the same bound: a bucket
+        // of a key the full buffer does not hold is dropped, with its count.
+        let stranger = BucketCount {
+            key_id: KeyId::from_uuid(Uuid::from_u128(u128::MAX)),
+            count: 5,
+            ..taken[0].clone()
+        };
+        buffer.put_back(taken);
+        buffer.put_back(vec![stranger]);
+        assert_eq!(buffer.dropped(), beyond as u64 + 5);
+        assert_eq!(buffer.pending(), MAX_PENDING_BUCKETS);
     }
 }

@@ -265,6 +265,19 @@ impl Collector for Observed {
                 None,
                 &[(&[], signed(stats.pending))],
             )?;
+            gauge(
+                e,
+                "analytics_pending_buckets",
+                "Verification count buckets not yet written",
+                None,
+                &[(&[], signed(stats.pending_buckets))],
+            )?;
+            counter(
+                e,
+                "analytics_dropped_verifications",
+                "Verifications not counted in analytics because the buffer was full",
+                &[(&[], stats.dropped_verifications)],
+            )?;
         }
         if let Some(meter) = &self.meter {
             counter(

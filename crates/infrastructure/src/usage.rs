@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use keymint_application::{AnalyticsStore, CountedVerification, UsageSink, UsageTracker, VerificationCounter};
@@ -32,7 +32,7 @@ pub struct CoalescingUsageTracker {
     resolution: chrono::Duration,
     sink: Arc<dyn UsageSink>,
     /// Verification counts and where they go, when analytics are on.
-    analytics: Option<(AnalyticsBuffer, Arc<dyn AnalyticsStore>)>,
+    analytics: Option<Counting>,
     /// Serialises flushes so a shutdown flush waits for a periodic one in flight.
     flushing: tokio::sync::Mutex<()>,
     flushes: AtomicU64,
@@ -53,6 +53,18 @@ pub struct UsageStats {
     pub pending: u64,
     /// Verification buckets not yet written.
     pub pending_buckets: u64,
+    /// Verifications not counted because the analytics buffer was full.
+    pub dropped_verifications: u64,
+}
+
+/// Verification counts waiting, where they go, and how often.
+struct Counting {
+    buffer: AnalyticsBuffer,
+    store: Arc<dyn AnalyticsStore>,
+    /// How long counts wait between writes (`analytics.flush_seconds`).
+    interval: Duration,
+    /// When they were last taken to be written.
+    last_write: Mutex<Instant>,
 }
 
 impl std::fmt::Debug for CoalescingUsageTracker {
@@ -84,9 +96,17 @@ impl CoalescingUsageTracker {
     }
 
     /// Also counts verifications ([`VerificationCounter`]), written to `store`
-    /// at every flush, whatever the resolution.
-    pub fn with_analytics(mut self, store: Arc<dyn AnalyticsStore>) -> Self {
-        self.analytics = Some((AnalyticsBuffer::default(), store));
+    /// by the first flush `interval` after the last write (and by
+    /// [`CoalescingUsageTracker::flush`]), whatever the resolution. The
+    /// interval is what a crash can lose; a longer one merges more
+    /// verifications of a key into one row write.
+    pub fn with_analytics(mut self, store: Arc<dyn AnalyticsStore>, interval: Duration) -> Self {
+        self.analytics = Some(Counting {
+            buffer: AnalyticsBuffer::default(),
+            store,
+            interval,
+            last_write: Mutex::new(Instant::now()),
+        });
         self
     }
 
@@ -98,10 +118,10 @@ impl CoalescingUsageTracker {
             failed_flushes: self.failed_flushes.load(Relaxed),
             keys_written: self.written.load(Relaxed),
             pending: u64::try_from(pending).unwrap_or(u64::MAX),
-            pending_buckets: self
-                .analytics
-                .as_ref()
-                .map_or(0, |(buffer, _)| u64::try_from(buffer.pending()).unwrap_or(u64::MAX)),
+            pending_buckets: self.analytics.as_ref().map_or(0, |counting| {
+                u64::try_from(counting.buffer.pending()).unwrap_or(u64::MAX)
+            }),
+            dropped_verifications: self.analytics.as_ref().map_or(0, |counting| counting.buffer.dropped()),
         }
     }
 
@@ -128,7 +148,7 @@ impl CoalescingUsageTracker {
 
     async fn write(&self, everything: bool) -> anyhow::Result<usize> {
         let _flushing = self.flushing.lock().await;
-        let counted = self.write_counts().await;
+        let counted = self.write_counts(everything).await;
         let used = self.write_uses(everything).await;
         counted?;
         used
@@ -137,10 +157,23 @@ impl CoalescingUsageTracker {
     /// Writes every verification count; on failure the unwritten ones are put
     /// back for the next flush (a batch written before the failure stays
     /// written: counts are additive, nothing is counted twice).
-    async fn write_counts(&self) -> anyhow::Result<()> {
-        let Some((buffer, store)) = &self.analytics else {
+    async fn write_counts(&self, everything: bool) -> anyhow::Result<()> {
+        let Some(Counting {
+            buffer,
+            store,
+            interval,
+            last_write,
+        }) = &self.analytics
+        else {
             return Ok(());
         };
+        {
+            let mut last_write = last_write.lock().unwrap_or_else(PoisonError::into_inner);
+            if !everything && last_write.elapsed() < *interval {
+                return Ok(());
+            }
+            *last_write = Instant::now();
+        }
         let mut counts = buffer.take(Utc::now());
         while !counts.is_empty() {
             let rest = counts.split_off(counts.len().min(ANALYTICS_BATCH));
@@ -213,8 +246,8 @@ impl UsageTracker for CoalescingUsageTracker {
 
 impl VerificationCounter for CoalescingUsageTracker {
     fn count(&self, verification: CountedVerification) {
-        if let Some((buffer, _)) = &self.analytics {
-            buffer.count(verification);
+        if let Some(counting) = &self.analytics {
+            counting.buffer.count(verification);
         }
     }
 }

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Duration, Utc};
 use keymint_domain::{Granularity, KeyId, OrgId, OwnerId, TagSet, VerificationOutcome};
 
 use crate::RepositoryError;
@@ -78,13 +78,29 @@ pub struct GroupBy {
     pub outcome: bool,
 }
 
+/// The order of an answer's rows.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum RowOrder {
+    /// Time ascending, then the grouped fields.
+    #[default]
+    Time,
+    /// The largest count first (ties: time, then the grouped fields): with a
+    /// limit, the top rows.
+    Count,
+}
+
 /// An analytics query, already checked (the range fits the granularity).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AnalyticsQuery {
     /// Whose verifications.
     pub org_id: OrgId,
-    /// The bucket width.
+    /// The width of the buckets read.
     pub granularity: Granularity,
+    /// One row per group for the whole range (its `time` is `from`) instead
+    /// of one per bucket.
+    pub total: bool,
+    /// The rows' order.
+    pub order: RowOrder,
     /// From this bucket start, inclusive.
     pub from: DateTime<Utc>,
     /// To this instant, exclusive.
@@ -147,6 +163,12 @@ pub trait AnalyticsStore: Send + Sync {
     /// Deletes each granularity's buckets that start before its cutoff;
     /// returns how many were deleted.
     async fn prune_buckets(&self, cutoffs: &[(Granularity, DateTime<Utc>)]) -> Result<u64, RepositoryError>;
+
+    /// Whether the caller should prune now: true when no one sharing this
+    /// storage claimed a pruning since `now - every`, recording the claim
+    /// atomically, so that of several processes one prunes per `every`, and a
+    /// restart does not prune again early.
+    async fn claim_prune(&self, now: DateTime<Utc>, every: Duration) -> Result<bool, RepositoryError>;
 }
 
 /// Buckets as storage read them, for [`AnalyticsQuery::group`]: already
@@ -193,8 +215,8 @@ impl AnalyticsQuery {
     }
 
     /// The answer from the buckets storage found (every adapter's last step,
-    /// so that tags mean the same everywhere): filtered by tag, grouped, time
-    /// ascending, at most [`AnalyticsQuery::limit`] rows.
+    /// so that tags mean the same everywhere): filtered by tag, grouped, in
+    /// the query's order, at most [`AnalyticsQuery::limit`] rows.
     pub fn group(&self, buckets: impl IntoIterator<Item = StoredBucket>) -> Vec<AnalyticsRow> {
         let mut rows: std::collections::BTreeMap<GroupKey, (u64, u64)> = std::collections::BTreeMap::new();
         let by = self.group_by;
@@ -202,7 +224,11 @@ impl AnalyticsQuery {
             if !self.tags.is_empty() && !self.tags.iter().any(|tag| bucket.tags.contains(tag)) {
                 continue;
             }
-            let time = self.granularity.bucket_of(bucket.time);
+            let time = if self.total {
+                self.from
+            } else {
+                self.granularity.bucket_of(bucket.time)
+            };
             let key_id = bucket.key_id.filter(|_| by.key_id);
             let owner_id = bucket.owner_id.filter(|_| by.owner_id);
             let outcome = bucket.outcome.filter(|_| by.outcome);
@@ -218,6 +244,11 @@ impl AnalyticsQuery {
                 entry.0 += bucket.count;
                 entry.1 += bucket.spent_credits;
             }
+        }
+        let mut rows: Vec<(GroupKey, (u64, u64))> = rows.into_iter().collect();
+        if self.order == RowOrder::Count {
+            // Stable: equal counts keep the time-then-fields order.
+            rows.sort_by_key(|(_, (count, _))| std::cmp::Reverse(*count));
         }
         rows.into_iter()
             .take(self.limit)

@@ -8,7 +8,8 @@ use chrono::{DateTime, Duration, Utc};
 use keymint_domain::{Granularity, KeyId, OrgId, OwnerId, VerificationOutcome};
 
 use crate::{
-    Actor, AnalyticsQuery, AnalyticsRow, AnalyticsStore, Clock, GroupBy, MissingPermission, Permission, RepositoryError,
+    Actor, AnalyticsQuery, AnalyticsRow, AnalyticsStore, Clock, GroupBy, MissingPermission, Permission,
+    RepositoryError, RowOrder,
 };
 
 /// The most rows one answer holds; a query that would return more is
@@ -23,8 +24,16 @@ pub struct AnalyticsRequest {
     pub from: Option<DateTime<Utc>>,
     /// To (default: now).
     pub to: Option<DateTime<Utc>>,
-    /// The bucket width (default: hour).
+    /// The bucket width (default: hour); ignored when `total`.
     pub granularity: Option<Granularity>,
+    /// One row per group for the whole range, read from hour buckets for a
+    /// range of up to [`TOTAL_BY_HOUR`], from day buckets beyond.
+    pub total: bool,
+    /// The rows' order (default: time).
+    pub order: RowOrder,
+    /// At most this many rows (1 to [`MAX_ANALYTICS_ROWS`], the default):
+    /// ordered by count, the first ones; by time, more is refused.
+    pub limit: Option<usize>,
     /// Only these keys.
     pub key_ids: Vec<KeyId>,
     /// Only these owners.
@@ -37,11 +46,17 @@ pub struct AnalyticsRequest {
     pub group_by: GroupBy,
 }
 
+/// The longest range a total is read from hour buckets for (past it, from
+/// day buckets: a month of 10 000 keys is 300 000 rows, not 7.2 million).
+pub const TOTAL_BY_HOUR: Duration = Duration::days(7);
+
 /// An answer: the range as decided, and its rows.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AnalyticsAnswer {
-    /// The bucket width.
+    /// The width of the buckets read.
     pub granularity: Granularity,
+    /// Whether each row is the whole range's total.
+    pub total: bool,
     /// The first bucket's start.
     pub from: DateTime<Utc>,
     /// The end (exclusive).
@@ -62,9 +77,9 @@ pub enum AnalyticsError {
     /// The range is longer than the granularity allows.
     #[error("a {granularity} query covers at most {max_days} days; ask for a coarser granularity or a shorter range", granularity = .0.as_str(), max_days = .0.max_range().num_days())]
     RangeTooLong(Granularity),
-    /// More rows than [`MAX_ANALYTICS_ROWS`].
-    #[error("the answer has more than {MAX_ANALYTICS_ROWS} rows; ask for a coarser granularity, a shorter range or fewer groups")]
-    TooManyRows,
+    /// More rows than the limit, in time order.
+    #[error("the answer has more than {0} rows; ask for a coarser granularity, a shorter range or fewer groups, or order by count for the largest")]
+    TooManyRows(usize),
     /// Storage failed.
     #[error(transparent)]
     Storage(#[from] RepositoryError),
@@ -117,20 +132,27 @@ impl Analytics {
         request: AnalyticsRequest,
     ) -> Result<AnalyticsAnswer, AnalyticsError> {
         actor.authorize(Permission::Read)?;
-        let granularity = request.granularity.unwrap_or(Granularity::Hour);
         let to = request.to.unwrap_or_else(|| self.clock.now());
         let from = request.from.unwrap_or(to - Duration::hours(24));
         if from >= to {
             return Err(AnalyticsError::EmptyRange);
         }
+        let granularity = match (request.total, request.granularity) {
+            (true, _) if to - from <= TOTAL_BY_HOUR => Granularity::Hour,
+            (true, _) => Granularity::Day,
+            (false, granularity) => granularity.unwrap_or(Granularity::Hour),
+        };
         if to - from > granularity.max_range() {
             return Err(AnalyticsError::RangeTooLong(granularity));
         }
+        let limit = request.limit.unwrap_or(MAX_ANALYTICS_ROWS).clamp(1, MAX_ANALYTICS_ROWS);
         // The bucket `from` falls in is the first one answered, whole.
         let from = granularity.bucket_of(from);
         let query = AnalyticsQuery {
             org_id: actor.org_id(),
             granularity,
+            total: request.total,
+            order: request.order,
             from,
             to,
             key_ids: request.key_ids,
@@ -138,14 +160,19 @@ impl Analytics {
             tags: request.tags,
             outcomes: request.outcomes,
             group_by: request.group_by,
-            limit: MAX_ANALYTICS_ROWS + 1,
+            // In time order one more, to tell a full answer from a cut one.
+            limit: match request.order {
+                RowOrder::Time => limit + 1,
+                RowOrder::Count => limit,
+            },
         };
         let rows = self.store.query(&query).await?;
-        if rows.len() > MAX_ANALYTICS_ROWS {
-            return Err(AnalyticsError::TooManyRows);
+        if rows.len() > limit {
+            return Err(AnalyticsError::TooManyRows(limit));
         }
         Ok(AnalyticsAnswer {
             granularity,
+            total: request.total,
             from,
             to,
             rows,
@@ -161,9 +188,14 @@ impl Analytics {
         Ok(counts.into_iter().collect())
     }
 
-    /// Deletes the buckets older than `retention`; returns how many.
-    pub async fn prune(&self, retention: Retention) -> Result<u64, RepositoryError> {
+    /// Deletes the buckets older than `retention` and returns how many, if
+    /// no one sharing the storage did so within the last `every` (then
+    /// `None`).
+    pub async fn prune(&self, retention: Retention, every: Duration) -> Result<Option<u64>, RepositoryError> {
         let now = self.clock.now();
+        if !self.store.claim_prune(now, every).await? {
+            return Ok(None);
+        }
         self.store
             .prune_buckets(&[
                 (Granularity::Minute, now - retention.minute),
@@ -171,6 +203,7 @@ impl Analytics {
                 (Granularity::Day, now - retention.day),
             ])
             .await
+            .map(Some)
     }
 }
 
@@ -267,8 +300,68 @@ mod tests {
             analytics(store)
                 .verifications(&actor(), AnalyticsRequest::default())
                 .await,
-            Err(AnalyticsError::TooManyRows)
+            Err(AnalyticsError::TooManyRows(MAX_ANALYTICS_ROWS))
         ));
+    }
+
+    #[tokio::test]
+    async fn a_total_reads_hours_for_a_week_days_beyond_and_a_top_list_is_cut_not_refused() {
+        let mut store = MockAnalyticsStore::new();
+        store
+            .expect_query()
+            .withf(|query| {
+                query.total
+                    && query.granularity == Granularity::Hour
+                    && query.from == Granularity::Hour.bucket_of(at(12) - Duration::days(7))
+            })
+            .times(1)
+            .returning(|_| Ok(Vec::new()));
+        store
+            .expect_query()
+            .withf(|query| query.total && query.granularity == Granularity::Day && query.order == RowOrder::Count)
+            .times(1)
+            .returning(|query| {
+                assert_eq!(
+                    query.limit, 10,
+                    "ordered by count, the limit itself: more is not an error"
+                );
+                Ok(vec![
+                    AnalyticsRow {
+                        time: query.from,
+                        key_id: None,
+                        owner_id: None,
+                        tag: None,
+                        outcome: None,
+                        count: 1,
+                        spent_credits: 0,
+                    };
+                    10
+                ])
+            });
+        let analytics = analytics(store);
+        let week = AnalyticsRequest {
+            from: Some(at(12) - Duration::days(7)),
+            total: true,
+            granularity: Some(Granularity::Minute),
+            ..AnalyticsRequest::default()
+        };
+        let answer = analytics.verifications(&actor(), week).await.unwrap();
+        assert!(answer.total);
+        assert_eq!(
+            answer.granularity,
+            Granularity::Hour,
+            "the granularity asked is not what a total reads"
+        );
+        let top = AnalyticsRequest {
+            from: Some(at(12) - Duration::days(30)),
+            total: true,
+            order: RowOrder::Count,
+            limit: Some(10),
+            ..AnalyticsRequest::default()
+        };
+        let answer = analytics.verifications(&actor(), top).await.unwrap();
+        assert_eq!((answer.granularity, answer.rows.len()), (Granularity::Day, 10));
+        assert_eq!(answer.from, Granularity::Day.bucket_of(at(12) - Duration::days(30)));
     }
 
     #[tokio::test]

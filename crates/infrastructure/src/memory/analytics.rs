@@ -2,7 +2,7 @@
 //! `sql/analytics.rs`).
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Duration, Utc};
 use keymint_application::{AnalyticsQuery, AnalyticsRow, AnalyticsStore, BucketCount, RepositoryError, StoredBucket};
 use keymint_domain::{Granularity, KeyId, OrgId};
 
@@ -84,5 +84,14 @@ impl AnalyticsStore for InMemoryApiKeyRepository {
                 .all(|(granularity, cutoff)| key.granularity != *granularity || key.start >= *cutoff)
         });
         Ok((before - state.analytics.len()) as u64)
+    }
+
+    async fn claim_prune(&self, now: DateTime<Utc>, every: Duration) -> Result<bool, RepositoryError> {
+        let mut state = self.write();
+        if state.pruned_at.is_some_and(|pruned| pruned > now - every) {
+            return Ok(false);
+        }
+        state.pruned_at = Some(now);
+        Ok(true)
     }
 }

@@ -52,6 +52,8 @@ struct State {
     digest_generation: i64,
     /// Verification counts and credits spent, per bucket.
     analytics: HashMap<BucketKey, (u64, u64)>,
+    /// When buckets were last pruned.
+    pruned_at: Option<DateTime<Utc>>,
 }
 
 /// One analytics bucket: what `sql/` keys its `verification_buckets` rows by.

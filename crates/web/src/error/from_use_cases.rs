@@ -54,7 +54,7 @@ impl From<AnalyticsError> for ApiError {
             AnalyticsError::Storage(cause) => return cause.into(),
             AnalyticsError::EmptyRange => &["query", "from"],
             AnalyticsError::RangeTooLong(_) => &["query", "granularity"],
-            AnalyticsError::TooManyRows => &["query"],
+            AnalyticsError::TooManyRows(_) => &["query"],
         };
         ApiError::Validation(vec![FieldError::new(loc, "value_error", capitalise(&err.to_string()))])
     }

@@ -3,7 +3,7 @@
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
-use keymint_application::{AnalyticsAnswer, AnalyticsRequest, GroupBy};
+use keymint_application::{AnalyticsAnswer, AnalyticsRequest, GroupBy, RowOrder, MAX_ANALYTICS_ROWS};
 use keymint_domain::{Granularity, KeyId, OwnerId, VerificationOutcome, MAX_TAG_CHARS};
 use serde::Serialize;
 use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Schema, Type};
@@ -34,9 +34,19 @@ pub(crate) struct AnalyticsParams {
     #[param(format = DateTime)]
     to: Option<String>,
     /// Bucket width (default `hour`): a range covers at most 1 day of
-    /// minutes, 92 days of hours, 732 days of days
-    #[param(pattern = "^(minute|hour|day)$")]
+    /// minutes, 92 days of hours, 732 days of days; `total`: one row per
+    /// group for the whole range (up to 732 days; counted from hour buckets
+    /// for up to 7 days, from day buckets beyond)
+    #[param(pattern = "^(minute|hour|day|total)$")]
     granularity: Option<String>,
+    /// `time` (default: time ascending) or `count` (the largest first; with
+    /// `limit`, the top rows)
+    #[param(pattern = "^(time|count)$")]
+    order_by: Option<String>,
+    /// At most this many rows (default and most 10 000): ordered by count,
+    /// the first ones; ordered by time, more is a 422
+    #[param(minimum = 1, maximum = 10000)]
+    limit: Option<u32>,
     /// Only these keys (repeatable)
     #[param(style = Form, explode)]
     key_id: Option<Vec<Uuid>>,
@@ -93,7 +103,7 @@ pub(crate) enum OutcomeName {
 #[derive(Serialize, ToSchema)]
 #[schema(as = VerificationAnalytics)]
 pub(crate) struct AnswerBody {
-    /// `minute`, `hour` or `day`
+    /// `minute`, `hour`, `day` or `total`
     granularity: &'static str,
     /// The first bucket's start
     #[schema(format = DateTime)]
@@ -137,7 +147,11 @@ pub(crate) struct RowBody {
 impl From<AnalyticsAnswer> for AnswerBody {
     fn from(answer: AnalyticsAnswer) -> Self {
         Self {
-            granularity: answer.granularity.as_str(),
+            granularity: if answer.total {
+                "total"
+            } else {
+                answer.granularity.as_str()
+            },
             from: timestamp(answer.from),
             to: timestamp(answer.to),
             data: answer
@@ -192,15 +206,24 @@ fn list_param<T>(query: &mut QueryReader, name: &str, parse: impl Fn(&str) -> Re
 fn read_request(query: &mut QueryReader, organisation_wide: bool) -> AnalyticsRequest {
     let from = time_param(query, "from");
     let to = time_param(query, "to");
-    let granularity = query
-        .take_one("granularity")
-        .and_then(|raw| match raw.parse::<Granularity>() {
+    let mut total = false;
+    let granularity = query.take_one("granularity").and_then(|raw| {
+        if raw == "total" {
+            total = true;
+            return None;
+        }
+        match raw.parse::<Granularity>() {
             Ok(granularity) => Some(granularity),
-            Err(err) => {
-                query.fail("granularity", "literal_error", err.to_string());
+            Err(_) => {
+                query.fail(
+                    "granularity",
+                    "literal_error",
+                    "Input should be 'minute', 'hour', 'day' or 'total'",
+                );
                 None
             }
-        });
+        }
+    });
     let tags = list_param(query, "tag", |raw| {
         let chars = raw.chars().count();
         if (1..=MAX_TAG_CHARS).contains(&chars) {
@@ -213,11 +236,27 @@ fn read_request(query: &mut QueryReader, organisation_wide: bool) -> AnalyticsRe
         from,
         to,
         granularity,
+        total,
         tags,
         ..AnalyticsRequest::default()
     };
     if !organisation_wide {
         return request;
+    }
+    match query.take_one("order_by").as_deref() {
+        None | Some("time") => {}
+        Some("count") => request.order = RowOrder::Count,
+        Some(_) => query.fail("order_by", "literal_error", "Input should be 'time' or 'count'"),
+    }
+    if let Some(raw) = query.take_one("limit") {
+        match raw.parse::<usize>() {
+            Ok(limit) if (1..=MAX_ANALYTICS_ROWS).contains(&limit) => request.limit = Some(limit),
+            _ => query.fail(
+                "limit",
+                "value_error",
+                format!("Input should be a whole number from 1 to {MAX_ANALYTICS_ROWS}"),
+            ),
+        }
     }
     request.key_ids = list_param(query, "key_id", |raw| {
         Uuid::parse_str(raw)
@@ -290,8 +329,8 @@ pub(crate) struct KeyUsageParams {
     /// To, exclusive (RFC 3339; default: now)
     #[param(format = DateTime)]
     to: Option<String>,
-    /// Bucket width (default `hour`)
-    #[param(pattern = "^(minute|hour|day)$")]
+    /// Bucket width (default `hour`), or `total` for the whole range
+    #[param(pattern = "^(minute|hour|day|total)$")]
     granularity: Option<String>,
     /// Only verifications carrying one of these tags (repeatable)
     #[param(style = Form, explode, schema_with = tags_schema)]
