@@ -34,6 +34,7 @@ struct AuthFile {
     #[serde(deserialize_with = "values::required_text")]
     org_claim: String,
     leeway_seconds: u64,
+    allow_http: bool,
 }
 
 /// How bearer tokens are verified.
@@ -58,6 +59,8 @@ pub struct AuthSettings {
     pub hs256: Hs256Config,
     /// Require `read:api_keys` / `write:api_keys` permissions.
     pub require_permissions: bool,
+    /// Accept an `http://` issuer or JWKS URL off loopback in production.
+    pub allow_http: bool,
 }
 
 impl TryFrom<AuthFile> for AuthSettings {
@@ -86,6 +89,7 @@ impl TryFrom<AuthFile> for AuthSettings {
                     mode: AuthMode::Hs256(hs256.clone()),
                     hs256,
                     require_permissions: file.require_permissions,
+                    allow_http: file.allow_http,
                 })
             }
             (None, Some(issuer)) => JwksSource::Discovery { issuer: issuer.clone() },
@@ -114,6 +118,33 @@ impl TryFrom<AuthFile> for AuthSettings {
             }),
             hs256,
             require_permissions: file.require_permissions,
+            allow_http: file.allow_http,
         })
+    }
+}
+
+impl AuthSettings {
+    /// The `http://` URL (issuer or JWKS) tokens are verified against over a
+    /// network, if any, and the setting that names it: keys fetched over
+    /// plain HTTP can be swapped by anyone on the path. Loopback is exempt
+    /// (a provider beside Keymint, a test).
+    pub fn insecure_source(&self) -> Option<(&'static str, &str)> {
+        let AuthMode::Jwks(config) = &self.mode else {
+            return None;
+        };
+        let (setting, url) = match &config.source {
+            JwksSource::Url(url) => ("auth.jwks_url", url.as_str()),
+            JwksSource::Discovery { issuer } => ("auth.issuer", issuer.as_str()),
+        };
+        let rest = url.strip_prefix("http://")?;
+        let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+        let host = authority.rsplit_once('@').map_or(authority, |(_, host)| host);
+        let host = match host.strip_prefix('[') {
+            Some(bracketed) => bracketed.split(']').next().unwrap_or_default(),
+            None => host.split(':').next().unwrap_or_default(),
+        };
+        let loopback =
+            host.eq_ignore_ascii_case("localhost") || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
+        (!loopback).then_some((setting, url))
     }
 }

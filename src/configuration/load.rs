@@ -200,6 +200,15 @@ impl Settings {
         if self.database.max_connections == 0 {
             return Err(invalid("database.max_connections", "must be greater than 0"));
         }
+        if let Some((setting, _)) = self.auth.insecure_source() {
+            if self.profile == Profile::Production && !self.auth.allow_http {
+                return Err(invalid(
+                    setting,
+                    "must be https in production (signing keys fetched over http can be swapped on the way); \
+                     http is accepted on loopback, or with auth.allow_http = true",
+                ));
+            }
+        }
         let secret = self.auth.hs256.secret.expose_secret();
         if self.profile == Profile::Production && matches!(self.auth.mode, AuthMode::Hs256(_)) {
             if secret == DEVELOPMENT_SECRET {

@@ -176,7 +176,10 @@ impl Settings {
             AuthMode::Jwks(config) => {
                 let source = match &config.source {
                     JwksSource::Url(url) => format!("jwks_url={url}"),
-                    JwksSource::Discovery { issuer } => format!("discovery={issuer}.well-known/openid-configuration"),
+                    JwksSource::Discovery { issuer } => format!(
+                        "discovery={}/.well-known/openid-configuration",
+                        issuer.trim_end_matches('/')
+                    ),
                 };
                 let algorithms: Vec<String> = config.algorithms.iter().map(|a| format!("{a:?}")).collect();
                 format!(

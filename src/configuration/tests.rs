@@ -307,3 +307,51 @@ fn trusted_proxies_are_a_list_or_one_comma_separated_text() {
     let none = Settings::from_figment(Settings::defaults()).unwrap();
     assert!(none.server.trusted_proxies.is_empty(), "no proxy is trusted by default");
 }
+
+#[test]
+fn production_refuses_an_http_issuer_or_jwks_off_loopback_unless_allowed() {
+    let production = || Settings::defaults().merge(("profile", "production"));
+    for (setting, url) in [
+        ("auth.issuer", "http://idp.example/"),
+        ("auth.jwks_url", "http://idp.example/.well-known/jwks.json"),
+        ("auth.jwks_url", "http://user@10.0.0.8:8080/jwks"),
+    ] {
+        let err = Settings::from_figment(production().merge((setting, url)))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(setting) && err.contains("https"), "{setting}={url}: {err}");
+        let allowed =
+            Settings::from_figment(production().merge((setting, url)).merge(("auth.allow_http", true))).unwrap();
+        assert!(
+            allowed.auth.insecure_source().is_some(),
+            "still reported, for the start-up warning"
+        );
+    }
+    for url in [
+        "http://127.0.0.1:9000/",
+        "http://localhost/",
+        "http://[::1]:8080/",
+        "https://idp.example/",
+    ] {
+        let settings = Settings::from_figment(production().merge(("auth.issuer", url))).unwrap();
+        assert_eq!(settings.auth.insecure_source(), None, "{url}");
+    }
+    // Development takes http anywhere (a local provider on a LAN address).
+    let development =
+        Settings::from_figment(Settings::defaults().merge(("auth.issuer", "http://idp.example/"))).unwrap();
+    assert!(development.auth.insecure_source().is_some());
+}
+
+#[test]
+fn the_discovery_url_in_the_start_up_line_has_one_slash_whatever_the_issuer() {
+    for issuer in ["https://tenant.example", "https://tenant.example/"] {
+        let settings = with("auth.issuer", issuer).unwrap();
+        assert!(
+            settings
+                .describe_auth()
+                .contains("discovery=https://tenant.example/.well-known/openid-configuration"),
+            "{issuer}: {}",
+            settings.describe_auth()
+        );
+    }
+}

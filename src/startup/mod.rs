@@ -254,6 +254,14 @@ impl Application {
             require_permissions = settings.auth.require_permissions,
             "management API tokens are verified"
         );
+        if let Some((setting, url)) = settings.auth.insecure_source() {
+            tracing::warn!(
+                setting,
+                url,
+                "token signing keys are fetched over plain http: anyone on the path can swap them and mint tokens; \
+                 use https"
+            );
+        }
         if settings.uses_development_secret() {
             tracing::warn!(
                 "!!! DEVELOPMENT AUTH: management API tokens are checked against the PUBLIC development secret. \

@@ -71,13 +71,13 @@ impl ClaimRules {
                 .map(|items| items.iter().filter_map(Value::as_str).map(str::to_owned).collect())
                 .unwrap_or_default()
         };
-        let permissions = match claims.get("permissions") {
-            Some(list) => strings(list),
-            None => claims
-                .get("scope")
-                .and_then(Value::as_str)
-                .map(|scope| scope.split_whitespace().map(str::to_owned).collect())
-                .unwrap_or_default(),
+        // Auth0's `permissions` array, else the granted scopes: RFC 9068's
+        // space-separated `scope`, or Okta's `scp` array.
+        let permissions = match (claims.get("permissions"), claims.get("scope"), claims.get("scp")) {
+            (Some(list), _, _) => strings(list),
+            (None, Some(Value::String(scope)), _) => scope.split_whitespace().map(str::to_owned).collect(),
+            (None, _, Some(list)) => strings(list),
+            _ => Vec::new(),
         };
         // A `sub` that is not a string (a number, say) is not silently dropped:
         // the audit trail would record a change by nobody.
@@ -251,6 +251,10 @@ mod tests {
         );
         assert_eq!(token.subject.as_deref(), Some("user-1"));
         assert_eq!(token.permissions, ["read:api_keys", "openid"]);
+        let okta = verify(&sign(with("scp", json!(["openid", "read:api_keys"])), SECRET))
+            .await
+            .unwrap();
+        assert_eq!(okta.permissions, vec!["openid", "read:api_keys"], "Okta's scp array");
         let token = verify(&sign(with("permissions", json!(["write:api_keys"])), SECRET))
             .await
             .unwrap();

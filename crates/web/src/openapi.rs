@@ -1,8 +1,9 @@
 //! The OpenAPI 3.1 document, assembled from the handlers' annotations. Each
 //! schema lives beside the type it describes; this module only gathers them.
 
-use utoipa::openapi::schema::{AdditionalProperties, Schema, Type};
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::schema::{AdditionalProperties, Schema, SchemaType, Type};
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::Required;
 use utoipa::openapi::{OpenApi as Document, RefOr};
 use utoipa::{Modify, OpenApi};
 
@@ -23,6 +24,62 @@ impl Modify for BearerAuth {
                     .build(),
             ),
         );
+        // The two header forms `POST …/verify` takes the key in besides the
+        // body: declared, so that generated clients can send them.
+        components.add_security_scheme(
+            "api_key",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                "x-api-key",
+                "The API key being verified, for POST /api-keys/verify without a body",
+            ))),
+        );
+        components.add_security_scheme(
+            "api_key_bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("Keymint API key")
+                    .description(Some(
+                        "The API key being verified as Authorization: Bearer, for POST /api-keys/verify \
+                         without a body",
+                    ))
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// Bodies a request may leave out (rotate's grace period, verify's key when
+/// a header carries it): `required: false` and the body's own schema. The
+/// derive writes `oneOf: [null, …]` instead, which generators turn into a
+/// union every caller has to spell out; a JSON `null` body is still taken.
+struct OptionalBodies;
+
+impl Modify for OptionalBodies {
+    fn modify(&self, openapi: &mut Document) {
+        for item in openapi.paths.paths.values_mut() {
+            for operation in operations(item) {
+                let Some(body) = operation.request_body.as_mut() else {
+                    continue;
+                };
+                if body.required == Some(Required::True) {
+                    continue;
+                }
+                for content in body.content.values_mut() {
+                    let Some(RefOr::T(Schema::OneOf(one_of))) = &content.schema else {
+                        continue;
+                    };
+                    let mut reference = one_of
+                        .items
+                        .iter()
+                        .filter(|item| !matches!(item, RefOr::T(Schema::Object(object)) if object.schema_type == SchemaType::Type(Type::Null)));
+                    if let (Some(only), None) = (reference.next(), reference.next()) {
+                        content.schema = Some(only.clone());
+                    }
+                }
+                body.required = Some(Required::False);
+            }
+        }
     }
 }
 
@@ -165,7 +222,7 @@ impl Modify for FlattenedObjects {
         webhooks::retry,
     ),
     components(schemas(api_keys::ImportItemBody)),
-    modifiers(&BearerAuth, &FlattenedObjects, &ClosedRequestBodies),
+    modifiers(&BearerAuth, &FlattenedObjects, &ClosedRequestBodies, &OptionalBodies),
     tags(
         (name = "api-keys", description = "Create and manage API keys"),
         (name = "verification", description = "Check keys presented by callers"),
@@ -256,5 +313,49 @@ mod tests {
             schemas["GithubAlert"].get("additionalProperties").is_none(),
             "GitHub's alerts stay open to fields GitHub adds"
         );
+    }
+
+    #[test]
+    fn meta_is_any_object_everywhere_so_generated_types_can_hold_it() {
+        let document = serde_json::to_value(openapi()).unwrap();
+        let schemas = &document["components"]["schemas"];
+        for name in [
+            "ApiKey",
+            "ApiKeyCreated",
+            "CreateApiKeyRequest",
+            "ImportApiKeyItem",
+            "UpdateApiKeyRequest",
+            "VerifyResult",
+        ] {
+            let meta = &schemas[name]["properties"]["meta"];
+            assert_eq!(meta["additionalProperties"], true, "{name}: {meta}");
+            assert_eq!(meta["type"], serde_json::json!(["object", "null"]), "{name}");
+        }
+    }
+
+    #[test]
+    fn optional_bodies_are_plain_references_and_verify_names_its_header_forms() {
+        let document = serde_json::to_value(openapi()).unwrap();
+        for (path, schema) in [
+            ("/api/v2/api-keys/verify", "VerifyApiKeyRequest"),
+            ("/api/v2/api-keys/{key_id}/rotate", "RotateApiKeyRequest"),
+            ("/api/v1/api-keys/verify", "VerifyApiKeyRequest"),
+        ] {
+            let body = &document["paths"][path]["post"]["requestBody"];
+            assert_eq!(body["required"], false, "{path}");
+            assert_eq!(
+                body["content"]["application/json"]["schema"]["$ref"],
+                format!("#/components/schemas/{schema}"),
+                "{path}: {body}"
+            );
+        }
+        assert_eq!(
+            document["paths"]["/api/v2/api-keys/verify"]["post"]["security"],
+            serde_json::json!([{}, {"api_key": []}, {"api_key_bearer": []}])
+        );
+        let schemes = &document["components"]["securitySchemes"];
+        assert_eq!(schemes["api_key"]["in"], "header");
+        assert_eq!(schemes["api_key"]["name"], "x-api-key");
+        assert_eq!(schemes["api_key_bearer"]["scheme"], "bearer");
     }
 }

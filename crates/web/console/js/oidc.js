@@ -33,6 +33,45 @@ async function discover() {
   return discovery;
 }
 
+// Which API the token is for, said both ways providers understand: Auth0's
+// `audience`, and RFC 8707's `resource` (an absolute URI), without which a
+// standards-following provider issues an opaque token Keymint cannot read.
+function audienceParams(config) {
+  if (!config.audience) return {};
+  const params = { audience: config.audience };
+  try {
+    if (new URL(config.audience).protocol) params.resource = config.audience;
+  } catch { /* not a URI: a resource indicator must be one */ }
+  return params;
+}
+
+// Asks Keymint whether it takes the token just issued, so that a refusal is
+// explained at sign-in instead of ending the session on the first page.
+async function checkWithKeymint(token) {
+  let response;
+  try {
+    response = await fetch('/api/v2/api-keys?limit=1', {
+      headers: { Authorization: `Bearer ${token}` }, cache: 'no-store', credentials: 'omit',
+    });
+  } catch {
+    return; // Keymint unreachable: the pages say so themselves.
+  }
+  if (response.ok) return;
+  const body = await response.json().catch(() => ({}));
+  const detail = typeof body.detail === 'string' ? body.detail : `Keymint answered ${response.status}`;
+  const requestId = response.headers.get('x-request-id') || '';
+  if (response.status === 401) {
+    throw new ApiError(`Keymint refused the token the identity provider issued: ${detail}. `
+      + 'Keymint reads a JWT issued for its API: set auth.audience to the API identifier the provider '
+      + 'knows (the console asks for it as audience and as resource) and check auth.issuer.', { status: 401, requestId });
+  }
+  if (response.status === 403) {
+    throw new ApiError(`Keymint accepted the token but: ${detail}. `
+      + 'Ask the identity provider for the API permissions (console.scope, e.g. '
+      + '"openid profile email read:api_keys write:api_keys") or grant them to this user.', { status: 403, requestId });
+  }
+}
+
 function redirectUri() {
   return `${location.origin}/console`;
 }
@@ -58,7 +97,7 @@ export async function startOidc(returnTo) {
     code_challenge: base64url(new Uint8Array(digest)),
     code_challenge_method: 'S256',
   };
-  if (config.audience) params.audience = config.audience;
+  Object.assign(params, audienceParams(config));
   for (const [k, v] of Object.entries(params)) url.searchParams.set(k, v);
   location.assign(url.toString());
 }
@@ -102,6 +141,7 @@ export async function finishOidc() {
     redirect_uri: redirectUri(),
     client_id: getConfig().client_id,
     code_verifier: pending.verifier,
+    ...audienceParams(getConfig()),
   });
   const response = await fetch(provider.token_endpoint, {
     method: 'POST', body: form, credentials: 'omit',
@@ -112,6 +152,7 @@ export async function finishOidc() {
     const why = tokens.error_description || tokens.error || response.status;
     throw new ApiError(`The identity provider refused the code: ${why}`);
   }
+  await checkWithKeymint(tokens.access_token);
   const expiresAt = tokens.expires_in ? Math.floor(Date.now() / 1000) + Number(tokens.expires_in) : 0;
   startSession(tokens.access_token, expiresAt, 'oidc');
   return pending.returnTo || '/console';

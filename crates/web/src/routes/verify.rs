@@ -246,7 +246,7 @@ pub(crate) struct VerifyResponse {
     #[schema(required = true, value_type = Option<String>)]
     owner_id: Option<Arc<str>>,
     /// The key's metadata, when the key was recognised and has some
-    #[schema(required = true, value_type = Option<Object>)]
+    #[schema(required = true, schema_with = crate::routes::api_keys::meta_answer_schema)]
     meta: Option<Meta>,
     /// The key's credits after this call, when it was recognised and has
     /// credits (`null`: unlimited, or not recognised)
@@ -372,6 +372,8 @@ impl VerifyResponse {
         (status = 422, description = "No key in the body or headers", body = ValidationErrorBody),
         (status = 503, description = "Storage unavailable", body = ErrorBody),
     ),
+    // No JWT: the key goes in the body, or in one of these headers.
+    security((), ("api_key" = []), ("api_key_bearer" = [])),
 )]
 pub(crate) async fn verify(
     req: HttpRequest,

@@ -8,5 +8,5 @@ mod responses;
 
 pub(crate) use handlers::*;
 pub(crate) use import::*;
-pub(crate) use requests::name_pattern as visible_text_pattern;
 pub(crate) use requests::KeyPath;
+pub(crate) use requests::{meta_answer_schema, name_pattern as visible_text_pattern};

@@ -50,7 +50,7 @@ pub(crate) struct KeySettings<'a> {
     #[schema(required = true)]
     owner_id: Option<&'a str>,
     /// Your own data about the key, as given
-    #[schema(required = true, value_type = Option<Object>)]
+    #[schema(required = true, schema_with = crate::routes::api_keys::meta_answer_schema)]
     meta: Option<&'a RawValue>,
     /// The key's own rate limits, in order given
     ratelimits: Vec<RateLimitBody<'a>>,

@@ -7,4 +7,4 @@ mod fields;
 mod schemas;
 
 pub(crate) use bodies::{ChangeCreditsBody, CreateApiKeyBody, KeyPath, RotateApiKeyBody, UpdateApiKeyBody};
-pub(crate) use schemas::name_pattern;
+pub(crate) use schemas::{meta_answer_schema, name_pattern};

@@ -6,7 +6,7 @@ use keymint_domain::{
     classify, CharClass, MAX_DESCRIPTION_CHARS, MAX_GRACE_PERIOD_SECONDS, MAX_NAME_CHARS, MAX_OWNER_ID_CHARS,
     MAX_PERMISSIONS, MAX_PERMISSION_CHARS,
 };
-use utoipa::openapi::schema::{ObjectBuilder, Schema, SchemaType, Type};
+use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, Schema, SchemaType, Type};
 use utoipa::openapi::RefOr;
 
 /// The characters of the Basic Multilingual Plane that `keep` selects, as the
@@ -121,12 +121,26 @@ pub(super) fn permissions_schema() -> impl Into<RefOr<Schema>> {
 
 /// `meta`'s schema: any JSON object (its size is checked as compact JSON).
 pub(super) fn meta_schema() -> impl Into<RefOr<Schema>> {
+    any_object_or_null(
+        "Your own data about the key: a JSON object of at most 4096 bytes as compact JSON, \
+         returned as given (member order kept); never in the audit trail",
+    )
+}
+
+/// `meta` in an answer: the object as it was given.
+pub(crate) fn meta_answer_schema() -> impl Into<RefOr<Schema>> {
+    any_object_or_null("Your own data about the key, as given")
+}
+
+/// An object with any members, or null. `additionalProperties: true` said
+/// outright: generators read an object without it as one with no members
+/// (openapi-typescript made `meta` a `Record<string, never>`).
+fn any_object_or_null(description: &str) -> Schema {
     ObjectBuilder::new()
         .schema_type(SchemaType::from_iter([Type::Object, Type::Null]))
-        .description(Some(
-            "Your own data about the key: a JSON object of at most 4096 bytes as compact JSON, \
-             returned as given (member order kept); never in the audit trail",
-        ))
+        .additional_properties(Some(AdditionalProperties::FreeForm(true)))
+        .description(Some(description))
+        .into()
 }
 
 /// `owner_id`'s schema: the name's character rules, up to 255 characters.
