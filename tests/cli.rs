@@ -131,6 +131,32 @@ fn dev_token_requires_an_organisation_uuid() {
 }
 
 #[test]
+fn configuration_is_read_from_the_working_directory_never_a_parent() {
+    // A checkout's config/ above the directory the binary runs in (a
+    // client's folder inside the repository, say) is not this process's.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("config")).unwrap();
+    std::fs::write(
+        dir.path().join("config/default.toml"),
+        "[server]\nno_such_setting = 1\n",
+    )
+    .unwrap();
+    std::fs::create_dir_all(dir.path().join("clients/python")).unwrap();
+    let org = Uuid::new_v4().to_string();
+    let below = Command::new(env!("CARGO_BIN_EXE_keymint"))
+        .args(["dev-token", "--org", &org])
+        .current_dir(dir.path().join("clients/python"))
+        .env_clear()
+        .output()
+        .unwrap();
+    assert!(below.status.success(), "{}", String::from_utf8_lossy(&below.stderr));
+    // In the directory itself it is read (and this one is refused).
+    let here = keymint(&dir, &["dev-token", "--org", &org], &[]).output().unwrap();
+    assert!(!here.status.success());
+    assert!(String::from_utf8_lossy(&here.stderr).contains("no_such_setting"));
+}
+
+#[test]
 fn migrate_creates_the_sqlite_file_and_schema_and_is_repeatable() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}/nested/keymint.db", dir.path().display());

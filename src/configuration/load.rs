@@ -54,6 +54,13 @@ fn describe(err: figment::Error) -> ConfigError {
     ConfigError::Load(lines.join("; "))
 }
 
+/// `path` in the working directory, if it is there. Never a file found in a
+/// parent directory (figment's `Toml::file` searches them): run from inside
+/// some checkout, that would be another version's configuration.
+fn local_file(path: &str) -> Option<figment::providers::Data<Toml>> {
+    std::path::Path::new(path).is_file().then(|| Toml::file_exact(path))
+}
+
 fn invalid(key: &'static str, message: impl Into<String>) -> ConfigError {
     ConfigError::Invalid {
         key,
@@ -67,13 +74,16 @@ impl Settings {
         let profile = std::env::var("KEYMINT_PROFILE").unwrap_or_else(|_| "development".to_owned());
         // Defaults, then the profile; in each, what is compiled in first and a
         // file in ./config over it.
-        let mut figment = Figment::new()
-            .merge(Toml::string(EMBEDDED_DEFAULTS))
-            .merge(Toml::file("config/default.toml"));
+        let mut figment = Figment::new().merge(Toml::string(EMBEDDED_DEFAULTS));
+        if let Some(file) = local_file("config/default.toml") {
+            figment = figment.merge(file);
+        }
         if profile == "production" {
             figment = figment.merge(Toml::string(EMBEDDED_PRODUCTION));
         }
-        figment = figment.merge(Toml::file(format!("config/{profile}.toml")));
+        if let Some(file) = local_file(&format!("config/{profile}.toml")) {
+            figment = figment.merge(file);
+        }
         if let Ok(path) = std::env::var("KEYMINT_CONFIG") {
             figment = figment.merge(Toml::file_exact(path));
         }
