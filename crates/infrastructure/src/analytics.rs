@@ -39,13 +39,43 @@ struct Bucket {
     owner_id: Option<Arc<str>>,
     outcome: VerificationOutcome,
     minute: DateTime<Utc>,
-    tags: TagSet,
+    tags: Tags,
+}
+
+/// A bucket's tags. The overflow set is the commonest under random tags (one
+/// per key past its cap), so it is a variant, not two allocations: at
+/// 200 000 buckets, some 13 MB less.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+enum Tags {
+    None,
+    Overflow,
+    Own(TagSet),
+}
+
+impl Tags {
+    fn of(tags: TagSet) -> Self {
+        if tags.is_empty() {
+            Tags::None
+        } else if tags.contains(OVERFLOW_TAG) {
+            Tags::Overflow
+        } else {
+            Tags::Own(tags)
+        }
+    }
+
+    fn into_set(self) -> TagSet {
+        match self {
+            Tags::None => TagSet::empty(),
+            Tags::Overflow => TagSet::overflow(),
+            Tags::Own(tags) => tags,
+        }
+    }
 }
 
 impl Bucket {
     /// Tags a client chose (not none, not the overflow set).
     fn has_own_tags(&self) -> bool {
-        !self.tags.is_empty() && !self.tags.contains(OVERFLOW_TAG)
+        matches!(self.tags, Tags::Own(_))
     }
 }
 
@@ -87,12 +117,12 @@ impl Shard {
             return bucket;
         }
         if self.tagged >= MAX_PENDING_TAG_SETS / SHARDS {
-            bucket.tags = TagSet::overflow();
+            bucket.tags = Tags::Overflow;
             return bucket;
         }
         let started = self.tag_sets.entry((bucket.key_id, bucket.minute)).or_default();
         if usize::from(*started) >= MAX_TAG_SETS_PER_KEY_MINUTE {
-            bucket.tags = TagSet::overflow();
+            bucket.tags = Tags::Overflow;
         } else {
             *started += 1;
         }
@@ -137,7 +167,7 @@ impl AnalyticsBuffer {
             owner_id: verification.owner_id,
             outcome: verification.outcome,
             minute: Granularity::Minute.bucket_of(verification.at),
-            tags: verification.tags,
+            tags: Tags::of(verification.tags),
         };
         let mut shard = self.shard(verification.key_id);
         let bucket = shard.admit(bucket);
@@ -164,7 +194,7 @@ impl AnalyticsBuffer {
                 owner_id: bucket.owner_id.map(|owner| OwnerId::restore(owner.as_ref())),
                 outcome: bucket.outcome,
                 minute: bucket.minute,
-                tags: bucket.tags,
+                tags: bucket.tags.into_set(),
                 count,
                 spent_credits,
             }));
@@ -182,7 +212,7 @@ impl AnalyticsBuffer {
                 owner_id: count.owner_id.map(|owner| Arc::from(owner.as_str())),
                 outcome: count.outcome,
                 minute: count.minute,
-                tags: count.tags,
+                tags: Tags::of(count.tags),
             };
             let mut shard = self.shard(bucket.key_id);
             if !shard.add(bucket, count.count, count.spent_credits) {
