@@ -48,11 +48,12 @@ fi
 
 echo "=== fresh process: $keys distinct keys at random, wrk -t2 -c64 -d${secs}s"
 start
+echo "RSS before: $(rss_mb "$server") MB"
 : > "$work/rss"; sample & sampler=$!
 KEYS_FILE="$keys_file" RANDOM_KEYS=1 wrk -t2 -c64 -d"${secs}s" --latency -s benches/load/verify.lua "$base" \
     | grep -E "Requests/sec|not VALID|p50 latency|p99 latency|p99.9 latency"
 echo "RSS: max $(sort -n "$work/rss" | tail -1) MB during, $(rss_mb "$server") MB after"
-curl -s "$base/metrics" | grep -E "^keymint_verification_cache_(hits|misses|refreshes)_total|^keymint_key_hash_checks_total|^keymint_verification_cache_entries" || true
+curl -s "$base/metrics" | grep -E "^keymint_verification_cache_(hits|misses|refreshes)_total|^keymint_key_hash_checks_total|^keymint_verification_cache_entries|^keymint_analytics_" || true
 
 echo "=== the same process: one warm key, wrk -t2 -c64 -d15s"
 key=$(head -1 "$keys_file")

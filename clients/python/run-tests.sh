@@ -67,10 +67,10 @@ fi
 
 cd "$here"
 echo "run-tests.sh: ruff" >&2
-"$venv/bin/python" -m ruff check --no-cache src tests
-"$venv/bin/python" -m ruff format --no-cache --check src tests
+"$venv/bin/python" -m ruff check --no-cache src tests examples
+"$venv/bin/python" -m ruff format --no-cache --check src tests examples
 echo "run-tests.sh: mypy --strict" >&2
-"$venv/bin/python" -m mypy --strict --config-file pyproject.toml src/keymint
+"$venv/bin/python" -m mypy --strict --config-file pyproject.toml src/keymint examples
 
 # The installed package must carry py.typed (PEP 561), or users get no types.
 "$venv/bin/python" - <<'PY'
