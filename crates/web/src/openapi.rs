@@ -334,6 +334,20 @@ mod tests {
     }
 
     #[test]
+    fn each_import_branch_names_the_secret_it_requires() {
+        let document = serde_json::to_value(openapi()).unwrap();
+        let items = &document["components"]["schemas"]["ImportApiKeysRequest"]["properties"]["keys"]["items"];
+        let branches = &items["allOf"][1]["oneOf"];
+        assert_eq!(branches[0]["required"], serde_json::json!(["key"]));
+        assert_eq!(branches[0]["properties"]["key"]["type"], "string");
+        assert_eq!(branches[1]["required"], serde_json::json!(["hash"]));
+        assert_eq!(
+            branches[1]["properties"]["hash"]["$ref"],
+            "#/components/schemas/ImportedHash"
+        );
+    }
+
+    #[test]
     fn optional_bodies_are_plain_references_and_verify_names_its_header_forms() {
         let document = serde_json::to_value(openapi()).unwrap();
         for (path, schema) in [

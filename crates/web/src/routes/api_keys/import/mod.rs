@@ -191,9 +191,20 @@ impl ImportApiKeysBody {
 
 /// The items: each an [`ImportItemBody`] with exactly one of `key` and `hash`.
 fn import_items_schema() -> impl Into<RefOr<Schema>> {
+    // Each branch names the field it requires, non-null: a branch of
+    // `required` alone reads to generators as an object with no fields
+    // (openapi-typescript made every item field `never`).
     let one_of = OneOfBuilder::new()
-        .item(ObjectBuilder::new().required("key"))
-        .item(ObjectBuilder::new().required("hash"));
+        .item(
+            ObjectBuilder::new()
+                .property("key", ObjectBuilder::new().schema_type(Type::String))
+                .required("key"),
+        )
+        .item(
+            ObjectBuilder::new()
+                .property("hash", Ref::from_schema_name(ImportedHash::name()))
+                .required("hash"),
+        );
     let item = AllOfBuilder::new()
         .item(Ref::from_schema_name(ImportItemBody::name()))
         .item(one_of);
