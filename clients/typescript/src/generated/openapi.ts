@@ -978,7 +978,11 @@ export interface components {
         /** @description The keys to bring in. */
         ImportApiKeysRequest: {
             /** @description 1 to 1 000 keys, each decided on its own */
-            keys: (components["schemas"]["ImportApiKeyItem"] & (Record<string, never> | Record<string, never>))[];
+            keys: (components["schemas"]["ImportApiKeyItem"] & ({
+                key: string;
+            } | {
+                hash: components["schemas"]["ImportedHash"];
+            }))[];
         };
         /** @description What an import did, item by item. */
         ImportApiKeysResponse: {
