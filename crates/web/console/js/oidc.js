@@ -63,12 +63,14 @@ async function checkWithKeymint(token) {
   if (response.status === 401) {
     throw new ApiError(`Keymint refused the token the identity provider issued: ${detail}. `
       + 'Keymint reads a JWT issued for its API: set auth.audience to the API identifier the provider '
-      + 'knows (the console asks for it as audience and as resource) and check auth.issuer.', { status: 401, requestId });
+      + 'knows (the console asks for it as audience and as resource) and check auth.issuer.',
+    { status: 401, requestId });
   }
   if (response.status === 403) {
     throw new ApiError(`Keymint accepted the token but: ${detail}. `
       + 'Ask the identity provider for the API permissions (console.scope, e.g. '
-      + '"openid profile email read:api_keys write:api_keys") or grant them to this user.', { status: 403, requestId });
+      + '"openid profile email read:api_keys write:api_keys") or grant them to this user.',
+    { status: 403, requestId });
   }
 }
 
