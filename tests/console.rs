@@ -1190,7 +1190,7 @@ async fn usage_shows_as_a_chart_with_words_and_a_table_on_the_key_and_the_overvi
         assert_eq!(top, json!(["busy", "quiet"]), "most used first, by name");
         let counts = js(
             &c,
-            "return [...document.querySelectorAll('table tbody tr')].map((tr) => [...tr.querySelectorAll('td')].slice(1).map((td) => td.textContent))",
+            "return [...document.querySelectorAll('section[aria-labelledby=top-title] tbody tr')].map((tr) => [...tr.querySelectorAll('td')].slice(1).map((td) => td.textContent))",
         )
         .await;
         assert_eq!(
