@@ -12,19 +12,18 @@
 
 mod support;
 
-use std::net::TcpListener;
-use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use fantoccini::key::Key;
-use fantoccini::wd::WebDriverCompatibleCommand;
-use fantoccini::{Client, ClientBuilder, Locator};
+use fantoccini::{Client, Locator};
 use serde_json::{json, Value};
+use support::browser::{
+    click, fill, js, open_browser, screenshot, wait_for, wait_gone, wait_text, BrowserLog, Cdp, Screen, PATIENCE,
+};
 use uuid::Uuid;
 
-const NEEDS_BROWSER: &str =
-    "needs chromium, chromium-driver (Debian) and axe-core (npm ci in tests/browser); .ci/run installs them";
+const NEEDS_AXE: &str = "needs axe-core (npm ci in tests/browser); .ci/run installs it";
 
 // ---------------------------------------------------------------- processes
 
@@ -34,169 +33,7 @@ fn keymint(extra: &[(&str, &str)]) -> Keymint {
     support::process::spawn_keymint(extra)
 }
 
-struct Driver {
-    _child: support::process::Reaped,
-    url: String,
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-fn chromedriver() -> Driver {
-    let port = free_port();
-    let child = Command::new(std::env::var("KEYMINT_CHROMEDRIVER").unwrap_or_else(|_| "chromedriver".into()))
-        .arg(format!("--port={port}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start chromedriver ({e}): {NEEDS_BROWSER}"));
-    let started = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "chromedriver did not listen"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    Driver {
-        _child: support::process::Reaped(child),
-        url: format!("http://127.0.0.1:{port}/"),
-    }
-}
-
-/// A Chrome DevTools command, through chromedriver's `goog/cdp/execute`.
-#[derive(Debug)]
-struct Cdp(&'static str, Value);
-
-impl WebDriverCompatibleCommand for Cdp {
-    fn endpoint(&self, base: &url::Url, session: Option<&str>) -> Result<url::Url, url::ParseError> {
-        base.join(&format!("session/{}/goog/cdp/execute", session.unwrap_or_default()))
-    }
-
-    fn method_and_body(&self, _: &url::Url) -> (http::Method, Option<String>) {
-        (
-            http::Method::POST,
-            Some(json!({"cmd": self.0, "params": self.1}).to_string()),
-        )
-    }
-}
-
-/// The browser's console messages since the last read, through chromedriver's
-/// log endpoint (`goog:loggingPrefs` asks it to keep them).
-#[derive(Debug)]
-struct BrowserLog;
-
-impl WebDriverCompatibleCommand for BrowserLog {
-    fn endpoint(&self, base: &url::Url, session: Option<&str>) -> Result<url::Url, url::ParseError> {
-        base.join(&format!("session/{}/se/log", session.unwrap_or_default()))
-    }
-
-    fn method_and_body(&self, _: &url::Url) -> (http::Method, Option<String>) {
-        (http::Method::POST, Some(json!({"type": "browser"}).to_string()))
-    }
-}
-
-/// How the page is shown.
-#[derive(Clone, Copy)]
-enum Screen {
-    Desktop,
-    /// 360 px wide, in the dark theme.
-    NarrowDark,
-}
-
-/// A chromedriver and a browser session through it; the driver must outlive
-/// the session, so both are handed back.
-async fn open_browser(screen: Screen) -> (Driver, Client) {
-    let driver = chromedriver();
-    let client = browser(&driver, screen).await;
-    (driver, client)
-}
-
-async fn browser(driver: &Driver, screen: Screen) -> Client {
-    let mut caps = serde_json::Map::new();
-    caps.insert("browserName".into(), json!("chrome"));
-    caps.insert(
-        "goog:chromeOptions".into(),
-        json!({
-            "binary": std::env::var("KEYMINT_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into()),
-            "args": ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
-                     "--window-size=1280,900", "--lang=en-GB"],
-        }),
-    );
-    // The browser's console, for `page_errors`.
-    caps.insert("goog:loggingPrefs".into(), json!({"browser": "ALL"}));
-    let client = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
-        .capabilities(caps)
-        .connect(&driver.url)
-        .await
-        .unwrap_or_else(|e| panic!("cannot start Chromium ({e}): {NEEDS_BROWSER}"));
-    if let Screen::NarrowDark = screen {
-        client
-            .issue_cmd(Cdp(
-                "Emulation.setDeviceMetricsOverride",
-                json!({"width": 360, "height": 740, "deviceScaleFactor": 1, "mobile": true}),
-            ))
-            .await
-            .unwrap();
-        client
-            .issue_cmd(Cdp(
-                "Emulation.setEmulatedMedia",
-                json!({"features": [{"name": "prefers-color-scheme", "value": "dark"}]}),
-            ))
-            .await
-            .unwrap();
-    }
-    client
-}
-
 // ---------------------------------------------------------------- page helpers
-
-const PATIENCE: Duration = Duration::from_secs(15);
-
-async fn js(c: &Client, script: &str) -> Value {
-    c.execute(script, vec![]).await.unwrap()
-}
-
-/// Waits until `css` matches an element whose text contains `text`.
-async fn wait_text(c: &Client, css: &str, text: &str) -> fantoccini::elements::Element {
-    let started = Instant::now();
-    let mut last = String::new();
-    loop {
-        if let Ok(elements) = c.find_all(Locator::Css(css)).await {
-            for element in elements {
-                if let Ok(Some(seen)) = element.prop("textContent").await {
-                    if seen.contains(text) {
-                        return element;
-                    }
-                    last = seen;
-                }
-            }
-        }
-        assert!(
-            started.elapsed() < PATIENCE,
-            "no {css} with text {text:?} (last seen: {last:?}) on {}",
-            c.current_url().await.map(|u| u.to_string()).unwrap_or_default()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-async fn wait_for(c: &Client, css: &str) -> fantoccini::elements::Element {
-    c.wait()
-        .at_most(PATIENCE)
-        .for_element(Locator::Css(css))
-        .await
-        .unwrap_or_else(|e| panic!("no {css}: {e}"))
-}
-
-async fn wait_gone(c: &Client, css: &str) {
-    let started = Instant::now();
-    while !c.find_all(Locator::Css(css)).await.unwrap().is_empty() {
-        assert!(started.elapsed() < PATIENCE, "{css} is still there");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
 
 async fn path(c: &Client) -> String {
     c.current_url().await.unwrap().path().to_owned()
@@ -211,16 +48,6 @@ async fn action(c: &Client, label: &str) {
         .unwrap();
 }
 
-async fn click(c: &Client, css: &str) {
-    wait_for(c, css).await.click().await.unwrap();
-}
-
-async fn fill(c: &Client, css: &str, text: &str) {
-    let input = wait_for(c, css).await;
-    input.clear().await.unwrap();
-    input.send_keys(text).await.unwrap();
-}
-
 /// Runs axe-core on the page as it is; fails on any violation of serious or
 /// critical impact, naming the rule and the elements.
 async fn accessible(c: &Client, what: &str) {
@@ -230,7 +57,7 @@ async fn accessible(c: &Client, what: &str) {
             env!("CARGO_MANIFEST_DIR"),
             "/tests/browser/node_modules/axe-core/axe.min.js"
         ))
-        .unwrap_or_else(|e| panic!("axe-core is missing ({e}): {NEEDS_BROWSER}"));
+        .unwrap_or_else(|e| panic!("axe-core is missing ({e}): {NEEDS_AXE}"));
         c.execute(&format!("{source}\nreturn true;"), vec![]).await.unwrap();
     }
     let result = c
@@ -262,15 +89,6 @@ async fn accessible(c: &Client, what: &str) {
     )
     .await;
     assert_eq!(slip, Value::Null, "{what} shows a programming value as text");
-}
-
-async fn screenshot(c: &Client, name: &str) {
-    if let Ok(dir) = std::env::var("KEYMINT_CONSOLE_SCREENSHOTS") {
-        // Let fonts and the toast settle so the picture shows the page at rest.
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        let png = c.screenshot().await.unwrap();
-        std::fs::write(format!("{dir}/console-{name}.png"), png).unwrap();
-    }
 }
 
 /// The page's cumulative layout shift since it loaded, as Chromium scores it
@@ -1440,7 +1258,7 @@ async fn issuer(org: Uuid) -> Issuer {
     use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
     use base64::Engine;
 
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}/", listener.local_addr().unwrap());
     let pair = RsaKeyPair::generate(KeySize::Rsa2048).unwrap();
     let der: aws_lc_rs::encoding::Pkcs8V1Der = pair.as_der().unwrap();

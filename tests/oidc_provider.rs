@@ -20,7 +20,6 @@
 
 mod support;
 
-use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
@@ -29,25 +28,20 @@ use std::time::{Duration, Instant};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use fantoccini::{Client, ClientBuilder, Locator};
+use fantoccini::Client;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
+use support::browser::{fill, free_port, js, open_browser, screenshot, wait_for, wait_text, Screen, PATIENCE};
 use support::process::Reaped;
 
 const NEEDS_PROVIDER: &str = "needs Node.js and the OIDC provider's packages: run `npm ci --prefix tests/oidc`";
-const NEEDS_BROWSER: &str = "needs chromium and chromium-driver (Debian) and the OIDC provider's packages \
-     (npm ci --prefix tests/oidc); .ci/run installs them";
 
 /// The API as the provider knows it: the resource indicator and the audience.
 const API: &str = "https://keymint.test/api";
 /// Another API the provider issues tokens for, which Keymint must refuse.
 const OTHER_API: &str = "https://other.test/api";
 const SERVICE_SECRET: &str = "service-secret";
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
 
 /// A child's output lines, kept as they arrive, for waiting on a line and for
 /// showing what the process said when an assertion fails.
@@ -521,103 +515,6 @@ async fn keymint_started_before_its_provider_answers_503_until_the_keys_can_be_f
 
 // ---------------------------------------------------------------- tests: the console
 
-struct Driver {
-    _child: Reaped,
-    url: String,
-}
-
-fn chromedriver() -> Driver {
-    let port = free_port();
-    let child = Command::new(std::env::var("KEYMINT_CHROMEDRIVER").unwrap_or_else(|_| "chromedriver".into()))
-        .arg(format!("--port={port}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start chromedriver ({e}): {NEEDS_BROWSER}"));
-    let child = Reaped(child);
-    let started = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "chromedriver did not listen"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    Driver {
-        _child: child,
-        url: format!("http://127.0.0.1:{port}/"),
-    }
-}
-
-/// A chromedriver and a headless Chromium session through it; the driver must
-/// outlive the session, so both are handed back.
-async fn open_browser() -> (Driver, Client) {
-    let driver = chromedriver();
-    let mut caps = serde_json::Map::new();
-    caps.insert("browserName".into(), json!("chrome"));
-    caps.insert(
-        "goog:chromeOptions".into(),
-        json!({
-            "binary": std::env::var("KEYMINT_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into()),
-            "args": ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
-                     "--window-size=1280,900", "--lang=en-GB", "--no-first-run",
-                     "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-        }),
-    );
-    let client = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
-        .capabilities(caps)
-        .connect(&driver.url)
-        .await
-        .unwrap_or_else(|e| panic!("cannot start Chromium ({e}): {NEEDS_BROWSER}"));
-    (driver, client)
-}
-
-const PATIENCE: Duration = Duration::from_secs(15);
-
-async fn js(c: &Client, script: &str) -> Value {
-    c.execute(script, vec![]).await.unwrap()
-}
-
-/// Waits until `css` matches an element whose text contains `text`.
-async fn wait_text(c: &Client, css: &str, text: &str) -> fantoccini::elements::Element {
-    let started = Instant::now();
-    let mut last = String::new();
-    loop {
-        if let Ok(elements) = c.find_all(Locator::Css(css)).await {
-            for element in elements {
-                if let Ok(Some(seen)) = element.prop("textContent").await {
-                    if seen.contains(text) {
-                        return element;
-                    }
-                    last = seen;
-                }
-            }
-        }
-        if started.elapsed() > PATIENCE {
-            let body = js(c, "return document.body ? document.body.innerText : ''").await;
-            panic!(
-                "no {css} with text {text:?} (last seen: {last:?}) on {}; the page says: {body}",
-                c.current_url().await.map(|u| u.to_string()).unwrap_or_default()
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-async fn wait_for(c: &Client, css: &str) -> fantoccini::elements::Element {
-    c.wait()
-        .at_most(PATIENCE)
-        .for_element(Locator::Css(css))
-        .await
-        .unwrap_or_else(|e| panic!("no {css}: {e}"))
-}
-
-async fn fill(c: &Client, css: &str, text: &str) {
-    let input = wait_for(c, css).await;
-    input.clear().await.unwrap();
-    input.send_keys(text).await.unwrap();
-}
-
 /// Waits until the browser is on `origin` (scheme, host and port).
 async fn wait_origin(c: &Client, origin: &str) -> url::Url {
     let started = Instant::now();
@@ -641,7 +538,7 @@ async fn log_in_at_the_provider(c: &Client, provider: &Provider, login: &str) {
     wait_text(c, "h1", "Sign-in").await;
     fill(c, "input[name=login]", login).await;
     fill(c, "input[name=password]", "any password").await;
-    screenshot(c, "provider-login").await;
+    screenshot(c, "oidc-provider-login").await;
     wait_text(c, "button[type=submit]", "Sign-in")
         .await
         .click()
@@ -657,22 +554,12 @@ async fn consent_at_the_provider(c: &Client, provider: &Provider) {
         "the provider's consent page: {url}"
     );
     wait_text(c, "h1", "Authorize").await;
-    screenshot(c, "provider-consent").await;
+    screenshot(c, "oidc-provider-consent").await;
     wait_text(c, "button[type=submit]", "Continue")
         .await
         .click()
         .await
         .unwrap();
-}
-
-/// With `KEYMINT_CONSOLE_SCREENSHOTS=<dir>`, saves the page as
-/// `<dir>/console-oidc-<name>.png`.
-async fn screenshot(c: &Client, name: &str) {
-    if let Ok(dir) = std::env::var("KEYMINT_CONSOLE_SCREENSHOTS") {
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        let png = c.screenshot().await.unwrap();
-        std::fs::write(format!("{dir}/console-oidc-{name}.png"), png).unwrap();
-    }
 }
 
 /// The console's session in this tab, if any.
@@ -709,7 +596,7 @@ async fn the_console_signs_in_and_out_at_the_provider_s_own_pages() {
     .await;
     assert_eq!(status, 201, "{made}");
 
-    let (_driver, c) = open_browser().await;
+    let (_driver, c) = open_browser(Screen::Desktop).await;
     c.goto(&format!("{}/console", keymint.url)).await.unwrap();
     wait_text(&c, "h1", "Sign in to Keymint").await;
     let host = provider.issuer.trim_start_matches("http://");
@@ -726,7 +613,7 @@ async fn the_console_signs_in_and_out_at_the_provider_s_own_pages() {
     wait_text(&c, "h1", "API keys").await;
     wait_text(&c, "main", "made-by-the-service").await;
     wait_text(&c, "#who-text", "carol").await;
-    screenshot(&c, "signed-in").await;
+    screenshot(&c, "oidc-signed-in").await;
     let url = c.current_url().await.unwrap();
     assert_eq!(url.path(), "/console");
     assert_eq!(url.fragment(), None, "the code is gone from the address bar");
@@ -766,7 +653,7 @@ async fn the_console_signs_in_and_out_at_the_provider_s_own_pages() {
     let query: std::collections::HashMap<String, String> = url.query_pairs().into_owned().collect();
     assert_eq!(query["client_id"], "console");
     assert_eq!(query["post_logout_redirect_uri"], format!("{}/console", keymint.url));
-    screenshot(&c, "provider-sign-out").await;
+    screenshot(&c, "oidc-provider-sign-out").await;
     wait_text(&c, "button", "Yes, sign me out").await.click().await.unwrap();
     wait_origin(&c, &keymint.url).await;
     wait_text(&c, "h1", "Sign in to Keymint").await;
@@ -816,7 +703,7 @@ async fn a_sign_in_whose_token_keymint_refuses_is_explained_on_the_sign_in_page(
         &provider.issuer,
         &[("KEYMINT_CONSOLE__SCOPE", "openid profile")],
     );
-    let (_driver, c) = open_browser().await;
+    let (_driver, c) = open_browser(Screen::Desktop).await;
     let host = provider.issuer.trim_start_matches("http://").to_owned();
 
     let cases = [
@@ -860,7 +747,7 @@ async fn a_sign_in_whose_token_keymint_refuses_is_explained_on_the_sign_in_page(
         // And it stays there: no session, the sign-in page with its button, no
         // new trip to the provider.
         tokio::time::sleep(Duration::from_millis(1500)).await;
-        screenshot(&c, &format!("refused-{n}")).await;
+        screenshot(&c, &format!("oidc-refused-{n}")).await;
         let url = c.current_url().await.unwrap();
         assert_eq!(
             url.origin().ascii_serialization(),

@@ -8,6 +8,7 @@
 #![allow(dead_code, unused_imports)]
 
 mod app;
+pub mod browser;
 mod in_process;
 pub mod process;
 pub mod receiver;
