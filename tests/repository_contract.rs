@@ -9,8 +9,8 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use keymint_application::{
-    AfterAttempt, AnalyticsQuery, ApiKeyRepository, Attempt, BucketCount, DeliveryStatus, EventQuery, GroupBy,
-    KeyCursor, KeyQuery, OrganizationDirectory, RepositoryError, RowOrder, WebhookStoreError,
+    AfterAttempt, AnalyticsQuery, AnalyticsStore, ApiKeyRepository, Attempt, BucketCount, DeliveryStatus, EventQuery,
+    GroupBy, KeyCursor, KeyQuery, OrganizationDirectory, RepositoryError, RowOrder, WebhookStoreError,
 };
 use keymint_domain::{
     ApiKey, AuditAction, AuditEvent, BreakerPolicy, Credential, EndpointHealth, EndpointState, Environment, EventType,
@@ -953,6 +953,87 @@ async fn name_search_ignores_case_alike_everywhere_and_wildcards_are_text(backen
     assert!(search("zzz").await.is_empty());
 }
 
+/// How many migrations `Migrator::down` undoes to be back before the one
+/// whose name ends with `name` (later ones are undone with it).
+fn steps_back_to(name: &str) -> u32 {
+    let from_last = Migrator::migrations()
+        .iter()
+        .rev()
+        .position(|migration| migration.name().ends_with(name))
+        .unwrap();
+    u32::try_from(from_last + 1).unwrap()
+}
+
+/// Counts stored before the per-key sums existed are in them after migration
+/// 000016 (which on SQLite also rebuilds the buckets table in key order):
+/// rolled back over stored counts, then forward again.
+async fn counts_stored_before_the_per_key_sums_are_summed_by_their_migration(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = match backend {
+        Backend::Sqlite => format!("sqlite://{}/sums.db", dir.path().display()),
+        _ => support::postgres_test_database(),
+    };
+    let parsed: DatabaseUrl = url.parse().unwrap();
+    let db = connect(&parsed, &Default::default()).await.unwrap();
+    Migrator::up(&db.write, None).await.unwrap();
+    let repository = SqlApiKeyRepository::new(db.clone());
+    let owner = OrgId::from_uuid(Uuid::from_u128(1));
+    let (a, b) = (
+        KeyId::from_uuid(Uuid::from_u128(10)),
+        KeyId::from_uuid(Uuid::from_u128(11)),
+    );
+    let counts = [
+        counted(owner, a, VerificationOutcome::Valid, t(60), &["region=eu"], 3),
+        counted(owner, a, VerificationOutcome::RateLimited, t(3_700), &[], 2),
+        counted(owner, b, VerificationOutcome::Valid, t(90_000), &[], 4),
+    ];
+    repository.add_counts(&counts).await.unwrap();
+    Migrator::down(&db.write, Some(steps_back_to("_verification_key_counts")))
+        .await
+        .unwrap();
+    Migrator::up(&db.write, None).await.unwrap();
+    for granularity in [Granularity::Minute, Granularity::Hour, Granularity::Day] {
+        let mut busiest = AnalyticsQuery::new(owner, granularity, t(0), t(2 * 86_400));
+        busiest.total = true;
+        busiest.group_by.key_id = true;
+        busiest.order = RowOrder::Count;
+        let rows = repository.query(&busiest).await.unwrap();
+        assert_eq!(
+            rows.iter()
+                .map(|r| (r.key_id, r.count, r.spent_credits))
+                .collect::<Vec<_>>(),
+            vec![(Some(a), 5, 10), (Some(b), 4, 8)],
+            "{granularity:?}"
+        );
+    }
+    // The rebuilt buckets still answer by tag and outcome.
+    let mut tagged = AnalyticsQuery::new(owner, Granularity::Day, t(0), t(2 * 86_400));
+    tagged.total = true;
+    tagged.group_by.outcome = true;
+    tagged.key_ids = vec![a];
+    tagged.tags = vec!["region=eu".to_owned()];
+    let rows = repository.query(&tagged).await.unwrap();
+    assert_eq!(
+        rows.iter().map(|r| (r.outcome, r.count)).collect::<Vec<_>>(),
+        vec![(Some(VerificationOutcome::Valid), 3)]
+    );
+    db.write.clone().close().await.unwrap();
+    if backend == Backend::Postgres {
+        support::drop_test_database(&url);
+    }
+}
+
+#[tokio::test]
+async fn sqlite_counts_stored_before_the_per_key_sums_are_summed_by_their_migration() {
+    counts_stored_before_the_per_key_sums_are_summed_by_their_migration(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+#[ignore = "needs PostgreSQL: set KEYMINT_TEST_POSTGRES_URL"]
+async fn postgres_counts_stored_before_the_per_key_sums_are_summed_by_their_migration() {
+    counts_stored_before_the_per_key_sums_are_summed_by_their_migration(Backend::Postgres).await;
+}
+
 /// Keys stored before name search existed are found by it: migration 000012
 /// folds their names (in Rust, as the service does), here run again after
 /// being rolled back over a stored key.
@@ -968,8 +1049,10 @@ async fn names_stored_before_search_are_folded_by_its_migration(backend: Backend
     let repository: Arc<dyn ApiKeyRepository> = Arc::new(SqlApiKeyRepository::new(db.clone()));
     let owner = org();
     insert(&*repository, &key(owner, "ÅNGSTRÖM Old", t(0), Environment::Live)).await;
-    // Back to before 000012 (000013 came after it), then forward again.
-    Migrator::down(&db.write, Some(2)).await.unwrap();
+    // Back to before 000012 (undoing every later one), then forward again.
+    Migrator::down(&db.write, Some(steps_back_to("_key_name_search")))
+        .await
+        .unwrap();
     Migrator::up(&db.write, None).await.unwrap();
     let query = KeyQuery {
         org_id: owner,
@@ -1441,23 +1524,6 @@ fn counted(
     }
 }
 
-fn analytics_query(org: OrgId, granularity: Granularity, from: DateTime<Utc>, to: DateTime<Utc>) -> AnalyticsQuery {
-    AnalyticsQuery {
-        org_id: org,
-        granularity,
-        total: false,
-        order: RowOrder::Time,
-        from,
-        to,
-        key_ids: Vec::new(),
-        owner_ids: Vec::new(),
-        tags: Vec::new(),
-        outcomes: Vec::new(),
-        group_by: GroupBy::default(),
-        limit: 10_001,
-    }
-}
-
 async fn verification_counts_add_up_at_every_width_and_are_pruned_by_age(backend: Backend) {
     use VerificationOutcome::{Revoked, Valid};
     let s = subject(backend).await;
@@ -1483,7 +1549,7 @@ async fn verification_counts_add_up_at_every_width_and_are_pruned_by_age(backend
     s.repository.add_counts(&first).await.unwrap();
     s.repository.add_counts(&second).await.unwrap();
 
-    let range = |granularity| analytics_query(org, granularity, t(0), t(2 * day));
+    let range = |granularity| AnalyticsQuery::new(org, granularity, t(0), t(2 * day));
     let rows = s.repository.query(&range(Granularity::Minute)).await.unwrap();
     let minutes: Vec<(DateTime<Utc>, u64, u64)> = rows.iter().map(|r| (r.time, r.count, r.spent_credits)).collect();
     assert_eq!(
@@ -1537,7 +1603,7 @@ async fn verification_counts_add_up_at_every_width_and_are_pruned_by_age(backend
         rows.iter().map(|r| (r.key_id, r.count)).collect::<Vec<_>>(),
         vec![(Some(a), 14)]
     );
-    let mut nothing = analytics_query(org, Granularity::Hour, t(10 * day), t(11 * day));
+    let mut nothing = AnalyticsQuery::new(org, Granularity::Hour, t(10 * day), t(11 * day));
     nothing.total = true;
     assert_eq!(s.repository.query(&nothing).await.unwrap(), Vec::new());
     nothing.group_by.tag = true;
@@ -1616,8 +1682,9 @@ async fn verification_counts_add_up_at_every_width_and_are_pruned_by_age(backend
         .await
         .unwrap();
     // Our three minute rows of day 0 and the other organisation's; SQL
-    // keeps each twice (per key and per organisation).
-    let rows_each = if backend == Backend::Memory { 1 } else { 2 };
+    // keeps each three times (per key and tag set, per organisation, per key
+    // alone).
+    let rows_each = if backend == Backend::Memory { 1 } else { 3 };
     assert_eq!(pruned, 4 * rows_each);
     let minutes = s.repository.query(&range(Granularity::Minute)).await.unwrap();
     assert_eq!(minutes.iter().map(|r| r.count).sum::<u64>(), 4);
@@ -1635,6 +1702,108 @@ async fn verification_counts_add_up_at_every_width_and_are_pruned_by_age(backend
     assert!(s.repository.claim_prune(t(2 * day + 3_600), hour).await.unwrap());
 }
 
+/// Totals read from hour buckets may take whole days from day rows: the
+/// answer must be the same as adding up the hours, whichever table a
+/// question is answered from (the organisation's, a key's alone, a key's by
+/// outcome, owner and tag).
+async fn a_total_over_days_and_hours_adds_up_exactly_the_hours_in_its_range(backend: Backend) {
+    use VerificationOutcome::{RateLimited, Valid};
+    let s = subject(backend).await;
+    let org = OrgId::from_uuid(Uuid::from_u128(1));
+    let keys: Vec<KeyId> = (0..3).map(|i| KeyId::from_uuid(Uuid::from_u128(20 + i))).collect();
+    let (hour, day) = (3_600, 86_400);
+    let mut counts = Vec::new();
+    for d in 0..4 {
+        for h in [0, 1, 5, 13, 23] {
+            for (i, key) in keys.iter().enumerate() {
+                let outcome = if (d + h + i as i64) % 3 == 0 {
+                    RateLimited
+                } else {
+                    Valid
+                };
+                let tags: &[&str] = if i == 1 { &["region=eu"] } else { &[] };
+                let n = 1 + (i as u64 + 1) * (d as u64 * 24 + h as u64);
+                counts.push(counted(org, *key, outcome, t(d * day + h * hour + 59 * 60), tags, n));
+            }
+        }
+    }
+    s.repository.add_counts(&counts).await.unwrap();
+    for (from, to) in [
+        (t(0), t(4 * day)),
+        (t(hour), t(3 * day + 13 * hour + 1)),
+        (t(5 * hour), t(day + 2 * hour)),
+        (t(day + hour), t(day + 20 * hour)),
+        (t(23 * hour), t(2 * day + 30 * 60)),
+    ] {
+        let within: Vec<&BucketCount> = counts
+            .iter()
+            .filter(|c| (from..to).contains(&Granularity::Hour.bucket_of(c.minute)))
+            .collect();
+        let mut total = AnalyticsQuery::new(org, Granularity::Hour, from, to);
+        total.total = true;
+        let all: Vec<(u64, u64)> = s
+            .repository
+            .query(&total)
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| (r.count, r.spent_credits))
+            .collect();
+        let expected = (
+            within.iter().map(|c| c.count).sum::<u64>(),
+            within.iter().map(|c| c.spent_credits).sum::<u64>(),
+        );
+        assert_eq!(all, vec![expected], "{from}..{to}, the organisation's");
+
+        let mut busiest = total.clone();
+        busiest.group_by.key_id = true;
+        busiest.order = RowOrder::Count;
+        let mut expected: Vec<(Option<KeyId>, u64)> = keys
+            .iter()
+            .map(|key| {
+                let n = within.iter().filter(|c| c.key_id == *key).map(|c| c.count).sum();
+                (Some(*key), n)
+            })
+            .filter(|(_, n)| *n > 0)
+            .collect();
+        expected.sort_by_key(|(_, n)| std::cmp::Reverse(*n));
+        let rows = s.repository.query(&busiest).await.unwrap();
+        assert_eq!(
+            rows.iter().map(|r| (r.key_id, r.count)).collect::<Vec<_>>(),
+            expected,
+            "{from}..{to}, per key"
+        );
+        assert!(rows.iter().all(|r| r.time == from), "a total's time is its from");
+
+        let mut by_outcome = total.clone();
+        by_outcome.group_by.key_id = true;
+        by_outcome.group_by.outcome = true;
+        by_outcome.key_ids = keys.clone();
+        let rows = s.repository.query(&by_outcome).await.unwrap();
+        for key in &keys {
+            for outcome in [Valid, RateLimited] {
+                let n: u64 = within
+                    .iter()
+                    .filter(|c| c.key_id == *key && c.outcome == outcome)
+                    .map(|c| c.count)
+                    .sum();
+                let found: u64 = rows
+                    .iter()
+                    .filter(|r| r.key_id == Some(*key) && r.outcome == Some(outcome))
+                    .map(|r| r.count)
+                    .sum();
+                assert_eq!(found, n, "{from}..{to}, {key} {outcome:?}");
+            }
+        }
+
+        let mut tagged = total.clone();
+        tagged.tags = vec!["region=eu".to_owned()];
+        let rows = s.repository.query(&tagged).await.unwrap();
+        let n: u64 = within.iter().filter(|c| c.key_id == keys[1]).map(|c| c.count).sum();
+        assert_eq!(rows.iter().map(|r| r.count).sum::<u64>(), n, "{from}..{to}, tagged");
+    }
+}
+
 async fn storage_answers_the_readiness_probe(backend: Backend) {
     let s = subject(backend).await;
     s.repository.ping().await.unwrap();
@@ -1642,6 +1811,7 @@ async fn storage_answers_the_readiness_probe(backend: Backend) {
 
 for_each_backend!(
     verification_counts_add_up_at_every_width_and_are_pruned_by_age,
+    a_total_over_days_and_hours_adds_up_exactly_the_hours_in_its_range,
     imported_keys_are_found_by_digest_current_or_rotated_out_and_never_stored_twice,
     a_rehash_replaces_exactly_the_hash_it_names,
     an_import_of_a_stored_key_in_another_form_is_a_conflict,

@@ -19,6 +19,7 @@ mod m20261127_000012_key_name_search;
 mod m20261203_000013_webhook_breakers;
 mod m20261203_000014_lookup_digests;
 mod m20261204_000015_verification_buckets;
+mod m20261204_000016_verification_key_counts;
 
 /// Every migration, in order.
 #[derive(Debug)]
@@ -43,6 +44,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000013_webhook_breakers::Migration),
             Box::new(m20261203_000014_lookup_digests::Migration),
             Box::new(m20261204_000015_verification_buckets::Migration),
+            Box::new(m20261204_000016_verification_key_counts::Migration),
         ]
     }
 }

@@ -201,6 +201,27 @@ type GroupKey = (
 );
 
 impl AnalyticsQuery {
+    /// Every verification of `org_id` from `from` to `to` by `granularity`
+    /// buckets, in time order, ungrouped, unfiltered, up to
+    /// [`MAX_ANALYTICS_ROWS`](crate::MAX_ANALYTICS_ROWS) rows and one more (to
+    /// tell a full answer from a cut one); set the fields to narrow it.
+    pub fn new(org_id: OrgId, granularity: Granularity, from: DateTime<Utc>, to: DateTime<Utc>) -> Self {
+        Self {
+            org_id,
+            granularity,
+            total: false,
+            order: RowOrder::Time,
+            from,
+            to,
+            key_ids: Vec::new(),
+            owner_ids: Vec::new(),
+            tags: Vec::new(),
+            outcomes: Vec::new(),
+            group_by: GroupBy::default(),
+            limit: crate::MAX_ANALYTICS_ROWS + 1,
+        }
+    }
+
     /// Whether storage must read the tags: the query groups or filters by them.
     pub fn reads_tags(&self) -> bool {
         self.group_by.tag || !self.tags.is_empty()

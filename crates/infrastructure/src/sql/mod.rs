@@ -1,6 +1,7 @@
 //! The sea-orm adapter, for SQLite (the embedded default) and PostgreSQL.
 
 mod analytics;
+mod analytics_tables;
 mod connect;
 mod creates;
 mod deliveries;
