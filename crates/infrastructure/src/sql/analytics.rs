@@ -212,25 +212,73 @@ impl AnalyticsStore for SqlApiKeyRepository {
     }
 
     async fn prune_buckets(&self, cutoffs: &[(Granularity, DateTime<Utc>)]) -> Result<u64, RepositoryError> {
-        let backend = self.db().write.get_database_backend();
+        // By organisation and width, oldest first, a slice of time per
+        // statement: each delete is a range of the primary key (one
+        // statement over every organisation scanned the whole table), and
+        // on SQLite, whose one write lock a delete holds, writes of counts
+        // and keys go on between slices (a month of minute rows at 10 000
+        // keys held it two minutes).
+        #[derive(FromQueryResult)]
+        struct Org {
+            org_id: String,
+        }
+        #[derive(FromQueryResult)]
+        struct Oldest {
+            start: Option<i64>,
+        }
+        let db = &self.db().write;
+        let backend = db.get_database_backend();
+        let classify = |e| self.db().classify(e);
+        // Every organisation with counts has rows of its own in each width.
+        let orgs = Org::find_by_statement(Statement::from_string(
+            backend,
+            format!("SELECT DISTINCT org_id FROM {}", ORG_ROWS.table),
+        ))
+        .all(db)
+        .await
+        .map_err(classify)?;
         let mut deleted = 0;
-        for ((granularity, cutoff), table) in cutoffs
-            .iter()
-            .flat_map(|cutoff| [KEY_ROWS.table, ORG_ROWS.table, KEY_SUMS.table].map(|table| (cutoff, table)))
-        {
-            let sql = format!(
-                "DELETE FROM {table} WHERE granularity = {} AND bucket_start < {}",
-                placeholders(backend, 1, 1),
-                placeholders(backend, 2, 1)
-            );
-            let values: Vec<Value> = vec![granularity.as_str().into(), cutoff.timestamp().into()];
-            let done = self
-                .db()
-                .write
-                .execute(Statement::from_sql_and_values(backend, sql, values))
-                .await
-                .map_err(|e| self.db().classify(e))?;
-            deleted += done.rows_affected();
+        for org in orgs {
+            for (granularity, cutoff) in cutoffs {
+                let slice = match granularity {
+                    Granularity::Minute => chrono::Duration::hours(1),
+                    Granularity::Hour => chrono::Duration::days(1),
+                    Granularity::Day => chrono::Duration::days(31),
+                };
+                for table in [KEY_ROWS.table, ORG_ROWS.table, KEY_SUMS.table] {
+                    let of_org = format!(
+                        "WHERE org_id = {} AND granularity = {} AND bucket_start < {}",
+                        placeholders(backend, 1, 1),
+                        placeholders(backend, 2, 1),
+                        placeholders(backend, 3, 1)
+                    );
+                    let values = |before: i64| -> Vec<Value> {
+                        vec![org.org_id.clone().into(), granularity.as_str().into(), before.into()]
+                    };
+                    loop {
+                        let oldest = Oldest::find_by_statement(Statement::from_sql_and_values(
+                            backend,
+                            format!("SELECT MIN(bucket_start) AS start FROM {table} {of_org}"),
+                            values(cutoff.timestamp()),
+                        ))
+                        .one(db)
+                        .await
+                        .map_err(classify)?
+                        .and_then(|oldest| oldest.start);
+                        let Some(oldest) = oldest else { break };
+                        let before = (oldest + slice.num_seconds()).min(cutoff.timestamp());
+                        let done = db
+                            .execute(Statement::from_sql_and_values(
+                                backend,
+                                format!("DELETE FROM {table} {of_org}"),
+                                values(before),
+                            ))
+                            .await
+                            .map_err(classify)?;
+                        deleted += done.rows_affected();
+                    }
+                }
+            }
         }
         Ok(deleted)
     }
