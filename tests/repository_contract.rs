@@ -1023,6 +1023,52 @@ async fn counts_stored_before_the_per_key_sums_are_summed_by_their_migration(bac
     }
 }
 
+/// SQLite runs a migration's statements each on its own: migration 000016,
+/// stopped between any two of its steps (here: with a half-made copy of the
+/// buckets, and with the copy made and the original dropped), finishes when
+/// run again, every count kept once.
+#[tokio::test]
+async fn sqlite_the_per_key_sums_migration_finishes_after_stopping_between_its_steps() {
+    use sea_orm::ConnectionTrait;
+    let dir = tempfile::tempdir().unwrap();
+    let parsed: DatabaseUrl = format!("sqlite://{}/steps.db", dir.path().display()).parse().unwrap();
+    let db = connect(&parsed, &Default::default()).await.unwrap();
+    Migrator::up(&db.write, None).await.unwrap();
+    let repository = SqlApiKeyRepository::new(db.clone());
+    let owner = OrgId::from_uuid(Uuid::from_u128(1));
+    let key = KeyId::from_uuid(Uuid::from_u128(10));
+    repository
+        .add_counts(&[counted(owner, key, VerificationOutcome::Valid, t(60), &[], 7)])
+        .await
+        .unwrap();
+    let forget_16 = "DELETE FROM seaql_migrations WHERE version LIKE '%_verification_key_counts'";
+    let stops = [
+        // Stopped while copying: the copy is partial, the original whole.
+        "CREATE TABLE verification_buckets_by_key AS SELECT * FROM verification_buckets WHERE 0",
+        // Stopped after dropping the original: the copy is whole.
+        "ALTER TABLE verification_buckets RENAME TO verification_buckets_by_key",
+    ];
+    for stop in stops {
+        db.write.execute_unprepared(stop).await.unwrap();
+        db.write.execute_unprepared(forget_16).await.unwrap();
+        Migrator::up(&db.write, None).await.unwrap();
+        let mut busiest = AnalyticsQuery::new(owner, Granularity::Hour, t(0), t(86_400));
+        busiest.total = true;
+        busiest.group_by.key_id = true;
+        let rows = repository.query(&busiest).await.unwrap();
+        assert_eq!(
+            rows.iter().map(|r| (r.key_id, r.count)).collect::<Vec<_>>(),
+            vec![(Some(key), 7)],
+            "{stop}"
+        );
+        let mut one_key = busiest.clone();
+        one_key.key_ids = vec![key];
+        one_key.group_by.outcome = true;
+        let rows = repository.query(&one_key).await.unwrap();
+        assert_eq!(rows.iter().map(|r| r.count).sum::<u64>(), 7, "{stop}");
+    }
+}
+
 #[tokio::test]
 async fn sqlite_counts_stored_before_the_per_key_sums_are_summed_by_their_migration() {
     counts_stored_before_the_per_key_sums_are_summed_by_their_migration(Backend::Sqlite).await;
@@ -1795,6 +1841,19 @@ async fn a_total_over_days_and_hours_adds_up_exactly_the_hours_in_its_range(back
                 assert_eq!(found, n, "{from}..{to}, {key} {outcome:?}");
             }
         }
+
+        let mut owned = total.clone();
+        owned.owner_ids = vec![OwnerId::new("acme").unwrap()];
+        owned.group_by.owner_id = true;
+        let rows = s.repository.query(&owned).await.unwrap();
+        assert_eq!(
+            rows.iter().map(|r| (r.owner_id.clone(), r.count)).collect::<Vec<_>>(),
+            vec![(
+                Some(Some(OwnerId::new("acme").unwrap())),
+                within.iter().map(|c| c.count).sum::<u64>()
+            )],
+            "{from}..{to}, by owner"
+        );
 
         let mut tagged = total.clone();
         tagged.tags = vec!["region=eu".to_owned()];

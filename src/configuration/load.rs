@@ -153,6 +153,20 @@ impl Settings {
         if self.webhooks.breaker_failures == 0 {
             return Err(invalid("webhooks.breaker_failures", "must be greater than 0"));
         }
+        // Coarser buckets outlive finer ones: a total takes its whole days
+        // from day rows and its edges from hour rows, which must agree.
+        if self.analytics.hour_retention < self.analytics.minute_retention {
+            return Err(invalid(
+                "analytics.hour_retention_days",
+                "must be at least analytics.minute_retention_days",
+            ));
+        }
+        if self.analytics.day_retention < self.analytics.hour_retention {
+            return Err(invalid(
+                "analytics.day_retention_days",
+                "must be at least analytics.hour_retention_days",
+            ));
+        }
         if self.webhooks.breaker_max_pause < self.webhooks.breaker_pause {
             return Err(invalid(
                 "webhooks.breaker_max_pause_seconds",

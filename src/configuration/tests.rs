@@ -124,6 +124,19 @@ fn bad_values_are_refused_with_the_key_named() {
 }
 
 #[test]
+fn analytics_buckets_are_kept_no_shorter_than_finer_ones() {
+    let days_short = with("analytics.day_retention_days", 30).unwrap_err().to_string();
+    assert!(
+        days_short.contains("analytics.day_retention_days") && days_short.contains("hour_retention_days"),
+        "{days_short}"
+    );
+    let hours_short = with("analytics.hour_retention_days", 3).unwrap_err().to_string();
+    assert!(hours_short.contains("analytics.hour_retention_days"), "{hours_short}");
+    let settings = with("analytics.day_retention_days", 90).unwrap();
+    assert_eq!(settings.analytics.day_retention, Duration::from_secs(90 * 86_400));
+}
+
+#[test]
 fn secrets_never_appear_in_debug_output() {
     let settings = with("auth.hs256_secret", "super-secret-value-0123456789abcdef").unwrap();
     let debug = format!("{settings:?}");

@@ -247,7 +247,9 @@ impl AnalyticsStore for SqlApiKeyRepository {
                     Granularity::Hour => chrono::Duration::hours(6),
                     Granularity::Day => chrono::Duration::days(7),
                 };
-                for table in [KEY_ROWS.table, ORG_ROWS.table, KEY_SUMS.table] {
+                // The organisation's own rows last: they are how the next
+                // pruning finds the organisation if this one stops midway.
+                for table in [KEY_ROWS.table, KEY_SUMS.table, ORG_ROWS.table] {
                     let (org_id, width) = (org.org_id.as_str(), granularity.as_str());
                     let oldest = Oldest::find_by_statement(Statement::from_sql_and_values(
                         backend,
