@@ -74,6 +74,8 @@ async fn the_console_page_is_served_for_every_console_path_with_a_strict_policy(
         let page = response.text().await.unwrap();
         assert!(page.contains(r#"<script type="module" src="/console/assets/js/main.js">"#));
         assert!(!page.contains("<script>"), "no inline script");
+        // Development sign-in: the banner saying so is there before any script runs.
+        assert!(page.contains(r#"<p id="dev-banner" class="banner">"#), "{page}");
     }
     let response = app.client.post(app.url("/console")).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
@@ -271,6 +273,8 @@ async fn with_a_client_id_the_console_signs_in_at_the_issuer() {
         policy.contains("connect-src 'self' https://tenant.eu.auth0.com;"),
         "{policy}"
     );
+    let html = page.text().await.unwrap();
+    assert!(html.contains(r#"<p id="dev-banner" class="banner" hidden>"#), "{html}");
     there_is_no_development_sign_in(&app).await;
 }
 

@@ -177,7 +177,13 @@ fn content_security_policy(sign_in: &ConsoleSignIn) -> String {
 struct Console {
     sign_in: ConsoleSignIn,
     policy: HeaderValue,
+    /// The page, with the development banner shown from the start when it
+    /// applies: shown by the script after loading, it pushed every page down
+    /// (a layout shift of 0.05 on its own).
+    page: web::Bytes,
 }
+
+const HIDDEN_BANNER: &str = r#"<p id="dev-banner" class="banner" hidden>"#;
 
 /// The console page, for every path under `/console` but its assets: the page
 /// routes itself, so a reload or a shared link lands where it was.
@@ -187,7 +193,7 @@ async fn page(console: web::Data<Console>) -> HttpResponse {
         .insert_header((header::REFERRER_POLICY, "no-referrer"))
         .insert_header((header::X_FRAME_OPTIONS, "DENY"))
         .content_type("text/html; charset=utf-8")
-        .body(PAGE)
+        .body(console.page.clone())
 }
 
 #[derive(Serialize)]
@@ -312,7 +318,15 @@ async fn dev_session(
 pub fn console_routes(cfg: &mut web::ServiceConfig, sign_in: ConsoleSignIn) {
     let policy = HeaderValue::from_str(&content_security_policy(&sign_in))
         .unwrap_or_else(|_| HeaderValue::from_static("default-src 'none'"));
-    let console = web::Data::new(Console { sign_in, policy });
+    let html = match &sign_in {
+        ConsoleSignIn::Development(_) => PAGE.replacen(HIDDEN_BANNER, r#"<p id="dev-banner" class="banner">"#, 1),
+        _ => PAGE.to_owned(),
+    };
+    let console = web::Data::new(Console {
+        sign_in,
+        policy,
+        page: web::Bytes::from(html),
+    });
     let scope = web::scope("/console").app_data(console);
     cfg.service(
         scope
