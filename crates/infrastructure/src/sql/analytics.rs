@@ -12,12 +12,12 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use keymint_application::{AnalyticsQuery, AnalyticsRow, AnalyticsStore, BucketCount, RepositoryError};
 use keymint_domain::{Granularity, KeyId, OrgId};
-use sea_orm::{ConnectionTrait, DatabaseBackend, FromQueryResult, Statement, TransactionTrait, Value};
+use sea_orm::{ConnectionTrait, FromQueryResult, Statement, TransactionTrait, Value};
 use uuid::Uuid;
 
 use super::analytics_tables::{
-    placeholders, select_answer, to_i64, Grouped, KeyRow, KeySumRow, OrgRow, Upsert, INSERT_CHUNK, KEY_ROWS, KEY_SUMS,
-    MAX_TAGGED_ROWS, ORG_ROWS,
+    key_index_hint, placeholders, select_answer, to_i64, Grouped, KeyRow, KeySumRow, OrgRow, Upsert, INSERT_CHUNK,
+    KEY_ROWS, KEY_SUMS, MAX_TAGGED_ROWS, ORG_ROWS,
 };
 use super::repository::SqlApiKeyRepository;
 
@@ -190,11 +190,7 @@ impl AnalyticsStore for SqlApiKeyRepository {
             "SELECT key_id, CAST(SUM(count) AS BIGINT) AS count FROM verification_buckets{} \
              WHERE org_id = {} AND granularity = 'hour' AND bucket_start >= {} AND key_id IN ({list}) \
              GROUP BY key_id",
-            if backend == DatabaseBackend::Sqlite {
-                " INDEXED BY idx_verification_buckets_org_key"
-            } else {
-                ""
-            },
+            key_index_hint(backend),
             placeholders(backend, 1, 1),
             placeholders(backend, 2, 1),
         );
@@ -237,6 +233,21 @@ impl AnalyticsStore for SqlApiKeyRepository {
         .all(db)
         .await
         .map_err(classify)?;
+        // The organisation's own rows last: they are how the next pruning
+        // finds the organisation if this one stops midway.
+        let statements: Vec<(String, String)> = [KEY_ROWS.table, KEY_SUMS.table, ORG_ROWS.table]
+            .into_iter()
+            .map(|table| {
+                let (org, width) = (placeholders(backend, 1, 1), placeholders(backend, 2, 1));
+                let oldest = format!("SELECT MIN(bucket_start) AS start FROM {table} WHERE org_id = {org} AND granularity = {width}");
+                let delete = format!(
+                    "DELETE FROM {table} WHERE org_id = {org} AND granularity = {width} AND bucket_start >= {} AND bucket_start < {}",
+                    placeholders(backend, 3, 1),
+                    placeholders(backend, 4, 1)
+                );
+                (oldest, delete)
+            })
+            .collect();
         let mut deleted = 0;
         for org in orgs {
             for (granularity, cutoff) in cutoffs {
@@ -247,18 +258,11 @@ impl AnalyticsStore for SqlApiKeyRepository {
                     Granularity::Hour => chrono::Duration::hours(6),
                     Granularity::Day => chrono::Duration::days(7),
                 };
-                // The organisation's own rows last: they are how the next
-                // pruning finds the organisation if this one stops midway.
-                for table in [KEY_ROWS.table, KEY_SUMS.table, ORG_ROWS.table] {
+                for (oldest_sql, delete_sql) in &statements {
                     let (org_id, width) = (org.org_id.as_str(), granularity.as_str());
                     let oldest = Oldest::find_by_statement(Statement::from_sql_and_values(
                         backend,
-                        format!(
-                            "SELECT MIN(bucket_start) AS start FROM {table} \
-                             WHERE org_id = {} AND granularity = {}",
-                            placeholders(backend, 1, 1),
-                            placeholders(backend, 2, 1)
-                        ),
+                        oldest_sql.as_str(),
                         [org_id.into(), width.into()],
                     ))
                     .one(db)
@@ -274,14 +278,7 @@ impl AnalyticsStore for SqlApiKeyRepository {
                         let done = db
                             .execute(Statement::from_sql_and_values(
                                 backend,
-                                format!(
-                                    "DELETE FROM {table} WHERE org_id = {} AND granularity = {} \
-                                     AND bucket_start >= {} AND bucket_start < {}",
-                                    placeholders(backend, 1, 1),
-                                    placeholders(backend, 2, 1),
-                                    placeholders(backend, 3, 1),
-                                    placeholders(backend, 4, 1)
-                                ),
+                                delete_sql.as_str(),
                                 [org_id.into(), width.into(), from.into(), to.into()],
                             ))
                             .await

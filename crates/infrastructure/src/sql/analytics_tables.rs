@@ -138,11 +138,20 @@ fn index_hint(backend: DatabaseBackend, table: &str, query: &AnalyticsQuery) -> 
     if backend != DatabaseBackend::Sqlite || table != KEY_ROWS.table {
         ""
     } else if !query.key_ids.is_empty() {
-        " INDEXED BY idx_verification_buckets_org_key"
+        key_index_hint(backend)
     } else if !query.owner_ids.is_empty() {
         " INDEXED BY idx_verification_buckets_owner"
     } else {
         ""
+    }
+}
+
+/// The hint that sends a question naming keys to the buckets' key index
+/// (see [`index_hint`]); nothing on PostgreSQL.
+pub(super) fn key_index_hint(backend: DatabaseBackend) -> &'static str {
+    match backend {
+        DatabaseBackend::Sqlite => " INDEXED BY idx_verification_buckets_org_key",
+        _ => "",
     }
 }
 
