@@ -72,11 +72,28 @@ impl Log {
         self.lines().iter().filter(|l| l.contains(needle)).count()
     }
 
+    /// Waits (at most [`PATIENCE_FOR_LOG`]) until `needle` is in `at_least`
+    /// lines: the child writes a request's lines before it answers, but this
+    /// side reads them on another thread, so a response can arrive first.
+    fn wait_count(&self, needle: &str, at_least: usize) -> usize {
+        let started = Instant::now();
+        loop {
+            let count = self.count(needle);
+            if count >= at_least || started.elapsed() > PATIENCE_FOR_LOG {
+                return count;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
     fn tail(&self) -> String {
         let lines = self.lines();
         lines[lines.len().saturating_sub(30)..].join("\n")
     }
 }
+
+/// How long a line the child has written may take to reach [`Log`].
+const PATIENCE_FOR_LOG: Duration = Duration::from_secs(5);
 
 /// Waits (at most `within`) for a line containing `needle`.
 fn wait_line(lines: &mpsc::Receiver<String>, needle: &str, within: Duration, log: &Log, what: &str) -> String {
@@ -465,6 +482,8 @@ async fn a_key_rotated_at_the_provider_is_fetched_on_its_first_token_and_the_old
         "the new kid is fetched on first sight: {created}\n{}",
         keymint.log.tail()
     );
+    // Every line the POST logged has arrived once its own "request done" has.
+    keymint.log.wait_count("http.status_code=201}", 1);
     assert_eq!(keymint.log.count(FETCHED), 2, "one refetch:\n{}", keymint.log.tail());
     assert_eq!(list_with(&keymint, &new).await.len(), 1);
 
@@ -475,6 +494,7 @@ async fn a_key_rotated_at_the_provider_is_fetched_on_its_first_token_and_the_old
     assert_eq!(status, 401, "{refused}");
     assert_eq!(refused["code"], "invalid_token");
     assert_eq!(refused["detail"], "Invalid token: the token's key id is unknown");
+    keymint.log.wait_count("http.status_code=401}", 1);
     assert_eq!(
         keymint.log.count(FETCHED),
         2,
