@@ -18,52 +18,34 @@ use keymint_domain::{
     LeakUrl, LookupId, NameSearch, NewApiKey, OrgId, OwnerId, SecretHash, Tag, TagSet, VerificationOutcome, Webhook,
     WebhookSecret, WebhookUrl, MAX_LEAK_URL_CHARS,
 };
-use keymint_infrastructure::sql::{connect, DatabaseUrl, SqlApiKeyRepository};
+use keymint_infrastructure::sql::SqlApiKeyRepository;
 use keymint_infrastructure::{InMemoryApiKeyRepository, InMemoryOrganizationDirectory, SqlOrganizationDirectory};
 use keymint_migrations::{Migrator, MigratorTrait};
 use uuid::Uuid;
 
+use support::database::{steps_back_to, MigratedDatabase};
 use support::Backend;
 
-/// A repository on `backend`, and what must be cleaned up after it.
+/// A repository on `backend`, and the database it is kept in.
 struct Subject {
     repository: Arc<dyn ApiKeyRepository>,
     directory: Arc<dyn OrganizationDirectory>,
-    _dir: tempfile::TempDir,
-    postgres: Option<String>,
-}
-
-impl Drop for Subject {
-    fn drop(&mut self) {
-        if let Some(url) = &self.postgres {
-            support::drop_test_database(url);
-        }
-    }
+    _database: Option<MigratedDatabase>,
 }
 
 async fn subject(backend: Backend) -> Subject {
-    let dir = tempfile::tempdir().unwrap();
-    let url = match backend {
-        Backend::Memory => {
-            return Subject {
-                repository: Arc::new(InMemoryApiKeyRepository::new()),
-                directory: Arc::new(InMemoryOrganizationDirectory::default()),
-                _dir: dir,
-                postgres: None,
-            }
-        }
-        Backend::Sqlite => format!("sqlite://{}/contract.db", dir.path().display()),
-        Backend::Postgres => support::postgres_test_database(),
-    };
-    let parsed: DatabaseUrl = url.parse().unwrap();
-    let db = connect(&parsed, &Default::default()).await.unwrap();
-    Migrator::up(&db.write, None).await.unwrap();
-    let postgres = (backend == Backend::Postgres).then_some(url);
+    if backend == Backend::Memory {
+        return Subject {
+            repository: Arc::new(InMemoryApiKeyRepository::new()),
+            directory: Arc::new(InMemoryOrganizationDirectory::default()),
+            _database: None,
+        };
+    }
+    let database = MigratedDatabase::new(backend).await;
     Subject {
-        repository: Arc::new(SqlApiKeyRepository::new(db.clone())),
-        directory: Arc::new(SqlOrganizationDirectory::new(db)),
-        _dir: dir,
-        postgres,
+        repository: Arc::new(SqlApiKeyRepository::new(database.db.clone())),
+        directory: Arc::new(SqlOrganizationDirectory::new(database.db.clone())),
+        _database: Some(database),
     }
 }
 
@@ -953,29 +935,12 @@ async fn name_search_ignores_case_alike_everywhere_and_wildcards_are_text(backen
     assert!(search("zzz").await.is_empty());
 }
 
-/// How many migrations `Migrator::down` undoes to be back before the one
-/// whose name ends with `name` (later ones are undone with it).
-fn steps_back_to(name: &str) -> u32 {
-    let from_last = Migrator::migrations()
-        .iter()
-        .rev()
-        .position(|migration| migration.name().ends_with(name))
-        .unwrap();
-    u32::try_from(from_last + 1).unwrap()
-}
-
 /// Counts stored before the per-key sums existed are in them after migration
 /// 000016 (which on SQLite also rebuilds the buckets table in key order):
 /// rolled back over stored counts, then forward again.
 async fn counts_stored_before_the_per_key_sums_are_summed_by_their_migration(backend: Backend) {
-    let dir = tempfile::tempdir().unwrap();
-    let url = match backend {
-        Backend::Sqlite => format!("sqlite://{}/sums.db", dir.path().display()),
-        _ => support::postgres_test_database(),
-    };
-    let parsed: DatabaseUrl = url.parse().unwrap();
-    let db = connect(&parsed, &Default::default()).await.unwrap();
-    Migrator::up(&db.write, None).await.unwrap();
+    let database = MigratedDatabase::new(backend).await;
+    let db = &database.db;
     let repository = SqlApiKeyRepository::new(db.clone());
     let owner = OrgId::from_uuid(Uuid::from_u128(1));
     let (a, b) = (
@@ -1017,10 +982,6 @@ async fn counts_stored_before_the_per_key_sums_are_summed_by_their_migration(bac
         rows.iter().map(|r| (r.outcome, r.count)).collect::<Vec<_>>(),
         vec![(Some(VerificationOutcome::Valid), 3)]
     );
-    db.write.clone().close().await.unwrap();
-    if backend == Backend::Postgres {
-        support::drop_test_database(&url);
-    }
 }
 
 /// SQLite runs a migration's statements each on its own: migration 000016,
@@ -1030,10 +991,8 @@ async fn counts_stored_before_the_per_key_sums_are_summed_by_their_migration(bac
 #[tokio::test]
 async fn sqlite_the_per_key_sums_migration_finishes_after_stopping_between_its_steps() {
     use sea_orm::ConnectionTrait;
-    let dir = tempfile::tempdir().unwrap();
-    let parsed: DatabaseUrl = format!("sqlite://{}/steps.db", dir.path().display()).parse().unwrap();
-    let db = connect(&parsed, &Default::default()).await.unwrap();
-    Migrator::up(&db.write, None).await.unwrap();
+    let database = MigratedDatabase::new(Backend::Sqlite).await;
+    let db = &database.db;
     let repository = SqlApiKeyRepository::new(db.clone());
     let owner = OrgId::from_uuid(Uuid::from_u128(1));
     let key = KeyId::from_uuid(Uuid::from_u128(10));
@@ -1084,14 +1043,8 @@ async fn postgres_counts_stored_before_the_per_key_sums_are_summed_by_their_migr
 /// folds their names (in Rust, as the service does), here run again after
 /// being rolled back over a stored key.
 async fn names_stored_before_search_are_folded_by_its_migration(backend: Backend) {
-    let dir = tempfile::tempdir().unwrap();
-    let url = match backend {
-        Backend::Sqlite => format!("sqlite://{}/fold.db", dir.path().display()),
-        _ => support::postgres_test_database(),
-    };
-    let parsed: DatabaseUrl = url.parse().unwrap();
-    let db = connect(&parsed, &Default::default()).await.unwrap();
-    Migrator::up(&db.write, None).await.unwrap();
+    let database = MigratedDatabase::new(backend).await;
+    let db = &database.db;
     let repository: Arc<dyn ApiKeyRepository> = Arc::new(SqlApiKeyRepository::new(db.clone()));
     let owner = org();
     insert(&*repository, &key(owner, "ÅNGSTRÖM Old", t(0), Environment::Live)).await;
@@ -1111,10 +1064,6 @@ async fn names_stored_before_search_are_folded_by_its_migration(backend: Backend
     };
     let found = repository.list(&query).await.unwrap();
     assert_eq!(found.len(), 1, "the stored name was folded by the migration");
-    db.write.clone().close().await.unwrap();
-    if backend == Backend::Postgres {
-        support::drop_test_database(&url);
-    }
 }
 
 #[tokio::test]
@@ -1316,14 +1265,8 @@ async fn a_manual_retry_probes_a_paused_endpoint_at_once(backend: Backend) {
 /// reads back: a key is never made unreadable, unverifiable or unrevocable by
 /// an upgrade.
 async fn text_stored_under_an_earlier_rule_still_reads_back(backend: Backend) {
-    let dir = tempfile::tempdir().unwrap();
-    let url = match backend {
-        Backend::Sqlite => format!("sqlite://{}/old-text.db", dir.path().display()),
-        _ => support::postgres_test_database(),
-    };
-    let parsed: DatabaseUrl = url.parse().unwrap();
-    let db = connect(&parsed, &Default::default()).await.unwrap();
-    Migrator::up(&db.write, None).await.unwrap();
+    let database = MigratedDatabase::new(backend).await;
+    let db = &database.db;
     let repository: Arc<dyn ApiKeyRepository> = Arc::new(SqlApiKeyRepository::new(db.clone()));
     let owner = org();
     let k = key(owner, "billing service", t(0), Environment::Live);
@@ -1357,10 +1300,6 @@ async fn text_stored_under_an_earlier_rule_still_reads_back(backend: Backend) {
     assert_eq!(read.owner_id().map(|o| o.as_str()), Some(owner_id));
     let events = trail_of(&*repository, &k).await;
     assert_eq!(events[0].actor.as_ref().map(|a| a.as_str()), Some(actor));
-    db.write.clone().close().await.unwrap();
-    if backend == Backend::Postgres {
-        support::drop_test_database(&url);
-    }
 }
 
 #[tokio::test]
@@ -1904,12 +1843,8 @@ for_each_backend!(
 #[tokio::test]
 async fn sqlite_a_failing_create_fails_alone_in_its_group() {
     use sea_orm::ConnectionTrait;
-    let dir = tempfile::tempdir().unwrap();
-    let url: DatabaseUrl = format!("sqlite://{}/contract.db", dir.path().display())
-        .parse()
-        .unwrap();
-    let db = connect(&url, &Default::default()).await.unwrap();
-    Migrator::up(&db.write, None).await.unwrap();
+    let database = MigratedDatabase::new(Backend::Sqlite).await;
+    let db = &database.db;
     for trigger in [
         "CREATE TRIGGER refuse_key BEFORE INSERT ON api_keys WHEN NEW.name = 'poison' \
          BEGIN SELECT RAISE(ABORT, 'refused by the test'); END",
@@ -1919,7 +1854,7 @@ async fn sqlite_a_failing_create_fails_alone_in_its_group() {
     ] {
         db.write.execute_unprepared(trigger).await.unwrap();
     }
-    let repository: Arc<dyn ApiKeyRepository> = Arc::new(SqlApiKeyRepository::new(db));
+    let repository: Arc<dyn ApiKeyRepository> = Arc::new(SqlApiKeyRepository::new(db.clone()));
     let owner = org();
     repository
         .insert_webhook(

@@ -74,47 +74,36 @@ impl MigrationTrait for Migration {
                 .await?;
         }
         use VerificationBuckets as B;
-        manager
-            .create_index(
-                Index::create()
-                    .name(BY_ORG_KEY_INDEX)
-                    .table(B::Table)
-                    .col(B::OrgId)
-                    .col(B::KeyId)
-                    .col(B::Granularity)
-                    .col(B::BucketStart)
-                    .if_not_exists()
-                    .to_owned(),
-            )
-            .await?;
-        manager
-            .create_index(
-                Index::create()
-                    .name(BY_OWNER_INDEX)
-                    .table(B::Table)
-                    .col(B::OrgId)
-                    .col(B::OwnerId)
-                    .col(B::Granularity)
-                    .col(B::BucketStart)
-                    .if_not_exists()
-                    .to_owned(),
-            )
-            .await?;
+        for (name, column) in [(BY_ORG_KEY_INDEX, B::KeyId), (BY_OWNER_INDEX, B::OwnerId)] {
+            manager
+                .create_index(
+                    Index::create()
+                        .name(name)
+                        .table(B::Table)
+                        .col(B::OrgId)
+                        .col(column)
+                        .col(B::Granularity)
+                        .col(B::BucketStart)
+                        .if_not_exists()
+                        .to_owned(),
+                )
+                .await?;
+        }
         // The counts ride in the primary key's index on PostgreSQL
         // (INCLUDE), so a range of buckets is read from the index alone, not
         // from heap pages scattered by every update (a day's top keys at
         // 10 000 keys: 78 ms instead of a 570 ms scan of the table).
-        db.execute_unprepared(if sqlite {
-            "CREATE TABLE IF NOT EXISTS verification_key_counts (org_id varchar(36) NOT NULL, \
-             granularity varchar(8) NOT NULL, bucket_start bigint NOT NULL, key_id varchar(36) NOT NULL, \
-             count bigint NOT NULL, spent_credits bigint NOT NULL, \
-             PRIMARY KEY (org_id, granularity, bucket_start, key_id)) WITHOUT ROWID"
+        let stored = if sqlite {
+            ") WITHOUT ROWID"
         } else {
+            " INCLUDE (count, spent_credits))"
+        };
+        db.execute_unprepared(&format!(
             "CREATE TABLE IF NOT EXISTS verification_key_counts (org_id varchar(36) NOT NULL, \
              granularity varchar(8) NOT NULL, bucket_start bigint NOT NULL, key_id varchar(36) NOT NULL, \
              count bigint NOT NULL, spent_credits bigint NOT NULL, \
-             PRIMARY KEY (org_id, granularity, bucket_start, key_id) INCLUDE (count, spent_credits))"
-        })
+             PRIMARY KEY (org_id, granularity, bucket_start, key_id){stored}"
+        ))
         .await?;
         // In key order: on PostgreSQL a range of buckets is then a run of
         // pages, as the flushes' rows in time order would have been, not a

@@ -9,6 +9,7 @@ use sea_orm::{ConnectionTrait, Database, Statement};
 use serde_json::Value;
 use uuid::Uuid;
 
+use crate::support::database::steps_back_to;
 use crate::support::{spawn_app_with, test_settings, Backend, TestApp};
 
 const FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/release-384ad2f");
@@ -191,12 +192,7 @@ async fn the_migration_to_lookup_digests_rolls_back_and_forward_on_the_previous_
     let url = fixture_database(Backend::Sqlite, &dir).await;
     let db = Database::connect(url.as_str()).await.unwrap();
     // Rolling back to before the lookup digests undoes the later migrations too.
-    let steps = Migrator::migrations()
-        .iter()
-        .rev()
-        .position(|migration| migration.name().ends_with("_lookup_digests"))
-        .map(|from_last| u32::try_from(from_last + 1).unwrap())
-        .unwrap();
+    let steps = steps_back_to("_lookup_digests");
     Migrator::up(&db, None).await.unwrap();
     Migrator::down(&db, Some(steps)).await.unwrap();
     Migrator::up(&db, None).await.unwrap();

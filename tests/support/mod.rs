@@ -9,6 +9,7 @@
 
 mod app;
 pub mod browser;
+pub mod database;
 mod in_process;
 pub mod process;
 pub mod receiver;
