@@ -128,6 +128,10 @@ async fn usage_flushes_are_counted(backend: Backend) {
             // The verification's count went out with the same flush.
             assert_eq!(value(&text, "keymint_analytics_pending_buckets"), 0.0);
             assert_eq!(value(&text, "keymint_analytics_dropped_verifications_total"), 0.0);
+            // One bucket, in one timed write.
+            assert_eq!(value(&text, "keymint_analytics_written_buckets_total"), 1.0);
+            assert_eq!(value(&text, "keymint_analytics_write_seconds_count"), 1.0);
+            assert!(value(&text, "keymint_analytics_write_seconds_sum") > 0.0, "{text}");
             break;
         }
         assert!(tokio::time::Instant::now() < deadline, "no flush counted:\n{text}");

@@ -54,6 +54,14 @@ pub fn register(registry: &mut Registry, observed: Observed) {
             hashing.waits().clone(),
         );
     }
+    if let Some(writes) = observed.usage.as_ref().and_then(|usage| usage.analytics_writes()) {
+        registry.register_with_unit(
+            "analytics_write",
+            "Time each flush took to write its verification counts",
+            Unit::Seconds,
+            writes.clone(),
+        );
+    }
     if let Some(listener) = &observed.listener {
         registry.register_with_unit(
             "key_change_notification_lag",
@@ -277,6 +285,12 @@ impl Collector for Observed {
                 "analytics_dropped_verifications",
                 "Verifications not counted in analytics because the buffer was full",
                 &[(&[], stats.dropped_verifications)],
+            )?;
+            counter(
+                e,
+                "analytics_written_buckets",
+                "Verification count buckets written to storage",
+                &[(&[], stats.buckets_written)],
             )?;
         }
         if let Some(meter) = &self.meter {

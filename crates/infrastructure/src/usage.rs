@@ -9,11 +9,19 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use keymint_application::{AnalyticsStore, CountedVerification, UsageSink, UsageTracker, VerificationCounter};
 use keymint_domain::KeyId;
+use prometheus_client::metrics::histogram::Histogram;
 
 use crate::analytics::AnalyticsBuffer;
 
 /// The most buckets one statement batch carries to storage.
 const ANALYTICS_BATCH: usize = 500;
+
+/// Seconds one flush's analytics write takes, from a few buckets on
+/// PostgreSQL (milliseconds) to a full buffer on a slow disk: beyond
+/// `analytics.flush_seconds` (60 s by default) the writes fall behind.
+const WRITE_BUCKETS: [f64; 13] = [
+    0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+];
 
 /// Records `last_used_at` without a database write per verification: uses are
 /// collected in memory and written every `interval` (at most one write per key
@@ -55,6 +63,8 @@ pub struct UsageStats {
     pub pending_buckets: u64,
     /// Verifications not counted because the analytics buffer was full.
     pub dropped_verifications: u64,
+    /// Verification buckets written, summed over flushes.
+    pub buckets_written: u64,
 }
 
 /// Verification counts waiting, where they go, and how often.
@@ -65,6 +75,10 @@ struct Counting {
     interval: Duration,
     /// When they were last taken to be written.
     last_write: Mutex<Instant>,
+    /// How long each write of the counts took, failed ones too.
+    writes: Histogram,
+    /// Buckets written.
+    written: AtomicU64,
 }
 
 impl std::fmt::Debug for CoalescingUsageTracker {
@@ -106,8 +120,16 @@ impl CoalescingUsageTracker {
             store,
             interval,
             last_write: Mutex::new(Instant::now()),
+            writes: Histogram::new(WRITE_BUCKETS),
+            written: AtomicU64::new(0),
         });
         self
+    }
+
+    /// How long each write of verification counts took, in seconds (none
+    /// without analytics).
+    pub fn analytics_writes(&self) -> Option<&Histogram> {
+        self.analytics.as_ref().map(|counting| &counting.writes)
     }
 
     /// Counts since start-up, and the uses waiting now.
@@ -122,6 +144,10 @@ impl CoalescingUsageTracker {
                 u64::try_from(counting.buffer.pending()).unwrap_or(u64::MAX)
             }),
             dropped_verifications: self.analytics.as_ref().map_or(0, |counting| counting.buffer.dropped()),
+            buckets_written: self
+                .analytics
+                .as_ref()
+                .map_or(0, |counting| counting.written.load(Relaxed)),
         }
     }
 
@@ -163,6 +189,8 @@ impl CoalescingUsageTracker {
             store,
             interval,
             last_write,
+            writes,
+            written,
         }) = &self.analytics
         else {
             return Ok(());
@@ -175,17 +203,26 @@ impl CoalescingUsageTracker {
             *last_write = Instant::now();
         }
         let mut counts = buffer.take(Utc::now());
-        while !counts.is_empty() {
+        if counts.is_empty() {
+            return Ok(());
+        }
+        let started = Instant::now();
+        let outcome = loop {
             let rest = counts.split_off(counts.len().min(ANALYTICS_BATCH));
             if let Err(err) = store.add_counts(&counts).await {
                 self.failed_flushes.fetch_add(1, Relaxed);
                 counts.extend(rest);
                 buffer.put_back(counts);
-                return Err(err.into());
+                break Err(err.into());
             }
+            written.fetch_add(counts.len() as u64, Relaxed);
             counts = rest;
-        }
-        Ok(())
+            if counts.is_empty() {
+                break Ok(());
+            }
+        };
+        writes.observe(started.elapsed().as_secs_f64());
+        outcome
     }
 
     async fn write_uses(&self, everything: bool) -> anyhow::Result<usize> {
