@@ -181,7 +181,9 @@ impl AnalyticsBuffer {
     /// memory of minutes before the previous one is dropped.
     pub fn take(&self, now: DateTime<Utc>) -> Vec<BucketCount> {
         let keep_from = Granularity::Minute.bucket_of(now) - Granularity::Minute.width();
-        let mut taken = Vec::new();
+        // Sized once: grown by doubling, a full buffer's copy was twice its
+        // size at the moment it mattered (31 MB at 100 000 keys).
+        let mut taken = Vec::with_capacity(self.pending());
         for shard in &self.shards {
             let mut shard = shard.lock().unwrap_or_else(PoisonError::into_inner);
             shard.tag_sets.retain(|(_, minute), _| *minute >= keep_from);
@@ -204,7 +206,7 @@ impl AnalyticsBuffer {
 
     /// Adds counts back after a failed write, to be written by the next flush
     /// (within the same bound: what does not fit is tallied as dropped).
-    pub fn put_back(&self, counts: Vec<BucketCount>) {
+    pub fn put_back(&self, counts: impl IntoIterator<Item = BucketCount>) {
         for count in counts {
             let bucket = Bucket {
                 org_id: count.org_id,

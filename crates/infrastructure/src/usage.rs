@@ -7,7 +7,9 @@ use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use keymint_application::{AnalyticsStore, CountedVerification, UsageSink, UsageTracker, VerificationCounter};
+use keymint_application::{
+    AnalyticsStore, BucketCount, CountedVerification, UsageSink, UsageTracker, VerificationCounter,
+};
 use keymint_domain::KeyId;
 use prometheus_client::metrics::histogram::Histogram;
 
@@ -202,24 +204,23 @@ impl CoalescingUsageTracker {
             }
             *last_write = Instant::now();
         }
-        let mut counts = buffer.take(Utc::now());
+        let counts = buffer.take(Utc::now());
         if counts.is_empty() {
             return Ok(());
         }
         let started = Instant::now();
+        let mut left = counts.into_iter();
         let outcome = loop {
-            let rest = counts.split_off(counts.len().min(ANALYTICS_BATCH));
-            if let Err(err) = store.add_counts(&counts).await {
-                self.failed_flushes.fetch_add(1, Relaxed);
-                counts.extend(rest);
-                buffer.put_back(counts);
-                break Err(err.into());
-            }
-            written.fetch_add(counts.len() as u64, Relaxed);
-            counts = rest;
-            if counts.is_empty() {
+            let batch: Vec<BucketCount> = left.by_ref().take(ANALYTICS_BATCH).collect();
+            if batch.is_empty() {
                 break Ok(());
             }
+            if let Err(err) = store.add_counts(&batch).await {
+                self.failed_flushes.fetch_add(1, Relaxed);
+                buffer.put_back(batch.into_iter().chain(left));
+                break Err(err.into());
+            }
+            written.fetch_add(batch.len() as u64, Relaxed);
         };
         writes.observe(started.elapsed().as_secs_f64());
         outcome
@@ -341,6 +342,57 @@ mod tests {
         tokio::time::sleep(Duration::from_millis(250)).await;
         assert_eq!(tracker.flush_due().await.unwrap(), 1);
         assert_eq!(tracker.stats().pending, 0);
+    }
+
+    /// A write that fails after its first batch keeps the rest, and the
+    /// next flush writes exactly those: no count lost or written twice.
+    #[tokio::test]
+    async fn a_failed_analytics_write_keeps_what_it_did_not_write_for_the_next_flush() {
+        use keymint_application::{MockAnalyticsStore, RepositoryError};
+        use keymint_domain::{OrgId, TagSet, VerificationOutcome};
+        let written = Arc::new(Mutex::new(Vec::<BucketCount>::new()));
+        let calls = Arc::new(AtomicU64::new(0));
+        let mut store = MockAnalyticsStore::new();
+        {
+            let (written, calls) = (written.clone(), calls.clone());
+            store.expect_add_counts().returning(move |counts| {
+                if calls.fetch_add(1, Relaxed) == 1 {
+                    return Err(RepositoryError::Unavailable(anyhow::anyhow!("storage is down")));
+                }
+                written.lock().unwrap().extend_from_slice(counts);
+                Ok(())
+            });
+        }
+        let tracker = CoalescingUsageTracker::new(Arc::new(InMemoryApiKeyRepository::new()))
+            .with_analytics(Arc::new(store), Duration::ZERO);
+        let keys = 2 * ANALYTICS_BATCH + 200;
+        for key in 0..keys {
+            tracker.count(CountedVerification {
+                org_id: OrgId::from_uuid(Uuid::from_u128(7)),
+                key_id: KeyId::from_uuid(Uuid::from_u128(key as u128)),
+                owner_id: None,
+                outcome: VerificationOutcome::Valid,
+                tags: TagSet::empty(),
+                spent_credits: 1,
+                at: Utc::now(),
+            });
+        }
+        assert!(tracker.flush().await.is_err(), "the second batch failed");
+        let stats = tracker.stats();
+        assert_eq!(written.lock().unwrap().len(), ANALYTICS_BATCH);
+        assert_eq!(stats.buckets_written, ANALYTICS_BATCH as u64);
+        assert_eq!(stats.pending_buckets, (keys - ANALYTICS_BATCH) as u64);
+        assert_eq!(stats.failed_flushes, 1);
+        tracker.flush().await.unwrap();
+        let mut keys_written: Vec<KeyId> = written.lock().unwrap().iter().map(|count| count.key_id).collect();
+        keys_written.sort();
+        keys_written.dedup();
+        assert_eq!(keys_written.len(), keys, "every key's count written once");
+        assert_eq!(
+            written.lock().unwrap().iter().map(|count| count.count).sum::<u64>(),
+            keys as u64
+        );
+        assert_eq!(tracker.stats().pending_buckets, 0);
     }
 
     #[tokio::test]

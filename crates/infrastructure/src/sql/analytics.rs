@@ -16,14 +16,14 @@ use sea_orm::{ConnectionTrait, FromQueryResult, Statement, TransactionTrait, Val
 use uuid::Uuid;
 
 use super::analytics_tables::{
-    key_index_hint, placeholders, select_answer, to_i64, Grouped, KeyRow, KeySumRow, OrgRow, Upsert, INSERT_CHUNK,
+    key_index_hint, placeholders, select_answer, statement_rows, to_i64, Grouped, KeyRow, KeySumRow, OrgRow, Upsert,
     KEY_ROWS, KEY_SUMS, MAX_TAGGED_ROWS, ORG_ROWS,
 };
 use super::repository::SqlApiKeyRepository;
 
 impl SqlApiKeyRepository {
     /// Writes `rows` (each its identity's values, then count and credits) in
-    /// statements of at most [`INSERT_CHUNK`] rows, within `txn`. Rows come
+    /// statements of the sizes [`statement_rows`] gives, within `txn`. Rows come
     /// sorted: processes adding to the same rows lock them in one order, so
     /// PostgreSQL never finds two flushes waiting on each other.
     async fn upsert(
@@ -33,12 +33,15 @@ impl SqlApiKeyRepository {
         rows: impl ExactSizeIterator<Item = Vec<Value>>,
     ) -> Result<(), RepositoryError> {
         let backend = txn.get_database_backend();
-        let rows: Vec<Vec<Value>> = rows.collect();
-        for chunk in rows.chunks(INSERT_CHUNK) {
-            let values: Vec<Value> = chunk.iter().flatten().cloned().collect();
+        // Collected before the first await: the future may not hold the
+        // callers' mapping closures across it (their borrowed lifetimes).
+        let mut rows = rows.collect::<Vec<Vec<Value>>>().into_iter();
+        while rows.len() > 0 {
+            let taken = statement_rows(rows.len());
+            let values: Vec<Value> = rows.by_ref().take(taken).flatten().collect();
             txn.execute(Statement::from_sql_and_values(
                 backend,
-                upsert.statement(backend, chunk.len()),
+                upsert.statement(backend, taken),
                 values,
             ))
             .await
