@@ -20,7 +20,7 @@ use keymint_domain::{
 };
 
 /// Shards, so that verifications of different keys rarely wait for one lock.
-const SHARDS: usize = 16;
+pub(crate) const SHARDS: usize = 16;
 
 /// Tagged buckets (one key's verifications under one tag set in one minute)
 /// held between two writes, all keys together. 16 384 of them, at ten tags
@@ -179,28 +179,44 @@ impl AnalyticsBuffer {
 
     /// Everything counted since the last take, emptying the buffer; the cap's
     /// memory of minutes before the previous one is dropped.
-    pub fn take(&self, now: DateTime<Utc>) -> Vec<BucketCount> {
+    #[cfg(test)]
+    fn take(&self, now: DateTime<Utc>) -> Vec<BucketCount> {
+        (0..SHARDS).flat_map(|shard| self.take_shard(shard, now)).collect()
+    }
+
+    /// How many parts [`AnalyticsBuffer::take_shard`] takes the counts in.
+    pub fn shards(&self) -> usize {
+        self.shards.len()
+    }
+
+    /// What shard `index` (below [`AnalyticsBuffer::shards`]) counted since
+    /// its last take, emptying it. A writer that takes and writes one shard at
+    /// a time holds a sixteenth of the counts outside the buffer, not a second
+    /// copy of all of them; the shard keeps its table's memory for the next
+    /// interval's counts (about as many) instead of growing a new one.
+    pub fn take_shard(&self, index: usize, now: DateTime<Utc>) -> Vec<BucketCount> {
         let keep_from = Granularity::Minute.bucket_of(now) - Granularity::Minute.width();
-        // Sized once: grown by doubling, a full buffer's copy was twice its
-        // size at the moment it mattered (31 MB at 100 000 keys).
-        let mut taken = Vec::with_capacity(self.pending());
-        for shard in &self.shards {
-            let mut shard = shard.lock().unwrap_or_else(PoisonError::into_inner);
-            shard.tag_sets.retain(|(_, minute), _| *minute >= keep_from);
-            shard.tagged = 0;
-            let counts = std::mem::take(&mut shard.counts);
-            drop(shard);
-            taken.extend(counts.into_iter().map(|(bucket, (count, spent_credits))| BucketCount {
-                org_id: bucket.org_id,
-                key_id: bucket.key_id,
-                owner_id: bucket.owner_id.map(|owner| OwnerId::restore(owner.as_ref())),
-                outcome: bucket.outcome,
-                minute: bucket.minute,
-                tags: bucket.tags.into_set(),
-                count,
-                spent_credits,
-            }));
-        }
+        let mut shard = self.shards[index].lock().unwrap_or_else(PoisonError::into_inner);
+        shard.tag_sets.retain(|(_, minute), _| *minute >= keep_from);
+        shard.tagged = 0;
+        let mut taken = Vec::with_capacity(shard.counts.len());
+        taken.extend(
+            shard
+                .counts
+                .drain()
+                .map(|(bucket, (count, spent_credits))| BucketCount {
+                    org_id: bucket.org_id,
+                    key_id: bucket.key_id,
+                    owner_id: bucket.owner_id.map(|owner| OwnerId::restore(owner.as_ref())),
+                    outcome: bucket.outcome,
+                    minute: bucket.minute,
+                    tags: bucket.tags.into_set(),
+                    count,
+                    spent_credits,
+                }),
+        );
+        // A burst's table is not kept for good: room for twice this interval's.
+        shard.counts.shrink_to(2 * taken.len());
         taken
     }
 

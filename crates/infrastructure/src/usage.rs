@@ -204,24 +204,31 @@ impl CoalescingUsageTracker {
             }
             *last_write = Instant::now();
         }
-        let counts = buffer.take(Utc::now());
-        if counts.is_empty() {
+        let started = Instant::now();
+        let now = Utc::now();
+        let mut wrote = false;
+        let mut outcome = Ok(());
+        'shards: for shard in 0..buffer.shards() {
+            let mut left = buffer.take_shard(shard, now).into_iter();
+            loop {
+                let batch: Vec<BucketCount> = left.by_ref().take(ANALYTICS_BATCH).collect();
+                if batch.is_empty() {
+                    break;
+                }
+                wrote = true;
+                if let Err(err) = store.add_counts(&batch).await {
+                    // The shards not yet taken keep their counts where they are.
+                    self.failed_flushes.fetch_add(1, Relaxed);
+                    buffer.put_back(batch.into_iter().chain(left));
+                    outcome = Err(err.into());
+                    break 'shards;
+                }
+                written.fetch_add(batch.len() as u64, Relaxed);
+            }
+        }
+        if !wrote {
             return Ok(());
         }
-        let started = Instant::now();
-        let mut left = counts.into_iter();
-        let outcome = loop {
-            let batch: Vec<BucketCount> = left.by_ref().take(ANALYTICS_BATCH).collect();
-            if batch.is_empty() {
-                break Ok(());
-            }
-            if let Err(err) = store.add_counts(&batch).await {
-                self.failed_flushes.fetch_add(1, Relaxed);
-                buffer.put_back(batch.into_iter().chain(left));
-                break Err(err.into());
-            }
-            written.fetch_add(batch.len() as u64, Relaxed);
-        };
         writes.observe(started.elapsed().as_secs_f64());
         outcome
     }
@@ -344,8 +351,9 @@ mod tests {
         assert_eq!(tracker.stats().pending, 0);
     }
 
-    /// A write that fails after its first batch keeps the rest, and the
-    /// next flush writes exactly those: no count lost or written twice.
+    /// A write that fails after its first batch keeps the rest (of that
+    /// shard, and the shards not yet taken), and the next flush writes exactly
+    /// those: no count lost or written twice.
     #[tokio::test]
     async fn a_failed_analytics_write_keeps_what_it_did_not_write_for_the_next_flush() {
         use keymint_application::{MockAnalyticsStore, RepositoryError};
@@ -365,7 +373,9 @@ mod tests {
         }
         let tracker = CoalescingUsageTracker::new(Arc::new(InMemoryApiKeyRepository::new()))
             .with_analytics(Arc::new(store), Duration::ZERO);
-        let keys = 2 * ANALYTICS_BATCH + 200;
+        // Over a batch in every shard: the first shard's first batch is
+        // written, its second fails.
+        let keys = crate::analytics::SHARDS * ANALYTICS_BATCH + 1000;
         for key in 0..keys {
             tracker.count(CountedVerification {
                 org_id: OrgId::from_uuid(Uuid::from_u128(7)),
