@@ -483,18 +483,29 @@ async fn a_key_rotated_at_the_provider_is_fetched_on_its_first_token_and_the_old
         keymint.log.tail()
     );
     // Every line the POST logged has arrived once its own "request done" has.
-    keymint.log.wait_count("http.status_code=201}", 1);
+    assert_eq!(
+        keymint.log.wait_count("http.status_code=201}", 1),
+        1,
+        "the create's own line:\n{}",
+        keymint.log.tail()
+    );
     assert_eq!(keymint.log.count(FETCHED), 2, "one refetch:\n{}", keymint.log.tail());
     assert_eq!(list_with(&keymint, &new).await.len(), 1);
 
     // The refetched set is the provider's whole set now: the old key is gone
     // from it, so a token it signed (not expired) is refused, and asking again
     // within the cooldown fetches nothing.
+    let refusals = keymint.log.count("request refused");
     let (status, refused) = api(&keymint, &old, "GET", "/api/v2/api-keys", None).await;
     assert_eq!(status, 401, "{refused}");
     assert_eq!(refused["code"], "invalid_token");
     assert_eq!(refused["detail"], "Invalid token: the token's key id is unknown");
-    keymint.log.wait_count("http.status_code=401}", 1);
+    assert_eq!(
+        keymint.log.wait_count("request refused", refusals + 1),
+        refusals + 1,
+        "the refusal's own line:\n{}",
+        keymint.log.tail()
+    );
     assert_eq!(
         keymint.log.count(FETCHED),
         2,

@@ -93,16 +93,16 @@ impl MigrationTrait for Migration {
         // (INCLUDE), so a range of buckets is read from the index alone, not
         // from heap pages scattered by every update (a day's top keys at
         // 10 000 keys: 78 ms instead of a 570 ms scan of the table).
-        let stored = if sqlite {
-            ") WITHOUT ROWID"
+        let (include, rowid) = if sqlite {
+            ("", " WITHOUT ROWID")
         } else {
-            " INCLUDE (count, spent_credits))"
+            (" INCLUDE (count, spent_credits)", "")
         };
         db.execute_unprepared(&format!(
             "CREATE TABLE IF NOT EXISTS verification_key_counts (org_id varchar(36) NOT NULL, \
              granularity varchar(8) NOT NULL, bucket_start bigint NOT NULL, key_id varchar(36) NOT NULL, \
              count bigint NOT NULL, spent_credits bigint NOT NULL, \
-             PRIMARY KEY (org_id, granularity, bucket_start, key_id){stored}"
+             PRIMARY KEY (org_id, granularity, bucket_start, key_id){include}){rowid}"
         ))
         .await?;
         // In key order: on PostgreSQL a range of buckets is then a run of

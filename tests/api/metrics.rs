@@ -129,7 +129,7 @@ async fn usage_flushes_are_counted(backend: Backend) {
             assert_eq!(value(&text, "keymint_analytics_pending_buckets"), 0.0);
             assert_eq!(value(&text, "keymint_analytics_dropped_verifications_total"), 0.0);
             // One bucket, in one timed write.
-            assert_eq!(value(&text, "keymint_analytics_written_buckets_total"), 1.0);
+            assert_eq!(value(&text, "keymint_analytics_buckets_written_total"), 1.0);
             assert_eq!(value(&text, "keymint_analytics_write_seconds_count"), 1.0);
             assert!(value(&text, "keymint_analytics_write_seconds_sum") > 0.0, "{text}");
             break;

@@ -24,16 +24,25 @@ impl MigratedDatabase {
             Backend::Memory => panic!("a migrated database is SQLite or PostgreSQL, not {backend:?}"),
         };
         let parsed: DatabaseUrl = url.parse().unwrap();
-        let db = connect(&parsed, &Default::default()).await.unwrap();
-        Migrator::up(&db.write, None).await.unwrap();
-        Self { db, url, _dir: dir }
+        // Made before migrating, so that a failed migration drops it too.
+        let database = Self {
+            db: connect(&parsed, &Default::default()).await.unwrap(),
+            url,
+            _dir: dir,
+        };
+        Migrator::up(&database.db.write, None).await.unwrap();
+        database
     }
 }
 
 impl Drop for MigratedDatabase {
     fn drop(&mut self) {
-        // Ignores SQLite URLs; FORCE ends the pool's connections.
-        drop_test_database(&self.url);
+        // A failure to drop it while a test is already failing would abort
+        // every test of the binary; the database is then left behind.
+        if !std::thread::panicking() {
+            // Ignores SQLite URLs; FORCE ends the pool's connections.
+            drop_test_database(&self.url);
+        }
     }
 }
 

@@ -144,6 +144,36 @@ impl std::fmt::Debug for AnalyticsBuffer {
     }
 }
 
+/// Counts taken from the buffer to be written, by shard: converted one
+/// shard's at a time, so that no more than a sixteenth of them is held twice.
+pub struct TakenCounts(Vec<HashMap<Bucket, (u64, u64)>>);
+
+impl TakenCounts {
+    /// The next shard's counts, or `None` when all were given.
+    pub fn next_shard(&mut self) -> Option<Vec<BucketCount>> {
+        self.0.pop().map(|table| table.into_iter().map(stored).collect())
+    }
+
+    /// Every count not yet given (to put back after a failed write).
+    pub fn into_rest(self) -> impl Iterator<Item = BucketCount> {
+        self.0.into_iter().flatten().map(stored)
+    }
+}
+
+/// A bucket and its sums as storage takes them.
+fn stored((bucket, (count, spent_credits)): (Bucket, (u64, u64))) -> BucketCount {
+    BucketCount {
+        org_id: bucket.org_id,
+        key_id: bucket.key_id,
+        owner_id: bucket.owner_id.map(|owner| OwnerId::restore(owner.as_ref())),
+        outcome: bucket.outcome,
+        minute: bucket.minute,
+        tags: bucket.tags.into_set(),
+        count,
+        spent_credits,
+    }
+}
+
 impl Default for AnalyticsBuffer {
     fn default() -> Self {
         Self {
@@ -181,50 +211,34 @@ impl AnalyticsBuffer {
     /// memory of minutes before the previous one is dropped.
     #[cfg(test)]
     fn take(&self, now: DateTime<Utc>) -> Vec<BucketCount> {
-        (0..SHARDS).flat_map(|shard| self.take_shard(shard, now)).collect()
+        self.take_all(now).into_rest().collect()
     }
 
-    /// How many parts [`AnalyticsBuffer::take_shard`] takes the counts in.
-    pub fn shards(&self) -> usize {
-        self.shards.len()
-    }
-
-    /// What shard `index` (below [`AnalyticsBuffer::shards`]) counted since
-    /// its last take, emptying it. A writer that takes and writes one shard at
-    /// a time holds a sixteenth of the counts outside the buffer, not a second
-    /// copy of all of them; the shard keeps its table's memory for the next
-    /// interval's counts (about as many) instead of growing a new one.
-    pub fn take_shard(&self, index: usize, now: DateTime<Utc>) -> Vec<BucketCount> {
+    /// Everything counted since the last take, emptying the buffer (so the
+    /// caps apply to new counts alone, however long the write takes); the
+    /// cap's memory of minutes before the previous one is dropped. Each shard
+    /// is held only to swap its table out: the counts are converted for
+    /// storage later, one shard's at a time ([`TakenCounts::next_shard`]).
+    pub fn take_all(&self, now: DateTime<Utc>) -> TakenCounts {
         let keep_from = Granularity::Minute.bucket_of(now) - Granularity::Minute.width();
-        let mut shard = self.shards[index].lock().unwrap_or_else(PoisonError::into_inner);
-        shard.tag_sets.retain(|(_, minute), _| *minute >= keep_from);
-        shard.tagged = 0;
-        let mut taken = Vec::with_capacity(shard.counts.len());
-        taken.extend(
-            shard
-                .counts
-                .drain()
-                .map(|(bucket, (count, spent_credits))| BucketCount {
-                    org_id: bucket.org_id,
-                    key_id: bucket.key_id,
-                    owner_id: bucket.owner_id.map(|owner| OwnerId::restore(owner.as_ref())),
-                    outcome: bucket.outcome,
-                    minute: bucket.minute,
-                    tags: bucket.tags.into_set(),
-                    count,
-                    spent_credits,
-                }),
-        );
-        // A burst's table is not kept for good: room for twice this interval's.
-        shard.counts.shrink_to(2 * taken.len());
-        taken
+        let tables = self
+            .shards
+            .iter()
+            .map(|shard| {
+                let mut shard = shard.lock().unwrap_or_else(PoisonError::into_inner);
+                shard.tag_sets.retain(|(_, minute), _| *minute >= keep_from);
+                shard.tagged = 0;
+                std::mem::take(&mut shard.counts)
+            })
+            .collect();
+        TakenCounts(tables)
     }
 
     /// Adds counts back after a failed write, to be written by the next flush
     /// (within the same bound: what does not fit is tallied as dropped).
     pub fn put_back(&self, counts: impl IntoIterator<Item = BucketCount>) {
         for count in counts {
-            let bucket = Bucket {
+            let mut bucket = Bucket {
                 org_id: count.org_id,
                 key_id: count.key_id,
                 owner_id: count.owner_id.map(|owner| Arc::from(owner.as_str())),
@@ -233,6 +247,14 @@ impl AnalyticsBuffer {
                 tags: Tags::of(count.tags),
             };
             let mut shard = self.shard(bucket.key_id);
+            // Counts taken since may have filled the tagged share: the cap holds
+            // for what comes back too.
+            if bucket.has_own_tags()
+                && shard.tagged >= MAX_PENDING_TAG_SETS / SHARDS
+                && !shard.counts.contains_key(&bucket)
+            {
+                bucket.tags = Tags::Overflow;
+            }
             if !shard.add(bucket, count.count, count.spent_credits) {
                 drop(shard);
                 self.dropped.fetch_add(count.count, Relaxed);
@@ -342,6 +364,37 @@ mod tests {
         // The cap is per write: the next interval has its own share.
         buffer.count(verification(1, &["after=take"], at));
         assert!(!buffer.take(at)[0].tags.contains(OVERFLOW_TAG));
+    }
+
+    #[test]
+    fn counts_put_back_after_a_failed_write_stay_within_the_tagged_share() {
+        let buffer = AnalyticsBuffer::default();
+        let at = Utc.with_ymd_and_hms(2026, 12, 4, 10, 0, 5).unwrap();
+        let shards = SHARDS as u128;
+        let failed = buffer.take(at);
+        assert!(failed.is_empty());
+        // New tagged counts fill shard 0's share while a write is failing.
+        let share = MAX_PENDING_TAG_SETS / SHARDS;
+        for key in 0..share as u128 {
+            buffer.count(verification(key * shards, &["region=eu"], at));
+        }
+        let back = verification(99_999 * shards, &["region=us"], at);
+        buffer.put_back([BucketCount {
+            org_id: back.org_id,
+            key_id: back.key_id,
+            owner_id: None,
+            outcome: back.outcome,
+            minute: Granularity::Minute.bucket_of(at),
+            tags: back.tags,
+            count: 3,
+            spent_credits: 0,
+        }]);
+        let taken = buffer.take(at);
+        let returned: Vec<_> = taken.iter().filter(|count| count.key_id == back.key_id).collect();
+        assert_eq!(returned.len(), 1);
+        assert_eq!(returned[0].count, 3, "still counted");
+        assert!(returned[0].tags.contains(OVERFLOW_TAG), "{:?}", returned[0].tags);
+        assert_eq!(taken.len(), share + 1);
     }
 
     #[test]

@@ -57,7 +57,7 @@ pub fn register(registry: &mut Registry, observed: Observed) {
     if let Some(writes) = observed.usage.as_ref().and_then(|usage| usage.analytics_writes()) {
         registry.register_with_unit(
             "analytics_write",
-            "Time each flush took to write its verification counts",
+            "Time each flush with counts to write took to write them, failed writes included",
             Unit::Seconds,
             writes.clone(),
         );
@@ -288,7 +288,7 @@ impl Collector for Observed {
             )?;
             counter(
                 e,
-                "analytics_written_buckets",
+                "analytics_buckets_written",
                 "Verification count buckets written to storage",
                 &[(&[], stats.buckets_written)],
             )?;

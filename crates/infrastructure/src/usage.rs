@@ -15,7 +15,9 @@ use prometheus_client::metrics::histogram::Histogram;
 
 use crate::analytics::AnalyticsBuffer;
 
-/// The most buckets one statement batch carries to storage.
+/// The most buckets one write transaction carries to storage (the SQL
+/// adapter splits each into statements of its own size, `INSERT_CHUNK`):
+/// short enough not to hold SQLite's one write lock long.
 const ANALYTICS_BATCH: usize = 500;
 
 /// Seconds one flush's analytics write takes, from a few buckets on
@@ -205,11 +207,11 @@ impl CoalescingUsageTracker {
             *last_write = Instant::now();
         }
         let started = Instant::now();
-        let now = Utc::now();
+        let mut taken = buffer.take_all(Utc::now());
         let mut wrote = false;
         let mut outcome = Ok(());
-        'shards: for shard in 0..buffer.shards() {
-            let mut left = buffer.take_shard(shard, now).into_iter();
+        'shards: while let Some(counts) = taken.next_shard() {
+            let mut left = counts.into_iter();
             loop {
                 let batch: Vec<BucketCount> = left.by_ref().take(ANALYTICS_BATCH).collect();
                 if batch.is_empty() {
@@ -217,9 +219,8 @@ impl CoalescingUsageTracker {
                 }
                 wrote = true;
                 if let Err(err) = store.add_counts(&batch).await {
-                    // The shards not yet taken keep their counts where they are.
                     self.failed_flushes.fetch_add(1, Relaxed);
-                    buffer.put_back(batch.into_iter().chain(left));
+                    buffer.put_back(batch.into_iter().chain(left).chain(taken.into_rest()));
                     outcome = Err(err.into());
                     break 'shards;
                 }
@@ -373,13 +374,16 @@ mod tests {
         }
         let tracker = CoalescingUsageTracker::new(Arc::new(InMemoryApiKeyRepository::new()))
             .with_analytics(Arc::new(store), Duration::ZERO);
-        // Over a batch in every shard: the first shard's first batch is
-        // written, its second fails.
-        let keys = crate::analytics::SHARDS * ANALYTICS_BATCH + 1000;
-        for key in 0..keys {
+        // The shard written first (the last) holds over two batches, so its
+        // second fails with a third left; another shard is not yet written.
+        let shards = crate::analytics::SHARDS as u128;
+        let first: Vec<u128> = (0..1200).map(|i| i * shards + shards - 1).collect();
+        let later: Vec<u128> = (0..100).map(|i| i * shards).collect();
+        let keys = first.len() + later.len();
+        for key in first.into_iter().chain(later) {
             tracker.count(CountedVerification {
                 org_id: OrgId::from_uuid(Uuid::from_u128(7)),
-                key_id: KeyId::from_uuid(Uuid::from_u128(key as u128)),
+                key_id: KeyId::from_uuid(Uuid::from_u128(key)),
                 owner_id: None,
                 outcome: VerificationOutcome::Valid,
                 tags: TagSet::empty(),
