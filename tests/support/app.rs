@@ -35,9 +35,11 @@ fn with_database(url: &str, name: &str) -> String {
 
 /// Runs `statement` on the admin database from a thread of its own, so it can be
 /// called from synchronous code (settings, `Drop`) inside or outside a runtime.
+/// Its failure fails the test, except in a clean-up while the test is already
+/// failing: a second panic there would abort every test of the binary.
 fn admin(statement: String) {
     let url = postgres_admin_url();
-    std::thread::spawn(move || {
+    let ran = std::thread::spawn(move || {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -53,8 +55,10 @@ fn admin(statement: String) {
             let _ = db.close().await;
         })
     })
-    .join()
-    .expect("admin thread");
+    .join();
+    if ran.is_err() && !std::thread::panicking() {
+        panic!("a PostgreSQL admin statement failed (above)");
+    }
 }
 
 /// A fresh, empty database for one test; it is dropped with the test's app.

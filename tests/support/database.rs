@@ -6,8 +6,9 @@ use keymint_migrations::{Migrator, MigratorTrait};
 
 use super::{drop_test_database, postgres_test_database, Backend};
 
-/// A database with every migration run; a PostgreSQL one is dropped with it,
-/// a SQLite one goes with its temporary directory (also when the test panics).
+/// A database with every migration run; a PostgreSQL one is dropped with it
+/// and a SQLite one goes with its temporary directory, also when the test (or
+/// the migration) fails.
 pub struct MigratedDatabase {
     pub db: Database,
     pub url: String,
@@ -37,12 +38,8 @@ impl MigratedDatabase {
 
 impl Drop for MigratedDatabase {
     fn drop(&mut self) {
-        // A failure to drop it while a test is already failing would abort
-        // every test of the binary; the database is then left behind.
-        if !std::thread::panicking() {
-            // Ignores SQLite URLs; FORCE ends the pool's connections.
-            drop_test_database(&self.url);
-        }
+        // Ignores SQLite URLs; FORCE ends the pool's connections.
+        drop_test_database(&self.url);
     }
 }
 
