@@ -149,6 +149,11 @@ impl std::fmt::Debug for AnalyticsBuffer {
 pub struct TakenCounts(Vec<HashMap<Bucket, (u64, u64)>>);
 
 impl TakenCounts {
+    /// Whether nothing was counted.
+    pub fn is_empty(&self) -> bool {
+        self.0.iter().all(HashMap::is_empty)
+    }
+
     /// The next shard's counts, or `None` when all were given.
     pub fn next_shard(&mut self) -> Option<Vec<BucketCount>> {
         self.0.pop().map(|table| table.into_iter().map(stored).collect())

@@ -206,9 +206,11 @@ impl CoalescingUsageTracker {
             }
             *last_write = Instant::now();
         }
-        let started = Instant::now();
         let mut taken = buffer.take_all(Utc::now());
-        let mut wrote = false;
+        if taken.is_empty() {
+            return Ok(());
+        }
+        let started = Instant::now();
         let mut outcome = Ok(());
         'shards: while let Some(counts) = taken.next_shard() {
             let mut left = counts.into_iter();
@@ -217,7 +219,6 @@ impl CoalescingUsageTracker {
                 if batch.is_empty() {
                     break;
                 }
-                wrote = true;
                 if let Err(err) = store.add_counts(&batch).await {
                     self.failed_flushes.fetch_add(1, Relaxed);
                     buffer.put_back(batch.into_iter().chain(left).chain(taken.into_rest()));
@@ -226,9 +227,6 @@ impl CoalescingUsageTracker {
                 }
                 written.fetch_add(batch.len() as u64, Relaxed);
             }
-        }
-        if !wrote {
-            return Ok(());
         }
         writes.observe(started.elapsed().as_secs_f64());
         outcome
