@@ -32,13 +32,13 @@ pub const MAX_PENDING_TAG_SETS: usize = 16_384;
 /// 100 000 keys in use, each with one outcome and its overflow bucket.
 pub const MAX_PENDING_BUCKETS: usize = 262_144;
 
+/// What a count is kept under within its minute (the minute is its table's).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 struct Bucket {
     org_id: OrgId,
     key_id: KeyId,
     owner_id: Option<Arc<str>>,
     outcome: VerificationOutcome,
-    minute: DateTime<Utc>,
     tags: Tags,
 }
 
@@ -79,11 +79,24 @@ impl Bucket {
     }
 }
 
-#[derive(Default)]
-struct Shard {
-    /// Count and credits spent, per bucket, since the last take.
+/// One minute's counts in one shard: a write can take the minutes that have
+/// ended and leave the current one counting.
+struct Minute {
+    start: DateTime<Utc>,
+    /// Count and credits spent, per bucket.
     counts: HashMap<Bucket, (u64, u64)>,
     /// How many of `counts` have tags of their own.
+    tagged: usize,
+}
+
+#[derive(Default)]
+struct Shard {
+    /// Usually one or two: the current minute, and the one that just ended
+    /// until a write takes it.
+    minutes: Vec<Minute>,
+    /// Buckets in `minutes`, all together.
+    held: usize,
+    /// Of them, those with tags of their own.
     tagged: usize,
     /// How many tag sets each key started a bucket with, per minute: the
     /// per-key cap's memory, kept across takes for the current and previous
@@ -92,41 +105,50 @@ struct Shard {
 }
 
 impl Shard {
-    /// Adds to `bucket`, unless it would be a new bucket past the cap; says
-    /// whether it was added.
-    fn add(&mut self, bucket: Bucket, count: u64, spent_credits: u64) -> bool {
-        if let Some(entry) = self.counts.get_mut(&bucket) {
-            entry.0 += count;
-            entry.1 += spent_credits;
+    /// Adds to `bucket` in `minute`, or to its key's overflow bucket when a new
+    /// tag set would pass either cap (the per-key cap only for `fresh` counts:
+    /// counts put back were admitted once); says whether it was added (not
+    /// when it would be a new bucket past the buffer's bound).
+    fn add(&mut self, mut bucket: Bucket, minute: DateTime<Utc>, sums: (u64, u64), fresh: bool) -> bool {
+        let index = match self.minutes.iter().position(|table| table.start == minute) {
+            Some(index) => index,
+            None => {
+                self.minutes.push(Minute {
+                    start: minute,
+                    counts: HashMap::new(),
+                    tagged: 0,
+                });
+                self.minutes.len() - 1
+            }
+        };
+        let table = &mut self.minutes[index];
+        if bucket.has_own_tags() && !table.counts.contains_key(&bucket) {
+            if self.tagged >= MAX_PENDING_TAG_SETS / SHARDS {
+                bucket.tags = Tags::Overflow;
+            } else if fresh {
+                let started = self.tag_sets.entry((bucket.key_id, minute)).or_default();
+                if usize::from(*started) >= MAX_TAG_SETS_PER_KEY_MINUTE {
+                    bucket.tags = Tags::Overflow;
+                } else {
+                    *started += 1;
+                }
+            }
+        }
+        if let Some(entry) = table.counts.get_mut(&bucket) {
+            entry.0 += sums.0;
+            entry.1 += sums.1;
             return true;
         }
-        if self.counts.len() >= MAX_PENDING_BUCKETS / SHARDS {
+        if self.held >= MAX_PENDING_BUCKETS / SHARDS {
             return false;
         }
         if bucket.has_own_tags() {
+            table.tagged += 1;
             self.tagged += 1;
         }
-        self.counts.insert(bucket, (count, spent_credits));
+        table.counts.insert(bucket, sums);
+        self.held += 1;
         true
-    }
-
-    /// `bucket`, or its key's overflow bucket when a new tag set would pass
-    /// either cap.
-    fn admit(&mut self, mut bucket: Bucket) -> Bucket {
-        if !bucket.has_own_tags() || self.counts.contains_key(&bucket) {
-            return bucket;
-        }
-        if self.tagged >= MAX_PENDING_TAG_SETS / SHARDS {
-            bucket.tags = Tags::Overflow;
-            return bucket;
-        }
-        let started = self.tag_sets.entry((bucket.key_id, bucket.minute)).or_default();
-        if usize::from(*started) >= MAX_TAG_SETS_PER_KEY_MINUTE {
-            bucket.tags = Tags::Overflow;
-        } else {
-            *started += 1;
-        }
-        bucket
     }
 }
 
@@ -144,39 +166,46 @@ impl std::fmt::Debug for AnalyticsBuffer {
     }
 }
 
-/// Counts taken from the buffer to be written, by shard: converted one
-/// shard's at a time, so that no more than a sixteenth of them is held twice.
-pub struct TakenCounts(Vec<HashMap<Bucket, (u64, u64)>>);
+/// Counts taken from the buffer to be written, one table per shard and
+/// minute, oldest minute first: converted one table at a time, so that no
+/// more than a small part of them is held twice.
+pub struct TakenCounts(Vec<Minute>);
 
 impl TakenCounts {
     /// Whether nothing was counted.
     pub fn is_empty(&self) -> bool {
-        self.0.iter().all(HashMap::is_empty)
+        self.0.iter().all(|table| table.counts.is_empty())
     }
 
-    /// The next shard's counts, or `None` when all were given.
-    pub fn next_shard(&mut self) -> Option<Vec<BucketCount>> {
-        self.0.pop().map(|table| table.into_iter().map(stored).collect())
+    /// The next table's counts (the oldest minute's first), or `None` when
+    /// all were given.
+    pub fn next_part(&mut self) -> Option<Vec<BucketCount>> {
+        self.0.pop().map(stored)
     }
 
     /// Every count not yet given (to put back after a failed write).
     pub fn into_rest(self) -> impl Iterator<Item = BucketCount> {
-        self.0.into_iter().flatten().map(stored)
+        self.0.into_iter().flat_map(stored)
     }
 }
 
-/// A bucket and its sums as storage takes them.
-fn stored((bucket, (count, spent_credits)): (Bucket, (u64, u64))) -> BucketCount {
-    BucketCount {
-        org_id: bucket.org_id,
-        key_id: bucket.key_id,
-        owner_id: bucket.owner_id.map(|owner| OwnerId::restore(owner.as_ref())),
-        outcome: bucket.outcome,
-        minute: bucket.minute,
-        tags: bucket.tags.into_set(),
-        count,
-        spent_credits,
-    }
+/// A table's buckets and sums as storage takes them.
+fn stored(table: Minute) -> Vec<BucketCount> {
+    let minute = table.start;
+    table
+        .counts
+        .into_iter()
+        .map(|(bucket, (count, spent_credits))| BucketCount {
+            org_id: bucket.org_id,
+            key_id: bucket.key_id,
+            owner_id: bucket.owner_id.map(|owner| OwnerId::restore(owner.as_ref())),
+            outcome: bucket.outcome,
+            minute,
+            tags: bucket.tags.into_set(),
+            count,
+            spent_credits,
+        })
+        .collect()
 }
 
 impl Default for AnalyticsBuffer {
@@ -201,67 +230,79 @@ impl AnalyticsBuffer {
             key_id: verification.key_id,
             owner_id: verification.owner_id,
             outcome: verification.outcome,
-            minute: Granularity::Minute.bucket_of(verification.at),
             tags: Tags::of(verification.tags),
         };
-        let mut shard = self.shard(verification.key_id);
-        let bucket = shard.admit(bucket);
-        if !shard.add(bucket, 1, verification.spent_credits) {
-            drop(shard);
+        let minute = Granularity::Minute.bucket_of(verification.at);
+        let added = self
+            .shard(verification.key_id)
+            .add(bucket, minute, (1, verification.spent_credits), true);
+        if !added {
             self.dropped.fetch_add(1, Relaxed);
         }
     }
 
-    /// Everything counted since the last take, emptying the buffer; the cap's
-    /// memory of minutes before the previous one is dropped.
+    /// Everything counted since the last take, emptying the buffer.
     #[cfg(test)]
     fn take(&self, now: DateTime<Utc>) -> Vec<BucketCount> {
         self.take_all(now).into_rest().collect()
     }
 
-    /// Everything counted since the last take, emptying the buffer (so the
-    /// caps apply to new counts alone, however long the write takes); the
-    /// cap's memory of minutes before the previous one is dropped. Each shard
-    /// is held only to swap its table out: the counts are converted for
-    /// storage later, one shard's at a time ([`TakenCounts::next_shard`]).
+    /// Everything counted and not yet taken, emptying the buffer (at
+    /// shutdown, or when writes are more frequent than minutes).
     pub fn take_all(&self, now: DateTime<Utc>) -> TakenCounts {
+        self.take_before(now, DateTime::<Utc>::MAX_UTC)
+    }
+
+    /// The counts of minutes that ended by `now`; the current minute's keep
+    /// counting, to be written whole by a later take.
+    pub fn take_ended(&self, now: DateTime<Utc>) -> TakenCounts {
+        self.take_before(now, Granularity::Minute.bucket_of(now))
+    }
+
+    /// The counts of minutes starting before `before`. The caps then apply to
+    /// what is left and new counts alone, however long the write takes; the
+    /// per-key cap's memory of minutes before the previous one is dropped.
+    /// Each shard is held only to move its tables out: the counts are
+    /// converted for storage later, one table at a time
+    /// ([`TakenCounts::next_part`]).
+    fn take_before(&self, now: DateTime<Utc>, before: DateTime<Utc>) -> TakenCounts {
         let keep_from = Granularity::Minute.bucket_of(now) - Granularity::Minute.width();
-        let tables = self
-            .shards
-            .iter()
-            .map(|shard| {
-                let mut shard = shard.lock().unwrap_or_else(PoisonError::into_inner);
-                shard.tag_sets.retain(|(_, minute), _| *minute >= keep_from);
-                shard.tagged = 0;
-                std::mem::take(&mut shard.counts)
-            })
-            .collect();
-        TakenCounts(tables)
+        let mut taken = Vec::new();
+        for shard in &self.shards {
+            let mut shard = shard.lock().unwrap_or_else(PoisonError::into_inner);
+            shard.tag_sets.retain(|(_, minute), _| *minute >= keep_from);
+            let (ended, kept): (Vec<Minute>, Vec<Minute>) = std::mem::take(&mut shard.minutes)
+                .into_iter()
+                .partition(|table| table.start < before);
+            shard.minutes = kept;
+            for table in &ended {
+                shard.held -= table.counts.len();
+                shard.tagged -= table.tagged;
+            }
+            taken.extend(ended);
+        }
+        // Popped from the end: the oldest minute is written first.
+        taken.sort_by_key(|table| std::cmp::Reverse(table.start));
+        TakenCounts(taken)
     }
 
     /// Adds counts back after a failed write, to be written by the next flush
     /// (within the same bound: what does not fit is tallied as dropped).
     pub fn put_back(&self, counts: impl IntoIterator<Item = BucketCount>) {
         for count in counts {
-            let mut bucket = Bucket {
+            let bucket = Bucket {
                 org_id: count.org_id,
                 key_id: count.key_id,
                 owner_id: count.owner_id.map(|owner| Arc::from(owner.as_str())),
                 outcome: count.outcome,
-                minute: count.minute,
                 tags: Tags::of(count.tags),
             };
-            let mut shard = self.shard(bucket.key_id);
-            // Counts taken since may have filled the tagged share: the cap holds
-            // for what comes back too.
-            if bucket.has_own_tags()
-                && shard.tagged >= MAX_PENDING_TAG_SETS / SHARDS
-                && !shard.counts.contains_key(&bucket)
-            {
-                bucket.tags = Tags::Overflow;
-            }
-            if !shard.add(bucket, count.count, count.spent_credits) {
-                drop(shard);
+            // Counts taken since may have filled the tagged share: the cap
+            // holds for what comes back too.
+            let added = self
+                .shard(bucket.key_id)
+                .add(bucket, count.minute, (count.count, count.spent_credits), false);
+            if !added {
                 self.dropped.fetch_add(count.count, Relaxed);
             }
         }
@@ -271,7 +312,7 @@ impl AnalyticsBuffer {
     pub fn pending(&self) -> usize {
         self.shards
             .iter()
-            .map(|shard| shard.lock().unwrap_or_else(PoisonError::into_inner).counts.len())
+            .map(|shard| shard.lock().unwrap_or_else(PoisonError::into_inner).held)
             .sum()
     }
 
@@ -318,6 +359,56 @@ mod tests {
         assert_eq!(buffer.pending(), 0);
         buffer.put_back(taken);
         assert_eq!(buffer.pending(), 2, "a failed write's counts wait for the next flush");
+    }
+
+    #[test]
+    fn a_take_of_ended_minutes_leaves_the_current_one_counting_and_gives_the_oldest_first() {
+        let buffer = AnalyticsBuffer::default();
+        let minute = |m: u32| Utc.with_ymd_and_hms(2026, 12, 4, 10, m, 0).unwrap();
+        let second = chrono::Duration::seconds(1);
+        for key in 0..40 {
+            buffer.count(verification(key, &["region=eu"], minute(0) + second * 5));
+            buffer.count(verification(key, &["region=eu"], minute(1) + second * 59));
+            buffer.count(verification(key, &["region=eu"], minute(2) + second * 5));
+        }
+        let mut taken = buffer.take_ended(minute(2) + second * 10);
+        let mut minutes = Vec::new();
+        while let Some(part) = taken.next_part() {
+            assert!(part.iter().all(|count| count.minute == part[0].minute));
+            minutes.push(part[0].minute);
+        }
+        assert_eq!(minutes.len(), 2 * SHARDS, "two minutes over every shard");
+        assert!(minutes.windows(2).all(|pair| pair[0] <= pair[1]), "oldest first");
+        assert_eq!(minutes[0], minute(0));
+        assert_eq!(buffer.pending(), 40, "the current minute waits for its end");
+        // More of the current minute adds to what waits, and is taken whole.
+        buffer.count(verification(0, &["region=eu"], minute(2) + second * 30));
+        assert!(buffer.take_ended(minute(2) + second * 50).is_empty());
+        let current = buffer.take_ended(minute(3)).into_rest().collect::<Vec<_>>();
+        assert_eq!(current.len(), 40);
+        assert_eq!(current.iter().map(|count| count.count).sum::<u64>(), 41);
+        assert_eq!(buffer.pending(), 0);
+    }
+
+    #[test]
+    fn the_tagged_share_taken_with_ended_minutes_is_free_again_for_the_current_one() {
+        let buffer = AnalyticsBuffer::default();
+        let at = Utc.with_ymd_and_hms(2026, 12, 4, 10, 0, 5).unwrap();
+        let next_minute = at + chrono::Duration::minutes(1);
+        let shards = SHARDS as u128;
+        let share = MAX_PENDING_TAG_SETS / SHARDS;
+        for key in 0..share as u128 {
+            buffer.count(verification(key * shards, &["region=eu"], at));
+        }
+        buffer.count(verification(share as u128 * shards, &["region=us"], next_minute));
+        let ended = buffer.take_ended(next_minute).into_rest().collect::<Vec<_>>();
+        assert_eq!(ended.len(), share);
+        let current = buffer.take_ended(next_minute + chrono::Duration::minutes(1));
+        let current: Vec<_> = current.into_rest().collect();
+        assert!(current[0].tags.contains(OVERFLOW_TAG), "the share was full then");
+        buffer.count(verification(0, &["region=us"], next_minute));
+        let after: Vec<_> = buffer.take_all(next_minute).into_rest().collect();
+        assert_eq!(after[0].tags.iter().collect::<Vec<_>>(), ["region=us"], "free again");
     }
 
     #[test]

@@ -27,6 +27,23 @@ const WRITE_BUCKETS: [f64; 13] = [
     0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
 ];
 
+const MINUTE: Duration = Duration::from_secs(60);
+
+/// When a write of verification counts is due after one at `now`: the next
+/// wall-clock multiple of `interval` (since the Unix epoch), an interval of a
+/// minute or more rounded up to whole minutes. Every process then writes at
+/// the same moments, each write just after minutes end, so a write takes
+/// whole minutes and a count waits at most the (rounded) interval.
+fn next_write(now: DateTime<Utc>, interval: Duration) -> DateTime<Utc> {
+    let mut step = interval.as_secs().max(1);
+    if interval >= MINUTE {
+        step = step.div_ceil(60) * 60;
+    }
+    let step = i64::try_from(step).unwrap_or(i64::MAX);
+    let next = now.timestamp().div_euclid(step).saturating_add(1).saturating_mul(step);
+    DateTime::from_timestamp(next, 0).unwrap_or(DateTime::<Utc>::MAX_UTC)
+}
+
 /// Records `last_used_at` without a database write per verification: uses are
 /// collected in memory and written every `interval` (at most one write per key
 /// per interval), and on [`CoalescingUsageTracker::flush`] at shutdown.
@@ -77,8 +94,8 @@ struct Counting {
     store: Arc<dyn AnalyticsStore>,
     /// How long counts wait between writes (`analytics.flush_seconds`).
     interval: Duration,
-    /// When they were last taken to be written.
-    last_write: Mutex<Instant>,
+    /// When the next write is due (on the wall clock: see [`next_write`]).
+    next_write: Mutex<DateTime<Utc>>,
     /// How long each write of the counts took, failed ones too.
     writes: Histogram,
     /// Buckets written.
@@ -123,7 +140,7 @@ impl CoalescingUsageTracker {
             buffer: AnalyticsBuffer::default(),
             store,
             interval,
-            last_write: Mutex::new(Instant::now()),
+            next_write: Mutex::new(next_write(Utc::now(), interval)),
             writes: Histogram::new(WRITE_BUCKETS),
             written: AtomicU64::new(0),
         });
@@ -192,27 +209,34 @@ impl CoalescingUsageTracker {
             buffer,
             store,
             interval,
-            last_write,
+            next_write: due,
             writes,
             written,
         }) = &self.analytics
         else {
             return Ok(());
         };
+        let now = Utc::now();
         {
-            let mut last_write = last_write.lock().unwrap_or_else(PoisonError::into_inner);
-            if !everything && last_write.elapsed() < *interval {
+            let mut due = due.lock().unwrap_or_else(PoisonError::into_inner);
+            if !everything && now < *due {
                 return Ok(());
             }
-            *last_write = Instant::now();
+            *due = next_write(now, *interval);
         }
-        let mut taken = buffer.take_all(Utc::now());
+        // A minute is written whole once it has ended: at 100 000 keys in use,
+        // a write of two partial minutes carried each key's buckets twice.
+        let mut taken = if everything || *interval < MINUTE {
+            buffer.take_all(now)
+        } else {
+            buffer.take_ended(now)
+        };
         if taken.is_empty() {
             return Ok(());
         }
         let started = Instant::now();
         let mut outcome = Ok(());
-        'shards: while let Some(counts) = taken.next_shard() {
+        'tables: while let Some(counts) = taken.next_part() {
             let mut left = counts.into_iter();
             loop {
                 let batch: Vec<BucketCount> = left.by_ref().take(ANALYTICS_BATCH).collect();
@@ -223,7 +247,7 @@ impl CoalescingUsageTracker {
                     self.failed_flushes.fetch_add(1, Relaxed);
                     buffer.put_back(batch.into_iter().chain(left).chain(taken.into_rest()));
                     outcome = Err(err.into());
-                    break 'shards;
+                    break 'tables;
                 }
                 written.fetch_add(batch.len() as u64, Relaxed);
             }
@@ -348,6 +372,19 @@ mod tests {
         tokio::time::sleep(Duration::from_millis(250)).await;
         assert_eq!(tracker.flush_due().await.unwrap(), 1);
         assert_eq!(tracker.stats().pending, 0);
+    }
+
+    #[test]
+    fn writes_fall_due_on_wall_clock_multiples_of_the_interval_in_whole_minutes_from_one() {
+        let at = |h: u32, m: u32, s: u32| Utc.with_ymd_and_hms(2026, 12, 4, h, m, s).unwrap();
+        let seconds = Duration::from_secs;
+        assert_eq!(next_write(at(10, 0, 5), seconds(60)), at(10, 1, 0));
+        assert_eq!(next_write(at(10, 0, 0), seconds(60)), at(10, 1, 0), "not the same moment again");
+        assert_eq!(next_write(at(10, 0, 5), seconds(90)), at(10, 2, 0), "90 s is two minutes");
+        assert_eq!(next_write(at(10, 3, 5), seconds(300)), at(10, 5, 0));
+        assert_eq!(next_write(at(10, 0, 5), seconds(1)), at(10, 0, 6));
+        assert_eq!(next_write(at(10, 0, 5), seconds(15)), at(10, 0, 15));
+        assert_eq!(next_write(at(10, 0, 5), Duration::ZERO), at(10, 0, 6));
     }
 
     /// A write that fails after its first batch keeps the rest (of that
