@@ -9,7 +9,7 @@
 //! when storage has been failing for long or more keys are in use than the
 //! buffer was sized for, a verification is not counted but tallied as dropped).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -81,8 +81,8 @@ impl Bucket {
 
 /// One minute's counts in one shard: a write can take the minutes that have
 /// ended and leave the current one counting.
+#[derive(Default)]
 struct Minute {
-    start: DateTime<Utc>,
     /// Count and credits spent, per bucket.
     counts: HashMap<Bucket, (u64, u64)>,
     /// How many of `counts` have tags of their own.
@@ -91,9 +91,10 @@ struct Minute {
 
 #[derive(Default)]
 struct Shard {
-    /// Usually one or two: the current minute, and the one that just ended
-    /// until a write takes it.
-    minutes: Vec<Minute>,
+    /// By the minute's start. Usually one or two: the current minute, and
+    /// the one that just ended until a write takes it; more only while
+    /// writes fail (bounded by `held`).
+    minutes: BTreeMap<DateTime<Utc>, Minute>,
     /// Buckets in `minutes`, all together.
     held: usize,
     /// Of them, those with tags of their own.
@@ -110,18 +111,7 @@ impl Shard {
     /// counts put back were admitted once); says whether it was added (not
     /// when it would be a new bucket past the buffer's bound).
     fn add(&mut self, mut bucket: Bucket, minute: DateTime<Utc>, sums: (u64, u64), fresh: bool) -> bool {
-        let index = match self.minutes.iter().position(|table| table.start == minute) {
-            Some(index) => index,
-            None => {
-                self.minutes.push(Minute {
-                    start: minute,
-                    counts: HashMap::new(),
-                    tagged: 0,
-                });
-                self.minutes.len() - 1
-            }
-        };
-        let table = &mut self.minutes[index];
+        let table = self.minutes.entry(minute).or_default();
         if bucket.has_own_tags() && !table.counts.contains_key(&bucket) {
             if self.tagged >= MAX_PENDING_TAG_SETS / SHARDS {
                 bucket.tags = Tags::Overflow;
@@ -169,12 +159,12 @@ impl std::fmt::Debug for AnalyticsBuffer {
 /// Counts taken from the buffer to be written, one table per shard and
 /// minute, oldest minute first: converted one table at a time, so that no
 /// more than a small part of them is held twice.
-pub struct TakenCounts(Vec<Minute>);
+pub struct TakenCounts(Vec<(DateTime<Utc>, Minute)>);
 
 impl TakenCounts {
     /// Whether nothing was counted.
     pub fn is_empty(&self) -> bool {
-        self.0.iter().all(|table| table.counts.is_empty())
+        self.0.iter().all(|(_, table)| table.counts.is_empty())
     }
 
     /// The next table's counts (the oldest minute's first), or `None` when
@@ -190,8 +180,7 @@ impl TakenCounts {
 }
 
 /// A table's buckets and sums as storage takes them.
-fn stored(table: Minute) -> Vec<BucketCount> {
-    let minute = table.start;
+fn stored((minute, table): (DateTime<Utc>, Minute)) -> Vec<BucketCount> {
     table
         .counts
         .into_iter()
@@ -243,46 +232,47 @@ impl AnalyticsBuffer {
 
     /// Everything counted since the last take, emptying the buffer.
     #[cfg(test)]
-    fn take(&self, now: DateTime<Utc>) -> Vec<BucketCount> {
+    fn take_list(&self, now: DateTime<Utc>) -> Vec<BucketCount> {
         self.take_all(now).into_rest().collect()
     }
 
     /// Everything counted and not yet taken, emptying the buffer (at
     /// shutdown, or when writes are more frequent than minutes).
     pub fn take_all(&self, now: DateTime<Utc>) -> TakenCounts {
-        self.take_before(now, DateTime::<Utc>::MAX_UTC)
+        self.take(now, false)
     }
 
-    /// The counts of minutes that ended by `now`; the current minute's keep
-    /// counting, to be written whole by a later take.
+    /// The counts of every minute but the current one, which goes on
+    /// counting, to be written whole by a later take. (Every other: after
+    /// the clock was set back, "ended" minutes would be in its future.)
     pub fn take_ended(&self, now: DateTime<Utc>) -> TakenCounts {
-        self.take_before(now, Granularity::Minute.bucket_of(now))
+        self.take(now, true)
     }
 
-    /// The counts of minutes starting before `before`. The caps then apply to
-    /// what is left and new counts alone, however long the write takes; the
-    /// per-key cap's memory of minutes before the previous one is dropped.
-    /// Each shard is held only to move its tables out: the counts are
-    /// converted for storage later, one table at a time
+    /// The counts of every minute, or of every minute but `now`'s. The caps
+    /// then apply to what is left and new counts alone, however long the
+    /// write takes; the per-key cap's memory of minutes before the previous
+    /// one is dropped. Each shard is held only to move its tables out: the
+    /// counts are converted for storage later, one table at a time
     /// ([`TakenCounts::next_part`]).
-    fn take_before(&self, now: DateTime<Utc>, before: DateTime<Utc>) -> TakenCounts {
-        let keep_from = Granularity::Minute.bucket_of(now) - Granularity::Minute.width();
+    fn take(&self, now: DateTime<Utc>, keep_current: bool) -> TakenCounts {
+        let current = Granularity::Minute.bucket_of(now);
+        let keep_from = current - Granularity::Minute.width();
         let mut taken = Vec::new();
         for shard in &self.shards {
             let mut shard = shard.lock().unwrap_or_else(PoisonError::into_inner);
             shard.tag_sets.retain(|(_, minute), _| *minute >= keep_from);
-            let (ended, kept): (Vec<Minute>, Vec<Minute>) = std::mem::take(&mut shard.minutes)
-                .into_iter()
-                .partition(|table| table.start < before);
-            shard.minutes = kept;
-            for table in &ended {
+            let kept = keep_current.then(|| shard.minutes.remove_entry(&current)).flatten();
+            let ended = std::mem::take(&mut shard.minutes);
+            shard.minutes.extend(kept);
+            for table in ended.values() {
                 shard.held -= table.counts.len();
                 shard.tagged -= table.tagged;
             }
             taken.extend(ended);
         }
         // Popped from the end: the oldest minute is written first.
-        taken.sort_by_key(|table| std::cmp::Reverse(table.start));
+        taken.sort_by_key(|(minute, _)| std::cmp::Reverse(*minute));
         TakenCounts(taken)
     }
 
@@ -350,7 +340,7 @@ mod tests {
             buffer.count(verification(1, &["b", "a"], at + chrono::Duration::seconds(second)));
         }
         buffer.count(verification(1, &["a", "b"], at + chrono::Duration::seconds(60)));
-        let mut taken = buffer.take(at);
+        let mut taken = buffer.take_list(at);
         taken.sort_by_key(|count| count.minute);
         assert_eq!(taken.len(), 2, "two minutes");
         assert_eq!((taken[0].count, taken[0].spent_credits), (50, 100));
@@ -391,6 +381,19 @@ mod tests {
     }
 
     #[test]
+    fn after_the_clock_is_set_back_a_take_of_ended_minutes_takes_all_but_the_current_one() {
+        let buffer = AnalyticsBuffer::default();
+        let at = Utc.with_ymd_and_hms(2026, 12, 4, 10, 0, 5).unwrap();
+        buffer.count(verification(1, &[], at));
+        let earlier = at - chrono::Duration::hours(1);
+        buffer.count(verification(1, &[], earlier));
+        let taken: Vec<_> = buffer.take_ended(earlier).into_rest().collect();
+        assert_eq!(taken.len(), 1, "the minute before the clock went back is taken");
+        assert_eq!(taken[0].minute, Granularity::Minute.bucket_of(at));
+        assert_eq!(buffer.pending(), 1, "the (new) current minute waits");
+    }
+
+    #[test]
     fn the_tagged_share_taken_with_ended_minutes_is_free_again_for_the_current_one() {
         let buffer = AnalyticsBuffer::default();
         let at = Utc.with_ymd_and_hms(2026, 12, 4, 10, 0, 5).unwrap();
@@ -400,15 +403,18 @@ mod tests {
         for key in 0..share as u128 {
             buffer.count(verification(key * shards, &["region=eu"], at));
         }
-        buffer.count(verification(share as u128 * shards, &["region=us"], next_minute));
+        let late = verification(share as u128 * shards, &["region=us"], next_minute);
+        buffer.count(late.clone());
         let ended = buffer.take_ended(next_minute).into_rest().collect::<Vec<_>>();
         assert_eq!(ended.len(), share);
-        let current = buffer.take_ended(next_minute + chrono::Duration::minutes(1));
-        let current: Vec<_> = current.into_rest().collect();
-        assert!(current[0].tags.contains(OVERFLOW_TAG), "the share was full then");
+        // The current minute's table is still held, with the one count that
+        // came while the share was full: new tag sets have room again.
+        assert_eq!(buffer.pending(), 1);
         buffer.count(verification(0, &["region=us"], next_minute));
-        let after: Vec<_> = buffer.take_all(next_minute).into_rest().collect();
-        assert_eq!(after[0].tags.iter().collect::<Vec<_>>(), ["region=us"], "free again");
+        let mut current: Vec<_> = buffer.take_all(next_minute).into_rest().collect();
+        current.sort_by_key(|count| count.key_id == late.key_id);
+        assert_eq!(current[0].tags.iter().collect::<Vec<_>>(), ["region=us"], "free again");
+        assert!(current[1].tags.contains(OVERFLOW_TAG), "the share was full then");
     }
 
     #[test]
@@ -423,7 +429,7 @@ mod tests {
         buffer.count(verification(1, &["path=/0"], at));
         // Another key has its own share.
         buffer.count(verification(2, &["path=/999"], at));
-        let taken = buffer.take(at);
+        let taken = buffer.take_list(at);
         let total: u64 = taken.iter().map(|count| count.count).sum();
         assert_eq!(total, sets as u64 + 2);
         let overflow: u64 = taken
@@ -435,7 +441,7 @@ mod tests {
         assert_eq!(taken.len(), MAX_TAG_SETS_PER_KEY_MINUTE + 2);
         // The cap holds across flushes within the minute.
         buffer.count(verification(1, &["path=/new"], at));
-        assert!(buffer.take(at)[0].tags.contains(OVERFLOW_TAG));
+        assert!(buffer.take_list(at)[0].tags.contains(OVERFLOW_TAG));
     }
 
     #[test]
@@ -448,7 +454,7 @@ mod tests {
                 buffer.count(verification(key, &[&format!("req={key}.{set}")], at));
             }
         }
-        let taken = buffer.take(at);
+        let taken = buffer.take_list(at);
         let total: u64 = taken.iter().map(|count| count.count).sum();
         assert_eq!(total, keys as u64 * 3, "every verification counted");
         let own_tags = taken
@@ -459,7 +465,7 @@ mod tests {
         assert_eq!(buffer.dropped(), 0);
         // The cap is per write: the next interval has its own share.
         buffer.count(verification(1, &["after=take"], at));
-        assert!(!buffer.take(at)[0].tags.contains(OVERFLOW_TAG));
+        assert!(!buffer.take_list(at)[0].tags.contains(OVERFLOW_TAG));
     }
 
     #[test]
@@ -467,7 +473,7 @@ mod tests {
         let buffer = AnalyticsBuffer::default();
         let at = Utc.with_ymd_and_hms(2026, 12, 4, 10, 0, 5).unwrap();
         let shards = SHARDS as u128;
-        let failed = buffer.take(at);
+        let failed = buffer.take_list(at);
         assert!(failed.is_empty());
         // New tagged counts fill shard 0's share while a write is failing.
         let share = MAX_PENDING_TAG_SETS / SHARDS;
@@ -485,7 +491,7 @@ mod tests {
             count: 3,
             spent_credits: 0,
         }]);
-        let taken = buffer.take(at);
+        let taken = buffer.take_list(at);
         let returned: Vec<_> = taken.iter().filter(|count| count.key_id == back.key_id).collect();
         assert_eq!(returned.len(), 1);
         assert_eq!(returned[0].count, 3, "still counted");
@@ -506,7 +512,7 @@ mod tests {
         // Keys already held are still counted.
         buffer.count(verification(0, &[], at));
         assert_eq!(buffer.dropped(), beyond as u64);
-        let taken = buffer.take(at);
+        let taken = buffer.take_list(at);
         assert_eq!(
             taken.iter().map(|count| count.count).sum::<u64>(),
             MAX_PENDING_BUCKETS as u64 + 1

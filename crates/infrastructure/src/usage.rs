@@ -37,7 +37,7 @@ const MINUTE: Duration = Duration::from_secs(60);
 fn next_write(now: DateTime<Utc>, interval: Duration) -> DateTime<Utc> {
     let mut step = interval.as_secs().max(1);
     if interval >= MINUTE {
-        step = step.div_ceil(60) * 60;
+        step = step.div_ceil(60).saturating_mul(60);
     }
     let step = i64::try_from(step).unwrap_or(i64::MAX);
     let next = now.timestamp().div_euclid(step).saturating_add(1).saturating_mul(step);
@@ -131,10 +131,11 @@ impl CoalescingUsageTracker {
     }
 
     /// Also counts verifications ([`VerificationCounter`]), written to `store`
-    /// by the first flush `interval` after the last write (and by
-    /// [`CoalescingUsageTracker::flush`]), whatever the resolution. The
-    /// interval is what a crash can lose; a longer one merges more
-    /// verifications of a key into one row write.
+    /// by the first flush once a write is due ([`next_write`]: the clock's
+    /// multiples of `interval`, whole minutes from one up) and by
+    /// [`CoalescingUsageTracker::flush`], whatever the resolution. The
+    /// interval (and the write's own time) is what a crash can lose; a longer
+    /// one merges more verifications of a key into one row write.
     pub fn with_analytics(mut self, store: Arc<dyn AnalyticsStore>, interval: Duration) -> Self {
         self.analytics = Some(Counting {
             buffer: AnalyticsBuffer::default(),
@@ -219,7 +220,10 @@ impl CoalescingUsageTracker {
         let now = Utc::now();
         {
             let mut due = due.lock().unwrap_or_else(PoisonError::into_inner);
-            if !everything && now < *due {
+            // Due later than a write from now would be: the clock was set back,
+            // and waiting for the old moment could hold counts for hours.
+            let clock_set_back = *due > next_write(now, *interval);
+            if !everything && now < *due && !clock_set_back {
                 return Ok(());
             }
             *due = next_write(now, *interval);
@@ -385,6 +389,7 @@ mod tests {
         assert_eq!(next_write(at(10, 0, 5), seconds(1)), at(10, 0, 6));
         assert_eq!(next_write(at(10, 0, 5), seconds(15)), at(10, 0, 15));
         assert_eq!(next_write(at(10, 0, 5), Duration::ZERO), at(10, 0, 6));
+        assert_eq!(next_write(at(10, 0, 5), Duration::MAX), DateTime::<Utc>::MAX_UTC, "never");
     }
 
     /// A write that fails after its first batch keeps the rest (of that
@@ -415,6 +420,8 @@ mod tests {
         let first: Vec<u128> = (0..1200).map(|i| i * shards + shards - 1).collect();
         let later: Vec<u128> = (0..100).map(|i| i * shards).collect();
         let keys = first.len() + later.len();
+        // One moment for all: counts across a minute's end would be two tables.
+        let at = Utc::now();
         for key in first.into_iter().chain(later) {
             tracker.count(CountedVerification {
                 org_id: OrgId::from_uuid(Uuid::from_u128(7)),
@@ -423,7 +430,7 @@ mod tests {
                 outcome: VerificationOutcome::Valid,
                 tags: TagSet::empty(),
                 spent_credits: 1,
-                at: Utc::now(),
+                at,
             });
         }
         assert!(tracker.flush().await.is_err(), "the second batch failed");
