@@ -189,7 +189,29 @@ fn client_command(command: Command) -> ExitCode {
     }
 }
 
+/// glibc raises the size from which it serves an allocation from a mapping of
+/// its own each time such a mapping is freed; the analytics buffer's minute
+/// tables (megabytes each, a new set every minute) then came from its arenas,
+/// which kept them resident once freed: tens of MB under load (BENCHMARKS.md).
+/// Fixed at glibc's own starting value, every large allocation stays a
+/// mapping, returned to the system when freed. An operator's
+/// `MALLOC_MMAP_THRESHOLD_` is left to rule.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn keep_large_allocations_mapped() {
+    const THRESHOLD: libc::c_int = 128 * 1024;
+    if std::env::var_os("MALLOC_MMAP_THRESHOLD_").is_none() {
+        // SAFETY: mallopt sets one allocator parameter under glibc's own lock;
+        // it reads or writes no memory of ours.
+        #[allow(unsafe_code)]
+        unsafe {
+            libc::mallopt(libc::M_MMAP_THRESHOLD, THRESHOLD);
+        }
+    }
+}
+
 fn main() -> ExitCode {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    keep_large_allocations_mapped();
     let cli = Cli::parse();
     // A client needs no server configuration: it talks to a server over HTTP.
     if let Some(
