@@ -383,13 +383,25 @@ mod tests {
         let at = |h: u32, m: u32, s: u32| Utc.with_ymd_and_hms(2026, 12, 4, h, m, s).unwrap();
         let seconds = Duration::from_secs;
         assert_eq!(next_write(at(10, 0, 5), seconds(60)), at(10, 1, 0));
-        assert_eq!(next_write(at(10, 0, 0), seconds(60)), at(10, 1, 0), "not the same moment again");
-        assert_eq!(next_write(at(10, 0, 5), seconds(90)), at(10, 2, 0), "90 s is two minutes");
+        assert_eq!(
+            next_write(at(10, 0, 0), seconds(60)),
+            at(10, 1, 0),
+            "not the same moment again"
+        );
+        assert_eq!(
+            next_write(at(10, 0, 5), seconds(90)),
+            at(10, 2, 0),
+            "90 s is two minutes"
+        );
         assert_eq!(next_write(at(10, 3, 5), seconds(300)), at(10, 5, 0));
         assert_eq!(next_write(at(10, 0, 5), seconds(1)), at(10, 0, 6));
         assert_eq!(next_write(at(10, 0, 5), seconds(15)), at(10, 0, 15));
         assert_eq!(next_write(at(10, 0, 5), Duration::ZERO), at(10, 0, 6));
-        assert_eq!(next_write(at(10, 0, 5), Duration::MAX), DateTime::<Utc>::MAX_UTC, "never");
+        assert_eq!(
+            next_write(at(10, 0, 5), Duration::MAX),
+            DateTime::<Utc>::MAX_UTC,
+            "never"
+        );
     }
 
     /// A write that fails after its first batch keeps the rest (of that
