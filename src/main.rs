@@ -193,13 +193,15 @@ fn client_command(command: Command) -> ExitCode {
 /// its own each time such a mapping is freed; the analytics buffer's minute
 /// tables (megabytes each, a new set every minute) then came from its arenas,
 /// which kept them resident once freed: tens of MB under load (BENCHMARKS.md).
-/// Fixed at glibc's own starting value, every large allocation stays a
-/// mapping, returned to the system when freed. An operator's
-/// `MALLOC_MMAP_THRESHOLD_` is left to rule.
+/// Fixed at glibc's own starting value, a large allocation that does not fit
+/// in free arena space gets a mapping, returned to the system when freed. An
+/// operator's `MALLOC_MMAP_THRESHOLD_` or `GLIBC_TUNABLES` is left to rule.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 fn keep_large_allocations_mapped() {
     const THRESHOLD: libc::c_int = 128 * 1024;
-    if std::env::var_os("MALLOC_MMAP_THRESHOLD_").is_none() {
+    let tuned = std::env::var_os("MALLOC_MMAP_THRESHOLD_").is_some()
+        || std::env::var("GLIBC_TUNABLES").is_ok_and(|tunables| tunables.contains("mmap_threshold"));
+    if !tuned {
         // SAFETY: mallopt sets one allocator parameter under glibc's own lock;
         // it reads or writes no memory of ours.
         #[allow(unsafe_code)]

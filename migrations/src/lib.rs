@@ -2,6 +2,8 @@
 //! `keymint migrate`. Migrations describe tables with sea-query and never import
 //! entity types, so old migrations keep compiling as entities evolve.
 
+#![forbid(unsafe_code)]
+
 pub use sea_orm_migration::prelude::*;
 
 mod m20261126_000001_create_api_keys;

@@ -5,6 +5,7 @@
 //! With the `mocks` feature every port has a mockall mock (`MockApiKeyRepository`, …)
 //! for other crates' tests.
 
+#![forbid(unsafe_code)]
 #![warn(missing_docs, unreachable_pub)]
 
 pub mod ports;

@@ -9,6 +9,8 @@
 //! API's error bodies in a line; `output` what `--json` changes; `table` the
 //! plain-text tables.
 
+#![forbid(unsafe_code)]
+
 use clap::Args;
 
 mod args;

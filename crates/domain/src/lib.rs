@@ -23,6 +23,7 @@
 //! Every validated type has private fields and a constructor returning a specific
 //! error, so a value of the type is proof that its rules hold.
 
+#![forbid(unsafe_code)]
 // Others build on this crate: every public item is documented, and every public
 // item is reachable from the crate root (nothing `pub` hides in a private module).
 #![warn(missing_docs, unreachable_pub)]

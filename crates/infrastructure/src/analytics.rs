@@ -9,6 +9,7 @@
 //! when storage has been failing for long or more keys are in use than the
 //! buffer was sized for, a verification is not counted but tallied as dropped).
 
+use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -93,9 +94,11 @@ struct Slot {
 struct Minute {
     /// Each key counted this minute, by the index its slots use.
     keys: Vec<KeyEntry>,
-    /// Each key's latest entry in `keys` (an owner changed within the minute
-    /// starts another entry; earlier counts keep the owner they had).
+    /// Each key's first entry in `keys`.
     key_index: HashMap<KeyId, u32>,
+    /// A key's entries for other owners (its owner changed within the
+    /// minute; each count keeps the owner it was verified under).
+    other_owners: HashMap<(KeyId, Option<Arc<str>>), u32>,
     /// Tag sets of their own counted this minute, and the index (from
     /// [`FIRST_OWN_TAGS`]) their slots use.
     tag_index: HashMap<TagSet, u32>,
@@ -109,19 +112,28 @@ impl Minute {
     /// `key`'s entry, if it has one with that owner.
     fn key_of(&self, key_id: KeyId, owner_id: &Option<Arc<str>>) -> Option<u32> {
         let index = *self.key_index.get(&key_id)?;
-        let entry = &self.keys[index as usize];
-        (entry.owner_id == *owner_id).then_some(index)
+        if self.keys[index as usize].owner_id == *owner_id {
+            return Some(index);
+        }
+        self.other_owners.get(&(key_id, owner_id.clone())).copied()
     }
 
     fn add_key(&mut self, key_id: KeyId, org_id: OrgId, owner_id: Option<Arc<str>>) -> u32 {
         // The bucket bound keeps a table far below u32::MAX entries.
         let index = u32::try_from(self.keys.len()).unwrap_or(u32::MAX);
+        match self.key_index.entry(key_id) {
+            Entry::Vacant(first) => {
+                first.insert(index);
+            }
+            Entry::Occupied(_) => {
+                self.other_owners.insert((key_id, owner_id.clone()), index);
+            }
+        }
         self.keys.push(KeyEntry {
             key_id,
             org_id,
             owner_id,
         });
-        self.key_index.insert(key_id, index);
         index
     }
 
@@ -150,15 +162,12 @@ struct Shard {
     tag_sets: HashMap<(KeyId, DateTime<Utc>), u8>,
 }
 
-/// Whether `key` may start a bucket with another tag set in `minute` (and
-/// counts it if so): at most [`MAX_TAG_SETS_PER_KEY_MINUTE`].
-fn admit_tag_set(started: &mut HashMap<(KeyId, DateTime<Utc>), u8>, key: KeyId, minute: DateTime<Utc>) -> bool {
-    let started = started.entry((key, minute)).or_default();
-    if usize::from(*started) >= MAX_TAG_SETS_PER_KEY_MINUTE {
-        return false;
-    }
-    *started += 1;
-    true
+/// Whether `key` may start a bucket with another tag set in `minute`: at
+/// most [`MAX_TAG_SETS_PER_KEY_MINUTE`].
+fn may_start_tag_set(started: &HashMap<(KeyId, DateTime<Utc>), u8>, key: KeyId, minute: DateTime<Utc>) -> bool {
+    started
+        .get(&(key, minute))
+        .is_none_or(|started| usize::from(*started) < MAX_TAG_SETS_PER_KEY_MINUTE)
 }
 
 impl Shard {
@@ -185,10 +194,14 @@ impl Shard {
                 match known {
                     Some(tags) if table.counts.contains_key(&Slot { key, tags, outcome }) => tags,
                     _ if self.tagged >= MAX_PENDING_TAG_SETS / SHARDS => OVERFLOW,
-                    _ if fresh && !admit_tag_set(&mut self.tag_sets, bucket.key_id, minute) => OVERFLOW,
+                    _ if fresh && !may_start_tag_set(&self.tag_sets, bucket.key_id, minute) => OVERFLOW,
                     _ if full => return false,
-                    Some(tags) => tags,
-                    None => table.add_tag_set(set),
+                    known => {
+                        if fresh {
+                            *self.tag_sets.entry((bucket.key_id, minute)).or_default() += 1;
+                        }
+                        known.unwrap_or_else(|| table.add_tag_set(set))
+                    }
                 }
             }
         };
@@ -513,8 +526,8 @@ mod tests {
             ..verification(1, &["region=eu"], at)
         };
         buffer.count(owned("alice"));
-        buffer.count(owned("alice"));
         buffer.count(owned("bob"));
+        buffer.count(owned("alice"));
         buffer.count(owned("bob"));
         buffer.count(owned("bob"));
         buffer.count(verification(2, &["region=eu"], at));
@@ -537,6 +550,14 @@ mod tests {
                 (2, None, eu, 1),
             ]
         );
+        // Owners back and forth, and put back among new counts, are each one
+        // bucket, one of the key's tag sets in the minute.
+        buffer.count(owned("bob"));
+        buffer.put_back(taken);
+        buffer.count(owned("alice"));
+        let again = buffer.take_list(at);
+        assert_eq!(again.len(), 3, "{again:?}");
+        assert_eq!(again.iter().map(|count| count.count).sum::<u64>(), 8);
         assert_eq!(std::mem::size_of::<Slot>(), 12, "what a bucket costs in the table");
     }
 

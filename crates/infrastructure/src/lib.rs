@@ -3,6 +3,8 @@
 //! lookup digest filter, the JWT verifier, the system clock
 //! and the secure key generator.
 
+#![forbid(unsafe_code)]
+
 mod analytics;
 mod batch;
 mod cache;

@@ -196,7 +196,7 @@ impl CoalescingUsageTracker {
 
     async fn write(&self, everything: bool) -> anyhow::Result<usize> {
         let _flushing = self.flushing.lock().await;
-        let counted = self.write_counts(everything).await;
+        let counted = self.write_counts(everything, Utc::now()).await;
         let used = self.write_uses(everything).await;
         counted?;
         used
@@ -205,7 +205,7 @@ impl CoalescingUsageTracker {
     /// Writes every verification count; on failure the unwritten ones are put
     /// back for the next flush (a batch written before the failure stays
     /// written: counts are additive, nothing is counted twice).
-    async fn write_counts(&self, everything: bool) -> anyhow::Result<()> {
+    async fn write_counts(&self, everything: bool, now: DateTime<Utc>) -> anyhow::Result<()> {
         let Some(Counting {
             buffer,
             store,
@@ -217,7 +217,6 @@ impl CoalescingUsageTracker {
         else {
             return Ok(());
         };
-        let now = Utc::now();
         {
             let mut due = due.lock().unwrap_or_else(PoisonError::into_inner);
             // Due later than a write from now would be: the clock was set back,
@@ -402,6 +401,97 @@ mod tests {
             DateTime::<Utc>::MAX_UTC,
             "never"
         );
+    }
+
+    /// A tracker counting into a store that records what each write carried.
+    fn recording_tracker(interval: Duration) -> (CoalescingUsageTracker, Arc<Mutex<Vec<BucketCount>>>) {
+        use keymint_application::MockAnalyticsStore;
+        let written = Arc::new(Mutex::new(Vec::<BucketCount>::new()));
+        let mut store = MockAnalyticsStore::new();
+        let sink = written.clone();
+        store.expect_add_counts().returning(move |counts| {
+            sink.lock().unwrap().extend_from_slice(counts);
+            Ok(())
+        });
+        let tracker = CoalescingUsageTracker::new(Arc::new(InMemoryApiKeyRepository::new()))
+            .with_analytics(Arc::new(store), interval);
+        (tracker, written)
+    }
+
+    fn counted(key: u128, at: DateTime<Utc>) -> CountedVerification {
+        use keymint_domain::{OrgId, TagSet, VerificationOutcome};
+        CountedVerification {
+            org_id: OrgId::from_uuid(Uuid::from_u128(7)),
+            key_id: KeyId::from_uuid(Uuid::from_u128(key)),
+            owner_id: None,
+            outcome: VerificationOutcome::Valid,
+            tags: TagSet::empty(),
+            spent_credits: 0,
+            at,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_due_write_takes_the_ended_minutes_and_a_shutdown_takes_the_current_one_too() {
+        let (tracker, written) = recording_tracker(Duration::from_secs(60));
+        let now = Utc::now();
+        let minute = keymint_domain::Granularity::Minute.bucket_of(now);
+        let ended = minute - chrono::Duration::minutes(1);
+        tracker.count(counted(1, ended + chrono::Duration::seconds(30)));
+        tracker.count(counted(2, minute + chrono::Duration::seconds(1)));
+        // Not due yet: the first write falls on the next minute.
+        tracker.write_counts(false, now).await.unwrap();
+        assert!(written.lock().unwrap().is_empty());
+        let next = minute + chrono::Duration::minutes(1);
+        tracker.count(counted(3, next));
+        tracker
+            .write_counts(false, next + chrono::Duration::seconds(2))
+            .await
+            .unwrap();
+        let minutes: Vec<_> = written.lock().unwrap().iter().map(|count| count.minute).collect();
+        assert_eq!(
+            minutes,
+            [ended, minute],
+            "the ended minutes, oldest first; not the current one"
+        );
+        assert_eq!(tracker.stats().pending_buckets, 1);
+        tracker.flush().await.unwrap();
+        assert_eq!(
+            written.lock().unwrap().len(),
+            3,
+            "shutdown writes the current minute too"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_clock_set_back_does_not_hold_the_counts_until_the_old_due_time() {
+        let (tracker, written) = recording_tracker(Duration::from_secs(60));
+        let now = Utc::now();
+        let later = now + chrono::Duration::hours(1);
+        tracker.count(counted(1, later));
+        tracker
+            .write_counts(false, later + chrono::Duration::minutes(1))
+            .await
+            .unwrap();
+        assert_eq!(written.lock().unwrap().len(), 1);
+        // The clock goes back an hour: the next write is due within a minute
+        // of it, not an hour later.
+        tracker.count(counted(2, now));
+        let back = now + chrono::Duration::minutes(1);
+        tracker.write_counts(false, back).await.unwrap();
+        assert_eq!(written.lock().unwrap().len(), 2, "{:?}", written.lock().unwrap());
+    }
+
+    #[tokio::test]
+    async fn under_a_minute_every_write_takes_the_current_minute_too() {
+        let (tracker, written) = recording_tracker(Duration::from_secs(1));
+        let now = Utc::now();
+        tracker.count(counted(1, now));
+        tracker
+            .write_counts(false, now + chrono::Duration::seconds(2))
+            .await
+            .unwrap();
+        assert_eq!(written.lock().unwrap().len(), 1);
     }
 
     /// A write that fails after its first batch keeps the rest (of that

@@ -5,6 +5,8 @@
 //! domain types, so one response can name every failing field (FastAPI's shape),
 //! and no request type can skip a domain constructor.
 
+#![forbid(unsafe_code)]
+
 mod client;
 mod console;
 mod error;
