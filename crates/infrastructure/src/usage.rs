@@ -219,13 +219,14 @@ impl CoalescingUsageTracker {
         };
         {
             let mut due = due.lock().unwrap_or_else(PoisonError::into_inner);
+            let after_now = next_write(now, *interval);
             // Due later than a write from now would be: the clock was set back,
             // and waiting for the old moment could hold counts for hours.
-            let clock_set_back = *due > next_write(now, *interval);
+            let clock_set_back = *due > after_now;
             if !everything && now < *due && !clock_set_back {
                 return Ok(());
             }
-            *due = next_write(now, *interval);
+            *due = after_now;
         }
         // A minute is written whole once it has ended: at 100 000 keys in use,
         // a write of two partial minutes carried each key's buckets twice.
@@ -426,7 +427,7 @@ mod tests {
             owner_id: None,
             outcome: VerificationOutcome::Valid,
             tags: TagSet::empty(),
-            spent_credits: 0,
+            spent_credits: 1,
             at,
         }
     }
@@ -500,7 +501,6 @@ mod tests {
     #[tokio::test]
     async fn a_failed_analytics_write_keeps_what_it_did_not_write_for_the_next_flush() {
         use keymint_application::{MockAnalyticsStore, RepositoryError};
-        use keymint_domain::{OrgId, TagSet, VerificationOutcome};
         let written = Arc::new(Mutex::new(Vec::<BucketCount>::new()));
         let calls = Arc::new(AtomicU64::new(0));
         let mut store = MockAnalyticsStore::new();
@@ -525,15 +525,7 @@ mod tests {
         // One moment for all: counts across a minute's end would be two tables.
         let at = Utc::now();
         for key in first.into_iter().chain(later) {
-            tracker.count(CountedVerification {
-                org_id: OrgId::from_uuid(Uuid::from_u128(7)),
-                key_id: KeyId::from_uuid(Uuid::from_u128(key)),
-                owner_id: None,
-                outcome: VerificationOutcome::Valid,
-                tags: TagSet::empty(),
-                spent_credits: 1,
-                at,
-            });
+            tracker.count(counted(key, at));
         }
         assert!(tracker.flush().await.is_err(), "the second batch failed");
         let stats = tracker.stats();
